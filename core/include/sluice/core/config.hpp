@@ -1,0 +1,141 @@
+// The pipeline file, parsed and checked: what `sluice validate` reports on and `sluice run` runs.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include <sluice/backoff.hpp>
+
+namespace sluice::core {
+
+// A place in the pipeline file. line and column are 1-based; 0 means unknown.
+struct Mark {
+  std::string file;
+  int line = 0;
+  int column = 0;
+};
+
+struct Diagnostic {
+  enum class Severity { error, warning } severity = Severity::error;
+  Mark mark;
+  std::string message;  // never contains a secret value
+
+  // "file:line:column: error: message"
+  std::string to_string() const;
+};
+
+enum class QueuePolicy { block, drop_newest, drop_oldest, spool };
+
+struct QueueConfig {
+  uint64_t max_events = 10000;
+  uint64_t max_bytes = 64ull << 20;
+  QueuePolicy policy = QueuePolicy::block;
+};
+
+struct BatchConfig {
+  uint64_t max_events = 500;
+  uint64_t max_bytes = 1ull << 20;
+  std::chrono::milliseconds max_delay{50};  // wait at most this long to fill a batch
+};
+
+struct RetryConfig {
+  BackoffPolicy backoff{std::chrono::milliseconds(100), std::chrono::milliseconds(30000), 2.0,
+                        BackoffPolicy::Jitter::full};
+  uint32_t max_attempts = 0;                 // 0: no limit
+  std::chrono::milliseconds max_elapsed{0};  // 0: no limit
+};
+
+struct SpoolConfig {
+  std::string directory;  // empty: <state_dir>/spool/<sink>
+  uint64_t max_bytes = 1ull << 30;
+};
+
+struct DeadLetterConfig {
+  std::string path;  // empty: no dead-letter file (rejected batches are dropped, counted)
+};
+
+struct SourceConfig {
+  std::string name;
+  std::string plugin;
+  nlohmann::json options =
+      nlohmann::json::object();  // validated, defaults filled, secrets resolved
+  Mark mark;
+};
+
+struct SinkConfig {
+  std::string name;
+  std::string plugin;
+  nlohmann::json options = nlohmann::json::object();
+  QueueConfig queue;
+  BatchConfig batch;
+  RetryConfig retry;
+  SpoolConfig spool;
+  DeadLetterConfig dead_letter;
+  Mark mark;
+};
+
+// Glob patterns (`*`, `?`, `[...]`); a list matches if any pattern matches.
+struct FilterConfig {
+  std::vector<std::string> types;
+  std::vector<std::string> subjects;
+  std::map<std::string, std::vector<std::string>> attributes;  // every key must match
+  bool empty() const { return types.empty() && subjects.empty() && attributes.empty(); }
+};
+
+struct RouteConfig {
+  std::string name;
+  std::vector<std::string> from;  // source names
+  FilterConfig filter;
+  std::vector<std::string> to;  // sink names
+  Mark mark;
+};
+
+struct LogConfig {
+  std::string level = "info";   // trace, debug, info, warn, error
+  std::string format = "text";  // text, json
+};
+
+struct PipelineConfig {
+  std::string path;
+  std::vector<std::string>
+      plugin_paths;  // plugins.path, relative entries resolved against the file
+  LogConfig log;
+  std::chrono::milliseconds drain_timeout{5000};
+  std::string state_dir;  // for spools; default: next to the pipeline file
+  std::vector<SourceConfig> sources;
+  std::vector<SinkConfig> sinks;
+  std::vector<RouteConfig> routes;
+  std::vector<std::string> secrets;  // resolved secret values, for redaction everywhere
+};
+
+// What the loader needs to know of a plugin to check a pipeline against it.
+struct PluginSchemaInfo {
+  std::string name;
+  bool is_sink = false;
+  std::string options_schema;  // JSON Schema text from the plugin's descriptor
+  std::string file;            // where it was found
+};
+
+// Finds a plugin by name along the search path (the default places, then plugin_paths).
+// Returns nullopt with *error set when it cannot be found or loaded.
+using PluginSchemaLookup = std::function<std::optional<PluginSchemaInfo>(
+    const std::string& plugin_name, const std::vector<std::string>& plugin_paths,
+    std::string* error)>;
+
+struct LoadResult {
+  std::optional<PipelineConfig> pipeline;  // set when there is no error (warnings allowed)
+  std::vector<Diagnostic> diagnostics;     // every error and warning found, in file order
+  bool ok() const { return pipeline.has_value(); }
+};
+
+// Reads, substitutes secrets in, and checks a pipeline file; never throws for bad input.
+LoadResult load_pipeline(const std::string& path, const PluginSchemaLookup& lookup);
+
+}  // namespace sluice::core

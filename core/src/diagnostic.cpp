@@ -1,0 +1,16 @@
+#include <sluice/core/config.hpp>
+
+namespace sluice::core {
+
+std::string Diagnostic::to_string() const {
+  std::string out = mark.file.empty() ? std::string("<pipeline>") : mark.file;
+  if (mark.line > 0) {
+    out += ":" + std::to_string(mark.line);
+    if (mark.column > 0) out += ":" + std::to_string(mark.column);
+  }
+  out += severity == Severity::error ? ": error: " : ": warning: ";
+  out += message;
+  return out;
+}
+
+}  // namespace sluice::core

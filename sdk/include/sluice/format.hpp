@@ -1,0 +1,226 @@
+// Serialisations every sink can use: human text, JSON lines, CloudEvents 1.0 structured JSON and
+// the CloudEvents JSON batch format. They write straight into a std::string because they sit on
+// the hot path of every sink; event data is JSON text already validated by the host.
+#pragma once
+
+#include <sluice/event.hpp>
+
+#include <cstdio>
+#include <ctime>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace sluice {
+
+enum class Format { text, json, cloudevents, cloudevents_batch };
+
+inline Format parse_format(std::string_view name) {
+  if (name == "text") return Format::text;
+  if (name == "json") return Format::json;
+  if (name == "cloudevents") return Format::cloudevents;
+  if (name == "cloudevents-batch") return Format::cloudevents_batch;
+  throw std::invalid_argument("unknown format '" + std::string(name) +
+                              "' (text, json, cloudevents, cloudevents-batch)");
+}
+
+inline void append_json_string(std::string& out, std::string_view s) {
+  static const char* const hex = "0123456789abcdef";
+  out.push_back('"');
+  size_t run = 0;  // start of the pending run of bytes that need no escaping
+  for (size_t i = 0; i < s.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out.append(s.data() + run, i - run);
+    run = i + 1;
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      default:
+        out += "\\u00";
+        out.push_back(hex[c >> 4]);
+        out.push_back(hex[c & 0xf]);
+    }
+  }
+  out.append(s.data() + run, s.size() - run);
+  out.push_back('"');
+}
+
+// RFC 3339 in UTC with millisecond precision, e.g. 2026-11-21T05:03:52.123Z.
+inline void append_rfc3339(std::string& out, int64_t time_unix_ns) {
+  int64_t secs = time_unix_ns / 1000000000;
+  int64_t ms = (time_unix_ns % 1000000000) / 1000000;
+  if (ms < 0) {
+    ms += 1000;
+    secs -= 1;
+  }
+  std::time_t t = static_cast<std::time_t>(secs);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[40];
+  int n = std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                        tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                        static_cast<int>(ms));
+  out.append(buf, static_cast<size_t>(n));
+}
+
+inline std::string rfc3339(int64_t time_unix_ns) {
+  std::string s;
+  append_rfc3339(s, time_unix_ns);
+  return s;
+}
+
+// CloudEvents attribute names are lower-case ASCII letters and digits only. STOMP headers such
+// as `notification-type` become `notificationtype`; names that would collide with a context
+// attribute of the spec get the prefix `x`.
+inline std::string cloudevents_extension_name(std::string_view key) {
+  std::string name;
+  for (char c : key) {
+    if (c >= 'A' && c <= 'Z')
+      name.push_back(static_cast<char>(c - 'A' + 'a'));
+    else if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))
+      name.push_back(c);
+  }
+  static const char* const reserved[] = {
+      "id",   "source",      "specversion",     "type",      "subject", "time",
+      "data", "data_base64", "datacontenttype", "dataschema"};
+  for (const char* r : reserved)
+    if (name == r) return "x" + name;
+  if (name.empty()) name = "x";
+  return name;
+}
+
+// One line, for people: time type subject source data.
+inline void append_text_line(std::string& out, const sluice_event& ev) {
+  EventRef e(ev);
+  append_rfc3339(out, e.time_unix_ns());
+  out.push_back(' ');
+  out.append(e.type());
+  out.push_back(' ');
+  out.append(e.has_subject() ? e.subject() : std::string_view("-"));
+  out.push_back(' ');
+  out.append(e.source());
+  if (e.has_data()) {
+    out.push_back(' ');
+    for (char c : e.data())
+      out.push_back(c == '\n' || c == '\r' ? ' ' : c);
+  }
+  out.push_back('\n');
+}
+
+// sluice's own JSON form: attributes keep their original names. Without the newline.
+inline void append_json(std::string& out, const sluice_event& ev) {
+  EventRef e(ev);
+  out += "{\"id\":";
+  append_json_string(out, e.id());
+  out += ",\"source\":";
+  append_json_string(out, e.source());
+  out += ",\"type\":";
+  append_json_string(out, e.type());
+  if (e.has_subject()) {
+    out += ",\"subject\":";
+    append_json_string(out, e.subject());
+  }
+  out += ",\"time\":\"";
+  append_rfc3339(out, e.time_unix_ns());
+  out += "\",\"attributes\":{";
+  for (size_t i = 0; i < e.attribute_count(); ++i) {
+    if (i) out.push_back(',');
+    append_json_string(out, e.attribute_key(i));
+    out.push_back(':');
+    append_json_string(out, e.attribute_value(i));
+  }
+  out += "},\"data\":";
+  if (e.has_data())
+    out.append(e.data());
+  else
+    out += "null";
+  out.push_back('}');
+}
+
+// CloudEvents 1.0 structured-mode JSON object. Without the newline.
+inline void append_cloudevent(std::string& out, const sluice_event& ev) {
+  EventRef e(ev);
+  out += "{\"specversion\":\"1.0\",\"id\":";
+  append_json_string(out, e.id());
+  out += ",\"source\":";
+  append_json_string(out, e.source());
+  out += ",\"type\":";
+  append_json_string(out, e.type());
+  if (e.has_subject()) {
+    out += ",\"subject\":";
+    append_json_string(out, e.subject());
+  }
+  out += ",\"time\":\"";
+  append_rfc3339(out, e.time_unix_ns());
+  out.push_back('"');
+  for (size_t i = 0; i < e.attribute_count(); ++i) {
+    out.push_back(',');
+    append_json_string(out, cloudevents_extension_name(e.attribute_key(i)));
+    out.push_back(':');
+    append_json_string(out, e.attribute_value(i));
+  }
+  if (e.has_data()) {
+    out += ",\"datacontenttype\":\"application/json\",\"data\":";
+    out.append(e.data());
+  }
+  out.push_back('}');
+}
+
+// CloudEvents JSON batch format: a JSON array of structured events.
+inline void append_cloudevents_batch(std::string& out, const sluice_event* events, size_t count) {
+  out.push_back('[');
+  for (size_t i = 0; i < count; ++i) {
+    if (i) out.push_back(',');
+    append_cloudevent(out, events[i]);
+  }
+  out.push_back(']');
+}
+
+// A whole batch in one format: one line per event, except cloudevents-batch (one array + \n).
+inline void append_batch(std::string& out, Format format, const sluice_event* events,
+                         size_t count) {
+  switch (format) {
+    case Format::text:
+      for (size_t i = 0; i < count; ++i)
+        append_text_line(out, events[i]);
+      break;
+    case Format::json:
+      for (size_t i = 0; i < count; ++i) {
+        append_json(out, events[i]);
+        out.push_back('\n');
+      }
+      break;
+    case Format::cloudevents:
+      for (size_t i = 0; i < count; ++i) {
+        append_cloudevent(out, events[i]);
+        out.push_back('\n');
+      }
+      break;
+    case Format::cloudevents_batch:
+      append_cloudevents_batch(out, events, count);
+      out.push_back('\n');
+      break;
+  }
+}
+
+}  // namespace sluice

@@ -1,0 +1,312 @@
+// Header-only C++ layer over the sluice C ABI: write a class, add one macro, get a plugin.
+//
+//   class Hello : public sluice::Source {
+//    public:
+//     Hello(sluice::Host host, const nlohmann::json& options);
+//     void start() override;  // start your threads, emit with host().emit(...)
+//     void stop() override;   // return when no thread of yours calls the host any more
+//   };
+//   SLUICE_PLUGIN(Hello, "hello", "1.0.0", "Says hello", R"({"type":"object"})")
+//
+// Exceptions thrown by a plugin never cross the boundary: the layer catches them and turns
+// them into errors (create/start), a logged error (stop/destroy) or a retried batch (deliver).
+#pragma once
+
+#include <sluice/plugin.h>
+#include <sluice/event.hpp>
+
+#include <atomic>
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace sluice {
+
+enum class LogLevel { trace = SLUICE_LOG_TRACE, debug, info, warn, error };
+enum class State { connecting = SLUICE_STATE_CONNECTING, up, degraded, down };
+
+// The host as a plugin instance sees it. Cheap to copy; every call is thread-safe.
+class Host {
+ public:
+  Host() = default;
+  Host(const sluice_host_api* api, sluice_host_context* ctx) : api_(api), ctx_(ctx) {}
+
+  void log(LogLevel level, const std::string& message) const {
+    api_->log(ctx_, static_cast<sluice_log_level>(level), message.c_str());
+  }
+  void trace(const std::string& m) const { log(LogLevel::trace, m); }
+  void debug(const std::string& m) const { log(LogLevel::debug, m); }
+  void info(const std::string& m) const { log(LogLevel::info, m); }
+  void warn(const std::string& m) const { log(LogLevel::warn, m); }
+  void error(const std::string& m) const { log(LogLevel::error, m); }
+
+  // Hand events to the bus; may block (back-pressure). False once the host is stopping.
+  bool emit(const sluice_event* events, size_t count) const {
+    return api_->emit(ctx_, events, count) == SLUICE_OK;
+  }
+  bool emit(const std::vector<Event>& events) const {
+    EventViews views(events);
+    return emit(views.data(), views.size());
+  }
+  bool emit(const Event& event) const {
+    EventViews views(&event, &event + 1);
+    return emit(views.data(), views.size());
+  }
+
+  void state(State s, const std::string& detail = {}) const {
+    api_->report_state(ctx_, static_cast<sluice_state>(s),
+                       detail.empty() ? nullptr : detail.c_str());
+  }
+  void metric(const char* name, int64_t delta = 1) const { api_->count_metric(ctx_, name, delta); }
+
+  const sluice_host_api* api() const { return api_; }
+  sluice_host_context* context() const { return ctx_; }
+
+ private:
+  const sluice_host_api* api_ = nullptr;
+  sluice_host_context* ctx_ = nullptr;
+};
+
+// A sink's answer to one batch.
+struct Delivery {
+  sluice_delivery_code code = SLUICE_DELIVERY_OK;
+  uint32_t retry_after_ms = 0;
+  std::string reason;
+  int32_t status = 0;
+
+  static Delivery ok() { return {}; }
+  static Delivery retry(std::string reason, uint32_t after_ms = 0, int32_t status = 0) {
+    return {SLUICE_DELIVERY_RETRY, after_ms, std::move(reason), status};
+  }
+  static Delivery reject(std::string reason, int32_t status = 0) {
+    return {SLUICE_DELIVERY_REJECT, 0, std::move(reason), status};
+  }
+};
+
+// A batch handed to a sink: random access to borrowed events.
+class Batch {
+ public:
+  explicit Batch(const sluice_batch& b) : b_(&b) {}
+  size_t size() const { return b_->count; }
+  bool empty() const { return b_->count == 0; }
+  EventRef operator[](size_t i) const { return EventRef(b_->events[i]); }
+  const sluice_event* events() const { return b_->events; }
+  uint64_t id() const { return b_->id; }
+  uint32_t attempt() const { return b_->attempt; }
+
+ private:
+  const sluice_batch* b_;
+};
+
+// Completes one batch exactly once; later calls are ignored. Copyable, callable from any thread.
+class Completion {
+ public:
+  Completion(Host host, uint64_t batch_id) : state_(std::make_shared<Shared>()) {
+    state_->host = host;
+    state_->batch_id = batch_id;
+  }
+
+  void operator()(const Delivery& d) const {
+    if (state_->done.exchange(true)) return;
+    sluice_delivery_result r{};
+    r.struct_size = sizeof r;
+    r.code = d.code;
+    r.retry_after_ms = d.retry_after_ms;
+    r.reason = d.reason.empty() ? absent_str() : to_str(d.reason);
+    r.status = d.status;
+    state_->host.api()->complete_batch(state_->host.context(), state_->batch_id, &r);
+  }
+  bool done() const { return state_->done.load(); }
+  uint64_t batch_id() const { return state_->batch_id; }
+
+ private:
+  struct Shared {
+    Host host;
+    uint64_t batch_id = 0;
+    std::atomic<bool> done{false};
+  };
+  std::shared_ptr<Shared> state_;
+};
+
+class Plugin {
+ public:
+  explicit Plugin(Host host) : host_(host) {}
+  virtual ~Plugin() = default;
+  Plugin(const Plugin&) = delete;
+  Plugin& operator=(const Plugin&) = delete;
+
+  virtual void start() {}
+  virtual void stop() {}
+  virtual void reopen() {}
+
+  const Host& host() const { return host_; }
+
+ private:
+  Host host_;
+};
+
+class Source : public Plugin {
+ public:
+  using Plugin::Plugin;
+};
+
+class Sink : public Plugin {
+ public:
+  using Plugin::Plugin;
+  // Synchronous sinks override this.
+  virtual Delivery deliver(const Batch& batch) {
+    (void)batch;
+    return Delivery::reject("sink implements neither deliver nor deliver_async");
+  }
+  // Asynchronous sinks override this and call done(...) once per batch, from any thread.
+  // The batch's memory stays valid until done is called.
+  virtual void deliver_async(const Batch& batch, Completion done) { done(deliver(batch)); }
+  // How many batches may be in flight at once (only > 1 for deliver_async sinks).
+  virtual uint32_t max_in_flight() const { return 1; }
+};
+
+namespace detail {
+
+inline const char* keep_error(const std::string& text) {
+  thread_local std::string last_error;
+  last_error = text;
+  return last_error.c_str();
+}
+
+inline const char* current_exception_text() {
+  try {
+    throw;
+  } catch (const std::exception& e) {
+    return keep_error(e.what());
+  } catch (...) {
+    return keep_error("unknown exception");
+  }
+}
+
+struct Instance {
+  Host host;
+  std::unique_ptr<Plugin> plugin;
+};
+
+template <typename T>
+struct Adapter {
+  static_assert(std::is_base_of_v<Source, T> || std::is_base_of_v<Sink, T>,
+                "a sluice plugin class derives from sluice::Source or sluice::Sink");
+  static constexpr bool is_sink = std::is_base_of_v<Sink, T>;
+
+  static sluice_status create(const sluice_host_api* api, sluice_host_context* ctx,
+                              const char* options_json, void** instance, const char** error) {
+    try {
+      Host host(api, ctx);
+      nlohmann::json options = options_json && *options_json ? nlohmann::json::parse(options_json)
+                                                             : nlohmann::json::object();
+      auto inst = std::make_unique<Instance>();
+      inst->host = host;
+      inst->plugin = std::make_unique<T>(host, options);
+      *instance = inst.release();
+      return SLUICE_OK;
+    } catch (...) {
+      *error = current_exception_text();
+      return SLUICE_ERROR;
+    }
+  }
+
+  static sluice_status start(void* instance, const char** error) {
+    try {
+      static_cast<Instance*>(instance)->plugin->start();
+      return SLUICE_OK;
+    } catch (...) {
+      *error = current_exception_text();
+      return SLUICE_ERROR;
+    }
+  }
+
+  static void stop(void* instance) {
+    auto* inst = static_cast<Instance*>(instance);
+    try {
+      inst->plugin->stop();
+    } catch (...) {
+      inst->host.error(std::string("stop failed: ") + current_exception_text());
+    }
+  }
+
+  static void destroy(void* instance) {
+    auto* inst = static_cast<Instance*>(instance);
+    Host host = inst->host;
+    try {
+      delete inst;
+    } catch (...) {
+      host.error(std::string("destroy failed: ") + current_exception_text());
+    }
+  }
+
+  static sluice_status reopen(void* instance, const char** error) {
+    try {
+      static_cast<Instance*>(instance)->plugin->reopen();
+      return SLUICE_OK;
+    } catch (...) {
+      *error = current_exception_text();
+      return SLUICE_ERROR;
+    }
+  }
+
+  static void deliver(void* instance, const sluice_batch* batch) {
+    auto* inst = static_cast<Instance*>(instance);
+    Completion done(inst->host, batch->id);
+    try {
+      if constexpr (is_sink)
+        static_cast<T*>(inst->plugin.get())->deliver_async(Batch(*batch), done);
+    } catch (...) {
+      // A throwing sink is treated like a transient failure; the host's retry limit ends it.
+      done(Delivery::retry(std::string("sink threw: ") + current_exception_text()));
+    }
+    if constexpr (!is_sink) done(Delivery::reject("not a sink"));
+  }
+
+  static uint32_t max_in_flight(void* instance) {
+    if constexpr (is_sink) {
+      uint32_t n = static_cast<T*>(static_cast<Instance*>(instance)->plugin.get())->max_in_flight();
+      return n ? n : 1;
+    }
+    return 1;
+  }
+
+  static sluice_plugin_descriptor make(const char* name, const char* version,
+                                       const char* description, const char* schema) {
+    sluice_plugin_descriptor d{};
+    d.struct_size = sizeof d;
+    d.api_major = SLUICE_API_VERSION_MAJOR;
+    d.api_minor = SLUICE_API_VERSION_MINOR;
+    d.name = name;
+    d.version = version;
+    d.description = description;
+    d.kind = is_sink ? SLUICE_KIND_SINK : SLUICE_KIND_SOURCE;
+    d.options_schema = schema;
+    d.create = &create;
+    d.start = &start;
+    d.stop = &stop;
+    d.destroy = &destroy;
+    d.deliver = is_sink ? &deliver : nullptr;
+    d.reopen = &reopen;
+    d.max_in_flight = is_sink ? &max_in_flight : nullptr;
+    return d;
+  }
+};
+
+}  // namespace detail
+}  // namespace sluice
+
+// Exports the entry symbol for plugin class CLASS. SCHEMA is the JSON Schema of its options.
+#define SLUICE_PLUGIN(CLASS, NAME, VERSION, DESCRIPTION, SCHEMA)                              \
+  extern "C" SLUICE_PLUGIN_EXPORT const sluice_plugin_descriptor* sluice_plugin_entry(void) { \
+    static const sluice_plugin_descriptor descriptor =                                        \
+        ::sluice::detail::Adapter<CLASS>::make(NAME, VERSION, DESCRIPTION, SCHEMA);           \
+    return &descriptor;                                                                       \
+  }

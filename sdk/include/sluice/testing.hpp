@@ -1,0 +1,286 @@
+// Plugin test harness: runs one plugin against an in-memory host, so a plugin's tests can
+// look at what it emitted, logged, reported and counted, or hand a sink batches directly.
+//
+//   sluice::testing::Harness h("path/to/sluice_generator.so");   // or Harness(descriptor)
+//   auto& inst = h.create(R"({"count": 3})");
+//   inst.start();
+//   REQUIRE(h.wait_for_events(3));
+//   CHECK(h.events()[0].type == "hmc.os-message");
+//
+// Options are passed as given: the harness does not validate them against the schema nor fill
+// in defaults (the sluice host does both); plugins must cope with absent optional keys.
+#pragma once
+
+#include <sluice/plugin.h>
+#include <sluice/event.hpp>
+#include <sluice/sdk.hpp>
+
+#include <dlfcn.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace sluice::testing {
+
+struct LogLine {
+  sluice_log_level level;
+  std::string message;
+};
+
+struct StateChange {
+  sluice_state state;
+  std::string detail;
+};
+
+class Harness;
+
+// One plugin instance created by the harness. Stops and destroys itself when it goes away.
+class Instance {
+ public:
+  Instance(const sluice_plugin_descriptor* d, void* handle) : d_(d), handle_(handle) {}
+  ~Instance() {
+    stop();
+    if (handle_) d_->destroy(handle_);
+  }
+  Instance(const Instance&) = delete;
+  Instance& operator=(const Instance&) = delete;
+
+  void start() {
+    const char* error = nullptr;
+    if (d_->start(handle_, &error) != SLUICE_OK)
+      throw std::runtime_error(std::string("start failed: ") + (error ? error : "?"));
+    started_ = true;
+  }
+  void stop() {
+    if (started_) d_->stop(handle_);
+    started_ = false;
+  }
+  void reopen() {
+    const char* error = nullptr;
+    if (d_->reopen && d_->reopen(handle_, &error) != SLUICE_OK)
+      throw std::runtime_error(std::string("reopen failed: ") + (error ? error : "?"));
+  }
+  uint32_t max_in_flight() const { return d_->max_in_flight ? d_->max_in_flight(handle_) : 1; }
+  void* handle() const { return handle_; }
+  const sluice_plugin_descriptor* descriptor() const { return d_; }
+
+ private:
+  friend class Harness;
+  const sluice_plugin_descriptor* d_;
+  void* handle_;
+  bool started_ = false;
+};
+
+class Harness {
+ public:
+  explicit Harness(const sluice_plugin_descriptor* d) : d_(d) { init_api(); }
+
+  explicit Harness(const std::string& library_path) {
+    lib_ = dlopen(library_path.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (!lib_) throw std::runtime_error(std::string("dlopen: ") + dlerror());
+    auto entry = reinterpret_cast<sluice_plugin_entry_fn>(dlsym(lib_, SLUICE_PLUGIN_ENTRY_SYMBOL));
+    if (!entry) throw std::runtime_error("no entry symbol in " + library_path);
+    d_ = entry();
+    init_api();
+  }
+
+  ~Harness() {
+    instances_.clear();
+    if (lib_) dlclose(lib_);
+  }
+  Harness(const Harness&) = delete;
+  Harness& operator=(const Harness&) = delete;
+
+  const sluice_plugin_descriptor& descriptor() const { return *d_; }
+
+  // Create an instance; throws with the plugin's error text on failure.
+  Instance& create(const std::string& options_json = "{}") {
+    void* handle = nullptr;
+    const char* error = nullptr;
+    if (d_->create(&api_, reinterpret_cast<sluice_host_context*>(this), options_json.c_str(),
+                   &handle, &error) != SLUICE_OK)
+      throw std::runtime_error(error ? error : "create failed");
+    instances_.push_back(std::make_unique<Instance>(d_, handle));
+    return *instances_.back();
+  }
+
+  // Hand a batch to a sink and wait for its answer (sync or async).
+  Delivery deliver(Instance& sink, const std::vector<Event>& events, uint32_t attempt = 1,
+                   std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
+    EventViews views(events);
+    sluice_batch b{};
+    b.struct_size = sizeof b;
+    uint64_t id;
+    {
+      std::lock_guard lock(mutex_);
+      id = ++next_batch_;
+      pending_[id] = std::nullopt;
+    }
+    b.id = id;
+    b.events = views.data();
+    b.count = views.size();
+    b.attempt = attempt;
+    d_->deliver(sink.handle(), &b);
+    std::unique_lock lock(mutex_);
+    if (!changed_.wait_for(lock, timeout, [&] { return pending_[id].has_value(); }))
+      throw std::runtime_error("sink did not complete the batch in time");
+    Delivery d = std::move(*pending_[id]);
+    pending_.erase(id);
+    return d;
+  }
+
+  // --- what the plugin did -------------------------------------------------------------
+  std::vector<Event> events() const {
+    std::lock_guard lock(mutex_);
+    return events_;
+  }
+  size_t event_count() const {
+    std::lock_guard lock(mutex_);
+    return events_.size();
+  }
+  void clear_events() {
+    std::lock_guard lock(mutex_);
+    events_.clear();
+  }
+  bool wait_for_events(size_t n,
+                       std::chrono::milliseconds timeout = std::chrono::seconds(10)) const {
+    std::unique_lock lock(mutex_);
+    return changed_.wait_for(lock, timeout, [&] { return events_.size() >= n; });
+  }
+  // Wait until pred(events) holds; pred runs under the harness lock.
+  template <typename Pred>
+  bool wait_until(Pred pred, std::chrono::milliseconds timeout = std::chrono::seconds(10)) const {
+    std::unique_lock lock(mutex_);
+    return changed_.wait_for(lock, timeout, [&] { return pred(events_); });
+  }
+  std::vector<LogLine> logs() const {
+    std::lock_guard lock(mutex_);
+    return logs_;
+  }
+  bool logged(const std::string& needle) const {
+    std::lock_guard lock(mutex_);
+    for (const auto& l : logs_)
+      if (l.message.find(needle) != std::string::npos) return true;
+    return false;
+  }
+  std::vector<StateChange> states() const {
+    std::lock_guard lock(mutex_);
+    return states_;
+  }
+  std::optional<sluice_state> last_state() const {
+    std::lock_guard lock(mutex_);
+    if (states_.empty()) return std::nullopt;
+    return states_.back().state;
+  }
+  bool wait_for_state(sluice_state s,
+                      std::chrono::milliseconds timeout = std::chrono::seconds(10)) const {
+    std::unique_lock lock(mutex_);
+    return changed_.wait_for(lock, timeout,
+                             [&] { return !states_.empty() && states_.back().state == s; });
+  }
+  int64_t metric(const std::string& name) const {
+    std::lock_guard lock(mutex_);
+    auto it = metrics_.find(name);
+    return it == metrics_.end() ? 0 : it->second;
+  }
+
+  // --- steering the host ------------------------------------------------------------------
+  // While blocked, emit() waits (as a full sink with policy `block` would make it).
+  void block_emit(bool blocked) {
+    {
+      std::lock_guard lock(mutex_);
+      emit_blocked_ = blocked;
+    }
+    changed_.notify_all();
+  }
+  // After this, emit() returns SLUICE_STOPPED (as the host does while shutting down).
+  void refuse_emit(bool refused) {
+    std::lock_guard lock(mutex_);
+    emit_refused_ = refused;
+  }
+  // Print log lines to stderr as they come (handy when a test fails).
+  void echo_logs(bool on) { echo_logs_ = on; }
+
+ private:
+  static Harness* self(sluice_host_context* ctx) { return reinterpret_cast<Harness*>(ctx); }
+
+  void init_api() {
+    api_.struct_size = sizeof api_;
+    api_.api_major = SLUICE_API_VERSION_MAJOR;
+    api_.api_minor = SLUICE_API_VERSION_MINOR;
+    api_.log = [](sluice_host_context* ctx, sluice_log_level level, const char* message) {
+      Harness* h = self(ctx);
+      if (h->echo_logs_) fprintf(stderr, "[plugin %d] %s\n", static_cast<int>(level), message);
+      std::lock_guard lock(h->mutex_);
+      h->logs_.push_back({level, message ? message : ""});
+    };
+    api_.emit = [](sluice_host_context* ctx, const sluice_event* events, size_t count) {
+      Harness* h = self(ctx);
+      std::unique_lock lock(h->mutex_);
+      h->changed_.wait(lock, [&] { return !h->emit_blocked_; });
+      if (h->emit_refused_) return SLUICE_STOPPED;
+      for (size_t i = 0; i < count; ++i)
+        h->events_.push_back(Event::copy_of(events[i]));
+      lock.unlock();
+      h->changed_.notify_all();
+      return SLUICE_OK;
+    };
+    api_.report_state = [](sluice_host_context* ctx, sluice_state state, const char* detail) {
+      Harness* h = self(ctx);
+      {
+        std::lock_guard lock(h->mutex_);
+        h->states_.push_back({state, detail ? detail : ""});
+      }
+      h->changed_.notify_all();
+    };
+    api_.count_metric = [](sluice_host_context* ctx, const char* name, int64_t delta) {
+      Harness* h = self(ctx);
+      std::lock_guard lock(h->mutex_);
+      h->metrics_[name] += delta;
+    };
+    api_.complete_batch = [](sluice_host_context* ctx, uint64_t batch_id,
+                             const sluice_delivery_result* r) {
+      Harness* h = self(ctx);
+      {
+        std::lock_guard lock(h->mutex_);
+        Delivery d;
+        d.code = r->code;
+        d.retry_after_ms = r->retry_after_ms;
+        d.reason = std::string(to_view(r->reason));
+        d.status = r->status;
+        h->pending_[batch_id] = std::move(d);
+      }
+      h->changed_.notify_all();
+    };
+  }
+
+  const sluice_plugin_descriptor* d_ = nullptr;
+  void* lib_ = nullptr;
+  sluice_host_api api_{};
+  std::vector<std::unique_ptr<Instance>> instances_;
+
+  mutable std::mutex mutex_;
+  mutable std::condition_variable changed_;
+  std::vector<Event> events_;
+  std::vector<LogLine> logs_;
+  std::vector<StateChange> states_;
+  std::map<std::string, int64_t> metrics_;
+  std::map<uint64_t, std::optional<Delivery>> pending_;
+  uint64_t next_batch_ = 0;
+  bool emit_blocked_ = false;
+  bool emit_refused_ = false;
+  std::atomic<bool> echo_logs_{false};
+};
+
+}  // namespace sluice::testing

@@ -1,0 +1,164 @@
+// TLS set-up shared by every networked plugin and fake server, so that verification rules are
+// the same everywhere: certificate and host-name verification on by default, IP addresses checked
+// against IP SANs, TLS 1.2 minimum, CA file or directory configurable, optional client cert.
+#pragma once
+
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/ssl.hpp>
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace sluice::tls {
+
+struct ClientOptions {
+  bool verify = true;
+  std::string ca_file;              // PEM bundle; empty: the system's default store
+  std::string ca_dir;               // hashed directory (c_rehash); empty: none
+  std::string cert_file;            // client certificate for mutual TLS (PEM)
+  std::string key_file;             // its private key (PEM)
+  std::string min_version = "1.2";  // "1.2" or "1.3"
+
+  // Reads {"verify", "ca_file", "ca_dir", "cert_file", "key_file", "min_version"} where present.
+  static ClientOptions from_json(const nlohmann::json& j) {
+    ClientOptions o;
+    if (!j.is_object()) return o;
+    o.verify = j.value("verify", o.verify);
+    o.ca_file = j.value("ca_file", o.ca_file);
+    o.ca_dir = j.value("ca_dir", o.ca_dir);
+    o.cert_file = j.value("cert_file", o.cert_file);
+    o.key_file = j.value("key_file", o.key_file);
+    o.min_version = j.value("min_version", o.min_version);
+    return o;
+  }
+};
+
+// JSON Schema of the object ClientOptions::from_json reads, for plugins' option schemas.
+inline constexpr const char* kClientOptionsSchema = R"json({
+  "type": "object",
+  "additionalProperties": false,
+  "properties": {
+    "verify": {"type": "boolean", "default": true, "description": "verify the peer's certificate and host name"},
+    "ca_file": {"type": "string", "description": "PEM file of trusted CAs (default: system store)"},
+    "ca_dir": {"type": "string", "description": "directory of hashed CA certificates"},
+    "cert_file": {"type": "string", "description": "client certificate (PEM) for mutual TLS"},
+    "key_file": {"type": "string", "description": "client private key (PEM)"},
+    "min_version": {"type": "string", "enum": ["1.2", "1.3"], "default": "1.2"}
+  }
+})json";
+
+inline boost::asio::ssl::context make_client_context(const ClientOptions& o) {
+  namespace ssl = boost::asio::ssl;
+  ssl::context ctx(ssl::context::tls_client);
+  SSL_CTX_set_min_proto_version(ctx.native_handle(),
+                                o.min_version == "1.3" ? TLS1_3_VERSION : TLS1_2_VERSION);
+  if (o.verify) {
+    ctx.set_verify_mode(ssl::verify_peer);
+    if (o.ca_file.empty() && o.ca_dir.empty()) ctx.set_default_verify_paths();
+    if (!o.ca_file.empty()) ctx.load_verify_file(o.ca_file);
+    if (!o.ca_dir.empty()) ctx.add_verify_path(o.ca_dir);
+  } else {
+    ctx.set_verify_mode(ssl::verify_none);
+  }
+  if (!o.cert_file.empty()) ctx.use_certificate_chain_file(o.cert_file);
+  if (!o.key_file.empty()) ctx.use_private_key_file(o.key_file, ssl::context::pem);
+  return ctx;
+}
+
+// Before the handshake: SNI for host names, and the name or address the certificate must match.
+inline void prepare_client(SSL* ssl, const std::string& host, bool verify) {
+  boost::system::error_code ec;
+  auto address = boost::asio::ip::make_address(host, ec);
+  if (ec) SSL_set_tlsext_host_name(ssl, host.c_str());  // SNI is for names, never addresses
+  if (!verify) return;
+  if (!ec) {
+    X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
+    if (X509_VERIFY_PARAM_set1_ip_asc(param, address.to_string().c_str()) != 1)
+      throw std::runtime_error("cannot verify IP address " + host);
+  } else {
+    SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+    if (SSL_set1_host(ssl, host.c_str()) != 1)
+      throw std::runtime_error("cannot verify host name " + host);
+  }
+}
+
+// ---- servers (fakes and test receivers) ----------------------------------------------------
+
+struct CertificatePem {
+  std::string certificate;
+  std::string private_key;
+};
+
+// A self-signed P-256 certificate valid for `names` (DNS names or IP addresses) for ten years.
+inline CertificatePem generate_self_signed(const std::vector<std::string>& names = {
+                                               "localhost", "127.0.0.1", "::1"}) {
+  auto fail = [](const char* what) {
+    throw std::runtime_error(std::string("self-signed certificate: ") + what);
+  };
+  std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(EVP_EC_gen("P-256"), EVP_PKEY_free);
+  if (!key) fail("key generation");
+  std::unique_ptr<X509, decltype(&X509_free)> cert(X509_new(), X509_free);
+  X509_set_version(cert.get(), 2);
+  ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), static_cast<long>(time(nullptr)));
+  X509_gmtime_adj(X509_getm_notBefore(cert.get()), -3600);
+  X509_gmtime_adj(X509_getm_notAfter(cert.get()), 10L * 365 * 24 * 3600);
+  X509_set_pubkey(cert.get(), key.get());
+  X509_NAME* subject = X509_get_subject_name(cert.get());
+  const std::string cn = names.empty() ? "localhost" : names.front();
+  X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_ASC,
+                             reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1, 0);
+  X509_set_issuer_name(cert.get(), subject);
+  std::string san;
+  for (const auto& n : names) {
+    boost::system::error_code ec;
+    boost::asio::ip::make_address(n, ec);
+    if (!san.empty()) san += ",";
+    san += (ec ? "DNS:" : "IP:") + n;
+  }
+  X509V3_CTX v3;
+  X509V3_set_ctx_nodb(&v3);
+  X509V3_set_ctx(&v3, cert.get(), cert.get(), nullptr, nullptr, 0);
+  for (auto [nid, value] : {std::pair<int, std::string>{NID_subject_alt_name, san},
+                            {NID_basic_constraints, "critical,CA:TRUE"}}) {
+    X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &v3, nid, value.c_str());
+    if (!ext) fail("extension");
+    X509_add_ext(cert.get(), ext, -1);
+    X509_EXTENSION_free(ext);
+  }
+  if (X509_sign(cert.get(), key.get(), EVP_sha256()) == 0) fail("signing");
+
+  auto to_pem = [&](auto write) {
+    std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new(BIO_s_mem()), BIO_free);
+    write(bio.get());
+    char* data = nullptr;
+    long len = BIO_get_mem_data(bio.get(), &data);
+    return std::string(data, static_cast<size_t>(len));
+  };
+  CertificatePem pem;
+  pem.certificate = to_pem([&](BIO* b) { PEM_write_bio_X509(b, cert.get()); });
+  pem.private_key = to_pem([&](BIO* b) {
+    PEM_write_bio_PrivateKey(b, key.get(), nullptr, nullptr, 0, nullptr, nullptr);
+  });
+  return pem;
+}
+
+inline boost::asio::ssl::context make_server_context(const CertificatePem& pem) {
+  namespace ssl = boost::asio::ssl;
+  ssl::context ctx(ssl::context::tls_server);
+  SSL_CTX_set_min_proto_version(ctx.native_handle(), TLS1_2_VERSION);
+  ctx.use_certificate_chain(boost::asio::buffer(pem.certificate));
+  ctx.use_private_key(boost::asio::buffer(pem.private_key), ssl::context::pem);
+  return ctx;
+}
+
+}  // namespace sluice::tls

@@ -1,0 +1,86 @@
+// Durations ("250ms", "5s", "2m", "1h") and sizes ("512", "64KiB", "16MiB", "1GB") as people
+// write them in pipeline files. Plain numbers are milliseconds and bytes.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+namespace sluice {
+
+namespace detail {
+inline std::pair<double, std::string_view> split_number(std::string_view text, const char* what) {
+  size_t i = 0;
+  while (i < text.size() && ((text[i] >= '0' && text[i] <= '9') || text[i] == '.'))
+    ++i;
+  if (i == 0)
+    throw std::invalid_argument(std::string("not a ") + what + ": '" + std::string(text) + "'");
+  double value = std::stod(std::string(text.substr(0, i)));
+  std::string_view unit = text.substr(i);
+  while (!unit.empty() && unit.front() == ' ')
+    unit.remove_prefix(1);
+  return {value, unit};
+}
+}  // namespace detail
+
+inline std::chrono::milliseconds parse_duration(std::string_view text) {
+  auto [value, unit] = detail::split_number(text, "duration");
+  double ms;
+  if (unit.empty() || unit == "ms")
+    ms = value;
+  else if (unit == "s")
+    ms = value * 1000;
+  else if (unit == "m" || unit == "min")
+    ms = value * 60000;
+  else if (unit == "h")
+    ms = value * 3600000;
+  else
+    throw std::invalid_argument("unknown duration unit in '" + std::string(text) +
+                                "' (ms, s, m, h)");
+  return std::chrono::milliseconds(static_cast<int64_t>(ms));
+}
+
+inline uint64_t parse_size(std::string_view text) {
+  auto [value, unit] = detail::split_number(text, "size");
+  double mult;
+  if (unit.empty() || unit == "B")
+    mult = 1;
+  else if (unit == "KiB" || unit == "K")
+    mult = 1024.0;
+  else if (unit == "MiB" || unit == "M")
+    mult = 1024.0 * 1024;
+  else if (unit == "GiB" || unit == "G")
+    mult = 1024.0 * 1024 * 1024;
+  else if (unit == "KB" || unit == "kB")
+    mult = 1e3;
+  else if (unit == "MB")
+    mult = 1e6;
+  else if (unit == "GB")
+    mult = 1e9;
+  else
+    throw std::invalid_argument("unknown size unit in '" + std::string(text) +
+                                "' (B, KiB, MiB, GiB, KB, MB, GB)");
+  return static_cast<uint64_t>(value * mult);
+}
+
+// Option values that may be a number (ms / bytes) or a string with a unit.
+inline std::chrono::milliseconds duration_option(const nlohmann::json& v) {
+  if (v.is_number()) return std::chrono::milliseconds(v.get<int64_t>());
+  return parse_duration(v.get<std::string>());
+}
+inline uint64_t size_option(const nlohmann::json& v) {
+  if (v.is_number()) return v.get<uint64_t>();
+  return parse_size(v.get<std::string>());
+}
+
+// JSON Schema fragments for such options, so every plugin describes them the same way.
+inline constexpr const char* kDurationSchema =
+    R"({"type":["integer","string"],"pattern":"^[0-9.]+ ?(ms|s|m|min|h)?$"})";
+inline constexpr const char* kSizeSchema =
+    R"({"type":["integer","string"],"pattern":"^[0-9.]+ ?(B|K|M|G|KiB|MiB|GiB|KB|kB|MB|GB)?$"})";
+
+}  // namespace sluice
