@@ -102,12 +102,18 @@ struct LogConfig {
   std::string format = "text";  // text, json
 };
 
+// `metrics: {interval: 30s}`: a one-line summary of the counters every interval (0: never).
+struct MetricsConfig {
+  std::chrono::milliseconds interval{0};
+};
+
 struct PipelineConfig {
   std::string path;
   std::vector<std::string>
       plugin_paths;  // plugins.path, relative entries resolved against the file
   LogConfig log;
-  std::chrono::milliseconds drain_timeout{5000};
+  std::chrono::milliseconds drain_timeout{5000};  // shutdown.drain_timeout
+  MetricsConfig metrics;
   std::string state_dir;  // for spools; default: next to the pipeline file
   std::vector<SourceConfig> sources;
   std::vector<SinkConfig> sinks;
