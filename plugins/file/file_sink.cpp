@@ -1,0 +1,280 @@
+// The file sink: appends each batch to a file with one write(2) (looping over partial writes),
+// rotates by size between batches, reopens the path on request (logrotate's move-then-SIGHUP)
+// and syncs to disk as configured. A failed write is cut back off the file, so the retried batch
+// is never half there twice.
+#include <sluice/format.hpp>
+#include <sluice/sdk.hpp>
+#include <sluice/units.hpp>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace {
+
+enum class Fsync { never, batch, interval };
+
+std::string errno_text(int err) {
+  return std::strerror(err);
+}
+
+std::string parent_directory(const std::string& path) {
+  auto slash = path.find_last_of('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+class FileSink : public sluice::Sink {
+ public:
+  FileSink(sluice::Host host, const nlohmann::json& options) : sluice::Sink(host) {
+    if (!options.contains("path") || !options["path"].is_string() ||
+        options["path"].get<std::string>().empty())
+      throw std::invalid_argument("path: a file name is required");
+    path_ = options["path"].get<std::string>();
+    std::string format = options.value("format", std::string("json"));
+    if (format != "json" && format != "cloudevents" && format != "text")
+      throw std::invalid_argument("format: '" + format + "' is not one of json, cloudevents, text");
+    format_ = sluice::parse_format(format);
+    mode_ = parse_mode(options.value("mode", std::string("0640")));
+    if (options.contains("rotate")) {
+      const auto& r = options["rotate"];
+      max_bytes_ = sluice::size_option(r.value("max_bytes", nlohmann::json("100MiB")));
+      keep_ = r.value("keep", 5);
+      if (max_bytes_ == 0) throw std::invalid_argument("rotate.max_bytes: must be more than 0");
+      if (keep_ < 1) throw std::invalid_argument("rotate.keep: must be at least 1");
+    }
+    std::string fsync = options.value("fsync", std::string("never"));
+    if (fsync == "never")
+      fsync_ = Fsync::never;
+    else if (fsync == "batch")
+      fsync_ = Fsync::batch;
+    else if (fsync == "interval")
+      fsync_ = Fsync::interval;
+    else
+      throw std::invalid_argument("fsync: '" + fsync + "' is not one of never, batch, interval");
+    fsync_interval_ =
+        sluice::duration_option(options.value("fsync_interval", nlohmann::json("1s")));
+  }
+
+  ~FileSink() override { close_file(); }
+
+  void start() override {
+    std::lock_guard lock(mutex_);
+    open_file();  // throws: a missing directory or a permission problem stops the start
+    last_sync_ = std::chrono::steady_clock::now();
+  }
+
+  void stop() override {
+    std::lock_guard lock(mutex_);
+    if (fd_ >= 0 && fsync_ != Fsync::never) sync("stop");
+    close_file();
+  }
+
+  // logrotate moved the file away and sent SIGHUP: continue in a new file at the same path.
+  void reopen() override {
+    std::lock_guard lock(mutex_);
+    if (fd_ >= 0 && fsync_ != Fsync::never) sync("reopen");
+    close_file();
+    host().metric("reopens");
+    open_file();  // on failure the next batch tries again (and answers retry while it fails)
+  }
+
+  sluice::Delivery deliver(const sluice::Batch& batch) override {
+    std::lock_guard lock(mutex_);
+    buffer_.clear();  // keeps its capacity: no allocation per batch once warmed up
+    sluice::append_batch(buffer_, format_, batch.events(), batch.size());
+
+    if (fd_ >= 0 && max_bytes_ > 0 && size_ > 0 && size_ + buffer_.size() > max_bytes_) rotate();
+    if (fd_ < 0) {
+      try {
+        open_file();
+      } catch (const std::exception& e) {
+        return sluice::Delivery::retry(e.what());
+      }
+    }
+
+    const uint64_t size_before = size_;
+    const char* p = buffer_.data();
+    size_t left = buffer_.size();
+    while (left > 0) {
+      ssize_t n = ::write(fd_, p, left);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return write_failed(errno, size_before, buffer_.size() - left);
+      }
+      p += n;
+      left -= static_cast<size_t>(n);
+      size_ += static_cast<uint64_t>(n);
+    }
+    host().metric("bytes", static_cast<int64_t>(buffer_.size()));
+
+    if (fsync_ == Fsync::batch ||
+        (fsync_ == Fsync::interval &&
+         std::chrono::steady_clock::now() - last_sync_ >= fsync_interval_)) {
+      if (!sync("batch") && fsync_ == Fsync::batch)
+        // The batch is in the file but maybe not on disk: the caller asked for durability.
+        return sluice::Delivery::retry("fsync '" + path_ + "': " + errno_text(errno));
+    }
+    return sluice::Delivery::ok();
+  }
+
+ private:
+  static mode_t parse_mode(const std::string& text) {
+    if (text.empty() || text.size() > 4 || text.find_first_not_of("01234567") != std::string::npos)
+      throw std::invalid_argument("mode: '" + text + "' is not an octal mode such as \"0640\"");
+    return static_cast<mode_t>(std::stoul(text, nullptr, 8));
+  }
+
+  // Opens path for appending. A file this call creates gets exactly `mode` (whatever the umask);
+  // an existing file keeps its mode.
+  void open_file() {
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      int fd = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, mode_);
+      if (fd >= 0) {
+        if (::fchmod(fd, mode_) != 0)
+          host().warn("file sink: cannot set mode of '" + path_ + "': " + errno_text(errno));
+        adopt(fd);
+        return;
+      }
+      if (errno != EEXIST) throw open_error(errno);
+      fd = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+      if (fd >= 0) {
+        adopt(fd);
+        return;
+      }
+      if (errno != ENOENT) throw open_error(errno);
+      // Removed between the two opens (a rotation by someone else): try creating it again.
+    }
+    throw open_error(ENOENT);
+  }
+
+  std::runtime_error open_error(int err) const {
+    if (err == ENOENT) {
+      struct stat st;
+      std::string dir = parent_directory(path_);
+      if (::stat(dir.c_str(), &st) != 0)
+        return std::runtime_error("file sink: directory '" + dir +
+                                  "' does not exist (the file sink does not create directories)");
+    }
+    return std::runtime_error("file sink: cannot open '" + path_ + "': " + errno_text(err));
+  }
+
+  void adopt(int fd) {
+    fd_ = fd;
+    struct stat st;
+    size_ = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? static_cast<uint64_t>(st.st_size) : 0;
+  }
+
+  void close_file() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+  bool sync(const char* why) {
+    if (::fdatasync(fd_) == 0) {
+      host().metric("fsyncs");
+      last_sync_ = std::chrono::steady_clock::now();
+      return true;
+    }
+    int err = errno;
+    host().metric("fsync_errors");
+    host().warn(std::string("file sink: fsync (") + why + ") of '" + path_ +
+                "' failed: " + errno_text(err));
+    errno = err;
+    return false;
+  }
+
+  // path -> path.1 -> ... -> path.keep; the oldest is deleted. Between batches only.
+  void rotate() {
+    if (fsync_ != Fsync::never) sync("rotate");
+    close_file();
+    auto numbered = [this](int i) { return path_ + "." + std::to_string(i); };
+    if (::unlink(numbered(keep_).c_str()) != 0 && errno != ENOENT)
+      host().warn("file sink: cannot delete '" + numbered(keep_) + "': " + errno_text(errno));
+    for (int i = keep_ - 1; i >= 1; --i)
+      if (::rename(numbered(i).c_str(), numbered(i + 1).c_str()) != 0 && errno != ENOENT)
+        host().warn("file sink: cannot rename '" + numbered(i) + "': " + errno_text(errno));
+    if (::rename(path_.c_str(), numbered(1).c_str()) != 0) {
+      // Keep writing into the current file rather than stall the pipeline.
+      host().metric("rotation_errors");
+      host().warn("file sink: cannot rotate '" + path_ + "': " + errno_text(errno));
+    } else {
+      host().metric("rotations");
+    }
+    try {
+      open_file();
+    } catch (const std::exception& e) {
+      host().error(e.what());  // fd_ stays closed: deliver answers retry
+    }
+  }
+
+  sluice::Delivery write_failed(int err, uint64_t size_before, size_t written) {
+    host().metric("write_errors");
+    std::string reason = "write '" + path_ + "': " + errno_text(err);
+    if (written > 0) {
+      // Cut the partial batch off again: the retry writes it whole, and no line is torn.
+      if (::ftruncate(fd_, static_cast<off_t>(size_before)) == 0) {
+        size_ = size_before;
+      } else {
+        reason += " (" + std::to_string(written) +
+                  " bytes of the batch could not be removed: " + errno_text(errno) + ")";
+      }
+    }
+    return sluice::Delivery::retry(reason);
+  }
+
+  std::string path_;
+  sluice::Format format_ = sluice::Format::json;
+  mode_t mode_ = 0640;
+  uint64_t max_bytes_ = 0;  // 0: no rotation
+  int keep_ = 5;
+  Fsync fsync_ = Fsync::never;
+  std::chrono::milliseconds fsync_interval_{1000};
+
+  std::mutex mutex_;  // deliver and reopen (SIGHUP) come from different threads
+  int fd_ = -1;
+  uint64_t size_ = 0;
+  std::string buffer_;
+  std::chrono::steady_clock::time_point last_sync_{};
+};
+
+// Same defaults as the constructor: the host fills them in, the test harness does not.
+constexpr const char* kSchema = R"json({
+  "type": "object",
+  "additionalProperties": false,
+  "required": ["path"],
+  "properties": {
+    "path": {"type": "string", "minLength": 1,
+             "description": "file to append to; its directory must exist (relative paths are relative to sluice's working directory)"},
+    "format": {"type": "string", "enum": ["json", "cloudevents", "text"], "default": "json",
+               "description": "json: sluice's JSON lines (what the generator source replays); cloudevents: CloudEvents 1.0 structured JSON, one per line; text: one line per event for people"},
+    "mode": {"type": "string", "pattern": "^[0-7]{3,4}$", "default": "0640",
+             "description": "permission bits (octal string) given to the file when the sink creates it, regardless of the umask; an existing file keeps its mode"},
+    "rotate": {"type": "object", "additionalProperties": false,
+               "description": "size-based rotation: path -> path.1 -> ... -> path.<keep>, the oldest deleted; absent: no rotation (use reopen with an external logrotate)",
+               "properties": {
+                 "max_bytes": {"type": ["integer", "string"], "pattern": "^[0-9.]+ ?(B|K|M|G|KiB|MiB|GiB|KB|kB|MB|GB)?$", "default": "100MiB",
+                               "description": "rotate before a batch that would take the file past this size; integer bytes or a size such as 64MiB"},
+                 "keep": {"type": "integer", "minimum": 1, "default": 5,
+                          "description": "how many rotated files are kept"}
+               }},
+    "fsync": {"type": "string", "enum": ["never", "batch", "interval"], "default": "never",
+              "description": "when written data is forced to disk: never (the OS decides), batch (before each batch is answered ok), interval (at the first batch after fsync_interval has passed, and on stop, reopen and rotation)"},
+    "fsync_interval": {"type": ["integer", "string"], "pattern": "^[0-9.]+ ?(ms|s|m|min|h)?$", "default": "1s",
+                       "description": "with fsync: interval, the least time between two syncs; integer milliseconds or a duration such as 500ms, 1s"}
+  }
+})json";
+
+}  // namespace
+
+SLUICE_PLUGIN(FileSink, "file", "1.0.0",
+              "Sink that appends events to a file (JSON lines, CloudEvents or text) with rotation",
+              kSchema)

@@ -1,0 +1,364 @@
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
+
+#include <sluice/testing.hpp>
+
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace fs = std::filesystem;
+using sluice::Event;
+using sluice::testing::Harness;
+
+namespace {
+
+// A fresh directory per test case, removed afterwards.
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    char tmpl[] = "/tmp/sluice-file-test-XXXXXX";
+    REQUIRE(::mkdtemp(tmpl) != nullptr);
+    path = tmpl;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+  std::string file(const std::string& name) const { return (path / name).string(); }
+};
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string options(const std::string& path, const std::string& more = "") {
+  nlohmann::json j = {{"path", path}};
+  if (!more.empty()) j.update(nlohmann::json::parse(more));
+  return j.dump();
+}
+
+Event event(const std::string& id) {
+  Event e;
+  e.id = id;
+  e.source = "hmc://hmc1";
+  e.type = "hmc.status-change";
+  e.subject = "/api/partitions/p1";
+  e.time_unix_ns = 1700000123456000000;  // 2023-11-14T22:15:23.456Z
+  e.attribute("notification-type", "status-change");
+  e.data = R"({"n":1})";
+  return e;
+}
+
+// The json line of event(id): 189 bytes + id.
+std::string json_line(const std::string& id) {
+  return R"({"id":")" + id +
+         R"(","source":"hmc://hmc1","type":"hmc.status-change","subject":"/api/partitions/p1","time":"2023-11-14T22:15:23.456Z","attributes":{"notification-type":"status-change"},"data":{"n":1}})"
+         "\n";
+}
+
+}  // namespace
+
+TEST_SUITE("descriptor") {
+  TEST_CASE("file: descriptor is a sink with a strict schema; path required, others defaulted") {
+    Harness h(FILE_SO);
+    CHECK(std::string(h.descriptor().name) == "file");
+    CHECK(h.descriptor().kind == SLUICE_KIND_SINK);
+    auto schema = nlohmann::json::parse(h.descriptor().options_schema);
+    CHECK(schema["additionalProperties"] == false);
+    CHECK(schema["required"] == nlohmann::json({"path"}));
+    for (const auto& [key, prop] : schema["properties"].items()) {
+      INFO(key);
+      CHECK(prop.contains("description"));
+      if (key != "path" && key != "rotate") CHECK(prop.contains("default"));
+    }
+    for (const auto& [key, prop] : schema["properties"]["rotate"]["properties"].items()) {
+      INFO(key);
+      CHECK(prop.contains("description"));
+      CHECK(prop.contains("default"));
+    }
+    CHECK(schema["properties"]["format"]["enum"] ==
+          nlohmann::json({"json", "cloudevents", "text"}));
+  }
+
+  TEST_CASE("file: bad options are refused at create with the option's name") {
+    Harness h(FILE_SO);
+    CHECK_THROWS_WITH(h.create("{}"), "path: a file name is required");
+    CHECK_THROWS_WITH(h.create(R"({"path":"/tmp/x","format":"cloudevents-batch"})"),
+                      "format: 'cloudevents-batch' is not one of json, cloudevents, text");
+    CHECK_THROWS_WITH(h.create(R"({"path":"/tmp/x","mode":"rw-r-----"})"),
+                      "mode: 'rw-r-----' is not an octal mode such as \"0640\"");
+    CHECK_THROWS_WITH(h.create(R"({"path":"/tmp/x","fsync":"always"})"),
+                      "fsync: 'always' is not one of never, batch, interval");
+  }
+}
+
+TEST_SUITE("formats") {
+  TEST_CASE("file: json (the default) writes sluice's JSON lines") {
+    TempDir dir;
+    Harness h(FILE_SO);
+    auto& sink = h.create(options(dir.file("out.jsonl")));
+    sink.start();
+    CHECK(h.deliver(sink, {event("1"), event("2")}).code == SLUICE_DELIVERY_OK);
+    CHECK(slurp(dir.file("out.jsonl")) == json_line("1") + json_line("2"));
+    CHECK(h.metric("bytes") == static_cast<int64_t>(json_line("1").size() * 2));
+  }
+
+  TEST_CASE("file: cloudevents writes one structured CloudEvent per line") {
+    TempDir dir;
+    Harness h(FILE_SO);
+    auto& sink = h.create(options(dir.file("out.ce"), R"({"format":"cloudevents"})"));
+    sink.start();
+    CHECK(h.deliver(sink, {event("7")}).code == SLUICE_DELIVERY_OK);
+    CHECK(
+        slurp(dir.file("out.ce")) ==
+        R"({"specversion":"1.0","id":"7","source":"hmc://hmc1","type":"hmc.status-change","subject":"/api/partitions/p1","time":"2023-11-14T22:15:23.456Z","notificationtype":"status-change","datacontenttype":"application/json","data":{"n":1}})"
+        "\n");
+  }
+
+  TEST_CASE("file: text writes one line per event for people") {
+    TempDir dir;
+    Harness h(FILE_SO);
+    auto& sink = h.create(options(dir.file("out.txt"), R"({"format":"text"})"));
+    sink.start();
+    CHECK(h.deliver(sink, {event("7")}).code == SLUICE_DELIVERY_OK);
+    CHECK(slurp(dir.file("out.txt")) ==
+          "2023-11-14T22:15:23.456Z hmc.status-change /api/partitions/p1 hmc://hmc1 {\"n\":1}\n");
+  }
+
+  TEST_CASE("file: an existing file is appended to, not truncated") {
+    TempDir dir;
+    std::ofstream(dir.file("out.jsonl")) << "earlier line\n";
+    Harness h(FILE_SO);
+    auto& sink = h.create(options(dir.file("out.jsonl")));
+    sink.start();
+    CHECK(h.deliver(sink, {event("1")}).code == SLUICE_DELIVERY_OK);
+    CHECK(slurp(dir.file("out.jsonl")) == "earlier line\n" + json_line("1"));
+  }
+}
+
+TEST_SUITE("mode") {
+  TEST_CASE("file: a created file gets mode 0640 by default, whatever the umask") {
+    TempDir dir;
+    mode_t old = ::umask(0077);
+    Harness h(FILE_SO);
+    auto& sink = h.create(options(dir.file("out")));
+    sink.start();
+    ::umask(old);
+    struct stat st;
+    REQUIRE(::stat(dir.file("out").c_str(), &st) == 0);
+    CHECK((st.st_mode & 07777) == 0640);
+  }
+
+  TEST_CASE("file: mode 0600 is applied on create") {
+    TempDir dir;
+    Harness h(FILE_SO);
+    auto& sink = h.create(options(dir.file("out"), R"({"mode":"0600"})"));
+    sink.start();
+    struct stat st;
+    REQUIRE(::stat(dir.file("out").c_str(), &st) == 0);
+    CHECK((st.st_mode & 07777) == 0600);
+  }
+
+  TEST_CASE("file: an existing file keeps its own mode") {
+    TempDir dir;
+    std::ofstream(dir.file("out")) << "";
+    REQUIRE(::chmod(dir.file("out").c_str(), 0604) == 0);
+    Harness h(FILE_SO);
+    auto& sink = h.create(options(dir.file("out"), R"({"mode":"0600"})"));
+    sink.start();
+    struct stat st;
+    REQUIRE(::stat(dir.file("out").c_str(), &st) == 0);
+    CHECK((st.st_mode & 07777) == 0604);
+  }
+}
+
+TEST_SUITE("rotation") {
+  TEST_CASE("file: rotation names path.1 .. path.keep, newest first, and deletes the oldest") {
+    TempDir dir;
+    const std::string path = dir.file("out.jsonl");
+    const size_t line = json_line("1").size();
+    Harness h(FILE_SO);
+    // Room for two one-event batches per file: the third batch rotates.
+    auto& sink = h.create(
+        options(path, R"({"rotate":{"max_bytes":)" + std::to_string(line * 2) + R"(,"keep":2}})"));
+    sink.start();
+    for (int i = 1; i <= 9; ++i)
+      REQUIRE(h.deliver(sink, {event(std::to_string(i))}).code == SLUICE_DELIVERY_OK);
+    // Batches 1-2, 3-4, 5-6, 7-8 filled files; 9 started a new one; 1-4 were deleted (keep 2).
+    CHECK(slurp(path) == json_line("9"));
+    CHECK(slurp(path + ".1") == json_line("7") + json_line("8"));
+    CHECK(slurp(path + ".2") == json_line("5") + json_line("6"));
+    CHECK_FALSE(fs::exists(path + ".3"));
+    CHECK(h.metric("rotations") == 4);
+  }
+
+  TEST_CASE("file: a batch is never split across files, even one bigger than max_bytes") {
+    TempDir dir;
+    const std::string path = dir.file("out.jsonl");
+    Harness h(FILE_SO);
+    auto& sink = h.create(options(path, R"({"rotate":{"max_bytes":300,"keep":3}})"));
+    sink.start();
+    REQUIRE(h.deliver(sink, {event("1")}).code == SLUICE_DELIVERY_OK);
+    REQUIRE(h.deliver(sink, {event("2"), event("3"), event("4")}).code == SLUICE_DELIVERY_OK);
+    REQUIRE(h.deliver(sink, {event("5")}).code == SLUICE_DELIVERY_OK);
+    CHECK(slurp(path + ".2") == json_line("1"));
+    CHECK(slurp(path + ".1") == json_line("2") + json_line("3") + json_line("4"));
+    CHECK(slurp(path) == json_line("5"));
+  }
+
+  TEST_CASE("file: rotation keeps the configured mode on the new file") {
+    TempDir dir;
+    const std::string path = dir.file("out.jsonl");
+    Harness h(FILE_SO);
+    auto& sink = h.create(options(path, R"({"mode":"0600","rotate":{"max_bytes":10,"keep":1}})"));
+    sink.start();
+    REQUIRE(h.deliver(sink, {event("1")}).code == SLUICE_DELIVERY_OK);
+    REQUIRE(h.deliver(sink, {event("2")}).code == SLUICE_DELIVERY_OK);
+    struct stat st;
+    REQUIRE(::stat(path.c_str(), &st) == 0);
+    CHECK((st.st_mode & 07777) == 0600);
+    CHECK(slurp(path + ".1") == json_line("1"));
+  }
+}
+
+TEST_SUITE("reopen") {
+  TEST_CASE("file: after the file is renamed, reopen continues in a new file at the path") {
+    TempDir dir;
+    const std::string path = dir.file("out.jsonl");
+    Harness h(FILE_SO);
+    auto& sink = h.create(options(path));
+    sink.start();
+    REQUIRE(h.deliver(sink, {event("1")}).code == SLUICE_DELIVERY_OK);
+    fs::rename(path, path + ".old");  // what logrotate does before it sends SIGHUP
+    REQUIRE(h.deliver(sink, {event("2")}).code == SLUICE_DELIVERY_OK);
+    sink.reopen();
+    REQUIRE(h.deliver(sink, {event("3")}).code == SLUICE_DELIVERY_OK);
+    CHECK(slurp(path + ".old") == json_line("1") + json_line("2"));
+    CHECK(slurp(path) == json_line("3"));
+    CHECK(h.metric("reopens") == 1);
+  }
+
+  TEST_CASE("file: a failed reopen is reported, and batches retry until the path works again") {
+    TempDir dir;
+    fs::create_directory(dir.file("logs"));
+    const std::string path = dir.file("logs/out.jsonl");
+    Harness h(FILE_SO);
+    auto& sink = h.create(options(path));
+    sink.start();
+    fs::rename(dir.file("logs"), dir.file("logs.gone"));
+    CHECK_THROWS_WITH(sink.reopen(),
+                      ("reopen failed: file sink: directory '" + dir.file("logs") +
+                       "' does not exist (the file sink does not create directories)")
+                          .c_str());
+    auto d = h.deliver(sink, {event("1")});
+    CHECK(d.code == SLUICE_DELIVERY_RETRY);
+    CHECK(d.reason.find("does not exist") != std::string::npos);
+    fs::create_directory(dir.file("logs"));
+    CHECK(h.deliver(sink, {event("1")}).code == SLUICE_DELIVERY_OK);
+    CHECK(slurp(path) == json_line("1"));
+  }
+}
+
+TEST_SUITE("fsync") {
+  TEST_CASE("file: fsync batch syncs once per batch") {
+    TempDir dir;
+    Harness h(FILE_SO);
+    auto& sink = h.create(options(dir.file("out"), R"({"fsync":"batch"})"));
+    sink.start();
+    CHECK(h.deliver(sink, {event("1")}).code == SLUICE_DELIVERY_OK);
+    CHECK(h.deliver(sink, {event("2")}).code == SLUICE_DELIVERY_OK);
+    CHECK(h.metric("fsyncs") == 2);
+  }
+
+  TEST_CASE("file: fsync interval is accepted and syncs on stop") {
+    TempDir dir;
+    Harness h(FILE_SO);
+    auto& sink =
+        h.create(options(dir.file("out"), R"({"fsync":"interval","fsync_interval":"1h"})"));
+    sink.start();
+    CHECK(h.deliver(sink, {event("1")}).code == SLUICE_DELIVERY_OK);
+    CHECK(h.metric("fsyncs") == 0);  // an hour has not passed
+    sink.stop();
+    CHECK(h.metric("fsyncs") == 1);
+    CHECK(slurp(dir.file("out")) == json_line("1"));
+  }
+
+  TEST_CASE("file: fsync never does not sync") {
+    TempDir dir;
+    Harness h(FILE_SO);
+    auto& sink = h.create(options(dir.file("out"), R"({"fsync":"never"})"));
+    sink.start();
+    CHECK(h.deliver(sink, {event("1")}).code == SLUICE_DELIVERY_OK);
+    sink.stop();
+    CHECK(h.metric("fsyncs") == 0);
+  }
+}
+
+TEST_SUITE("errors") {
+  TEST_CASE("file: a missing directory is a clear error at start") {
+    TempDir dir;
+    Harness h(FILE_SO);
+    auto& sink = h.create(options(dir.file("nope/out.jsonl")));
+    CHECK_THROWS_WITH(sink.start(), ("start failed: file sink: directory '" + dir.file("nope") +
+                                     "' does not exist (the file sink does not create directories)")
+                                        .c_str());
+    CHECK_FALSE(fs::exists(dir.file("nope")));
+  }
+
+  TEST_CASE("file: a path that cannot be opened names the reason at start") {
+    TempDir dir;
+    fs::create_directory(dir.file("sub"));
+    Harness h(FILE_SO);
+    auto& sink = h.create(options(dir.file("sub")));  // a directory, not a file
+    CHECK_THROWS_WITH(
+        sink.start(),
+        ("start failed: file sink: cannot open '" + dir.file("sub") + "': Is a directory").c_str());
+  }
+
+  TEST_CASE("file: a full disk (ENOSPC) is a retry naming the error") {
+    Harness h(FILE_SO);
+    auto& sink = h.create(options("/dev/full"));
+    sink.start();
+    auto d = h.deliver(sink, {event("1")});
+    CHECK(d.code == SLUICE_DELIVERY_RETRY);
+    CHECK(d.reason == "write '/dev/full': No space left on device");
+    CHECK(h.metric("write_errors") == 1);
+  }
+
+  TEST_CASE("file: a write cut short is removed again, so the retry leaves whole lines only") {
+    TempDir dir;
+    const std::string path = dir.file("out.jsonl");
+    Harness h(FILE_SO);
+    auto& sink = h.create(options(path));
+    sink.start();
+    REQUIRE(h.deliver(sink, {event("1")}).code == SLUICE_DELIVERY_OK);
+    const size_t line = json_line("1").size();
+
+    // A file size limit lets the write through partly, then fails it with EFBIG.
+    std::signal(SIGXFSZ, SIG_IGN);
+    struct rlimit old;
+    REQUIRE(::getrlimit(RLIMIT_FSIZE, &old) == 0);
+    struct rlimit small = old;
+    small.rlim_cur = line * 2 + line / 2;
+    REQUIRE(::setrlimit(RLIMIT_FSIZE, &small) == 0);
+    auto d = h.deliver(sink, {event("2"), event("3")});
+    REQUIRE(::setrlimit(RLIMIT_FSIZE, &old) == 0);
+
+    CHECK(d.code == SLUICE_DELIVERY_RETRY);
+    CHECK(d.reason == "write '" + path + "': File too large");
+    CHECK(slurp(path) == json_line("1"));  // the 1.5 lines that got through are gone
+    CHECK(h.deliver(sink, {event("2"), event("3")}).code == SLUICE_DELIVERY_OK);
+    CHECK(slurp(path) == json_line("1") + json_line("2") + json_line("3"));
+  }
+}
