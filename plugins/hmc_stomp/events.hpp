@@ -1,0 +1,54 @@
+// HMC notification frames → sluice events. Pure functions: the event mapping is tested without
+// a socket, frame in, events out.
+#pragma once
+
+#include "stomp_frame.hpp"
+
+#include <sluice/event.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace hmc {
+
+// "hmc://host", IPv6 addresses in brackets.
+std::string source_uri(const std::string& host);
+
+// session-sequence-nr per subscription; starts afresh on every connection.
+class SequenceTracker {
+ public:
+  struct Gap {
+    uint64_t expected;
+    uint64_t received;
+  };
+  // A jump forward returns the gap; a lower number (restart or wrap) restarts tracking quietly.
+  std::optional<Gap> observe(const std::string& subscription, uint64_t nr);
+  void reset() { next_.clear(); }
+
+ private:
+  std::unordered_map<std::string, uint64_t> next_;
+};
+
+struct MapStats {
+  uint64_t parse_errors = 0;
+  uint64_t gaps = 0;
+  uint64_t missed = 0;
+  uint64_t unknown_type = 0;
+};
+
+// Maps one MESSAGE frame to its events (appended to `out`): an optional sluice.gap, then the
+// notification (or one per list entry with split_lists), or a sluice.parse-error.
+void map_message(const stomp::Frame& frame, const std::string& source, bool split_lists,
+                 SequenceTracker& seq, std::vector<sluice::Event>& out, MapStats& stats);
+
+// sluice.error for an ERROR frame; `destination` is the topic concerned where known.
+sluice::Event error_event(const stomp::Frame& frame, const std::string& source, uint64_t n,
+                          const std::optional<std::string>& destination);
+
+// sluice.reconnected for the n-th reconnect.
+sluice::Event reconnected_event(const std::string& source, uint64_t n, const std::string& reason);
+
+}  // namespace hmc

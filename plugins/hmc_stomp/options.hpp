@@ -1,0 +1,64 @@
+// Options of the hmc_stomp source: the JSON Schema the host validates against, and the parsed
+// form the plugin works with. The README's options table describes the same keys.
+#pragma once
+
+#include <sluice/backoff.hpp>
+#include <sluice/tls.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace hmc {
+
+// {cpc, partition} (DPM) or {cpc, lpar} (classic mode): an OS message channel to open.
+struct OsChannel {
+  std::string cpc;
+  std::string partition;  // exactly one of partition / lpar is set
+  std::string lpar;
+  std::string label() const {
+    return cpc + "/" + (partition.empty() ? "lpar " + lpar : "partition " + partition);
+  }
+};
+
+struct Options {
+  std::string host;
+  uint16_t stomp_port = 61612;
+  uint16_t api_port = 6794;
+  bool use_tls = true;
+  sluice::tls::ClientOptions tls;
+  std::string userid;
+  std::string password;
+  bool mfa = false;
+  std::string mfa_code;
+  std::string mfa_code_file;
+  std::vector<std::string> topics;
+  std::vector<std::string> topic_types;
+  std::vector<OsChannel> os_message_channels;
+  bool include_refresh_messages = false;
+  bool split_lists = false;
+  std::chrono::milliseconds heartbeat_send{10000};
+  std::chrono::milliseconds heartbeat_receive{10000};
+  sluice::BackoffPolicy reconnect{std::chrono::milliseconds(1000), std::chrono::milliseconds(60000),
+                                  2.0, sluice::BackoffPolicy::Jitter::half};
+  uint64_t max_frame_bytes = 16ull << 20;
+  std::chrono::milliseconds connect_timeout{10000};
+  std::chrono::milliseconds request_timeout{30000};
+  std::string stomp_version = "auto";  // auto | 1.2 | 1.1 | 1.0
+
+  // Needs the Web Services API (topic types, OS message channels, or MFA login).
+  bool needs_ws_api() const { return mfa || !topic_types.empty() || !os_message_channels.empty(); }
+
+  // Reads validated options; absent keys keep their defaults. Throws std::invalid_argument with
+  // a message naming the option on values the schema cannot rule out.
+  static Options from_json(const nlohmann::json& j);
+};
+
+// The JSON Schema (draft 7) of the options object, NUL-terminated, static storage.
+const char* options_schema();
+
+}  // namespace hmc

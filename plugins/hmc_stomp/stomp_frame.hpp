@@ -1,0 +1,87 @@
+// STOMP frames: an incremental parser and a serializer. Pure, no I/O, so it is unit-tested and
+// fuzzed on its own. Covers STOMP 1.0, 1.1 and 1.2: EOL as \n or \r\n, heart-beat EOLs between
+// frames, bodies by content-length or up to the NUL, header escaping per version (CONNECT,
+// STOMP and CONNECTED never escaped), repeated headers (the first one counts).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace stomp {
+
+enum class Version { v1_0, v1_1, v1_2 };
+
+const char* to_string(Version v);
+std::optional<Version> parse_version(std::string_view text);  // "1.0", "1.1", "1.2"
+
+struct Frame {
+  std::string command;
+  std::vector<std::pair<std::string, std::string>> headers;  // in frame order, unescaped
+  std::string body;
+
+  // The first value of a header (repeated headers: the first one wins), or nullptr.
+  const std::string* header(std::string_view name) const;
+  Frame& add(std::string name, std::string value) {
+    headers.emplace_back(std::move(name), std::move(value));
+    return *this;
+  }
+};
+
+// A frame the peer sent that cannot be parsed; the stream cannot be trusted after it.
+struct FrameError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// Escaping rules of a frame: CONNECT, STOMP and CONNECTED are never escaped, others per version.
+bool escapes_headers(std::string_view command, Version v);
+std::string escape_header(std::string_view text, Version v);
+// Throws FrameError on an escape the version does not define (1.1: \r is undefined).
+std::string unescape_header(std::string_view text, Version v);
+
+// Serialises a frame. A non-empty body gets a content-length header unless the frame has one.
+std::string serialize(const Frame& f, Version v);
+
+class Parser {
+ public:
+  explicit Parser(size_t max_frame_bytes = 16u << 20) : max_frame_(max_frame_bytes) {}
+
+  void set_version(Version v) { version_ = v; }
+  Version version() const { return version_; }
+
+  // Consumes bytes, appending every complete frame to `out`. Bytes of an incomplete frame are
+  // kept for the next call. Throws FrameError on a bad or too large frame; the parser is then
+  // spent (the caller closes the connection).
+  void feed(std::string_view data, std::vector<Frame>& out);
+
+  // Heart-beat EOLs seen between frames, since construction.
+  uint64_t heartbeats() const { return heartbeats_; }
+  // Bytes held for an incomplete frame.
+  size_t buffered() const { return buf_.size() - pos_; }
+
+ private:
+  bool parse_one(Frame& f);  // false: need more bytes
+  void parse_head(std::string_view head);
+  void fail(const std::string& why);
+
+  size_t max_frame_;
+  Version version_ = Version::v1_0;
+  std::string buf_;
+  size_t pos_ = 0;  // start of the current (unparsed) frame in buf_
+  // Progress within the current frame, as offsets from pos_, so a frame arriving in many reads
+  // is scanned once, not once per read.
+  size_t scan_off_ = 0;  // where to resume looking for the blank line ending the headers
+  size_t head_len_ = 0;  // command + headers + blank line; 0 while not complete
+  std::optional<size_t> content_length_;
+  size_t nul_off_ = 0;  // where to resume looking for the NUL (bodies without content-length)
+  Frame pending_;       // command and headers, once head_len_ != 0
+  bool failed_ = false;
+  uint64_t heartbeats_ = 0;
+};
+
+}  // namespace stomp

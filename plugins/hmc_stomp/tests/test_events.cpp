@@ -1,0 +1,292 @@
+// Event mapping: each HMC notification type from the reference, frame in, event spelled out.
+#include "events.hpp"
+
+#include <doctest/doctest.h>
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
+
+using hmc::MapStats;
+using hmc::SequenceTracker;
+using sluice::Event;
+using stomp::Frame;
+
+namespace {
+const std::string kSource = "hmc://hmc1";
+
+Frame message(std::vector<std::pair<std::string, std::string>> headers, std::string body) {
+  Frame f;
+  f.command = "MESSAGE";
+  f.headers = std::move(headers);
+  f.body = std::move(body);
+  return f;
+}
+
+std::vector<Event> map(const Frame& f, bool split = false) {
+  SequenceTracker seq;
+  MapStats stats;
+  std::vector<Event> out;
+  hmc::map_message(f, kSource, split, seq, out, stats);
+  return out;
+}
+}  // namespace
+
+TEST_CASE("os-message: type, id, subject, time, attributes and data") {
+  const std::string body =
+      R"({"os-messages":[{"sequence-number":12,"message-id":"IEE252I","message-text":"IEE252I MEMBER FOUND\n","timestamp":1700000123000,"is-held":false}]})";
+  auto events = map(message({{"destination", "/topic/sysprog.163osm"},
+                             {"subscription", "sub-1"},
+                             {"message-id", "ID:hmc1-1:42"},
+                             {"notification-type", "os-message"},
+                             {"session-sequence-nr", "41"},
+                             {"class", "logical-partition"},
+                             {"name", "LPAR01"},
+                             {"object-uri", "/api/logical-partitions/5f6d"},
+                             {"object-id", "5f6d"},
+                             {"timestamp", "1700000123456"},
+                             {"content-length", "200"}},
+                            body));
+  REQUIRE(events.size() == 1);
+  const Event& e = events[0];
+  CHECK(e.type == "hmc.os-message");
+  CHECK(e.id == "ID:hmc1-1:42");
+  CHECK(e.source == "hmc://hmc1");
+  CHECK(e.subject == "/api/logical-partitions/5f6d");
+  CHECK(e.time_unix_ns == 1700000123456000000LL);
+  CHECK(e.data == body);
+  REQUIRE(e.attributes.size() == 11);
+  CHECK(e.attributes[0] ==
+        std::pair<std::string, std::string>{"destination", "/topic/sysprog.163osm"});
+  CHECK(e.find_attribute("name") == "LPAR01");
+  CHECK(e.find_attribute("session-sequence-nr") == "41");
+}
+
+TEST_CASE("property-change: property-names header kept raw, change-reports as data") {
+  const std::string body =
+      R"({"change-reports":[{"property-name":"name","old-value":"a","new-value":"b"}]})";
+  auto events = map(message({{"notification-type", "property-change"},
+                             {"message-id", "m1"},
+                             {"object-uri", "/api/partitions/p1"},
+                             {"property-names", " name description "}},
+                            body));
+  REQUIRE(events.size() == 1);
+  CHECK(events[0].type == "hmc.property-change");
+  CHECK(events[0].subject == "/api/partitions/p1");
+  CHECK(events[0].find_attribute("property-names") == " name description ");
+  CHECK(events[0].data == body);
+  CHECK(events[0].time_unix_ns == 0);  // no timestamp header: the host stamps it
+}
+
+TEST_CASE("status-change maps to hmc.status-change") {
+  const std::string body =
+      R"({"change-reports":[{"old-status":"active","new-status":"degraded","has-unacceptable-status":true}]})";
+  auto events = map(message({{"notification-type", "status-change"},
+                             {"message-id", "m2"},
+                             {"object-uri", "/api/cpcs/c1"}},
+                            body));
+  REQUIRE(events.size() == 1);
+  CHECK(events[0].type == "hmc.status-change");
+  CHECK(events[0].data == body);
+}
+
+TEST_CASE("inventory-change: empty body is null data, action header kept") {
+  auto events = map(message({{"notification-type", "inventory-change"},
+                             {"message-id", "m3"},
+                             {"action", "add"},
+                             {"object-uri", "/api/partitions/p9"}},
+                            ""));
+  REQUIRE(events.size() == 1);
+  CHECK(events[0].type == "hmc.inventory-change");
+  CHECK(events[0].find_attribute("action") == "add");
+  CHECK(!events[0].data.has_value());
+}
+
+TEST_CASE("job-completion: the empty JSON string body is null data") {
+  auto events = map(message(
+      {{"notification-type", "job-completion"}, {"message-id", "m4"}, {"job-uri", "/api/jobs/j1"}},
+      "\"\""));
+  REQUIRE(events.size() == 1);
+  CHECK(events[0].type == "hmc.job-completion");
+  CHECK(events[0].find_attribute("job-uri") == "/api/jobs/j1");
+  CHECK(!events[0].subject.has_value());
+  CHECK(!events[0].data.has_value());
+}
+
+TEST_CASE("log-entry: log-entries as data") {
+  const std::string body =
+      R"({"log-entries":[{"event-time":1700000000000,"event-name":"User logged on","event-id":"1234","userid":"admin","event-data-items":[]}]})";
+  auto events = map(message(
+      {{"notification-type", "log-entry"}, {"message-id", "m5"}, {"object-uri", "/api/console"}},
+      body));
+  REQUIRE(events.size() == 1);
+  CHECK(events[0].type == "hmc.log-entry");
+  CHECK(events[0].subject == "/api/console");
+  CHECK(events[0].data == body);
+}
+
+TEST_CASE("element-uri wins over object-uri as subject") {
+  auto events = map(message({{"notification-type", "property-change"},
+                             {"message-id", "m6"},
+                             {"object-uri", "/api/partitions/p1"},
+                             {"element-uri", "/api/partitions/p1/nics/n1"}},
+                            "{}"));
+  REQUIRE(events.size() == 1);
+  CHECK(events[0].subject == "/api/partitions/p1/nics/n1");
+}
+
+TEST_CASE("a missing notification-type gives hmc.unknown") {
+  SequenceTracker seq;
+  MapStats stats;
+  std::vector<Event> out;
+  hmc::map_message(message({{"message-id", "m7"}}, "{}"), kSource, false, seq, out, stats);
+  REQUIRE(out.size() == 1);
+  CHECK(out[0].type == "hmc.unknown");
+  CHECK(stats.unknown_type == 1);
+}
+
+TEST_CASE("repeated header: attribute keeps the first value") {
+  auto events = map(message({{"message-id", "m8"}, {"x", "first"}, {"x", "second"}}, ""));
+  REQUIRE(events.size() == 1);
+  CHECK(events[0].find_attribute("x") == "first");
+  CHECK(events[0].attributes.size() == 2);
+}
+
+TEST_CASE("a body that is not JSON becomes sluice.parse-error with the raw text") {
+  SequenceTracker seq;
+  MapStats stats;
+  std::vector<Event> out;
+  hmc::map_message(message({{"notification-type", "os-message"},
+                            {"message-id", "m9"},
+                            {"object-uri", "/api/partitions/p1"}},
+                           "{not json"),
+                   kSource, false, seq, out, stats);
+  REQUIRE(out.size() == 1);
+  CHECK(out[0].type == "sluice.parse-error");
+  CHECK(out[0].id == "m9");
+  CHECK(out[0].subject == "/api/partitions/p1");
+  CHECK(out[0].find_attribute("notification-type") == "os-message");
+  auto data = nlohmann::json::parse(*out[0].data);
+  CHECK(data["raw"] == "{not json");
+  CHECK(data["error"].get<std::string>().find("parse error") != std::string::npos);
+  CHECK(stats.parse_errors == 1);
+}
+
+TEST_CASE("split_lists: one event per os-messages entry with ids <message-id>#<n>") {
+  auto events = map(message({{"notification-type", "os-message"}, {"message-id", "m10"}},
+                            R"({"os-messages":[{"sequence-number":1},{"sequence-number":2}]})"),
+                    true);
+  REQUIRE(events.size() == 2);
+  CHECK(events[0].id == "m10#0");
+  CHECK(events[0].type == "hmc.os-message");
+  CHECK(events[0].data == R"({"sequence-number":1})");
+  CHECK(events[1].id == "m10#1");
+  CHECK(events[1].data == R"({"sequence-number":2})");
+  CHECK(events[1].find_attribute("message-id") == "m10");
+}
+
+TEST_CASE("split_lists: log-entries and change-reports are split too") {
+  auto logs =
+      map(message({{"notification-type", "log-entry"}, {"message-id", "a"}},
+                  R"({"log-entries":[{"event-id":"1"},{"event-id":"2"},{"event-id":"3"}]})"),
+          true);
+  REQUIRE(logs.size() == 3);
+  CHECK(logs[2].id == "a#2");
+  CHECK(logs[2].data == R"({"event-id":"3"})");
+  auto changes = map(message({{"notification-type", "property-change"}, {"message-id", "b"}},
+                             R"({"change-reports":[{"property-name":"x"}]})"),
+                     true);
+  REQUIRE(changes.size() == 1);
+  CHECK(changes[0].id == "b#0");
+  CHECK(changes[0].data == R"({"property-name":"x"})");
+}
+
+TEST_CASE("split_lists: an empty list keeps the whole notification") {
+  auto events = map(
+      message({{"notification-type", "os-message"}, {"message-id", "c"}}, R"({"os-messages":[]})"),
+      true);
+  REQUIRE(events.size() == 1);
+  CHECK(events[0].id == "c");
+  CHECK(events[0].data == R"({"os-messages":[]})");
+}
+
+TEST_CASE("split_lists off: the list stays in one event") {
+  auto events = map(message({{"notification-type", "os-message"}, {"message-id", "d"}},
+                            R"({"os-messages":[{"a":1},{"a":2}]})"),
+                    false);
+  REQUIRE(events.size() == 1);
+  CHECK(events[0].id == "d");
+}
+
+TEST_CASE("gap: a jump in session-sequence-nr emits sluice.gap before the notification") {
+  SequenceTracker seq;
+  MapStats stats;
+  std::vector<Event> out;
+  auto frame = [](int nr) {
+    return message({{"destination", "/topic/t"},
+                    {"subscription", "sub-1"},
+                    {"message-id", "id" + std::to_string(nr)},
+                    {"notification-type", "status-change"},
+                    {"session-sequence-nr", std::to_string(nr)}},
+                   "{}");
+  };
+  hmc::map_message(frame(5), kSource, false, seq, out, stats);
+  hmc::map_message(frame(6), kSource, false, seq, out, stats);
+  hmc::map_message(frame(10), kSource, false, seq, out, stats);
+  REQUIRE(out.size() == 4);
+  CHECK(out[2].type == "sluice.gap");
+  CHECK(out[2].id == "id10#gap");
+  CHECK(out[2].subject == "/topic/t");
+  CHECK(out[2].find_attribute("subscription") == "sub-1");
+  CHECK(nlohmann::json::parse(*out[2].data) ==
+        nlohmann::json{{"expected", 7}, {"received", 10}, {"missed", 3}});
+  CHECK(out[3].id == "id10");
+  CHECK(stats.gaps == 1);
+  CHECK(stats.missed == 3);
+}
+
+TEST_CASE("gap: tracked per subscription; a restart or repeat is no gap") {
+  SequenceTracker seq;
+  CHECK(!seq.observe("sub-1", 1));
+  CHECK(!seq.observe("sub-2", 100));
+  CHECK(!seq.observe("sub-1", 2));
+  CHECK(!seq.observe("sub-2", 101));
+  CHECK(!seq.observe("sub-1", 2));  // repeated
+  CHECK(!seq.observe("sub-1", 0));  // restarted
+  auto gap = seq.observe("sub-1", 3);
+  REQUIRE(gap);
+  CHECK(gap->expected == 1);
+  CHECK(gap->received == 3);
+  seq.reset();
+  CHECK(!seq.observe("sub-1", 50));
+}
+
+TEST_CASE("error_event carries the message header and the destination") {
+  Frame f;
+  f.command = "ERROR";
+  f.add("content-type", "text/plain")
+      .add("message",
+           "remote addConsumer failed because the specified destination, 'topic://X', is not a "
+           "known or approved topic.");
+  f.body = "java.lang.Exception";
+  Event e = hmc::error_event(f, kSource, 3, std::string("/topic/X"));
+  CHECK(e.type == "sluice.error");
+  CHECK(e.id == "error-3");
+  CHECK(e.subject == "/topic/X");
+  CHECK(e.find_attribute("content-type") == "text/plain");
+  auto data = nlohmann::json::parse(*e.data);
+  CHECK(data["destination"] == "/topic/X");
+  CHECK(data["body"] == "java.lang.Exception");
+  CHECK(data["message"].get<std::string>().find("not a known or approved topic") !=
+        std::string::npos);
+}
+
+TEST_CASE("reconnected_event and source_uri") {
+  Event e = hmc::reconnected_event("hmc://h", 2, "heart-beat timeout");
+  CHECK(e.type == "sluice.reconnected");
+  CHECK(e.id == "reconnected-2");
+  CHECK(nlohmann::json::parse(*e.data) ==
+        nlohmann::json{{"reconnects", 2}, {"reason", "heart-beat timeout"}});
+  CHECK(hmc::source_uri("hmc1.example.com") == "hmc://hmc1.example.com");
+  CHECK(hmc::source_uri("::1") == "hmc://[::1]");
+}

@@ -1,0 +1,253 @@
+// STOMP frame parser and serializer: split reads, several frames per read, bodies, escaping per
+// version, repeated headers, bad frames, the size limit.
+#include "stomp_frame.hpp"
+
+#include <doctest/doctest.h>
+
+#include <string>
+#include <vector>
+
+using stomp::Frame;
+using stomp::FrameError;
+using stomp::Parser;
+using stomp::Version;
+using namespace std::string_literals;
+
+namespace {
+std::vector<Frame> parse_all(const std::string& wire, Version v = Version::v1_2,
+                             size_t limit = 1 << 20) {
+  Parser p(limit);
+  p.set_version(v);
+  std::vector<Frame> out;
+  p.feed(wire, out);
+  return out;
+}
+}  // namespace
+
+TEST_CASE("a MESSAGE with content-length is parsed") {
+  auto frames =
+      parse_all("MESSAGE\ndestination:/topic/a\nmessage-id:7\ncontent-length:5\n\nhe\0lo\0"s);
+  REQUIRE(frames.size() == 1);
+  CHECK(frames[0].command == "MESSAGE");
+  CHECK(*frames[0].header("destination") == "/topic/a");
+  CHECK(*frames[0].header("message-id") == "7");
+  CHECK(frames[0].body == "he\0lo"s);
+}
+
+TEST_CASE("a body without content-length ends at the NUL") {
+  auto frames = parse_all("MESSAGE\na:b\n\n{\"x\":1}\0"s);
+  REQUIRE(frames.size() == 1);
+  CHECK(frames[0].body == "{\"x\":1}");
+}
+
+TEST_CASE("CRLF line endings are accepted") {
+  auto frames = parse_all("MESSAGE\r\na:b\r\nc:d\r\n\r\nbody\0"s);
+  REQUIRE(frames.size() == 1);
+  CHECK(*frames[0].header("a") == "b");
+  CHECK(*frames[0].header("c") == "d");
+  CHECK(frames[0].body == "body");
+}
+
+TEST_CASE("a frame without headers is parsed") {
+  auto frames = parse_all("CONNECTED\n\n\0"s);
+  REQUIRE(frames.size() == 1);
+  CHECK(frames[0].command == "CONNECTED");
+  CHECK(frames[0].headers.empty());
+  CHECK(frames[0].body.empty());
+}
+
+TEST_CASE("heart-beat EOLs between frames are skipped and counted") {
+  Parser p;
+  std::vector<Frame> out;
+  p.feed("\n\r\n\nRECEIPT\nreceipt-id:1\n\n\0\n\n"s, out);
+  REQUIRE(out.size() == 1);
+  CHECK(*out[0].header("receipt-id") == "1");
+  CHECK(p.heartbeats() == 5);
+  CHECK(p.buffered() == 0);
+}
+
+TEST_CASE("several frames in one read") {
+  std::string wire;
+  for (int i = 0; i < 5; ++i)
+    wire += "MESSAGE\nmessage-id:" + std::to_string(i) + "\n\nbody" + std::to_string(i) + '\0';
+  auto frames = parse_all(wire);
+  REQUIRE(frames.size() == 5);
+  for (int i = 0; i < 5; ++i) {
+    CHECK(*frames[i].header("message-id") == std::to_string(i));
+    CHECK(frames[i].body == "body" + std::to_string(i));
+  }
+}
+
+TEST_CASE("a stream split at every byte position gives the same frames") {
+  const std::string wire =
+      "\nMESSAGE\r\ndestination:/topic/a\\cb\r\ncontent-length:4\r\n\r\nab\0c\0\n"
+      "MESSAGE\nx:1\n\n{\"k\":\"v\"}\0ERROR\nmessage:bad\n\nstack\0"s;
+  const auto whole = parse_all(wire);
+  REQUIRE(whole.size() == 3);
+  for (size_t cut = 0; cut <= wire.size(); ++cut) {
+    CAPTURE(cut);
+    Parser p;
+    p.set_version(Version::v1_2);
+    std::vector<Frame> out;
+    p.feed(std::string_view(wire).substr(0, cut), out);
+    p.feed(std::string_view(wire).substr(cut), out);
+    REQUIRE(out.size() == 3);
+    for (size_t i = 0; i < 3; ++i) {
+      CHECK(out[i].command == whole[i].command);
+      CHECK(out[i].headers == whole[i].headers);
+      CHECK(out[i].body == whole[i].body);
+    }
+  }
+  // One byte at a time, too.
+  Parser p;
+  p.set_version(Version::v1_2);
+  std::vector<Frame> out;
+  for (char c : wire)
+    p.feed(std::string_view(&c, 1), out);
+  REQUIRE(out.size() == 3);
+  CHECK(*out[0].header("destination") == "/topic/a:b");
+  CHECK(out[0].body == "ab\0c"s);
+  CHECK(out[2].body == "stack");
+}
+
+TEST_CASE("repeated headers: the first value wins") {
+  auto frames = parse_all("MESSAGE\nfoo:first\nfoo:second\n\n\0"s);
+  REQUIRE(frames.size() == 1);
+  CHECK(*frames[0].header("foo") == "first");
+  CHECK(frames[0].headers.size() == 2);
+}
+
+TEST_CASE("a header value may contain colons in 1.0 and be empty") {
+  auto frames = parse_all("MESSAGE\nurl:http://x:1/\nempty:\n\n\0"s, Version::v1_0);
+  REQUIRE(frames.size() == 1);
+  CHECK(*frames[0].header("url") == "http://x:1/");
+  CHECK(*frames[0].header("empty") == "");
+}
+
+TEST_CASE("STOMP 1.2 escapes: \\r \\n \\c \\\\ are decoded") {
+  auto frames = parse_all("MESSAGE\nk\\cey:a\\nb\\rc\\cd\\\\e\n\n\0"s, Version::v1_2);
+  REQUIRE(frames.size() == 1);
+  CHECK(frames[0].headers[0].first == "k:ey");
+  CHECK(frames[0].headers[0].second == "a\nb\rc:d\\e");
+}
+
+TEST_CASE("STOMP 1.1 escapes: \\n \\c \\\\ decoded, \\r is undefined") {
+  auto frames = parse_all("MESSAGE\nk:a\\nb\\cc\\\\d\n\n\0"s, Version::v1_1);
+  REQUIRE(frames.size() == 1);
+  CHECK(*frames[0].header("k") == "a\nb:c\\d");
+  CHECK_THROWS_WITH_AS(parse_all("MESSAGE\nk:a\\rb\n\n\0"s, Version::v1_1),
+                       "bad frame: undefined escape '\\r' in STOMP 1.1 header", FrameError);
+}
+
+TEST_CASE("STOMP 1.0 has no escaping: backslashes are literal") {
+  auto frames = parse_all("MESSAGE\nk:a\\nb\\t\n\n\0"s, Version::v1_0);
+  REQUIRE(frames.size() == 1);
+  CHECK(*frames[0].header("k") == "a\\nb\\t");
+}
+
+TEST_CASE("CONNECTED headers are never unescaped") {
+  auto frames = parse_all("CONNECTED\nserver:Active\\MQ\nversion:1.2\n\n\0"s, Version::v1_2);
+  REQUIRE(frames.size() == 1);
+  CHECK(*frames[0].header("server") == "Active\\MQ");
+}
+
+TEST_CASE("an undefined escape in 1.2 is a bad frame") {
+  CHECK_THROWS_WITH_AS(parse_all("MESSAGE\nk:a\\tb\n\n\0"s),
+                       "bad frame: undefined escape '\\t' in STOMP 1.2 header", FrameError);
+  CHECK_THROWS_WITH_AS(parse_all("MESSAGE\nk:ab\\\n\n\0"s),
+                       "bad frame: header ends with a lone backslash", FrameError);
+}
+
+TEST_CASE("bad frames are errors with a clear message") {
+  CHECK_THROWS_WITH_AS(parse_all("MESSAGE\nno colon here\n\n\0"s),
+                       "bad frame: header line without ':' in MESSAGE frame", FrameError);
+  CHECK_THROWS_WITH_AS(parse_all("MESS{AGE\n\n\0"s), "bad frame: 'MESS{AGE' is not a STOMP command",
+                       FrameError);
+  CHECK_THROWS_WITH_AS(parse_all("MESSAGE\ncontent-length:abc\n\n\0"s),
+                       "bad frame: content-length 'abc' is not a number", FrameError);
+  CHECK_THROWS_WITH_AS(parse_all("MESSAGE\ncontent-length:2\n\nabc\0"s),
+                       "bad frame: body longer than content-length (no NUL after it)", FrameError);
+  CHECK_THROWS_WITH_AS(parse_all("\rX"s), "bad frame: carriage return without line feed",
+                       FrameError);
+}
+
+TEST_CASE("the parser refuses to go on after an error") {
+  Parser p;
+  std::vector<Frame> out;
+  CHECK_THROWS_AS(p.feed("MESSAGE\nbad\n\n\0"s, out), FrameError);
+  CHECK_THROWS_WITH_AS(p.feed("MESSAGE\n\n\0"s, out), "bad frame: parser used after an error",
+                       FrameError);
+}
+
+TEST_CASE("frame size limit: content-length over the limit is refused before the body comes") {
+  Parser p(100);
+  std::vector<Frame> out;
+  CHECK_THROWS_WITH_AS(p.feed("MESSAGE\ncontent-length:1000\n\n"s, out),
+                       "frame too large (content-length 1000 > max_frame_bytes 100)", FrameError);
+}
+
+TEST_CASE("frame size limit: a NUL-terminated body growing past the limit is refused") {
+  Parser p(100);
+  std::vector<Frame> out;
+  p.feed("MESSAGE\n\n"s + std::string(50, 'x'), out);
+  CHECK(out.empty());
+  CHECK_THROWS_WITH_AS(p.feed(std::string(60, 'x'), out),
+                       "frame too large (119 bytes without end > max_frame_bytes 100)", FrameError);
+}
+
+TEST_CASE("frame size limit: endless headers are refused") {
+  Parser p(100);
+  std::vector<Frame> out;
+  CHECK_THROWS_WITH_AS(p.feed("MESSAGE\n"s + std::string(200, 'h'), out),
+                       "frame too large (208 bytes of headers > max_frame_bytes 100)", FrameError);
+}
+
+TEST_CASE("frame size limit: a frame exactly at the limit passes") {
+  // "MESSAGE\n\n" is 9 bytes; 9 + 91 body = 100 bytes before the NUL.
+  Parser p(100);
+  std::vector<Frame> out;
+  p.feed("MESSAGE\n\n"s + std::string(91, 'x') + '\0', out);
+  REQUIRE(out.size() == 1);
+  CHECK(out[0].body.size() == 91);
+}
+
+TEST_CASE("serialize: content-length is added and headers escaped per version") {
+  Frame f;
+  f.command = "SEND";
+  f.add("destination", "/topic/a:b").add("k", "x\ny\rz\\");
+  f.body = "hi";
+  CHECK(stomp::serialize(f, Version::v1_2) ==
+        "SEND\ndestination:/topic/a\\cb\nk:x\\ny\\rz\\\\\ncontent-length:2\n\nhi\0"s);
+  CHECK(stomp::serialize(f, Version::v1_1) ==
+        "SEND\ndestination:/topic/a\\cb\nk:x\\ny\rz\\\\\ncontent-length:2\n\nhi\0"s);
+  CHECK(stomp::serialize(f, Version::v1_0) ==
+        "SEND\ndestination:/topic/a:b\nk:x\ny\rz\\\ncontent-length:2\n\nhi\0"s);
+}
+
+TEST_CASE("serialize: CONNECT and STOMP frames are not escaped") {
+  Frame f;
+  f.command = "STOMP";
+  f.add("login", "a:b\\c");
+  CHECK(stomp::serialize(f, Version::v1_2) == "STOMP\nlogin:a:b\\c\n\n\0"s);
+  f.command = "CONNECT";
+  CHECK(stomp::serialize(f, Version::v1_2) == "CONNECT\nlogin:a:b\\c\n\n\0"s);
+}
+
+TEST_CASE("serialize then parse gives the frame back, for every version") {
+  for (Version v : {Version::v1_0, Version::v1_1, Version::v1_2}) {
+    CAPTURE(stomp::to_string(v));
+    Frame f;
+    f.command = "MESSAGE";
+    f.add("weird", v == Version::v1_0 ? "a:b\\c" : "a:b\\c\nd");
+    f.body = "x\0y"s;
+    auto frames = parse_all(stomp::serialize(f, v), v);
+    REQUIRE(frames.size() == 1);
+    CHECK(*frames[0].header("weird") == *f.header("weird"));
+    CHECK(frames[0].body == f.body);
+  }
+}
+
+TEST_CASE("parse_version knows 1.0, 1.1 and 1.2 only") {
+  CHECK(stomp::parse_version("1.1") == Version::v1_1);
+  CHECK(!stomp::parse_version("2.0"));
+}
