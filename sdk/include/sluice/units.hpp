@@ -19,7 +19,12 @@ inline std::pair<double, std::string_view> split_number(std::string_view text, c
     ++i;
   if (i == 0)
     throw std::invalid_argument(std::string("not a ") + what + ": '" + std::string(text) + "'");
-  double value = std::stod(std::string(text.substr(0, i)));
+  double value;
+  try {
+    value = std::stod(std::string(text.substr(0, i)));
+  } catch (const std::exception&) {  // "..", or more digits than a double holds
+    throw std::invalid_argument(std::string("not a ") + what + ": '" + std::string(text) + "'");
+  }
   std::string_view unit = text.substr(i);
   while (!unit.empty() && unit.front() == ' ')
     unit.remove_prefix(1);
@@ -41,6 +46,8 @@ inline std::chrono::milliseconds parse_duration(std::string_view text) {
   else
     throw std::invalid_argument("unknown duration unit in '" + std::string(text) +
                                 "' (ms, s, m, h)");
+  if (!(ms < 9.2e18))  // converting a larger double to int64_t is undefined behaviour
+    throw std::out_of_range("duration too large: '" + std::string(text) + "'");
   return std::chrono::milliseconds(static_cast<int64_t>(ms));
 }
 
@@ -64,6 +71,8 @@ inline uint64_t parse_size(std::string_view text) {
   else
     throw std::invalid_argument("unknown size unit in '" + std::string(text) +
                                 "' (B, KiB, MiB, GiB, KB, MB, GB)");
+  if (!(value * mult < 1.8e19))  // converting a larger double to uint64_t is undefined behaviour
+    throw std::out_of_range("size too large: '" + std::string(text) + "'");
   return static_cast<uint64_t>(value * mult);
 }
 
