@@ -1,14 +1,498 @@
-// Placeholder entry point; replaced by the source below once it exists.
+// The hmc_stomp source: supervises one STOMP connection at a time (reconnecting with back-off),
+// resolves topics through the WS API where configured, maps frames to events and hands them to
+// the host from an emitter thread, so that a blocking emit pauses reading but not heart-beats.
+#include "events.hpp"
 #include "options.hpp"
+#include "stomp_connection.hpp"
+#include "ws_api.hpp"
 
+#include <sluice/backoff.hpp>
 #include <sluice/sdk.hpp>
+#include <sluice/tls.hpp>
 
-class HmcStompPlaceholder : public sluice::Source {
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <future>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+namespace {
+
+namespace asio = boost::asio;
+using hmc::StompConnection;
+using Clock = std::chrono::steady_clock;
+
+std::string ms_text(std::chrono::milliseconds d) {
+  if (d.count() % 1000 == 0) return std::to_string(d.count() / 1000) + "s";
+  return std::to_string(d.count()) + "ms";
+}
+
+class HmcSource final : public sluice::Source, public StompConnection::Listener {
  public:
-  HmcStompPlaceholder(sluice::Host host, const nlohmann::json& options) : sluice::Source(host) {
-    hmc::Options::from_json(options);
+  HmcSource(sluice::Host host, const nlohmann::json& options)
+      : sluice::Source(host),
+        o_(hmc::Options::from_json(options)),
+        source_(hmc::source_uri(o_.host)),
+        retry_timer_(io_),
+        backoff_(o_.reconnect) {
+    if (o_.use_tls || o_.needs_ws_api())
+      tls_ctx_.emplace(sluice::tls::make_client_context(o_.tls));  // throws on a bad CA file
+    if (o_.needs_ws_api()) api_ = std::make_unique<hmc::WsApi>(io_, *tls_ctx_, o_);
   }
+
+  ~HmcSource() override { stop(); }
+
+  void start() override {
+    if (tls_ctx_ && !o_.tls.verify)
+      host().warn("TLS verification is off (tls.verify: false): the identity of " + o_.host +
+                  " is not checked");
+    emitter_ = std::thread([this] { emitter_loop(); });
+    work_.emplace(io_.get_executor());
+    io_thread_ = std::thread([this] { run_io(); });
+    asio::post(io_, [this] { begin_attempt(); });
+  }
+
+  void stop() override {
+    if (!io_thread_.joinable()) return;
+    auto done = std::make_shared<std::promise<void>>();
+    auto finished = done->get_future();
+    asio::post(io_, [this, done] {
+      stopping_ = true;
+      retry_timer_.cancel();
+      if (conn_) conn_->close("source stopping");
+      if (api_ && api_->logged_on()) {
+        asio::co_spawn(io_, api_->logoff(), [done](std::exception_ptr) { done->set_value(); });
+      } else {
+        done->set_value();
+      }
+    });
+    finished.wait_for(
+        std::min<std::chrono::milliseconds>(o_.request_timeout, std::chrono::seconds(10)));
+    // Give DISCONNECT a moment to leave; the io thread ends when nothing is left to do.
+    work_.reset();
+    auto deadline = Clock::now() + std::chrono::seconds(2);
+    while (!io_.stopped() && Clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    io_.stop();
+    io_thread_.join();
+    {
+      std::lock_guard lock(mutex_);
+      emitter_stop_ = true;
+    }
+    wake_.notify_all();
+    if (emitter_.joinable()) emitter_.join();
+  }
+
+ private:
+  // ---- io thread -----------------------------------------------------------------------------
+  void run_io() {
+    for (;;) {
+      try {
+        io_.run();
+        return;
+      } catch (const std::exception& e) {
+        host().error(std::string("internal error: ") + e.what());
+      }
+    }
+  }
+
+  void begin_attempt() {
+    if (stopping_) return;
+    if (!api_) return connect_stomp();
+    host().state(sluice::State::connecting,
+                 "WS API " + o_.host + ":" + std::to_string(o_.api_port));
+    asio::co_spawn(io_, prepare_ws_api(), [this](std::exception_ptr e) {
+      if (stopping_) return;
+      if (!e) return connect_stomp();
+      try {
+        std::rethrow_exception(e);
+      } catch (const hmc::ApiError& err) {
+        if (logon_failed_) {
+          report_down(std::string("WS API logon failed: ") + err.what(), o_.reconnect.max);
+        } else {
+          report_down(err.what(), backoff_.next());
+        }
+      } catch (const std::exception& err) {
+        report_down(std::string("WS API: ") + err.what(), backoff_.next());
+      }
+    });
+  }
+
+  asio::awaitable<void> logon() {
+    logon_failed_ = false;
+    try {
+      co_await api_->logon();
+    } catch (const hmc::ApiError& e) {
+      logon_failed_ = e.auth_failed();
+      throw;
+    }
+    host().info("WS API: logged on to " + o_.host + " as " + o_.userid);
+    need_resolve_ = true;
+  }
+
+  // Log on if needed, check the session is alive, (re)resolve the topics.
+  asio::awaitable<void> prepare_ws_api() {
+    bool relogon = false;
+    if (!api_->logged_on()) {
+      co_await logon();
+    } else if (!need_resolve_) {
+      try {
+        nlohmann::json topics = co_await api_->notification_topics();
+        if (!o_.topic_types.empty()) type_topics_ = api_->topics_of_types(topics);
+      } catch (const hmc::ApiError& e) {
+        if (!e.session_gone()) throw;
+        host().info(std::string("WS API session is gone (") + e.what() + "): logging on again");
+        relogon = true;
+      }
+      if (relogon) co_await logon();
+    }
+    if (!need_resolve_) co_return;
+    hmc::Resolution r;
+    relogon = false;
+    try {
+      r = co_await api_->resolve();
+    } catch (const hmc::ApiError& e) {
+      if (!e.session_gone()) throw;
+      relogon = true;
+    }
+    if (relogon) {
+      co_await logon();
+      r = co_await api_->resolve();
+    }
+    type_topics_ = std::move(r.type_topics);
+    channel_topics_ = std::move(r.channel_topics);
+    // Freshly resolved names deserve a new try even if they failed before.
+    for (const auto& t : type_topics_)
+      failed_topics_.erase(t);
+    for (const auto& t : channel_topics_)
+      failed_topics_.erase(t);
+    for (const auto& [label, why] : r.channel_errors)
+      if (!channel_errors_.count(label) || channel_errors_[label] != why) {
+        host().error("OS message channel " + label + ": " + why);
+        sluice::Event e;
+        e.id = "error-" + std::to_string(++errors_);
+        e.source = source_;
+        e.type = "sluice.error";
+        e.attribute("channel", label);
+        e.data =
+            nlohmann::json{{"message", why}, {"destination", nullptr}, {"channel", label}}.dump(
+                -1, ' ', false, nlohmann::json::error_handler_t::replace);
+        host().metric("stomp_errors");
+        submit({std::move(e)}, {});
+      }
+    channel_errors_ = r.channel_errors;
+    need_resolve_ = false;
+    host().info("WS API: " + std::to_string(type_topics_.size() + channel_topics_.size()) +
+                " topic(s) resolved");
+  }
+
+  std::vector<std::string> wanted_topics() const {
+    std::vector<std::string> out;
+    std::set<std::string> seen;
+    for (const auto* list : {&o_.topics, &type_topics_, &channel_topics_})
+      for (const auto& t : *list)
+        if (!failed_topics_.count(t) && seen.insert(t).second) out.push_back(t);
+    return out;
+  }
+
+  void connect_stomp() {
+    if (stopping_) return;
+    hmc::ConnectParams p;
+    p.host = o_.host;
+    p.port = o_.stomp_port;
+    p.tls = o_.use_tls;
+    p.verify = o_.tls.verify;
+    if (o_.mfa) {
+      p.login = api_->session_id();
+      p.passcode = api_->session_credential();
+    } else {
+      p.login = o_.userid;
+      p.passcode = o_.password;
+    }
+    p.version = o_.stomp_version;
+    p.use_connect_command = use_connect_;
+    p.heartbeat_send = o_.heartbeat_send;
+    p.heartbeat_receive = o_.heartbeat_receive;
+    p.connect_timeout = o_.connect_timeout;
+    p.write_timeout = o_.request_timeout;
+    p.max_frame_bytes = o_.max_frame_bytes;
+    host().state(sluice::State::connecting,
+                 "STOMP " + o_.host + ":" + std::to_string(o_.stomp_port));
+    conn_ = std::make_shared<StompConnection>(io_, o_.use_tls ? &*tls_ctx_ : nullptr, p, *this);
+    conn_->start();
+  }
+
+  void report_down(const std::string& why, std::chrono::milliseconds retry_in) {
+    host().error(why + "; retrying in " + ms_text(retry_in));
+    host().state(sluice::State::down, why);
+    schedule(retry_in);
+  }
+
+  void schedule(std::chrono::milliseconds delay) {
+    if (stopping_) return;
+    retry_timer_.expires_after(delay);
+    retry_timer_.async_wait([this](const boost::system::error_code& ec) {
+      if (!ec && !stopping_) begin_attempt();
+    });
+  }
+
+  void on_connected(StompConnection& c, const stomp::Frame& f) override {
+    if (&c != conn_.get()) return;
+    backoff_.reset();
+    if (use_connect_) connect_works_ = true;
+    const std::string* server = f.header("server");
+    host().info("connected to " + o_.host + ":" + std::to_string(o_.stomp_port) + " (STOMP " +
+                stomp::to_string(c.version()) + (server ? ", " + *server : std::string()) +
+                ", heart-beats send " + ms_text(c.send_interval()) + " receive " +
+                ms_text(c.receive_interval()) + ")");
+    seq_.reset();
+    if (ever_connected_) {
+      ++reconnects_;
+      host().metric("reconnects");
+      host().info("reconnected (" + std::to_string(reconnects_) + "): " + last_close_reason_);
+      submit({hmc::reconnected_event(source_, reconnects_, last_close_reason_)}, {});
+    }
+    ever_connected_ = true;
+    subscribe_all(c);
+    update_state();
+  }
+
+  void subscribe_all(StompConnection& c) {
+    receipts_.clear();
+    uint64_t n = 0;
+    for (const auto& topic : wanted_topics()) {
+      const std::string id = "sub-" + std::to_string(++n);
+      stomp::Frame f;
+      f.command = "SUBSCRIBE";
+      f.add("destination", "/topic/" + topic).add("id", id).add("ack", "auto");
+      f.add("receipt", "rcpt-" + id);
+      receipts_["rcpt-" + id] = topic;
+      c.send(f);
+    }
+    subscribed_ = n;
+  }
+
+  void update_state() {
+    if (!conn_ || conn_->phase() != StompConnection::Phase::connected) return;
+    std::string problems;
+    for (const auto& [t, why] : failed_topics_)
+      problems += (problems.empty() ? "" : "; ") + ("topic " + t + ": " + why);
+    for (const auto& [label, why] : channel_errors_)
+      problems += (problems.empty() ? "" : "; ") + ("channel " + label + ": " + why);
+    if (!receipts_.empty()) {
+      host().state(sluice::State::connecting,
+                   "subscribing (" + std::to_string(subscribed_ - receipts_.size()) + " of " +
+                       std::to_string(subscribed_) + " confirmed)");
+    } else if (!problems.empty()) {
+      host().state(sluice::State::degraded,
+                   std::to_string(subscribed_) + " topic(s) subscribed; " + problems);
+    } else {
+      host().state(sluice::State::up, std::to_string(subscribed_) + " topic(s) subscribed");
+    }
+  }
+
+  void on_frames(StompConnection& c, std::vector<stomp::Frame>& frames) override {
+    std::vector<sluice::Event> batch;
+    hmc::MapStats stats;
+    uint64_t messages = 0;
+    bool receipts_changed = false;
+    std::optional<std::string> close_reason;
+    for (const auto& f : frames) {
+      if (f.command == "MESSAGE") {
+        ++messages;
+        hmc::map_message(f, source_, o_.split_lists, seq_, batch, stats);
+      } else if (f.command == "RECEIPT") {
+        if (const std::string* r = f.header("receipt-id"); r && receipts_.erase(*r))
+          receipts_changed = true;
+      } else if (f.command == "ERROR") {
+        close_reason = handle_error_frame(f, batch);
+      }
+    }
+    if (messages) host().metric("messages", static_cast<int64_t>(messages));
+    if (stats.parse_errors) host().metric("parse_errors", static_cast<int64_t>(stats.parse_errors));
+    if (stats.gaps) {
+      host().metric("gaps", static_cast<int64_t>(stats.gaps));
+      host().metric("missed_notifications", static_cast<int64_t>(stats.missed));
+      host().warn(std::to_string(stats.missed) +
+                  " notification(s) missed (session-sequence-nr gap)");
+    }
+    if (!batch.empty()) {
+      c.pause();
+      std::weak_ptr<StompConnection> weak = conn_;
+      submit(std::move(batch), [this, weak] {
+        asio::post(io_, [weak] {
+          if (auto conn = weak.lock()) conn->resume();
+        });
+      });
+    }
+    if (receipts_changed) update_state();
+    // The broker closes the connection after an ERROR (the STOMP spec says it must).
+    if (close_reason) {
+      quick_reconnect_ = true;
+      c.fail(StompConnection::CloseKind::lost, *close_reason);
+    }
+  }
+
+  // Reports an ERROR frame; returns why the connection ends.
+  std::string handle_error_frame(const stomp::Frame& f, std::vector<sluice::Event>& batch) {
+    const std::string* m = f.header("message");
+    const std::string message = m ? *m : f.body.substr(0, 200);
+    std::optional<std::string> topic;
+    if (const std::string* r = f.header("receipt-id"))
+      if (auto it = receipts_.find(*r); it != receipts_.end()) topic = it->second;
+    if (!topic) {
+      // ActiveMQ names the destination in the message: ..., 'topic://NAME', ...
+      auto at = message.find("topic://");
+      if (at != std::string::npos) {
+        auto end = message.find_first_of("' ,", at + 8);
+        std::string name = message.substr(at + 8, end == std::string::npos ? end : end - at - 8);
+        for (const auto& t : wanted_topics())
+          if (t == name) topic = t;
+      }
+    }
+    std::optional<std::string> destination;
+    if (topic) destination = "/topic/" + *topic;
+    host().metric("stomp_errors");
+    host().error("broker ERROR" + (destination ? " for " + *destination : std::string()) + ": " +
+                 message);
+    batch.push_back(hmc::error_event(f, source_, ++errors_, destination));
+    if (topic) {
+      failed_topics_[*topic] = message;
+      return "ERROR frame for " + *destination + ": " + message;
+    }
+    return "ERROR frame: " + message;
+  }
+
+  void on_closed(StompConnection& c, StompConnection::CloseKind kind, const std::string& reason,
+                 const stomp::Frame* error) override {
+    if (&c != conn_.get()) return;
+    auto keep = conn_;  // c stays alive until this returns
+    conn_.reset();
+    receipts_.clear();
+    if (stopping_) return;
+    last_close_reason_ = reason;
+    const bool fallback_possible = o_.stomp_version == "auto" && !use_connect_ &&
+                                   (kind == StompConnection::CloseKind::rejected ||
+                                    (kind == StompConnection::CloseKind::failed &&
+                                     c.closed_in() == StompConnection::Phase::awaiting_connected));
+    if (fallback_possible && !connect_works_) {
+      host().info("broker did not accept the STOMP frame (" + reason +
+                  "); trying CONNECT (STOMP 1.0 brokers)");
+      use_connect_ = true;
+      return schedule(std::chrono::milliseconds(0));
+    }
+    if (kind == StompConnection::CloseKind::rejected) {
+      if (use_connect_ && !connect_works_) use_connect_ = false;
+      if (error) {
+        std::vector<sluice::Event> batch{
+            hmc::error_event(*error, source_, ++errors_, std::nullopt)};
+        host().metric("stomp_errors");
+        submit(std::move(batch), {});
+      }
+      if (api_) need_resolve_ = false;  // the session check on the next attempt decides
+      return report_down(reason, o_.reconnect.max);
+    }
+    if (kind == StompConnection::CloseKind::lost) {
+      if (reason.rfind("heart-beat timeout", 0) == 0) host().metric("heartbeat_timeouts");
+      if (reason.rfind("bad frame", 0) == 0 || reason.rfind("frame too large", 0) == 0)
+        host().metric("frame_errors");
+    }
+    if (use_connect_ && !connect_works_) use_connect_ = false;  // fallback did not help either
+    std::chrono::milliseconds delay;
+    if (quick_reconnect_) {
+      quick_reconnect_ = false;
+      backoff_.reset();
+    }
+    delay = backoff_.next();
+    const std::string what =
+        kind == StompConnection::CloseKind::lost ? "connection lost: " : "cannot connect: ";
+    host().warn(what + reason + "; reconnecting in " + ms_text(delay));
+    host().state(sluice::State::down, what + reason);
+    schedule(delay);
+  }
+
+  // ---- emitter thread ------------------------------------------------------------------------
+  struct Job {
+    std::vector<sluice::Event> events;
+    std::function<void()> done;
+  };
+
+  // Bounded by design: each connection has at most one batch here (it stops reading until the
+  // batch is emitted), plus a few framework events.
+  void submit(std::vector<sluice::Event> events, std::function<void()> done) {
+    {
+      std::lock_guard lock(mutex_);
+      jobs_.push_back(Job{std::move(events), std::move(done)});
+    }
+    wake_.notify_one();
+  }
+
+  void emitter_loop() {
+    for (;;) {
+      Job job;
+      {
+        std::unique_lock lock(mutex_);
+        wake_.wait(lock, [this] { return emitter_stop_ || !jobs_.empty(); });
+        if (jobs_.empty()) return;  // stopping and drained
+        job = std::move(jobs_.front());
+        jobs_.pop_front();
+      }
+      const auto n = static_cast<int64_t>(job.events.size());
+      if (host().emit(job.events)) {
+        host().metric("events", n);
+      } else {
+        host().metric("events_refused", n);
+      }
+      if (job.done) job.done();
+    }
+  }
+
+  hmc::Options o_;
+  std::string source_;
+  asio::io_context io_;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
+  std::optional<asio::ssl::context> tls_ctx_;
+  std::unique_ptr<hmc::WsApi> api_;
+  std::shared_ptr<StompConnection> conn_;
+  asio::steady_timer retry_timer_;
+  sluice::Backoff backoff_;
+  std::thread io_thread_;
+
+  // io thread only
+  bool stopping_ = false;
+  bool ever_connected_ = false;
+  bool need_resolve_ = true;
+  bool logon_failed_ = false;
+  bool use_connect_ = false;
+  bool connect_works_ = false;
+  bool quick_reconnect_ = false;
+  uint64_t reconnects_ = 0;
+  uint64_t errors_ = 0;
+  uint64_t subscribed_ = 0;
+  std::string last_close_reason_;
+  std::vector<std::string> type_topics_;
+  std::vector<std::string> channel_topics_;
+  std::map<std::string, std::string> channel_errors_;
+  std::map<std::string, std::string> failed_topics_;  // topic -> the broker's message
+  std::map<std::string, std::string> receipts_;       // receipt id -> topic, until confirmed
+  hmc::SequenceTracker seq_;
+
+  // emitter
+  std::thread emitter_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<Job> jobs_;
+  bool emitter_stop_ = false;
 };
 
-SLUICE_PLUGIN(HmcStompPlaceholder, "hmc_stomp", "0.1.0", "IBM Z HMC notifications over STOMP",
+}  // namespace
+
+SLUICE_PLUGIN(HmcSource, "hmc_stomp", "1.0.0",
+              "IBM Z HMC notifications over STOMP (TLS), topics from the HMC Web Services API",
               hmc::options_schema())

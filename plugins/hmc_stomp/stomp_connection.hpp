@@ -1,0 +1,130 @@
+// One STOMP connection (TCP or TLS): connect, handshake, CONNECTED, heart-beats, reading frames,
+// writing frames. One object per connection attempt; a reconnect makes a new one. Everything
+// runs on the owner's io_context thread; every operation has a timeout.
+#pragma once
+
+#include "stomp_frame.hpp"
+
+#include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
+
+#include <array>
+#include <chrono>
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace hmc {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+struct ConnectParams {
+  std::string host;
+  uint16_t port = 61612;
+  bool tls = true;
+  bool verify = true;
+  std::string login;
+  std::string passcode;
+  std::string version = "auto";      // auto | 1.2 | 1.1 | 1.0
+  bool use_connect_command = false;  // CONNECT instead of STOMP (1.0 brokers)
+  std::chrono::milliseconds heartbeat_send{10000};
+  std::chrono::milliseconds heartbeat_receive{10000};
+  std::chrono::milliseconds connect_timeout{10000};
+  std::chrono::milliseconds write_timeout{30000};
+  size_t max_frame_bytes = 16u << 20;
+};
+
+class StompConnection : public std::enable_shared_from_this<StompConnection> {
+ public:
+  enum class Phase { resolving, connecting, handshaking, awaiting_connected, connected, closed };
+  enum class CloseKind {
+    failed,    // network/TLS/timeout before CONNECTED
+    rejected,  // the broker answered STOMP/CONNECT with ERROR (credentials, version)
+    lost,      // after CONNECTED: error, heart-beat timeout, bad frame, peer closed
+    stopped    // close() was called
+  };
+
+  struct Listener {
+    virtual ~Listener() = default;
+    virtual void on_connected(StompConnection& c, const stomp::Frame& connected) = 0;
+    // Frames after CONNECTED, in order. Call pause() inside to stop reading until resume().
+    virtual void on_frames(StompConnection& c, std::vector<stomp::Frame>& frames) = 0;
+    // Exactly once per connection; `error` is the ERROR frame when kind is rejected.
+    virtual void on_closed(StompConnection& c, CloseKind kind, const std::string& reason,
+                           const stomp::Frame* error) = 0;
+  };
+
+  StompConnection(asio::io_context& io, asio::ssl::context* tls, ConnectParams params,
+                  Listener& listener);
+
+  void start();
+  // Queue a frame for writing (after CONNECTED).
+  void send(const stomp::Frame& f);
+  // Stop reading (back-pressure) / read again.
+  void pause();
+  void resume();
+  // Sends DISCONNECT if connected, then closes; on_closed(stopped) follows.
+  void close(const std::string& reason);
+  // Closes at once; on_closed(kind) follows unless already closed.
+  void fail(CloseKind kind, const std::string& reason, const stomp::Frame* error = nullptr);
+
+  Phase phase() const { return phase_; }
+  // The phase the connection was in when it closed (awaiting_connected: the broker saw our
+  // STOMP/CONNECT frame and hung up).
+  Phase closed_in() const { return closed_in_; }
+  stomp::Version version() const { return version_; }
+  std::chrono::milliseconds send_interval() const { return send_interval_; }
+  std::chrono::milliseconds receive_interval() const { return receive_interval_; }
+  const ConnectParams& params() const { return params_; }
+  uint64_t heartbeats_received() const { return parser_.heartbeats(); }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  void arm_deadline(std::chrono::milliseconds d, const char* what);
+  void on_resolved(const boost::system::error_code& ec, tcp::resolver::results_type results);
+  void on_connect(const boost::system::error_code& ec, const tcp::endpoint& ep);
+  void on_handshake(const boost::system::error_code& ec);
+  void send_connect_frame();
+  void read_more();
+  void on_read(const boost::system::error_code& ec, size_t n);
+  void handle_connected(const stomp::Frame& f);
+  void write_raw(std::string bytes);
+  void write_next();
+  void on_write(const boost::system::error_code& ec, size_t n);
+  void heartbeat_tick();
+  void watchdog_tick();
+  void close_socket();
+
+  asio::io_context& io_;
+  asio::ssl::context* tls_ctx_;
+  ConnectParams params_;
+  Listener& listener_;
+  tcp::resolver resolver_;
+  std::unique_ptr<asio::ssl::stream<tcp::socket>> stream_;
+  asio::steady_timer deadline_;  // connect phases
+  asio::steady_timer write_timer_;
+  asio::steady_timer heartbeat_timer_;
+  asio::steady_timer watchdog_timer_;
+  stomp::Parser parser_;
+  stomp::Version version_ = stomp::Version::v1_0;
+  Phase phase_ = Phase::resolving;
+  Phase closed_in_ = Phase::resolving;
+  std::array<char, 64 * 1024> rbuf_;
+  std::vector<stomp::Frame> frames_;
+  std::deque<std::string> outbox_;
+  bool writing_ = false;
+  bool reading_ = false;
+  bool paused_ = false;
+  bool closing_ = false;  // DISCONNECT sent: close once written
+  std::string close_reason_;
+  Clock::time_point last_read_;
+  Clock::time_point last_write_;
+  std::chrono::milliseconds send_interval_{0};
+  std::chrono::milliseconds receive_interval_{0};
+};
+
+const char* to_string(StompConnection::CloseKind k);
+
+}  // namespace hmc
