@@ -1,0 +1,116 @@
+// Dead-letter file: events a sink rejected, or whose batch ran out of retries, one JSON line per
+// event, so that nothing is lost silently and `sluice dlq replay` can send them again:
+//
+//   {"time":"2026-11-21T05:03:52.123Z","sink":"alerts","reason":"HTTP 400: bad field",
+//    "status":400,"attempts":1,"event":{<sluice JSON form of the event, see format.hpp>}}
+//
+// The format is documented in docs/delivery.md ("Dead-letter file").
+#pragma once
+
+#include <sluice/event.hpp>
+
+#include <cstdint>
+#include <cstdio>
+#include <fstream>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sluice::core {
+
+// Why a batch is dead-lettered; `status` is the protocol status (HTTP code...) or 0.
+struct DeadLetterInfo {
+  std::string sink;
+  std::string reason;
+  int32_t status = 0;
+  uint32_t attempts = 0;
+  int64_t time_unix_ns = 0;  // 0: now
+};
+
+// Appends to one dead-letter file. Thread-safe; every write() is flushed to the kernel before it
+// returns, so a crash right after does not lose it.
+class DeadLetterFile {
+ public:
+  // Opens (creating) the file for appending; throws std::runtime_error when it cannot.
+  explicit DeadLetterFile(std::string path);
+  ~DeadLetterFile();
+  DeadLetterFile(const DeadLetterFile&) = delete;
+  DeadLetterFile& operator=(const DeadLetterFile&) = delete;
+
+  // One line per event. Throws std::runtime_error on a write error (the caller counts the
+  // events as dropped and says so).
+  void write(const DeadLetterInfo& info, const sluice_event* events, size_t count);
+  void write(const DeadLetterInfo& info, const std::vector<Event>& events);
+
+  // Closes and opens the path again (SIGHUP after log rotation moved the file away).
+  void reopen();
+
+  const std::string& path() const { return path_; }
+  uint64_t events_written() const;
+
+ private:
+  void open_locked();
+
+  std::string path_;
+  mutable std::mutex mutex_;
+  std::FILE* file_ = nullptr;
+  uint64_t written_ = 0;
+  std::string line_;
+};
+
+// The JSON line for one event (without the newline).
+std::string dead_letter_line(const DeadLetterInfo& info, const sluice_event& event);
+
+// One record read back.
+struct DeadLetterRecord {
+  std::string time;  // as written (RFC 3339)
+  std::string sink;
+  std::string reason;
+  int32_t status = 0;
+  uint32_t attempts = 0;
+  Event event;
+  uint64_t line = 0;  // 1-based line number in the file
+};
+
+// Globs as in route filters (core/glob.hpp: `*`, `?`, `[...]`; `/` is not special); an empty
+// pattern matches everything.
+struct DeadLetterFilter {
+  std::string type;
+  std::string subject;  // an event without subject matches only an empty pattern or `*`
+  std::string sink;
+  bool matches(const DeadLetterRecord& r) const;
+};
+
+// Reads a dead-letter file back, for `sluice dlq replay FILE --to SINK [--type G] [--subject G]`.
+class DeadLetterReader {
+ public:
+  // Throws std::runtime_error when the file cannot be opened.
+  explicit DeadLetterReader(const std::string& path, DeadLetterFilter filter = {});
+
+  // The next record that matches the filter; nullopt at the end of the file. Lines that are not
+  // valid records are skipped, counted and described in errors() (with their line number).
+  std::optional<DeadLetterRecord> next();
+
+  uint64_t lines_read() const { return line_; }
+  uint64_t skipped_by_filter() const { return filtered_; }
+  const std::vector<std::string>& errors() const { return errors_; }
+
+ private:
+  std::ifstream in_;
+  std::string path_;
+  DeadLetterFilter filter_;
+  uint64_t line_ = 0;
+  uint64_t filtered_ = 0;
+  std::vector<std::string> errors_;
+};
+
+// Parses one line as written by DeadLetterFile; throws std::invalid_argument saying what is wrong.
+DeadLetterRecord parse_dead_letter_line(std::string_view line);
+
+// RFC 3339 ("2026-11-21T05:03:52.123Z", offsets like +02:00 allowed) to Unix nanoseconds;
+// throws std::invalid_argument.
+int64_t parse_rfc3339(std::string_view text);
+
+}  // namespace sluice::core

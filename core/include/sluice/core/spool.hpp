@@ -1,0 +1,179 @@
+// Disk spool: an append-only, segmented, checksummed on-disk log of events for one sink.
+//
+// Events appended to the spool count as accepted once append() returns; the sink drains them in
+// order with next_batch() / ack(). The acknowledged position is persisted, so after a crash
+// (kill -9) or a restart nothing acknowledged is handed out again; batches handed out but not yet
+// acknowledged are handed out again (at-least-once). The on-disk format and the guarantees are
+// documented in docs/delivery.md ("Disk spool").
+#pragma once
+
+#include <sluice/event.hpp>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sluice::core {
+
+enum class SpoolFsync { never, batch, interval };
+enum class SpoolOverflow { drop_newest, drop_oldest, block };
+
+SpoolFsync parse_spool_fsync(std::string_view name);        // never | batch | interval
+SpoolOverflow parse_spool_overflow(std::string_view name);  // drop_newest | drop_oldest | block
+
+struct SpoolOptions {
+  std::string directory;                 // created if missing; one directory per sink
+  uint64_t segment_bytes = 16ull << 20;  // a segment is closed once it reaches this size
+  uint64_t max_bytes = 1ull << 30;       // cap on the un-acknowledged data on disk
+  SpoolOverflow overflow = SpoolOverflow::block;
+  SpoolFsync fsync = SpoolFsync::batch;            // batch: fdatasync before every append() returns
+  std::chrono::milliseconds fsync_interval{1000};  // for SpoolFsync::interval
+  // block: how long append() waits for room before it drops the newest events (counted).
+  // 0 waits until there is room or the spool is closed.
+  std::chrono::milliseconds block_timeout{0};
+};
+
+// What recovery on open found; every item is also in `messages` as one line for the log.
+struct SpoolRecovery {
+  uint64_t segments = 0;         // segments kept
+  uint64_t pending_events = 0;   // events not yet acknowledged, ready to be sent
+  uint64_t truncated_bytes = 0;  // torn tail records cut off
+  uint64_t quarantined_segments = 0;
+  std::vector<std::string> messages;
+};
+
+struct SpoolStats {
+  uint64_t appended = 0;     // events accepted by append() since open
+  uint64_t acked = 0;        // events acknowledged since open
+  uint64_t dropped = 0;      // events dropped by the overflow policy since open
+  uint64_t pending = 0;      // events on disk not yet acknowledged (handed out or not)
+  uint64_t bytes = 0;        // bytes of un-deleted segments on disk
+  uint64_t quarantined = 0;  // segments moved aside as *.corrupt since open (recovery included)
+};
+
+struct SpoolAppendResult {
+  size_t accepted = 0;
+  size_t dropped = 0;         // by the overflow policy (drop_newest, block timeout, closed)
+  size_t dropped_oldest = 0;  // older, not yet handed out events dropped to make room
+};
+
+// One batch read back from the spool. Hand it to ack() once the sink is done with it
+// (delivered or dead-lettered).
+struct SpoolBatch {
+  uint64_t id = 0;
+  std::vector<Event> events;
+};
+
+class Spool {
+ public:
+  // Opens (creating the directory) and recovers; throws std::runtime_error when the directory
+  // cannot be used. Recovery problems (torn tail, corrupt segment) do not throw: see recovery().
+  explicit Spool(SpoolOptions options);
+  ~Spool();
+  Spool(const Spool&) = delete;
+  Spool& operator=(const Spool&) = delete;
+
+  const SpoolRecovery& recovery() const { return recovery_; }
+
+  // Appends events; returns once they are written (and synced as the fsync policy says).
+  // Thread-safe. Throws std::runtime_error on an I/O error (nothing of this call is accepted).
+  SpoolAppendResult append(const sluice_event* events, size_t count);
+  SpoolAppendResult append(const std::vector<Event>& events);
+
+  // The next batch after the last one handed out: at most max_events events and about
+  // max_bytes bytes (at least one event). nullopt when there is nothing new. Thread-safe.
+  std::optional<SpoolBatch> next_batch(size_t max_events, uint64_t max_bytes = UINT64_MAX);
+
+  // Waits until there is something to hand out, the timeout passes or the spool is closed.
+  bool wait_readable(std::chrono::milliseconds timeout);
+
+  // The batch is done with. Batches may be acknowledged in any order; the persisted position
+  // advances over the acknowledged prefix, and fully acknowledged segments are deleted.
+  void ack(uint64_t batch_id);
+
+  // Hands out again every batch handed out and not acknowledged (e.g. after a sink restart).
+  void rewind();
+
+  // Wakes waiters (append in block mode, wait_readable) and refuses further appends.
+  void close();
+
+  SpoolStats stats() const;
+
+  // Problems found after open (a record that fails its checksum while reading, a quarantined
+  // segment); the caller logs them. Clears the list.
+  std::vector<std::string> take_messages();
+
+ private:
+  struct Position {
+    uint64_t segment = 0;
+    uint64_t offset = 0;
+    uint64_t index = 0;  // record number within the segment
+    bool before(const Position& o) const {
+      return segment < o.segment || (segment == o.segment && offset < o.offset);
+    }
+  };
+  struct Segment {
+    uint64_t size = 0;
+    uint64_t records = 0;
+  };
+  struct Outstanding {
+    Position begin;
+    Position end;
+    size_t count = 0;
+    bool acked = false;
+  };
+
+  void recover();
+  void recover_segment(uint64_t seq, bool last);
+  void open_writer();
+  void roll_segment();
+  void persist_cursor();
+  void delete_segment_locked(uint64_t seq);
+  bool drop_oldest_locked(SpoolAppendResult& result);
+  void ack_locked(uint64_t batch_id);
+  std::string segment_path(uint64_t seq) const;
+  void normalize_locked(Position& p) const;
+  void reclaim_locked(bool force);
+  void flush_locked();
+  void quarantine_locked(uint64_t seq, const std::string& why);
+  bool read_record_locked(std::string& payload);
+
+  SpoolOptions options_;
+  SpoolRecovery recovery_;
+  mutable std::mutex mutex_;
+  std::condition_variable changed_;
+  bool closed_ = false;
+
+  std::map<uint64_t, Segment> segments_;  // on disk, ordered; the last one is written to
+  int write_fd_ = -1;
+  uint64_t write_seq_ = 0;
+  std::chrono::steady_clock::time_point last_sync_{};
+
+  Position acked_;  // persisted: everything before it is done
+  Position read_;   // next record to hand out
+  std::deque<std::pair<uint64_t, Outstanding>> outstanding_;  // by batch id, in order
+  uint64_t next_batch_id_ = 1;
+  uint64_t unread_ = 0;     // records after read_
+  uint64_t in_flight_ = 0;  // records handed out, not acknowledged
+
+  SpoolStats stats_;
+  std::vector<std::string> messages_;
+  std::string write_buffer_;  // encoded records of the current append, not yet written
+  uint64_t write_buffer_records_ = 0;
+  int read_fd_ = -1;
+  uint64_t read_fd_seq_ = 0;
+  std::string read_buffer_;  // bytes of the read segment starting at read_buffer_offset_
+  uint64_t read_buffer_offset_ = 0;
+};
+
+// CRC-32C (Castagnoli), the checksum of every spool record.
+uint32_t crc32c(uint32_t crc, const void* data, size_t size);
+
+}  // namespace sluice::core

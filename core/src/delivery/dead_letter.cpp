@@ -1,0 +1,240 @@
+#include <sluice/core/dead_letter.hpp>
+#include <sluice/core/glob.hpp>
+#include <sluice/format.hpp>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <ctime>
+#include <stdexcept>
+
+#include <nlohmann/json.hpp>
+
+namespace sluice::core {
+
+namespace {
+
+int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+bool glob(const std::string& pattern, std::string_view text) {
+  return pattern.empty() || glob_match(pattern, text);
+}
+
+}  // namespace
+
+std::string dead_letter_line(const DeadLetterInfo& info, const sluice_event& event) {
+  std::string out;
+  out += "{\"time\":\"";
+  append_rfc3339(out, info.time_unix_ns ? info.time_unix_ns : now_ns());
+  out += "\",\"sink\":";
+  append_json_string(out, info.sink);
+  out += ",\"reason\":";
+  append_json_string(out, info.reason);
+  out += ",\"status\":" + std::to_string(info.status);
+  out += ",\"attempts\":" + std::to_string(info.attempts);
+  out += ",\"event\":";
+  append_json(out, event);
+  out.push_back('}');
+  return out;
+}
+
+DeadLetterFile::DeadLetterFile(std::string path) : path_(std::move(path)) {
+  std::lock_guard lock(mutex_);
+  open_locked();
+}
+
+DeadLetterFile::~DeadLetterFile() {
+  if (file_) std::fclose(file_);
+}
+
+void DeadLetterFile::open_locked() {
+  std::FILE* f = std::fopen(path_.c_str(), "ae");
+  if (!f)
+    throw std::runtime_error("dead-letter file " + path_ +
+                             ": cannot open: " + std::strerror(errno));
+  if (file_) std::fclose(file_);
+  file_ = f;
+}
+
+void DeadLetterFile::write(const DeadLetterInfo& info, const std::vector<Event>& events) {
+  EventViews views(events);
+  write(info, views.data(), views.size());
+}
+
+void DeadLetterFile::write(const DeadLetterInfo& info, const sluice_event* events, size_t count) {
+  DeadLetterInfo stamped = info;
+  if (!stamped.time_unix_ns) stamped.time_unix_ns = now_ns();
+  std::string text;
+  for (size_t i = 0; i < count; ++i) {
+    text += dead_letter_line(stamped, events[i]);
+    text.push_back('\n');
+  }
+  std::lock_guard lock(mutex_);
+  if (std::fwrite(text.data(), 1, text.size(), file_) != text.size() || std::fflush(file_) != 0)
+    throw std::runtime_error("dead-letter file " + path_ +
+                             ": write failed: " + std::strerror(errno));
+  written_ += count;
+}
+
+void DeadLetterFile::reopen() {
+  std::lock_guard lock(mutex_);
+  open_locked();
+}
+
+uint64_t DeadLetterFile::events_written() const {
+  std::lock_guard lock(mutex_);
+  return written_;
+}
+
+int64_t parse_rfc3339(std::string_view text) {
+  // YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM)
+  auto fail = [&] {
+    throw std::invalid_argument("not an RFC 3339 time: '" + std::string(text) + "'");
+  };
+  auto digits = [&](size_t pos, size_t n) {
+    if (pos + n > text.size()) fail();
+    int v = 0;
+    for (size_t i = pos; i < pos + n; ++i) {
+      if (text[i] < '0' || text[i] > '9') fail();
+      v = v * 10 + (text[i] - '0');
+    }
+    return v;
+  };
+  auto expect = [&](size_t pos, const char* chars) {
+    if (pos >= text.size() || !std::strchr(chars, text[pos])) fail();
+  };
+  std::tm tm{};
+  tm.tm_year = digits(0, 4) - 1900;
+  expect(4, "-");
+  tm.tm_mon = digits(5, 2) - 1;
+  expect(7, "-");
+  tm.tm_mday = digits(8, 2);
+  expect(10, "Tt ");
+  tm.tm_hour = digits(11, 2);
+  expect(13, ":");
+  tm.tm_min = digits(14, 2);
+  expect(16, ":");
+  tm.tm_sec = digits(17, 2);
+  if (tm.tm_mon > 11 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 ||
+      tm.tm_sec > 60)
+    fail();
+  size_t pos = 19;
+  int64_t frac_ns = 0;
+  if (pos < text.size() && text[pos] == '.') {
+    ++pos;
+    int64_t scale = 100000000;
+    size_t start = pos;
+    while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9') {
+      frac_ns += (text[pos] - '0') * scale;
+      scale /= 10;
+      ++pos;
+    }
+    if (pos == start) fail();
+  }
+  int64_t offset_s = 0;
+  if (pos < text.size() && (text[pos] == 'Z' || text[pos] == 'z')) {
+    ++pos;
+  } else if (pos < text.size() && (text[pos] == '+' || text[pos] == '-')) {
+    const int sign = text[pos] == '-' ? -1 : 1;
+    const int hh = digits(pos + 1, 2);
+    expect(pos + 3, ":");
+    const int mm = digits(pos + 4, 2);
+    offset_s = sign * (hh * 3600 + mm * 60);
+    pos += 6;
+  } else {
+    fail();
+  }
+  if (pos != text.size()) fail();
+  const int64_t secs = static_cast<int64_t>(timegm(&tm)) - offset_s;
+  return secs * 1000000000 + frac_ns;
+}
+
+DeadLetterRecord parse_dead_letter_line(std::string_view line) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(line);
+  } catch (const nlohmann::json::exception& e) {
+    throw std::invalid_argument(std::string("not JSON: ") + e.what());
+  }
+  if (!j.is_object()) throw std::invalid_argument("not a JSON object");
+  auto str = [&](const nlohmann::json& o, const char* key, bool required) -> std::string {
+    auto it = o.find(key);
+    if (it == o.end() || it->is_null()) {
+      if (required) throw std::invalid_argument(std::string("missing \"") + key + "\"");
+      return {};
+    }
+    if (!it->is_string())
+      throw std::invalid_argument(std::string("\"") + key + "\" is not a string");
+    return it->get<std::string>();
+  };
+  DeadLetterRecord r;
+  r.time = str(j, "time", false);
+  r.sink = str(j, "sink", true);
+  r.reason = str(j, "reason", false);
+  if (auto it = j.find("status"); it != j.end() && it->is_number_integer())
+    r.status = it->get<int32_t>();
+  if (auto it = j.find("attempts"); it != j.end() && it->is_number_integer())
+    r.attempts = it->get<uint32_t>();
+  auto ev = j.find("event");
+  if (ev == j.end() || !ev->is_object()) throw std::invalid_argument("missing \"event\" object");
+  r.event.id = str(*ev, "id", true);
+  r.event.source = str(*ev, "source", true);
+  r.event.type = str(*ev, "type", true);
+  if (ev->contains("subject") && !(*ev)["subject"].is_null())
+    r.event.subject = str(*ev, "subject", true);
+  const std::string time = str(*ev, "time", false);
+  if (!time.empty()) r.event.time_unix_ns = parse_rfc3339(time);
+  if (auto a = ev->find("attributes"); a != ev->end()) {
+    if (!a->is_object()) throw std::invalid_argument("\"attributes\" is not an object");
+    for (auto it = a->begin(); it != a->end(); ++it) {
+      if (!it.value().is_string())
+        throw std::invalid_argument("attribute \"" + it.key() + "\" is not a string");
+      r.event.attributes.emplace_back(it.key(), it.value().get<std::string>());
+    }
+  }
+  if (auto d = ev->find("data"); d != ev->end() && !d->is_null()) r.event.data = d->dump();
+  return r;
+}
+
+bool DeadLetterFilter::matches(const DeadLetterRecord& r) const {
+  if (!glob(type, r.event.type)) return false;
+  if (!subject.empty()) {
+    if (!r.event.subject) return subject == "*";
+    if (!glob(subject, *r.event.subject)) return false;
+  }
+  return glob(sink, r.sink);
+}
+
+DeadLetterReader::DeadLetterReader(const std::string& path, DeadLetterFilter filter)
+    : in_(path), path_(path), filter_(std::move(filter)) {
+  if (!in_)
+    throw std::runtime_error("dead-letter file " + path + ": cannot open: " + std::strerror(errno));
+}
+
+std::optional<DeadLetterRecord> DeadLetterReader::next() {
+  std::string text;
+  while (std::getline(in_, text)) {
+    ++line_;
+    if (text.empty()) continue;
+    DeadLetterRecord r;
+    try {
+      r = parse_dead_letter_line(text);
+    } catch (const std::exception& e) {
+      errors_.push_back(path_ + ":" + std::to_string(line_) + ": " + e.what());
+      continue;
+    }
+    r.line = line_;
+    if (!filter_.matches(r)) {
+      ++filtered_;
+      continue;
+    }
+    return r;
+  }
+  return std::nullopt;
+}
+
+}  // namespace sluice::core

@@ -1,0 +1,189 @@
+// Dead-letter file: the line format, reading back with filters, SIGHUP-style reopen.
+#include <doctest/doctest.h>
+
+#include <sluice/core/dead_letter.hpp>
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+namespace fs = std::filesystem;
+using sluice::Event;
+using sluice::core::DeadLetterFile;
+using sluice::core::DeadLetterFilter;
+using sluice::core::DeadLetterInfo;
+using sluice::core::DeadLetterReader;
+
+namespace {
+
+struct TempFile {
+  fs::path path;
+  TempFile() {
+    char tmpl[] = "/tmp/sluice-dlq-test-XXXXXX";
+    int fd = ::mkstemp(tmpl);
+    ::close(fd);
+    path = tmpl;
+    fs::remove(path);
+  }
+  ~TempFile() {
+    fs::remove(path);
+    fs::remove(path.string() + ".1");
+  }
+};
+
+std::vector<std::string> lines_of(const fs::path& p) {
+  std::ifstream in(p);
+  std::vector<std::string> v;
+  for (std::string l; std::getline(in, l);)
+    v.push_back(l);
+  return v;
+}
+
+Event event(std::string id, std::string type, std::optional<std::string> subject) {
+  Event e;
+  e.id = std::move(id);
+  e.source = "hmc://hmc1";
+  e.type = std::move(type);
+  e.subject = std::move(subject);
+  e.time_unix_ns = 1763701432123000000;  // 2025-11-21T05:03:52.123Z
+  e.attribute("notification-type", "os-message");
+  e.data = R"({"a":[1,2]})";
+  return e;
+}
+
+DeadLetterInfo info(std::string sink = "alerts") {
+  DeadLetterInfo i;
+  i.sink = std::move(sink);
+  i.reason = "HTTP 400 Bad Request: \"bad\"";
+  i.status = 400;
+  i.attempts = 1;
+  i.time_unix_ns = 1763701500000000000;  // 2025-11-21T05:05:00.000Z
+  return i;
+}
+
+}  // namespace
+
+TEST_CASE("dead-letter file: one JSON line per event with time, sink, reason, status, attempts") {
+  TempFile f;
+  {
+    DeadLetterFile dlq(f.path.string());
+    dlq.write(info(), std::vector<Event>{event("1", "hmc.os-message", "/api/lpars/a"),
+                                         event("2", "hmc.os-message", std::nullopt)});
+    CHECK(dlq.events_written() == 2);
+  }
+  auto lines = lines_of(f.path);
+  REQUIRE(lines.size() == 2);
+  CHECK(
+      lines[0] ==
+      R"({"time":"2025-11-21T05:05:00.000Z","sink":"alerts","reason":"HTTP 400 Bad Request: \"bad\"",)"
+      R"("status":400,"attempts":1,"event":{"id":"1","source":"hmc://hmc1","type":"hmc.os-message",)"
+      R"("subject":"/api/lpars/a","time":"2025-11-21T05:03:52.123Z",)"
+      R"("attributes":{"notification-type":"os-message"},"data":{"a":[1,2]}}})");
+}
+
+TEST_CASE("dead-letter reader: yields the events back as they were written") {
+  TempFile f;
+  {
+    DeadLetterFile dlq(f.path.string());
+    dlq.write(info(), std::vector<Event>{event("1", "hmc.os-message", "/api/lpars/a")});
+  }
+  DeadLetterReader reader(f.path.string());
+  auto r = reader.next();
+  REQUIRE(r);
+  CHECK(r->sink == "alerts");
+  CHECK(r->reason == "HTTP 400 Bad Request: \"bad\"");
+  CHECK(r->status == 400);
+  CHECK(r->attempts == 1);
+  CHECK(r->time == "2025-11-21T05:05:00.000Z");
+  CHECK(r->line == 1);
+  CHECK(r->event.id == "1");
+  CHECK(r->event.source == "hmc://hmc1");
+  CHECK(r->event.type == "hmc.os-message");
+  CHECK(r->event.subject == std::optional<std::string>("/api/lpars/a"));
+  CHECK(r->event.time_unix_ns == 1763701432123000000);
+  CHECK(r->event.find_attribute("notification-type") ==
+        std::optional<std::string_view>("os-message"));
+  CHECK(r->event.data == std::optional<std::string>(R"({"a":[1,2]})"));
+  CHECK_FALSE(reader.next());
+}
+
+TEST_CASE("dead-letter reader: filters by type, subject and sink globs") {
+  TempFile f;
+  {
+    DeadLetterFile dlq(f.path.string());
+    dlq.write(info("alerts"), std::vector<Event>{event("1", "hmc.os-message", "/api/lpars/a"),
+                                                 event("2", "hmc.status-change", "/api/cpcs/c"),
+                                                 event("3", "ldm.domain.start-domain", "ldg1")});
+    dlq.write(info("archive"), std::vector<Event>{event("4", "hmc.os-message", std::nullopt)});
+  }
+  auto ids = [&](DeadLetterFilter filter) {
+    DeadLetterReader reader(f.path.string(), filter);
+    std::vector<std::string> v;
+    while (auto r = reader.next())
+      v.push_back(r->event.id);
+    return v;
+  };
+  CHECK(ids({}) == std::vector<std::string>{"1", "2", "3", "4"});
+  CHECK(ids({"hmc.*", "", ""}) == std::vector<std::string>{"1", "2", "4"});
+  CHECK(ids({"", "/api/lpars/*", ""}) == std::vector<std::string>{"1"});
+  CHECK(ids({"", "*", ""}) == std::vector<std::string>{"1", "2", "3", "4"});
+  CHECK(ids({"hmc.os-message", "", "arch*"}) == std::vector<std::string>{"4"});
+}
+
+TEST_CASE("dead-letter reader: a malformed line is skipped and reported with its line number") {
+  TempFile f;
+  {
+    DeadLetterFile dlq(f.path.string());
+    dlq.write(info(), std::vector<Event>{event("1", "t", std::nullopt)});
+  }
+  {
+    std::ofstream out(f.path, std::ios::app);
+    out << "{not json\n";
+    out << R"({"sink":"s","event":{"id":"x"}})"
+        << "\n";
+  }
+  {
+    DeadLetterFile dlq(f.path.string());
+    dlq.write(info(), std::vector<Event>{event("2", "t", std::nullopt)});
+  }
+  DeadLetterReader reader(f.path.string());
+  std::vector<std::string> ids;
+  while (auto r = reader.next())
+    ids.push_back(r->event.id);
+  CHECK(ids == std::vector<std::string>{"1", "2"});
+  REQUIRE(reader.errors().size() == 2);
+  CHECK(reader.errors()[0].find(":2: not JSON") != std::string::npos);
+  CHECK(reader.errors()[1].find(":3: missing \"source\"") != std::string::npos);
+}
+
+TEST_CASE("dead-letter file: reopen starts a new file after rotation moved the old one") {
+  TempFile f;
+  DeadLetterFile dlq(f.path.string());
+  dlq.write(info(), std::vector<Event>{event("1", "t", std::nullopt)});
+  fs::rename(f.path, f.path.string() + ".1");  // logrotate
+  dlq.reopen();
+  dlq.write(info(), std::vector<Event>{event("2", "t", std::nullopt)});
+  CHECK(lines_of(f.path.string() + ".1").size() == 1);
+  auto now = lines_of(f.path);
+  REQUIRE(now.size() == 1);
+  CHECK(now[0].find(R"("id":"2")") != std::string::npos);
+}
+
+TEST_CASE("dead-letter file: an unwritable path is an error naming it") {
+  CHECK_THROWS_WITH_AS(DeadLetterFile("/nonexistent-dir/x.jsonl"),
+                       "dead-letter file /nonexistent-dir/x.jsonl: cannot open: No such file or "
+                       "directory",
+                       std::runtime_error);
+}
+
+TEST_CASE("parse_rfc3339 reads Z and numeric offsets and refuses garbage") {
+  using sluice::core::parse_rfc3339;
+  CHECK(parse_rfc3339("1970-01-01T00:00:01Z") == 1000000000);
+  CHECK(parse_rfc3339("2025-11-21T05:03:52.123Z") == 1763701432123000000);
+  CHECK(parse_rfc3339("2025-11-21T07:03:52.123+02:00") == 1763701432123000000);
+  CHECK_THROWS_AS(parse_rfc3339("2025-11-21 nope"), std::invalid_argument);
+  CHECK_THROWS_AS(parse_rfc3339("2025-11-21T05:03:52"), std::invalid_argument);
+}
