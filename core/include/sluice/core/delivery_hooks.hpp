@@ -1,0 +1,78 @@
+// Where delivery can be extended without touching the dispatcher: the dead-letter writer a
+// sink's failed batches go to, and the queue a sink's pending events wait in (a spool-backed
+// queue plugs in here for `policy: spool`).
+#pragma once
+
+#include <sluice/plugin.h>
+#include <sluice/core/owned_event.hpp>
+
+#include <cstdint>
+#include <deque>
+#include <string_view>
+
+namespace sluice::core {
+
+// Receives the events of a batch the sink rejected or that ran out of retries. Called from the
+// sink's dispatcher thread (or the thread stopping the runtime), never under a core lock.
+class DeadLetter {
+ public:
+  virtual ~DeadLetter() = default;
+  // True when the events were stored (counted as dead_lettered); false when they could not be
+  // (counted as dropped_rejected; the implementation says why in the log).
+  virtual bool write(const sluice_event* events, size_t count, std::string_view reason,
+                     int32_t status, uint32_t attempts, std::string_view sink) = 0;
+  // SIGHUP: reopen files after log rotation.
+  virtual void reopen() {}
+};
+
+// A sink's pending events, oldest first. The sink calls it under its own lock, so
+// implementations need no locking of their own; they must not block for long.
+class SinkQueue {
+ public:
+  virtual ~SinkQueue() = default;
+  // Events waiting (in memory and, for a spool, on disk) and their bytes.
+  virtual size_t events() const = 0;
+  virtual uint64_t bytes() const = 0;
+  // Of events(), how many sit on disk (the `spooled` term of the accounting).
+  virtual size_t spooled() const { return 0; }
+  // Whether one more event of `bytes` must wait (the sink then applies its policy).
+  virtual bool full(uint64_t bytes) const = 0;
+  virtual void push(EventPtr event) = 0;
+  // The oldest event; empty EventPtr when there is none.
+  virtual EventPtr pop() = 0;
+  // True when what is left at shutdown survives a restart (it is then counted as spooled,
+  // not dropped).
+  virtual bool durable() const { return false; }
+};
+
+// The in-memory queue: bounded in events and bytes. An empty queue takes any one event, so an
+// event larger than max_bytes still gets through instead of blocking forever.
+class MemoryQueue final : public SinkQueue {
+ public:
+  MemoryQueue(uint64_t max_events, uint64_t max_bytes)
+      : max_events_(max_events ? max_events : 1), max_bytes_(max_bytes) {}
+  size_t events() const override { return q_.size(); }
+  uint64_t bytes() const override { return bytes_; }
+  bool full(uint64_t bytes) const override {
+    return q_.size() >= max_events_ || (!q_.empty() && bytes_ + bytes > max_bytes_);
+  }
+  void push(EventPtr event) override {
+    bytes_ += event.bytes();
+    q_.push_back(std::move(event));
+  }
+  EventPtr pop() override {
+    if (q_.empty()) return {};
+    EventPtr e = std::move(q_.front());
+    q_.pop_front();
+    bytes_ -= e.bytes();
+    return e;
+  }
+
+ private:
+  uint64_t max_events_;
+  uint64_t max_bytes_;
+  uint64_t bytes_ = 0;
+  std::deque<EventPtr> q_;
+};
+
+}  // namespace sluice::core

@@ -1,0 +1,57 @@
+// The `sluice` command line: one function per command, dispatched by main.cpp.
+#pragma once
+
+#include <sluice/core/log.hpp>
+
+#include <boost/program_options.hpp>
+
+#include <string>
+#include <vector>
+
+namespace sluice::cli {
+
+// Exit codes shared by every command (docs/cli.md).
+enum Exit : int {
+  kOk = 0,
+  kInvalid = 1,       // the pipeline (or a plugin) has errors
+  kUsage = 2,         // the command line is wrong
+  kRuntime = 3,       // the pipeline could not start
+  kInterrupted = 130  // a second SIGINT ended `run` at once
+};
+
+struct Command {
+  const char* name;
+  const char* args;     // for the usage line, e.g. "PIPELINE"
+  const char* summary;  // one line for `sluice --help`
+  int (*run)(const std::vector<std::string>& args);
+};
+
+// Every command, in the order `sluice --help` lists them. A new command is one more entry.
+const std::vector<Command>& commands();
+
+int cmd_run(const std::vector<std::string>& args);
+int cmd_validate(const std::vector<std::string>& args);
+int cmd_plugins(const std::vector<std::string>& args);
+
+// --- helpers the commands share ------------------------------------------------------------
+
+// --log-level and --log-format, accepted by every command.
+boost::program_options::options_description logging_options(std::string* level,
+                                                            std::string* format);
+// Applies --log-level/--log-format (when given) over the pipeline's log settings.
+// Returns false (after printing why) when a value is unknown.
+bool apply_logging(core::Logger& log, const std::string& pipeline_level,
+                   const std::string& pipeline_format, const std::string& cli_level,
+                   const std::string& cli_format);
+
+// Parses args against options (with positional names); prints the error and usage on failure.
+// Returns kOk, kUsage, or -1 when --help was printed (the caller returns kOk).
+int parse(const std::vector<std::string>& args, const Command& cmd,
+          const boost::program_options::options_description& options,
+          const boost::program_options::positional_options_description& positional,
+          boost::program_options::variables_map& vm);
+
+void print_usage(const Command& cmd, const boost::program_options::options_description& options);
+const Command& command(const char* name);
+
+}  // namespace sluice::cli

@@ -1,0 +1,245 @@
+#include <sluice/core/plugin_host.hpp>
+
+#include <boost/dll/runtime_symbol_info.hpp>
+#include <boost/dll/shared_library.hpp>
+#include <boost/filesystem.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cstddef>
+
+namespace fs = boost::filesystem;
+
+namespace sluice::core {
+
+namespace {
+
+constexpr const char* kPrefix = "sluice_";
+constexpr const char* kSuffix = ".so";
+
+// sluice_<name>.so -> name; nullopt for other files.
+std::optional<std::string> plugin_name_of(const std::string& filename) {
+  std::string_view f(filename);
+  if (f.size() <= 7 + 3 || f.substr(0, 7) != kPrefix || f.substr(f.size() - 3) != kSuffix)
+    return std::nullopt;
+  return std::string(f.substr(7, f.size() - 10));
+}
+
+bool valid_name(const char* name) {
+  if (!name || !*name) return false;
+  for (const char* p = name; *p; ++p)
+    if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_')) return false;
+  return true;
+}
+
+// Boost.DLL wraps dlerror() as "...load() failed (dlerror system message: TEXT): errno text";
+// the user needs TEXT only.
+std::string loader_message(const std::string& what) {
+  const std::string marker = "dlerror system message: ";
+  size_t begin = what.find(marker);
+  size_t end = what.rfind("): ");
+  if (begin == std::string::npos || end == std::string::npos || end < begin) return what;
+  begin += marker.size();
+  return what.substr(begin, end - begin);
+}
+
+std::string version_text(unsigned major, unsigned minor) {
+  return std::to_string(major) + "." + std::to_string(minor);
+}
+
+class DllPlugin : public LoadedPlugin {
+ public:
+  DllPlugin(boost::dll::shared_library lib, const sluice_plugin_descriptor* d, std::string file)
+      : lib_(std::move(lib)) {
+    descriptor_ = d;
+    name_ = d->name;
+    file_ = std::move(file);
+  }
+
+ private:
+  boost::dll::shared_library lib_;  // unloaded last, after the descriptor is no longer used
+};
+
+class BuiltinPlugin : public LoadedPlugin {
+ public:
+  explicit BuiltinPlugin(const sluice_plugin_descriptor* d) {
+    descriptor_ = d;
+    name_ = d->name;
+    file_ = std::string("<built-in ") + d->name + ">";
+  }
+};
+
+}  // namespace
+
+void check_descriptor(const sluice_plugin_descriptor* d, const std::string& file,
+                      const std::optional<std::string>& expect_name, PluginHost::ApiVersion api) {
+  auto fail = [&](const std::string& why) { throw PluginError("plugin " + file + " " + why); };
+  if (!d) fail("returned no descriptor (its entry point returned NULL)");
+  // Nothing but the version may be read before the version is known to be compatible.
+  constexpr size_t version_end =
+      offsetof(sluice_plugin_descriptor, api_minor) + sizeof(d->api_minor);
+  if (d->struct_size < version_end)
+    fail("has a descriptor of " + std::to_string(d->struct_size) +
+         " bytes, too small to hold its API version");
+  if (d->api_major != api.major || d->api_minor > api.minor)
+    fail("was built for sluice plugin API " + version_text(d->api_major, d->api_minor) +
+         "; this sluice speaks " + version_text(api.major, api.minor));
+  if (d->struct_size < sizeof(sluice_plugin_descriptor))
+    fail("has a descriptor of " + std::to_string(d->struct_size) + " bytes; plugin API " +
+         version_text(d->api_major, d->api_minor) + " needs at least " +
+         std::to_string(sizeof(sluice_plugin_descriptor)));
+  if (!valid_name(d->name)) fail("has no valid name (NUL-terminated, [a-z0-9_])");
+  if (expect_name && *expect_name != d->name)
+    fail("calls itself '" + std::string(d->name) + "'; its file name says '" + *expect_name + "'");
+  if (!d->version) fail("has no version");
+  if (!d->description) fail("has no description");
+  if (d->kind != SLUICE_KIND_SOURCE && d->kind != SLUICE_KIND_SINK)
+    fail("has an unknown kind " + std::to_string(static_cast<int>(d->kind)));
+  if (!d->options_schema) fail("has no options schema");
+  if (!nlohmann::json::accept(d->options_schema)) fail("has an options schema that is not JSON");
+  const char* missing = !d->create                                     ? "create"
+                        : !d->start                                    ? "start"
+                        : !d->stop                                     ? "stop"
+                        : !d->destroy                                  ? "destroy"
+                        : (d->kind == SLUICE_KIND_SINK && !d->deliver) ? "deliver"
+                                                                       : nullptr;
+  if (missing) fail(std::string("has no '") + missing + "' function");
+}
+
+std::string executable_dir() {
+  boost::system::error_code ec;
+  auto p = boost::dll::program_location(ec);
+  return ec ? std::string() : p.parent_path().string();
+}
+
+PluginHost::PluginHost(std::string exe_dir, ApiVersion api)
+    : exe_dir_(std::move(exe_dir)), api_(api) {}
+
+std::vector<std::string> PluginHost::default_paths() const {
+  std::vector<std::string> paths;
+  if (!exe_dir_.empty()) {
+    paths.push_back(exe_dir_);
+    paths.push_back(
+        (fs::path(exe_dir_) / ".." / "lib" / "sluice" / "plugins").lexically_normal().string());
+  }
+#ifdef SLUICE_INSTALL_PLUGIN_FULLDIR
+  paths.push_back(SLUICE_INSTALL_PLUGIN_FULLDIR);
+#endif
+  return paths;
+}
+
+std::vector<std::string> PluginHost::search_path(const std::vector<std::string>& extra) const {
+  auto paths = default_paths();
+  paths.insert(paths.end(), extra.begin(), extra.end());
+  return paths;
+}
+
+std::string PluginHost::find(const std::string& name, const std::vector<std::string>& extra) const {
+  const std::string file = kPrefix + name + kSuffix;
+  boost::system::error_code ec;
+  for (const auto& dir : search_path(extra)) {
+    fs::path candidate = fs::path(dir) / file;
+    if (fs::is_regular_file(candidate, ec)) return candidate.string();
+  }
+  std::string where;
+  for (const auto& dir : search_path(extra))
+    where += (where.empty() ? "" : ", ") + dir;
+  throw PluginError("plugin '" + name + "' not found: no " + file + " in " + where);
+}
+
+std::shared_ptr<const LoadedPlugin> PluginHost::load_file(const std::string& file,
+                                                          std::optional<std::string> expect_name) {
+  boost::system::error_code ec;
+  fs::path canonical = fs::canonical(file, ec);
+  if (ec) throw PluginError("plugin " + file + " cannot be read: " + ec.message());
+  const std::string key = canonical.string();
+  if (!expect_name) expect_name = plugin_name_of(canonical.filename().string());
+
+  std::lock_guard lock(mutex_);
+  if (auto it = loaded_.find(key); it != loaded_.end()) {
+    if (expect_name && it->second->name() != *expect_name)
+      throw PluginError("plugin " + file + " calls itself '" + it->second->name() +
+                        "'; its file name says '" + *expect_name + "'");
+    return it->second;
+  }
+
+  boost::dll::shared_library lib;
+  try {
+    // rtld_now: a missing symbol or dependency shows up here, not at the first call.
+    lib.load(canonical, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
+  } catch (const std::exception& e) {
+    throw PluginError("plugin " + file + " cannot be loaded: " + loader_message(e.what()));
+  }
+  if (!lib.has(SLUICE_PLUGIN_ENTRY_SYMBOL))
+    throw PluginError("plugin " + file + " is not a sluice plugin: it exports no '" +
+                      SLUICE_PLUGIN_ENTRY_SYMBOL + "' symbol");
+  auto entry = lib.get<const sluice_plugin_descriptor*()>(SLUICE_PLUGIN_ENTRY_SYMBOL);
+  const sluice_plugin_descriptor* d = entry();
+  check_descriptor(d, file, expect_name, api_);
+  auto plugin = std::make_shared<DllPlugin>(std::move(lib), d, key);
+  loaded_[key] = plugin;
+  return plugin;
+}
+
+std::shared_ptr<const LoadedPlugin> PluginHost::load(const std::string& name,
+                                                     const std::vector<std::string>& extra) {
+  {
+    std::lock_guard lock(mutex_);
+    if (auto it = builtin_.find(name); it != builtin_.end()) return it->second;
+  }
+  return load_file(find(name, extra), name);
+}
+
+void PluginHost::add_builtin(const sluice_plugin_descriptor* descriptor) {
+  check_descriptor(descriptor, "<built-in>", std::nullopt, api_);
+  std::lock_guard lock(mutex_);
+  builtin_[descriptor->name] = std::make_shared<BuiltinPlugin>(descriptor);
+}
+
+std::vector<PluginHost::Found> PluginHost::discover(const std::vector<std::string>& extra) {
+  std::vector<Found> found;
+  std::vector<std::string> seen;
+  boost::system::error_code ec;
+  for (const auto& dir : search_path(extra)) {
+    if (!fs::is_directory(dir, ec)) continue;
+    std::vector<fs::path> files;
+    for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec))
+      if (plugin_name_of(it->path().filename().string())) files.push_back(it->path());
+    std::sort(files.begin(), files.end());
+    for (const auto& f : files) {
+      std::string name = *plugin_name_of(f.filename().string());
+      if (std::find(seen.begin(), seen.end(), name) != seen.end()) continue;
+      seen.push_back(name);
+      Found item;
+      item.file = f.string();
+      try {
+        item.plugin = load_file(item.file, name);
+      } catch (const std::exception& e) {
+        item.error = e.what();
+      }
+      found.push_back(std::move(item));
+    }
+  }
+  return found;
+}
+
+PluginSchemaLookup PluginHost::schema_lookup() {
+  return [this](const std::string& name, const std::vector<std::string>& paths,
+                std::string* error) -> std::optional<PluginSchemaInfo> {
+    try {
+      auto plugin = load(name, paths);
+      PluginSchemaInfo info;
+      info.name = plugin->name();
+      info.is_sink = plugin->is_sink();
+      info.options_schema = plugin->descriptor().options_schema;
+      info.file = plugin->file();
+      return info;
+    } catch (const std::exception& e) {
+      if (error) *error = e.what();
+      return std::nullopt;
+    }
+  };
+}
+
+}  // namespace sluice::core

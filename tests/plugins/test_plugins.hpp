@@ -1,0 +1,217 @@
+// Purpose-built plugins for the core's tests. Each is compiled into its own .so (see
+// CMakeLists.txt) and, in the unit tests, registered as a built-in so a test can steer it and
+// look inside through the static members.
+#pragma once
+
+#include <sluice/sdk.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace sluice_test {
+
+// Answers batches from a script: `answers` is a list of "ok", "retry", "retry:<ms>", "reject",
+// one per deliver call in order, then `then` for every later call. `delay_ms` makes it slow,
+// `async` answers from its own thread, `max_in_flight` lets it hold several batches.
+class ScriptedSink : public sluice::Sink {
+ public:
+  struct Call {
+    uint64_t batch_id;
+    uint32_t attempt;
+    std::vector<std::string> ids;
+    std::string answer;
+  };
+  // What every ScriptedSink in this process was handed (tests read it).
+  static std::mutex& mutex() {
+    static std::mutex m;
+    return m;
+  }
+  static std::vector<Call>& calls() {
+    static std::vector<Call> c;
+    return c;
+  }
+  static std::condition_variable& changed() {
+    static std::condition_variable cv;
+    return cv;
+  }
+  // While closed, deliver() waits (a sink that is stuck); tests open it again.
+  static bool& gate_closed() {
+    static bool closed = false;
+    return closed;
+  }
+  static void set_gate(bool closed) {
+    {
+      std::lock_guard lock(mutex());
+      gate_closed() = closed;
+    }
+    changed().notify_all();
+  }
+  static void reset() {
+    std::lock_guard lock(mutex());
+    calls().clear();
+    gate_closed() = false;
+  }
+  static size_t delivered_events() {
+    std::lock_guard lock(mutex());
+    size_t n = 0;
+    for (const auto& c : calls())
+      if (c.answer == "ok") n += c.ids.size();
+    return n;
+  }
+
+  ScriptedSink(sluice::Host host, const nlohmann::json& options)
+      : sluice::Sink(host),
+        answers_(options.value("answers", std::vector<std::string>{})),
+        then_(options.value("then", std::string("ok"))),
+        delay_(options.value("delay_ms", 0)),
+        async_(options.value("async", false)),
+        in_flight_(options.value("max_in_flight", 1u)) {
+    if (options.value("fail_create", false)) throw std::runtime_error("told to fail in create");
+  }
+  ~ScriptedSink() override { join(); }
+
+  // Releases a deliver() stuck at the closed gate, as a real sink's stop aborts its I/O.
+  void stop() override {
+    {
+      std::lock_guard lock(mutex());
+      stopping_ = true;
+    }
+    changed().notify_all();
+    join();
+  }
+  uint32_t max_in_flight() const override { return in_flight_; }
+
+  void deliver_async(const sluice::Batch& batch, sluice::Completion done) override {
+    std::string answer;
+    Call call{batch.id(), batch.attempt(), {}, {}};
+    for (size_t i = 0; i < batch.size(); ++i)
+      call.ids.emplace_back(batch[i].id());
+    {
+      std::unique_lock lock(mutex());
+      changed().wait(lock, [this] { return !gate_closed() || stopping_; });
+      answer = stopping_ ? "retry" : next_ < answers_.size() ? answers_[next_] : then_;
+      ++next_;
+    }
+    host().metric("batches");
+    host().metric("events", static_cast<int64_t>(batch.size()));
+    auto finish = [this, answer, call, done]() mutable {
+      if (delay_) std::this_thread::sleep_for(std::chrono::milliseconds(delay_));
+      call.answer = answer.substr(0, answer.find(':'));
+      {
+        std::lock_guard lock(mutex());
+        calls().push_back(call);
+      }
+      changed().notify_all();
+      if (answer == "ok") {
+        done(sluice::Delivery::ok());
+      } else if (answer.rfind("retry", 0) == 0) {
+        uint32_t after = answer.size() > 6 ? std::stoul(answer.substr(6)) : 0;
+        done(sluice::Delivery::retry("scripted retry", after, 503));
+      } else {
+        done(sluice::Delivery::reject("scripted reject", 400));
+      }
+    };
+    if (!async_) return finish();
+    std::lock_guard lock(threads_mutex_);
+    threads_.emplace_back(std::move(finish));
+  }
+
+ private:
+  void join() {
+    std::vector<std::thread> threads;
+    {
+      std::lock_guard lock(threads_mutex_);
+      threads.swap(threads_);
+    }
+    for (auto& t : threads)
+      t.join();
+  }
+
+  std::vector<std::string> answers_;
+  std::string then_;
+  int delay_;
+  bool async_;
+  uint32_t in_flight_;
+  size_t next_ = 0;
+  bool stopping_ = false;  // under mutex()
+  std::mutex threads_mutex_;
+  std::vector<std::thread> threads_;
+};
+
+// Emits `count` events in calls of `per_emit` (id "1".."count", type `type`, data `data` or
+// {"n":i}), then reports state up and idles. With count 0 it emits nothing: a unit test then
+// emits through last_host() itself.
+class CountingSource : public sluice::Source {
+ public:
+  static sluice::Host& last_host() {
+    static sluice::Host h;
+    return h;
+  }
+
+  CountingSource(sluice::Host host, const nlohmann::json& options)
+      : sluice::Source(host),
+        count_(options.value("count", 0)),
+        per_emit_(std::max(1, options.value("per_emit", 1))),
+        type_(options.value("type", std::string("test.count"))),
+        data_(options.value("data", std::string())),
+        log_(options.value("log", std::string())) {
+    last_host() = host;
+  }
+  void start() override {
+    if (!log_.empty()) host().info(log_);
+    worker_ = std::thread([this] { run(); });
+  }
+  void stop() override {
+    stopping_ = true;
+    if (worker_.joinable()) worker_.join();
+  }
+
+ private:
+  void run() {
+    host().state(sluice::State::up, "counting");
+    std::vector<sluice::Event> events;
+    for (int i = 1; i <= count_ && !stopping_; ++i) {
+      sluice::Event e;
+      e.id = std::to_string(i);
+      e.source = "test://counting";
+      e.type = type_;
+      e.data = data_.empty() ? "{\"n\":" + std::to_string(i) + "}" : data_;
+      events.push_back(std::move(e));
+      if (static_cast<int>(events.size()) == per_emit_ || i == count_) {
+        if (!host().emit(events)) return;
+        events.clear();
+      }
+    }
+  }
+
+  int count_;
+  int per_emit_;
+  std::string type_;
+  std::string data_;
+  std::string log_;
+  std::atomic<bool> stopping_{false};
+  std::thread worker_;
+};
+
+inline const char* kScriptedSinkSchema = R"json({"type":"object","properties":{
+  "answers":{"type":"array","items":{"type":"string"},"description":"answer per batch, in order"},
+  "then":{"type":"string","default":"ok","description":"answer after the list"},
+  "delay_ms":{"type":"integer","default":0},
+  "async":{"type":"boolean","default":false},
+  "max_in_flight":{"type":"integer","default":1},
+  "fail_create":{"type":"boolean","default":false}}})json";
+
+inline const char* kCountingSourceSchema = R"json({"type":"object","properties":{
+  "count":{"type":"integer","default":0},
+  "per_emit":{"type":"integer","default":1},
+  "type":{"type":"string","default":"test.count"},
+  "data":{"type":"string","description":"data of every event (JSON text)"},
+  "log":{"type":"string","description":"logged at start (redaction tests)"}}})json";
+
+}  // namespace sluice_test

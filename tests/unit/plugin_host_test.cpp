@@ -1,0 +1,161 @@
+// The plugin host against purpose-built broken plugins (tests/plugins): each is refused with a
+// message naming the file and the reason, and none crashes the host.
+#include <doctest/doctest.h>
+
+#include <sluice/core/plugin_host.hpp>
+
+#include <string>
+
+using sluice::core::PluginError;
+using sluice::core::PluginHost;
+
+namespace {
+
+const std::string kDir = SLUICE_TEST_PLUGIN_DIR;
+
+std::string file(const std::string& name) {
+  return kDir + "/sluice_" + name + ".so";
+}
+
+// The error text loading `name` gives, or "" when it loads.
+std::string load_error(const std::string& name, PluginHost::ApiVersion api = {}) {
+  PluginHost host("", api);
+  try {
+    host.load(name, {kDir});
+    return "";
+  } catch (const PluginError& e) {
+    return e.what();
+  }
+}
+
+}  // namespace
+
+TEST_CASE("plugin host: a plugin built for another major version is refused, naming both") {
+  CHECK(load_error("wrong_major") ==
+        "plugin " + file("wrong_major") +
+            " was built for sluice plugin API 2.0; this sluice speaks 1.0");
+}
+
+TEST_CASE("plugin host: a plugin built for a newer minor version is refused") {
+  CHECK(load_error("newer_minor") ==
+        "plugin " + file("newer_minor") +
+            " was built for sluice plugin API 1.1; this sluice speaks 1.0");
+}
+
+TEST_CASE("plugin host: a plugin built for an older minor version is accepted") {
+  PluginHost::ApiVersion newer_host{1, 3};
+  PluginHost host("", newer_host);
+  auto p = host.load("older_minor", {kDir});
+  CHECK(p->name() == "older_minor");
+  CHECK(p->descriptor().api_minor == 0);
+}
+
+TEST_CASE("plugin host: a library without the entry symbol is refused") {
+  CHECK(load_error("no_entry") == "plugin " + file("no_entry") +
+                                      " is not a sluice plugin: it exports no "
+                                      "'sluice_plugin_entry' symbol");
+}
+
+TEST_CASE("plugin host: an entry point returning NULL is refused") {
+  CHECK(load_error("null_entry") ==
+        "plugin " + file("null_entry") + " returned no descriptor (its entry point returned NULL)");
+}
+
+TEST_CASE("plugin host: a descriptor smaller than API 1.0's is refused") {
+  CHECK(load_error("small_struct") ==
+        "plugin " + file("small_struct") +
+            " has a descriptor of 24 bytes; plugin API 1.0 needs at least " +
+            std::to_string(sizeof(sluice_plugin_descriptor)));
+}
+
+TEST_CASE("plugin host: a file that is not a shared library is refused") {
+  std::string e = load_error("garbage");
+  CHECK(e.rfind("plugin " + file("garbage") + " cannot be loaded: ", 0) == 0);
+  CHECK(e.find("invalid ELF header") != std::string::npos);
+  CHECK(e.find("boost::") == std::string::npos);
+}
+
+TEST_CASE("plugin host: a library whose dependency is missing is refused") {
+  std::string e = load_error("missing_dep");
+  CHECK(e.rfind("plugin " + file("missing_dep") + " cannot be loaded: ", 0) == 0);
+  CHECK(e.find("libsluice_test_dependency.so: cannot open shared object file") !=
+        std::string::npos);
+}
+
+TEST_CASE("plugin host: a plugin that cannot be found names the search path") {
+  PluginHost host("");
+  std::string e;
+  try {
+    host.find("nosuch", {kDir});
+  } catch (const PluginError& x) {
+    e = x.what();
+  }
+  CHECK(e.rfind("plugin 'nosuch' not found: no sluice_nosuch.so in ", 0) == 0);
+  CHECK(e.find(kDir) != std::string::npos);
+}
+
+TEST_CASE("plugin host: create that throws comes back as an error, not a crash") {
+  PluginHost host("");
+  auto p = host.load("create_fails", {kDir});
+  void* instance = nullptr;
+  const char* error = nullptr;
+  sluice_host_api api{};
+  CHECK(p->descriptor().create(&api, nullptr, "{}", &instance, &error) == SLUICE_ERROR);
+  REQUIRE(error != nullptr);
+  CHECK(std::string(error) == "this plugin always fails to create");
+  CHECK(instance == nullptr);
+}
+
+TEST_CASE("plugin host: a file whose name disagrees with the plugin's name is refused") {
+  sluice_plugin_descriptor d{};
+  d.struct_size = sizeof d;
+  d.api_major = 1;
+  d.name = "alpha";
+  std::string e;
+  try {
+    sluice::core::check_descriptor(&d, "/x/sluice_beta.so", std::string("beta"), {});
+  } catch (const PluginError& x) {
+    e = x.what();
+  }
+  CHECK(e == "plugin /x/sluice_beta.so calls itself 'alpha'; its file name says 'beta'");
+}
+
+TEST_CASE("plugin host: discover lists every plugin file, refused ones with their error") {
+  PluginHost host("");
+  auto found = host.discover({kDir});
+  int loaded = 0, refused = 0;
+  bool saw_scripted = false, saw_garbage = false;
+  for (const auto& f : found) {
+    (f.plugin ? loaded : refused)++;
+    if (f.plugin && f.plugin->name() == "scripted") saw_scripted = true;
+    if (!f.plugin && f.file == file("garbage")) saw_garbage = true;
+  }
+  CHECK(saw_scripted);
+  CHECK(saw_garbage);
+  CHECK(loaded == 4);   // older_minor, create_fails, scripted, counting
+  CHECK(refused == 7);  // wrong_major, newer_minor, no_entry, null_entry, small_struct, garbage,
+                        // missing_dep
+}
+
+TEST_CASE("plugin host: the schema lookup gives core-config the plugin's kind and schema") {
+  PluginHost host("");
+  auto lookup = host.schema_lookup();
+  std::string error;
+  auto info = lookup("scripted", {kDir}, &error);
+  REQUIRE(info);
+  CHECK(info->name == "scripted");
+  CHECK(info->is_sink);
+  CHECK(info->options_schema.find("\"answers\"") != std::string::npos);
+  CHECK(info->file == file("scripted"));
+  CHECK_FALSE(lookup("wrong_major", {kDir}, &error));
+  CHECK(error.find("was built for sluice plugin API 2.0") != std::string::npos);
+}
+
+TEST_CASE("plugin host: the default search path is exe dir, ../lib/sluice/plugins, prefix") {
+  PluginHost host("/opt/sluice/bin");
+  auto paths = host.default_paths();
+  REQUIRE(paths.size() == 3);
+  CHECK(paths[0] == "/opt/sluice/bin");
+  CHECK(paths[1] == "/opt/sluice/lib/sluice/plugins");
+  CHECK(host.search_path({"/extra"}).back() == "/extra");
+}

@@ -1,0 +1,145 @@
+// Builds small pipelines in code (no YAML) around the built-in test plugins, with a logger that
+// captures its lines, for the runtime's unit tests.
+#pragma once
+
+#include <sluice/core/log.hpp>
+#include <sluice/core/plugin_host.hpp>
+#include <sluice/core/runtime.hpp>
+
+#include "test_plugins.hpp"
+
+#include <chrono>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace fixture {
+
+inline const sluice_plugin_descriptor* scripted_descriptor() {
+  static const sluice_plugin_descriptor d =
+      sluice::detail::Adapter<sluice_test::ScriptedSink>::make(
+          "scripted", "1.0.0", "built-in scripted sink", sluice_test::kScriptedSinkSchema);
+  return &d;
+}
+inline const sluice_plugin_descriptor* counting_descriptor() {
+  static const sluice_plugin_descriptor d =
+      sluice::detail::Adapter<sluice_test::CountingSource>::make(
+          "counting", "1.0.0", "built-in counting source", sluice_test::kCountingSourceSchema);
+  return &d;
+}
+
+// Collects log lines in memory.
+struct CapturedLog {
+  sluice::core::Logger logger;
+  std::mutex m;
+  std::vector<std::string> lines;
+
+  CapturedLog() {
+    logger.set_level(sluice::core::LogLevel::debug);
+    logger.set_writer([this](std::string_view line) {
+      std::lock_guard lock(m);
+      lines.emplace_back(line);
+    });
+  }
+  bool contains(const std::string& needle) {
+    std::lock_guard lock(m);
+    for (const auto& l : lines)
+      if (l.find(needle) != std::string::npos) return true;
+    return false;
+  }
+  std::string all() {
+    std::lock_guard lock(m);
+    std::string out;
+    for (const auto& l : lines)
+      out += l;
+    return out;
+  }
+};
+
+inline sluice::core::SinkConfig sink(const std::string& name, nlohmann::json options = {}) {
+  sluice::core::SinkConfig s;
+  s.name = name;
+  s.plugin = "scripted";
+  s.options = options.is_null() ? nlohmann::json::object() : options;
+  s.batch.max_delay = std::chrono::milliseconds(5);
+  s.retry.backoff.initial = std::chrono::milliseconds(1);
+  s.retry.backoff.max = std::chrono::milliseconds(5);
+  return s;
+}
+
+inline sluice::core::SourceConfig source(const std::string& name, nlohmann::json options = {}) {
+  sluice::core::SourceConfig s;
+  s.name = name;
+  s.plugin = "counting";
+  s.options = options.is_null() ? nlohmann::json::object() : options;
+  return s;
+}
+
+inline sluice::core::RouteConfig route(std::vector<std::string> from, std::vector<std::string> to) {
+  sluice::core::RouteConfig r;
+  r.name = "route";
+  r.from = std::move(from);
+  r.to = std::move(to);
+  return r;
+}
+
+// One source "in" (emitting through the test: count 0) to one scripted sink "out".
+inline sluice::core::PipelineConfig simple(const sluice::core::SinkConfig& out) {
+  sluice::core::PipelineConfig p;
+  p.path = "<test>";
+  p.drain_timeout = std::chrono::seconds(5);
+  p.sources.push_back(source("in"));
+  p.sinks.push_back(out);
+  p.routes.push_back(route({"in"}, {out.name}));
+  return p;
+}
+
+inline sluice::core::PluginHost& host() {
+  static sluice::core::PluginHost h("");
+  static bool once = [] {
+    h.add_builtin(scripted_descriptor());
+    h.add_builtin(counting_descriptor());
+    return true;
+  }();
+  (void)once;
+  return h;
+}
+
+// Events as a test writes them: ids "1".."n" (or given), valid JSON data.
+inline std::vector<sluice::Event> events(int n, int first = 1) {
+  std::vector<sluice::Event> out;
+  for (int i = first; i < first + n; ++i) {
+    sluice::Event e;
+    e.id = std::to_string(i);
+    e.source = "test://unit";
+    e.type = "test.event";
+    e.data = "{\"n\":" + std::to_string(i) + "}";
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+// Emits through the source the runtime created (the built-in counting source's host).
+inline bool emit(const std::vector<sluice::Event>& evs) {
+  return sluice_test::CountingSource::last_host().emit(evs);
+}
+
+template <typename Pred>
+bool eventually(Pred pred, std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
+  auto end = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < end) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return pred();
+}
+
+inline const sluice::core::SinkMetrics& sink_metrics(const sluice::core::Metrics& m,
+                                                     const std::string& name) {
+  for (const auto& s : m.sinks)
+    if (s.name == name) return s;
+  throw std::runtime_error("no sink " + name);
+}
+
+}  // namespace fixture
