@@ -1,0 +1,617 @@
+// load_pipeline(): read, parse (YAML -> JSON with marks), substitute secrets, check the file's
+// structure against its schema, fill PipelineConfig, check each plugin's options against the
+// plugin's schema, then cross-check names. Every problem is collected; nothing stops early
+// except a YAML syntax error, after which there is no document to check.
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <map>
+#include <memory>
+#include <set>
+#include <sstream>
+
+#include <sluice/core/config.hpp>
+#include <sluice/core/redact.hpp>
+#include <sluice/units.hpp>
+
+#include "pipeline_schema.hpp"
+#include "schema_check.hpp"
+#include "secrets.hpp"
+#include "yaml_json.hpp"
+
+namespace sluice::core {
+
+namespace {
+
+using config::SchemaChecker;
+using config::SchemaError;
+using nlohmann::json;
+using Path = std::vector<std::string>;
+
+// Pipeline files are small; this only keeps a mistaken path (a log file, /dev/zero) harmless.
+constexpr size_t kMaxFileBytes = 16u << 20;
+
+std::string pointer(const Path& path) {
+  std::string out;
+  for (const auto& token : path)
+    out += "/" + config::pointer_token(token);
+  return out;
+}
+
+Path child(Path path, const std::string& token) {
+  path.push_back(token);
+  return path;
+}
+
+std::string join(const std::vector<std::string>& items) {
+  std::string out;
+  for (size_t i = 0; i < items.size(); ++i)
+    out += (i ? ", " : "") + items[i];
+  return out;
+}
+
+class Loader {
+ public:
+  Loader(const std::string& path, const PluginSchemaLookup& lookup) : path_(path), lookup_(lookup) {
+    std::error_code ec;
+    auto absolute = std::filesystem::absolute(path, ec);
+    dir_ = (ec ? std::filesystem::path(path) : absolute).parent_path().lexically_normal();
+  }
+
+  LoadResult run() {
+    LoadResult result;
+    PipelineConfig pc;
+    if (load(pc)) result.pipeline = std::move(pc);
+    finish(result);
+    return result;
+  }
+
+ private:
+  // ---- diagnostics -------------------------------------------------------------------------
+
+  // `taint`: the value at path is wrong, so later stages leave it alone instead of complaining
+  // about it a second time.
+  // `at_key`: the culprit is the key at the end of path; the message then names the mapping
+  // holding it ("log: unknown key 'levle'").
+  void add(Diagnostic::Severity severity, const Path& path, bool at_key, const std::string& text,
+           bool taint = true, bool prefix = true) {
+    Diagnostic d;
+    d.severity = severity;
+    d.mark = doc_.mark_of(pointer(path), at_key);
+    if (d.mark.file.empty()) d.mark.file = path_;
+    std::string where;
+    if (prefix)
+      where = config::human_path(
+          doc_.root, at_key && !path.empty() ? Path(path.begin(), path.end() - 1) : path);
+    d.message = where.empty() ? text : where + ": " + text;
+    if (severity == Diagnostic::Severity::error) {
+      ++errors_;
+      if (taint && !at_key) bad_.insert(pointer(path));
+    }
+    diagnostics_.push_back(std::move(d));
+  }
+  void error(const Path& path, const std::string& text, bool at_key = false) {
+    add(Diagnostic::Severity::error, path, at_key, text);
+  }
+  // Warnings name their subject in the message itself.
+  void warning(const Path& path, const std::string& text, bool at_key = false) {
+    add(Diagnostic::Severity::warning, path, at_key, text, false, false);
+  }
+  void file_error(const std::string& text) {
+    diagnostics_.push_back({Diagnostic::Severity::error, Mark{path_, 0, 0}, text});
+    ++errors_;
+  }
+
+  void finish(LoadResult& result) {
+    for (auto& d : diagnostics_)
+      d.message = redact(d.message, secrets_);
+    std::stable_sort(
+        diagnostics_.begin(), diagnostics_.end(), [](const Diagnostic& a, const Diagnostic& b) {
+          return std::tie(a.mark.line, a.mark.column) < std::tie(b.mark.line, b.mark.column);
+        });
+    result.diagnostics = std::move(diagnostics_);
+    if (errors_ > 0) result.pipeline.reset();
+  }
+
+  // ---- reading values ----------------------------------------------------------------------
+
+  const json* at(const Path& path) const {
+    const json* v = &doc_.root;
+    for (const auto& token : path) {
+      if (v->is_object()) {
+        auto it = v->find(token);
+        if (it == v->end()) return nullptr;
+        v = &*it;
+      } else if (v->is_array()) {
+        size_t index = std::strtoul(token.c_str(), nullptr, 10);
+        if (index >= v->size()) return nullptr;
+        v = &(*v)[index];
+      } else {
+        return nullptr;
+      }
+    }
+    return v;
+  }
+  // The value at path when it is there, of the expected type, and not already reported.
+  const json* usable(const Path& path, json::value_t type) const {
+    const json* v = at(path);
+    if (!v || bad_.count(pointer(path))) return nullptr;
+    bool ok =
+        v->type() == type || (type == json::value_t::number_integer && v->is_number_integer());
+    return ok ? v : nullptr;
+  }
+
+  bool tainted(const Path& path) const {
+    std::string p;
+    if (bad_.count(p)) return true;
+    for (const auto& token : path) {
+      p += "/" + config::pointer_token(token);
+      if (bad_.count(p)) return true;
+    }
+    return false;
+  }
+
+  void read_string(const Path& path, std::string& out) {
+    if (auto v = usable(path, json::value_t::string)) out = v->get<std::string>();
+  }
+  // A string or a list of strings.
+  std::vector<std::string> read_strings(const Path& path) {
+    std::vector<std::string> out;
+    const json* v = at(path);
+    if (!v || bad_.count(pointer(path))) return out;
+    if (v->is_string()) out.push_back(v->get<std::string>());
+    if (v->is_array())
+      for (const auto& e : *v)
+        if (e.is_string()) out.push_back(e.get<std::string>());
+    return out;
+  }
+  void read_count(const Path& path, uint64_t& out) {
+    if (auto v = usable(path, json::value_t::number_integer)) {
+      if (v->is_number_unsigned() || v->get<int64_t>() >= 0) out = v->get<uint64_t>();
+    }
+  }
+  void read_count(const Path& path, uint32_t& out) {
+    uint64_t wide = out;
+    read_count(path, wide);
+    if (wide > std::numeric_limits<uint32_t>::max()) {
+      error(path, "must be at most " + std::to_string(std::numeric_limits<uint32_t>::max()));
+      return;
+    }
+    out = static_cast<uint32_t>(wide);
+  }
+
+  void read_duration(const Path& path, std::chrono::milliseconds& out) {
+    const json* v = at(path);
+    if (!v || bad_.count(pointer(path))) return;
+    try {
+      if (v->is_number_unsigned() &&
+          v->get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
+        throw std::out_of_range("duration too large: " + v->dump());
+      if (v->is_number_integer() || v->is_string()) out = sluice::duration_option(*v);
+    } catch (const std::exception& e) {
+      error(path, e.what());
+    }
+  }
+  void read_size(const Path& path, uint64_t& out, bool positive) {
+    const json* v = at(path);
+    if (!v || bad_.count(pointer(path))) return;
+    try {
+      if (v->is_number_integer() || v->is_string()) {
+        uint64_t size = sluice::size_option(*v);
+        if (positive && size == 0) {
+          error(path, "must be more than 0 bytes");
+          return;
+        }
+        out = size;
+      }
+    } catch (const std::exception& e) {
+      error(path, e.what());
+    }
+  }
+
+  std::string resolve(const std::string& p) const {
+    std::filesystem::path fp(p);
+    if (fp.is_relative()) fp = dir_ / fp;
+    return fp.lexically_normal().string();
+  }
+
+  // ---- the stages --------------------------------------------------------------------------
+
+  bool load(PipelineConfig& pc) {
+    std::string text;
+    if (!read_file(text)) return false;
+    doc_ = config::yaml_to_json(text, path_);
+    for (auto& e : doc_.errors) {
+      diagnostics_.push_back(e);
+      ++errors_;
+    }
+    if (!doc_.parsed) return false;
+    if (doc_.root.is_null()) {
+      file_error("the pipeline file is empty; it needs at least sources, sinks and routes");
+      return false;
+    }
+    substitute_secrets(doc_.root, {});
+    check_structure();
+    if (!doc_.root.is_object()) return false;
+
+    pc.path = path_;
+    pc.secrets = secrets_;
+    read_globals(pc);
+    read_sources(pc);
+    read_sinks(pc);
+    read_routes(pc);
+    // JSON objects keep keys sorted; people expect the order they wrote.
+    auto by_mark = [](const auto& a, const auto& b) {
+      return std::tie(a.mark.line, a.mark.column) < std::tie(b.mark.line, b.mark.column);
+    };
+    std::stable_sort(pc.sources.begin(), pc.sources.end(), by_mark);
+    std::stable_sort(pc.sinks.begin(), pc.sinks.end(), by_mark);
+    check_names(pc);
+    check_plugins(pc);
+    check_routes(pc);
+    return errors_ == 0;
+  }
+
+  bool read_file(std::string& text) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(path_, ec)) {
+      file_error("cannot read the pipeline file: it is a directory");
+      return false;
+    }
+    std::ifstream in(path_, std::ios::binary);
+    if (!in) {
+      file_error(std::string("cannot read the pipeline file: ") + std::strerror(errno));
+      return false;
+    }
+    std::vector<char> buffer(64 * 1024);
+    while (in) {
+      in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+      text.append(buffer.data(), static_cast<size_t>(in.gcount()));
+      if (text.size() > kMaxFileBytes) {
+        file_error("the pipeline file is larger than " + std::to_string(kMaxFileBytes >> 20) +
+                   " MiB; is it the right file?");
+        return false;
+      }
+    }
+    return true;
+  }
+
+  void substitute_secrets(json& node, const Path& path) {
+    if (node.is_object()) {
+      for (auto& [key, value] : node.items())
+        substitute_secrets(value, child(path, key));
+    } else if (node.is_array()) {
+      for (size_t i = 0; i < node.size(); ++i)
+        substitute_secrets(node[i], child(path, std::to_string(i)));
+    } else if (node.is_string()) {
+      const std::string& s = node.get_ref<const std::string&>();
+      if (s.find('$') == std::string::npos) return;
+      config::SecretSource source;
+      source.env = [](const std::string& name) -> std::optional<std::string> {
+        const char* v = std::getenv(name.c_str());
+        if (!v) return std::nullopt;
+        return std::string(v);
+      };
+      source.base_dir = dir_.string();
+      config::Substitution sub = config::substitute(s, source);
+      for (auto& secret : sub.secrets)
+        if (!secret.empty() &&
+            std::find(secrets_.begin(), secrets_.end(), secret) == secrets_.end())
+          secrets_.push_back(secret);
+      for (auto& e : sub.errors)
+        error(path, e);
+      node = std::move(sub.value);
+    }
+  }
+
+  void report(const Path& base, const std::vector<SchemaError>& errors) {
+    for (const auto& e : errors) {
+      Path full = base;
+      full.insert(full.end(), e.path.begin(), e.path.end());
+      if (tainted(full)) continue;  // e.g. a value whose ${...} failed: said once already
+      // A missing key leaves the rest of its mapping usable (a sink without `plugin` is still
+      // a name routes may use).
+      bool missing = e.message.rfind("missing required key", 0) == 0;
+      add(Diagnostic::Severity::error, full, e.at_key, e.message, !missing);
+    }
+  }
+
+  void check_structure() {
+    static const SchemaChecker checker(config::pipeline_schema());
+    report({}, checker.check(doc_.root));
+  }
+
+  void read_globals(PipelineConfig& pc) {
+    read_string({"log", "level"}, pc.log.level);
+    read_string({"log", "format"}, pc.log.format);
+    for (const auto& p : read_strings({"plugins", "path"}))
+      pc.plugin_paths.push_back(resolve(p));
+    read_duration({"shutdown", "drain_timeout"}, pc.drain_timeout);
+    read_duration({"metrics", "interval"}, pc.metrics.interval);
+    pc.state_dir = (dir_ / ".sluice-state").lexically_normal().string();
+    if (auto v = usable({"state_dir"}, json::value_t::string))
+      pc.state_dir = resolve(v->get<std::string>());
+  }
+
+  // Names end up in metrics, log lines and spool directory names.
+  void check_name(const Path& path) {
+    if (!config::valid_name(path.back()))
+      error(path,
+            "'" + path.back() +
+                "' is not a valid name: use letters, digits, '_', '-' and '.', and do not start "
+                "with '-' or '.'",
+            true);
+  }
+
+  void read_sources(PipelineConfig& pc) {
+    const json* sources = at({"sources"});
+    if (!sources || !sources->is_object()) return;
+    for (auto& [name, body] : sources->items()) {
+      check_name({"sources", name});
+      if (!body.is_object() || bad_.count(pointer({"sources", name}))) continue;
+      SourceConfig s;
+      s.name = name;
+      s.mark = doc_.mark_of(pointer({"sources", name}), true);
+      read_string({"sources", name, "plugin"}, s.plugin);
+      if (auto o = usable({"sources", name, "options"}, json::value_t::object)) s.options = *o;
+      pc.sources.push_back(std::move(s));
+    }
+  }
+
+  void read_sinks(PipelineConfig& pc) {
+    const json* sinks = at({"sinks"});
+    if (!sinks || !sinks->is_object()) return;
+    for (auto& [name, body] : sinks->items()) {
+      check_name({"sinks", name});
+      if (!body.is_object() || bad_.count(pointer({"sinks", name}))) continue;
+      Path p{"sinks", name};
+      SinkConfig s;
+      s.name = name;
+      s.mark = doc_.mark_of(pointer(p), true);
+      read_string(child(p, "plugin"), s.plugin);
+      if (auto o = usable(child(p, "options"), json::value_t::object)) s.options = *o;
+
+      read_count({"sinks", name, "queue", "max_events"}, s.queue.max_events);
+      read_size({"sinks", name, "queue", "max_bytes"}, s.queue.max_bytes, true);
+      std::string policy;
+      read_string({"sinks", name, "queue", "policy"}, policy);
+      if (policy == "block") s.queue.policy = QueuePolicy::block;
+      if (policy == "drop_newest") s.queue.policy = QueuePolicy::drop_newest;
+      if (policy == "drop_oldest") s.queue.policy = QueuePolicy::drop_oldest;
+      if (policy == "spool") s.queue.policy = QueuePolicy::spool;
+
+      read_count({"sinks", name, "batch", "max_events"}, s.batch.max_events);
+      read_size({"sinks", name, "batch", "max_bytes"}, s.batch.max_bytes, true);
+      read_duration({"sinks", name, "batch", "max_delay"}, s.batch.max_delay);
+
+      Path r{"sinks", name, "retry"};
+      read_duration(child(r, "initial"), s.retry.backoff.initial);
+      read_duration(child(r, "max"), s.retry.backoff.max);
+      if (auto m = at(child(r, "multiplier"));
+          m && m->is_number() && !bad_.count(pointer(child(r, "multiplier"))))
+        s.retry.backoff.multiplier = m->get<double>();
+      std::string jitter;
+      read_string(child(r, "jitter"), jitter);
+      if (jitter == "half") s.retry.backoff.jitter = BackoffPolicy::Jitter::half;
+      if (jitter == "full") s.retry.backoff.jitter = BackoffPolicy::Jitter::full;
+      read_count(child(r, "max_attempts"), s.retry.max_attempts);
+      read_duration(child(r, "max_elapsed"), s.retry.max_elapsed);
+      if (s.retry.backoff.max < s.retry.backoff.initial && at(child(r, "max")) &&
+          !bad_.count(pointer(child(r, "max"))))
+        error(child(r, "max"), "the longest retry delay (" +
+                                   std::to_string(s.retry.backoff.max.count()) +
+                                   "ms) is shorter than the first one (" +
+                                   std::to_string(s.retry.backoff.initial.count()) + "ms)");
+
+      read_string({"sinks", name, "spool", "directory"}, s.spool.directory);
+      s.spool.directory = s.spool.directory.empty()
+                              ? (std::filesystem::path(pc.state_dir) / "spool" / name).string()
+                              : resolve(s.spool.directory);
+      read_size({"sinks", name, "spool", "max_bytes"}, s.spool.max_bytes, true);
+      read_string({"sinks", name, "dead_letter", "path"}, s.dead_letter.path);
+      if (!s.dead_letter.path.empty()) s.dead_letter.path = resolve(s.dead_letter.path);
+      pc.sinks.push_back(std::move(s));
+    }
+  }
+
+  void read_routes(PipelineConfig& pc) {
+    const json* routes = at({"routes"});
+    if (!routes || !routes->is_array()) return;
+    for (size_t i = 0; i < routes->size(); ++i) {
+      Path p{"routes", std::to_string(i)};
+      if (!(*routes)[i].is_object()) continue;
+      RouteConfig r;
+      r.name = "route-" + std::to_string(i + 1);
+      read_string(child(p, "name"), r.name);
+      r.mark = doc_.mark_of(pointer(p));
+      r.from = read_strings(child(p, "from"));
+      r.to = read_strings(child(p, "to"));
+      Path f = child(p, "filter");
+      r.filter.types = read_strings(child(f, "type"));
+      r.filter.subjects = read_strings(child(f, "subject"));
+      if (auto attrs = usable(child(f, "attributes"), json::value_t::object))
+        for (auto& [key, value] : attrs->items())
+          r.filter.attributes[key] = read_strings(child(child(f, "attributes"), key));
+      pc.routes.push_back(std::move(r));
+    }
+  }
+
+  // Sources and sinks share one namespace: a route's `from`/`to` would be ambiguous otherwise.
+  void check_names(const PipelineConfig& pc) {
+    for (const auto& sink : pc.sinks) {
+      auto source = std::find_if(pc.sources.begin(), pc.sources.end(),
+                                 [&](const SourceConfig& s) { return s.name == sink.name; });
+      if (source == pc.sources.end()) continue;
+      bool sink_later = std::tie(sink.mark.line, sink.mark.column) >
+                        std::tie(source->mark.line, source->mark.column);
+      const Mark& first = sink_later ? source->mark : sink.mark;
+      error({sink_later ? "sinks" : "sources", sink.name},
+            "the name '" + sink.name + "' is already used by a " +
+                (sink_later ? "source" : "sink") + " (line " + std::to_string(first.line) +
+                "); sources and sinks share one set of names",
+            true);
+    }
+  }
+
+  struct PluginEntry {
+    std::optional<PluginSchemaInfo> info;
+    std::string error;
+    std::shared_ptr<SchemaChecker> checker;  // null: the plugin declares no schema
+    std::string schema_error;
+  };
+
+  PluginEntry& plugin(const std::string& name, const std::vector<std::string>& paths) {
+    auto it = plugins_.find(name);
+    if (it != plugins_.end()) return it->second;
+    PluginEntry& e = plugins_[name];
+    try {
+      e.info = lookup_ ? lookup_(name, paths, &e.error) : std::nullopt;
+    } catch (const std::exception& ex) {
+      e.info.reset();
+      e.error = ex.what();
+    }
+    if (!e.info) {
+      if (e.error.empty()) e.error = "plugin '" + name + "' not found";
+      return e;
+    }
+    if (e.info->options_schema.empty()) return e;
+    try {
+      e.checker = std::make_shared<SchemaChecker>(json::parse(e.info->options_schema));
+    } catch (const std::exception& ex) {
+      e.schema_error = "plugin '" + name + "'" +
+                       (e.info->file.empty() ? "" : " (" + e.info->file + ")") +
+                       " declares an options schema that cannot be used: " + ex.what();
+    }
+    return e;
+  }
+
+  // Checks one instance's options; returns them with defaults filled when they are valid.
+  void check_instance(const Path& p, const std::string& plugin_name, bool want_sink,
+                      const std::vector<std::string>& plugin_paths, json& options) {
+    Path plugin_path = child(p, "plugin");
+    if (plugin_name.empty() || bad_.count(pointer(plugin_path))) return;
+    PluginEntry& e = plugin(plugin_name, plugin_paths);
+    if (!e.info) {
+      std::string message = e.error;
+      if (message.find(plugin_name) == std::string::npos)
+        message = "plugin '" + plugin_name + "': " + message;
+      error(plugin_path, message);
+      return;
+    }
+    if (e.info->is_sink != want_sink) {
+      error(plugin_path, "'" + plugin_name + "' is a " + (e.info->is_sink ? "sink" : "source") +
+                             " plugin; a " + (want_sink ? "sink" : "source") + " needs a " +
+                             (want_sink ? "sink" : "source") + " plugin");
+      return;
+    }
+    if (!e.schema_error.empty()) {
+      error(plugin_path, e.schema_error);
+      return;
+    }
+    if (!e.checker) return;
+    Path options_path = child(p, "options");
+    if (bad_.count(pointer(options_path))) return;
+    std::vector<SchemaError> errors = e.checker->check(options);
+    if (!errors.empty()) {
+      report(options_path, errors);
+      return;
+    }
+    e.checker->fill_defaults(options);
+  }
+
+  void check_plugins(PipelineConfig& pc) {
+    for (auto& s : pc.sources)
+      check_instance({"sources", s.name}, s.plugin, false, pc.plugin_paths, s.options);
+    for (auto& s : pc.sinks)
+      check_instance({"sinks", s.name}, s.plugin, true, pc.plugin_paths, s.options);
+  }
+
+  void check_routes(const PipelineConfig& pc) {
+    const json* routes = at({"routes"});
+    if (routes && routes->is_array() && routes->empty()) {
+      error({"routes"},
+            "there are no routes; at least one must take events from a source to a sink");
+      return;
+    }
+    std::set<std::string> sources, sinks, read, fed;
+    for (const auto& s : pc.sources)
+      sources.insert(s.name);
+    for (const auto& s : pc.sinks)
+      sinks.insert(s.name);
+    std::map<std::string, size_t> route_names;
+    for (size_t i = 0; routes && routes->is_array() && i < routes->size(); ++i) {
+      Path p{"routes", std::to_string(i)};
+      const json& route = (*routes)[i];
+      if (!route.is_object()) continue;
+      if (auto name = usable(child(p, "name"), json::value_t::string)) {
+        auto [it, inserted] = route_names.emplace(name->get<std::string>(), i);
+        if (!inserted)
+          error(child(p, "name"), "the route name '" + it->first + "' is already used by routes[" +
+                                      std::to_string(it->second) + "]");
+      }
+      check_ends(child(p, "from"), sources, sinks, "source", read);
+      check_ends(child(p, "to"), sinks, sources, "sink", fed);
+    }
+    if (!routes || !routes->is_array() || routes->empty()) return;
+    for (const auto& s : pc.sources)
+      if (!read.count(s.name))
+        warning({"sources", s.name}, "source '" + s.name + "' is not read by any route", true);
+    for (const auto& s : pc.sinks)
+      if (!fed.count(s.name))
+        warning({"sinks", s.name}, "sink '" + s.name + "' is not fed by any route", true);
+  }
+
+  void check_ends(const Path& p, const std::set<std::string>& wanted,
+                  const std::set<std::string>& others, const std::string& kind,
+                  std::set<std::string>& used) {
+    const json* v = at(p);
+    if (!v || bad_.count(pointer(p))) return;
+    auto one = [&](const std::string& name, const Path& where) {
+      used.insert(name);
+      if (wanted.count(name)) return;
+      std::string other = kind == "source" ? "sink" : "source";
+      if (others.count(name)) {
+        error(where, "'" + name + "' is a " + other + ", not a " + kind);
+      } else {
+        std::vector<std::string> known(wanted.begin(), wanted.end());
+        error(where, "unknown " + kind + " '" + name + "'" +
+                         (known.empty() ? " (there are no " + kind + "s)"
+                                        : " (" + kind + "s: " + join(known) + ")"));
+      }
+    };
+    if (v->is_string()) one(v->get<std::string>(), p);
+    if (v->is_array())
+      for (size_t i = 0; i < v->size(); ++i)
+        if ((*v)[i].is_string()) one((*v)[i].get<std::string>(), child(p, std::to_string(i)));
+  }
+
+  std::string path_;
+  const PluginSchemaLookup& lookup_;
+  std::filesystem::path dir_;
+  config::YamlDocument doc_;
+  std::vector<Diagnostic> diagnostics_;
+  std::vector<std::string> secrets_;
+  std::set<std::string> bad_;  // pointers already reported: no second complaint about them
+  std::map<std::string, PluginEntry> plugins_;
+  size_t errors_ = 0;
+};
+
+}  // namespace
+
+LoadResult load_pipeline(const std::string& path, const PluginSchemaLookup& lookup) {
+  try {
+    return Loader(path, lookup).run();
+  } catch (const std::exception& e) {
+    // Not expected; a bug here must still not take `sluice validate` down with a stack trace.
+    LoadResult result;
+    result.diagnostics.push_back({Diagnostic::Severity::error, Mark{path, 0, 0},
+                                  std::string("internal error while loading: ") + e.what()});
+    return result;
+  }
+}
+
+}  // namespace sluice::core

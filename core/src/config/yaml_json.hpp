@@ -1,0 +1,38 @@
+// YAML text to JSON, remembering where in the file every value (and every mapping key) was.
+#pragma once
+
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include <sluice/core/config.hpp>
+
+namespace sluice::core::config {
+
+struct NodeMarks {
+  Mark value;  // the node itself (for a mapping or list: where it starts)
+  Mark key;    // its key, when the node is a mapping value; line 0 otherwise
+};
+
+struct YamlDocument {
+  nlohmann::json root;  // null for an empty file
+  // JSON pointer ("" for the root, "/sinks/console/queue") -> marks. Nodes copied in through an
+  // alias carry the alias' mark only on their top node; look-ups fall back to the parent.
+  std::unordered_map<std::string, NodeMarks> marks;
+  std::vector<Diagnostic> errors;  // syntax errors, duplicate keys, bad tags
+  bool parsed = false;             // false: a syntax error stopped the parser, root is unusable
+
+  // The mark of `pointer`, or of its nearest ancestor that has one. `key`: prefer the key's mark.
+  Mark mark_of(const std::string& pointer, bool key = false) const;
+};
+
+// Plain scalars are typed by the YAML 1.2 core schema (null, booleans, integers, floats); quoted
+// and block scalars stay strings. Duplicate keys are errors (the first value is kept).
+YamlDocument yaml_to_json(const std::string& text, const std::string& file);
+
+// Escapes one reference token of a JSON pointer ("~" -> "~0", "/" -> "~1").
+std::string pointer_token(const std::string& token);
+
+}  // namespace sluice::core::config
