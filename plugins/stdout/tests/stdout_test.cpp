@@ -200,6 +200,28 @@ TEST_SUITE("errors") {
     CHECK(h.metric("write_errors") == 1);
   }
 
+  TEST_CASE("stdout: EPIPE does not kill the process even when SIGPIPE is not ignored") {
+    std::signal(SIGPIPE, SIG_DFL);  // a host that forgot: the signal would end the process
+    int p[2];
+    REQUIRE(::pipe(p) == 0);
+    ::close(p[0]);
+    sluice::Delivery d;
+    Harness h(STDOUT_SO);
+    auto& sink = h.create("{}");
+    sink.start();
+    {
+      RedirectStdout redirect(p[1]);
+      d = h.deliver(sink, {os_message("1")});
+    }
+    ::close(p[1]);
+    std::signal(SIGPIPE, SIG_IGN);
+    CHECK(d.code == SLUICE_DELIVERY_RETRY);
+    CHECK(d.reason == "write to stdout: Broken pipe");
+    sigset_t pending;
+    sigpending(&pending);
+    CHECK(sigismember(&pending, SIGPIPE) == 0);  // nothing left to fire later
+  }
+
   TEST_CASE("stdout: a closed stdout is a retry, not a crash") {
     sluice::Delivery d;
     Harness h(STDOUT_SO);
