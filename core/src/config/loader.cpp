@@ -18,6 +18,7 @@
 #include <sluice/core/redact.hpp>
 #include <sluice/units.hpp>
 
+#include "loader.hpp"
 #include "pipeline_schema.hpp"
 #include "schema_check.hpp"
 #include "secrets.hpp"
@@ -56,7 +57,9 @@ std::string join(const std::vector<std::string>& items) {
 
 class Loader {
  public:
-  Loader(const std::string& path, const PluginSchemaLookup& lookup) : path_(path), lookup_(lookup) {
+  Loader(const std::string& path, const PluginSchemaLookup& lookup,
+         std::optional<std::string> text = std::nullopt)
+      : path_(path), lookup_(lookup), text_(std::move(text)) {
     std::error_code ec;
     auto absolute = std::filesystem::absolute(path, ec);
     dir_ = (ec ? std::filesystem::path(path) : absolute).parent_path().lexically_normal();
@@ -223,7 +226,10 @@ class Loader {
 
   bool load(PipelineConfig& pc) {
     std::string text;
-    if (!read_file(text)) return false;
+    if (text_)
+      text = std::move(*text_);
+    else if (!read_file(text))
+      return false;
     doc_ = config::yaml_to_json(text, path_);
     for (auto& e : doc_.errors) {
       diagnostics_.push_back(e);
@@ -591,6 +597,7 @@ class Loader {
 
   std::string path_;
   const PluginSchemaLookup& lookup_;
+  std::optional<std::string> text_;
   std::filesystem::path dir_;
   config::YamlDocument doc_;
   std::vector<Diagnostic> diagnostics_;
@@ -600,18 +607,34 @@ class Loader {
   size_t errors_ = 0;
 };
 
-}  // namespace
-
-LoadResult load_pipeline(const std::string& path, const PluginSchemaLookup& lookup) {
+LoadResult load_guarded(const std::string& path, const PluginSchemaLookup& lookup,
+                        std::optional<std::string> text) {
   try {
-    return Loader(path, lookup).run();
+    return Loader(path, lookup, std::move(text)).run();
   } catch (const std::exception& e) {
     // Not expected; a bug here must still not take `sluice validate` down with a stack trace.
+    // The fuzzer wants to see it, though.
+#ifdef SLUICE_CONFIG_FUZZING
+    throw;
+#endif
     LoadResult result;
     result.diagnostics.push_back({Diagnostic::Severity::error, Mark{path, 0, 0},
                                   std::string("internal error while loading: ") + e.what()});
     return result;
   }
 }
+
+}  // namespace
+
+LoadResult load_pipeline(const std::string& path, const PluginSchemaLookup& lookup) {
+  return load_guarded(path, lookup, std::nullopt);
+}
+
+namespace config {
+LoadResult load_pipeline_text(const std::string& text, const std::string& path,
+                              const PluginSchemaLookup& lookup) {
+  return load_guarded(path, lookup, text);
+}
+}  // namespace config
 
 }  // namespace sluice::core

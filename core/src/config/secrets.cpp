@@ -4,11 +4,12 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 
 namespace sluice::core::config {
 
 namespace {
+
+constexpr size_t kMaxSecretBytes = 1u << 20;
 
 bool valid_name(const std::string& name) {
   if (name.empty()) return false;
@@ -26,8 +27,14 @@ std::optional<std::string> read_secret_file(const std::string& path, const std::
   std::filesystem::path p(path);
   if (p.is_relative() && !base.empty()) p = std::filesystem::path(base) / p;
   std::error_code ec;
-  if (std::filesystem::is_directory(p, ec)) {
-    *error = "cannot read secret file '" + p.string() + "': it is a directory";
+  auto status = std::filesystem::status(p, ec);
+  if (ec) {
+    *error = "cannot read secret file '" + p.string() + "': " + ec.message();
+    return std::nullopt;
+  }
+  // Not a FIFO or a device: reading one could block or never end.
+  if (!std::filesystem::is_regular_file(status)) {
+    *error = "cannot read secret file '" + p.string() + "': not a regular file";
     return std::nullopt;
   }
   std::ifstream in(p, std::ios::binary);
@@ -35,9 +42,13 @@ std::optional<std::string> read_secret_file(const std::string& path, const std::
     *error = "cannot read secret file '" + p.string() + "': " + std::strerror(errno);
     return std::nullopt;
   }
-  std::ostringstream content;
-  content << in.rdbuf();
-  std::string s = content.str();
+  std::string s(kMaxSecretBytes + 1, '\0');
+  in.read(s.data(), static_cast<std::streamsize>(s.size()));
+  s.resize(static_cast<size_t>(in.gcount()));
+  if (s.size() > kMaxSecretBytes) {
+    *error = "secret file '" + p.string() + "' is larger than 1 MiB";
+    return std::nullopt;
+  }
   if (!s.empty() && s.back() == '\n') {
     s.pop_back();
     if (!s.empty() && s.back() == '\r') s.pop_back();
