@@ -8,10 +8,12 @@
 
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
 #include <mutex>
 #include <stdexcept>
 #include <string>
+#include <thread>
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -64,24 +66,32 @@ class FileSink : public sluice::Sink {
         sluice::duration_option(options.value("fsync_interval", nlohmann::json("1s")));
   }
 
-  ~FileSink() override { close_file(); }
+  ~FileSink() override {
+    stop_syncer();
+    close_file();
+  }
 
   void start() override {
-    std::lock_guard lock(mutex_);
-    open_file();  // throws: a missing directory or a permission problem stops the start
-    last_sync_ = std::chrono::steady_clock::now();
+    {
+      std::lock_guard lock(mutex_);
+      open_file();  // throws: a missing directory or a permission problem stops the start
+      last_sync_ = std::chrono::steady_clock::now();
+      stopping_ = false;
+    }
+    if (fsync_ == Fsync::interval) syncer_ = std::thread([this] { sync_periodically(); });
   }
 
   void stop() override {
+    stop_syncer();
     std::lock_guard lock(mutex_);
-    if (fd_ >= 0 && fsync_ != Fsync::never) sync("stop");
+    if (fd_ >= 0 && fsync_ != Fsync::never && dirty_) sync("stop");
     close_file();
   }
 
   // logrotate moved the file away and sent SIGHUP: continue in a new file at the same path.
   void reopen() override {
     std::lock_guard lock(mutex_);
-    if (fd_ >= 0 && fsync_ != Fsync::never) sync("reopen");
+    if (fd_ >= 0 && fsync_ != Fsync::never && dirty_) sync("reopen");
     close_file();
     host().metric("reopens");
     open_file();  // on failure the next batch tries again (and answers retry while it fails)
@@ -115,14 +125,11 @@ class FileSink : public sluice::Sink {
       size_ += static_cast<uint64_t>(n);
     }
     host().metric("bytes", static_cast<int64_t>(buffer_.size()));
+    dirty_ = true;
 
-    if (fsync_ == Fsync::batch ||
-        (fsync_ == Fsync::interval &&
-         std::chrono::steady_clock::now() - last_sync_ >= fsync_interval_)) {
-      if (!sync("batch") && fsync_ == Fsync::batch)
-        // The batch is in the file but maybe not on disk: the caller asked for durability.
-        return sluice::Delivery::retry("fsync '" + path_ + "': " + errno_text(errno));
-    }
+    // The batch is in the file but maybe not on disk, and the caller asked for durability.
+    if (fsync_ == Fsync::batch && !sync("batch"))
+      return sluice::Delivery::retry("fsync '" + path_ + "': " + errno_text(errno));
     return sluice::Delivery::ok();
   }
 
@@ -178,10 +185,34 @@ class FileSink : public sluice::Sink {
     fd_ = -1;
   }
 
+  // fsync: interval. A thread of its own, so the last batches before a quiet spell reach the
+  // disk within the interval too, not only when the next batch comes.
+  void sync_periodically() {
+    std::unique_lock lock(mutex_);
+    while (!stopping_) {
+      wake_.wait_until(lock, last_sync_ + fsync_interval_, [this] { return stopping_; });
+      if (stopping_) break;
+      if (fd_ >= 0 && dirty_)
+        sync("interval");
+      else
+        last_sync_ = std::chrono::steady_clock::now();
+    }
+  }
+
+  void stop_syncer() {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    wake_.notify_all();
+    if (syncer_.joinable()) syncer_.join();
+  }
+
   bool sync(const char* why) {
+    last_sync_ = std::chrono::steady_clock::now();
     if (::fdatasync(fd_) == 0) {
       host().metric("fsyncs");
-      last_sync_ = std::chrono::steady_clock::now();
+      dirty_ = false;
       return true;
     }
     int err = errno;
@@ -194,7 +225,7 @@ class FileSink : public sluice::Sink {
 
   // path -> path.1 -> ... -> path.keep; the oldest is deleted. Between batches only.
   void rotate() {
-    if (fsync_ != Fsync::never) sync("rotate");
+    if (fsync_ != Fsync::never && dirty_) sync("rotate");
     close_file();
     auto numbered = [this](int i) { return path_ + "." + std::to_string(i); };
     if (::unlink(numbered(keep_).c_str()) != 0 && errno != ENOENT)
@@ -243,7 +274,11 @@ class FileSink : public sluice::Sink {
   int fd_ = -1;
   uint64_t size_ = 0;
   std::string buffer_;
+  bool dirty_ = false;  // written since the last sync
   std::chrono::steady_clock::time_point last_sync_{};
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  std::thread syncer_;
 };
 
 // Same defaults as the constructor: the host fills them in, the test harness does not.
@@ -267,9 +302,9 @@ constexpr const char* kSchema = R"json({
                           "description": "how many rotated files are kept"}
                }},
     "fsync": {"type": "string", "enum": ["never", "batch", "interval"], "default": "never",
-              "description": "when written data is forced to disk: never (the OS decides), batch (before each batch is answered ok), interval (at the first batch after fsync_interval has passed, and on stop, reopen and rotation)"},
+              "description": "when written data is forced to disk: never (the OS decides), batch (before each batch is answered ok), interval (every fsync_interval while there is unsynced data, and on stop, reopen and rotation)"},
     "fsync_interval": {"type": ["integer", "string"], "pattern": "^[0-9.]+ ?(ms|s|m|min|h)?$", "default": "1s",
-                       "description": "with fsync: interval, the least time between two syncs; integer milliseconds or a duration such as 500ms, 1s"}
+                       "description": "with fsync: interval, how often written data is synced; integer milliseconds or a duration such as 500ms, 1s"}
   }
 })json";
 

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
 
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -292,6 +293,22 @@ TEST_SUITE("fsync") {
     sink.stop();
     CHECK(h.metric("fsyncs") == 1);
     CHECK(slurp(dir.file("out")) == json_line("1"));
+  }
+
+  TEST_CASE("file: fsync interval syncs written data without waiting for another batch") {
+    TempDir dir;
+    Harness h(FILE_SO);
+    auto& sink =
+        h.create(options(dir.file("out"), R"({"fsync":"interval","fsync_interval":"20ms"})"));
+    sink.start();
+    CHECK(h.deliver(sink, {event("1")}).code == SLUICE_DELIVERY_OK);
+    for (int i = 0; i < 2000 && h.metric("fsyncs") == 0; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    CHECK(h.metric("fsyncs") == 1);
+    // Nothing new written: further intervals do not sync again, and neither does stop.
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    sink.stop();
+    CHECK(h.metric("fsyncs") == 1);
   }
 
   TEST_CASE("file: fsync never does not sync") {
