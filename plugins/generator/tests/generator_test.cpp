@@ -404,6 +404,17 @@ TEST_SUITE("rate") {
       CHECK(events[i].id == std::to_string(i + 1));
   }
 
+  TEST_CASE("generator: with a rate, events are emitted as they fall due, not a batch at a time") {
+    Harness h(GENERATOR_SO);
+    auto& src = h.create(R"({"template":"minimal","rate":1,"batch":256})");
+    src.start();
+    REQUIRE(h.wait_for_events(1));
+    src.stop();
+    // One event per second: a full batch of 256 would take minutes.
+    CHECK(h.metric("generated") < 256);
+    CHECK(h.event_count() == static_cast<size_t>(h.metric("generated")));
+  }
+
   TEST_CASE("generator: a negative rate is refused") {
     Harness h(GENERATOR_SO);
     CHECK_THROWS_WITH(h.create(R"({"rate":-1})"), "rate: must be 0 (as fast as possible) or more");
