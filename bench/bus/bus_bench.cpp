@@ -1,0 +1,245 @@
+// Bus benchmark: generator -> sink through the real Runtime (plugins loaded from their .so),
+// events/s and delivery latency percentiles, beside a baseline measured in the same run (a
+// plain mutex + condvar queue handing std::string events between two threads), and the two JSON
+// validators the emit path could use, on HMC-shaped bodies.
+//
+//   bus_bench [--events N] [--plugins DIR]
+#include <sluice/core/json_check.hpp>
+#include <sluice/core/log.hpp>
+#include <sluice/core/plugin_host.hpp>
+#include <sluice/core/runtime.hpp>
+#include <sluice/sdk.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstring>
+#include <deque>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+int64_t realtime_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+// ---- baseline: mutex + condvar queue of std::string ------------------------------------------
+double baseline_events_per_s(size_t n, const std::string& payload) {
+  std::mutex m;
+  std::condition_variable cv;
+  std::deque<std::string> q;
+  bool done = false;
+  size_t consumed = 0;
+  auto start = Clock::now();
+  std::thread consumer([&] {
+    std::unique_lock lock(m);
+    for (;;) {
+      cv.wait(lock, [&] { return !q.empty() || done; });
+      while (!q.empty()) {
+        std::string s = std::move(q.front());
+        q.pop_front();
+        consumed += !s.empty();
+      }
+      if (done) return;
+    }
+  });
+  for (size_t i = 0; i < n; ++i) {
+    std::string s = payload;  // an event copied into the queue, as a naive bus would
+    {
+      std::lock_guard lock(m);
+      q.push_back(std::move(s));
+    }
+    cv.notify_one();
+  }
+  {
+    std::lock_guard lock(m);
+    done = true;
+  }
+  cv.notify_one();
+  consumer.join();
+  return static_cast<double>(consumed) / seconds_since(start);
+}
+
+// ---- JSON validators -------------------------------------------------------------------------
+const char* kOsMessage =
+    R"({"os-messages":[{"sequence-number":12,"message-id":"IEE252I","message-text":"IEE252I MEMBER CTIEZB00 FOUND IN SYS1.PARMLIB\n","timestamp":1700000123000,"sound-alarm":false,"is-priority":false,"is-held":false,"prompt-text":"","os-name":"ZOS1","is-refresh":false}]})";
+const char* kPropertyChange =
+    R"({"change-reports":[{"property-name":"status","old-value":"operating","new-value":"not-operating"},{"property-name":"acceptable-status","old-value":["operating"],"new-value":["operating","not-operating"]}]})";
+
+template <typename F>
+double ns_per_call(F f, const std::string& text, size_t iterations) {
+  size_t ok = 0;
+  auto start = Clock::now();
+  for (size_t i = 0; i < iterations; ++i)
+    ok += f(text);
+  double s = seconds_since(start);
+  if (ok != iterations) fprintf(stderr, "validator rejected valid JSON!\n");
+  return s * 1e9 / static_cast<double>(iterations);
+}
+
+// ---- a probe sink that measures event time -> delivery -----------------------------------------
+struct Probe {
+  static std::vector<int64_t>& latencies() {
+    static std::vector<int64_t> v;
+    return v;
+  }
+  static std::mutex& m() {
+    static std::mutex x;
+    return x;
+  }
+};
+class ProbeSink : public sluice::Sink {
+ public:
+  ProbeSink(sluice::Host host, const nlohmann::json&) : sluice::Sink(host) {}
+  sluice::Delivery deliver(const sluice::Batch& b) override {
+    const int64_t now = realtime_ns();
+    std::lock_guard lock(Probe::m());
+    for (size_t i = 0; i < b.size(); ++i)
+      Probe::latencies().push_back(now - b.events()[i].time_unix_ns);
+    return sluice::Delivery::ok();
+  }
+};
+
+struct RunResult {
+  double events_per_s = 0;
+  uint64_t delivered = 0;
+  bool balanced = false;
+};
+
+RunResult run_pipeline(sluice::core::PluginHost& host, const std::string& plugin_dir,
+                       const std::string& sink_plugin, size_t n) {
+  sluice::core::Logger log;
+  log.set_level(sluice::core::LogLevel::warn);
+  sluice::core::PipelineConfig p;
+  p.plugin_paths = {plugin_dir};
+  sluice::core::SourceConfig src;
+  src.name = "gen";
+  src.plugin = "generator";
+  src.options = {{"template", "hmc-os-message"},
+                 {"rate", 0},
+                 {"count", n},
+                 {"batch", 256},
+                 {"seed", 1},
+                 {"fixed_time", nullptr},
+                 {"source_uri", ""},
+                 {"id_prefix", ""},
+                 {"replay", ""},
+                 {"replay_loop", false}};
+  sluice::core::SinkConfig sink;
+  sink.name = "out";
+  sink.plugin = sink_plugin;
+  sink.options = nlohmann::json::object();
+  sink.queue.max_events = 65536;
+  sink.batch.max_events = 1024;
+  sink.batch.max_delay = std::chrono::milliseconds(5);
+  sluice::core::RouteConfig r;
+  r.name = "all";
+  r.from = {"gen"};
+  r.to = {"out"};
+  p.sources = {src};
+  p.sinks = {sink};
+  p.routes = {r};
+
+  sluice::core::Runtime rt(p, host, log);
+  auto start = Clock::now();
+  rt.start();
+  RunResult result;
+  for (;;) {
+    auto m = rt.metrics();
+    if (m.sinks[0].delivered >= n) {
+      result.events_per_s = static_cast<double>(n) / seconds_since(start);
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+  rt.stop();
+  auto m = rt.metrics();
+  result.delivered = m.sinks[0].delivered;
+  result.balanced = m.sinks[0].balanced();
+  return result;
+}
+
+int64_t percentile(std::vector<int64_t>& v, double q) {
+  if (v.empty()) return 0;
+  size_t i = std::min(v.size() - 1, static_cast<size_t>(q * static_cast<double>(v.size())));
+  std::nth_element(v.begin(), v.begin() + static_cast<long>(i), v.end());
+  return v[i];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  size_t n = 2000000;
+  std::string plugin_dir = SLUICE_BENCH_PLUGIN_DIR;
+  for (int i = 1; i < argc; ++i) {
+    if (!strcmp(argv[i], "--events") && i + 1 < argc)
+      n = std::stoull(argv[++i]);
+    else if (!strcmp(argv[i], "--plugins") && i + 1 < argc)
+      plugin_dir = argv[++i];
+    else {
+      fprintf(stderr, "usage: bus_bench [--events N] [--plugins DIR]\n");
+      return 2;
+    }
+  }
+
+  printf("sluice bus benchmark: %zu events, hmc-os-message events (%zu-byte data)\n\n", n,
+         strlen(kOsMessage));
+
+  // JSON validation on the emit path.
+  const size_t iters = std::max<size_t>(1000, n / 4);
+  for (auto [name, body] :
+       {std::pair{"os-message", kOsMessage}, std::pair{"property-change", kPropertyChange}}) {
+    double rj = ns_per_call(sluice::core::json_valid_rapidjson, body, iters);
+    double nl = ns_per_call(sluice::core::json_valid_nlohmann, body, iters);
+    printf(
+        "json validate %-16s rapidjson %7.0f ns  nlohmann::accept %7.0f ns  (nlohmann/rapidjson "
+        "%.2fx)\n",
+        name, rj, nl, nl / rj);
+  }
+
+  std::string payload =
+      std::string("{\"id\":\"1\",\"type\":\"hmc.os-message\",\"data\":") + kOsMessage + "}";
+  double base = baseline_events_per_s(n, payload);
+
+  sluice::core::PluginHost host("");
+  static const sluice_plugin_descriptor probe = sluice::detail::Adapter<ProbeSink>::make(
+      "probe", "1.0.0", "latency probe", R"({"type":"object"})");
+  host.add_builtin(&probe);
+
+  RunResult null_run;
+  try {
+    null_run = run_pipeline(host, plugin_dir, "null", n);
+  } catch (const std::exception& e) {
+    fprintf(stderr, "cannot run generator -> null: %s\n", e.what());
+    return 1;
+  }
+  Probe::latencies().reserve(n);
+  RunResult probe_run = run_pipeline(host, plugin_dir, "probe", n);
+  auto& lat = Probe::latencies();
+
+  printf("\n%-44s %12s %8s\n", "", "events/s", "vs base");
+  printf("%-44s %12.0f %8s\n", "baseline: mutex+condvar queue of std::string", base, "1.00x");
+  printf("%-44s %12.0f %7.2fx  (delivered %llu, balanced %s)\n", "runtime: generator.so -> null.so",
+         null_run.events_per_s, null_run.events_per_s / base,
+         (unsigned long long)null_run.delivered, null_run.balanced ? "yes" : "NO");
+  printf("%-44s %12.0f %7.2fx\n", "runtime: generator.so -> in-process probe",
+         probe_run.events_per_s, probe_run.events_per_s / base);
+  printf(
+      "\nlatency event time -> delivery (probe run, %zu events): p50 %.1f us  p99 %.1f us  "
+      "p999 %.1f us\n",
+      lat.size(), percentile(lat, 0.50) / 1e3, percentile(lat, 0.99) / 1e3,
+      percentile(lat, 0.999) / 1e3);
+  return null_run.balanced && probe_run.balanced ? 0 : 1;
+}
