@@ -1,0 +1,424 @@
+// The plugin end to end against the in-test STOMP broker on loopback: connect and subscribe,
+// version fallback, heart-beat timeout, ERROR frames, bad credentials, back-pressure, TLS.
+#include "stomp_server.hpp"
+
+#include <sluice/testing.hpp>
+
+#include <doctest/doctest.h>
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+using nlohmann::json;
+using sluice::testing::Harness;
+using test::Broker;
+using test::BrokerConfig;
+
+namespace {
+
+const char* const kPlugin = HMC_STOMP_PLUGIN_PATH;
+
+json base_options(uint16_t port, std::vector<std::string> topics = {"t1"}) {
+  return json{{"host", "127.0.0.1"},
+              {"stomp_port", port},
+              {"transport", "tcp"},
+              {"userid", "user"},
+              {"password", "secret"},
+              {"topics", topics},
+              {"heartbeat", {{"send", 0}, {"receive", 0}}},
+              {"reconnect", {{"initial", 20}, {"max", 200}, {"multiplier", 2}}},
+              {"connect_timeout", "5s"}};
+}
+
+std::vector<std::pair<std::string, std::string>> hmc_headers(int seq, const std::string& id) {
+  return {{"message-id", id},
+          {"notification-type", "status-change"},
+          {"session-sequence-nr", std::to_string(seq)},
+          {"object-uri", "/api/cpcs/c1"},
+          {"timestamp", "1700000000000"}};
+}
+
+size_t count_type(const std::vector<sluice::Event>& events, const std::string& type) {
+  size_t n = 0;
+  for (const auto& e : events)
+    n += e.type == type;
+  return n;
+}
+
+std::string temp_file(const std::string& name, const std::string& content) {
+  std::string path = "/tmp/hmc_stomp_test_" + std::to_string(getpid()) + "_" + name;
+  std::ofstream(path) << content;
+  return path;
+}
+
+}  // namespace
+
+TEST_CASE("connects, sends STOMP with login and heart-beat, subscribes and emits notifications") {
+  Broker broker;
+  Harness h(kPlugin);
+  json o = base_options(broker.port(), {"t1", "t2"});
+  o["heartbeat"] = {{"send", 1000}, {"receive", 0}};
+  auto& inst = h.create(o.dump());
+  inst.start();
+  REQUIRE(broker.wait_live_subscriptions(2));
+  REQUIRE(h.wait_for_state(SLUICE_STATE_UP));
+  CHECK(h.states().back().detail == "2 topic(s) subscribed");
+
+  auto frames = broker.received();
+  REQUIRE(frames.size() >= 3);
+  CHECK(frames[0].command == "STOMP");
+  CHECK(*frames[0].header("accept-version") == "1.0,1.1,1.2");
+  CHECK(*frames[0].header("host") == "127.0.0.1");
+  CHECK(*frames[0].header("login") == "user");
+  CHECK(*frames[0].header("passcode") == "secret");
+  CHECK(*frames[0].header("heart-beat") == "1000,0");
+  CHECK(frames[1].command == "SUBSCRIBE");
+  CHECK(*frames[1].header("destination") == "/topic/t1");
+  CHECK(*frames[1].header("id") == "sub-1");
+  CHECK(*frames[1].header("ack") == "auto");
+  CHECK(*frames[2].header("destination") == "/topic/t2");
+  CHECK(*frames[2].header("id") == "sub-2");
+
+  broker.publish("/topic/t1", hmc_headers(1, "m1"), R"({"change-reports":[]})");
+  broker.publish("/topic/t2", hmc_headers(1, "m2"), "");
+  REQUIRE(h.wait_for_events(2));
+  auto events = h.events();
+  CHECK(events[0].type == "hmc.status-change");
+  CHECK(events[0].id == "m1");
+  CHECK(events[0].source == "hmc://127.0.0.1");
+  CHECK(events[0].subject == "/api/cpcs/c1");
+  CHECK(events[0].find_attribute("destination") == "/topic/t1");
+  CHECK(events[0].find_attribute("subscription") == "sub-1");
+  CHECK(events[0].data == R"({"change-reports":[]})");
+  CHECK(events[1].id == "m2");
+  CHECK(!events[1].data.has_value());
+  inst.stop();
+  CHECK(broker.wait([&] { return broker.received().back().command == "DISCONNECT"; }));
+}
+
+TEST_CASE("a STOMP 1.0 broker that refuses STOMP gets CONNECT") {
+  BrokerConfig cfg;
+  cfg.only_v10 = true;
+  Broker broker(cfg);
+  Harness h(kPlugin);
+  auto& inst = h.create(base_options(broker.port()).dump());
+  inst.start();
+  REQUIRE(broker.wait_live_subscriptions(1));
+  auto frames = broker.received();
+  REQUIRE(frames.size() >= 3);
+  CHECK(frames[0].command == "STOMP");
+  CHECK(frames[1].command == "CONNECT");
+  CHECK(frames[2].command == "SUBSCRIBE");
+  CHECK(h.logged("trying CONNECT (STOMP 1.0 brokers)"));
+  broker.publish("/topic/t1", hmc_headers(1, "m1"), "{}");
+  REQUIRE(h.wait_for_events(1));
+  CHECK(h.events()[0].type == "hmc.status-change");
+}
+
+TEST_CASE("stomp_version 1.0 sends CONNECT without accept-version") {
+  Broker broker;
+  Harness h(kPlugin);
+  json o = base_options(broker.port());
+  o["stomp_version"] = "1.0";
+  auto& inst = h.create(o.dump());
+  inst.start();
+  REQUIRE(broker.wait_live_subscriptions(1));
+  auto frames = broker.received();
+  CHECK(frames[0].command == "CONNECT");
+  CHECK(frames[0].header("accept-version") == nullptr);
+  CHECK(*frames[0].header("login") == "user");
+}
+
+TEST_CASE("heart-beat timeout: a silent broker is replaced, topics re-subscribed, reconnect told") {
+  BrokerConfig cfg;
+  cfg.heart_beat = "100,0";  // promises heart-beats every 100 ms, sends none
+  Broker broker(cfg);
+  Harness h(kPlugin);
+  json o = base_options(broker.port(), {"t1", "t2"});
+  o["heartbeat"] = {{"send", 0}, {"receive", 100}};
+  auto& inst = h.create(o.dump());
+  inst.start();
+  REQUIRE(broker.wait_connections(2));
+  REQUIRE(h.wait_until([](const auto& ev) { return count_type(ev, "sluice.reconnected") >= 1; }));
+  REQUIRE(broker.wait([&] { return broker.subscriptions(2).size() == 2; }));
+  CHECK(broker.subscriptions(2) == std::vector<std::string>{"/topic/t1", "/topic/t2"});
+  CHECK(h.metric("heartbeat_timeouts") >= 1);
+  CHECK(h.metric("reconnects") >= 1);
+  auto events = h.events();
+  auto data = json::parse(*events[0].data);
+  CHECK(events[0].id == "reconnected-1");
+  CHECK(data["reconnects"] == 1);
+  CHECK(data["reason"].get<std::string>().find("heart-beat timeout") == 0);
+}
+
+TEST_CASE("heart-beats received in time keep the connection") {
+  BrokerConfig cfg;
+  cfg.heart_beat = "100,0";
+  Broker broker(cfg);
+  Harness h(kPlugin);
+  json o = base_options(broker.port());
+  o["heartbeat"] = {{"send", 0}, {"receive", 100}};
+  auto& inst = h.create(o.dump());
+  inst.start();
+  REQUIRE(broker.wait_live_subscriptions(1));
+  // Feed heart-beats for a while; the connection must survive many watchdog periods.
+  for (int i = 0; i < 20; ++i) {
+    broker.send_raw("\n");
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the heart-beat rhythm itself
+  }
+  CHECK(broker.connections() == 1);
+  CHECK(h.metric("heartbeat_timeouts") == 0);
+}
+
+TEST_CASE("the broker dropping the connection: reconnect, re-subscribe all, sluice.reconnected") {
+  Broker broker;
+  Harness h(kPlugin);
+  auto& inst = h.create(base_options(broker.port(), {"a", "b", "c"}).dump());
+  inst.start();
+  REQUIRE(broker.wait_live_subscriptions(3));
+  broker.publish("/topic/a", hmc_headers(1, "before"), "{}");
+  REQUIRE(h.wait_for_events(1));
+  broker.drop_connections();
+  REQUIRE(broker.wait_connections(2));
+  REQUIRE(broker.wait_live_subscriptions(3));
+  CHECK(broker.subscriptions(2) == std::vector<std::string>{"/topic/a", "/topic/b", "/topic/c"});
+  broker.publish("/topic/c", hmc_headers(1, "after"), "{}");
+  REQUIRE(h.wait_until([](const auto& ev) { return ev.size() >= 3; }));
+  auto events = h.events();
+  CHECK(events[0].id == "before");
+  CHECK(events[1].type == "sluice.reconnected");
+  CHECK(events[2].id == "after");
+  REQUIRE(h.wait_for_state(SLUICE_STATE_UP));
+}
+
+TEST_CASE("ERROR for an unknown topic: sluice.error, degraded, the other topics go on") {
+  BrokerConfig cfg;
+  cfg.known_topics = {"good"};
+  Broker broker(cfg);
+  Harness h(kPlugin);
+  auto& inst = h.create(base_options(broker.port(), {"good", "bad"}).dump());
+  inst.start();
+  REQUIRE(h.wait_for_state(SLUICE_STATE_DEGRADED));
+  CHECK(h.states().back().detail.find("topic bad: remote addConsumer failed") != std::string::npos);
+  REQUIRE(broker.wait_live_subscriptions(1));
+  const int conns = broker.connections();
+  CHECK(broker.subscriptions(conns) == std::vector<std::string>{"/topic/good"});
+  CHECK(h.logged("is not a known or approved topic"));
+  broker.publish("/topic/good", hmc_headers(1, "g1"), "{}");
+  REQUIRE(h.wait_until([](const auto& ev) { return count_type(ev, "hmc.status-change") == 1; }));
+  auto events = h.events();
+  REQUIRE(count_type(events, "sluice.error") == 1);
+  const auto& err = events[0];
+  CHECK(err.type == "sluice.error");
+  CHECK(err.subject == "/topic/bad");
+  auto data = json::parse(*err.data);
+  CHECK(data["destination"] == "/topic/bad");
+  CHECK(data["message"].get<std::string>().find("'topic://bad'") != std::string::npos);
+  CHECK(h.metric("stomp_errors") == 1);
+  // The failed topic stays out: reconnects after it subscribe only the good one.
+  broker.drop_connections();
+  REQUIRE(broker.wait_connections(conns + 1));
+  REQUIRE(broker.wait_live_subscriptions(1));
+  CHECK(broker.subscriptions(conns + 1) == std::vector<std::string>{"/topic/good"});
+  REQUIRE(h.wait_for_state(SLUICE_STATE_DEGRADED));
+}
+
+TEST_CASE("bad credentials: state down with the broker's message, no hot loop") {
+  BrokerConfig cfg;
+  cfg.password = "right";
+  Broker broker(cfg);
+  Harness h(kPlugin);
+  json o = base_options(broker.port());
+  o["reconnect"] = {{"initial", 10}, {"max", "60s"}};
+  auto& inst = h.create(o.dump());
+  inst.start();
+  REQUIRE(h.wait_for_state(SLUICE_STATE_DOWN));
+  CHECK(h.states().back().detail ==
+        "broker refused the connection: User name [user] or password is invalid.");
+  CHECK(h.logged("retrying in"));
+  REQUIRE(h.wait_until([](const auto& ev) { return count_type(ev, "sluice.error") == 1; }));
+  // A hot loop would make dozens of connections in this time; the max back-off (60 s) makes none.
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  CHECK(broker.connections() == 2);  // STOMP, then the CONNECT fallback
+}
+
+TEST_CASE("back-pressure: a blocked emit stops reading; nothing is lost once it unblocks") {
+  BrokerConfig cfg;
+  cfg.sndbuf = 64 * 1024;
+  Broker broker(cfg);
+  Harness h(kPlugin);
+  json o = base_options(broker.port());
+  o["heartbeat"] = {{"send", 100}, {"receive", 0}};
+  auto& inst = h.create(o.dump());
+  inst.start();
+  REQUIRE(broker.wait_live_subscriptions(1));
+  REQUIRE(h.wait_for_state(SLUICE_STATE_UP));
+  h.block_emit(true);
+  const int n = 1000;
+  const std::string body =
+      R"({"os-messages":[{"message-text":")" + std::string(16000, 'x') + "\"}]}";
+  for (int i = 1; i <= n; ++i)
+    broker.publish("/topic/t1", hmc_headers(i, "m" + std::to_string(i)), body);
+  // The broker's writes stall: 16 MB do not fit in the socket buffers of a reader that stopped.
+  CHECK(broker.wait([&] { return broker.queued() > 15'000'000; }));
+  // Then they stall: the written count stops growing below what was queued.
+  uint64_t last = broker.written();
+  bool stalled = false;
+  for (int i = 0; i < 100 && !stalled; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // sampling interval
+    uint64_t now = broker.written();
+    stalled = now == last && now < broker.queued();
+    last = now;
+  }
+  CHECK(stalled);
+  CHECK(broker.written() < broker.queued());
+  CHECK(h.event_count() == 0);
+  CHECK(broker.connections() == 1);  // heart-beats kept flowing; nobody gave up
+  h.block_emit(false);
+  REQUIRE(h.wait_for_events(n, std::chrono::seconds(60)));
+  auto events = h.events();
+  REQUIRE(events.size() == static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i)
+    CHECK(events[i].id == "m" + std::to_string(i + 1));
+  CHECK(count_type(events, "sluice.gap") == 0);
+  CHECK(broker.connections() == 1);
+}
+
+TEST_CASE("a gap in session-sequence-nr emits sluice.gap over the wire") {
+  Broker broker;
+  Harness h(kPlugin);
+  auto& inst = h.create(base_options(broker.port()).dump());
+  inst.start();
+  REQUIRE(broker.wait_live_subscriptions(1));
+  for (int seq : {1, 2, 6})
+    broker.publish("/topic/t1", hmc_headers(seq, "s" + std::to_string(seq)), "{}");
+  REQUIRE(h.wait_for_events(4));
+  auto events = h.events();
+  CHECK(events[2].type == "sluice.gap");
+  CHECK(json::parse(*events[2].data) == json{{"expected", 3}, {"received", 6}, {"missed", 3}});
+  CHECK(events[3].id == "s6");
+  CHECK(h.metric("missed_notifications") == 3);
+}
+
+TEST_CASE("a body that is not JSON becomes sluice.parse-error and the stream goes on") {
+  Broker broker;
+  Harness h(kPlugin);
+  auto& inst = h.create(base_options(broker.port()).dump());
+  inst.start();
+  REQUIRE(broker.wait_live_subscriptions(1));
+  broker.publish("/topic/t1", hmc_headers(1, "bad"), "{oops");
+  broker.publish("/topic/t1", hmc_headers(2, "good"), "{}");
+  REQUIRE(h.wait_for_events(2));
+  auto events = h.events();
+  CHECK(events[0].type == "sluice.parse-error");
+  CHECK(json::parse(*events[0].data)["raw"] == "{oops");
+  CHECK(events[1].id == "good");
+  CHECK(h.metric("parse_errors") == 1);
+}
+
+TEST_CASE("a frame over max_frame_bytes closes the connection and reconnects") {
+  Broker broker;
+  Harness h(kPlugin);
+  json o = base_options(broker.port());
+  o["max_frame_bytes"] = 4096;
+  auto& inst = h.create(o.dump());
+  inst.start();
+  REQUIRE(broker.wait_live_subscriptions(1));
+  broker.publish("/topic/t1", hmc_headers(1, "huge"), std::string(10000, ' '));
+  REQUIRE(broker.wait_connections(2));
+  REQUIRE(broker.wait_live_subscriptions(1));
+  CHECK(h.metric("frame_errors") == 1);
+  CHECK(h.logged("frame too large"));
+  broker.publish("/topic/t1", hmc_headers(1, "small"), "{}");
+  REQUIRE(h.wait_until([](const auto& ev) { return count_type(ev, "hmc.status-change") == 1; }));
+}
+
+// ---- TLS --------------------------------------------------------------------------------------
+
+TEST_CASE("TLS: verification succeeds with the CA file, by IP SAN") {
+  BrokerConfig cfg;
+  cfg.tls = sluice::tls::generate_self_signed({"localhost", "127.0.0.1"});
+  Broker broker(cfg);
+  Harness h(kPlugin);
+  json o = base_options(broker.port());
+  o["transport"] = "tls";
+  o["tls"] = {{"ca_file", temp_file("ca1.pem", cfg.tls->certificate)}};
+  auto& inst = h.create(o.dump());
+  inst.start();
+  REQUIRE(h.wait_for_state(SLUICE_STATE_UP));
+  broker.publish("/topic/t1", hmc_headers(1, "tls1"), "{}");
+  REQUIRE(h.wait_for_events(1));
+  CHECK(h.events()[0].id == "tls1");
+  CHECK(!h.logged("TLS verification is off"));
+}
+
+TEST_CASE("TLS: verification succeeds by DNS name") {
+  BrokerConfig cfg;
+  cfg.tls = sluice::tls::generate_self_signed({"localhost"});
+  Broker broker(cfg);
+  Harness h(kPlugin);
+  json o = base_options(broker.port());
+  o["host"] = "localhost";
+  o["transport"] = "tls";
+  o["tls"] = {{"ca_file", temp_file("ca2.pem", cfg.tls->certificate)}};
+  auto& inst = h.create(o.dump());
+  inst.start();
+  REQUIRE(h.wait_for_state(SLUICE_STATE_UP));
+}
+
+TEST_CASE("TLS: an unknown CA fails verification; state down says why") {
+  BrokerConfig cfg;
+  cfg.tls = sluice::tls::generate_self_signed({"localhost", "127.0.0.1"});
+  Broker broker(cfg);
+  Harness h(kPlugin);
+  json o = base_options(broker.port());
+  o["transport"] = "tls";  // system CA store: does not know the self-signed certificate
+  auto& inst = h.create(o.dump());
+  inst.start();
+  REQUIRE(h.wait_for_state(SLUICE_STATE_DOWN));
+  CHECK(h.states().back().detail.find("certificate verify failed") != std::string::npos);
+  CHECK(broker.live_subscriptions() == 0);
+}
+
+TEST_CASE("TLS: an IP address not in the IP SANs fails verification") {
+  BrokerConfig cfg;
+  cfg.tls = sluice::tls::generate_self_signed({"localhost"});  // no IP SAN
+  Broker broker(cfg);
+  Harness h(kPlugin);
+  json o = base_options(broker.port());
+  o["transport"] = "tls";
+  o["tls"] = {{"ca_file", temp_file("ca3.pem", cfg.tls->certificate)}};
+  auto& inst = h.create(o.dump());
+  inst.start();
+  REQUIRE(h.wait_for_state(SLUICE_STATE_DOWN));
+  CHECK(h.states().back().detail.find("TLS handshake") != std::string::npos);
+  CHECK(broker.live_subscriptions() == 0);
+}
+
+TEST_CASE("TLS: verify false connects to an unknown certificate and warns") {
+  BrokerConfig cfg;
+  cfg.tls = sluice::tls::generate_self_signed({"elsewhere.example"});
+  Broker broker(cfg);
+  Harness h(kPlugin);
+  json o = base_options(broker.port());
+  o["transport"] = "tls";
+  o["tls"] = {{"verify", false}};
+  auto& inst = h.create(o.dump());
+  inst.start();
+  REQUIRE(h.wait_for_state(SLUICE_STATE_UP));
+  CHECK(h.logged("TLS verification is off"));
+  bool warned = false;
+  for (const auto& l : h.logs())
+    warned |=
+        l.level == SLUICE_LOG_WARN && l.message.find("verification is off") != std::string::npos;
+  CHECK(warned);
+}
+
+TEST_CASE("create fails with a clear message on bad options") {
+  Harness h(kPlugin);
+  CHECK_THROWS_WITH(h.create(R"({"host":"h"})"),
+                    "nothing to subscribe to: give topics, topic_types or os_message_channels");
+  CHECK_THROWS_WITH(h.create(R"({"topics":["t"]})"), "host: required");
+}
