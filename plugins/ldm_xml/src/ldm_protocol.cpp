@@ -40,7 +40,11 @@ void walk_responses(const pugi::xml_node& node, Response& r, bool& any_status, i
           if (trimmed(f.child_value()) != "success") r.success = false;
         } else if (field == "resp_msg") {
           std::string msg = trimmed(f.child_value());
-          if (!msg.empty()) r.messages.push_back(std::move(msg));
+          // ldmd may repeat one text at the data, cmd and interface levels: name it once.
+          bool seen = false;
+          for (const auto& m : r.messages)
+            seen = seen || m == msg;
+          if (!msg.empty() && !seen) r.messages.push_back(std::move(msg));
         }
       }
     } else {
@@ -173,26 +177,38 @@ std::string request_action(std::string_view xml) {
 }
 
 std::string element_summary(std::string_view xml, size_t max) {
+  // Child element names carry the meaning of <failure> and <stream:error> conditions
+  // (<not-authorized/>, <system-shutdown/>): keep them, with any text.
   std::string out;
-  bool in_tag = false;
-  for (char c : xml) {
-    if (c == '<') {
-      in_tag = true;
-      // Element names carry the meaning of <stream:error> conditions: keep them.
-      if (!out.empty() && out.back() != ' ') out += ' ';
+  bool first_tag = true;
+  size_t i = 0;
+  while (i < xml.size() && out.size() < max) {
+    if (xml[i] != '<') {
+      size_t lt = xml.find('<', i);
+      std::string_view text = xml.substr(i, lt == std::string_view::npos ? xml.npos : lt - i);
+      size_t a = text.find_first_not_of(" \t\r\n"), b = text.find_last_not_of(" \t\r\n");
+      if (a != std::string_view::npos) {
+        if (!out.empty()) out += ' ';
+        out += text.substr(a, b - a + 1);
+      }
+      i = lt == std::string_view::npos ? xml.size() : lt;
       continue;
     }
-    if (c == '>') {
-      in_tag = false;
-      continue;
+    size_t gt = xml.find('>', i);
+    if (gt == std::string_view::npos) break;
+    std::string_view tag = xml.substr(i + 1, gt - i - 1);
+    if (!tag.empty() && tag[0] != '/' && tag[0] != '?' && tag[0] != '!') {
+      size_t end = tag.find_first_of(" \t\r\n/");
+      std::string_view name = local_name(tag.substr(0, end));
+      if (!first_tag && name != "text") {
+        if (!out.empty()) out += ' ';
+        out += name;
+      }
+      first_tag = false;
     }
-    if (!in_tag && c != '\n' && c != '\r') out += c;
-    if (out.size() >= max) break;
+    i = gt + 1;
   }
-  while (!out.empty() && out.back() == ' ')
-    out.pop_back();
-  while (!out.empty() && out.front() == ' ')
-    out.erase(out.begin());
+  if (out.size() > max) out.resize(max);
   return out;
 }
 

@@ -74,7 +74,12 @@ TEST_CASE("a response without any status is not success") {
   CHECK(r.error == "response carries no <status>");
 }
 
-TEST_CASE("element_summary keeps the text of a stream error") {
+TEST_CASE("element_summary keeps the text and the condition names of a stream error") {
   CHECK(element_summary("<stream:error><text>shutting down</text></stream:error>") ==
         "shutting down");
+  CHECK(element_summary(
+            "<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><not-authorized/></failure>") ==
+        "not-authorized");
+  CHECK(element_summary("<stream:error><system-shutdown xmlns='x'/><text xmlns='y'>going "
+                        "down</text></stream:error>") == "system-shutdown going down");
 }

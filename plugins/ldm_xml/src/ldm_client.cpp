@@ -1,0 +1,783 @@
+#include "ldm_client.hpp"
+
+#include "json_text.hpp"
+#include "ldm_event_mapper.hpp"
+#include "ldm_protocol.hpp"
+
+#include <sluice/units.hpp>
+
+#include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
+
+#include <array>
+#include <deque>
+#include <functional>
+#include <stdexcept>
+#include <thread>
+
+namespace sluice::ldm {
+
+namespace asio = boost::asio;
+namespace ssl = boost::asio::ssl;
+using tcp = asio::ip::tcp;
+using std::chrono::milliseconds;
+
+namespace {
+
+std::string seconds_text(milliseconds d) {
+  if (d.count() < 1000) return std::to_string(d.count()) + "ms";
+  char buf[32];
+  snprintf(buf, sizeof buf, "%.6gs", static_cast<double>(d.count()) / 1000.0);
+  return buf;
+}
+
+int64_t now_unix_ms() {
+  return std::chrono::duration_cast<milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+// ---- options --------------------------------------------------------------------------------
+
+ClientOptions ClientOptions::from_json(const nlohmann::json& j) {
+  ClientOptions o;
+  auto bad = [](const std::string& what) { return std::invalid_argument("ldm_xml: " + what); };
+  try {
+    if (!j.is_object()) throw bad("options must be an object");
+    if (!j.contains("host") || !j["host"].is_string() || j["host"].get<std::string>().empty())
+      throw bad("option 'host' is required (the control domain running ldmd)");
+    o.host = j["host"].get<std::string>();
+    o.port = j.value("port", o.port);
+    std::string mode = j.value("mode", std::string("remote"));
+    if (mode != "remote" && mode != "local") throw bad("option 'mode' must be remote or local");
+    o.local_mode = mode == "local";
+    o.user = j.value("user", std::string());
+    o.password = j.value("password", std::string());
+    if (!o.local_mode && (o.user.empty() || o.password.empty()))
+      throw bad(
+          "remote mode needs 'user' and 'password' (SASL PLAIN); use mode: local on the "
+          "control domain itself");
+    if (j.contains("tls")) o.tls = tls::ClientOptions::from_json(j["tls"]);
+    if (j.contains("events")) {
+      o.events.clear();
+      for (const auto& e : j["events"]) {
+        std::string c = e.get<std::string>();
+        if (c != "domain" && c != "hardware" && c != "resource" && c != "all")
+          throw bad("events: '" + c + "' is not one of domain, hardware, resource, all");
+        o.events.push_back(c);
+      }
+      if (o.events.empty()) throw bad("events: name at least one class");
+    }
+    if (j.contains("reconnect")) {
+      const auto& r = j["reconnect"];
+      if (r.contains("initial")) o.reconnect.initial = duration_option(r["initial"]);
+      if (r.contains("max")) o.reconnect.max = duration_option(r["max"]);
+      o.reconnect.multiplier = r.value("multiplier", o.reconnect.multiplier);
+      if (o.reconnect.multiplier < 1.0) throw bad("reconnect.multiplier must be >= 1");
+    }
+    if (j.contains("max_element_bytes"))
+      o.limits.max_element_bytes = size_option(j["max_element_bytes"]);
+    if (j.contains("max_depth")) o.limits.max_depth = j["max_depth"].get<size_t>();
+    if (j.contains("connect_timeout")) o.connect_timeout = duration_option(j["connect_timeout"]);
+    if (j.contains("response_timeout")) o.response_timeout = duration_option(j["response_timeout"]);
+    if (j.contains("stop_timeout")) o.stop_timeout = duration_option(j["stop_timeout"]);
+  } catch (const std::invalid_argument&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw bad(std::string("bad option: ") + e.what());
+  }
+  return o;
+}
+
+std::vector<std::string> ClientOptions::registration_actions() const {
+  std::vector<std::string> out;
+  for (const auto& e : events)
+    if (e == "all") return {"reg-all-events"};
+  for (const char* c : {"domain", "hardware", "resource"})
+    for (const auto& e : events)
+      if (e == c) {
+        out.push_back(std::string("reg-") + c + "-events");
+        break;
+      }
+  return out;
+}
+
+const char* options_schema() {
+  static const std::string schema = [] {
+    using nlohmann::json;
+    auto dur = [](const char* def, const char* description) {
+      json j = json::parse(kDurationSchema);
+      j["default"] = def;
+      j["description"] = description;
+      return j;
+    };
+    json tls_schema = json::parse(tls::kClientOptionsSchema);
+    tls_schema["default"] = json::object();
+    tls_schema["description"] = "TLS after STARTTLS; verification is on by default";
+    json max_element = json::parse(kSizeSchema);
+    max_element["default"] = "4MiB";
+    max_element["description"] = "largest XML element accepted; a larger one drops the connection";
+    json s = {
+        {"type", "object"},
+        {"additionalProperties", false},
+        {"required", {"host"}},
+        {"properties",
+         {{"host",
+           {{"type", "string"},
+            {"minLength", 1},
+            {"description",
+             "ldmd host: the control domain (name or address; TLS verification checks it)"}}},
+          {"port",
+           {{"type", "integer"},
+            {"minimum", 1},
+            {"maximum", 65535},
+            {"default", 6482},
+            {"description", "ldmd XMPP port"}}},
+          {"mode",
+           {{"type", "string"},
+            {"enum", {"remote", "local"}},
+            {"default", "remote"},
+            {"description",
+             "remote: SASL PLAIN after TLS; local: no SASL (sluice runs on the control domain)"}}},
+          {"user", {{"type", "string"}, {"description", "SASL PLAIN user (remote mode)"}}},
+          {"password",
+           {{"type", "string"},
+            {"description", "SASL PLAIN password (remote mode); use ${ENV} or ${file:PATH}"}}},
+          {"tls", tls_schema},
+          {"events",
+           {{"type", "array"},
+            {"minItems", 1},
+            {"uniqueItems", true},
+            {"items", {{"type", "string"}, {"enum", {"domain", "hardware", "resource", "all"}}}},
+            {"default", {"all"}},
+            {"description", "event classes to register for; all sends one reg-all-events"}}},
+          {"reconnect",
+           {{"type", "object"},
+            {"additionalProperties", false},
+            {"default", json::object()},
+            {"description", "exponential back-off with jitter between connection attempts"},
+            {"properties",
+             {{"initial", dur("1s", "first delay")},
+              {"max", dur("60s",
+                          "longest delay; also the delay after an authentication or "
+                          "registration failure")},
+              {"multiplier",
+               {{"type", "number"},
+                {"minimum", 1},
+                {"default", 2},
+                {"description", "growth of the delay per attempt"}}}}}}},
+          {"max_element_bytes", max_element},
+          {"max_depth",
+           {{"type", "integer"},
+            {"minimum", 1},
+            {"maximum", 1024},
+            {"default", 64},
+            {"description", "deepest element nesting accepted"}}},
+          {"connect_timeout", dur("10s", "TCP connect and TLS handshake")},
+          {"response_timeout", dur("10s", "each handshake step and the registration answers")},
+          {"stop_timeout", dur("2s", "on stop, how long to wait for the unregister answers")}}}};
+    return s.dump();
+  }();
+  return schema.c_str();
+}
+
+// ---- the connection ---------------------------------------------------------------------------
+
+namespace {
+
+struct Outcome {
+  std::string reason;
+  bool slow_retry = false;  // authentication / registration refused: do not hammer ldmd
+  bool was_up = false;
+};
+
+struct Shared {
+  Host host;
+  ClientOptions options;
+  EventMapper mapper;
+  std::vector<std::string> registrations;
+  Shared(Host h, ClientOptions o)
+      : host(h),
+        options(std::move(o)),
+        mapper(options.host),
+        registrations(options.registration_actions()) {}
+};
+
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  using LostHandler = std::function<void(const Outcome&)>;
+  using UpHandler = std::function<void(Connection&)>;
+
+  Connection(Shared& shared, asio::io_context& io, ssl::context& ctx, int64_t epoch,
+             UpHandler on_up, LostHandler on_lost)
+      : s_(shared),
+        io_(io),
+        resolver_(io),
+        stream_(io, ctx),
+        deadline_(io),
+        framer_(shared.options.limits),
+        epoch_(epoch),
+        id_prefix_(shared.options.host + "-" + std::to_string(epoch) + "-"),
+        on_up_(std::move(on_up)),
+        on_lost_(std::move(on_lost)) {}
+
+  void start() {
+    phase_ = Phase::connecting;
+    arm(s_.options.connect_timeout, "the TCP connection");
+    auto self = shared_from_this();
+    resolver_.async_resolve(
+        s_.options.host, std::to_string(s_.options.port),
+        [this, self](const boost::system::error_code& ec, tcp::resolver::results_type results) {
+          on_resolve(ec, std::move(results));
+        });
+  }
+
+  // Stop: unregister what was registered, close the stream, then call done (bounded).
+  void shutdown(std::function<void()> done) {
+    stop_done_ = std::move(done);
+    if (finished_) return finish_stop();
+    if (phase_ != Phase::streaming) {
+      finish("stopped", false, /*notify=*/false);
+      return finish_stop();
+    }
+    phase_ = Phase::unregistering;
+    unreg_pending_ = s_.registrations.size();
+    for (const auto& action : s_.registrations)
+      send(interface_request("un" + action));
+    arm(s_.options.stop_timeout, "the unregister answers");
+  }
+
+  int64_t epoch() const { return epoch_; }
+  std::string next_id() { return id_prefix_ + std::to_string(++counter_); }
+
+ private:
+  enum class Phase {
+    connecting,
+    features,       // plain stream: waiting for features offering starttls
+    proceed,        // waiting for <proceed/>
+    tls_handshake,  // TLS handshake in progress
+    tls_features,   // after TLS: waiting for features
+    sasl,           // waiting for <success/> or <failure/>
+    sasl_features,  // after SASL: waiting for features of the restarted stream
+    registering,    // waiting for the registration answers
+    streaming,      // events flow
+    unregistering,  // stop: waiting for the unregister answers
+    closing,        // stop: writing </stream:stream>
+  };
+
+  // --- steps ---------------------------------------------------------------------------------
+  void on_resolve(const boost::system::error_code& ec, tcp::resolver::results_type results) {
+    if (finished_) return;
+    if (ec) return fail("cannot resolve " + s_.options.host + ": " + ec.message());
+    auto self = shared_from_this();
+    asio::async_connect(stream_.next_layer(), results,
+                        [this, self](const boost::system::error_code& ec, const tcp::endpoint&) {
+                          on_connect(ec);
+                        });
+  }
+
+  void on_connect(const boost::system::error_code& ec) {
+    if (finished_) return;
+    if (ec)
+      return fail("cannot connect to " + s_.options.host + ":" + std::to_string(s_.options.port) +
+                  ": " + ec.message());
+    boost::system::error_code ignored;
+    stream_.next_layer().set_option(asio::socket_base::keep_alive(true), ignored);
+    stream_.next_layer().set_option(tcp::no_delay(true), ignored);
+    open_stream(Phase::features);
+    read();
+  }
+
+  void open_stream(Phase next) {
+    framer_.reset();
+    phase_ = next;
+    send(std::string(kStreamHeader));
+    arm(s_.options.response_timeout, "the stream features");
+  }
+
+  void start_tls() {
+    phase_ = Phase::tls_handshake;
+    arm(s_.options.connect_timeout, "the TLS handshake");
+    try {
+      tls::prepare_client(stream_.native_handle(), s_.options.host, s_.options.tls.verify);
+    } catch (const std::exception& e) {
+      return fail(e.what(), true);
+    }
+    auto self = shared_from_this();
+    stream_.async_handshake(ssl::stream_base::client,
+                            [this, self](const boost::system::error_code& ec) { on_tls(ec); });
+  }
+
+  void on_tls(const boost::system::error_code& ec) {
+    if (finished_) return;
+    if (ec) return fail("TLS handshake with " + s_.options.host + " failed: " + ec.message());
+    tls_ = true;
+    open_stream(Phase::tls_features);
+    read();
+  }
+
+  void register_events() {
+    phase_ = Phase::registering;
+    reg_pending_ = s_.registrations.size();
+    std::string all;
+    for (const auto& action : s_.registrations)
+      all += interface_request(action);
+    send(std::move(all));  // one write: ldmd answers each in turn
+    arm(s_.options.response_timeout, "the registration answers");
+  }
+
+  // --- reading -------------------------------------------------------------------------------
+  void read() {
+    if (finished_) return;
+    auto self = shared_from_this();
+    auto handler = [this, self](const boost::system::error_code& ec, size_t n) { on_read(ec, n); };
+    if (tls_)
+      stream_.async_read_some(asio::buffer(buf_), handler);
+    else
+      stream_.next_layer().async_read_some(asio::buffer(buf_), handler);
+  }
+
+  void on_read(const boost::system::error_code& ec, size_t n) {
+    if (finished_) return;
+    if (ec) {
+      if (phase_ == Phase::closing || phase_ == Phase::unregistering) return finish_stop_now();
+      std::string why = ec == asio::error::eof || ec == ssl::error::stream_truncated
+                            ? "ldmd closed the connection"
+                            : "read failed: " + ec.message();
+      return fail(why);
+    }
+    items_.clear();
+    bool ok = framer_.feed(std::string_view(buf_.data(), n), items_);
+    for (auto& item : items_) {
+      handle(item);
+      if (finished_ || phase_ == Phase::tls_handshake) break;
+    }
+    flush_events();
+    if (finished_) return;
+    if (!ok) {
+      s_.host.metric("ldm.framing_errors");
+      std::string why = "stream framing error: " + framer_.error();
+      pending_.push_back(s_.mapper.parse_error("", why, next_id()));
+      s_.host.metric("ldm.parse_errors");
+      flush_events();
+      return fail(why);
+    }
+    if (phase_ == Phase::tls_handshake) return start_tls();
+    read();  // only now: while emit blocks above, the socket is not read (back-pressure)
+  }
+
+  void handle(FramedItem& item) {
+    using Kind = FramedItem::Kind;
+    if (item.kind == Kind::stream_open) return;
+    if (item.kind == Kind::stream_close) {
+      if (phase_ == Phase::closing || phase_ == Phase::unregistering) return finish_stop_now();
+      return fail("ldmd closed the XMPP stream");
+    }
+    const std::string_view root = root_name(item.text);
+    if (root == "error") return fail("ldmd stream error: " + element_summary(item.text));
+    switch (phase_) {
+      case Phase::features: {
+        if (root != "features") return unexpected(item.text);
+        Features f = parse_features(item.text);
+        if (!f.starttls) return fail("ldmd does not offer STARTTLS", true);
+        send(std::string(kStartTls));
+        phase_ = Phase::proceed;
+        arm(s_.options.response_timeout, "<proceed/>");
+        return;
+      }
+      case Phase::proceed:
+        if (root == "proceed") {
+          disarm();
+          phase_ = Phase::tls_handshake;
+          if (framer_.pending_bytes() != 0) fail("data after <proceed/> before TLS");
+          return;
+        }
+        if (root == "failure") return fail("ldmd refused STARTTLS", true);
+        return unexpected(item.text);
+      case Phase::tls_features: {
+        if (root != "features") return unexpected(item.text);
+        if (s_.options.local_mode) return register_events();
+        Features f = parse_features(item.text);
+        if (!f.offers("PLAIN"))
+          return fail(
+              "ldmd offers no SASL PLAIN after TLS (on the control domain itself, use "
+              "mode: local)",
+              true);
+        send(sasl_plain_auth(s_.options.user, s_.options.password));
+        phase_ = Phase::sasl;
+        arm(s_.options.response_timeout, "the SASL answer");
+        return;
+      }
+      case Phase::sasl:
+        if (root == "success") {
+          // RFC 6120 6.4.6: after SASL success both sides restart the stream.
+          open_stream(Phase::sasl_features);
+          return;
+        }
+        if (root == "failure") {
+          std::string cond = element_summary(item.text);
+          s_.host.metric("ldm.auth_failures");
+          return fail("SASL PLAIN authentication as '" + s_.options.user + "' refused by ldmd" +
+                          (cond.empty() ? std::string() : ": " + cond),
+                      true);
+        }
+        return unexpected(item.text);
+      case Phase::sasl_features:
+        if (root != "features") return unexpected(item.text);
+        return register_events();
+      case Phase::registering:
+        if (root == "LDM_interface") return on_registration(item.text);
+        if (root == "LDM_event") return on_event(item.text);
+        return unexpected(item.text);
+      case Phase::streaming:
+        if (root == "LDM_event") return on_event(item.text);
+        s_.host.debug("ldm_xml: ignoring <" + std::string(root) + "> from ldmd");
+        return;
+      case Phase::unregistering:
+        if (root == "LDM_event") return on_event(item.text);
+        if (root == "LDM_interface") {
+          Response r = parse_response(item.text);
+          if (!r.success) s_.host.warn("ldm_xml: " + r.action + " failed: " + join(r.messages));
+          if (unreg_pending_ > 0 && --unreg_pending_ == 0) close_stream();
+        }
+        return;
+      case Phase::closing:
+        if (root == "LDM_event") return on_event(item.text);
+        return;
+      case Phase::connecting:
+      case Phase::tls_handshake:
+        return unexpected(item.text);
+    }
+  }
+
+  void on_registration(const std::string& xml) {
+    Response r = parse_response(xml);
+    if (!r.success) {
+      std::string what = r.parsed ? join(r.messages) : r.error;
+      s_.host.metric("ldm.registration_failures");
+      return fail("ldmd refused " + (r.action.empty() ? std::string("registration") : r.action) +
+                      (what.empty() ? std::string() : ": " + what),
+                  true);
+    }
+    if (reg_pending_ > 0 && --reg_pending_ == 0) {
+      disarm();
+      phase_ = Phase::streaming;
+      up_ = true;
+      on_up_(*this);
+    }
+  }
+
+  void on_event(const std::string& xml) {
+    Event e = s_.mapper.map(xml, next_id());
+    if (e.type == "sluice.parse-error") {
+      s_.host.metric("ldm.parse_errors");
+      s_.host.warn("ldm_xml: unreadable LDM_event delivered as sluice.parse-error (" +
+                   std::to_string(xml.size()) + " bytes)");
+    }
+    pending_.push_back(std::move(e));
+  }
+
+ public:
+  // Events collected from one read go to the host in one call; emit may block (back-pressure).
+  void flush_events() {
+    if (pending_.empty()) return;
+    s_.host.metric("ldm.events", static_cast<int64_t>(pending_.size()));
+    if (!s_.host.emit(pending_))
+      s_.host.metric("ldm.emitted_while_stopping", static_cast<int64_t>(pending_.size()));
+    pending_.clear();
+  }
+
+  void emit_now(Event e) {
+    pending_.push_back(std::move(e));
+    flush_events();
+  }
+
+ private:
+  void unexpected(const std::string& xml) {
+    fail("unexpected from ldmd while waiting for " + phase_name() + ": " +
+         xml.substr(0, std::min<size_t>(xml.size(), 200)));
+  }
+
+  std::string phase_name() const {
+    switch (phase_) {
+      case Phase::features:
+        return "the stream features";
+      case Phase::proceed:
+        return "<proceed/>";
+      case Phase::tls_features:
+        return "the stream features after TLS";
+      case Phase::sasl:
+        return "the SASL answer";
+      case Phase::sasl_features:
+        return "the stream features after SASL";
+      case Phase::registering:
+        return "the registration answers";
+      default:
+        return "nothing";
+    }
+  }
+
+  static std::string join(const std::vector<std::string>& v) {
+    std::string out;
+    for (const auto& s : v)
+      out += (out.empty() ? "" : "; ") + s;
+    return out;
+  }
+
+  // --- writing -------------------------------------------------------------------------------
+  void send(std::string text) {
+    queue_.push_back(std::move(text));
+    if (!writing_) write_next();
+  }
+
+  void write_next() {
+    if (finished_ || queue_.empty()) {
+      writing_ = false;
+      return;
+    }
+    writing_ = true;
+    auto self = shared_from_this();
+    auto handler = [this, self](const boost::system::error_code& ec, size_t) { on_write(ec); };
+    if (tls_)
+      asio::async_write(stream_, asio::buffer(queue_.front()), handler);
+    else
+      asio::async_write(stream_.next_layer(), asio::buffer(queue_.front()), handler);
+  }
+
+  void on_write(const boost::system::error_code& ec) {
+    if (finished_) return;
+    if (ec) {
+      if (phase_ == Phase::closing || phase_ == Phase::unregistering) return finish_stop_now();
+      return fail("write failed: " + ec.message());
+    }
+    queue_.pop_front();
+    if (queue_.empty() && phase_ == Phase::closing) return finish_stop_now();
+    write_next();
+  }
+
+  // --- stop ----------------------------------------------------------------------------------
+  void close_stream() {
+    phase_ = Phase::closing;
+    send(std::string(kStreamClose));
+    arm(s_.options.stop_timeout, "the stream to close");
+  }
+
+  void finish_stop_now() {
+    finish("stopped", false, false);
+    finish_stop();
+  }
+
+  void finish_stop() {
+    if (auto done = std::move(stop_done_)) {
+      stop_done_ = nullptr;
+      done();
+    }
+  }
+
+  // --- timeouts and failure ------------------------------------------------------------------
+  void arm(milliseconds d, const std::string& what) {
+    const uint64_t gen = ++deadline_gen_;
+    deadline_.expires_after(d);
+    auto self = shared_from_this();
+    deadline_.async_wait([this, self, gen, d, what](const boost::system::error_code& ec) {
+      if (ec || gen != deadline_gen_ || finished_) return;
+      if (phase_ == Phase::unregistering) {
+        s_.host.warn("ldm_xml: ldmd did not answer the unregister requests within " +
+                     seconds_text(d) + "; closing anyway");
+        return close_stream();
+      }
+      if (phase_ == Phase::closing) return finish_stop_now();
+      fail("timed out after " + seconds_text(d) + " waiting for " + what);
+    });
+  }
+
+  void disarm() {
+    ++deadline_gen_;
+    deadline_.cancel();
+  }
+
+  void fail(const std::string& reason, bool slow_retry = false) {
+    finish(reason, slow_retry, true);
+  }
+
+  void finish(const std::string& reason, bool slow_retry, bool notify) {
+    if (finished_) return;
+    finished_ = true;
+    disarm();
+    resolver_.cancel();
+    if (framer_.pending_bytes() != 0) {
+      s_.host.metric("ldm.partial_elements_discarded");
+      s_.host.warn("ldm_xml: connection ended inside an element; " +
+                   std::to_string(framer_.pending_bytes()) +
+                   " bytes of an unfinished document discarded (ldmd resends nothing)");
+    }
+    boost::system::error_code ignored;
+    stream_.lowest_layer().shutdown(tcp::socket::shutdown_both, ignored);
+    stream_.lowest_layer().close(ignored);
+    if (notify) {
+      Outcome o{reason, slow_retry, up_};
+      auto self = shared_from_this();
+      asio::post(io_, [self, o] { self->on_lost_(o); });
+    }
+  }
+
+  Shared& s_;
+  asio::io_context& io_;
+  tcp::resolver resolver_;
+  ssl::stream<tcp::socket> stream_;
+  asio::steady_timer deadline_;
+  uint64_t deadline_gen_ = 0;
+  XmlStreamFramer framer_;
+  std::array<char, 64 * 1024> buf_{};
+  std::vector<FramedItem> items_;
+  std::vector<Event> pending_;
+  std::deque<std::string> queue_;
+  bool writing_ = false;
+  bool tls_ = false;
+  bool up_ = false;
+  bool finished_ = false;
+  Phase phase_ = Phase::connecting;
+  size_t reg_pending_ = 0;
+  size_t unreg_pending_ = 0;
+  int64_t epoch_;
+  std::string id_prefix_;
+  uint64_t counter_ = 0;
+  UpHandler on_up_;
+  LostHandler on_lost_;
+  std::function<void()> stop_done_;
+};
+
+}  // namespace
+
+// ---- the client -------------------------------------------------------------------------------
+
+struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
+  Shared shared;
+  asio::io_context io;
+  asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
+  std::optional<ssl::context> tls_ctx;
+  asio::steady_timer retry_timer{io};
+  Backoff backoff;
+  std::shared_ptr<Connection> conn;
+  std::thread thread;
+  bool stopping = false;
+  bool ever_up = false;
+  int64_t last_epoch = 0;
+  uint64_t attempts_since_up = 0;
+  std::string last_loss;
+
+  Impl(Host host, ClientOptions options)
+      : shared(host, std::move(options)), backoff(shared.options.reconnect) {}
+
+  void connect() {
+    if (stopping) return;
+    ++attempts_since_up;
+    int64_t epoch = std::max(now_unix_ms(), last_epoch + 1);
+    last_epoch = epoch;
+    shared.host.state(State::connecting, "connecting to ldm://" + shared.options.host + ":" +
+                                             std::to_string(shared.options.port));
+    conn = std::make_shared<Connection>(
+        shared, io, *tls_ctx, epoch, [this](Connection& c) { on_up(c); },
+        [this](const Outcome& o) { on_lost(o); });
+    conn->start();
+  }
+
+  void on_up(Connection& c) {
+    std::string what;
+    for (const auto& r : shared.registrations)
+      what += (what.empty() ? "" : ", ") + r;
+    shared.host.state(State::up, "registered with ldmd (" + what + ")");
+    shared.host.info("ldm_xml: connected to " + shared.options.host + ":" +
+                     std::to_string(shared.options.port) + " (" +
+                     (shared.options.local_mode ? "local" : "remote") + " mode), " + what);
+    backoff.reset();
+    if (ever_up) {
+      shared.host.metric("ldm.reconnects");
+      Event e;
+      e.id = shared.options.host + "-" + std::to_string(c.epoch()) + "-0";
+      e.source = shared.mapper.source();
+      e.type = "sluice.reconnected";
+      std::string data = "{\"host\":";
+      append_json_string(data, shared.options.host);
+      data += ",\"attempts\":" + std::to_string(attempts_since_up) + ",\"reason\":";
+      append_json_string(data, last_loss);
+      data += ",\"registrations\":[";
+      for (size_t i = 0; i < shared.registrations.size(); ++i) {
+        if (i) data += ',';
+        append_json_string(data, shared.registrations[i]);
+      }
+      data += "]}";
+      e.data = std::move(data);
+      c.emit_now(std::move(e));
+    }
+    ever_up = true;
+    attempts_since_up = 0;
+  }
+
+  void on_lost(const Outcome& o) {
+    conn.reset();
+    if (stopping) return;
+    last_loss = o.reason;
+    milliseconds delay = o.slow_retry ? shared.options.reconnect.max : backoff.next();
+    std::string detail = o.reason + "; retrying in " + seconds_text(delay);
+    if (o.slow_retry) {
+      shared.host.state(State::down, detail);
+      shared.host.error("ldm_xml: " + detail);
+    } else {
+      shared.host.state(o.was_up ? State::degraded : State::connecting, detail);
+      shared.host.warn("ldm_xml: " + detail);
+    }
+    retry_timer.expires_after(delay);
+    retry_timer.async_wait([this](const boost::system::error_code& ec) {
+      if (!ec) connect();
+    });
+  }
+
+  void begin_stop() {
+    stopping = true;
+    retry_timer.cancel();
+    if (conn) {
+      auto c = conn;
+      c->shutdown([this] { end_stop(); });
+    } else {
+      end_stop();
+    }
+  }
+
+  void end_stop() {
+    conn.reset();
+    work.reset();
+    shared.host.state(State::down, "stopped");
+  }
+};
+
+Client::Client(Host host, ClientOptions options)
+    : impl_(std::make_shared<Impl>(host, std::move(options))) {}
+
+Client::~Client() {
+  stop();
+}
+
+void Client::start() {
+  Impl& s = *impl_;
+  if (s.thread.joinable()) return;
+  const auto& o = s.shared.options;
+  s.tls_ctx.emplace(tls::make_client_context(o.tls));  // throws on a missing CA file: start fails
+  if (!o.tls.verify)
+    s.shared.host.warn(
+        "ldm_xml: TLS verification is off (tls.verify: false): anyone on the path "
+        "can read the ldmd password and events");
+  asio::post(s.io, [&s] { s.connect(); });
+  s.thread = std::thread([&s] { s.io.run(); });
+}
+
+void Client::stop() {
+  Impl& s = *impl_;
+  if (!s.thread.joinable()) return;
+  asio::post(s.io, [&s] { s.begin_stop(); });
+  s.thread.join();
+}
+
+}  // namespace sluice::ldm

@@ -1,0 +1,428 @@
+// The ldm_xml plugin (the built module, loaded like the host loads it) against the in-process
+// fake ldmd over loopback TLS: handshake variants, registration classes, faults, stop.
+#include <doctest/doctest.h>
+
+#include <sluice/fakes/ldmd.hpp>
+#include <sluice/testing.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <string>
+#include <thread>
+
+using nlohmann::json;
+using sluice::Event;
+using sluice::testing::Harness;
+namespace ldmd = sluice::fakes::ldmd;
+using std::chrono::seconds;
+
+namespace {
+
+std::string write_temp(const std::string& text) {
+  static std::atomic<int> n{0};
+  auto path = std::filesystem::temp_directory_path() /
+              ("ldm_xml_test_" + std::to_string(::getpid()) + "_" + std::to_string(n++) + ".pem");
+  std::ofstream(path) << text;
+  return path.string();
+}
+
+// Polls the reported states (wait_until's predicate must not call back into the harness).
+bool wait_for_detail(const Harness& h, const std::string& needle, size_t times = 1) {
+  auto deadline = std::chrono::steady_clock::now() + seconds(20);
+  while (std::chrono::steady_clock::now() < deadline) {
+    size_t n = 0;
+    for (const auto& s : h.states())
+      if (s.detail.find(needle) != std::string::npos) ++n;
+    if (n >= times) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
+size_t count_ldm(const std::vector<Event>& events) {
+  size_t n = 0;
+  for (const auto& e : events)
+    if (e.type.rfind("ldm.", 0) == 0) ++n;
+  return n;
+}
+
+size_t count_type(const std::vector<Event>& events, const std::string& type) {
+  size_t n = 0;
+  for (const auto& e : events)
+    if (e.type == type) ++n;
+  return n;
+}
+
+ldmd::Step event(const std::string& action, uint64_t repeat = 1) {
+  ldmd::Step s;
+  s.action = action;
+  s.repeat = repeat;
+  return s;
+}
+
+ldmd::Step fault(const std::string& name, uint64_t bytes = 0, uint64_t count = 0) {
+  ldmd::Step s;
+  s.kind = ldmd::Step::Kind::fault;
+  s.fault = name;
+  s.bytes = bytes;
+  s.count = count;
+  return s;
+}
+
+// A fake ldmd, the plugin loaded into a harness, and the options joining them.
+struct Rig {
+  ldmd::FakeLdmd fake;
+  std::string ca_file;
+  Harness harness{SLUICE_LDM_XML_PLUGIN};
+  sluice::testing::Instance* instance = nullptr;
+
+  explicit Rig(ldmd::Options o) : fake(std::move(o)), ca_file(write_temp(fake.ca_pem())) {
+    if (std::getenv("LDM_TEST_ECHO")) harness.echo_logs(true);  // debugging a failure
+  }
+  ~Rig() { std::filesystem::remove(ca_file); }
+
+  json options(json extra = json::object()) const {
+    json o = {{"host", "127.0.0.1"},
+              {"port", fake.port()},
+              {"mode", "remote"},
+              {"user", "admin"},
+              {"password", "secret"},
+              {"tls", {{"ca_file", ca_file}}},
+              {"reconnect", {{"initial", "20ms"}, {"max", "200ms"}}},
+              {"response_timeout", "5s"}};
+    o.merge_patch(extra);
+    return o;
+  }
+
+  void start(json extra = json::object()) {
+    instance = &harness.create(options(std::move(extra)).dump());
+    instance->start();
+  }
+
+  // Waits until the plugin delivered as many LDM events as the fake finished sending.
+  bool all_delivered(size_t extra_ldm = 0) {
+    if (!fake.wait([](const ldmd::Stats& s) { return s.script_done; }, seconds(20))) {
+      MESSAGE("fake script not done, at step " << fake.stats().script_position);
+      return false;
+    }
+    const size_t sent = fake.stats().events_sent + extra_ldm;
+    bool ok =
+        harness.wait_until([&](const auto& ev) { return count_ldm(ev) >= sent; }, seconds(20)) &&
+        count_ldm(harness.events()) == sent;
+    if (!ok) MESSAGE("fake sent " << sent << ", plugin delivered " << count_ldm(harness.events()));
+    return ok;
+  }
+};
+
+ldmd::Options fake_options(std::vector<ldmd::Step> script) {
+  ldmd::Options o;
+  o.script = std::move(script);
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("remote mode: every documented action arrives once, with the right type") {
+  Rig rig(fake_options(ldmd::every_action_script("ldg1")));
+  rig.start();
+  REQUIRE(rig.all_delivered());
+  const auto events = rig.harness.events();
+  CHECK(rig.fake.stats().events_sent == 55);
+  CHECK(rig.fake.stats().auth_ok == 1);
+  CHECK(rig.fake.stats().requests == std::vector<std::string>{"reg-all-events"});
+  for (const auto& step : ldmd::every_action_script("ldg1")) {
+    std::string type = "ldm." + ldmd::event_class(step) + "." + step.action;
+    CAPTURE(type);
+    CHECK(count_type(events, type) == 1);
+  }
+  std::set<std::string> ids;
+  for (const auto& e : events) {
+    ids.insert(e.id);
+    CHECK(e.source == "ldm://127.0.0.1");
+  }
+  CHECK(ids.size() == events.size());
+  CHECK(count_type(events, "sluice.reconnected") == 0);
+  CHECK(rig.harness.last_state() == SLUICE_STATE_UP);
+  CHECK(rig.harness.metric("ldm.events") == 55);
+}
+
+TEST_CASE("local mode: no SASL, events flow") {
+  auto o = fake_options({event("start-domain", 20), event("add-vcpu", 5)});
+  o.local_mode = true;
+  Rig rig(o);
+  rig.start({{"mode", "local"}});
+  REQUIRE(rig.all_delivered());
+  CHECK(rig.fake.stats().auth_ok == 0);
+  CHECK(rig.fake.stats().events_sent == 25);
+  CHECK(count_type(rig.harness.events(), "ldm.domain.start-domain") == 20);
+  CHECK(count_type(rig.harness.events(), "ldm.resource.add-vcpu") == 5);
+}
+
+TEST_CASE("remote mode against a local-mode server is a clear, slow-retried error") {
+  auto o = fake_options({event("start-domain")});
+  o.local_mode = true;
+  Rig rig(o);
+  rig.start({{"reconnect", {{"max", "1h"}}}});
+  REQUIRE(rig.harness.wait_for_state(SLUICE_STATE_DOWN));
+  CHECK(rig.harness.states().back().detail ==
+        "ldmd offers no SASL PLAIN after TLS (on the control domain itself, use mode: local); "
+        "retrying in 3600s");
+}
+
+TEST_CASE("each registration class: only its requests are sent and its events arrive once") {
+  struct Case {
+    json events;
+    std::vector<std::string> requests;
+    std::set<std::string> classes;
+  };
+  for (const Case& c :
+       {Case{{"domain"}, {"reg-domain-events"}, {"domain"}},
+        Case{{"hardware"}, {"reg-hardware-events"}, {"hardware", "progress"}},
+        Case{{"resource"}, {"reg-resource-events"}, {"resource"}},
+        Case{{"domain", "hardware", "resource"},
+             {"reg-domain-events", "reg-hardware-events", "reg-resource-events"},
+             {"domain", "hardware", "progress", "resource"}},
+        Case{{"all"}, {"reg-all-events"}, {"domain", "hardware", "progress", "resource"}}}) {
+    CAPTURE(c.events.dump());
+    Rig rig(fake_options(ldmd::every_action_script("ldg7")));
+    rig.start({{"events", c.events}});
+    REQUIRE(rig.all_delivered());
+    CHECK(rig.fake.stats().requests == c.requests);
+    std::set<std::string> classes;
+    for (const auto& e : rig.harness.events())
+      if (auto cls = e.find_attribute("ldm-class")) classes.insert(std::string(*cls));
+    CHECK(classes == c.classes);
+    CHECK(rig.fake.stats().events_sent + rig.fake.stats().events_skipped == 55);
+  }
+}
+
+TEST_CASE("wrong password: a clear error, state down, no fast retry") {
+  Rig rig(fake_options({event("start-domain")}));
+  rig.start({{"password", "wrong"}, {"reconnect", {{"initial", "10ms"}, {"max", "1h"}}}});
+  REQUIRE(rig.harness.wait_for_state(SLUICE_STATE_DOWN));
+  CHECK(rig.harness.states().back().detail ==
+        "SASL PLAIN authentication as 'admin' refused by ldmd: not-authorized; retrying in 3600s");
+  CHECK(rig.fake.stats().auth_failed == 1);
+  CHECK(rig.fake.stats().connections == 1);
+  CHECK(rig.harness.metric("ldm.auth_failures") == 1);
+  CHECK_FALSE(rig.harness.logged("wrong"));  // the password never reaches a log line
+}
+
+TEST_CASE("refused authentication (fake fault) is the same error") {
+  auto o = fake_options({event("start-domain")});
+  o.refuse_auth = true;
+  Rig rig(o);
+  rig.start({{"reconnect", {{"max", "1h"}}}});
+  REQUIRE(rig.harness.wait_for_state(SLUICE_STATE_DOWN));
+  CHECK(rig.harness.states().back().detail.rfind("SASL PLAIN authentication as 'admin' refused",
+                                                 0) == 0);
+}
+
+TEST_CASE("a registration failure names the resp_msg text and retries slowly") {
+  auto o = fake_options({event("start-domain")});
+  o.registration_failure = "Permission denied for user admin";
+  Rig rig(o);
+  rig.start({{"reconnect", {{"max", "1h"}}}});
+  REQUIRE(rig.harness.wait_for_state(SLUICE_STATE_DOWN));
+  CHECK(rig.harness.states().back().detail ==
+        "ldmd refused reg-all-events: Permission denied for user admin; retrying in 3600s");
+  CHECK(rig.harness.metric("ldm.registration_failures") == 1);
+}
+
+TEST_CASE("stop sends the matching unregister requests and closes the stream") {
+  Rig rig(fake_options({event("start-domain", 3)}));
+  rig.start({{"events", {"domain", "resource"}}});
+  REQUIRE(rig.all_delivered());
+  rig.instance->stop();
+  REQUIRE(rig.fake.wait([](const ldmd::Stats& s) { return s.stream_closes_received == 1; }));
+  CHECK(rig.fake.stats().requests ==
+        std::vector<std::string>{"reg-domain-events", "reg-resource-events", "unreg-domain-events",
+                                 "unreg-resource-events"});
+  CHECK(rig.harness.last_state() == SLUICE_STATE_DOWN);
+  CHECK(rig.harness.states().back().detail == "stopped");
+}
+
+TEST_CASE("stop is bounded when ldmd ignores the unregister requests") {
+  auto o = fake_options({event("start-domain")});
+  o.ignore_unregister = true;
+  Rig rig(o);
+  rig.start({{"stop_timeout", "200ms"}});
+  REQUIRE(rig.all_delivered());
+  rig.instance->stop();
+  CHECK(rig.harness.logged("ldmd did not answer the unregister requests within 200ms"));
+  CHECK(rig.fake.stats().requests ==
+        std::vector<std::string>{"reg-all-events", "unreg-all-events"});
+}
+
+TEST_CASE(
+    "after a dropped connection: reconnect, register again, sluice.reconnected, nothing lost") {
+  Rig rig(fake_options({event("start-domain", 5), fault("close"), event("stop-domain", 5)}));
+  rig.start();
+  REQUIRE(rig.all_delivered());
+  const auto events = rig.harness.events();
+  CHECK(count_type(events, "ldm.domain.start-domain") == 5);
+  CHECK(count_type(events, "ldm.domain.stop-domain") == 5);
+  REQUIRE(count_type(events, "sluice.reconnected") == 1);
+  CHECK(rig.fake.stats().requests == std::vector<std::string>{"reg-all-events", "reg-all-events"});
+  CHECK(rig.fake.stats().connections == 2);
+  for (const auto& e : events)
+    if (e.type == "sluice.reconnected") {
+      json d = json::parse(*e.data);
+      CHECK(d["reason"] == "ldmd closed the connection");
+      CHECK(d["registrations"] == json{"reg-all-events"});
+    }
+  CHECK(rig.harness.metric("ldm.reconnects") == 1);
+}
+
+TEST_CASE("fault: documents split into 1-byte writes arrive whole") {
+  Rig rig(fake_options({fault("split", 1), event("add-vnet", 3), event("add-spconfig", 2)}));
+  rig.start();
+  REQUIRE(rig.all_delivered());
+  CHECK(count_type(rig.harness.events(), "ldm.resource.add-vnet") == 3);
+  CHECK(count_type(rig.harness.events(), "ldm.hardware.add-spconfig") == 2);
+}
+
+TEST_CASE("fault: documents split into 7-byte writes and glued 5 per write") {
+  Rig rig(fake_options({fault("split", 7), fault("glue", 0, 5), event("bind-domain", 23)}));
+  rig.start();
+  REQUIRE(rig.all_delivered());
+  CHECK(count_type(rig.harness.events(), "ldm.domain.bind-domain") == 23);
+}
+
+TEST_CASE("fault: many documents glued into each write") {
+  Rig rig(fake_options({fault("glue", 0, 50), event("set-memory", 500)}));
+  rig.start();
+  REQUIRE(rig.all_delivered());
+  CHECK(count_type(rig.harness.events(), "ldm.resource.set-memory") == 500);
+}
+
+TEST_CASE("fault: close mid-document discards the half, reconnects, later events arrive") {
+  Rig rig(fake_options(
+      {event("start-domain", 4), fault("close_mid_document"), event("stop-domain", 4)}));
+  rig.start();
+  REQUIRE(rig.all_delivered());
+  CHECK(count_ldm(rig.harness.events()) == 8);
+  CHECK(count_type(rig.harness.events(), "sluice.reconnected") == 1);
+  CHECK(rig.harness.metric("ldm.partial_elements_discarded") == 1);
+}
+
+TEST_CASE("fault: malformed XML becomes sluice.parse-error and the stream goes on") {
+  Rig rig(fake_options({event("start-domain", 2), fault("malformed"), event("stop-domain", 2)}));
+  rig.start();
+  REQUIRE(rig.all_delivered());
+  REQUIRE(rig.harness.wait_until(
+      [](const auto& ev) { return count_type(ev, "sluice.parse-error") == 1; }));
+  const auto events = rig.harness.events();
+  CHECK(count_type(events, "sluice.reconnected") == 0);
+  for (const auto& e : events)
+    if (e.type == "sluice.parse-error")
+      CHECK(json::parse(*e.data)["raw"].get<std::string>().find("<Envelope></Content>") !=
+            std::string::npos);
+  CHECK(rig.harness.metric("ldm.parse_errors") == 1);
+}
+
+TEST_CASE("fault: an oversized element drops the connection (parse-error), then events resume") {
+  Rig rig(fake_options(
+      {event("start-domain", 2), fault("oversized", 200 * 1024), event("stop-domain", 3)}));
+  rig.start({{"max_element_bytes", "64KiB"}});
+  REQUIRE(rig.all_delivered());
+  const auto events = rig.harness.events();
+  CHECK(count_type(events, "ldm.domain.stop-domain") == 3);
+  CHECK(count_type(events, "sluice.reconnected") == 1);
+  REQUIRE(count_type(events, "sluice.parse-error") == 1);
+  for (const auto& e : events)
+    if (e.type == "sluice.parse-error")
+      CHECK(json::parse(*e.data)["error"] ==
+            "stream framing error: element larger than max_element_bytes (65536 bytes)");
+  CHECK(rig.harness.metric("ldm.framing_errors") == 1);
+}
+
+TEST_CASE("fault: a stream error from ldmd is logged and the client reconnects") {
+  Rig rig(fake_options({event("start-domain"), fault("stream_error"), event("stop-domain")}));
+  rig.start();
+  REQUIRE(rig.all_delivered());
+  CHECK(count_type(rig.harness.events(), "sluice.reconnected") == 1);
+  CHECK(rig.harness.logged("ldmd stream error: system-shutdown fake ldmd going down"));
+}
+
+TEST_CASE("raw XML from the script (an unknown action) is delivered as class other") {
+  ldmd::Step raw;
+  raw.kind = ldmd::Step::Kind::xml;
+  raw.xml =
+      "<LDM_event version='1.0'><cmd><action>evacuate-domain</action><data version='3.0'>"
+      "<Envelope><Content ovf:id='ldg5'/></Envelope></data></cmd></LDM_event>";
+  Rig rig(fake_options({raw}));
+  rig.start();
+  REQUIRE(rig.fake.wait([](const ldmd::Stats& s) { return s.raw_sent == 1; }));
+  REQUIRE(rig.harness.wait_for_events(1));
+  const auto e = rig.harness.events()[0];
+  CHECK(e.type == "ldm.other.evacuate-domain");
+  CHECK(*e.subject == "ldg5");
+}
+
+TEST_CASE("back-pressure: while emit blocks nothing is lost; afterwards everything arrives") {
+  Rig rig(fake_options({event("start-domain", 3000)}));
+  rig.harness.block_emit(true);
+  rig.start();
+  REQUIRE(rig.fake.wait([](const ldmd::Stats& s) { return s.events_sent > 0; }));
+  CHECK(rig.harness.event_count() == 0);
+  rig.harness.block_emit(false);
+  REQUIRE(rig.all_delivered());
+  CHECK(count_type(rig.harness.events(), "ldm.domain.start-domain") == 3000);
+}
+
+TEST_CASE(
+    "TLS: a server certificate from another CA is refused; verify: false connects with a warning") {
+  ldmd::Options o = fake_options({event("start-domain")});
+  Rig rig(o);
+  std::string other_ca = write_temp(sluice::tls::generate_self_signed().certificate);
+  rig.start({{"tls", {{"ca_file", other_ca}}}});
+  REQUIRE(wait_for_detail(rig.harness, "TLS handshake with 127.0.0.1 failed"));
+  CHECK(rig.fake.stats().auth_ok == 0);
+  rig.instance->stop();
+  std::filesystem::remove(other_ca);
+
+  Rig open(fake_options({event("start-domain")}));
+  open.start({{"tls", {{"verify", false}}}});
+  REQUIRE(open.all_delivered());
+  CHECK(open.harness.logged("TLS verification is off"));
+}
+
+TEST_CASE("options: missing host, remote mode without credentials, bad class") {
+  Harness h(SLUICE_LDM_XML_PLUGIN);
+  CHECK_THROWS_WITH(h.create("{}"),
+                    "ldm_xml: option 'host' is required (the control domain running ldmd)");
+  CHECK_THROWS_WITH(h.create(R"({"host":"x"})"),
+                    "ldm_xml: remote mode needs 'user' and 'password' (SASL PLAIN); use mode: "
+                    "local on the control domain itself");
+  CHECK_THROWS_WITH(h.create(R"({"host":"x","mode":"local","events":["cpu"]})"),
+                    "ldm_xml: events: 'cpu' is not one of domain, hardware, resource, all");
+  json schema = json::parse(h.descriptor().options_schema);
+  CHECK(schema["required"] == json{"host"});
+  CHECK(schema["properties"]["port"]["default"] == 6482);
+  CHECK(schema["properties"]["tls"]["properties"]["verify"]["default"] == true);
+  CHECK(schema["additionalProperties"] == false);
+}
+
+TEST_CASE("connection refused: state connecting with the reason, retried with back-off") {
+  uint16_t port;
+  {
+    ldmd::FakeLdmd gone(ldmd::Options{});
+    port = gone.port();
+  }
+  Harness h(SLUICE_LDM_XML_PLUGIN);
+  auto& inst = h.create(json{{"host", "127.0.0.1"},
+                             {"port", port},
+                             {"mode", "local"},
+                             {"tls", {{"verify", false}}},
+                             {"reconnect", {{"initial", "10ms"}, {"max", "20ms"}}}}
+                            .dump());
+  inst.start();
+  REQUIRE(wait_for_detail(h, "Connection refused", 2));
+  inst.stop();
+  CHECK(h.last_state() == SLUICE_STATE_DOWN);
+}
