@@ -1,0 +1,610 @@
+// Webhook sink: POSTs batches to an http:// or https:// URL over a keep-alive connection pool.
+// One io_context thread owned by the plugin runs every connection; deliver_async() serialises on
+// the caller's thread and hands the requests over. See README.md for the options.
+#include "webhook_util.hpp"
+
+#include <sluice/format.hpp>
+#include <sluice/sdk.hpp>
+#include <sluice/tls.hpp>
+#include <sluice/units.hpp>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <ctime>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace sluice::webhook {
+namespace {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace net = boost::asio;
+namespace ssl = net::ssl;
+using tcp = net::ip::tcp;
+using error_code = boost::system::error_code;
+using std::chrono::milliseconds;
+
+enum class BodyMode { cloudevents, cloudevents_batch, json_array, json_lines };
+enum class Action { ok, retry, reject };
+
+Action parse_action(const std::string& s) {
+  if (s == "ok") return Action::ok;
+  if (s == "retry") return Action::retry;
+  if (s == "reject") return Action::reject;
+  throw std::invalid_argument("status_map: unknown answer '" + s + "' (ok, retry, reject)");
+}
+
+BodyMode parse_body(const std::string& s) {
+  if (s == "cloudevents") return BodyMode::cloudevents;
+  if (s == "cloudevents-batch") return BodyMode::cloudevents_batch;
+  if (s == "json-array") return BodyMode::json_array;
+  if (s == "json-lines") return BodyMode::json_lines;
+  throw std::invalid_argument("body: unknown mode '" + s +
+                              "' (cloudevents, cloudevents-batch, json-array, json-lines)");
+}
+
+struct Config {
+  Url url;
+  BodyMode body = BodyMode::cloudevents_batch;
+  bool gzip = false;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string authorization;  // the whole header value, or empty
+  std::string idempotency_header = "Idempotency-Key";
+  std::string signing_secret;
+  uint32_t max_in_flight = 4;
+  milliseconds connect_timeout{5000};
+  milliseconds write_timeout{10000};
+  milliseconds read_timeout{30000};
+  tls::ClientOptions tls;
+  std::map<int, Action> status_map;
+  std::string user_agent = "sluice-webhook/1.0";
+
+  static Config from_json(const nlohmann::json& o) {
+    Config c;
+    c.url = parse_url(o.at("url").get<std::string>());
+    c.body = parse_body(o.value("body", std::string("cloudevents-batch")));
+    c.gzip = o.value("gzip", false);
+    if (auto h = o.find("headers"); h != o.end())
+      for (auto it = h->begin(); it != h->end(); ++it)
+        c.headers.emplace_back(it.key(), it.value().get<std::string>());
+    if (auto a = o.find("auth"); a != o.end()) {
+      if (a->contains("bearer")) {
+        c.authorization = "Bearer " + a->at("bearer").get<std::string>();
+      } else if (a->contains("username")) {
+        c.authorization = "Basic " + base64(a->at("username").get<std::string>() + ":" +
+                                            a->value("password", std::string()));
+      }
+    }
+    c.idempotency_header = o.value("idempotency_header", c.idempotency_header);
+    c.signing_secret = o.value("signing_secret", std::string());
+    c.max_in_flight = o.value("max_in_flight", c.max_in_flight);
+    if (c.max_in_flight == 0) throw std::invalid_argument("max_in_flight must be at least 1");
+    if (o.contains("connect_timeout")) c.connect_timeout = duration_option(o["connect_timeout"]);
+    if (o.contains("write_timeout")) c.write_timeout = duration_option(o["write_timeout"]);
+    if (o.contains("read_timeout")) c.read_timeout = duration_option(o["read_timeout"]);
+    if (o.contains("tls")) c.tls = tls::ClientOptions::from_json(o["tls"]);
+    if (auto m = o.find("status_map"); m != o.end())
+      for (auto it = m->begin(); it != m->end(); ++it) {
+        int code = 0;
+        try {
+          code = std::stoi(it.key());
+        } catch (...) {
+        }
+        if (code < 100 || code > 599)
+          throw std::invalid_argument("status_map: '" + it.key() + "' is not an HTTP status");
+        c.status_map[code] = parse_action(it.value().get<std::string>());
+      }
+    c.user_agent = o.value("user_agent", c.user_agent);
+    return c;
+  }
+};
+
+struct Outcome {
+  Action action = Action::ok;
+  int status = 0;
+  uint32_t retry_after_ms = 0;
+  std::string reason;
+};
+
+// One HTTP request and who waits for its outcome.
+struct Job {
+  http::request<http::string_body> request;
+  std::function<void(const Outcome&)> done;
+};
+
+std::string snippet(std::string_view body) {
+  std::string out;
+  for (char c : body.substr(0, 200))
+    out.push_back(static_cast<unsigned char>(c) < 0x20 ? ' ' : c);
+  if (body.size() > 200) out += "...";
+  return out;
+}
+
+class Pool;
+
+// One keep-alive connection: resolve, connect, TLS handshake, then request after request.
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(Pool& pool, net::io_context& ioc, ssl::context* tls)
+      : pool_(pool), ioc_(ioc), tls_ctx_(tls), resolver_(ioc) {}
+
+  void run(std::shared_ptr<Job> job);
+  void close() {
+    error_code ec;
+    if (tls_) beast::get_lowest_layer(*tls_).socket().close(ec);
+    if (tcp_) tcp_->socket().close(ec);
+    resolver_.cancel();
+    connected_ = false;
+  }
+
+ private:
+  beast::tcp_stream& lowest() { return tls_ ? beast::get_lowest_layer(*tls_) : *tcp_; }
+  template <typename F>
+  void with_stream(F&& f) {
+    if (tls_)
+      f(*tls_);
+    else
+      f(*tcp_);
+  }
+
+  void start_connect();
+  void on_resolve(error_code ec, const tcp::resolver::results_type& results);
+  void on_connect(error_code ec, const tcp::endpoint&);
+  void on_handshake(error_code ec);
+  void start_write();
+  void on_write(error_code ec, size_t);
+  void on_read(error_code ec, size_t);
+  void fail(const std::string& what, error_code ec);
+  void finish(const Outcome& outcome, bool keep_alive);
+  Outcome map_response();
+
+  Pool& pool_;
+  net::io_context& ioc_;
+  ssl::context* tls_ctx_;
+  tcp::resolver resolver_;
+  std::unique_ptr<beast::tcp_stream> tcp_;
+  std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> tls_;
+  beast::flat_buffer buffer_;
+  std::optional<http::response_parser<http::string_body>> parser_;
+  std::shared_ptr<Job> job_;
+  bool connected_ = false;
+  bool reused_ = false;
+};
+
+// The connections of one sink: at most max_in_flight open, idle ones kept for reuse, requests
+// beyond the limit wait in order. Runs on the io_context thread only.
+class Pool {
+ public:
+  Pool(const Config& config, Host host, net::io_context& ioc, ssl::context* tls)
+      : config_(config), host_(host), ioc_(ioc), tls_(tls) {}
+
+  void submit(std::shared_ptr<Job> job) {
+    if (stopping_) {
+      job->done(Outcome{Action::retry, 0, 0, "sink stopping"});
+      return;
+    }
+    waiting_.push_back(std::move(job));
+    pump();
+  }
+
+  void release(const std::shared_ptr<Connection>& c, bool keep_alive) {
+    --busy_;
+    if (keep_alive && !stopping_)
+      idle_.push_back(c);
+    else
+      --open_;
+    pump();
+  }
+
+  void stop() {
+    stopping_ = true;
+    for (auto& c : idle_)
+      c->close();
+    open_ -= idle_.size();
+    idle_.clear();
+    for (auto& w : all_)
+      if (auto c = w.lock()) c->close();
+    auto waiting = std::move(waiting_);
+    for (auto& job : waiting)
+      job->done(Outcome{Action::retry, 0, 0, "sink stopping"});
+  }
+
+  const Config& config() const { return config_; }
+  bool stopping() const { return stopping_; }
+  void opened() { host_.metric("webhook.connections_opened"); }
+
+ private:
+  void pump() {
+    while (!waiting_.empty()) {
+      std::shared_ptr<Connection> c;
+      if (!idle_.empty()) {
+        c = std::move(idle_.back());
+        idle_.pop_back();
+      } else if (open_ < config_.max_in_flight) {
+        c = std::make_shared<Connection>(*this, ioc_, tls_);
+        ++open_;
+        all_.erase(std::remove_if(all_.begin(), all_.end(), [](auto& w) { return w.expired(); }),
+                   all_.end());
+        all_.push_back(c);
+      } else {
+        return;
+      }
+      ++busy_;
+      auto job = std::move(waiting_.front());
+      waiting_.pop_front();
+      c->run(std::move(job));
+    }
+  }
+
+  const Config& config_;
+  Host host_;
+  net::io_context& ioc_;
+  ssl::context* tls_;
+  std::deque<std::shared_ptr<Job>> waiting_;
+  std::vector<std::shared_ptr<Connection>> idle_;
+  std::vector<std::weak_ptr<Connection>> all_;
+  size_t open_ = 0;
+  size_t busy_ = 0;
+  bool stopping_ = false;
+};
+
+void Connection::run(std::shared_ptr<Job> job) {
+  job_ = std::move(job);
+  reused_ = connected_;
+  if (connected_)
+    start_write();
+  else
+    start_connect();
+}
+
+void Connection::start_connect() {
+  const Config& c = pool_.config();
+  tls_.reset();
+  tcp_.reset();
+  if (tls_ctx_) {
+    tls_ = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(ioc_, *tls_ctx_);
+    try {
+      tls::prepare_client(tls_->native_handle(), c.url.host, c.tls.verify);
+    } catch (const std::exception& e) {
+      finish(Outcome{Action::retry, 0, 0, e.what()}, false);
+      return;
+    }
+  } else {
+    tcp_ = std::make_unique<beast::tcp_stream>(ioc_);
+  }
+  resolver_.async_resolve(
+      c.url.host, c.url.port,
+      [self = shared_from_this()](error_code ec, tcp::resolver::results_type r) {
+        self->on_resolve(ec, r);
+      });
+}
+
+void Connection::on_resolve(error_code ec, const tcp::resolver::results_type& results) {
+  if (ec) return fail("resolve", ec);
+  lowest().expires_after(pool_.config().connect_timeout);
+  lowest().async_connect(results,
+                         [self = shared_from_this()](error_code e, const tcp::endpoint& ep) {
+                           self->on_connect(e, ep);
+                         });
+}
+
+void Connection::on_connect(error_code ec, const tcp::endpoint&) {
+  if (ec) return fail("connect", ec);
+  pool_.opened();
+  if (!tls_) {
+    connected_ = true;
+    return start_write();
+  }
+  lowest().expires_after(pool_.config().connect_timeout);
+  tls_->async_handshake(ssl::stream_base::client,
+                        [self = shared_from_this()](error_code e) { self->on_handshake(e); });
+}
+
+void Connection::on_handshake(error_code ec) {
+  if (ec) return fail("TLS handshake", ec);
+  connected_ = true;
+  start_write();
+}
+
+void Connection::start_write() {
+  parser_.reset();
+  lowest().expires_after(pool_.config().write_timeout);
+  with_stream([this](auto& stream) {
+    http::async_write(stream, job_->request, [self = shared_from_this()](error_code e, size_t n) {
+      self->on_write(e, n);
+    });
+  });
+}
+
+void Connection::on_write(error_code ec, size_t) {
+  if (ec) return fail("write", ec);
+  parser_.emplace();
+  parser_->body_limit(4u << 20);
+  buffer_.clear();
+  lowest().expires_after(pool_.config().read_timeout);
+  with_stream([this](auto& stream) {
+    http::async_read(stream, buffer_, *parser_,
+                     [self = shared_from_this()](error_code e, size_t n) { self->on_read(e, n); });
+  });
+}
+
+void Connection::on_read(error_code ec, size_t) {
+  if (ec) return fail("read", ec);
+  const bool keep = parser_->get().keep_alive();
+  Outcome outcome = map_response();
+  finish(outcome, keep);
+}
+
+Outcome Connection::map_response() {
+  const auto& res = parser_->get();
+  const int status = static_cast<int>(res.result_int());
+  Outcome o;
+  o.status = status;
+  Action action;
+  if (auto it = pool_.config().status_map.find(status); it != pool_.config().status_map.end())
+    action = it->second;
+  else if (status >= 200 && status < 300)
+    action = Action::ok;
+  else if (status == 408 || status == 429 || status >= 500)
+    action = Action::retry;
+  else
+    action = Action::reject;
+  o.action = action;
+  if (action == Action::ok) return o;
+  o.reason = "HTTP " + std::to_string(status) + " " + std::string(res.reason());
+  const std::string body = snippet(res.body());
+  if (!body.empty()) o.reason += ": " + body;
+  if (action == Action::retry) {
+    if (auto it = res.find(http::field::retry_after); it != res.end()) {
+      auto ms = parse_retry_after(std::string_view(it->value().data(), it->value().size()),
+                                  std::chrono::system_clock::now());
+      if (ms) o.retry_after_ms = static_cast<uint32_t>(std::min<uint64_t>(*ms, UINT32_MAX));
+    }
+  }
+  return o;
+}
+
+void Connection::fail(const std::string& what, error_code ec) {
+  // A kept-alive connection the server closed while idle fails on first use: try once anew.
+  if (reused_ && (what == "write" || what == "read") &&
+      (ec == http::error::end_of_stream || ec == net::error::eof ||
+       ec == net::error::connection_reset || ec == net::error::broken_pipe) &&
+      (!parser_ || !parser_->got_some()) && !pool_.stopping()) {
+    reused_ = false;
+    connected_ = false;
+    return start_connect();
+  }
+  std::string reason = what + " " + pool_.config().url.host_header + ": ";
+  if (ec == beast::error::timeout)
+    reason += "timed out";
+  else
+    reason += ec.message();
+  finish(Outcome{Action::retry, 0, 0, reason}, false);
+}
+
+void Connection::finish(const Outcome& outcome, bool keep_alive) {
+  auto job = std::move(job_);
+  if (!keep_alive) close();
+  pool_.release(shared_from_this(), keep_alive);
+  if (job) job->done(outcome);
+}
+
+// Joins the outcomes of the requests one batch became (one, or one per event for `cloudevents`).
+struct BatchState {
+  Completion done;
+  size_t remaining;
+  Outcome worst;
+  bool any = false;
+  BatchState(Completion d, size_t n) : done(std::move(d)), remaining(n) {}
+
+  void add(const Outcome& o) {
+    // retry beats reject (the whole batch comes again), reject beats ok; the longest
+    // Retry-After wins.
+    auto rank = [](Action a) { return a == Action::retry ? 2 : a == Action::reject ? 1 : 0; };
+    const uint32_t after = std::max(worst.retry_after_ms, o.retry_after_ms);
+    if (!any || rank(o.action) > rank(worst.action)) worst = o;
+    if (worst.action == Action::retry && o.action == Action::retry) worst.retry_after_ms = after;
+    any = true;
+    if (--remaining > 0) return;
+    switch (worst.action) {
+      case Action::ok:
+        done(Delivery::ok());
+        break;
+      case Action::retry:
+        done(Delivery::retry(worst.reason, worst.retry_after_ms, worst.status));
+        break;
+      case Action::reject:
+        done(Delivery::reject(worst.reason, worst.status));
+        break;
+    }
+  }
+};
+
+class WebhookSink : public Sink {
+ public:
+  WebhookSink(Host host, const nlohmann::json& options)
+      : Sink(host), config_(Config::from_json(options)), work_(net::make_work_guard(ioc_)) {
+    if (config_.url.tls) {
+      tls_ctx_.emplace(tls::make_client_context(config_.tls));
+      if (!config_.tls.verify)
+        host.warn("webhook: TLS verification is off for " + config_.url.host_header);
+    }
+    pool_ = std::make_unique<Pool>(config_, host, ioc_, tls_ctx_ ? &*tls_ctx_ : nullptr);
+  }
+
+  ~WebhookSink() override { stop(); }
+
+  void start() override {
+    if (thread_.joinable()) return;
+    thread_ = std::thread([this] { ioc_.run(); });
+    host().state(State::connecting, "posting to " + config_.url.host_header);
+  }
+
+  void stop() override {
+    if (!thread_.joinable()) return;
+    net::post(ioc_, [this] { pool_->stop(); });
+    work_.reset();
+    thread_.join();
+  }
+
+  uint32_t max_in_flight() const override { return config_.max_in_flight; }
+
+  void deliver_async(const Batch& batch, Completion done) override {
+    if (batch.empty()) return done(Delivery::ok());
+    std::vector<std::shared_ptr<Job>> jobs;
+    if (config_.body == BodyMode::cloudevents) {
+      for (size_t i = 0; i < batch.size(); ++i)
+        jobs.push_back(make_job(batch.events() + i, 1));
+    } else {
+      jobs.push_back(make_job(batch.events(), batch.size()));
+    }
+    auto state = std::make_shared<BatchState>(std::move(done), jobs.size());
+    for (auto& job : jobs)
+      job->done = [this, state](const Outcome& o) {
+        account(o);
+        state->add(o);
+      };
+    net::post(ioc_, [this, jobs = std::move(jobs)]() mutable {
+      for (auto& job : jobs)
+        pool_->submit(std::move(job));
+    });
+  }
+
+ private:
+  std::shared_ptr<Job> make_job(const sluice_event* events, size_t count) {
+    auto job = std::make_shared<Job>();
+    auto& req = job->request;
+    req.method(http::verb::post);
+    req.target(config_.url.target);
+    req.version(11);
+    req.set(http::field::host, config_.url.host_header);
+    req.set(http::field::user_agent, config_.user_agent);
+    std::string body;
+    switch (config_.body) {
+      case BodyMode::cloudevents:
+        append_cloudevent(body, events[0]);
+        req.set(http::field::content_type, "application/cloudevents+json; charset=utf-8");
+        break;
+      case BodyMode::cloudevents_batch:
+        append_cloudevents_batch(body, events, count);
+        req.set(http::field::content_type, "application/cloudevents-batch+json; charset=utf-8");
+        break;
+      case BodyMode::json_array:
+        body.push_back('[');
+        for (size_t i = 0; i < count; ++i) {
+          if (i) body.push_back(',');
+          append_json(body, events[i]);
+        }
+        body.push_back(']');
+        req.set(http::field::content_type, "application/json");
+        break;
+      case BodyMode::json_lines:
+        for (size_t i = 0; i < count; ++i) {
+          append_json(body, events[i]);
+          body.push_back('\n');
+        }
+        req.set(http::field::content_type, "application/x-ndjson");
+        break;
+    }
+    if (config_.gzip) {
+      body = gzip(body);
+      req.set(http::field::content_encoding, "gzip");
+    }
+    if (!config_.authorization.empty()) req.set(http::field::authorization, config_.authorization);
+    if (!config_.idempotency_header.empty())
+      req.set(config_.idempotency_header, idempotency_key(events, count));
+    if (!config_.signing_secret.empty()) {
+      const std::string ts = std::to_string(std::time(nullptr));
+      req.set("X-Sluice-Timestamp", ts);
+      req.set("X-Sluice-Signature", "v1=" + sign_v1(config_.signing_secret, ts, body));
+    }
+    for (const auto& [name, value] : config_.headers)
+      req.set(name, expand_template(value, events[0]));
+    req.keep_alive(true);
+    req.body() = std::move(body);
+    req.prepare_payload();
+    host().metric("webhook.requests");
+    host().metric("webhook.bytes_sent", static_cast<int64_t>(req.body().size()));
+    return job;
+  }
+
+  void account(const Outcome& o) {
+    switch (o.action) {
+      case Action::ok:
+        host().metric("webhook.responses_ok");
+        if (state_.exchange(1) != 1) host().state(State::up);
+        break;
+      case Action::retry:
+        host().metric("webhook.responses_retry");
+        if (state_.exchange(2) != 2) host().state(State::degraded, o.reason);
+        break;
+      case Action::reject:
+        host().metric("webhook.responses_reject");
+        break;
+    }
+  }
+
+  Config config_;
+  net::io_context ioc_;
+  net::executor_work_guard<net::io_context::executor_type> work_;
+  std::optional<ssl::context> tls_ctx_;
+  std::unique_ptr<Pool> pool_;
+  std::thread thread_;
+  std::atomic<int> state_{0};
+};
+
+const char* options_schema() {
+  static const std::string schema = [] {
+    nlohmann::json s = nlohmann::json::parse(R"json({
+  "type": "object",
+  "additionalProperties": false,
+  "required": ["url"],
+  "properties": {
+    "url": {"type": "string", "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://", "description": "http:// or https:// URL to POST to"},
+    "body": {"type": "string", "enum": ["cloudevents", "cloudevents-batch", "json-array", "json-lines"], "default": "cloudevents-batch", "description": "request body: one structured CloudEvent per request, a CloudEvents batch, a JSON array or JSON lines of sluice's JSON form"},
+    "gzip": {"type": "boolean", "default": false, "description": "compress bodies (Content-Encoding: gzip)"},
+    "headers": {"type": "object", "additionalProperties": {"type": "string"}, "description": "extra headers; {type} {source} {subject} {id} are replaced (first event of a batch)"},
+    "auth": {"type": "object", "additionalProperties": false, "properties": {
+      "bearer": {"type": "string", "description": "token for Authorization: Bearer"},
+      "username": {"type": "string", "description": "user for Authorization: Basic"},
+      "password": {"type": "string", "description": "password for Authorization: Basic"}}},
+    "idempotency_header": {"type": "string", "default": "Idempotency-Key", "description": "header carrying a key stable across retries; empty: none"},
+    "signing_secret": {"type": "string", "description": "HMAC-SHA256 key; adds X-Sluice-Timestamp and X-Sluice-Signature"},
+    "max_in_flight": {"type": "integer", "minimum": 1, "maximum": 256, "default": 4, "description": "requests (and connections) at once"},
+    "status_map": {"type": "object", "propertyNames": {"pattern": "^[1-5][0-9][0-9]$"}, "additionalProperties": {"type": "string", "enum": ["ok", "retry", "reject"]}, "description": "override the answer for given HTTP status codes"},
+    "user_agent": {"type": "string", "default": "sluice-webhook/1.0"}
+  }
+})json");
+    for (const char* key : {"connect_timeout", "write_timeout", "read_timeout"})
+      s["properties"][key] = nlohmann::json::parse(kDurationSchema);
+    s["properties"]["connect_timeout"]["default"] = "5s";
+    s["properties"]["write_timeout"]["default"] = "10s";
+    s["properties"]["read_timeout"]["default"] = "30s";
+    s["properties"]["tls"] = nlohmann::json::parse(tls::kClientOptionsSchema);
+    return s.dump();
+  }();
+  return schema.c_str();
+}
+
+}  // namespace
+}  // namespace sluice::webhook
+
+SLUICE_PLUGIN(sluice::webhook::WebhookSink, "webhook", "1.0.0",
+              "POSTs events to an HTTP(S) endpoint: CloudEvents, JSON, gzip, HMAC signatures",
+              sluice::webhook::options_schema())

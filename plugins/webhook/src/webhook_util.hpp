@@ -1,0 +1,51 @@
+// Pieces of the webhook sink that need no network: URL parsing, Retry-After, gzip, the HMAC
+// signature, idempotency keys and header templates. Kept apart so they are unit-tested and
+// fuzzed on their own.
+#pragma once
+
+#include <sluice/plugin.h>
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace sluice::webhook {
+
+struct Url {
+  bool tls = false;
+  std::string host;          // without brackets for IPv6 literals
+  std::string port;          // always set (80 / 443 by default)
+  std::string target = "/";  // path and query
+  std::string host_header;   // host[:port] as the Host header wants it
+};
+
+// http://host[:port][/path][?query] or https://...; throws std::invalid_argument saying why.
+Url parse_url(std::string_view text);
+
+// Retry-After: delta-seconds or an HTTP date (IMF-fixdate, RFC 850 or asctime). Returns the
+// delay in milliseconds from `now` (0 for dates in the past); nullopt when it cannot be read.
+std::optional<uint64_t> parse_retry_after(std::string_view value,
+                                          std::chrono::system_clock::time_point now);
+
+// gzip (RFC 1952) of data, as Content-Encoding: gzip wants it.
+std::string gzip(std::string_view data, int level = 6);
+// The reverse, for tests and the receiver; throws std::runtime_error on bad input.
+std::string gunzip(std::string_view data);
+
+// Lower-case hex of HMAC-SHA256(secret, timestamp + "." + body): the v1 signature.
+std::string sign_v1(std::string_view secret, std::string_view timestamp, std::string_view body);
+
+// Stable across retries because it depends only on the events' (source, id) pairs: the first
+// 16 bytes of SHA-256 over "source\nid\n" of each event, in hex (32 characters).
+std::string idempotency_key(const sluice_event* events, size_t count);
+
+// Replaces {type}, {source}, {subject}, {id} with the event's fields ({subject} is empty when the
+// event has none); other text, including other braces, stays as it is.
+std::string expand_template(std::string_view text, const sluice_event& event);
+
+// Base64 (RFC 4648, with padding), for basic auth.
+std::string base64(std::string_view data);
+
+}  // namespace sluice::webhook
