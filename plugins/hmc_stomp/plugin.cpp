@@ -258,6 +258,7 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
       host().info("reconnected (" + std::to_string(reconnects_) + "): " + last_close_reason_);
       submit({hmc::reconnected_event(source_, reconnects_, last_close_reason_)}, {});
     }
+    last_close_reason_.clear();
     ever_connected_ = true;
     subscribe_all(c);
     update_state();
@@ -376,7 +377,9 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
     conn_.reset();
     receipts_.clear();
     if (stopping_) return;
-    last_close_reason_ = reason;
+    // sluice.reconnected tells why the last working connection ended, not the failed retries.
+    if (kind == StompConnection::CloseKind::lost || last_close_reason_.empty())
+      last_close_reason_ = reason;
     const bool fallback_possible = o_.stomp_version == "auto" && !use_connect_ &&
                                    (kind == StompConnection::CloseKind::rejected ||
                                     (kind == StompConnection::CloseKind::failed &&
