@@ -87,6 +87,14 @@ TEST_CASE("config.secrets: a missing variable or file names it, never a value") 
   CHECK_FALSE(l.result.ok());
 }
 
+TEST_CASE("config.secrets: a secret file that is not UTF-8 text is an error") {
+  Loaded l;
+  l.dir.write("binary.key", std::string("\x80\x81\xfe", 3));
+  load_text(l, hmc_pipeline(R"({host: x, password: "${file:binary.key}"})"));
+  CHECK(l.diagnostics == Strings{"P:4:34: error: sources.h.options.password: a value put in by "
+                                 "${...} is not valid UTF-8 text"});
+}
+
 TEST_CASE("config.secrets: a secret never appears in a diagnostic, even as an invalid value") {
   Env env("SLUICE_TEST_LEVEL", "hunter2");
   Loaded l;

@@ -154,3 +154,9 @@ TEST_CASE("config.yaml: aliases cannot blow the document up") {
         "P:6:10: error: the document is too large (more than 200000 values once aliases are "
         "expanded)");
 }
+
+TEST_CASE("config.yaml: a file that is not UTF-8 is refused where the bad byte is") {
+  Loaded l;
+  load_text(l, "sources:\n  g: {plugin: \"ab\xff\"}\n");
+  CHECK(l.diagnostics == Strings{"P:2:18: error: the file is not valid UTF-8 text"});
+}

@@ -193,7 +193,7 @@ class Loader {
     try {
       if (v->is_number_unsigned() &&
           v->get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
-        throw std::out_of_range("duration too large: " + v->dump());
+        throw std::out_of_range("duration too large: " + config::json_text(*v));
       if (v->is_number_integer() || v->is_string()) out = sluice::duration_option(*v);
     } catch (const std::exception& e) {
       error(path, e.what());
@@ -230,6 +230,22 @@ class Loader {
       text = std::move(*text_);
     else if (!read_file(text))
       return false;
+    // YAML is Unicode text; and valijson's string-length code reads past its tables on some
+    // byte sequences that are not UTF-8, so nothing that is not reaches it.
+    if (size_t bad = 0; !config::valid_utf8(text, &bad)) {
+      Mark m{path_, 1, 1};
+      for (size_t i = 0; i < bad; ++i) {
+        if (text[i] == '\n') {
+          ++m.line;
+          m.column = 1;
+        } else if ((static_cast<unsigned char>(text[i]) & 0xC0) != 0x80) {
+          ++m.column;
+        }
+      }
+      diagnostics_.push_back({Diagnostic::Severity::error, m, "the file is not valid UTF-8 text"});
+      ++errors_;
+      return false;
+    }
     doc_ = config::yaml_to_json(text, path_);
     for (auto& e : doc_.errors) {
       diagnostics_.push_back(e);
@@ -310,6 +326,10 @@ class Loader {
           secrets_.push_back(secret);
       for (auto& e : sub.errors)
         error(path, e);
+      if (sub.errors.empty() && !config::valid_utf8(sub.value)) {
+        error(path, "a value put in by ${...} is not valid UTF-8 text");
+        sub.value.clear();
+      }
       node = std::move(sub.value);
     }
   }

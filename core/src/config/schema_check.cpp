@@ -1,5 +1,7 @@
 #include "schema_check.hpp"
 
+#include "yaml_json.hpp"
+
 #include <algorithm>
 #include <regex>
 #include <set>
@@ -132,7 +134,7 @@ bool is_size(const json* s) {
 
 std::string quoted(const json& v) {
   if (v.is_string()) return "'" + v.get<std::string>() + "'";
-  return v.dump();
+  return json_text(v);
 }
 
 // How a value reads in a message: "the string 'abc'", "a list".
@@ -149,7 +151,7 @@ std::string describe(const json& v) {
     case json::value_t::null:
       return "nothing (null)";
     default:
-      return "the number " + v.dump();
+      return "the number " + json_text(v);
   }
 }
 
@@ -179,7 +181,7 @@ std::string expected_types(const json* s) {
 }
 
 std::string schema_number(const json* s, const char* key, const std::string& fallback) {
-  if (s && s->contains(key) && s->at(key).is_number()) return s->at(key).dump();
+  if (s && s->contains(key) && s->at(key).is_number()) return json_text(s->at(key));
   return fallback;
 }
 
@@ -211,7 +213,8 @@ void unknown_keys(const json& root_schema, const json& s, const json& object,
     for (auto& [pattern, sub] : pp->items())
       patterns.push_back(pattern);
   (void)root_schema;
-  for (auto& [key, value] : object.items()) {
+  for (auto& item : object.items()) {
+    const std::string key = item.key();
     if (std::find(known.begin(), known.end(), key) != known.end()) continue;
     if (std::any_of(patterns.begin(), patterns.end(),
                     [&](const std::string& p) { return regex_matches(p, key); }))
@@ -316,7 +319,7 @@ std::vector<SchemaError> SchemaChecker::check(const json& instance) const {
       std::vector<std::string> allowed;
       if (s && s->contains("enum") && s->at("enum").is_array())
         for (const auto& a : s->at("enum"))
-          allowed.push_back(a.is_string() ? a.get<std::string>() : a.dump());
+          allowed.push_back(a.is_string() ? a.get<std::string>() : json_text(a));
       e.message = (value ? quoted(*value) : std::string("the value")) + " is not one of " +
                   join(allowed, ", ");
     } else if (starts_with(d, "Failed to match regex")) {
@@ -330,22 +333,23 @@ std::vector<SchemaError> SchemaChecker::check(const json& instance) const {
                     " is not a size: write a number of bytes or one with B, KiB, MiB, GiB, "
                     "KB, MB or GB, like 64MiB";
       else
-        e.message = v + " does not match the pattern " +
-                    (s && s->contains("pattern") ? s->at("pattern").dump() : std::string("given"));
+        e.message =
+            v + " does not match the pattern " +
+            (s && s->contains("pattern") ? json_text(s->at("pattern")) : std::string("given"));
     } else if (starts_with(d, "Expected number greater than or equal to")) {
       e.message = "must be at least " + schema_number(s, "minimum", d.substr(41)) +
-                  (value ? ", got " + value->dump() : "");
+                  (value ? ", got " + json_text(*value) : "");
     } else if (starts_with(d, "Expected number greater than")) {
       e.message = "must be more than " +
                   schema_number(s, "exclusiveMinimum", schema_number(s, "minimum", d.substr(29))) +
-                  (value ? ", got " + value->dump() : "");
+                  (value ? ", got " + json_text(*value) : "");
     } else if (starts_with(d, "Expected number less than or equal to")) {
       e.message = "must be at most " + schema_number(s, "maximum", d.substr(38)) +
-                  (value ? ", got " + value->dump() : "");
+                  (value ? ", got " + json_text(*value) : "");
     } else if (starts_with(d, "Expected number less than")) {
       e.message = "must be less than " +
                   schema_number(s, "exclusiveMaximum", schema_number(s, "maximum", d.substr(26))) +
-                  (value ? ", got " + value->dump() : "");
+                  (value ? ", got " + json_text(*value) : "");
     } else if (starts_with(d, "String should be no fewer than")) {
       e.message = "must be at least " + schema_number(s, "minLength", "?") + " characters long";
     } else if (starts_with(d, "String should be no more than")) {
@@ -356,7 +360,7 @@ std::vector<SchemaError> SchemaChecker::check(const json& instance) const {
                starts_with(d, "Cannot validate item #") ||
                starts_with(d, "Array contains more items than allowed")) {
       e.message = "has too many items" + (s && s->contains("maxItems")
-                                              ? " (at most " + s->at("maxItems").dump() + ")"
+                                              ? " (at most " + json_text(s->at("maxItems")) + ")"
                                               : std::string());
     } else if (starts_with(d, "Object should have no fewer than")) {
       e.message = "must have at least " + schema_number(s, "minProperties", "?") + " key(s)";
@@ -435,7 +439,7 @@ std::string human_path(const json& root, const std::vector<std::string>& path) {
       return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
     });
     if (!out.empty()) out += ".";
-    out += plain ? token : json(token).dump();
+    out += plain ? token : json_text(json(token));
     v = (v && v->is_object() && v->contains(token)) ? &v->at(token) : nullptr;
   }
   return out;

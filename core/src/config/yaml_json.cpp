@@ -141,7 +141,7 @@ size_t count_nodes(const json& j) {
 }
 
 std::string key_text(const json& j) {
-  return j.is_string() ? j.get<std::string>() : j.dump();
+  return j.is_string() ? j.get<std::string>() : json_text(j);
 }
 
 class Builder : public YAML::EventHandler {
@@ -353,6 +353,40 @@ class Builder : public YAML::EventHandler {
 };
 
 }  // namespace
+
+bool valid_utf8(std::string_view text, size_t* bad_at) {
+  auto byte = [&](size_t i) { return static_cast<unsigned char>(text[i]); };
+  for (size_t i = 0; i < text.size();) {
+    unsigned char c = byte(i);
+    size_t length;
+    uint32_t min;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if ((c & 0xE0) == 0xC0) {
+      length = 2, min = 0x80;
+    } else if ((c & 0xF0) == 0xE0) {
+      length = 3, min = 0x800;
+    } else if ((c & 0xF8) == 0xF0) {
+      length = 4, min = 0x10000;
+    } else {
+      if (bad_at) *bad_at = i;
+      return false;
+    }
+    uint32_t code = c & (0x7F >> length);
+    bool ok = i + length <= text.size();
+    for (size_t k = 1; ok && k < length; ++k) {
+      ok = (byte(i + k) & 0xC0) == 0x80;
+      code = (code << 6) | (byte(i + k) & 0x3F);
+    }
+    if (!ok || code < min || code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF)) {
+      if (bad_at) *bad_at = i;
+      return false;
+    }
+    i += length;
+  }
+  return true;
+}
 
 std::string pointer_token(const std::string& token) {
   std::string out;

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -31,6 +32,16 @@ struct YamlDocument {
 // Plain scalars are typed by the YAML 1.2 core schema (null, booleans, integers, floats); quoted
 // and block scalars stay strings. Duplicate keys are errors (the first value is kept).
 YamlDocument yaml_to_json(const std::string& text, const std::string& file);
+
+// JSON text of a value for messages; never throws, bytes that are not UTF-8 become U+FFFD
+// (YAML files are not checked for valid UTF-8, and nlohmann's plain dump() throws on it).
+inline std::string json_text(const nlohmann::json& j) {
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+// True when text is well-formed UTF-8 (no overlongs, surrogates or values past U+10FFFF);
+// otherwise *bad_at is the offset of the first byte that is not.
+bool valid_utf8(std::string_view text, size_t* bad_at = nullptr);
 
 // Escapes one reference token of a JSON pointer ("~" -> "~0", "/" -> "~1").
 std::string pointer_token(const std::string& token);
