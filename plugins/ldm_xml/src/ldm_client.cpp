@@ -9,6 +9,10 @@
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <array>
 #include <deque>
 #include <functional>
@@ -284,7 +288,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
       return fail("cannot connect to " + s_.options.host + ":" + std::to_string(s_.options.port) +
                   ": " + ec.message());
     boost::system::error_code ignored;
-    stream_.next_layer().set_option(asio::socket_base::keep_alive(true), ignored);
+    // ldmd's stream has no heartbeat: TCP keepalive (60 s idle, then 3 probes 10 s apart)
+    // notices a vanished peer in about 90 s.
+    auto& sock = stream_.next_layer();
+    sock.set_option(asio::socket_base::keep_alive(true), ignored);
+    int idle = 60, interval = 10, count = 3;
+    ::setsockopt(sock.native_handle(), IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+    ::setsockopt(sock.native_handle(), IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof interval);
+    ::setsockopt(sock.native_handle(), IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count);
     stream_.next_layer().set_option(tcp::no_delay(true), ignored);
     open_stream(Phase::features);
     read();
@@ -489,10 +500,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
     pending_.clear();
   }
 
-  void emit_now(Event e) {
-    pending_.push_back(std::move(e));
-    flush_events();
-  }
+  // Goes out before anything else read on this connection (flushed after the current read).
+  void emit_first(Event e) { pending_.insert(pending_.begin(), std::move(e)); }
 
  private:
   void unexpected(const std::string& xml) {
@@ -710,7 +719,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
       }
       data += "]}";
       e.data = std::move(data);
-      c.emit_now(std::move(e));
+      c.emit_first(std::move(e));
     }
     ever_up = true;
     attempts_since_up = 0;

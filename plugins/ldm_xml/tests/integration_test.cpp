@@ -401,6 +401,9 @@ TEST_CASE("options: missing host, remote mode without credentials, bad class") {
                     "local on the control domain itself");
   CHECK_THROWS_WITH(h.create(R"({"host":"x","mode":"local","events":["cpu"]})"),
                     "ldm_xml: events: 'cpu' is not one of domain, hardware, resource, all");
+  auto& missing_ca =
+      h.create(R"({"host":"x","mode":"local","tls":{"ca_file":"/nonexistent/ca.pem"}})");
+  CHECK_THROWS_WITH_AS(missing_ca.start(), doctest::Contains("start failed"), std::runtime_error);
   json schema = json::parse(h.descriptor().options_schema);
   CHECK(schema["required"] == json{"host"});
   CHECK(schema["properties"]["port"]["default"] == 6482);
