@@ -21,10 +21,6 @@ bool json_valid_nlohmann(std::string_view text) {
   return nlohmann::json::accept(text.begin(), text.end());
 }
 
-bool json_valid(std::string_view text) {
-  return json_valid_rapidjson(text);
-}
-
 namespace {
 
 // Length of the valid UTF-8 sequence at s[i], or 0 when it is not one (RFC 3629: no
@@ -51,6 +47,40 @@ size_t utf8_sequence(std::string_view s, size_t i) {
 }
 
 }  // namespace
+
+bool utf8_valid(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    if (i + 8 <= s.size()) {
+      uint64_t word;
+      memcpy(&word, s.data() + i, 8);
+      if (!(word & 0x8080808080808080ull)) {
+        i += 8;
+        continue;
+      }
+    }
+    size_t n = utf8_sequence(s, i);
+    if (!n) return false;
+    i += n;
+  }
+  return true;
+}
+
+bool json_valid_terminated(const char* text, size_t size) {
+  // A NUL inside would end the stream early and hide what follows: JSON never holds a raw NUL.
+  if (memchr(text, 0, size) || !utf8_valid(std::string_view(text, size))) return false;
+  // StringStream takes rapidjson's SIMD paths; the encoding was checked above.
+  constexpr unsigned flags = rapidjson::kParseIterativeFlag;
+  rapidjson::StringStream stream(text);
+  rapidjson::BaseReaderHandler<> handler;
+  rapidjson::Reader reader;
+  return !reader.Parse<flags>(stream, handler).IsError();
+}
+
+bool json_valid(std::string_view text) {
+  std::string copy(text);  // NUL-terminated
+  return json_valid_terminated(copy.c_str(), copy.size());
+}
 
 void append_json_string_lossy(std::string& out, std::string_view text) {
   std::string clean;

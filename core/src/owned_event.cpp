@@ -39,7 +39,8 @@ EventPtr EventPtr::make(const EventParts& p) {
   for (size_t i = 0; i < p.extra_attribute_count; ++i)
     text += str_bytes(p.extra_attributes[i].key) + str_bytes(p.extra_attributes[i].value);
 
-  const size_t total = sizeof(Header) + attrs * sizeof(sluice_attribute) + text;
+  // One NUL after everything: data is then NUL-terminated, which the JSON check relies on.
+  const size_t total = sizeof(Header) + attrs * sizeof(sluice_attribute) + text + 1;
   void* raw = ::operator new(total);
   auto* h = new (raw) Header;
   h->bytes = static_cast<uint32_t>(total > UINT32_MAX ? UINT32_MAX : total);
@@ -68,6 +69,7 @@ EventPtr EventPtr::make(const EventParts& p) {
   e.attributes = attrs ? attr_array : nullptr;
   e.attribute_count = attrs;
   e.data = copy(p.data, &cursor);
+  *cursor = '\0';
   return EventPtr(h);
 }
 

@@ -357,8 +357,12 @@ EventPtr Runtime::Impl::convert(Source& src, const sluice_event& e, int64_t now_
                         : !e.source.data ? "source"
                         : !e.type.data   ? "type"
                                          : nullptr;
-  bool bad_json = !missing && e.data.data && !json_valid(to_view(e.data));
-  if (!missing && !bad_json) return EventPtr::make(p);
+  if (!missing) {
+    // Validate the copy: it is NUL-terminated, which the fastest validator path needs.
+    EventPtr ev = EventPtr::make(p);
+    const sluice_str& d = ev.view().data;
+    if (!d.data || json_valid_terminated(d.data, d.size)) return ev;
+  }
 
   // Never dropped: the event becomes sluice.parse-error carrying the raw data as a JSON string.
   src.parse_errors.fetch_add(1, std::memory_order_relaxed);
@@ -384,6 +388,7 @@ EventPtr Runtime::Impl::convert(Source& src, const sluice_event& e, int64_t now_
   } else {
     error = "data is not valid JSON";
   }
+  // (The copy made for the check is gone; the converted event is built below.)
   std::string data;
   if (e.data.data) append_json_string_lossy(data, to_view(e.data));
   p.data = e.data.data ? to_str(data) : absent_str();

@@ -13,6 +13,7 @@
 
 namespace sluice::core {
 
+// The copy's data (when present) is followed by a NUL byte, not counted in data.size.
 // The pieces of a new event. Strings are borrowed for the call; a NULL data pointer means
 // absent (subject, data). Attributes come from two lists so the host can append its own
 // without building a third.
