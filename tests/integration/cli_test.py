@@ -246,6 +246,72 @@ def case_plugins(tmp):
     check("generator" in out and "(source, plugin API 1.0)" in out, "the generator is found there")
 
 
+def start_and_wait(args, needle, timeout=30):
+    """Starts sluice; returns (proc, stderr lines list, reader thread) once needle was logged."""
+    import threading
+    proc = subprocess.Popen([A.sluice] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    lines = []
+
+    def reader():
+        for line in proc.stderr:
+            lines.append(line)
+    t = threading.Thread(target=reader, daemon=True)
+    t.start()
+    if not poll(lambda: any(needle in l for l in lines) or proc.poll() is not None, timeout):
+        proc.kill()
+        fail("never logged: " + needle + "\n" + "".join(lines))
+    return proc, lines, t
+
+
+def case_sighup_reopens(tmp):
+    out_file = os.path.join(tmp, "events.jsonl")
+    p = write(tmp, "h.yaml", f"""version: 1
+sources:
+  gen: {{plugin: generator, options: {{count: 3, rate: 0}}}}
+sinks:
+  out: {{plugin: file, options: {{path: {out_file}}}}}
+routes:
+  - {{from: gen, to: out}}
+""")
+    proc, lines, t = start_and_wait(["run", p], "started:")
+    proc.send_signal(signal.SIGHUP)
+    ok = poll(lambda: any("[out] reopened" in l for l in lines), 30)
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=30)
+    t.join(timeout=5)
+    print("".join(lines))
+    check(ok, "SIGHUP makes the file sink reopen its file")
+    check(proc.returncode == 0, "and the run goes on until SIGTERM (exit 0)")
+
+
+def case_second_sigint_exits(tmp):
+    # A sink stuck in deliver (delay 100 s) keeps the drain waiting; the second SIGINT ends it.
+    p = write(tmp, "s.yaml", f"""version: 1
+shutdown: {{drain_timeout: 5m}}
+plugins: {{path: [{A.test_plugins}]}}
+sources:
+  src: {{plugin: counting, options: {{count: 3}}}}
+sinks:
+  out: {{plugin: scripted, options: {{delay_ms: 100000}}}}
+routes:
+  - {{from: src, to: out}}
+""")
+    proc, lines, t = start_and_wait(["run", p], "state: up")
+    proc.send_signal(signal.SIGINT)
+    poll(lambda: any("SIGINT: stopping" in l for l in lines), 30)
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        fail("the second SIGINT did not end sluice")
+    t.join(timeout=5)
+    print("".join(lines))
+    check(proc.returncode == 130, f"the second SIGINT exits 130 at once (got {proc.returncode})")
+    check(any("second SIGINT" in l for l in lines), "and says so")
+
+
 CASES = {name[5:]: fn for name, fn in globals().items() if name.startswith("case_")}
 
 if __name__ == "__main__":
