@@ -2,6 +2,9 @@
 
 #include <charconv>
 
+#include <rapidjson/error/en.h>
+#include <rapidjson/memorystream.h>
+#include <rapidjson/reader.h>
 #include <nlohmann/json.hpp>
 
 namespace hmc {
@@ -31,6 +34,25 @@ const char* const kListKeys[] = {"os-messages", "log-entries", "change-reports"}
 
 }  // namespace
 
+std::optional<std::string> json_error(std::string_view text) {
+  rapidjson::MemoryStream ms(text.data(), text.size());
+  rapidjson::EncodedInputStream<rapidjson::UTF8<>, rapidjson::MemoryStream> in(ms);
+  rapidjson::Reader reader;
+  rapidjson::BaseReaderHandler<> ignore;
+  constexpr unsigned kFlags = rapidjson::kParseIterativeFlag |
+                              rapidjson::kParseValidateEncodingFlag |
+                              rapidjson::kParseStopWhenDoneFlag;
+  rapidjson::ParseResult r = reader.Parse<kFlags>(in, ignore);
+  if (r.IsError())
+    return std::string(rapidjson::GetParseError_En(r.Code())) + " (at byte " +
+           std::to_string(r.Offset()) + ")";
+  // Only whitespace may follow the value.
+  for (size_t i = in.Tell(); i < text.size(); ++i)
+    if (text[i] != ' ' && text[i] != '\t' && text[i] != '\n' && text[i] != '\r')
+      return "more than one JSON value (at byte " + std::to_string(i) + ")";
+  return std::nullopt;
+}
+
 std::string source_uri(const std::string& host) {
   if (host.find(':') != std::string::npos && host.front() != '[') return "hmc://[" + host + "]";
   return "hmc://" + host;
@@ -46,7 +68,7 @@ std::optional<SequenceTracker::Gap> SequenceTracker::observe(const std::string& 
   return std::nullopt;
 }
 
-void map_message(const stomp::Frame& frame, const std::string& source, bool split_lists,
+void map_message(stomp::Frame&& frame, const std::string& source, bool split_lists,
                  SequenceTracker& seq, std::vector<sluice::Event>& out, MapStats& stats) {
   const std::string* message_id = frame.header("message-id");
   const std::string id = message_id ? *message_id : std::string();
@@ -91,8 +113,8 @@ void map_message(const stomp::Frame& frame, const std::string& source, bool spli
     e.subject = *o;
   if (auto ts = to_int(frame.header("timestamp")); ts && *ts > 0) e.time_unix_ns = *ts * 1000000;
   e.attributes.reserve(frame.headers.size());
-  for (const auto& [k, v] : frame.headers)
-    if (!e.find_attribute(k)) e.attributes.emplace_back(k, v);
+  for (auto& [k, v] : frame.headers)
+    if (!e.find_attribute(k)) e.attributes.emplace_back(std::move(k), std::move(v));
 
   if (null_body(frame.body)) {
     out.push_back(std::move(e));
@@ -101,8 +123,8 @@ void map_message(const stomp::Frame& frame, const std::string& source, bool spli
 
   // Without split_lists only validity matters, and accept() builds no document.
   if (!split_lists) {
-    if (nlohmann::json::accept(frame.body)) {
-      e.data = frame.body;
+    if (!json_error(frame.body)) {
+      e.data = std::move(frame.body);
       out.push_back(std::move(e));
       return;
     }
@@ -130,12 +152,7 @@ void map_message(const stomp::Frame& frame, const std::string& source, bool spli
   }
 
   // Not JSON: say so, with the raw text, and go on.
-  std::string why = "not JSON";
-  try {
-    nlohmann::json ignored = nlohmann::json::parse(frame.body);
-  } catch (const nlohmann::json::exception& ex) {
-    why = ex.what();
-  }
+  std::string why = json_error(frame.body).value_or("not JSON");
   ++stats.parse_errors;
   e.type = "sluice.parse-error";
   e.data = nlohmann::json{{"error", why}, {"raw", frame.body}}.dump(

@@ -14,6 +14,11 @@
 
 namespace hmc {
 
+// Checks text is one valid JSON value (UTF-8 checked). RapidJSON's iterative SAX reader: fast
+// on the hot path, and deep nesting from the network cannot overflow the stack.
+// Returns nullopt for valid JSON, else why not (with the byte offset).
+std::optional<std::string> json_error(std::string_view text);
+
 // "hmc://host", IPv6 addresses in brackets.
 std::string source_uri(const std::string& host);
 
@@ -40,8 +45,9 @@ struct MapStats {
 };
 
 // Maps one MESSAGE frame to its events (appended to `out`): an optional sluice.gap, then the
-// notification (or one per list entry with split_lists), or a sluice.parse-error.
-void map_message(const stomp::Frame& frame, const std::string& source, bool split_lists,
+// notification (or one per list entry with split_lists), or a sluice.parse-error. The frame is
+// consumed: its headers and body move into the event.
+void map_message(stomp::Frame&& frame, const std::string& source, bool split_lists,
                  SequenceTracker& seq, std::vector<sluice::Event>& out, MapStats& stats);
 
 // sluice.error for an ERROR frame; `destination` is the topic concerned where known.

@@ -304,10 +304,10 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
     uint64_t messages = 0;
     bool receipts_changed = false;
     std::optional<std::string> close_reason;
-    for (const auto& f : frames) {
+    for (auto& f : frames) {
       if (f.command == "MESSAGE") {
         ++messages;
-        hmc::map_message(f, source_, o_.split_lists, seq_, batch, stats);
+        hmc::map_message(std::move(f), source_, o_.split_lists, seq_, batch, stats);
       } else if (f.command == "RECEIPT") {
         if (const std::string* r = f.header("receipt-id"); r && receipts_.erase(*r))
           receipts_changed = true;

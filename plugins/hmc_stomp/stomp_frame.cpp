@@ -63,6 +63,7 @@ std::string escape_header(std::string_view text, Version v) {
 }
 
 std::string unescape_header(std::string_view text, Version v) {
+  if (text.find('\\') == std::string_view::npos) return std::string(text);  // the common case
   std::string out;
   out.reserve(text.size());
   for (size_t i = 0; i < text.size(); ++i) {

@@ -27,7 +27,7 @@ std::vector<Event> map(const Frame& f, bool split = false) {
   SequenceTracker seq;
   MapStats stats;
   std::vector<Event> out;
-  hmc::map_message(f, kSource, split, seq, out, stats);
+  hmc::map_message(Frame(f), kSource, split, seq, out, stats);
   return out;
 }
 }  // namespace
@@ -168,7 +168,7 @@ TEST_CASE("a body that is not JSON becomes sluice.parse-error with the raw text"
   CHECK(out[0].find_attribute("notification-type") == "os-message");
   auto data = nlohmann::json::parse(*out[0].data);
   CHECK(data["raw"] == "{not json");
-  CHECK(data["error"].get<std::string>().find("parse error") != std::string::npos);
+  CHECK(data["error"] == "Missing a name for object member. (at byte 1)");
   CHECK(stats.parse_errors == 1);
 }
 
@@ -289,4 +289,14 @@ TEST_CASE("reconnected_event and source_uri") {
         nlohmann::json{{"reconnects", 2}, {"reason", "heart-beat timeout"}});
   CHECK(hmc::source_uri("hmc1.example.com") == "hmc://hmc1.example.com");
   CHECK(hmc::source_uri("::1") == "hmc://[::1]");
+}
+
+TEST_CASE("json_error: valid JSON passes; garbage, two values, bad UTF-8 and deep nesting do not") {
+  CHECK(!hmc::json_error(R"( {"a":[1,2,{"b":null}]} )"));
+  CHECK(!hmc::json_error("\"\xc3\xa9\""));
+  CHECK(hmc::json_error("{} {}") == "more than one JSON value (at byte 3)");
+  CHECK(hmc::json_error("{oops") == "Missing a name for object member. (at byte 1)");
+  CHECK(hmc::json_error("\"\xff\"") == "Invalid encoding in string. (at byte 1)");
+  // A million nested arrays: the iterative reader neither recurses nor fails on depth.
+  CHECK(!hmc::json_error(std::string(1000000, '[') + std::string(1000000, ']')));
 }
