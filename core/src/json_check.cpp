@@ -67,6 +67,7 @@ bool utf8_valid(std::string_view s) {
 }
 
 bool json_valid_terminated(const char* text, size_t size) {
+  if (!text) return false;
   // A NUL inside would end the stream early and hide what follows: JSON never holds a raw NUL.
   if (memchr(text, 0, size) || !utf8_valid(std::string_view(text, size))) return false;
   // StringStream takes rapidjson's SIMD paths; the encoding was checked above.
