@@ -87,6 +87,13 @@ TEST_CASE("config.secrets: a missing variable or file names it, never a value") 
   CHECK_FALSE(l.result.ok());
 }
 
+TEST_CASE("config.secrets: an unterminated ${ is an error that suggests $${") {
+  Loaded l;
+  load_text(l, hmc_pipeline(R"({host: "${HMC_HOST"})"));
+  CHECK(l.diagnostics == Strings{"P:4:21: error: sources.h.options.host: unterminated '${' "
+                                 "(write '$${' for a literal '${')"});
+}
+
 TEST_CASE("config.secrets: a secret file that is not UTF-8 text is an error") {
   Loaded l;
   l.dir.write("binary.key", std::string("\x80\x81\xfe", 3));
