@@ -1,0 +1,383 @@
+#include <doctest/doctest.h>
+
+#include "fixture.hpp"
+
+#include <set>
+#include <sstream>
+
+namespace {
+hmc::Options with_stomp(const json& stomp) {
+  hmc::Options o;
+  o.scenario = {{"stomp", stomp}, {"topics", {"static.topic"}}};
+  return o;
+}
+}  // namespace
+
+TEST_SUITE("stomp") {
+  TEST_CASE("handshake: the highest common version, server and heart-beat headers") {
+    Fake f;
+    auto c = f.stomp();
+    auto r = c.connect("hmcuser", "hmcpassword", "1.0,1.1,1.2", "0,0");
+    CHECK(r.command == "CONNECTED");
+    CHECK(r.header("version") == "1.2");
+    CHECK(r.header("server") == "ActiveMQ/5.17.2");
+    CHECK(r.header("heart-beat") == "1000,1000");
+  }
+
+  TEST_CASE("a broker configured for 1.1 answers 1.1 like a real HMC") {
+    Fake f(with_stomp({{"max_version", "1.1"}}));
+    auto c = f.stomp();
+    CHECK(c.connect("hmcuser", "hmcpassword", "1.0,1.1,1.2").header("version") == "1.1");
+  }
+
+  TEST_CASE("CONNECT without accept-version is STOMP 1.0 without heart-beat header") {
+    Fake f;
+    auto c = f.stomp();
+    auto r = c.connect("hmcuser", "hmcpassword", "", "0,0", "CONNECT");
+    CHECK(r.command == "CONNECTED");
+    CHECK(r.header("version") == "1.0");
+    CHECK(r.header("heart-beat") == "<absent>");
+  }
+
+  TEST_CASE("no common version is an ERROR listing the supported ones, then close") {
+    Fake f;
+    auto c = f.stomp();
+    auto r = c.connect("hmcuser", "hmcpassword", "2.0");
+    CHECK(r.command == "ERROR");
+    CHECK(r.header("version") == "1.0,1.1,1.2");
+    CHECK(c.wait_closed());
+  }
+
+  TEST_CASE("a bad password is an ERROR and the connection closes") {
+    Fake f;
+    auto c = f.stomp();
+    auto r = c.connect("hmcuser", "wrong");
+    CHECK(r.command == "ERROR");
+    CHECK(r.header("message") == "User name [hmcuser] or password is invalid.");
+    CHECK(c.wait_closed());
+    CHECK(f.fake.stats().stomp_refused == 1);
+  }
+
+  TEST_CASE("the API session id and credential are a valid STOMP login") {
+    Fake f;
+    json s = f.logon();
+    auto c = f.stomp();
+    CHECK(c.connect(s["api-session"], s["session-credential"]).command == "CONNECTED");
+  }
+
+  TEST_CASE("an unknown topic is an ERROR with ActiveMQ's exact message and a stack trace") {
+    Fake f;
+    auto c = f.stomp();
+    c.connect();
+    c.send("SUBSCRIBE", {{"id", "s1"}, {"destination", "/topic/nope"}, {"receipt", "r9"}});
+    auto e = c.read_frame();
+    REQUIRE(e);
+    CHECK(e->command == "ERROR");
+    // 1.2 escapes the colons of the value: \c
+    CHECK(e->header("message") ==
+          "remote addConsumer failed because the specified destination, 'topic\\c//nope', is not "
+          "a known or approved topic.");
+    CHECK(e->header("receipt-id") == "r9");
+    CHECK(e->body.find("\tat org.apache.activemq") != std::string::npos);
+    CHECK(c.wait_closed());
+  }
+
+  TEST_CASE("MESSAGE carries the HMC headers; message-ids unique, sequence numbers count up") {
+    Fake f;
+    json s = f.logon();
+    const std::string topic = s["notification-topic"];
+    auto c = f.subscriber(topic);
+    f.fake.publish(hmc::Notification(topic, "property-change", 3));
+    std::set<std::string> ids;
+    for (int i = 1; i <= 3; ++i) {
+      auto m = c.read_frame();
+      REQUIRE(m);
+      CHECK(m->command == "MESSAGE");
+      CHECK(m->header("destination") == "/topic/" + topic);
+      CHECK(m->header("subscription") == "sub-1");
+      CHECK(m->header("notification-type") == "property-change");
+      CHECK(m->header("session-sequence-nr") == std::to_string(i));
+      CHECK(m->header("class") == "cpc");
+      CHECK(m->header("name") == "CPC1");
+      CHECK(m->header("object-uri").rfind("/api/cpcs/", 0) == 0);
+      CHECK(m->header("property-names") == " status ");
+      CHECK(m->header("expires") == "0");
+      CHECK(m->header("priority") == "4");
+      CHECK(m->header("timestamp") != "<absent>");
+      CHECK(m->header("global-sequence-nr") != "<absent>");
+      CHECK(m->header("content-length") == std::to_string(m->body.size()));
+      CHECK(json::parse(m->body)["change-reports"][0]["property-name"] == "status");
+      ids.insert(m->header("message-id"));
+    }
+    CHECK(ids.size() == 3);
+  }
+
+  TEST_CASE("header values are escaped per negotiated version") {
+    Fake f(with_stomp({{"max_version", "1.2"}}));
+    hmc::Notification n("static.topic");
+    n.headers = {{"x-test", "a:b\nc"}};
+    {
+      auto c = f.subscriber("static.topic");
+      f.fake.publish(n);
+      auto m = c.read_frame();
+      REQUIRE(m);
+      CHECK(m->header("x-test") == "a\\cb\\nc");
+    }
+    auto c10 = f.stomp();
+    CHECK(c10.connect("hmcuser", "hmcpassword", "", "0,0", "CONNECT").header("version") == "1.0");
+    c10.send("SUBSCRIBE", {{"destination", "/topic/static.topic"}, {"receipt", "r"}});
+    REQUIRE(c10.read_frame()->command == "RECEIPT");
+    f.fake.publish(n);
+    auto m = c10.read_frame();
+    REQUIRE(m);
+    CHECK(m->header("x-test") == "a:b c");
+    CHECK(m->header("subscription") == "/topic/static.topic");
+  }
+
+  TEST_CASE("body: JSON object, raw text, and null for an empty body") {
+    Fake f(with_stomp(json::object()));
+    auto c = f.subscriber("static.topic");
+    f.fake.run_line(json::parse(R"({"topic":"static.topic","type":"os-message","body":{"a":1}})"));
+    f.fake.run_line(json::parse(R"({"topic":"static.topic","type":"os-message","body":"raw"})"));
+    f.fake.run_line(json::parse(R"({"topic":"static.topic","type":"job-completion","body":null})"));
+    CHECK(c.read_frame()->body == R"({"a":1})");
+    CHECK(c.read_frame()->body == "raw");
+    auto job = c.read_frame();
+    CHECK(job->body.empty());
+    CHECK(job->header("job-uri").rfind("/api/jobs/", 0) == 0);
+  }
+
+  TEST_CASE("the server sends heart-beats and closes a client that sends none") {
+    Fake f(with_stomp({{"heart_beat", {100, 100}}}));
+    auto c = f.stomp();
+    auto r = c.connect("hmcuser", "hmcpassword", "1.2", "100,100");
+    REQUIRE(r.header("heart-beat") == "100,100");
+    // Silent client: the fake must give up on it (2 x 100 ms grace) and close.
+    CHECK(c.wait_closed(10s));
+    CHECK(c.heartbeats >= 1);
+    CHECK(f.fake.stats().heartbeats_sent >= 1);
+  }
+
+  TEST_CASE("DISCONNECT with receipt: RECEIPT, then the fake closes") {
+    Fake f;
+    auto c = f.stomp();
+    c.connect();
+    c.send("DISCONNECT", {{"receipt", "bye"}});
+    auto r = c.read_frame();
+    REQUIRE(r);
+    CHECK(r->command == "RECEIPT");
+    CHECK(r->header("receipt-id") == "bye");
+    CHECK(c.wait_closed());
+  }
+
+  TEST_CASE("UNSUBSCRIBE stops delivery") {
+    Fake f(with_stomp(json::object()));
+    auto c = f.subscriber("static.topic");
+    c.send("UNSUBSCRIBE", {{"id", "sub-1"}, {"receipt", "u"}});
+    REQUIRE(c.read_frame()->command == "RECEIPT");
+    f.fake.publish(hmc::Notification("static.topic"));
+    REQUIRE(f.fake.wait_idle(5s));
+    CHECK(f.fake.stats().no_subscriber == 1);
+    CHECK(f.fake.stats().messages_sent == 0);
+  }
+
+  TEST_CASE("plain TCP STOMP on request") {
+    hmc::Options o;
+    o.stomp_tls = false;
+    Fake f(o);
+    testclient::Stomp c(f.fake.stomp_port(), f.fake.ca_pem(), false);
+    CHECK(c.connect().command == "CONNECTED");
+  }
+
+  TEST_CASE("stop and start again: same ports, sessions and sequence numbers kept") {
+    Fake f(with_stomp(json::object()));
+    const uint16_t port = f.fake.stomp_port();
+    {
+      auto c = f.subscriber("static.topic");
+      f.fake.publish(hmc::Notification("static.topic"));
+      CHECK(c.read_frame()->header("session-sequence-nr") == "1");
+      f.fake.stop();
+      CHECK(c.wait_closed());
+    }
+    f.fake.start();
+    CHECK(f.fake.stomp_port() == port);
+    auto c = f.subscriber("static.topic");
+    f.fake.publish(hmc::Notification("static.topic"));
+    CHECK(c.read_frame()->header("session-sequence-nr") == "2");
+  }
+}
+
+TEST_SUITE("script") {
+  TEST_CASE("a script plays notifications in order after waiting for the subscriber") {
+    Fake f(with_stomp(json::object()));
+    std::istringstream script(R"(# comment
+{"wait_for_subscribers": 1, "timeout": "10s"}
+{"topic": "static.topic", "type": "status-change", "repeat": 2}
+{"sleep": "10ms"}
+{"topic": "static.topic", "type": "inventory-change", "headers": {"action": "remove"}, "body": null, "rate": 1000}
+)");
+    f.fake.load_script(script);
+    auto c = f.subscriber("static.topic");
+    CHECK(c.read_frame()->header("notification-type") == "status-change");
+    CHECK(c.read_frame()->header("notification-type") == "status-change");
+    auto inv = c.read_frame();
+    REQUIRE(inv);
+    CHECK(inv->header("notification-type") == "inventory-change");
+    CHECK(inv->header("action") == "remove");
+  }
+
+  TEST_CASE("a bad line is refused with its line number and nothing is queued") {
+    Fake f;
+    std::istringstream script("{\"sleep\":\"1ms\"}\n{\"fault\":\"nope\"}\n");
+    CHECK_THROWS_WITH(f.fake.load_script(script), doctest::Contains("script line 2"));
+    CHECK(f.fake.stats().jobs_pending == 0);
+  }
+
+  TEST_CASE("a rate-limited burst is delivered completely") {
+    Fake f(with_stomp(json::object()));
+    auto c = f.subscriber("static.topic");
+    f.fake.publish(hmc::Notification("static.topic", "os-message", 20, 2000));
+    int got = 0;
+    while (auto m = c.read_frame(2s))
+      if (++got == 20) break;
+    CHECK(got == 20);
+  }
+}
+
+TEST_SUITE("faults") {
+  TEST_CASE("drop-mid-frame: whole frames first, then half a frame, then the close") {
+    Fake f(with_stomp(json::object()));
+    auto c = f.subscriber("static.topic");
+    f.fake.publish(hmc::Notification("static.topic", "os-message", 2));
+    f.fake.fault({{"fault", "drop-mid-frame"}});
+    CHECK(c.read_frame()->command == "MESSAGE");
+    CHECK(c.read_frame()->command == "MESSAGE");
+    CHECK(!c.read_frame(5s));
+    CHECK(c.closed);
+    CHECK(c.leftover().rfind("MESSAGE\n", 0) == 0);
+    CHECK(f.fake.stats().truncated == 1);
+  }
+
+  TEST_CASE("stop-heartbeats: no heart-beat arrives afterwards, messages still do") {
+    Fake f(with_stomp({{"heart_beat", {50, 0}}}));
+    auto c = f.stomp();
+    c.connect("hmcuser", "hmcpassword", "1.2", "0,50");
+    c.send("SUBSCRIBE", {{"id", "s"}, {"destination", "/topic/static.topic"}, {"receipt", "r"}});
+    REQUIRE(c.read_frame()->command == "RECEIPT");
+    f.fake.fault({{"fault", "stop-heartbeats"}});
+    REQUIRE(f.fake.wait_idle(5s));
+    c.read_frame(200ms);  // take heart-beats sent before the fault
+    const size_t before = c.heartbeats;
+    CHECK(!c.read_frame(500ms));
+    CHECK(c.heartbeats == before);
+    f.fake.publish(hmc::Notification("static.topic"));
+    CHECK(c.read_frame()->command == "MESSAGE");
+  }
+
+  TEST_CASE("error-frame: ERROR with the given message, then close") {
+    Fake f(with_stomp(json::object()));
+    auto c = f.subscriber("static.topic");
+    f.fake.fault({{"fault", "error-frame"}, {"message", "broker going down"}});
+    auto e = c.read_frame();
+    REQUIRE(e);
+    CHECK(e->command == "ERROR");
+    CHECK(e->header("message") == "broker going down");
+    CHECK(c.wait_closed());
+  }
+
+  TEST_CASE("malformed-json: a MESSAGE whose body is not JSON") {
+    Fake f(with_stomp(json::object()));
+    auto c = f.subscriber("static.topic");
+    f.fake.fault({{"fault", "malformed-json"}});
+    auto m = c.read_frame();
+    REQUIRE(m);
+    CHECK(m->header("notification-type") == "os-message");
+    CHECK(json::parse(m->body, nullptr, false).is_discarded());
+  }
+
+  TEST_CASE("oversized-frame: a MESSAGE with a body of the given size") {
+    Fake f(with_stomp(json::object()));
+    auto c = f.subscriber("static.topic");
+    f.fake.fault({{"fault", "oversized-frame"}, {"size", "3MiB"}});
+    auto m = c.read_frame(20s);
+    REQUIRE(m);
+    CHECK(m->body.size() == 3u << 20);
+    CHECK(json::parse(m->body)["os-messages"].size() == 1);
+  }
+
+  TEST_CASE("refuse-logon: the next STOMP logon is refused, the one after works") {
+    Fake f;
+    f.fake.fault({{"fault", "refuse-logon"}, {"where", "stomp"}});
+    REQUIRE(f.fake.wait_idle(5s));
+    auto a = f.stomp();
+    CHECK(a.connect().command == "ERROR");
+    auto b = f.stomp();
+    CHECK(b.connect().command == "CONNECTED");
+  }
+
+  TEST_CASE("expire-session: connections on the session's topics are closed") {
+    Fake f;
+    json s = f.logon();
+    auto c = f.subscriber(s["notification-topic"]);
+    f.fake.fault({{"fault", "expire-session"}});
+    CHECK(c.wait_closed());
+    auto again = f.stomp();
+    again.connect();
+    again.send(
+        "SUBSCRIBE",
+        {{"id", "x"}, {"destination", "/topic/" + s["notification-topic"].get<std::string>()}});
+    CHECK(again.read_frame()->command == "ERROR");
+  }
+
+  TEST_CASE("skip-sequence: the next notification jumps by the count") {
+    Fake f(with_stomp(json::object()));
+    auto c = f.subscriber("static.topic");
+    f.fake.publish(hmc::Notification("static.topic"));
+    f.fake.fault({{"fault", "skip-sequence"}, {"count", 4}});
+    f.fake.publish(hmc::Notification("static.topic"));
+    CHECK(c.read_frame()->header("session-sequence-nr") == "1");
+    CHECK(c.read_frame()->header("session-sequence-nr") == "6");
+  }
+
+  TEST_CASE("slow-reader: the fake leaves client frames unread for the duration") {
+    Fake f(with_stomp(json::object()));
+    auto c = f.subscriber("static.topic");
+    f.fake.fault({{"fault", "slow-reader"}, {"duration", "3s"}});
+    REQUIRE(f.fake.wait_idle(5s));
+    c.send("UNSUBSCRIBE", {{"id", "sub-1"}, {"receipt", "late"}});
+    CHECK(!c.read_frame(300ms));  // not read yet
+    auto r = c.read_frame(10s);
+    REQUIRE(r);
+    CHECK(r->header("receipt-id") == "late");
+  }
+
+  TEST_CASE("close: every STOMP connection is closed after its queued frames") {
+    Fake f(with_stomp(json::object()));
+    auto c = f.subscriber("static.topic");
+    f.fake.publish(hmc::Notification("static.topic"));
+    f.fake.fault({{"fault", "close"}});
+    CHECK(c.read_frame()->command == "MESSAGE");
+    CHECK(c.wait_closed());
+  }
+
+  TEST_CASE("record_ids: the ids sent are the ids received") {
+    hmc::Options o = with_stomp(json::object());
+    o.record_ids = true;
+    Fake f(o);
+    auto c = f.subscriber("static.topic");
+    f.fake.publish(hmc::Notification("static.topic", "os-message", 50));
+    std::set<std::string> got;
+    for (int i = 0; i < 50; ++i)
+      if (auto m = c.read_frame()) got.insert(m->header("message-id"));
+    std::set<std::string> sent;
+    for (auto id : f.fake.sent_message_ids()) {
+      // the client sees the 1.2-escaped form
+      std::string esc;
+      for (char ch : id)
+        esc += ch == ':' ? std::string("\\c") : std::string(1, ch);
+      sent.insert(esc);
+    }
+    CHECK(got.size() == 50);
+    CHECK(got == sent);
+  }
+}
