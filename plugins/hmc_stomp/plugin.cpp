@@ -398,7 +398,6 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
         host().metric("stomp_errors");
         submit(std::move(batch), {});
       }
-      if (api_) need_resolve_ = false;  // the session check on the next attempt decides
       return report_down(reason, o_.reconnect.max);
     }
     if (kind == StompConnection::CloseKind::lost) {

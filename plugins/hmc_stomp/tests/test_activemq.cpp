@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -106,7 +107,8 @@ class ActiveMq {
     pid_ = fork();
     REQUIRE(pid_ >= 0);
     if (pid_ == 0) {
-      setpgid(0, 0);  // its own group, so the stop below reaches every process it made
+      setpgid(0, 0);                     // its own group, so the stop below reaches every process
+      prctl(PR_SET_PDEATHSIG, SIGKILL);  // and a crashed test leaves no broker behind
       FILE* out = freopen(log.c_str(), "w", stdout);
       (void)out;
       dup2(fileno(stdout), fileno(stderr));
