@@ -32,6 +32,7 @@ const std::vector<Command>& commands();
 int cmd_run(const std::vector<std::string>& args);
 int cmd_validate(const std::vector<std::string>& args);
 int cmd_plugins(const std::vector<std::string>& args);
+int cmd_dlq(const std::vector<std::string>& args);
 
 // --- helpers the commands share ------------------------------------------------------------
 

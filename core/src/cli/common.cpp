@@ -13,6 +13,7 @@ const std::vector<Command>& commands() {
       {"run", "PIPELINE", "run a pipeline until SIGINT/SIGTERM", &cmd_run},
       {"validate", "PIPELINE", "check a pipeline file; list every error", &cmd_validate},
       {"plugins", "[--path DIR...]", "list the plugins found and their options", &cmd_plugins},
+      {"dlq", "replay FILE ...", "send the events of a dead-letter file to a sink again", &cmd_dlq},
   };
   return list;
 }

@@ -7,6 +7,7 @@
 #include <sluice/core/plugin_host.hpp>
 #include <sluice/core/redact.hpp>
 #include <sluice/core/runtime.hpp>
+#include <sluice/core/spool.hpp>
 
 #include <pthread.h>
 #include <signal.h>
@@ -101,6 +102,13 @@ int cmd_run(const std::vector<std::string>& args) {
   runtime_options.dead_letter_factory =
       [&log](const core::SinkConfig& sink) -> std::unique_ptr<core::DeadLetter> {
     return std::make_unique<FileDeadLetter>(sink.dead_letter.path, log);
+  };
+  runtime_options.spool_queue_factory =
+      [&log](const core::SinkConfig& sink) -> std::unique_ptr<core::SinkQueue> {
+    return core::make_spool_queue(sink, core::spool_options_for(sink),
+                                  [&log, name = sink.name](const std::string& m) {
+                                    log.warn(name, m);
+                                  });
   };
   core::Runtime runtime(std::move(pipeline), plugins, log, std::move(runtime_options));
 

@@ -7,13 +7,17 @@
 // documented in docs/delivery.md ("Disk spool").
 #pragma once
 
+#include <sluice/core/config.hpp>
+#include <sluice/core/delivery_hooks.hpp>
 #include <sluice/event.hpp>
 
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -175,5 +179,24 @@ class Spool {
 
 // CRC-32C (Castagnoli), the checksum of every spool record.
 uint32_t crc32c(uint32_t crc, const void* data, size_t size);
+
+}  // namespace sluice::core
+
+// ---- the spool as a sink's queue (`queue: {policy: spool}`) -------------------------------
+
+namespace sluice::core {
+
+// A SinkQueue whose every event is on disk before push() returns. pop() reads ahead from the
+// spool; an event popped into a batch is acknowledged (its spool position persisted) once the
+// dispatcher has let go of it, i.e. after the batch was delivered or dead-lettered. Batches still
+// out when the process dies are read again at the next start (at-least-once).
+// `report` receives one line per problem (recovery on open: torn tail cut off, a segment
+// quarantined; later: a record failing its checksum while reading). Throws std::runtime_error
+// when the spool directory cannot be used.
+std::unique_ptr<SinkQueue> make_spool_queue(const SinkConfig& sink, SpoolOptions options,
+                                            std::function<void(const std::string&)> report);
+
+// The SpoolOptions a sink's `spool:` block and queue settings give (docs/delivery.md).
+SpoolOptions spool_options_for(const SinkConfig& sink);
 
 }  // namespace sluice::core

@@ -1,0 +1,223 @@
+// Whole pipelines through the real `sluice` executable: generator -> webhook -> test receiver.
+//  - crash: spool on, receiver down, kill -9 sluice after every event was accepted, start it
+//    again with the receiver up: every accepted event arrives, once.
+//  - 4xx: rejected events land in the dead-letter file with reason and status, and
+//    `sluice dlq replay` delivers them.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
+
+#include "receiver.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+using namespace std::chrono_literals;
+using nlohmann::json;
+using sluice::webhook::testing::Answer;
+using sluice::webhook::testing::Receiver;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    char tmpl[] = "/tmp/sluice-webhook-pipeline-XXXXXX";
+    path = ::mkdtemp(tmpl);
+  }
+  ~TempDir() { fs::remove_all(path); }
+};
+
+void write_file(const fs::path& p, const std::string& text) {
+  std::ofstream(p) << text;
+}
+
+std::string read_file(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// A child process running sluice with its stderr in `log`.
+struct Sluice {
+  pid_t pid = -1;
+  Sluice(const std::vector<std::string>& args, const fs::path& log) {
+    pid = ::fork();
+    if (pid == 0) {
+      int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+      ::dup2(fd, 2);
+      ::dup2(fd, 1);
+      std::vector<char*> argv;
+      std::string exe = SLUICE_EXECUTABLE;
+      argv.push_back(exe.data());
+      std::vector<std::string> copy = args;
+      for (auto& a : copy)
+        argv.push_back(a.data());
+      argv.push_back(nullptr);
+      ::execv(exe.c_str(), argv.data());
+      ::_exit(127);
+    }
+  }
+  // Waits (bounded) for the exit; returns the exit code, or -signal, or -1000 on timeout.
+  int wait(std::chrono::seconds timeout = 60s) {
+    const auto until = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < until) {
+      int status = 0;
+      pid_t r = ::waitpid(pid, &status, WNOHANG);
+      if (r == pid) {
+        pid = -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+      }
+      std::this_thread::sleep_for(20ms);
+    }
+    return -1000;
+  }
+  void signal(int sig) {
+    if (pid > 0) ::kill(pid, sig);
+  }
+  ~Sluice() {
+    if (pid > 0) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+    }
+  }
+};
+
+template <typename Pred>
+bool poll_until(Pred pred, std::chrono::seconds timeout = 60s) {
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < until) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(20ms);
+  }
+  return pred();
+}
+
+// Event ids the receiver acknowledged with a 2xx, with how many times each.
+std::map<std::string, int> delivered_ids(const Receiver& r) {
+  std::map<std::string, int> ids;
+  for (const auto& q : r.requests()) {
+    if (q.answered < 200 || q.answered > 299) continue;
+    for (const auto& ev : json::parse(q.body))
+      ++ids[ev["id"].get<std::string>()];
+  }
+  return ids;
+}
+
+std::string pipeline(const std::string& url, const fs::path& state, const std::string& id_prefix,
+                     int count, const std::string& sink_extra) {
+  return "version: 1\n"
+         "log: {level: info}\n"
+         "state_dir: " +
+         state.string() +
+         "\n"
+         "sources:\n"
+         "  gen:\n"
+         "    plugin: generator\n"
+         "    options: {template: minimal, rate: 0, count: " +
+         std::to_string(count) + ", id_prefix: \"" + id_prefix +
+         "\", source_uri: \"test://gen\"}\n"
+         "sinks:\n"
+         "  hook:\n"
+         "    plugin: webhook\n"
+         "    options: {url: \"" +
+         url +
+         "\", body: cloudevents-batch, connect_timeout: 1s, read_timeout: 2s}\n"
+         "    batch: {max_events: 50, max_delay: 20ms}\n"
+         "    retry: {initial: 20ms, max: 200ms}\n" +
+         sink_extra +
+         "routes:\n"
+         "  - from: gen\n"
+         "    to: hook\n";
+}
+
+}  // namespace
+
+TEST_CASE("pipeline crash: spool on, kill -9 during an outage, restart: every event arrives once") {
+  TempDir dir;
+  Receiver r;
+  r.go_down();
+  const fs::path log = dir.path / "sluice.log";
+  const fs::path p1 = dir.path / "first.yaml", p2 = dir.path / "second.yaml";
+  const std::string spool = "    queue: {policy: spool, max_events: 100000}\n";
+  write_file(p1, pipeline(r.url(), dir.path / "state", "first-", 300, spool));
+  write_file(p2, pipeline(r.url(), dir.path / "state", "second-", 10, spool));
+  {
+    Sluice first({"run", p1.string()}, log);
+    // Every event is accepted (in the spool) once the generator says it is finished.
+    REQUIRE(poll_until([&] { return read_file(log).find("finished: 300") != std::string::npos; }));
+    first.signal(SIGKILL);
+    CHECK(first.wait() == -SIGKILL);
+  }
+  CHECK(r.request_count() == 0);
+  r.come_up();
+  Sluice second({"run", p2.string()}, log);
+  const bool all = poll_until([&] { return delivered_ids(r).size() >= 310; });
+  second.signal(SIGTERM);
+  CHECK(second.wait() == 0);
+  INFO(read_file(log));
+  CHECK(all);
+  auto ids = delivered_ids(r);
+  for (int i = 1; i <= 300; ++i)
+    CHECK_MESSAGE(ids["first-" + std::to_string(i)] == 1, "first-" << i);
+  for (int i = 1; i <= 10; ++i)
+    CHECK_MESSAGE(ids["second-" + std::to_string(i)] == 1, "second-" << i);
+}
+
+TEST_CASE("pipeline 4xx: rejected events go to the dead-letter file and replay delivers them") {
+  TempDir dir;
+  Receiver r;
+  r.set_default(Answer::with_status(400, "unknown event type"));
+  const fs::path log = dir.path / "sluice.log";
+  const fs::path p = dir.path / "p.yaml", dlq = dir.path / "dlq.jsonl";
+  write_file(p, pipeline(r.url(), dir.path / "state", "d-", 20,
+                         "    dead_letter: {path: " + dlq.string() + "}\n"));
+  auto dlq_lines = [&] {
+    std::vector<json> lines;
+    std::ifstream in(dlq);
+    for (std::string l; std::getline(in, l);)
+      if (!l.empty()) lines.push_back(json::parse(l));
+    return lines;
+  };
+  {
+    Sluice run({"run", p.string()}, log);
+    REQUIRE(poll_until([&] { return dlq_lines().size() >= 20; }));
+    run.signal(SIGTERM);
+    CHECK(run.wait() == 0);
+  }
+  auto lines = dlq_lines();
+  REQUIRE(lines.size() == 20);
+  for (const auto& l : lines) {
+    CHECK(l["sink"] == "hook");
+    CHECK(l["status"] == 400);
+    CHECK(l["attempts"] == 1);
+    CHECK(l["reason"] == "rejected: HTTP 400 Bad Request: unknown event type");
+    CHECK(l["event"]["type"] == "generator.minimal");
+  }
+  CHECK(delivered_ids(r).empty());
+
+  r.set_default(Answer::ok());
+  Sluice replay({"dlq", "replay", dlq.string(), "--pipeline", p.string(), "--to", "hook", "--type",
+                 "generator.*"},
+                log);
+  CHECK(replay.wait() == 0);
+  INFO(read_file(log));
+  auto ids = delivered_ids(r);
+  CHECK(ids.size() == 20);
+  for (int i = 1; i <= 20; ++i)
+    CHECK_MESSAGE(ids["d-" + std::to_string(i)] == 1, "d-" << i);
+}
