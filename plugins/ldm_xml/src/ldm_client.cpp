@@ -127,6 +127,9 @@ const char* options_schema() {
         {"type", "object"},
         {"additionalProperties", false},
         {"required", {"host"}},
+        // remote mode (the default) authenticates: user and password are required there.
+        {"if", {{"properties", {{"mode", {{"const", "local"}}}}}, {"required", {"mode"}}}},
+        {"else", {{"required", {"user", "password"}}}},
         {"properties",
          {{"host",
            {{"type", "string"},

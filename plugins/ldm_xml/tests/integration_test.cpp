@@ -409,6 +409,10 @@ TEST_CASE("options: missing host, remote mode without credentials, bad class") {
   CHECK(schema["properties"]["port"]["default"] == 6482);
   CHECK(schema["properties"]["tls"]["properties"]["verify"]["default"] == true);
   CHECK(schema["additionalProperties"] == false);
+  // remote mode (mode absent or "remote") needs credentials, so `sluice validate` catches it
+  CHECK(schema["if"] ==
+        json::parse(R"({"properties":{"mode":{"const":"local"}},"required":["mode"]})"));
+  CHECK(schema["else"]["required"] == json{"user", "password"});
 }
 
 TEST_CASE("connection refused: state connecting with the reason, retried with back-off") {
