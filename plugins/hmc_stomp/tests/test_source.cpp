@@ -422,3 +422,34 @@ TEST_CASE("create fails with a clear message on bad options") {
                     "nothing to subscribe to: give topics, topic_types or os_message_channels");
   CHECK_THROWS_WITH(h.create(R"({"topics":["t"]})"), "host: required");
 }
+
+TEST_CASE("a broker that accepts but never answers: timeout waiting for CONNECTED, then stop") {
+  boost::asio::io_context io;
+  boost::asio::ip::tcp::acceptor acceptor(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
+  std::vector<boost::asio::ip::tcp::socket> held;  // accepted and never answered
+  std::function<void()> accept = [&] {
+    acceptor.async_accept([&](const boost::system::error_code& ec, boost::asio::ip::tcp::socket s) {
+      if (ec) return;
+      held.push_back(std::move(s));
+      accept();
+    });
+  };
+  accept();
+  std::thread t([&] { io.run(); });
+  {
+    Harness h(kPlugin);
+    json o = base_options(acceptor.local_endpoint().port());
+    o["connect_timeout"] = 300;
+    auto& inst = h.create(o.dump());
+    inst.start();
+    REQUIRE(h.wait_for_state(SLUICE_STATE_DOWN));
+    CHECK(h.states().back().detail ==
+          "cannot connect: timeout waiting for CONNECTED (connect_timeout 300 ms)");
+    inst.stop();  // returns: nothing of the plugin calls the host after this
+    const size_t logs = h.logs().size();
+    std::this_thread::sleep_for(std::chrono::milliseconds(400));  // longer than a retry delay
+    CHECK(h.logs().size() == logs);
+  }
+  io.stop();
+  t.join();
+}
