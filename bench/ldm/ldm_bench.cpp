@@ -27,13 +27,29 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
+// The smallest documented shape (a domain event) and a resource event with an Item and three
+// properties, which costs more to parse and map.
+ldmd::Step shape(const std::string& which, uint64_t n) {
+  ldmd::Step s;
+  s.domain = "ldg1";
+  s.repeat = n;
+  if (which == "resource") {
+    s.action = "add-vdisk";
+    s.properties = {
+        {"vdisk_name", "vdisk0"}, {"service_name", "primary-vds0"}, {"vol_name", "vol0"}};
+  } else {
+    s.action = "start-domain";
+  }
+  return s;
+}
+
+ldmd::Step g_shape;
+
 ldmd::Options fake_options(uint64_t n) {
   ldmd::Options o;
   o.local_mode = true;
   o.close_after_script = true;
-  ldmd::Step s;
-  s.action = "start-domain";
-  s.domain = "ldg1";
+  ldmd::Step s = g_shape;
   s.repeat = n;
   o.script = {s};
   return o;
@@ -146,17 +162,22 @@ double through_plugin(uint64_t n, const char* plugin_path) {
 int main(int argc, char** argv) {
   const uint64_t n = argc > 1 ? std::stoull(argv[1]) : 300000;
   try {
-    uint64_t bytes = 0;
-    double base = baseline(n, bytes);
-    double plugin = through_plugin(n, SLUICE_LDM_XML_PLUGIN);
-    const double doc = static_cast<double>(bytes) / static_cast<double>(n);
-    printf("ldm_xml benchmark: %llu LDM_event documents (%.0f bytes each) over loopback TLS\n",
-           static_cast<unsigned long long>(n), doc);
-    printf("  baseline  raw TLS read, no parsing : %10.0f docs/s  (%.1f MB/s)\n", n / base,
-           bytes / base / 1e6);
-    printf("  ldm_xml   framed, parsed, mapped   : %10.0f events/s\n", n / plugin);
-    printf("  ratio     ldm_xml / baseline       : %10.3f\n", base / plugin);
-    printf("  goal      >= 150000 events/s       : %s\n", n / plugin >= 150000 ? "met" : "not met");
+    bool all_met = true;
+    for (const char* which : {"domain", "resource"}) {
+      g_shape = shape(which, n);
+      uint64_t bytes = 0;
+      double base = baseline(n, bytes);
+      double plugin = through_plugin(n, SLUICE_LDM_XML_PLUGIN);
+      const double doc = static_cast<double>(bytes) / static_cast<double>(n);
+      printf("ldm_xml benchmark: %llu %s LDM_event documents (%s, %.0f bytes each), loopback TLS\n",
+             static_cast<unsigned long long>(n), which, g_shape.action.c_str(), doc);
+      printf("  baseline  raw TLS read, no parsing : %10.0f docs/s  (%.1f MB/s)\n", n / base,
+             bytes / base / 1e6);
+      printf("  ldm_xml   framed, parsed, mapped   : %10.0f events/s\n", n / plugin);
+      printf("  ratio     ldm_xml / baseline       : %10.3f\n", base / plugin);
+      all_met = all_met && n / plugin >= 150000;
+    }
+    printf("goal >= 150000 events/s for both shapes: %s\n", all_met ? "met" : "not met");
   } catch (const std::exception& e) {
     fprintf(stderr, "ldm_bench: %s\n", e.what());
     return 1;

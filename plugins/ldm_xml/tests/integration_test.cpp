@@ -293,6 +293,28 @@ TEST_CASE("fault: documents split into 7-byte writes and glued 5 per write") {
   CHECK(count_type(rig.harness.events(), "ldm.domain.bind-domain") == 23);
 }
 
+TEST_CASE("events sent at a rate, with a pause between steps, all arrive") {
+  auto steps = ldmd::parse_script(
+      R"({"event": "add-memory", "domain": "ldg2", "properties": {"size": "8G"}, "rate": 500, "repeat": 10})"
+      "\n"
+      R"({"sleep": "20ms"})"
+      "\n"
+      R"({"event": "migrate-domain", "class": "progress", "properties": {"progress": "100%", "status": "done"}, "rate": 1000, "repeat": 3})");
+  Rig rig(fake_options(steps));
+  rig.start();
+  REQUIRE(rig.all_delivered());
+  const auto events = rig.harness.events();
+  REQUIRE(count_type(events, "ldm.resource.add-memory") == 10);
+  REQUIRE(count_type(events, "ldm.progress.migrate-domain") == 3);
+  for (const auto& e : events)
+    if (e.type == "ldm.progress.migrate-domain") {
+      json d = json::parse(*e.data);
+      CHECK(d["progress"] == 100);
+      CHECK(d["status"] == "done");
+      CHECK(d["source"] == "fake-ldmd");
+    }
+}
+
 TEST_CASE("fault: many documents glued into each write") {
   Rig rig(fake_options({fault("glue", 0, 50), event("set-memory", 500)}));
   rig.start();
