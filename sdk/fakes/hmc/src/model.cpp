@@ -97,6 +97,7 @@ Model::Model(const json& scenario_in) {
         m.status =
             get_or<std::string>(p, "status", cls == "partition" ? "active" : "operating", list);
         m.os_messages = get_or<bool>(p, "os-messages", true, list);
+        m.open_on_logon = get_or<bool>(p, "open-on-logon", false, list);
         cpc.members.push_back(std::move(m));
       }
     }
@@ -205,6 +206,9 @@ Session& Model::create_session(const std::string& userid) {
     add_topic(std::move(t));
   }
   auto [it, inserted] = sessions.emplace(s.id, std::move(s));
+  for (const auto& c : cpcs)
+    for (const auto& m : c.members)
+      if (m.open_on_logon && m.os_messages) open_channel(it->second, m, false);
   return it->second;
 }
 
@@ -281,7 +285,7 @@ std::vector<std::string> Model::topic_names() const {
 json Model::topics_json(const Session& s) const {
   json list = json::array();
   for (const auto& [name, t] : topics) {
-    if (!t.session.empty() && t.session != s.id) continue;
+    if (t.session != s.id) continue;  // static topics belong to no session
     json e = {{"topic-name", t.name}, {"topic-type", t.type}};
     if (t.type == "os-message-notification") {
       e["object-uri"] = t.object_uri;
