@@ -188,8 +188,12 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
       }
     channel_errors_ = r.channel_errors;
     need_resolve_ = false;
+    std::string names;
+    for (const auto* list : {&type_topics_, &channel_topics_})
+      for (const auto& t : *list)
+        names += (names.empty() ? "" : ", ") + t;
     host().info("WS API: " + std::to_string(type_topics_.size() + channel_topics_.size()) +
-                " topic(s) resolved");
+                " topic(s) resolved: " + names);
   }
 
   std::vector<std::string> wanted_topics() const {
