@@ -1003,6 +1003,9 @@ void Runtime::abort_drain() {
 }
 
 void Runtime::reopen() {
+  // Not while starting or stopping (a SIGHUP during shutdown must not race the teardown).
+  std::lock_guard guard(impl_->lifecycle);
+  if (!impl_->running || impl_->stopped) return;
   for (auto& s : impl_->sinks) {
     if (s->handle && s->d().reopen) {
       const char* error = nullptr;
