@@ -34,20 +34,6 @@ int cmd_validate(const std::vector<std::string>& args) {
     (d.severity == core::Diagnostic::Severity::error ? errors : warnings)++;
     fprintf(stderr, "%s\n", core::redact(d.to_string(), secrets).c_str());
   }
-  // What the runtime would refuse at start although the file itself is well formed.
-  if (result.pipeline) {
-    for (const auto& s : result.pipeline->sinks) {
-      if (s.queue.policy == core::QueuePolicy::spool) {
-        core::Diagnostic d;
-        d.mark = s.mark;
-        d.message = "sink '" + s.name +
-                    "': queue policy 'spool' is not available in this build yet; use block, "
-                    "drop_newest or drop_oldest";
-        fprintf(stderr, "%s\n", d.to_string().c_str());
-        ++errors;
-      }
-    }
-  }
   if (errors || !result.pipeline) {
     fprintf(stderr, "%s: invalid (%d error(s), %d warning(s))\n", pipeline_path.c_str(),
             errors ? errors : 1, warnings);
