@@ -89,12 +89,14 @@ Url parse_url(std::string_view text) {
   if (hash != std::string_view::npos) tail = tail.substr(0, hash);
   for (char c : tail)
     if (static_cast<unsigned char>(c) <= ' ' || c == 0x7f) fail("space or control in path");
-  if (tail.empty())
-    url.target = "/";
-  else if (tail.front() == '?')
-    url.target = "/" + std::string(tail);
-  else
-    url.target = std::string(tail);
+  // url.target starts as "/" (an empty path).
+  // (Built with push_back/append: GCC 12's -Wrestrict misfires on operator+ and on assigning a
+  // literal here in Release builds.)
+  if (!tail.empty()) {
+    url.target.clear();
+    if (tail.front() == '?') url.target.push_back('/');
+    url.target.append(tail.data(), tail.size());
+  }
   const bool default_port = url.port == (url.tls ? "443" : "80");
   const bool v6 = url.host.find(':') != std::string::npos;
   url.host_header = (v6 ? "[" + url.host + "]" : url.host) + (default_port ? "" : ":" + url.port);
