@@ -1,0 +1,347 @@
+// HMC notification throughput: the fake HMC (its own process, sluice-fake-hmc) publishes N small
+// notifications as fast as it can over loopback TLS, read by
+//   0. a raw TLS reader that only counts frames (the fake's ceiling: proves it is not the limit),
+//   A. the hmc_stomp plugin in a minimal in-memory host that counts events,
+//   B. a stomp.py subscriber (the transport zhmcclient uses), the baseline.
+// Prints rates, CPU seconds per notification (getrusage of this process = sluice's side only)
+// and the ratio A/B. Never asserts on time: exit 0 unless something did not complete at all.
+#include <sluice/plugin.h>
+
+#include <utility>  // before Boost 1.74 asio: its awaitable.hpp misses it under C++20
+
+#include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+
+#include <dlfcn.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <mutex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+extern char** environ;
+
+namespace asio = boost::asio;
+namespace ssl = asio::ssl;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+namespace {
+
+double cpu_seconds() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec +
+         ru.ru_stime.tv_usec / 1e6;
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+struct FakeProcess {
+  pid_t pid = -1;
+  uint16_t api_port = 0, stomp_port = 0;
+  std::string ca_file;
+  ~FakeProcess() {
+    if (pid > 0) {
+      kill(pid, SIGTERM);
+      int status = 0;
+      waitpid(pid, &status, 0);
+    }
+  }
+};
+
+// HTTPS call to the fake's control endpoint.
+json control(const FakeProcess& f, http::verb verb, const std::string& target,
+             const std::string& body = "") {
+  asio::io_context io;
+  ssl::context ctx(ssl::context::tls_client);
+  ctx.load_verify_file(f.ca_file);
+  ctx.set_verify_mode(ssl::verify_peer);
+  beast::ssl_stream<beast::tcp_stream> s(io, ctx);
+  beast::get_lowest_layer(s).expires_after(30s);
+  beast::get_lowest_layer(s).connect(
+      tcp::endpoint(asio::ip::make_address("127.0.0.1"), f.api_port));
+  s.handshake(ssl::stream_base::client);
+  http::request<http::string_body> req{verb, target, 11};
+  req.set(http::field::host, "127.0.0.1");
+  req.body() = body;
+  req.prepare_payload();
+  http::write(s, req);
+  beast::flat_buffer buf;
+  http::response<http::string_body> res;
+  http::read(s, buf, res);
+  return json::parse(res.body());
+}
+
+void publish(const FakeProcess& f, uint64_t n) {
+  control(f, http::verb::post, "/fake/publish",
+          json{{"topic", "bench.topic"}, {"type", "os-message"}, {"repeat", n}}.dump());
+}
+
+bool wait_subscribers(const FakeProcess& f, uint64_t n) {
+  for (int i = 0; i < 3000; ++i) {
+    if (control(f, http::verb::get, "/fake/stats")["subscriptions"].get<uint64_t>() >= n)
+      return true;
+    std::this_thread::sleep_for(10ms);
+  }
+  return false;
+}
+
+// ---- 0: raw reader ---------------------------------------------------------------------------
+double raw_reader(const FakeProcess& f, uint64_t n) {
+  asio::io_context io;
+  ssl::context ctx(ssl::context::tls_client);
+  ctx.load_verify_file(f.ca_file);
+  ctx.set_verify_mode(ssl::verify_peer);
+  ssl::stream<tcp::socket> s(io, ctx);
+  s.next_layer().connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), f.stomp_port));
+  s.handshake(ssl::stream_base::client);
+  const std::string hello = std::string(
+                                "STOMP\naccept-version:1.2\nlogin:hmcuser\npasscode:hmcpassword\n"
+                                "heart-beat:0,0\n\n") +
+                            '\0' +
+                            "SUBSCRIBE\nid:1\ndestination:/topic/bench.topic\nreceipt:r\n\n" + '\0';
+  asio::write(s, asio::buffer(hello));
+  std::vector<char> buf(1 << 16);
+  uint64_t nul = 0;
+  while (nul < 2) {  // CONNECTED, RECEIPT
+    size_t k = s.read_some(asio::buffer(buf));
+    for (size_t i = 0; i < k; ++i)
+      nul += buf[i] == '\0';
+  }
+  publish(f, n);
+  auto t0 = Clock::now();
+  while (nul < n + 2) {
+    size_t k = s.read_some(asio::buffer(buf));
+    for (size_t i = 0; i < k; ++i)
+      nul += buf[i] == '\0';
+  }
+  double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+  boost::system::error_code ec;
+  s.next_layer().close(ec);
+  wait_subscribers(f, 0);
+  return n / secs;
+}
+
+// ---- A: the plugin in a counting host ---------------------------------------------------------
+struct CountingHost {
+  std::atomic<uint64_t> events{0};
+  std::mutex m;
+  std::condition_variable cv;
+  uint64_t target = 0;
+  std::atomic<int> state{-1};
+};
+
+CountingHost* host_of(sluice_host_context* c) {
+  return reinterpret_cast<CountingHost*>(c);
+}
+
+struct PluginResult {
+  double rate = 0, cpu_per = 0;
+  bool ok = false;
+};
+
+PluginResult run_plugin(const FakeProcess& f, const std::string& plugin_path, uint64_t n) {
+  void* lib = dlopen(plugin_path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!lib) throw std::runtime_error(std::string("dlopen: ") + dlerror());
+  auto entry = reinterpret_cast<sluice_plugin_entry_fn>(dlsym(lib, SLUICE_PLUGIN_ENTRY_SYMBOL));
+  const sluice_plugin_descriptor* d = entry();
+  CountingHost host;
+  sluice_host_api api{};
+  api.struct_size = sizeof api;
+  api.api_major = SLUICE_API_VERSION_MAJOR;
+  api.api_minor = SLUICE_API_VERSION_MINOR;
+  api.log = [](sluice_host_context*, sluice_log_level level, const char* msg) {
+    if (level >= SLUICE_LOG_WARN) std::fprintf(stderr, "plugin: %s\n", msg);
+  };
+  api.emit = [](sluice_host_context* c, const sluice_event*, size_t count) {
+    CountingHost* h = host_of(c);
+    uint64_t now = h->events.fetch_add(count) + count;
+    if (now >= h->target) {
+      std::lock_guard lock(h->m);
+      h->cv.notify_all();
+    }
+    return SLUICE_OK;
+  };
+  api.report_state = [](sluice_host_context* c, sluice_state s, const char*) {
+    host_of(c)->state = s;
+  };
+  api.count_metric = [](sluice_host_context*, const char*, int64_t) {};
+  api.complete_batch = [](sluice_host_context*, uint64_t, const sluice_delivery_result*) {};
+
+  json options = {{"host", "127.0.0.1"},      {"stomp_port", f.stomp_port},
+                  {"api_port", f.api_port},   {"tls", {{"ca_file", f.ca_file}}},
+                  {"userid", "hmcuser"},      {"password", "hmcpassword"},
+                  {"topics", {"bench.topic"}}};
+  void* inst = nullptr;
+  const char* error = nullptr;
+  if (d->create(&api, reinterpret_cast<sluice_host_context*>(&host), options.dump().c_str(), &inst,
+                &error) != SLUICE_OK)
+    throw std::runtime_error(std::string("create: ") + (error ? error : "?"));
+  if (d->start(inst, &error) != SLUICE_OK)
+    throw std::runtime_error(std::string("start: ") + (error ? error : "?"));
+  PluginResult r;
+  if (wait_subscribers(f, 1)) {
+    host.target = n;
+    const double cpu0 = cpu_seconds();
+    const auto t0 = Clock::now();
+    publish(f, n);
+    {
+      std::unique_lock lock(host.m);
+      r.ok = host.cv.wait_for(lock, 600s, [&] { return host.events.load() >= n; });
+    }
+    const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+    r.rate = n / secs;
+    r.cpu_per = (cpu_seconds() - cpu0) / n;
+  }
+  d->stop(inst);
+  d->destroy(inst);
+  dlclose(lib);
+  wait_subscribers(f, 0);
+  return r;
+}
+
+// ---- B: stomp.py ------------------------------------------------------------------------------
+struct PyResult {
+  double rate = 0, cpu_per = 0;
+  bool ok = false;
+  std::string note;
+};
+
+PyResult run_python(const FakeProcess& f, const std::string& python, const std::string& script,
+                    uint64_t n) {
+  PyResult r;
+  const std::string cmd = python + " " + script + " " + std::to_string(f.stomp_port) + " " +
+                          f.ca_file + " bench.topic " + std::to_string(n) + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return r;
+  char line[512];
+  while (std::fgets(line, sizeof line, p)) {
+    std::string s(line);
+    if (s.rfind("subscribed", 0) == 0) {
+      publish(f, n);
+    } else if (s.rfind("done ", 0) == 0) {
+      double secs = 0, cpu = 0;
+      std::sscanf(s.c_str(), "done %lf %lf", &secs, &cpu);
+      r.rate = n / secs;
+      r.cpu_per = cpu / n;
+      r.ok = true;
+    } else {
+      r.note += s;
+    }
+  }
+  pclose(p);
+  return r;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  uint64_t n = 1000000, py_n = 100000;
+  std::string fake = SLUICE_FAKE_HMC, plugin = HMC_STOMP_PLUGIN, python = SLUICE_PYTHON,
+              script = STOMP_PY_SCRIPT;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string a = argv[i];
+    if (a == "--n")
+      n = std::stoull(argv[i + 1]);
+    else if (a == "--py-n")
+      py_n = std::stoull(argv[i + 1]);
+    else if (a == "--fake")
+      fake = argv[i + 1];
+    else if (a == "--plugin")
+      plugin = argv[i + 1];
+    else if (a == "--python")
+      python = argv[i + 1];
+    else {
+      std::cerr
+          << "usage: bench_hmc [--n N] [--py-n N] [--fake PATH] [--plugin PATH] [--python PATH]\n";
+      return 2;
+    }
+  }
+
+  const std::string dir = "/tmp/bench_hmc_" + std::to_string(getpid());
+  std::system(("mkdir -p " + dir).c_str());
+  std::ofstream(dir + "/scenario.json") << R"({"topics": ["bench.topic"]})";
+  FakeProcess fp;
+  fp.ca_file = dir + "/ca.pem";
+  const std::string ready = dir + "/ready.json";
+  std::vector<std::string> args = {fake,
+                                   "--api-port",
+                                   "0",
+                                   "--stomp-port",
+                                   "0",
+                                   "--ready-file",
+                                   ready,
+                                   "--ca-out",
+                                   fp.ca_file,
+                                   "--scenario",
+                                   dir + "/scenario.json",
+                                   "--quiet"};
+  std::vector<char*> cargs;
+  for (auto& a : args)
+    cargs.push_back(a.data());
+  cargs.push_back(nullptr);
+  if (posix_spawn(&fp.pid, fake.c_str(), nullptr, nullptr, cargs.data(), environ) != 0) {
+    std::cerr << "cannot start " << fake << "\n";
+    return 1;
+  }
+  for (int i = 0; i < 3000 && access(ready.c_str(), F_OK) != 0; ++i)
+    std::this_thread::sleep_for(10ms);
+  json r = json::parse(slurp(ready));
+  fp.api_port = r["api_port"];
+  fp.stomp_port = r["stomp_port"];
+
+  std::printf("HMC notifications over loopback TLS; fake HMC in its own process (pid %d)\n",
+              fp.pid);
+  const double raw = raw_reader(fp, n);
+  std::printf("  %-34s %12.0f notifications/s   (n=%llu)\n", "fake -> raw TLS reader (ceiling)",
+              raw, static_cast<unsigned long long>(n));
+  PluginResult a = run_plugin(fp, plugin, n);
+  std::printf("  %-34s %12.0f notifications/s   %.3f us CPU/notification (n=%llu)%s\n",
+              "sluice hmc_stomp (counting host)", a.rate, a.cpu_per * 1e6,
+              static_cast<unsigned long long>(n), a.ok ? "" : "  INCOMPLETE");
+  PyResult b;
+  if (!python.empty()) b = run_python(fp, python, script, py_n);
+  if (b.ok) {
+    std::printf("  %-34s %12.0f notifications/s   %.3f us CPU/notification (n=%llu)\n",
+                "stomp.py subscriber (baseline)", b.rate, b.cpu_per * 1e6,
+                static_cast<unsigned long long>(py_n));
+    std::printf("  ratio sluice / stomp.py: %.1fx throughput, %.1fx less CPU per notification\n",
+                a.rate / b.rate, b.cpu_per / a.cpu_per);
+  } else {
+    std::printf("  stomp.py baseline not run: %s\n",
+                b.note.empty() ? "python3-stomp missing" : b.note.c_str());
+  }
+  std::printf("  goals: >= 300k notifications/s: %s; >= 20x stomp.py: %s; fake >= 500k/s: %s\n",
+              a.rate >= 300000 ? "met" : "NOT met",
+              b.ok ? (a.rate / b.rate >= 20 ? "met" : "NOT met") : "n/a",
+              raw >= 500000 ? "met" : "NOT met");
+  std::system(("rm -rf " + dir).c_str());
+  return a.ok ? 0 : 1;
+}
