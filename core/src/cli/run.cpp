@@ -105,10 +105,13 @@ int cmd_run(const std::vector<std::string>& args) {
   };
   runtime_options.spool_queue_factory =
       [&log](const core::SinkConfig& sink) -> std::unique_ptr<core::SinkQueue> {
-    return core::make_spool_queue(sink, core::spool_options_for(sink),
-                                  [&log, name = sink.name](const std::string& m) {
-                                    log.warn(name, m);
-                                  });
+    try {
+      return core::make_spool_queue(
+          sink, core::spool_options_for(sink),
+          [&log, name = sink.name](const std::string& m) { log.warn(name, m); });
+    } catch (const std::exception& e) {
+      throw core::StartError("sink '" + sink.name + "': " + e.what());
+    }
   };
   core::Runtime runtime(std::move(pipeline), plugins, log, std::move(runtime_options));
 
