@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -233,4 +234,37 @@ TEST_CASE("pipeline 4xx: rejected events go to the dead-letter file and replay d
   CHECK(ids.size() == 20);
   for (int i = 1; i <= 20; ++i)
     CHECK_MESSAGE(ids["d-" + std::to_string(i)] == 1, "d-" << i);
+}
+
+TEST_CASE("pipeline outage: receiver down while events keep coming; all arrive after it returns") {
+  TempDir dir;
+  Receiver r;
+  r.go_down();
+  const fs::path log = dir.path / "sluice.log";
+  const fs::path p = dir.path / "p.yaml";
+  // 100 events per second for 3 s: most are emitted while the receiver is down or failing.
+  std::string text = pipeline(r.url(), dir.path / "state", "o-", 300, "");
+  text.replace(text.find("rate: 0"), 7, "rate: 100");
+  write_file(p, text);
+  Sluice run({"run", p.string()}, log);
+  REQUIRE(poll_until(
+      [&] { return read_file(log).find("failed (connect 127.0.0.1:") != std::string::npos; }));
+  r.come_up();
+  r.answer_for(Answer::with_status(503), 300ms);  // then a while of 503s
+  const bool all = poll_until([&] { return delivered_ids(r).size() >= 300; });
+  run.signal(SIGTERM);
+  CHECK(run.wait() == 0);
+  INFO(read_file(log));
+  CHECK(all);
+  // Each event arrived once; a batch that was sent more than once (503 first) carried the same
+  // idempotency key every time.
+  auto ids = delivered_ids(r);
+  for (int i = 1; i <= 300; ++i)
+    CHECK_MESSAGE(ids["o-" + std::to_string(i)] == 1, "o-" << i);
+  std::map<std::string, std::set<std::string>> keys_by_first_id;
+  for (const auto& q : r.requests())
+    keys_by_first_id[json::parse(q.body)[0]["id"].get<std::string>()].insert(
+        q.header("idempotency-key"));
+  for (const auto& [first, keys] : keys_by_first_id)
+    CHECK_MESSAGE(keys.size() == 1, first);
 }
