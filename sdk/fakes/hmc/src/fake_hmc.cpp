@@ -286,9 +286,13 @@ class FakeHmc::Impl {
   template <typename F>
   auto on_io(F f) -> decltype(f()) {
     if (!running_ || std::this_thread::get_id() == thread_.get_id()) return f();
-    std::packaged_task<decltype(f())()> task(std::move(f));
-    auto fut = task.get_future();
-    asio::post(*io_, [&task] { task(); });
+    // Shared: if the wait below gives up, the posted handler still owns a live task.
+    auto task = std::make_shared<std::packaged_task<decltype(f())()>>(std::move(f));
+    auto fut = task->get_future();
+    asio::post(*io_, [task] { (*task)(); });
+    // Bounded: a stop() racing with this call must not leave the caller waiting forever.
+    if (fut.wait_for(std::chrono::seconds(30)) != std::future_status::ready)
+      throw std::runtime_error("fake HMC: its thread did not answer within 30 s");
     return fut.get();
   }
 
