@@ -216,6 +216,8 @@ struct Sink : Instance {
     in_flight -= b->events.size();
     batches.erase(
         std::find_if(batches.begin(), batches.end(), [&](const auto& p) { return p.get() == b; }));
+    // A spool frees room once a batch's events are released: a blocked emitter may go on.
+    if (blocked_emitters) space.notify_all();
   }
 };
 
@@ -444,7 +446,11 @@ sluice_status Runtime::Impl::emit(Source& src, const sluice_event* events, size_
 
 void Runtime::Impl::push(Sink& s, std::vector<EventPtr>& events) {
   uint64_t newly_dropped = 0;
-  const QueuePolicy policy = s.config.queue.policy;
+  QueuePolicy policy = s.config.queue.policy;
+  // A full spool: its own `overflow` says what happens (drop_oldest is done by the spool).
+  if (policy == QueuePolicy::spool)
+    policy = s.config.spool.overflow == SpoolOverflow::block ? QueuePolicy::block
+                                                             : QueuePolicy::drop_newest;
   std::unique_lock lock(s.m);
   s.received += events.size();
   bool wake = false;
@@ -482,6 +488,10 @@ void Runtime::Impl::push(Sink& s, std::vector<EventPtr>& events) {
       wake = true;
     }
     s.queue->push(std::move(ev));
+    SinkQueue::Losses lost = s.queue->take_losses();
+    s.dropped_newest += lost.dropped_newest;
+    s.dropped_oldest += lost.dropped_oldest;
+    newly_dropped += lost.dropped_newest + lost.dropped_oldest;
   }
   if (s.dispatcher_waiting && (wake || s.queue->events() >= s.config.batch.max_events ||
                                s.queue->bytes() >= s.config.batch.max_bytes))
@@ -639,10 +649,12 @@ void Runtime::Impl::fail(Sink& s, std::unique_ptr<Batch> b) {
   } catch (const std::exception& e) {
     log.error(s.name, std::string("dead-letter write failed: ") + e.what());
   }
-  std::lock_guard lock(s.m);
   const uint64_t n = b->events.size();
+  b.reset();  // release the events before waking anyone (a spool acknowledges them then)
+  std::lock_guard lock(s.m);
   s.in_flight -= n;
   (stored ? s.dead_lettered : s.dropped_rejected) += n;
+  if (s.blocked_emitters) s.space.notify_all();
   s.work.notify_one();
 }
 

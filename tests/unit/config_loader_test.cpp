@@ -404,3 +404,52 @@ TEST_CASE("config.file: an unreadable or empty file is one error without a line"
   load_text(list, "- a\n- b\n");
   CHECK(list.diagnostics == Strings{"P:1:1: error: expected a mapping, got a list"});
 }
+
+TEST_CASE("config.spool: fsync, fsync_interval, segment_bytes and overflow reach SpoolConfig") {
+  Loaded l;
+  load_text(l, R"(sources:
+  g: {plugin: gen}
+sinks:
+  out:
+    plugin: stdout
+    queue: {policy: spool}
+    spool: {max_bytes: 64MiB, fsync: batch, fsync_interval: 250ms, segment_bytes: 2MiB,
+            overflow: drop_oldest}
+  plain: {plugin: stdout}
+routes:
+  - {from: g, to: [out, plain]}
+)");
+  REQUIRE(l.result.ok());
+  const auto& a = l.result.pipeline->sinks[0].spool;
+  CHECK(a.max_bytes == 64ull << 20);
+  CHECK(a.fsync == sluice::core::SpoolFsync::batch);
+  CHECK(a.fsync_interval == std::chrono::milliseconds(250));
+  CHECK(a.segment_bytes == 2ull << 20);
+  CHECK(a.overflow == sluice::core::SpoolOverflow::drop_oldest);
+  const auto& b = l.result.pipeline->sinks[1].spool;  // defaults
+  CHECK(b.fsync == sluice::core::SpoolFsync::interval);
+  CHECK(b.fsync_interval == std::chrono::milliseconds(1000));
+  CHECK(b.segment_bytes == 0);  // min(16 MiB, max_bytes / 8)
+  CHECK(b.overflow == sluice::core::SpoolOverflow::drop_newest);
+}
+
+TEST_CASE("config.spool: bad fsync and overflow values are reported") {
+  Loaded l;
+  load_text(l, R"(sources:
+  g: {plugin: gen}
+sinks:
+  out:
+    plugin: stdout
+    spool: {fsync: always, overflow: wait, segment_bytes: 0}
+routes:
+  - {from: g, to: out}
+)");
+  CHECK(l.diagnostics ==
+        Strings{
+            "P:6:20: error: sinks.out.spool.fsync: 'always' is not one of never, batch, interval",
+            "P:6:38: error: sinks.out.spool.overflow: 'wait' is not one of drop_newest, "
+            "drop_oldest, block",
+            "P:6:59: error: sinks.out.spool.segment_bytes: must be more than 0 bytes",
+        });
+  CHECK_FALSE(l.result.ok());
+}

@@ -438,6 +438,17 @@ class Loader {
                               ? (std::filesystem::path(pc.state_dir) / "spool" / name).string()
                               : resolve(s.spool.directory);
       read_size({"sinks", name, "spool", "max_bytes"}, s.spool.max_bytes, true);
+      std::string fsync, overflow;
+      read_string({"sinks", name, "spool", "fsync"}, fsync);
+      if (fsync == "never") s.spool.fsync = SpoolFsync::never;
+      if (fsync == "batch") s.spool.fsync = SpoolFsync::batch;
+      if (fsync == "interval") s.spool.fsync = SpoolFsync::interval;
+      read_duration({"sinks", name, "spool", "fsync_interval"}, s.spool.fsync_interval);
+      read_size({"sinks", name, "spool", "segment_bytes"}, s.spool.segment_bytes, true);
+      read_string({"sinks", name, "spool", "overflow"}, overflow);
+      if (overflow == "drop_newest") s.spool.overflow = SpoolOverflow::drop_newest;
+      if (overflow == "drop_oldest") s.spool.overflow = SpoolOverflow::drop_oldest;
+      if (overflow == "block") s.spool.overflow = SpoolOverflow::block;
       read_string({"sinks", name, "dead_letter", "path"}, s.dead_letter.path);
       if (!s.dead_letter.path.empty()) s.dead_letter.path = resolve(s.dead_letter.path);
       pc.sinks.push_back(std::move(s));

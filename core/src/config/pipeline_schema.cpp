@@ -103,7 +103,11 @@ constexpr const char* kSchema = R"json({
           "additionalProperties": false,
           "properties": {
             "directory": {"type": "string", "minLength": 1},
-            "max_bytes": {"$ref": "#/definitions/size"}
+            "max_bytes": {"$ref": "#/definitions/size"},
+            "fsync": {"type": "string", "enum": ["never", "batch", "interval"]},
+            "fsync_interval": {"$ref": "#/definitions/duration"},
+            "segment_bytes": {"$ref": "#/definitions/size"},
+            "overflow": {"type": "string", "enum": ["drop_newest", "drop_oldest", "block"]}
           }
         },
         "dead_letter": {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <deque>
+#include <utility>
 #include <vector>
 
 namespace sluice::core {
@@ -48,13 +49,20 @@ class SpoolQueue final : public SinkQueue {
   uint64_t bytes() const override { return spool_.stats().bytes; }
   size_t spooled() const override { return events(); }
   bool full(uint64_t bytes) const override {
+    // drop_oldest: the spool makes room itself by evicting the oldest unread events.
+    if (evicts_) return false;
+    // Batches the dispatcher has let go of free their room first (a blocked emitter asks here;
+    // the runtime calls every SinkQueue method under the sink's lock).
+    const_cast<SpoolQueue*>(this)->acknowledge_done();
     return spool_.stats().bytes + bytes + 64 > max_bytes_;
   }
   void push(EventPtr event) override {
     acknowledge_done();
     const SpoolAppendResult r = spool_.append(&event.view(), 1);
-    if (r.dropped) report_("spool: an event larger than the spool's max_bytes was dropped");
+    losses_.dropped_newest += r.dropped;
+    losses_.dropped_oldest += r.dropped_oldest;
   }
+  Losses take_losses() override { return std::exchange(losses_, Losses{}); }
   EventPtr pop() override {
     acknowledge_done();
     if (ready_.empty()) read();
@@ -66,6 +74,7 @@ class SpoolQueue final : public SinkQueue {
   bool durable() const override { return true; }
 
   void set_max_bytes(uint64_t b) { max_bytes_ = b; }
+  void set_evicts(bool e) { evicts_ = e; }
 
  private:
   struct Held {
@@ -105,6 +114,8 @@ class SpoolQueue final : public SinkQueue {
   Spool spool_;
   uint64_t read_ahead_;
   uint64_t max_bytes_ = UINT64_MAX;
+  bool evicts_ = false;
+  Losses losses_;
   std::deque<EventPtr> ready_;
   std::deque<Held> held_batches_;
   uint64_t held_ = 0;  // events read from the spool and not yet acknowledged
@@ -118,23 +129,30 @@ SpoolOptions spool_options_for(const SinkConfig& sink) {
   o.directory = sink.spool.directory;
   o.max_bytes = sink.spool.max_bytes;
   o.segment_bytes =
-      std::min<uint64_t>(16ull << 20, std::max<uint64_t>(sink.spool.max_bytes / 8, 4096));
-  // The runtime applies the overflow policy (a full spool drops the newest, counted), so the
-  // spool itself never blocks under the sink's lock.
-  o.overflow = SpoolOverflow::drop_newest;
-  // Every push is written before it returns (survives kill -9); fdatasync at most once a second
-  // bounds what a power loss can take.
-  o.fsync = SpoolFsync::interval;
-  o.fsync_interval = std::chrono::milliseconds(1000);
+      sink.spool.segment_bytes
+          ? sink.spool.segment_bytes
+          : std::min<uint64_t>(16ull << 20, std::max<uint64_t>(sink.spool.max_bytes / 8, 4096));
+  // drop_newest: the runtime counts what a full spool refuses. drop_oldest: the spool evicts the
+  // oldest events not yet read and the queue reports them. block: the runtime waits for room
+  // (never the spool itself: that would wait under the sink's lock, which the acks need).
+  o.overflow = sink.spool.overflow == SpoolOverflow::drop_oldest ? SpoolOverflow::drop_oldest
+                                                                 : SpoolOverflow::drop_newest;
+  // never: the kernel writes back when it likes; batch: fdatasync before every push returns;
+  // interval: every push is written before it returns (survives kill -9), fdatasync at most
+  // once per fsync_interval bounds what a power loss can take.
+  o.fsync = sink.spool.fsync;
+  o.fsync_interval = sink.spool.fsync_interval;
   return o;
 }
 
 std::unique_ptr<SinkQueue> make_spool_queue(const SinkConfig& sink, SpoolOptions options,
                                             std::function<void(const std::string&)> report) {
   const uint64_t max_bytes = options.max_bytes;
+  const SpoolOverflow overflow = options.overflow;
   auto q = std::make_unique<SpoolQueue>(
       std::move(options), std::max<uint64_t>(1, sink.batch.max_events), std::move(report));
   q->set_max_bytes(max_bytes);
+  q->set_evicts(overflow == SpoolOverflow::drop_oldest);
   return q;
 }
 

@@ -52,9 +52,17 @@ struct RetryConfig {
   std::chrono::milliseconds max_elapsed{0};  // 0: no limit
 };
 
+// The disk spool's own settings (`spool:` block; docs/delivery.md "Disk spool").
+enum class SpoolFsync { never, batch, interval };
+enum class SpoolOverflow { drop_newest, drop_oldest, block };
+
 struct SpoolConfig {
   std::string directory;  // empty: <state_dir>/spool/<sink>
   uint64_t max_bytes = 1ull << 30;
+  SpoolFsync fsync = SpoolFsync::interval;
+  std::chrono::milliseconds fsync_interval{1000};  // for SpoolFsync::interval
+  uint64_t segment_bytes = 0;                      // 0: min(16 MiB, max_bytes / 8)
+  SpoolOverflow overflow = SpoolOverflow::drop_newest;
 };
 
 struct DeadLetterConfig {

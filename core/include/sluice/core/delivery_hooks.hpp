@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <string>
 #include <string_view>
 
 namespace sluice::core {
@@ -43,6 +44,20 @@ class SinkQueue {
   // True when what is left at shutdown survives a restart (it is then counted as spooled,
   // not dropped).
   virtual bool durable() const { return false; }
+
+  // Events the queue itself lost in push(): a spool's own overflow policy, an I/O error while
+  // appending. The runtime takes them after every push() and adds them to its accounting;
+  // `error` is the last I/O error's text (empty when there was none).
+  struct Losses {
+    uint64_t dropped_newest = 0;
+    uint64_t dropped_oldest = 0;
+    uint64_t spool_error = 0;
+    std::string error;
+  };
+  virtual Losses take_losses() { return {}; }
+  // Events found in the queue when it was opened (a spool's backlog from an earlier run): the
+  // `recovered` term of the accounting.
+  virtual uint64_t recovered() const { return 0; }
 };
 
 // The in-memory queue: bounded in events and bytes. An empty queue takes any one event, so an

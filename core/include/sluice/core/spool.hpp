@@ -26,9 +26,7 @@
 
 namespace sluice::core {
 
-enum class SpoolFsync { never, batch, interval };
-enum class SpoolOverflow { drop_newest, drop_oldest, block };
-
+// SpoolFsync and SpoolOverflow are declared in config.hpp (the pipeline file sets them).
 SpoolFsync parse_spool_fsync(std::string_view name);        // never | batch | interval
 SpoolOverflow parse_spool_overflow(std::string_view name);  // drop_newest | drop_oldest | block
 
