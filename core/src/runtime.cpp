@@ -85,19 +85,19 @@ class LogDeadLetter final : public DeadLetter {
 std::string format_accounting(const Metrics& m) {
   std::ostringstream out;
   char line[256];
-  snprintf(line, sizeof line, "%-16s %10s %10s %8s %8s %8s %8s %8s %8s %8s %8s %8s\n", "sink",
+  snprintf(line, sizeof line, "%-16s %10s %10s %8s %8s %8s %8s %8s %8s %8s %8s %8s %8s\n", "sink",
            "received", "delivered", "queued", "inflight", "spooled", "deadlet", "d.newest",
-           "d.oldest", "d.reject", "d.shutdn", "balanced");
+           "d.oldest", "d.reject", "d.shutdn", "d.spool", "balanced");
   out << line;
   for (const auto& s : m.sinks) {
     snprintf(line, sizeof line,
-             "%-16s %10llu %10llu %8llu %8llu %8llu %8llu %8llu %8llu %8llu %8llu %8s\n",
+             "%-16s %10llu %10llu %8llu %8llu %8llu %8llu %8llu %8llu %8llu %8llu %8llu %8s\n",
              s.name.c_str(), (unsigned long long)s.received, (unsigned long long)s.delivered,
              (unsigned long long)s.queued, (unsigned long long)s.in_flight,
              (unsigned long long)s.spooled, (unsigned long long)s.dead_lettered,
              (unsigned long long)s.dropped_newest, (unsigned long long)s.dropped_oldest,
              (unsigned long long)s.dropped_rejected, (unsigned long long)s.dropped_shutdown,
-             s.balanced() ? "yes" : "NO");
+             (unsigned long long)s.dropped_spool_error, s.balanced() ? "yes" : "NO");
     out << line;
   }
   snprintf(line, sizeof line, "%-16s %10s %12s %10s %8s %8s\n", "source", "emitted", "parse_errors",
@@ -201,6 +201,9 @@ struct Sink : Instance {
   // Accounting (under m).
   uint64_t received = 0, delivered = 0, in_flight = 0, dead_lettered = 0;
   uint64_t dropped_newest = 0, dropped_oldest = 0, dropped_rejected = 0, dropped_shutdown = 0;
+  uint64_t dropped_spool_error = 0;
+  uint64_t spool_errors_unlogged = 0;
+  RateLimit spool_error_log;
   uint64_t batch_count = 0, retries = 0;
   uint64_t drops_unlogged = 0;
   RateLimit drop_log;
@@ -299,7 +302,14 @@ struct Runtime::Impl {
       return SLUICE_INVALID;
     }
     if (count && !events) return SLUICE_INVALID;
-    return in->rt->emit(*src, events, count);
+    try {
+      return in->rt->emit(*src, events, count);
+    } catch (const std::exception& e) {
+      // Never across the C boundary. Queue I/O errors are counted inside (dropped_spool_error);
+      // this is the last resort (e.g. out of memory).
+      in->rt->log.error(in->name, std::string("emit failed: ") + e.what());
+      return SLUICE_ERROR;
+    }
   }
 
   static void host_complete_batch(sluice_host_context* ctx, uint64_t batch_id,
@@ -446,6 +456,8 @@ sluice_status Runtime::Impl::emit(Source& src, const sluice_event* events, size_
 
 void Runtime::Impl::push(Sink& s, std::vector<EventPtr>& events) {
   uint64_t newly_dropped = 0;
+  uint64_t spool_errors_to_log = 0;
+  std::string spool_error_text;
   QueuePolicy policy = s.config.queue.policy;
   // A full spool: its own `overflow` says what happens (drop_oldest is done by the spool).
   if (policy == QueuePolicy::spool)
@@ -492,10 +504,26 @@ void Runtime::Impl::push(Sink& s, std::vector<EventPtr>& events) {
     s.dropped_newest += lost.dropped_newest;
     s.dropped_oldest += lost.dropped_oldest;
     newly_dropped += lost.dropped_newest + lost.dropped_oldest;
+    if (lost.spool_error) {
+      s.dropped_spool_error += lost.spool_error;
+      s.spool_errors_unlogged += lost.spool_error;
+      if (s.spool_error_log.allow()) {
+        const uint64_t n = std::exchange(s.spool_errors_unlogged, 0);
+        spool_error_text = lost.error;
+        spool_errors_to_log += n;
+      }
+    }
   }
   if (s.dispatcher_waiting && (wake || s.queue->events() >= s.config.batch.max_events ||
                                s.queue->bytes() >= s.config.batch.max_bytes))
     s.work.notify_one();
+  if (spool_errors_to_log) {
+    lock.unlock();
+    log.error(s.name, "spool write failed (" + spool_error_text + "): dropped " +
+                          std::to_string(spool_errors_to_log) +
+                          " events since the last message, counted as dropped_spool_error");
+    lock.lock();
+  }
   if (!newly_dropped) return;
   s.drops_unlogged += newly_dropped;
   if (!s.drop_log.allow()) return;
@@ -940,6 +968,7 @@ Metrics Runtime::Impl::metrics() const {
       x.dropped_oldest = s->dropped_oldest;
       x.dropped_rejected = s->dropped_rejected;
       x.dropped_shutdown = s->dropped_shutdown;
+      x.dropped_spool_error = s->dropped_spool_error;
       x.batches = s->batch_count;
       x.retries = s->retries;
     }
@@ -982,6 +1011,7 @@ std::map<std::string, int64_t> Metrics::flat() const {
     out[p + "dropped.oldest"] = s.dropped_oldest;
     out[p + "dropped.rejected"] = s.dropped_rejected;
     out[p + "dropped.shutdown"] = s.dropped_shutdown;
+    out[p + "dropped.spool_error"] = s.dropped_spool_error;
     out[p + "batches"] = s.batches;
     out[p + "retries"] = s.retries;
   }

@@ -405,8 +405,27 @@ void Spool::roll_segment() {
 
 void Spool::flush_locked() {
   if (write_buffer_.empty()) return;
-  write_all(write_fd_, write_buffer_.data(), write_buffer_.size(), segment_path(write_seq_));
   Segment& seg = segments_[write_seq_];
+  try {
+    if (options_.fail_write)
+      if (int err = options_.fail_write()) {
+        errno = err;
+        throw io_error("cannot write", segment_path(write_seq_));
+      }
+    write_all(write_fd_, write_buffer_.data(), write_buffer_.size(), segment_path(write_seq_));
+  } catch (...) {
+    // Nothing of the buffer is accepted: cut off whatever part reached the file, so that the
+    // segment ends at a record boundary again, and forget the buffered records.
+    const int saved = errno;
+    if (::ftruncate(write_fd_, static_cast<off_t>(seg.size)) != 0) {
+      // The torn tail is cut off by recovery at the next open.
+    }
+    stats_.appended -= write_buffer_records_;
+    write_buffer_.clear();
+    write_buffer_records_ = 0;
+    errno = saved;
+    throw;
+  }
   seg.size += write_buffer_.size();
   seg.records += write_buffer_records_;
   stats_.bytes += write_buffer_.size();

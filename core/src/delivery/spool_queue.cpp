@@ -58,7 +58,15 @@ class SpoolQueue final : public SinkQueue {
   }
   void push(EventPtr event) override {
     acknowledge_done();
-    const SpoolAppendResult r = spool_.append(&event.view(), 1);
+    SpoolAppendResult r;
+    try {
+      r = spool_.append(&event.view(), 1);
+    } catch (const std::exception& e) {
+      // ENOSPC, EIO...: the event is not on disk. The runtime counts it as spool_error.
+      ++losses_.spool_error;
+      losses_.error = e.what();
+      return;
+    }
     losses_.dropped_newest += r.dropped;
     losses_.dropped_oldest += r.dropped_oldest;
   }

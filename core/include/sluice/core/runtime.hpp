@@ -22,22 +22,24 @@ namespace sluice::core {
 //   received == delivered + queued + in_flight + spooled + dead_lettered + dropped()
 struct SinkMetrics {
   std::string name;
-  uint64_t received = 0;          // events routed to this sink
-  uint64_t delivered = 0;         // in batches the sink answered OK
-  uint64_t queued = 0;            // waiting in the queue (in memory)
-  uint64_t in_flight = 0;         // in batches handed to the sink or waiting for a retry
-  uint64_t spooled = 0;           // waiting in the queue, on disk
-  uint64_t dead_lettered = 0;     // written to the dead-letter file
-  uint64_t dropped_newest = 0;    // queue full, policy drop_newest
-  uint64_t dropped_oldest = 0;    // queue full, policy drop_oldest (the evicted ones)
-  uint64_t dropped_rejected = 0;  // rejected or out of retries, no dead-letter file took them
-  uint64_t dropped_shutdown = 0;  // still undelivered when the drain deadline passed
-  uint64_t batches = 0;           // batches handed to the sink (first attempts)
-  uint64_t retries = 0;           // batches handed again after RETRY
-  std::string state;              // the plugin's last reported state ("" if none)
+  uint64_t received = 0;             // events routed to this sink
+  uint64_t delivered = 0;            // in batches the sink answered OK
+  uint64_t queued = 0;               // waiting in the queue (in memory)
+  uint64_t in_flight = 0;            // in batches handed to the sink or waiting for a retry
+  uint64_t spooled = 0;              // waiting in the queue, on disk
+  uint64_t dead_lettered = 0;        // written to the dead-letter file
+  uint64_t dropped_newest = 0;       // queue full, policy drop_newest
+  uint64_t dropped_oldest = 0;       // queue full, policy drop_oldest (the evicted ones)
+  uint64_t dropped_rejected = 0;     // rejected or out of retries, no dead-letter file took them
+  uint64_t dropped_shutdown = 0;     // still undelivered when the drain deadline passed
+  uint64_t dropped_spool_error = 0;  // the spool could not store them (ENOSPC, EIO, ...)
+  uint64_t batches = 0;              // batches handed to the sink (first attempts)
+  uint64_t retries = 0;              // batches handed again after RETRY
+  std::string state;                 // the plugin's last reported state ("" if none)
 
   uint64_t dropped() const {
-    return dropped_newest + dropped_oldest + dropped_rejected + dropped_shutdown;
+    return dropped_newest + dropped_oldest + dropped_rejected + dropped_shutdown +
+           dropped_spool_error;
   }
   bool balanced() const {
     return received == delivered + queued + in_flight + spooled + dead_lettered + dropped();

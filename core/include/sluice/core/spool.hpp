@@ -40,6 +40,9 @@ struct SpoolOptions {
   // block: how long append() waits for room before it drops the newest events (counted).
   // 0 waits until there is room or the spool is closed.
   std::chrono::milliseconds block_timeout{0};
+  // Tests: called before each write of appended records; a non-zero errno fails that write as
+  // if write(2) had (the records of that append() are not accepted).
+  std::function<int()> fail_write;
 };
 
 // What recovery on open found; every item is also in `messages` as one line for the log.

