@@ -85,19 +85,21 @@ class LogDeadLetter final : public DeadLetter {
 std::string format_accounting(const Metrics& m) {
   std::ostringstream out;
   char line[256];
-  snprintf(line, sizeof line, "%-16s %10s %10s %8s %8s %8s %8s %8s %8s %8s %8s %8s %8s\n", "sink",
-           "received", "delivered", "queued", "inflight", "spooled", "deadlet", "d.newest",
-           "d.oldest", "d.reject", "d.shutdn", "d.spool", "balanced");
+  snprintf(line, sizeof line, "%-16s %10s %9s %10s %8s %8s %8s %8s %8s %8s %8s %8s %8s %8s\n",
+           "sink", "received", "recovered", "delivered", "queued", "inflight", "spooled", "deadlet",
+           "d.newest", "d.oldest", "d.reject", "d.shutdn", "d.spool", "balanced");
   out << line;
   for (const auto& s : m.sinks) {
-    snprintf(line, sizeof line,
-             "%-16s %10llu %10llu %8llu %8llu %8llu %8llu %8llu %8llu %8llu %8llu %8llu %8s\n",
-             s.name.c_str(), (unsigned long long)s.received, (unsigned long long)s.delivered,
-             (unsigned long long)s.queued, (unsigned long long)s.in_flight,
-             (unsigned long long)s.spooled, (unsigned long long)s.dead_lettered,
-             (unsigned long long)s.dropped_newest, (unsigned long long)s.dropped_oldest,
-             (unsigned long long)s.dropped_rejected, (unsigned long long)s.dropped_shutdown,
-             (unsigned long long)s.dropped_spool_error, s.balanced() ? "yes" : "NO");
+    snprintf(
+        line, sizeof line,
+        "%-16s %10llu %9llu %10llu %8llu %8llu %8llu %8llu %8llu %8llu %8llu %8llu %8llu %8s\n",
+        s.name.c_str(), (unsigned long long)s.received, (unsigned long long)s.recovered,
+        (unsigned long long)s.delivered, (unsigned long long)s.queued,
+        (unsigned long long)s.in_flight, (unsigned long long)s.spooled,
+        (unsigned long long)s.dead_lettered, (unsigned long long)s.dropped_newest,
+        (unsigned long long)s.dropped_oldest, (unsigned long long)s.dropped_rejected,
+        (unsigned long long)s.dropped_shutdown, (unsigned long long)s.dropped_spool_error,
+        s.balanced() ? "yes" : "NO");
     out << line;
   }
   snprintf(line, sizeof line, "%-16s %10s %12s %10s %8s %8s\n", "source", "emitted", "parse_errors",
@@ -202,6 +204,8 @@ struct Sink : Instance {
   uint64_t received = 0, delivered = 0, in_flight = 0, dead_lettered = 0;
   uint64_t dropped_newest = 0, dropped_oldest = 0, dropped_rejected = 0, dropped_shutdown = 0;
   uint64_t dropped_spool_error = 0;
+  uint64_t recovered = 0;        // the queue's backlog from an earlier run, found at start
+  uint64_t spooled_at_stop = 0;  // batches in flight at stop that stay in the spool
   uint64_t spool_errors_unlogged = 0;
   RateLimit spool_error_log;
   uint64_t batch_count = 0, retries = 0;
@@ -725,6 +729,7 @@ void Runtime::Impl::build() {
                          "': queue policy 'spool' is not available in this build yet; use "
                          "block, drop_newest or drop_oldest");
       s->queue = options.spool_queue_factory(sc);
+      s->recovered = s->queue->recovered();
     } else {
       s->queue = std::make_unique<MemoryQueue>(sc.queue.max_events, sc.queue.max_bytes);
     }
@@ -881,7 +886,11 @@ void Runtime::Impl::stop() {
       }
       s->batches.clear();
       if (s->queue->durable()) {
-        left_spool = s->queue->events();
+        // Batches in flight were not acknowledged: they stay on disk and are sent again at the
+        // next start, like what is still queued.
+        s->spooled_at_stop += left_flight;
+        left_spool = s->queue->events() + left_flight;
+        left_flight = 0;
       } else {
         while (s->queue->pop())
           ++left_queue;
@@ -929,6 +938,7 @@ void Runtime::Impl::metrics_loop() {
               " parse_errors=" + std::to_string(s.parse_errors) + ";";
     for (const auto& s : m.sinks)
       line += " sink " + s.name + " received=" + std::to_string(s.received) +
+              " recovered=" + std::to_string(s.recovered) +
               " delivered=" + std::to_string(s.delivered) +
               " queued=" + std::to_string(s.queued + s.in_flight) +
               " spooled=" + std::to_string(s.spooled) +
@@ -960,8 +970,10 @@ Metrics Runtime::Impl::metrics() const {
       std::lock_guard lock(s->m);
       x.received = s->received;
       x.delivered = s->delivered;
+      x.recovered = s->recovered;
       x.spooled = s->queue->spooled();
       x.queued = s->queue->events() - x.spooled;
+      x.spooled += s->spooled_at_stop;
       x.in_flight = s->in_flight;
       x.dead_lettered = s->dead_lettered;
       x.dropped_newest = s->dropped_newest;
@@ -1002,6 +1014,7 @@ std::map<std::string, int64_t> Metrics::flat() const {
   for (const auto& s : sinks) {
     const std::string p = "sink." + s.name + ".";
     out[p + "received"] = s.received;
+    out[p + "recovered"] = s.recovered;
     out[p + "delivered"] = s.delivered;
     out[p + "queued"] = s.queued;
     out[p + "in_flight"] = s.in_flight;

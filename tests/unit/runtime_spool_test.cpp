@@ -87,3 +87,55 @@ TEST_CASE("spool error: events of a failed append are dropped_spool_error, logge
   CHECK(m.dropped() == 4);
   CHECK(m.balanced());
 }
+
+TEST_CASE("spool restart: in-flight batches stay spooled; the backlog is `recovered` next run") {
+  ScriptedSink::reset();
+  g_write_errno = 0;
+  TempDir dir;
+  SinkConfig s = spooled_sink(dir);
+  s.batch.max_events = 2;
+  auto p = simple(s);
+  p.drain_timeout = std::chrono::milliseconds(50);
+  {
+    CapturedLog log;
+    ScriptedSink::set_gate(true);  // the first batch hangs until the sink's stop()
+    Runtime rt(p, host(), log.logger, spool_options());
+    rt.start();
+    REQUIRE(emit(events(6, 1)));
+    REQUIRE(eventually([&] { return sink_metrics(rt.metrics(), "out").in_flight == 2; }));
+    rt.stop();
+    auto m = sink_metrics(rt.metrics(), "out");
+    CHECK(m.received == 6);
+    CHECK(m.recovered == 0);
+    CHECK(m.delivered == 0);
+    CHECK(m.in_flight == 0);
+    CHECK(m.dropped_shutdown == 0);  // on disk, not lost
+    CHECK(m.spooled == 6);
+    CHECK(m.balanced());
+    CHECK(log.contains("6 events stay in the spool"));
+  }
+  ScriptedSink::reset();
+  {
+    CapturedLog log;
+    Runtime rt(p, host(), log.logger, spool_options());
+    rt.start();
+    {
+      auto m = sink_metrics(rt.metrics(), "out");
+      CHECK(m.received == 0);
+      CHECK(m.recovered == 6);
+      CHECK(m.balanced());  // 0 + 6 == spooled/queued/in flight/delivered
+    }
+    REQUIRE(emit(events(2, 7)));
+    REQUIRE(eventually([&] { return sink_metrics(rt.metrics(), "out").delivered == 8; }));
+    rt.stop();
+    auto m = sink_metrics(rt.metrics(), "out");
+    CHECK(m.received == 2);
+    CHECK(m.recovered == 6);
+    CHECK(m.delivered == 8);
+    CHECK(m.spooled == 0);
+    CHECK(m.dropped() == 0);
+    CHECK(m.balanced());
+    CHECK(rt.metrics().flat().at("sink.out.recovered") == 6);
+    CHECK(log.contains("recovered"));
+  }
+}

@@ -80,6 +80,7 @@ class SpoolQueue final : public SinkQueue {
     return e;
   }
   bool durable() const override { return true; }
+  uint64_t recovered() const override { return recovered_; }
 
   void set_max_bytes(uint64_t b) { max_bytes_ = b; }
   void set_evicts(bool e) { evicts_ = e; }
@@ -123,6 +124,7 @@ class SpoolQueue final : public SinkQueue {
   uint64_t read_ahead_;
   uint64_t max_bytes_ = UINT64_MAX;
   bool evicts_ = false;
+  uint64_t recovered_ = spool_.recovery().pending_events;
   Losses losses_;
   std::deque<EventPtr> ready_;
   std::deque<Held> held_batches_;

@@ -19,10 +19,11 @@
 namespace sluice::core {
 
 // Every term of a sink's accounting. At any moment:
-//   received == delivered + queued + in_flight + spooled + dead_lettered + dropped()
+//   received + recovered == delivered + queued + in_flight + spooled + dead_lettered + dropped()
 struct SinkMetrics {
   std::string name;
   uint64_t received = 0;             // events routed to this sink
+  uint64_t recovered = 0;            // found in the spool at start (received in an earlier run)
   uint64_t delivered = 0;            // in batches the sink answered OK
   uint64_t queued = 0;               // waiting in the queue (in memory)
   uint64_t in_flight = 0;            // in batches handed to the sink or waiting for a retry
@@ -42,7 +43,8 @@ struct SinkMetrics {
            dropped_spool_error;
   }
   bool balanced() const {
-    return received == delivered + queued + in_flight + spooled + dead_lettered + dropped();
+    return received + recovered ==
+           delivered + queued + in_flight + spooled + dead_lettered + dropped();
   }
 };
 
