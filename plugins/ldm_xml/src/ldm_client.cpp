@@ -1,6 +1,6 @@
 #include "ldm_client.hpp"
 
-#include "json_text.hpp"
+#include <sluice/format.hpp>
 #include "ldm_event_mapper.hpp"
 #include "ldm_protocol.hpp"
 

@@ -1,6 +1,6 @@
 #include "ldm_event_mapper.hpp"
 
-#include "json_text.hpp"
+#include <sluice/format.hpp>
 
 #include <pugixml.hpp>
 

@@ -5,6 +5,7 @@
 
 #include <sluice/event.hpp>
 
+#include <cstdint>
 #include <cstdio>
 #include <ctime>
 #include <stdexcept>
@@ -24,44 +25,76 @@ inline Format parse_format(std::string_view name) {
                               "' (text, json, cloudevents, cloudevents-batch)");
 }
 
+// A JSON string literal. Text from the wire is not always valid UTF-8: an ill-formed sequence
+// becomes U+FFFD, so that the output is always valid JSON whatever the input.
 inline void append_json_string(std::string& out, std::string_view s) {
-  static const char* const hex = "0123456789abcdef";
+  static constexpr char hex[] = "0123456789abcdef";
   out.push_back('"');
-  size_t run = 0;  // start of the pending run of bytes that need no escaping
-  for (size_t i = 0; i < s.size(); ++i) {
-    const unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
-    out.append(s.data() + run, i - run);
-    run = i + 1;
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\b':
-        out += "\\b";
-        break;
-      case '\f':
-        out += "\\f";
-        break;
-      default:
-        out += "\\u00";
-        out.push_back(hex[c >> 4]);
-        out.push_back(hex[c & 0xf]);
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const auto* end = p + s.size();
+  while (p < end) {
+    const auto* run = p;  // bytes that need no escaping are copied in one append
+    while (p < end && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\')
+      ++p;
+    out.append(reinterpret_cast<const char*>(run), static_cast<size_t>(p - run));
+    if (p == end) break;
+    const unsigned char c = *p;
+    if (c < 0x80) {
+      switch (c) {
+        case '"':
+          out += "\\\"";
+          break;
+        case '\\':
+          out += "\\\\";
+          break;
+        case '\n':
+          out += "\\n";
+          break;
+        case '\r':
+          out += "\\r";
+          break;
+        case '\t':
+          out += "\\t";
+          break;
+        case '\b':
+          out += "\\b";
+          break;
+        case '\f':
+          out += "\\f";
+          break;
+        default:
+          out += "\\u00";
+          out.push_back(hex[c >> 4]);
+          out.push_back(hex[c & 0xf]);
+      }
+      ++p;
+      continue;
+    }
+    // A multi-byte sequence: copied when well-formed UTF-8, else one replacement character.
+    const size_t len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 0;
+    bool ok = len != 0 && c < 0xF5 && c != 0xC0 && c != 0xC1 && static_cast<size_t>(end - p) >= len;
+    uint32_t cp = 0;
+    if (ok) {
+      cp = c & (0xFF >> (len + 1));
+      for (size_t i = 1; i < len; ++i) {
+        if ((p[i] & 0xC0) != 0x80) {
+          ok = false;
+          break;
+        }
+        cp = (cp << 6) | (p[i] & 0x3F);
+      }
+      if (ok && ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+                 (cp >= 0xD800 && cp <= 0xDFFF)))
+        ok = false;
+    }
+    if (ok) {
+      out.append(reinterpret_cast<const char*>(p), len);
+      p += len;
+    } else {
+      out += "\xEF\xBF\xBD";
+      ++p;
     }
   }
-  out.append(s.data() + run, s.size() - run);
   out.push_back('"');
 }
 
@@ -127,10 +160,10 @@ inline void append_text_line(std::string& out, const sluice_event& ev) {
   out.push_back('\n');
 }
 
-// sluice's own JSON form: attributes keep their original names. Without the newline.
-inline void append_json(std::string& out, const sluice_event& ev) {
-  EventRef e(ev);
-  out += "{\"id\":";
+namespace detail {
+// "id":..,"source":..,"type":..,["subject":..,]"time":"..": the fields both JSON forms share.
+inline void append_context_fields(std::string& out, const EventRef& e) {
+  out += "\"id\":";
   append_json_string(out, e.id());
   out += ",\"source\":";
   append_json_string(out, e.source());
@@ -142,7 +175,16 @@ inline void append_json(std::string& out, const sluice_event& ev) {
   }
   out += ",\"time\":\"";
   append_rfc3339(out, e.time_unix_ns());
-  out += "\",\"attributes\":{";
+  out.push_back('"');
+}
+}  // namespace detail
+
+// sluice's own JSON form: attributes keep their original names. Without the newline.
+inline void append_json(std::string& out, const sluice_event& ev) {
+  EventRef e(ev);
+  out.push_back('{');
+  detail::append_context_fields(out, e);
+  out += ",\"attributes\":{";
   for (size_t i = 0; i < e.attribute_count(); ++i) {
     if (i) out.push_back(',');
     append_json_string(out, e.attribute_key(i));
@@ -160,19 +202,8 @@ inline void append_json(std::string& out, const sluice_event& ev) {
 // CloudEvents 1.0 structured-mode JSON object. Without the newline.
 inline void append_cloudevent(std::string& out, const sluice_event& ev) {
   EventRef e(ev);
-  out += "{\"specversion\":\"1.0\",\"id\":";
-  append_json_string(out, e.id());
-  out += ",\"source\":";
-  append_json_string(out, e.source());
-  out += ",\"type\":";
-  append_json_string(out, e.type());
-  if (e.has_subject()) {
-    out += ",\"subject\":";
-    append_json_string(out, e.subject());
-  }
-  out += ",\"time\":\"";
-  append_rfc3339(out, e.time_unix_ns());
-  out.push_back('"');
+  out += "{\"specversion\":\"1.0\",";
+  detail::append_context_fields(out, e);
   for (size_t i = 0; i < e.attribute_count(); ++i) {
     out.push_back(',');
     append_json_string(out, cloudevents_extension_name(e.attribute_key(i)));

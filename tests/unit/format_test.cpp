@@ -1,0 +1,182 @@
+// The serialisations every sink uses (sdk/include/sluice/format.hpp): exact output per format,
+// and the CloudEvents 1.0 rules on required attributes and attribute names.
+#include <doctest/doctest.h>
+
+#include <sluice/format.hpp>
+
+#include <regex>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace {
+
+sluice::Event hmc_event() {
+  sluice::Event e;
+  e.id = "ID:hmc1-1:42";
+  e.source = "hmc://hmc1.example.com";
+  e.type = "hmc.os-message";
+  e.subject = "/api/logical-partitions/5f6d";
+  e.time_unix_ns = 1700000123456000000;  // 2023-11-14T22:15:23.456Z
+  e.attribute("notification-type", "os-message")
+      .attribute("session-sequence-nr", "41")
+      .attribute("sluice-source", "hmc1");
+  e.data = R"({"os-messages":[{"message-text":"IEE252I\n"}]})";
+  return e;
+}
+
+std::string format_one(sluice::Format f, const sluice::Event& e) {
+  sluice::EventViews views(&e, &e + 1);
+  std::string out;
+  sluice::append_batch(out, f, views.data(), views.size());
+  return out;
+}
+
+std::string json_string(std::string_view s) {
+  std::string out;
+  sluice::append_json_string(out, s);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("text format: one line with time, type, subject, source and data") {
+  CHECK(format_one(sluice::Format::text, hmc_event()) ==
+        "2023-11-14T22:15:23.456Z hmc.os-message /api/logical-partitions/5f6d "
+        "hmc://hmc1.example.com {\"os-messages\":[{\"message-text\":\"IEE252I\\n\"}]}\n");
+}
+
+TEST_CASE("text format: no subject prints '-' and null data prints nothing") {
+  sluice::Event e = hmc_event();
+  e.subject.reset();
+  e.data.reset();
+  CHECK(format_one(sluice::Format::text, e) ==
+        "2023-11-14T22:15:23.456Z hmc.os-message - hmc://hmc1.example.com\n");
+}
+
+TEST_CASE("json format: sluice's own form keeps attribute names as they are") {
+  CHECK(format_one(sluice::Format::json, hmc_event()) ==
+        R"({"id":"ID:hmc1-1:42","source":"hmc://hmc1.example.com","type":"hmc.os-message",)"
+        R"("subject":"/api/logical-partitions/5f6d","time":"2023-11-14T22:15:23.456Z",)"
+        R"("attributes":{"notification-type":"os-message","session-sequence-nr":"41",)"
+        R"("sluice-source":"hmc1"},"data":{"os-messages":[{"message-text":"IEE252I\n"}]}})"
+        "\n");
+}
+
+TEST_CASE("json format: null data is written as null") {
+  sluice::Event e = hmc_event();
+  e.data.reset();
+  auto j = nlohmann::json::parse(format_one(sluice::Format::json, e));
+  CHECK(j["data"].is_null());
+}
+
+TEST_CASE("cloudevents format: structured mode with extension attributes") {
+  CHECK(format_one(sluice::Format::cloudevents, hmc_event()) ==
+        R"({"specversion":"1.0","id":"ID:hmc1-1:42","source":"hmc://hmc1.example.com",)"
+        R"("type":"hmc.os-message","subject":"/api/logical-partitions/5f6d",)"
+        R"("time":"2023-11-14T22:15:23.456Z","notificationtype":"os-message",)"
+        R"("sessionsequencenr":"41","sluicesource":"hmc1","datacontenttype":"application/json",)"
+        R"("data":{"os-messages":[{"message-text":"IEE252I\n"}]}})"
+        "\n");
+}
+
+TEST_CASE("cloudevents format: required attributes and attribute-name rules of the spec") {
+  sluice::Event e = hmc_event();
+  // Header names that are not valid CloudEvents names, and some that collide with context ones.
+  e.attribute("Content-Length", "12")
+      .attribute("id", "x")
+      .attribute("data", "y")
+      .attribute("--", "z");
+  auto ce = nlohmann::json::parse(format_one(sluice::Format::cloudevents, e));
+
+  // Required context attributes (CloudEvents 1.0, "Required Attributes"): non-empty strings.
+  for (const char* required : {"id", "source", "specversion", "type"}) {
+    INFO(required);
+    REQUIRE(ce.contains(required));
+    CHECK(ce[required].is_string());
+    CHECK_FALSE(ce[required].get<std::string>().empty());
+  }
+  CHECK(ce["specversion"] == "1.0");
+  CHECK(ce["id"] == "ID:hmc1-1:42");  // not overwritten by the attribute named "id"
+  // Attribute names: lower-case ASCII letters and digits only (the spec's naming convention).
+  const std::regex name_rule("^[a-z0-9]+$");
+  for (const auto& [name, value] : ce.items()) {
+    INFO(name);
+    CHECK(std::regex_match(name, name_rule));
+    if (name != "data") CHECK(value.is_string());  // extension values are strings here
+  }
+  CHECK(ce["contentlength"] == "12");
+  CHECK(ce["xid"] == "x");
+  CHECK(ce["xdata"] == "y");
+  CHECK(ce["x"] == "z");
+  // time is an RFC 3339 timestamp.
+  CHECK(std::regex_match(ce["time"].get<std::string>(),
+                         std::regex(R"(^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$)")));
+}
+
+TEST_CASE("cloudevents format: null data leaves out data and datacontenttype") {
+  sluice::Event e = hmc_event();
+  e.data.reset();
+  auto ce = nlohmann::json::parse(format_one(sluice::Format::cloudevents, e));
+  CHECK_FALSE(ce.contains("data"));
+  CHECK_FALSE(ce.contains("datacontenttype"));
+}
+
+TEST_CASE("cloudevents-batch format: one JSON array of structured events") {
+  std::vector<sluice::Event> events{hmc_event(), hmc_event()};
+  events[1].id = "ID:hmc1-1:43";
+  sluice::EventViews views(events);
+  std::string out;
+  sluice::append_batch(out, sluice::Format::cloudevents_batch, views.data(), views.size());
+  REQUIRE(out.back() == '\n');
+  auto batch = nlohmann::json::parse(out);
+  REQUIRE(batch.is_array());
+  REQUIRE(batch.size() == 2);
+  CHECK(batch[0]["id"] == "ID:hmc1-1:42");
+  CHECK(batch[1]["id"] == "ID:hmc1-1:43");
+  CHECK(batch[1]["specversion"] == "1.0");
+}
+
+TEST_CASE("cloudevents-batch format: an empty batch is an empty array") {
+  std::string out;
+  sluice::append_batch(out, sluice::Format::cloudevents_batch, nullptr, 0);
+  CHECK(out == "[]\n");
+}
+
+TEST_CASE("parse_format knows the four names and refuses others") {
+  CHECK(sluice::parse_format("text") == sluice::Format::text);
+  CHECK(sluice::parse_format("json") == sluice::Format::json);
+  CHECK(sluice::parse_format("cloudevents") == sluice::Format::cloudevents);
+  CHECK(sluice::parse_format("cloudevents-batch") == sluice::Format::cloudevents_batch);
+  CHECK_THROWS_WITH(sluice::parse_format("xml"),
+                    "unknown format 'xml' (text, json, cloudevents, cloudevents-batch)");
+}
+
+TEST_CASE("JSON strings: quotes, backslashes and control characters are escaped") {
+  CHECK(json_string("plain") == R"("plain")");
+  CHECK(json_string("a\"b\\c") == R"("a\"b\\c")");
+  CHECK(json_string("\n\r\t\b\f") == R"("\n\r\t\b\f")");
+  CHECK(json_string(std::string("\x01\x1f", 2)) == R"("\u0001\u001f")");
+  CHECK(json_string(std::string("nul\0byte", 8)) == R"("nul\u0000byte")");
+}
+
+TEST_CASE("JSON strings: valid UTF-8 is kept, ill-formed bytes become U+FFFD") {
+  CHECK(json_string("caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80") ==
+        "\"caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80\"");
+  CHECK(json_string("\xFF") == "\"\xEF\xBF\xBD\"");                  // never valid
+  CHECK(json_string("\xC3") == "\"\xEF\xBF\xBD\"");                  // truncated sequence
+  CHECK(json_string("\xC0\xAF") == "\"\xEF\xBF\xBD\xEF\xBF\xBD\"");  // overlong '/'
+  CHECK(json_string("\xED\xA0\x80") == "\"\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\"");  // surrogate
+  // Whatever the bytes, the result parses as JSON.
+  std::string all;
+  for (int c = 0; c < 256; ++c)
+    all.push_back(static_cast<char>(c));
+  CHECK_NOTHROW(nlohmann::json::parse(json_string(all)));
+}
+
+TEST_CASE("RFC 3339 times: UTC, millisecond precision, before 1970 too") {
+  CHECK(sluice::rfc3339(0) == "1970-01-01T00:00:00.000Z");
+  CHECK(sluice::rfc3339(1700000123456999999) == "2023-11-14T22:15:23.456Z");
+  CHECK(sluice::rfc3339(-1000000) == "1969-12-31T23:59:59.999Z");
+}
