@@ -184,7 +184,7 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
             nlohmann::json{{"message", why}, {"destination", nullptr}, {"channel", label}}.dump(
                 -1, ' ', false, nlohmann::json::error_handler_t::replace);
         host().metric("stomp_errors");
-        submit({std::move(e)}, {});
+        submit({std::move(e)});
       }
     channel_errors_ = r.channel_errors;
     need_resolve_ = false;
@@ -260,7 +260,7 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
       ++reconnects_;
       host().metric("reconnects");
       host().info("reconnected (" + std::to_string(reconnects_) + "): " + last_close_reason_);
-      submit({hmc::reconnected_event(source_, reconnects_, last_close_reason_)}, {});
+      submit({hmc::reconnected_event(source_, reconnects_, last_close_reason_)});
     }
     last_close_reason_.clear();
     ever_connected_ = true;
@@ -327,15 +327,8 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
       host().warn(std::to_string(stats.missed) +
                   " notification(s) missed (session-sequence-nr gap)");
     }
-    if (!batch.empty()) {
-      c.pause();
-      std::weak_ptr<StompConnection> weak = conn_;
-      submit(std::move(batch), [this, weak] {
-        asio::post(io_, [weak] {
-          if (auto conn = weak.lock()) conn->resume();
-        });
-      });
-    }
+    // Reading goes on while the emitter works; it pauses only when the queue is full.
+    if (!batch.empty() && submit(std::move(batch), c.shared_from_this())) c.pause();
     if (receipts_changed) update_state();
     // The broker closes the connection after an ERROR (the STOMP spec says it must).
     if (close_reason) {
@@ -400,7 +393,7 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
         std::vector<sluice::Event> batch{
             hmc::error_event(*error, source_, ++errors_, std::nullopt)};
         host().metric("stomp_errors");
-        submit(std::move(batch), {});
+        submit(std::move(batch));
       }
       return report_down(reason, o_.reconnect.max);
     }
@@ -424,38 +417,76 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
   }
 
   // ---- emitter thread ------------------------------------------------------------------------
-  struct Job {
-    std::vector<sluice::Event> events;
-    std::function<void()> done;
-  };
+  // The io thread appends events to queue_ and goes on reading; the emitter takes the whole queue
+  // for ONE emit call. So a burst read while an emit is running costs one wake-up and one emit,
+  // not one per socket read. Bounded: when the queue holds kMaxQueuedEvents events or
+  // kMaxQueuedBytes bytes, the connection stops reading until the emitter has taken the queue.
+  // At most two batches exist then (the one being emitted and the queue), each at most the bound
+  // plus one socket read.
+  static constexpr size_t kMaxQueuedEvents = 4096;
+  static constexpr size_t kMaxQueuedBytes = 1u << 20;
 
-  // Bounded by design: each connection has at most one batch here (it stops reading until the
-  // batch is emitted), plus a few framework events.
-  void submit(std::vector<sluice::Event> events, std::function<void()> done) {
+  static size_t bytes_of(const sluice::Event& e) {
+    size_t n = e.id.size() + e.type.size() + (e.subject ? e.subject->size() : 0) +
+               (e.data ? e.data->size() : 0);
+    for (const auto& [k, v] : e.attributes)
+      n += k.size() + v.size();
+    return n;
+  }
+
+  // Queues events for the emitter. Returns true when the queue is full: the caller pauses `conn`,
+  // which the emitter resumes as soon as it has taken the queue.
+  bool submit(std::vector<sluice::Event> events,
+              const std::shared_ptr<StompConnection>& conn = nullptr) {
+    size_t bytes = 0;
+    for (const auto& e : events)
+      bytes += bytes_of(e);
+    bool full = false, wake = false;
     {
       std::lock_guard lock(mutex_);
-      jobs_.push_back(Job{std::move(events), std::move(done)});
+      if (queue_.empty()) {
+        queue_ = std::move(events);
+      } else {
+        queue_.insert(queue_.end(), std::make_move_iterator(events.begin()),
+                      std::make_move_iterator(events.end()));
+      }
+      queued_bytes_ += bytes;
+      if (conn && (queue_.size() >= kMaxQueuedEvents || queued_bytes_ >= kMaxQueuedBytes)) {
+        full = true;
+        paused_conn_ = conn;
+      }
+      wake = emitter_waiting_;
     }
-    wake_.notify_one();
+    if (wake) wake_.notify_one();
+    return full;
   }
 
   void emitter_loop() {
+    std::vector<sluice::Event> batch;
     for (;;) {
-      Job job;
+      std::weak_ptr<StompConnection> resume;
       {
         std::unique_lock lock(mutex_);
-        wake_.wait(lock, [this] { return emitter_stop_ || !jobs_.empty(); });
-        if (jobs_.empty()) return;  // stopping and drained
-        job = std::move(jobs_.front());
-        jobs_.pop_front();
+        emitter_waiting_ = true;
+        wake_.wait(lock, [this] { return emitter_stop_ || !queue_.empty(); });
+        emitter_waiting_ = false;
+        if (queue_.empty()) return;  // stopping and drained
+        batch.clear();
+        batch.swap(queue_);
+        queued_bytes_ = 0;
+        resume.swap(paused_conn_);
       }
-      const auto n = static_cast<int64_t>(job.events.size());
-      if (host().emit(job.events)) {
+      // The queue is empty again: reading may go on while this batch is emitted.
+      if (!resume.expired())
+        asio::post(io_, [resume] {
+          if (auto conn = resume.lock()) conn->resume();
+        });
+      const auto n = static_cast<int64_t>(batch.size());
+      if (host().emit(batch)) {
         host().metric("events", n);
       } else {
         host().metric("events_refused", n);
       }
-      if (job.done) job.done();
     }
   }
 
@@ -493,7 +524,10 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
   std::thread emitter_;
   std::mutex mutex_;
   std::condition_variable wake_;
-  std::deque<Job> jobs_;
+  std::vector<sluice::Event> queue_;            // events for the next emit call, in order
+  size_t queued_bytes_ = 0;                     // approximate size of queue_
+  std::weak_ptr<StompConnection> paused_conn_;  // paused because queue_ was full
+  bool emitter_waiting_ = false;
   bool emitter_stop_ = false;
 };
 
