@@ -1,5 +1,6 @@
 #include "stomp_frame.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 
@@ -62,11 +63,16 @@ std::string escape_header(std::string_view text, Version v) {
   return out;
 }
 
-std::string unescape_header(std::string_view text, Version v) {
-  if (text.find('\\') == std::string_view::npos) return std::string(text);  // the common case
-  std::string out;
-  out.reserve(text.size());
-  for (size_t i = 0; i < text.size(); ++i) {
+namespace {
+// Unescapes into `out` (overwritten), reusing its storage.
+void unescape_into(std::string& out, std::string_view text, Version v) {
+  const char* bs = static_cast<const char*>(std::memchr(text.data(), '\\', text.size()));
+  if (!bs) {  // the common case
+    out.assign(text.data(), text.size());
+    return;
+  }
+  out.assign(text.data(), static_cast<size_t>(bs - text.data()));
+  for (size_t i = static_cast<size_t>(bs - text.data()); i < text.size(); ++i) {
     char c = text[i];
     if (c != '\\') {
       out += c;
@@ -95,6 +101,12 @@ std::string unescape_header(std::string_view text, Version v) {
                          to_string(v) + " header");
     }
   }
+}
+}  // namespace
+
+std::string unescape_header(std::string_view text, Version v) {
+  std::string out;
+  unescape_into(out, text, v);
   return out;
 }
 
@@ -142,10 +154,20 @@ void Parser::feed(std::string_view data, std::vector<Frame>& out) {
     pos_ = 0;
   }
   buf_.append(data.data(), data.size());
-  Frame f;
-  while (parse_one(f)) {
-    out.push_back(std::move(f));
-    f = Frame();
+  // Frames are parsed in place at the end of `out`: no moves of their headers.
+  for (;;) {
+    out.emplace_back();
+    bool complete = false;
+    try {
+      complete = parse_one(out.back());
+    } catch (...) {
+      out.pop_back();  // `out` holds complete frames only
+      throw;
+    }
+    if (!complete) {
+      out.pop_back();
+      return;
+    }
   }
 }
 
@@ -179,7 +201,12 @@ bool Parser::parse_one(Frame& f) {
     const size_t n = buf_.size() - pos_;
     size_t i = scan_off_;
     for (; i < n; ++i) {
-      if (b[i] != '\n') continue;
+      const void* nl = std::memchr(b + i, '\n', n - i);
+      if (!nl) {
+        i = n;
+        break;
+      }
+      i = static_cast<size_t>(static_cast<const char*>(nl) - b);
       if (i + 1 >= n) break;
       if (b[i + 1] == '\n') {
         head_len_ = i + 2;
@@ -237,37 +264,46 @@ bool Parser::parse_one(Frame& f) {
 }
 
 void Parser::parse_head(std::string_view head) {
-  std::vector<std::string_view> lines;
-  size_t start = 0;
-  while (start < head.size()) {
+  // head: command EOL, header lines (each ending in EOL), then the blank line ending the head.
+  auto next_line = [&head](size_t& start) {
     size_t nl = head.find('\n', start);
     std::string_view line = head.substr(start, nl - start);
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    lines.push_back(line);
     start = nl + 1;
-  }
-  // lines: command, headers..., "" (the blank line)
-  if (lines.empty() || lines.front().empty()) fail("bad frame: missing command");
+    return line;
+  };
+  size_t start = 0;
+  std::string_view line = next_line(start);
+  if (line.empty()) fail("bad frame: missing command");
   Frame& f = pending_;
-  f.command.assign(lines.front());
+  f.command.assign(line);
   for (char c : f.command)
     if (!is_command_char(c))
       fail("bad frame: '" + f.command.substr(0, 40) + "' is not a STOMP command");
   const bool esc = escapes_headers(f.command, version_);
-  for (size_t i = 1; i + 1 < lines.size(); ++i) {
-    std::string_view line = lines[i];
+  // One line per '\n' after the command; the last one is the blank line.
+  f.headers.reserve(static_cast<size_t>(std::count(head.begin() + start, head.end(), '\n')) - 1);
+  while (start < head.size()) {
+    line = next_line(start);
+    if (start >= head.size()) break;  // the blank line
     size_t colon = line.find(':');
     if (colon == std::string_view::npos)
       fail("bad frame: header line without ':' in " + f.command + " frame");
     std::string_view k = line.substr(0, colon), v = line.substr(colon + 1);
-    std::string key, value;
+    auto& [key, value] = f.headers.emplace_back();
     try {
-      key = esc ? unescape_header(k, version_) : std::string(k);
-      value = esc ? unescape_header(v, version_) : std::string(v);
+      if (esc) {
+        unescape_into(key, k, version_);
+        unescape_into(value, v, version_);
+      } else {
+        key.assign(k);
+        value.assign(v);
+      }
     } catch (const FrameError& e) {
+      f.headers.pop_back();
       fail(e.what());
     }
-    if (key == "content-length" && !content_length_) {
+    if (!content_length_ && key == "content-length") {
       size_t len = 0;
       auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), len);
       if (value.empty() || ec != std::errc() || p != value.data() + value.size())
@@ -277,7 +313,6 @@ void Parser::parse_head(std::string_view head) {
              std::to_string(max_frame_) + ")");
       content_length_ = len;
     }
-    f.headers.emplace_back(std::move(key), std::move(value));
   }
 }
 

@@ -179,6 +179,19 @@ TEST_CASE("the parser refuses to go on after an error") {
                        FrameError);
 }
 
+TEST_CASE("a bad frame after good ones in the same read: the good ones are handed out") {
+  Parser p;
+  std::vector<Frame> out;
+  CHECK_THROWS_AS(p.feed("MESSAGE\na:1\n\nx\0RECEIPT\nreceipt-id:r\n\n\0MESSAGE\nbad\n\n\0"s, out),
+                  FrameError);
+  REQUIRE(out.size() == 2);
+  CHECK(out[0].command == "MESSAGE");
+  CHECK(out[0].headers == std::vector<std::pair<std::string, std::string>>{{"a", "1"}});
+  CHECK(out[0].body == "x");
+  CHECK(out[1].command == "RECEIPT");
+  CHECK(*out[1].header("receipt-id") == "r");
+}
+
 TEST_CASE("frame size limit: content-length over the limit is refused before the body comes") {
   Parser p(100);
   std::vector<Frame> out;
