@@ -1,7 +1,13 @@
 #include "events.hpp"
 
 #include <charconv>
+#include <cstring>
 
+// SSE2 string and whitespace skipping; only the fast path below (InsituStringStream over a
+// padded copy) reaches the SIMD code.
+#if defined(__SSE2__) && !defined(RAPIDJSON_SSE2)
+#define RAPIDJSON_SSE2
+#endif
 #include <rapidjson/error/en.h>
 #include <rapidjson/memorystream.h>
 #include <rapidjson/reader.h>
@@ -34,7 +40,45 @@ const char* const kListKeys[] = {"os-messages", "log-entries", "change-reports"}
 
 }  // namespace
 
+namespace {
+
+// True when every byte is in 0x01..0x7f: valid UTF-8 without a NUL.
+bool plain_ascii(std::string_view s) {
+  constexpr uint64_t kHigh = 0x8080808080808080ull, kOnes = 0x0101010101010101ull;
+  size_t i = 0;
+  for (; i + 8 <= s.size(); i += 8) {
+    uint64_t w;
+    std::memcpy(&w, s.data() + i, 8);
+    if ((w & kHigh) || ((w - kOnes) & ~w & kHigh)) return false;  // a high bit, or a zero byte
+  }
+  for (; i < s.size(); ++i)
+    if (static_cast<unsigned char>(s[i]) - 1u >= 0x7fu) return false;
+  return true;
+}
+
+// json_error's fast path for plain ASCII text (nothing to validate as UTF-8): an in-place parse
+// of a NUL-terminated, padded copy, whose strings are skipped 16 bytes at a time. True: valid.
+bool valid_ascii_json(std::string_view text) {
+  thread_local std::string tls_buf;
+  std::string& buf = tls_buf;
+  buf.assign(text.data(), text.size());
+  buf.append(32, '\0');  // the end, and padding that keeps the aligned 16-byte loads inside
+  rapidjson::InsituStringStream in(buf.data());
+  rapidjson::Reader reader;
+  rapidjson::BaseReaderHandler<> ignore;
+  constexpr unsigned kFlags = rapidjson::kParseIterativeFlag | rapidjson::kParseInsituFlag |
+                              rapidjson::kParseStopWhenDoneFlag;
+  if (reader.Parse<kFlags>(in, ignore).IsError()) return false;
+  for (size_t i = in.Tell(); i < text.size(); ++i)
+    if (text[i] != ' ' && text[i] != '\t' && text[i] != '\n' && text[i] != '\r') return false;
+  return true;
+}
+
+}  // namespace
+
 std::optional<std::string> json_error(std::string_view text) {
+  // Same verdict as below for such text; invalid text takes the full path for its message.
+  if (plain_ascii(text) && valid_ascii_json(text)) return std::nullopt;
   rapidjson::MemoryStream ms(text.data(), text.size());
   rapidjson::EncodedInputStream<rapidjson::UTF8<>, rapidjson::MemoryStream> in(ms);
   rapidjson::Reader reader;

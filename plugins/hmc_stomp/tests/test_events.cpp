@@ -300,3 +300,18 @@ TEST_CASE("json_error: valid JSON passes; garbage, two values, bad UTF-8 and dee
   // A million nested arrays: the iterative reader neither recurses nor fails on depth.
   CHECK(!hmc::json_error(std::string(1000000, '[') + std::string(1000000, ']')));
 }
+
+TEST_CASE("json_error: plain ASCII (the fast path) gives the same verdicts and messages") {
+  const std::string text = "IEE252I MEMBER CTIEZB00 FOUND IN SYS1.PARMLIB with a long tail";
+  CHECK(!hmc::json_error(R"({"os-messages":[{"message-text":")" + text + R"(\n\u00e9"}]})"));
+  CHECK(!hmc::json_error("  \"" + text + "\"\r\n\t "));
+  CHECK(hmc::json_error("\"" + text) == "Missing a closing quotation mark in string. (at byte 63)");
+  CHECK(hmc::json_error("\"" + text + "\tx\"") ==
+        "Invalid escape character in string. (at byte 63)");  // a raw control character
+  CHECK(hmc::json_error("[1,2] 3") == "more than one JSON value (at byte 6)");
+  CHECK(hmc::json_error("[1e400]") == "Number too big to be stored in double. (at byte 1)");
+  // A NUL is not plain ASCII: the full path decides.
+  CHECK(hmc::json_error(std::string("{}\0", 3)) == "more than one JSON value (at byte 2)");
+  CHECK(hmc::json_error(std::string("[\"a\0\"]", 6)) ==
+        "Missing a closing quotation mark in string. (at byte 3)");
+}
