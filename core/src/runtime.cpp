@@ -533,6 +533,16 @@ void Runtime::Impl::push(Sink& s, std::vector<EventPtr>& events) {
   if (!s.drop_log.allow()) return;
   uint64_t n = std::exchange(s.drops_unlogged, 0);
   lock.unlock();
+  if (s.config.queue.policy == QueuePolicy::spool) {
+    const SpoolOverflow o = s.config.spool.overflow;
+    log.warn(s.name, "spool full (" + std::to_string(s.config.spool.max_bytes) +
+                         " bytes), overflow " +
+                         (o == SpoolOverflow::drop_oldest ? "drop_oldest"
+                          : o == SpoolOverflow::block     ? "block"
+                                                          : "drop_newest") +
+                         ": dropped " + std::to_string(n) + " events since the last message");
+    return;
+  }
   log.warn(s.name, "queue full (" + std::to_string(s.config.queue.max_events) + " events / " +
                        std::to_string(s.config.queue.max_bytes) + " bytes), policy " +
                        policy_name(policy) + ": dropped " + std::to_string(n) +

@@ -12,6 +12,7 @@
 #include <atomic>
 #include <cerrno>
 #include <filesystem>
+#include <thread>
 
 using namespace fixture;
 using sluice::core::QueuePolicy;
@@ -138,4 +139,71 @@ TEST_CASE("spool restart: in-flight batches stay spooled; the backlog is `recove
     CHECK(rt.metrics().flat().at("sink.out.recovered") == 6);
     CHECK(log.contains("recovered"));
   }
+}
+
+TEST_CASE("spool overflow drop_oldest: the spool evicts unread events, counted; identity holds") {
+  ScriptedSink::reset();
+  g_write_errno = 0;
+  TempDir dir;
+  SinkConfig s = spooled_sink(dir);
+  s.spool.max_bytes = 16384;  // segments of 4 KiB; each event is about 100 bytes on disk
+  s.spool.overflow = sluice::core::SpoolOverflow::drop_oldest;
+  s.batch.max_events = 5;
+  CapturedLog log;
+  ScriptedSink::set_gate(true);
+  Runtime rt(simple(s), host(), log.logger, spool_options());
+  rt.start();
+  REQUIRE(emit(events(5, 1)));
+  REQUIRE(eventually([&] { return sink_metrics(rt.metrics(), "out").in_flight == 5; }));
+  REQUIRE(emit(events(600, 6)));  // far more than 16 KiB while the sink hangs
+  {
+    auto m = sink_metrics(rt.metrics(), "out");
+    CHECK(m.received == 605);
+    CHECK(m.dropped_oldest > 0);
+    CHECK(m.dropped_newest == 0);
+    CHECK(m.balanced());
+  }
+  ScriptedSink::set_gate(false);
+  REQUIRE(eventually([&] {
+    auto m = sink_metrics(rt.metrics(), "out");
+    return m.queued + m.spooled + m.in_flight == 0;
+  }));
+  rt.stop();
+  auto m = sink_metrics(rt.metrics(), "out");
+  CHECK(m.delivered + m.dropped_oldest == 605);
+  CHECK(m.balanced());
+  CHECK(log.contains("spool full (16384 bytes), overflow drop_oldest: dropped "));
+}
+
+TEST_CASE("spool overflow block: a full spool makes emit wait until batches are delivered") {
+  ScriptedSink::reset();
+  g_write_errno = 0;
+  TempDir dir;
+  SinkConfig s = spooled_sink(dir);
+  s.spool.max_bytes = 16384;
+  s.spool.overflow = sluice::core::SpoolOverflow::block;
+  s.batch.max_events = 5;
+  CapturedLog log;
+  ScriptedSink::set_gate(true);
+  Runtime rt(simple(s), host(), log.logger, spool_options());
+  rt.start();
+  std::atomic<bool> emitted{false};
+  std::thread emitter([&] {
+    emit(events(600, 1));
+    emitted = true;
+  });
+  // The spool fills up while the sink hangs; the emitter waits instead of dropping.
+  REQUIRE(eventually([&] {
+    auto m = sink_metrics(rt.metrics(), "out");
+    return m.received == 600 && m.spooled > 0;
+  }));
+  CHECK_FALSE(emitted.load());
+  ScriptedSink::set_gate(false);
+  REQUIRE(eventually([&] { return sink_metrics(rt.metrics(), "out").delivered == 600; }));
+  emitter.join();
+  CHECK(emitted.load());
+  rt.stop();
+  auto m = sink_metrics(rt.metrics(), "out");
+  CHECK(m.dropped() == 0);
+  CHECK(m.balanced());
 }
