@@ -304,6 +304,7 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
 
   void on_frames(StompConnection& c, std::vector<stomp::Frame>& frames) override {
     std::vector<sluice::Event> batch;
+    batch.reserve(frames.size());  // one event per frame, except gaps and split lists
     hmc::MapStats stats;
     uint64_t messages = 0;
     bool receipts_changed = false;
@@ -444,7 +445,8 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
     bool full = false, wake = false;
     {
       std::lock_guard lock(mutex_);
-      if (queue_.empty()) {
+      // An empty queue keeps the storage the emitter handed back, unless it is too small.
+      if (queue_.empty() && queue_.capacity() < events.size()) {
         queue_ = std::move(events);
       } else {
         queue_.insert(queue_.end(), std::make_move_iterator(events.begin()),
