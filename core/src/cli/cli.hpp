@@ -1,7 +1,9 @@
 // The `sluice` command line: one function per command, dispatched by main.cpp.
 #pragma once
 
+#include <sluice/core/config.hpp>
 #include <sluice/core/log.hpp>
+#include <sluice/core/plugin_host.hpp>
 
 #include <boost/program_options.hpp>
 
@@ -51,6 +53,14 @@ int parse(const std::vector<std::string>& args, const Command& cmd,
           const boost::program_options::options_description& options,
           const boost::program_options::positional_options_description& positional,
           boost::program_options::variables_map& vm);
+
+// Loads and checks a pipeline file, printing every diagnostic (secrets redacted) on stderr.
+struct Loaded {
+  core::LoadResult result;
+  int errors = 0;
+  int warnings = 0;
+};
+Loaded load_and_report(const std::string& pipeline_path, core::PluginHost& plugins);
 
 void print_usage(const Command& cmd, const boost::program_options::options_description& options);
 const Command& command(const char* name);

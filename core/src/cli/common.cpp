@@ -1,5 +1,7 @@
 #include "cli.hpp"
 
+#include <sluice/core/redact.hpp>
+
 #include <cstdio>
 #include <iostream>
 #include <stdexcept>
@@ -77,6 +79,17 @@ int parse(const std::vector<std::string>& args, const Command& cmd,
     return kUsage;
   }
   return kOk;
+}
+
+Loaded load_and_report(const std::string& pipeline_path, core::PluginHost& plugins) {
+  Loaded loaded{core::load_pipeline(pipeline_path, plugins.schema_lookup())};
+  const std::vector<std::string> no_secrets;
+  const auto& secrets = loaded.result.pipeline ? loaded.result.pipeline->secrets : no_secrets;
+  for (const auto& d : loaded.result.diagnostics) {
+    (d.severity == core::Diagnostic::Severity::error ? loaded.errors : loaded.warnings)++;
+    fprintf(stderr, "%s\n", core::redact(d.to_string(), secrets).c_str());
+  }
+  return loaded;
 }
 
 }  // namespace sluice::cli

@@ -92,11 +92,7 @@ int cmd_dlq(const std::vector<std::string>& args) {
   if (!apply_logging(log, "", "", level, format)) return kUsage;
 
   core::PluginHost plugins(core::executable_dir());
-  core::LoadResult loaded = core::load_pipeline(pipeline_path, plugins.schema_lookup());
-  const std::vector<std::string> no_secrets;
-  const auto& secrets = loaded.pipeline ? loaded.pipeline->secrets : no_secrets;
-  for (const auto& d : loaded.diagnostics)
-    fprintf(stderr, "%s\n", core::redact(d.to_string(), secrets).c_str());
+  core::LoadResult loaded = load_and_report(pipeline_path, plugins).result;
   if (!loaded.ok()) {
     fprintf(stderr, "%s: invalid; nothing replayed\n", pipeline_path.c_str());
     return kInvalid;

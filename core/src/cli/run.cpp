@@ -5,7 +5,6 @@
 #include <sluice/core/config.hpp>
 #include <sluice/core/dead_letter.hpp>
 #include <sluice/core/plugin_host.hpp>
-#include <sluice/core/redact.hpp>
 #include <sluice/core/runtime.hpp>
 #include <sluice/core/spool.hpp>
 
@@ -85,11 +84,7 @@ int cmd_run(const std::vector<std::string>& args) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   core::PluginHost plugins(core::executable_dir());
-  core::LoadResult loaded = core::load_pipeline(pipeline_path, plugins.schema_lookup());
-  const std::vector<std::string> no_secrets;
-  const auto& secrets = loaded.pipeline ? loaded.pipeline->secrets : no_secrets;
-  for (const auto& d : loaded.diagnostics)
-    fprintf(stderr, "%s\n", core::redact(d.to_string(), secrets).c_str());
+  core::LoadResult loaded = load_and_report(pipeline_path, plugins).result;
   if (!loaded.ok()) {
     fprintf(stderr, "%s: invalid; not started (see `sluice validate`)\n", pipeline_path.c_str());
     return kInvalid;

@@ -3,7 +3,6 @@
 
 #include <sluice/core/config.hpp>
 #include <sluice/core/plugin_host.hpp>
-#include <sluice/core/redact.hpp>
 
 #include <cstdio>
 
@@ -25,15 +24,7 @@ int cmd_validate(const std::vector<std::string>& args) {
   if (int rc = parse(args, cmd, options, positional, vm); rc != kOk) return rc < 0 ? kOk : rc;
 
   core::PluginHost plugins(core::executable_dir());
-  core::LoadResult result = core::load_pipeline(pipeline_path, plugins.schema_lookup());
-  const std::vector<std::string> no_secrets;
-  const auto& secrets = result.pipeline ? result.pipeline->secrets : no_secrets;
-
-  int errors = 0, warnings = 0;
-  for (const auto& d : result.diagnostics) {
-    (d.severity == core::Diagnostic::Severity::error ? errors : warnings)++;
-    fprintf(stderr, "%s\n", core::redact(d.to_string(), secrets).c_str());
-  }
+  auto [result, errors, warnings] = load_and_report(pipeline_path, plugins);
   if (errors || !result.pipeline) {
     fprintf(stderr, "%s: invalid (%d error(s), %d warning(s))\n", pipeline_path.c_str(),
             errors ? errors : 1, warnings);
