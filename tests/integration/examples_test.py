@@ -62,6 +62,21 @@ def case_examples_validate(work):
         check(not leaked, f"no secret value in its output (leaked: {leaked})")
 
 
+def case_readme_pipeline(work):
+    with open(os.path.join(A.source_dir, "README.md")) as f:
+        text = f.read()
+    start = text.index("```yaml\n") + len("```yaml\n")
+    path = os.path.join(work, "readme.yaml")
+    with open(path, "w") as f:
+        f.write(text[start:text.index("```", start)])
+    e = env()
+    e["HMC_USER"] = "sluice"
+    p = subprocess.run([os.path.join(A.bin, "sluice"), "validate", path], capture_output=True,
+                       text=True, timeout=60, env=e)
+    print(p.stdout + p.stderr)
+    check(p.returncode == 0, "the pipeline shown in README.md validates")
+
+
 def events_of(path):
     try:
         with open(path) as f:
