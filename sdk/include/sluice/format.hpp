@@ -137,7 +137,8 @@ inline std::string cloudevents_extension_name(std::string_view key) {
       "id",   "source",      "specversion",     "type",      "subject", "time",
       "data", "data_base64", "datacontenttype", "dataschema"};
   bool collides = name.empty();
-  for (const char* r : reserved) collides = collides || name == r;
+  for (const char* r : reserved)
+    collides = collides || name == r;
   if (!collides) return name;
   // Built by appending: `"x" + name` trips a false GCC 12 -Wrestrict warning once inlined.
   std::string prefixed;

@@ -37,10 +37,7 @@ extern "C" {
 #define SLUICE_PLUGIN_EXPORT __attribute__((visibility("default")))
 #endif
 
-typedef enum sluice_plugin_kind {
-  SLUICE_KIND_SOURCE = 1,
-  SLUICE_KIND_SINK = 2
-} sluice_plugin_kind;
+typedef enum sluice_plugin_kind { SLUICE_KIND_SOURCE = 1, SLUICE_KIND_SINK = 2 } sluice_plugin_kind;
 
 typedef enum sluice_status {
   SLUICE_OK = 0,
@@ -92,9 +89,9 @@ typedef struct sluice_event {
 } sluice_event;
 
 typedef enum sluice_delivery_code {
-  SLUICE_DELIVERY_OK = 0,     /* the whole batch is delivered */
-  SLUICE_DELIVERY_RETRY = 1,  /* transient failure: the host retries the batch later */
-  SLUICE_DELIVERY_REJECT = 2  /* permanent failure: the host dead-letters the batch */
+  SLUICE_DELIVERY_OK = 0,    /* the whole batch is delivered */
+  SLUICE_DELIVERY_RETRY = 1, /* transient failure: the host retries the batch later */
+  SLUICE_DELIVERY_REJECT = 2 /* permanent failure: the host dead-letters the batch */
 } sluice_delivery_code;
 
 typedef struct sluice_delivery_result {
@@ -152,9 +149,9 @@ typedef struct sluice_plugin_descriptor {
   uint16_t api_major; /* SLUICE_API_VERSION_MAJOR the plugin was built with */
   uint16_t api_minor; /* SLUICE_API_VERSION_MINOR the plugin was built with */
 
-  const char* name;           /* NUL-terminated, [a-z0-9_]; the `plugin:` value in pipelines */
-  const char* version;        /* the plugin's own version, NUL-terminated */
-  const char* description;    /* one line, NUL-terminated */
+  const char* name;        /* NUL-terminated, [a-z0-9_]; the `plugin:` value in pipelines */
+  const char* version;     /* the plugin's own version, NUL-terminated */
+  const char* description; /* one line, NUL-terminated */
   sluice_plugin_kind kind;
   const char* options_schema; /* JSON Schema (draft 7) of the options object, NUL-terminated */
 
