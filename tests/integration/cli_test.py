@@ -312,6 +312,117 @@ routes:
     check(any("second SIGINT" in l for l in lines), "and says so")
 
 
+def gen_file_pipeline(out_file):
+    # An endless generator (50 events/s) into a file: events keep arriving while it runs.
+    return f"""version: 1
+sources:
+  gen: {{plugin: generator, options: {{rate: 50}}}}
+sinks:
+  out:
+    plugin: file
+    options: {{path: {out_file}, format: json}}
+    batch: {{max_events: 5, max_delay: 10ms}}
+routes:
+  - {{from: gen, to: out}}
+"""
+
+
+def case_reload_invalid_keeps_old(tmp):
+    out_file = os.path.join(tmp, "events.jsonl")
+    p = write(tmp, "r.yaml", gen_file_pipeline(out_file))
+    proc, lines, t = start_and_wait(["run", p], "started:")
+    check(poll(lambda: len(lines_of(out_file)) >= 5), "the first pipeline writes events")
+    # The sink names a plugin that does not exist; the route names a sink that does not exist.
+    write(tmp, "r.yaml", gen_file_pipeline(out_file).replace("plugin: file", "plugin: no_such_plugin")
+          .replace("to: out", "to: nowhere"))
+    proc.send_signal(signal.SIGHUP)
+    refused = poll(lambda: any("reload refused" in l for l in lines) or proc.poll() is not None)
+    before = len(lines_of(out_file))
+    more = poll(lambda: len(lines_of(out_file)) >= before + 10)
+    still_running = proc.poll() is None
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=60)
+    t.join(timeout=5)
+    print("".join(lines))
+    check(refused, "an invalid pipeline file is refused on SIGHUP")
+    check(any("reload refused: the running pipeline stays" in l for l in lines), "and it says so")
+    errors = [l for l in lines if (p + ":") in l and ": error: " in l]
+    check(len(errors) >= 2, f"every error is logged ({len(errors)})")
+    check(all(l.split(p + ":")[1].split(":")[0].isdigit() and l.split(p + ":")[1].split(":")[1].isdigit()
+              for l in errors), "each with file:line:col")
+    check(any("[out] reopened" in l for l in lines), "the outputs were reopened first")
+    check(not any("reloaded:" in l for l in lines), "nothing was reloaded")
+    check(still_running and more, f"events keep arriving in the old file ({before} -> {len(lines_of(out_file))})")
+    check(proc.returncode == 0, f"SIGTERM still ends it with exit 0 (got {proc.returncode})")
+
+
+def case_reload_valid_switches(tmp):
+    old_file = os.path.join(tmp, "old.jsonl")
+    new_file = os.path.join(tmp, "new.jsonl")
+    p = write(tmp, "r.yaml", gen_file_pipeline(old_file))
+    proc, lines, t = start_and_wait(["run", p], "started:")
+    check(poll(lambda: len(lines_of(old_file)) >= 5), "the first pipeline writes events")
+    # An unchanged file: only the reopen.
+    proc.send_signal(signal.SIGHUP)
+    unchanged = poll(lambda: any("is unchanged" in l for l in lines) or proc.poll() is not None)
+    write(tmp, "r.yaml", gen_file_pipeline(new_file).replace("gen:", "gen2:").replace("from: gen", "from: gen2"))
+    proc.send_signal(signal.SIGHUP)
+    reloaded = poll(lambda: any("reloaded:" in l for l in lines) or proc.poll() is not None)
+    arrived = poll(lambda: len(lines_of(new_file)) >= 5)
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=60)
+    t.join(timeout=5)
+    err = "".join(lines)
+    print(err)
+    check(unchanged, "SIGHUP on an unchanged file keeps the pipeline")
+    check(reloaded and "reloaded: 1 source(s), 1 sink(s), 1 route(s)" in err, "a changed valid file is reloaded")
+    check(arrived, "events arrive in the new pipeline's file")
+    # The old runtime's accounting: logged before "reloaded:", balanced, matching the old file.
+    before = err[:err.index("reloaded:")]
+    check("stopped; accounting:" in before, "the old pipeline was stopped with its accounting logged")
+    table = before[before.rindex("stopped; accounting:"):].splitlines()
+    row = next((l.split() for l in table if l.startswith("out ")), None)
+    check(row is not None and row[-1] == "yes", f"the old sink's accounting is balanced: {row}")
+    check(int(row[1]) > 0 and int(row[3]) == len(lines_of(old_file)),
+          f"and its delivered count ({row[3]}) is what the old file holds ({len(lines_of(old_file))})")
+    check(any(l.startswith("gen ") for l in table), "the old source is in the table")
+    check(proc.returncode == 0, f"SIGTERM ends the new pipeline with exit 0 (got {proc.returncode})")
+
+
+def case_reload_start_fails_restores_old(tmp):
+    out_file = os.path.join(tmp, "events.jsonl")
+    p = write(tmp, "r.yaml", gen_file_pipeline(out_file))
+    proc, lines, t = start_and_wait(["run", p], "started:")
+    check(poll(lambda: len(lines_of(out_file)) >= 5), "the first pipeline writes events")
+    # Valid, but its sink's create fails: the previous pipeline must run again.
+    write(tmp, "r.yaml", f"""version: 1
+plugins: {{path: [{A.test_plugins}]}}
+sources:
+  gen: {{plugin: generator, options: {{rate: 50}}}}
+sinks:
+  bad: {{plugin: scripted, options: {{fail_create: true}}}}
+routes:
+  - {{from: gen, to: bad}}
+""")
+    proc.send_signal(signal.SIGHUP)
+    restored = poll(lambda: any("previous pipeline runs again" in l for l in lines) or
+                    proc.poll() is not None)
+    before = len(lines_of(out_file))
+    more = poll(lambda: len(lines_of(out_file)) >= before + 10)
+    still_running = proc.poll() is None
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=60)
+    t.join(timeout=5)
+    err = "".join(lines)
+    print(err)
+    check("reload: cannot start the new pipeline: sink 'bad' (plugin scripted): create failed" in err,
+          "a new pipeline that cannot start is logged with the reason")
+    check(restored and still_running, "the previous pipeline is started again")
+    check(not any("reloaded:" in l for l in lines), "nothing claims a reload")
+    check(more, f"events arrive in the old file again ({before} -> {len(lines_of(out_file))})")
+    check(proc.returncode == 0, f"SIGTERM ends it with exit 0 (got {proc.returncode})")
+
+
 CASES = {name[5:]: fn for name, fn in globals().items() if name.startswith("case_")}
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@
 
 #include <boost/program_options.hpp>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -60,7 +61,11 @@ struct Loaded {
   int errors = 0;
   int warnings = 0;
 };
-Loaded load_and_report(const std::string& pipeline_path, core::PluginHost& plugins);
+// Each diagnostic goes, already redacted, to `report` when given (`run` logs them on a reload),
+// else to stderr as one line.
+using DiagnosticReport = std::function<void(core::Diagnostic::Severity, const std::string& line)>;
+Loaded load_and_report(const std::string& pipeline_path, core::PluginHost& plugins,
+                       const DiagnosticReport& report = {});
 
 void print_usage(const Command& cmd, const boost::program_options::options_description& options);
 const Command& command(const char* name);

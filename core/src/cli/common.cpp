@@ -81,13 +81,18 @@ int parse(const std::vector<std::string>& args, const Command& cmd,
   return kOk;
 }
 
-Loaded load_and_report(const std::string& pipeline_path, core::PluginHost& plugins) {
+Loaded load_and_report(const std::string& pipeline_path, core::PluginHost& plugins,
+                       const DiagnosticReport& report) {
   Loaded loaded{core::load_pipeline(pipeline_path, plugins.schema_lookup())};
   const std::vector<std::string> no_secrets;
   const auto& secrets = loaded.result.pipeline ? loaded.result.pipeline->secrets : no_secrets;
   for (const auto& d : loaded.result.diagnostics) {
     (d.severity == core::Diagnostic::Severity::error ? loaded.errors : loaded.warnings)++;
-    fprintf(stderr, "%s\n", core::redact(d.to_string(), secrets).c_str());
+    std::string line = core::redact(d.to_string(), secrets);
+    if (report)
+      report(d.severity, line);
+    else
+      fprintf(stderr, "%s\n", line.c_str());
   }
   return loaded;
 }

@@ -11,11 +11,15 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <mutex>
+#include <sstream>
 #include <thread>
+#include <utility>
 
 namespace po = boost::program_options;
 
@@ -52,10 +56,156 @@ class FileDeadLetter final : public core::DeadLetter {
   core::Logger& log_;
 };
 
-struct StopRequest {
+core::RuntimeOptions runtime_options(core::Logger& log) {
+  core::RuntimeOptions options;
+  options.dead_letter_factory =
+      [&log](const core::SinkConfig& sink) -> std::unique_ptr<core::DeadLetter> {
+    return std::make_unique<FileDeadLetter>(sink.dead_letter.path, log);
+  };
+  options.spool_queue_factory =
+      [&log](const core::SinkConfig& sink) -> std::unique_ptr<core::SinkQueue> {
+    try {
+      return core::make_spool_queue(
+          sink, core::spool_options_for(sink),
+          [&log, name = sink.name](const std::string& m) { log.warn(name, m); });
+    } catch (const std::exception& e) {
+      throw core::StartError("sink '" + sink.name + "': " + e.what());
+    }
+  };
+  return options;
+}
+
+// The pipeline file's bytes ("" when unreadable: the loader then reports why).
+std::string file_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream bytes;
+  bytes << in.rdbuf();
+  return bytes.str();
+}
+
+// What decides whether a reload changes anything: the file's bytes and the resolved secrets
+// (a ${file:PATH} secret can change while the pipeline file does not).
+std::string fingerprint(const std::string& bytes, const std::vector<std::string>& secrets) {
+  std::string f = bytes;
+  for (const auto& s : secrets)
+    f += '\0' + s;
+  return f;
+}
+
+std::string counts(const core::PipelineConfig& p) {
+  return std::to_string(p.sources.size()) + " source(s), " + std::to_string(p.sinks.size()) +
+         " sink(s), " + std::to_string(p.routes.size()) + " route(s)";
+}
+
+// What the sigwait thread asks the main thread to do.
+struct Requests {
   std::mutex m;
   std::condition_variable cv;
-  bool requested = false;
+  bool stop = false;
+  bool reload = false;  // SIGHUPs not handled yet (several coalesce into one)
+};
+
+// The running pipeline and what a SIGHUP reload needs: the configuration it runs (to start it
+// again when a new one fails to start) and the fingerprint of the file it came from.
+class Daemon {
+ public:
+  Daemon(std::string path, core::PluginHost& plugins, core::Logger& log, std::string cli_level,
+         std::string cli_format)
+      : path_(std::move(path)),
+        plugins_(plugins),
+        log_(log),
+        cli_level_(std::move(cli_level)),
+        cli_format_(std::move(cli_format)) {}
+
+  // Starts `pipeline`; throws what Runtime::start throws.
+  void start(core::PipelineConfig pipeline, std::string fingerprint) {
+    add_secrets(pipeline.secrets);
+    running_ = std::move(pipeline);
+    fingerprint_ = std::move(fingerprint);
+    launch(running_);
+  }
+
+  // SIGHUP: reopen, then reload the pipeline file if it changed and is valid. Returns false
+  // when nothing runs any more (the new pipeline and the previous one both failed to start).
+  bool reload() {
+    log_.info("core", "SIGHUP: reopening sink outputs");
+    runtime_->reopen();
+
+    std::string bytes = file_bytes(path_);
+    std::vector<std::pair<core::Diagnostic::Severity, std::string>> diagnostics;
+    Loaded loaded = load_and_report(
+        path_, plugins_, [&diagnostics](core::Diagnostic::Severity s, const std::string& line) {
+          diagnostics.emplace_back(s, line);
+        });
+    if (loaded.result.ok()) add_secrets(loaded.result.pipeline->secrets);  // before any line
+    for (const auto& [severity, line] : diagnostics)
+      log_.log(severity == core::Diagnostic::Severity::error ? core::LogLevel::error
+                                                             : core::LogLevel::warn,
+               "core", line);
+    if (!loaded.result.ok()) {
+      log_.error("core", "reload refused: the running pipeline stays (" +
+                             std::to_string(loaded.errors) + " error(s) in " + path_ + ")");
+      return true;
+    }
+    core::PipelineConfig next = std::move(*loaded.result.pipeline);
+    std::string next_fingerprint = fingerprint(bytes, next.secrets);
+    if (next_fingerprint == fingerprint_) {
+      log_.info("core", "SIGHUP: " + path_ + " is unchanged; the running pipeline stays");
+      return true;
+    }
+
+    log_.info("core", "reloading " + path_ + ": stopping the running pipeline");
+    runtime_->stop();
+    runtime_.reset();
+    try {
+      launch(next);
+    } catch (const std::exception& e) {
+      log_.error("core", std::string("reload: cannot start the new pipeline: ") + e.what() +
+                             "; starting the previous one again");
+      try {
+        launch(running_);
+      } catch (const std::exception& e2) {
+        log_.error("core", std::string("cannot start the previous pipeline again: ") + e2.what());
+        return false;
+      }
+      log_.info("core",
+                "reload failed: the previous pipeline runs again (" + counts(running_) + ")");
+      return true;
+    }
+    running_ = std::move(next);
+    fingerprint_ = std::move(next_fingerprint);
+    log_.info("core", "reloaded: " + counts(running_));
+    return true;
+  }
+
+  void stop() {
+    if (runtime_) runtime_->stop();
+  }
+
+ private:
+  void launch(const core::PipelineConfig& pipeline) {
+    runtime_.reset();
+    apply_logging(log_, pipeline.log.level, pipeline.log.format, cli_level_, cli_format_);
+    auto runtime = std::make_unique<core::Runtime>(pipeline, plugins_, log_, runtime_options(log_));
+    runtime->start();
+    runtime_ = std::move(runtime);
+  }
+
+  // The logger keeps every secret seen (threads of a stopping pipeline may still log old ones).
+  void add_secrets(const std::vector<std::string>& secrets) {
+    for (const auto& s : secrets)
+      if (std::find(secrets_.begin(), secrets_.end(), s) == secrets_.end()) secrets_.push_back(s);
+    log_.set_secrets(secrets_);
+  }
+
+  std::string path_;
+  core::PluginHost& plugins_;
+  core::Logger& log_;
+  std::string cli_level_, cli_format_;
+  core::PipelineConfig running_;
+  std::string fingerprint_;
+  std::vector<std::string> secrets_;
+  std::unique_ptr<core::Runtime> runtime_;
 };
 
 }  // namespace
@@ -84,6 +234,7 @@ int cmd_run(const std::vector<std::string>& args) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   core::PluginHost plugins(core::executable_dir());
+  std::string bytes = file_bytes(pipeline_path);
   core::LoadResult loaded = load_and_report(pipeline_path, plugins).result;
   if (!loaded.ok()) {
     fprintf(stderr, "%s: invalid; not started (see `sluice validate`)\n", pipeline_path.c_str());
@@ -92,34 +243,20 @@ int cmd_run(const std::vector<std::string>& args) {
   core::PipelineConfig pipeline = std::move(*loaded.pipeline);
   log.set_secrets(pipeline.secrets);
   if (!apply_logging(log, pipeline.log.level, pipeline.log.format, level, format)) return kUsage;
+  std::string first_fingerprint = fingerprint(bytes, pipeline.secrets);
+  Daemon daemon(pipeline_path, plugins, log, level, format);
 
-  core::RuntimeOptions runtime_options;
-  runtime_options.dead_letter_factory =
-      [&log](const core::SinkConfig& sink) -> std::unique_ptr<core::DeadLetter> {
-    return std::make_unique<FileDeadLetter>(sink.dead_letter.path, log);
-  };
-  runtime_options.spool_queue_factory =
-      [&log](const core::SinkConfig& sink) -> std::unique_ptr<core::SinkQueue> {
-    try {
-      return core::make_spool_queue(
-          sink, core::spool_options_for(sink),
-          [&log, name = sink.name](const std::string& m) { log.warn(name, m); });
-    } catch (const std::exception& e) {
-      throw core::StartError("sink '" + sink.name + "': " + e.what());
-    }
-  };
-  core::Runtime runtime(std::move(pipeline), plugins, log, std::move(runtime_options));
-
-  StopRequest stop;
+  Requests requests;
   std::thread signal_thread([&] {
     int interrupts = 0;
     for (;;) {
       int sig = 0;
       if (sigwait(&signals, &sig) != 0) continue;
       if (sig == SIGUSR2) return;  // main is done
+      std::lock_guard lock(requests.m);
       if (sig == SIGHUP) {
-        log.info("core", "SIGHUP: reopening sink outputs");
-        runtime.reopen();
+        requests.reload = true;  // the main thread reopens and reloads
+        requests.cv.notify_all();
         continue;
       }
       if (sig == SIGINT && ++interrupts >= 2) {
@@ -128,9 +265,8 @@ int cmd_run(const std::vector<std::string>& args) {
       }
       log.info("core", std::string(sig == SIGINT ? "SIGINT" : "SIGTERM") +
                            ": stopping (a second SIGINT exits at once)");
-      std::lock_guard lock(stop.m);
-      stop.requested = true;
-      stop.cv.notify_all();
+      requests.stop = true;
+      requests.cv.notify_all();
     }
   });
   auto end_signal_thread = [&] {
@@ -139,17 +275,25 @@ int cmd_run(const std::vector<std::string>& args) {
   };
 
   try {
-    runtime.start();
+    daemon.start(std::move(pipeline), std::move(first_fingerprint));
   } catch (const std::exception& e) {
     log.error("core", std::string("cannot start: ") + e.what());
     end_signal_thread();
     return kRuntime;
   }
-  {
-    std::unique_lock lock(stop.m);
-    stop.cv.wait(lock, [&] { return stop.requested; });
+  for (;;) {
+    {
+      std::unique_lock lock(requests.m);
+      requests.cv.wait(lock, [&] { return requests.stop || requests.reload; });
+      if (requests.stop) break;
+      requests.reload = false;
+    }
+    if (!daemon.reload()) {
+      end_signal_thread();
+      return kRuntime;
+    }
   }
-  runtime.stop();
+  daemon.stop();
   end_signal_thread();
   return kOk;
 }
