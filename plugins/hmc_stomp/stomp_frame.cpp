@@ -39,6 +39,18 @@ bool escapes_headers(std::string_view command, Version v) {
 std::string escape_header(std::string_view text, Version v) {
   std::string out;
   out.reserve(text.size());
+  append_escaped(out, text, v);
+  return out;
+}
+
+void append_escaped(std::string& out, std::string_view text, Version v, RawBreak raw) {
+  const bool blank = raw == RawBreak::blank;
+  if (blank && v == Version::v1_0) {
+    // 1.0 has no escapes; a line break would end the header, so it becomes a blank.
+    for (char c : text)
+      out += c == '\n' || c == '\r' ? ' ' : c;
+    return;
+  }
   for (char c : text) {
     switch (c) {
       case '\\':
@@ -51,16 +63,15 @@ std::string escape_header(std::string_view text, Version v) {
         out += "\\c";
         break;
       case '\r':
-        if (v == Version::v1_2) {
+        if (v == Version::v1_2)
           out += "\\r";
-          break;
-        }
-        [[fallthrough]];
+        else
+          out += blank ? ' ' : c;  // 1.0 and 1.1 have no escape for CR
+        break;
       default:
         out += c;
     }
   }
-  return out;
 }
 
 namespace {
@@ -146,7 +157,7 @@ void Parser::fail(const std::string& why) {
   throw FrameError(why);
 }
 
-void Parser::feed(std::string_view data, std::vector<Frame>& out) {
+void Parser::append(std::string_view data) {
   if (failed_) throw FrameError("bad frame: parser used after an error");
   // Drop consumed bytes before growing the buffer so it holds at most one partial frame.
   if (pos_ > 0) {
@@ -154,6 +165,15 @@ void Parser::feed(std::string_view data, std::vector<Frame>& out) {
     pos_ = 0;
   }
   buf_.append(data.data(), data.size());
+}
+
+bool Parser::next(Frame& out) {
+  if (failed_) throw FrameError("bad frame: parser used after an error");
+  return parse_one(out);
+}
+
+void Parser::feed(std::string_view data, std::vector<Frame>& out) {
+  append(data);
   // Frames are parsed in place at the end of `out`: no moves of their headers.
   for (;;) {
     out.emplace_back();
@@ -172,8 +192,9 @@ void Parser::feed(std::string_view data, std::vector<Frame>& out) {
 }
 
 namespace {
-bool is_command_char(char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_';
+bool is_command_char(char c, Parser::Commands commands) {
+  if (c >= 'A' && c <= 'Z') return true;
+  return commands == Parser::Commands::lenient && ((c >= 'a' && c <= 'z') || c == '_');
 }
 }  // namespace
 
@@ -278,7 +299,7 @@ void Parser::parse_head(std::string_view head) {
   Frame& f = pending_;
   f.command.assign(line);
   for (char c : f.command)
-    if (!is_command_char(c))
+    if (!is_command_char(c, commands_))
       fail("bad frame: '" + f.command.substr(0, 40) + "' is not a STOMP command");
   const bool esc = escapes_headers(f.command, version_);
   // One line per '\n' after the command; the last one is the blank line.

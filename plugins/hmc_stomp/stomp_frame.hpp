@@ -1,7 +1,9 @@
 // STOMP frames: an incremental parser and a serializer. Pure, no I/O, so it is unit-tested and
-// fuzzed on its own. Covers STOMP 1.0, 1.1 and 1.2: EOL as \n or \r\n, heart-beat EOLs between
-// frames, bodies by content-length or up to the NUL, header escaping per version (CONNECT,
-// STOMP and CONNECTED never escaped), repeated headers (the first one counts).
+// fuzzed on its own. Shared by the plugin (client side) and the fake HMC (broker side, library
+// hmc_stomp_frame); the few rules the two sides want differently are parameters. Covers
+// STOMP 1.0, 1.1 and 1.2: EOL as \n or \r\n, heart-beat EOLs between frames, bodies by
+// content-length or up to the NUL, header escaping per version (CONNECT, STOMP and CONNECTED never
+// escaped), repeated headers (the first one counts).
 #pragma once
 
 #include <cstddef>
@@ -41,6 +43,13 @@ struct FrameError : std::runtime_error {
 // Escaping rules of a frame: CONNECT, STOMP and CONNECTED are never escaped, others per version.
 bool escapes_headers(std::string_view command, Version v);
 std::string escape_header(std::string_view text, Version v);
+// What append_escaped does with a line break the version has no escape for (CR and LF in 1.0, CR
+// in 1.1): `keep` writes it as it is (escape_header's rule), `blank` writes a space so a header
+// never breaks its line (the fake broker's rule). With `blank`, 1.0 escapes nothing at all.
+enum class RawBreak { keep, blank };
+// Appends `text` escaped for `v` (escape_header's rules unless `raw` is `blank`).
+void append_escaped(std::string& out, std::string_view text, Version v,
+                    RawBreak raw = RawBreak::keep);
 // Throws FrameError on an escape the version does not define (1.1: \r is undefined).
 std::string unescape_header(std::string_view text, Version v);
 
@@ -49,7 +58,12 @@ std::string serialize(const Frame& f, Version v);
 
 class Parser {
  public:
-  explicit Parser(size_t max_frame_bytes = 16u << 20) : max_frame_(max_frame_bytes) {}
+  // Command names accepted: ASCII letters and '_' (`lenient`, the client's rule), or only the
+  // uppercase letters the STOMP grammar has (`uppercase`, the fake broker's rule).
+  enum class Commands { lenient, uppercase };
+
+  explicit Parser(size_t max_frame_bytes = 16u << 20, Commands commands = Commands::lenient)
+      : max_frame_(max_frame_bytes), commands_(commands) {}
 
   void set_version(Version v) { version_ = v; }
   Version version() const { return version_; }
@@ -58,6 +72,13 @@ class Parser {
   // kept for the next call. Throws FrameError on a bad or too large frame; the parser is then
   // spent (the caller closes the connection).
   void feed(std::string_view data, std::vector<Frame>& out);
+
+  // One frame at a time, for a reader whose version changes between frames (a broker after
+  // CONNECT): append() keeps the bytes, next() parses the next complete frame into `out` and
+  // returns true, or returns false when more bytes are needed. next() throws FrameError like
+  // feed().
+  void append(std::string_view data);
+  bool next(Frame& out);
 
   // Heart-beat EOLs seen between frames, since construction.
   uint64_t heartbeats() const { return heartbeats_; }
@@ -70,6 +91,7 @@ class Parser {
   void fail(const std::string& why);
 
   size_t max_frame_;
+  Commands commands_;
   Version version_ = Version::v1_0;
   std::string buf_;
   size_t pos_ = 0;  // start of the current (unparsed) frame in buf_

@@ -1,13 +1,16 @@
 // libFuzzer target for the STOMP frame parser: the bytes come from the network.
 // Byte 0 picks the STOMP version, byte 1 where to split the rest into two reads. Properties:
-// no crash, no sanitizer report, errors only as FrameError, and a split stream gives the same
-// frames as the whole stream whenever both parse.
+// no crash, no sanitizer report, errors only as FrameError, a split stream gives the same
+// frames as the whole stream whenever both parse, next() one frame at a time gives what feed()
+// gives, and the fake HMC's settings (uppercase commands, line breaks escaped or blanked) hold.
 #include "stomp_frame.hpp"
 
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -23,6 +26,32 @@ bool parse(stomp::Version v, std::string_view a, std::string_view b,
     return false;
   }
 }
+
+// The fake HMC's way: append() then next() until it wants more.
+bool parse_one_by_one(stomp::Version v, std::string_view a, std::string_view b,
+                      stomp::Parser::Commands commands, std::vector<stomp::Frame>& out) {
+  stomp::Parser p(4096, commands);
+  p.set_version(v);
+  try {
+    for (std::string_view part : {a, b}) {
+      p.append(part);
+      stomp::Frame f;
+      while (p.next(f))
+        out.push_back(std::move(f));
+    }
+    return true;
+  } catch (const stomp::FrameError&) {
+    return false;
+  }
+}
+
+bool same(const std::vector<stomp::Frame>& x, const std::vector<stomp::Frame>& y) {
+  if (x.size() != y.size()) return false;
+  for (size_t i = 0; i < x.size(); ++i)
+    if (x[i].command != y[i].command || x[i].headers != y[i].headers || x[i].body != y[i].body)
+      return false;
+  return true;
+}
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -36,12 +65,25 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::vector<stomp::Frame> whole, split;
   const bool ok_whole = parse(v, rest, {}, whole);
   const bool ok_split = parse(v, rest.substr(0, cut), rest.substr(cut), split);
-  if (ok_whole && ok_split) {
-    if (whole.size() != split.size()) abort();
-    for (size_t i = 0; i < whole.size(); ++i)
-      if (whole[i].command != split[i].command || whole[i].headers != split[i].headers ||
-          whole[i].body != split[i].body)
-        abort();
+  if (ok_whole && ok_split && !same(whole, split)) abort();
+
+  std::vector<stomp::Frame> one_by_one, upper;
+  const bool ok_one = parse_one_by_one(v, rest.substr(0, cut), rest.substr(cut),
+                                       stomp::Parser::Commands::lenient, one_by_one);
+  if (ok_one != ok_split || (ok_one && !same(one_by_one, split))) abort();
+  if (parse_one_by_one(v, rest.substr(0, cut), rest.substr(cut), stomp::Parser::Commands::uppercase,
+                       upper)) {
+    if (!ok_one) abort();  // uppercase accepts a subset of what lenient accepts
+    for (const auto& f : upper) {
+      for (char c : f.command)
+        if (c < 'A' || c > 'Z') abort();
+      // The fake's header writing: no value may break its line.
+      for (const auto& [k, val] : f.headers) {
+        std::string out;
+        stomp::append_escaped(out, val, v, stomp::RawBreak::blank);
+        if (out.find_first_of("\r\n") != std::string::npos) abort();
+      }
+    }
   }
   // Whatever parsed must serialise and parse back to itself.
   for (const auto& f : whole) {

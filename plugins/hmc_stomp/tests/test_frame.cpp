@@ -264,3 +264,50 @@ TEST_CASE("parse_version knows 1.0, 1.1 and 1.2 only") {
   CHECK(stomp::parse_version("1.1") == Version::v1_1);
   CHECK(!stomp::parse_version("2.0"));
 }
+
+// The parameters the fake HMC's broker side uses (sdk/fakes/hmc reads client frames with this
+// codec); the defaults above are the client's.
+TEST_CASE("append_escaped: `keep` is escape_header, `blank` turns unescapable breaks to blanks") {
+  const std::string text = "a:b\nc\\d\re";
+  std::string keep11, blank10, blank11, blank12;
+  stomp::append_escaped(keep11, text, Version::v1_1);
+  CHECK(keep11 == stomp::escape_header(text, Version::v1_1));
+  CHECK(keep11 == "a\\cb\\nc\\\\d\re");
+  stomp::append_escaped(blank10, text, Version::v1_0, stomp::RawBreak::blank);
+  stomp::append_escaped(blank11, text, Version::v1_1, stomp::RawBreak::blank);
+  stomp::append_escaped(blank12, text, Version::v1_2, stomp::RawBreak::blank);
+  CHECK(blank10 == "a:b c\\d e");
+  CHECK(blank11 == "a\\cb\\nc\\\\d e");
+  CHECK(blank12 == "a\\cb\\nc\\\\d\\re");
+}
+
+TEST_CASE("next(): one frame at a time, so a version set between frames applies to the next") {
+  Parser p;
+  p.append("CONNECT\nlogin:a\\c\n\n\0SEND\nk:a\\cb\n\n\0SE"s);
+  Frame f;
+  REQUIRE(p.next(f));
+  CHECK(*f.header("login") == "a\\c");
+  p.set_version(Version::v1_1);
+  REQUIRE(p.next(f));
+  CHECK(*f.header("k") == "a:b");
+  CHECK_FALSE(p.next(f));
+  CHECK(p.buffered() == 2);
+  p.append("ND\n\n\0"s);
+  REQUIRE(p.next(f));
+  CHECK(f.command == "SEND");
+}
+
+TEST_CASE("commands: lenient takes lowercase and '_', uppercase takes only A-Z") {
+  Frame f;
+  Parser lenient;
+  lenient.append("my_send\n\n\0"s);
+  REQUIRE(lenient.next(f));
+  CHECK(f.command == "my_send");
+  Parser strict(1 << 20, Parser::Commands::uppercase);
+  strict.append("my_send\n\n\0"s);
+  CHECK_THROWS_WITH_AS(strict.next(f), "bad frame: 'my_send' is not a STOMP command", FrameError);
+  Parser upper(1 << 20, Parser::Commands::uppercase);
+  upper.append("SEND\n\n\0"s);
+  REQUIRE(upper.next(f));
+  CHECK(f.command == "SEND");
+}

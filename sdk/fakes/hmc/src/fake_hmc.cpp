@@ -1,6 +1,6 @@
 #include <sluice/fakes/hmc.hpp>
-#include <sluice/fakes/stomp_frame.hpp>
 #include <sluice/units.hpp>
+#include <stomp_frame.hpp>  // the plugin's codec (plugins/hmc_stomp, library hmc_stomp_frame)
 
 #include "model.hpp"
 
@@ -36,6 +36,7 @@ namespace http = beast::http;
 using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 using nlohmann::json;
+namespace stomp = ::stomp;
 using stomp::Version;
 using namespace std::chrono_literals;
 
@@ -487,16 +488,16 @@ class FakeHmc::Impl {
     const Version v = c.version;
     Job::Target tg{&c, &t, {}, {}, {}, {}, {}};
     auto hdr = [&](std::string& out, std::string_view k, std::string_view val) {
-      stomp::append_escaped(out, k, v);
+      stomp::append_escaped(out, k, v, stomp::RawBreak::blank);
       out.push_back(':');
-      stomp::append_escaped(out, val, v);
+      stomp::append_escaped(out, val, v, stomp::RawBreak::blank);
       out.push_back('\n');
     };
     tg.a = "MESSAGE\n";
     hdr(tg.a, "destination", "/topic/" + t.name);
     hdr(tg.a, "subscription", s.id);
     tg.a += "message-id:";
-    stomp::append_escaped(tg.a, message_id_prefix_, v);
+    stomp::append_escaped(tg.a, message_id_prefix_, v, stomp::RawBreak::blank);
     tg.b = "\n";
     hdr(tg.b, "notification-type", j.n.type);
     tg.b += "session-sequence-nr:";
@@ -633,7 +634,7 @@ class FakeHmc::Impl {
         frame += c->subs.empty() ? "none" : c->subs.front().topic;
         frame += "\nsubscription:" + (c->subs.empty() ? std::string("none") : c->subs.front().id);
         frame += "\nmessage-id:";
-        stomp::append_escaped(frame, message_id_prefix_, c->version);
+        stomp::append_escaped(frame, message_id_prefix_, c->version, stomp::RawBreak::blank);
         frame += std::to_string(++message_counter_) +
                  "\nnotification-type:os-message\ncontent-length:40\n\n{\"os-messages\":[{"
                  "\"sequence-number\":1}]}";
@@ -726,9 +727,9 @@ class FakeHmc::Impl {
     out += command;
     out.push_back('\n');
     for (const auto& [k, val] : headers) {
-      stomp::append_escaped(out, k, v);
+      stomp::append_escaped(out, k, v, stomp::RawBreak::blank);
       out.push_back(':');
-      stomp::append_escaped(out, val, v);
+      stomp::append_escaped(out, val, v, stomp::RawBreak::blank);
       out.push_back('\n');
     }
     if (!body.empty() || command == "ERROR") {
@@ -763,7 +764,7 @@ class FakeHmc::Impl {
 
   // Returns the heart-beat periods (send, receive) the connection uses, 0 = off.
   std::pair<uint32_t, uint32_t> on_connect(StompConn& c, const stomp::Frame& f,
-                                           stomp::FrameParser& parser) {
+                                           stomp::Parser& parser) {
     // Version: the highest both sides accept.
     Version v = Version::v1_0;
     if (const std::string* av = f.header("accept-version")) {
@@ -850,7 +851,7 @@ class FakeHmc::Impl {
 
   // Returns the heart-beat periods when f was the CONNECT frame; {0,0} otherwise.
   std::pair<uint32_t, uint32_t> on_frame(StompConn& c, const stomp::Frame& f,
-                                         stomp::FrameParser& parser) {
+                                         stomp::Parser& parser) {
     if (!c.connected) {
       if (f.command != "CONNECT" && f.command != "STOMP") {
         send_error(c, "Not connected: the first frame must be CONNECT or STOMP", "", true, &f);
@@ -1207,7 +1208,7 @@ class StompConnT : public StompConn {
         hb_send_timer_(stream_.get_executor()),
         hb_check_timer_(stream_.get_executor()),
         pause_timer_(stream_.get_executor()),
-        parser_(impl.model_.stomp.max_client_frame) {
+        parser_(impl.model_.stomp.max_client_frame, stomp::Parser::Commands::uppercase) {
     pend.reserve(1 << 21);
     out_.reserve(1 << 21);
   }
@@ -1296,7 +1297,7 @@ class StompConnT : public StompConn {
     if (ec) return die(ec == asio::error::eof ? "closed by the client" : ec.message());
     last_read_ = Clock::now();
     if (closing) return read();  // draining towards the close; ignore what the client says
-    parser_.feed(in_.data(), n);
+    parser_.append(std::string_view(in_.data(), n));
     if (Clock::now() < paused_until) {
       // slow-reader fault: act on nothing and read no more until the pause ends, so the
       // client's frames wait and its writes back up in the socket buffers.
@@ -1315,10 +1316,12 @@ class StompConnT : public StompConn {
   void process() {
     stomp::Frame f;
     while (!dead && !closing) {
-      auto st = parser_.next(f);
-      if (st == stomp::FrameParser::Status::need_more) break;
-      if (st == stomp::FrameParser::Status::error) {
-        impl_.send_error(*this, "bad frame: " + parser_.error(), "", true, nullptr);
+      try {
+        if (!parser_.next(f)) break;
+      } catch (const stomp::FrameError& e) {
+        std::string why = e.what();
+        if (why.rfind("bad frame", 0) != 0) why = "bad frame: " + why;
+        impl_.send_error(*this, why, "", true, nullptr);
         break;
       }
       const bool was_connected = connected;
@@ -1396,7 +1399,7 @@ class StompConnT : public StompConn {
 
   Stream stream_;
   asio::steady_timer timer_, hb_send_timer_, hb_check_timer_, pause_timer_;
-  stomp::FrameParser parser_;
+  stomp::Parser parser_;
   std::array<char, 16384> in_{};
   std::string out_;
   bool writing_ = false, close_when_drained_ = false, shut_ = false;
