@@ -27,7 +27,7 @@ struct Member {  // a partition (DPM) or an LPAR (classic)
   std::string uri;
   std::string cls;  // "partition" or "logical-partition"
   std::string status = "active";
-  bool os_messages = true;  // false: open-os-message-channel answers 409 reason 332
+  bool os_messages = true;     // false: open-os-message-channel answers 409 reason 332
   bool open_on_logon = false;  // every new session starts with its channel open (-> 409 331)
 };
 
