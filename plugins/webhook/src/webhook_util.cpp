@@ -124,10 +124,15 @@ std::optional<uint64_t> parse_retry_after(std::string_view value,
     std::tm tm{};
     const char* end = ::strptime(text.c_str(), format, &tm);
     if (!end || *end != '\0') continue;
-    const auto when = std::chrono::system_clock::from_time_t(timegm(&tm));
-    if (when <= now) return 0;
-    return static_cast<uint64_t>(
-        std::chrono::duration_cast<std::chrono::milliseconds>(when - now).count());
+    // In whole seconds first: a date in year 1 or 99999 would overflow a nanosecond time_point.
+    constexpr int64_t kMaxSeconds = 999999999;  // as for a numeric value; the core caps it
+    const int64_t when_s = static_cast<int64_t>(timegm(&tm));
+    const int64_t now_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+    if (when_s < now_ms / 1000) return 0;
+    if (when_s - now_ms / 1000 > kMaxSeconds) return uint64_t{kMaxSeconds} * 1000;
+    const int64_t wait_ms = when_s * 1000 - now_ms;
+    return static_cast<uint64_t>(wait_ms > 0 ? wait_ms : 0);
   }
   return std::nullopt;
 }

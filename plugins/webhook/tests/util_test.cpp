@@ -60,6 +60,10 @@ TEST_CASE("parse_retry_after: seconds and HTTP dates") {
   CHECK_FALSE(parse_retry_after("soon", now).has_value());
   CHECK_FALSE(parse_retry_after("", now).has_value());
   CHECK_FALSE(parse_retry_after("-5", now).has_value());
+  // Dates far from now neither overflow nor wrap (found by webhook.fuzz_util).
+  CHECK(parse_retry_after("Mon, 01 Jan 0001 00:00:00 GMT", now) == std::optional<uint64_t>(0));
+  CHECK(parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", now) ==
+        std::optional<uint64_t>(uint64_t{999999999} * 1000));
 }
 
 TEST_CASE("gzip round trip, and gunzip refuses garbage") {
