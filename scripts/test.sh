@@ -30,6 +30,7 @@ CC=clang-14 CXX=clang++-14 cmake -S . -B build/fuzz -G Ninja -DCMAKE_BUILD_TYPE=
 # coroutine code of some plugins against GCC's standard library, and the fuzzers need none of it.
 fuzzers=$(ninja -C build/fuzz -t targets all | sed -n 's/^\([^:]*\): CXX_EXECUTABLE_LINKER__[^ ]*fuzz.*/\1/p')
 ninja -C build/fuzz -j"$jobs" $fuzzers
-ctest --test-dir build/fuzz --output-on-failure -L fuzz || status=1
+UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:suppressions=$PWD/scripts/ubsan-fuzz.supp \
+  ctest --test-dir build/fuzz --output-on-failure -L fuzz || status=1
 
 exit $status
