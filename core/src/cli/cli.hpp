@@ -67,6 +67,11 @@ using DiagnosticReport = std::function<void(core::Diagnostic::Severity, const st
 Loaded load_and_report(const std::string& pipeline_path, core::PluginHost& plugins,
                        const DiagnosticReport& report = {});
 
+// Parses `sluice CMD PIPELINE [--log-level L] [--log-format F]`, the shape of run and validate.
+// Same return convention as parse().
+int parse_pipeline_command(const std::vector<std::string>& args, const Command& cmd,
+                           std::string* pipeline_path, std::string* level, std::string* format);
+
 void print_usage(const Command& cmd, const boost::program_options::options_description& options);
 const Command& command(const char* name);
 

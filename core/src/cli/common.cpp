@@ -81,6 +81,19 @@ int parse(const std::vector<std::string>& args, const Command& cmd,
   return kOk;
 }
 
+int parse_pipeline_command(const std::vector<std::string>& args, const Command& cmd,
+                           std::string* pipeline_path, std::string* level, std::string* format) {
+  po::options_description options("Options");
+  options.add_options()("help,h", "this text")(
+      "pipeline", po::value(pipeline_path)->required()->value_name("PIPELINE"),
+      "the pipeline file (YAML)");
+  options.add(logging_options(level, format));
+  po::positional_options_description positional;
+  positional.add("pipeline", 1);
+  po::variables_map vm;
+  return parse(args, cmd, options, positional, vm);
+}
+
 Loaded load_and_report(const std::string& pipeline_path, core::PluginHost& plugins,
                        const DiagnosticReport& report) {
   Loaded loaded{core::load_pipeline(pipeline_path, plugins.schema_lookup())};

@@ -6,22 +6,13 @@
 
 #include <cstdio>
 
-namespace po = boost::program_options;
-
 namespace sluice::cli {
 
 int cmd_validate(const std::vector<std::string>& args) {
   const Command& cmd = command("validate");
   std::string pipeline_path, level, format;
-  po::options_description options("Options");
-  options.add_options()("help,h", "this text")(
-      "pipeline", po::value(&pipeline_path)->required()->value_name("PIPELINE"),
-      "the pipeline file (YAML)");
-  options.add(logging_options(&level, &format));
-  po::positional_options_description positional;
-  positional.add("pipeline", 1);
-  po::variables_map vm;
-  if (int rc = parse(args, cmd, options, positional, vm); rc != kOk) return rc < 0 ? kOk : rc;
+  if (int rc = parse_pipeline_command(args, cmd, &pipeline_path, &level, &format); rc != kOk)
+    return rc < 0 ? kOk : rc;
 
   core::PluginHost plugins(core::executable_dir());
   auto [result, errors, warnings] = load_and_report(pipeline_path, plugins);
