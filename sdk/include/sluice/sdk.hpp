@@ -14,6 +14,7 @@
 
 #include <sluice/plugin.h>
 #include <sluice/event.hpp>
+#include <sluice/packed_events.hpp>
 
 #include <atomic>
 #include <cstdint>
@@ -59,6 +60,7 @@ class Host {
     EventViews views(&event, &event + 1);
     return emit(views.data(), views.size());
   }
+  bool emit(PackedEvents& events) const { return emit(events.views(), events.size()); }
 
   void state(State s, const std::string& detail = {}) const {
     api_->report_state(ctx_, static_cast<sluice_state>(s),

@@ -1,0 +1,122 @@
+// sluice::PackedEvents (sdk/include/sluice/packed_events.hpp): events packed into flat buffers,
+// seen through the C ABI exactly as the fields were given.
+#include <sluice/packed_events.hpp>
+
+#include <doctest/doctest.h>
+
+#include <string>
+#include <utility>
+
+using sluice::Event;
+using sluice::EventRef;
+using sluice::PackedEvents;
+
+TEST_CASE("packed events: every field as given, in order") {
+  PackedEvents batch;
+  batch.begin("id-1", "hmc://h", "hmc.os-message");
+  batch.subject("/api/cpcs/c1");
+  batch.time_unix_ns(1700000000000000000);
+  batch.attribute("destination", "/topic/t");
+  batch.attribute("priority", "4");
+  batch.data(R"({"a":1})");
+  batch.begin("id-2", "hmc://h", "hmc.status-change");
+  REQUIRE(batch.size() == 2);
+
+  const sluice_event* views = batch.views();
+  EventRef first(views[0]);
+  CHECK(first.id() == "id-1");
+  CHECK(first.source() == "hmc://h");
+  CHECK(first.type() == "hmc.os-message");
+  CHECK(first.subject() == "/api/cpcs/c1");
+  CHECK(first.time_unix_ns() == 1700000000000000000);
+  REQUIRE(first.attribute_count() == 2);
+  CHECK(first.attribute_key(0) == "destination");
+  CHECK(first.attribute_value(0) == "/topic/t");
+  CHECK(first.attribute("priority") == "4");
+  CHECK(first.data() == R"({"a":1})");
+  CHECK(views[0].struct_size == sizeof(sluice_event));
+
+  EventRef second(views[1]);
+  CHECK(second.id() == "id-2");
+  CHECK(second.type() == "hmc.status-change");
+  CHECK_FALSE(second.has_subject());  // never set: absent, not empty
+  CHECK_FALSE(second.has_data());     // null data
+  CHECK(second.time_unix_ns() == 0);  // the host stamps it
+  CHECK(second.attribute_count() == 0);
+}
+
+TEST_CASE("packed events: an empty subject or data is present, not absent") {
+  PackedEvents batch;
+  batch.begin("", "s", "t");
+  batch.subject("");
+  batch.data("");
+  EventRef e(batch.views()[0]);
+  CHECK(e.id().empty());
+  CHECK(e.raw().id.data != nullptr);
+  CHECK(e.has_subject());
+  CHECK(e.subject().empty());
+  CHECK(e.has_data());
+}
+
+TEST_CASE("packed events: add() copies a sluice::Event; event() gives it back") {
+  const Event in{.id = "x",
+                 .source = "src",
+                 .type = "t",
+                 .subject = "subj",
+                 .time_unix_ns = 42,
+                 .attributes = {{"k1", "v1"}, {"k2", "v2"}},
+                 .data = "[1,2]"};
+  PackedEvents batch;
+  batch.add(in);
+  Event out = batch.event(0);
+  CHECK(out.id == in.id);
+  CHECK(out.source == in.source);
+  CHECK(out.type == in.type);
+  CHECK(out.subject == in.subject);
+  CHECK(out.time_unix_ns == 42);
+  CHECK(out.attributes == in.attributes);
+  CHECK(out.data == in.data);
+}
+
+TEST_CASE("packed events: append() keeps both batches' events and attributes apart") {
+  PackedEvents a, b;
+  a.begin("a1", "s", "t");
+  a.attribute("ka", "va");
+  b.begin("b1", "s", "t");
+  b.attribute("kb1", "vb1");
+  b.attribute("kb2", "vb2");
+  b.data("true");
+  b.begin("b2", "s", "t");
+  b.subject("sb2");
+  a.append(b);
+  REQUIRE(a.size() == 3);
+  const sluice_event* v = a.views();
+  CHECK(EventRef(v[0]).id() == "a1");
+  CHECK(EventRef(v[0]).attribute_count() == 1);
+  CHECK(EventRef(v[0]).attribute("ka") == "va");
+  CHECK(EventRef(v[1]).id() == "b1");
+  CHECK(EventRef(v[1]).attribute_count() == 2);
+  CHECK(EventRef(v[1]).attribute_key(0) == "kb1");
+  CHECK(EventRef(v[1]).attribute("kb2") == "vb2");
+  CHECK(EventRef(v[1]).data() == "true");
+  CHECK(EventRef(v[2]).id() == "b2");
+  CHECK(EventRef(v[2]).subject() == "sb2");
+  CHECK_FALSE(EventRef(v[2]).has_data());
+  CHECK(b.size() == 2);  // the source batch is unchanged
+}
+
+TEST_CASE("packed events: clear() empties the batch; swapping moves a whole batch") {
+  PackedEvents a, b;
+  a.begin("1", "s", "t");
+  a.data("{}");
+  CHECK(a.bytes() == 5);
+  std::swap(a, b);
+  CHECK(a.empty());
+  REQUIRE(b.size() == 1);
+  CHECK(EventRef(b.views()[0]).data() == "{}");
+  b.clear();
+  CHECK(b.empty());
+  CHECK(b.bytes() == 0);
+  b.begin("2", "s", "t");
+  CHECK(EventRef(b.views()[0]).id() == "2");
+}
