@@ -5,6 +5,7 @@
 #include <sluice/core/json_check.hpp>
 #include <sluice/core/owned_event.hpp>
 #include <sluice/event.hpp>
+#include <sluice/json_check.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -374,10 +375,7 @@ EventPtr Runtime::Impl::convert(Source& src, const sluice_event& e, int64_t now_
                         : !e.type.data   ? "type"
                                          : nullptr;
   if (!missing) {
-    // Validate the copy: it is NUL-terminated, which the fastest validator path needs.
-    EventPtr ev = EventPtr::make(p);
-    const sluice_str& d = ev.view().data;
-    if (!d.data || json_valid_terminated(d.data, d.size)) return ev;
+    if (!e.data.data || json_valid(to_view(e.data))) return EventPtr::make(p);
   }
 
   // Never dropped: the event becomes sluice.parse-error carrying the raw data as a JSON string.
@@ -404,7 +402,6 @@ EventPtr Runtime::Impl::convert(Source& src, const sluice_event& e, int64_t now_
   } else {
     error = "data is not valid JSON";
   }
-  // (The copy made for the check is gone; the converted event is built below.)
   std::string data;
   if (e.data.data) append_json_string_lossy(data, to_view(e.data));
   p.data = e.data.data ? to_str(data) : absent_str();

@@ -1,9 +1,13 @@
 // libFuzzer target for what the emit path does with a plugin's bytes: the JSON check (data),
-// the lossy JSON string of a parse-error event, the event copy, and the route globs (config).
-// Input: pattern '\n' text, where text is also used as event data.
+// checked against nlohmann::json::accept, the lossy JSON string of a parse-error event, the
+// event copy, and the route globs (config). Input: pattern '\n' text, where text is also used
+// as event data.
 #include <sluice/core/glob.hpp>
 #include <sluice/core/json_check.hpp>
 #include <sluice/core/owned_event.hpp>
+#include <sluice/json_check.hpp>
+
+#include <nlohmann/json.hpp>
 
 #include <cstdint>
 #include <cstdlib>
@@ -26,11 +30,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* bytes, size_t size) {
   p.data = {text.data(), text.size()};
   sluice::core::EventPtr ev = sluice::core::EventPtr::make(p);
   const sluice_str& d = ev.view().data;
-  const bool valid = sluice::core::json_valid_terminated(d.data, d.size);
+  const bool valid = sluice::json_valid(std::string_view(d.data, d.size));
+  // The same verdict as nlohmann, but where it is lenient: it skips a leading byte order mark
+  // and takes a NUL byte for the end of the input.
+  const bool nlohmann_lenient =
+      text.substr(0, 3) == "\xEF\xBB\xBF" || text.find('\0') != std::string_view::npos;
+  if (!nlohmann_lenient && valid != nlohmann::json::accept(text)) abort();
   if (!valid) {
     std::string s;
     sluice::core::append_json_string_lossy(s, text);
-    if (!sluice::core::json_valid(s)) abort();  // a parse-error event always carries valid JSON
+    if (!sluice::json_valid(s)) abort();  // a parse-error event always carries valid JSON
   }
   return 0;
 }

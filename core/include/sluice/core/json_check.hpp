@@ -6,18 +6,8 @@
 
 namespace sluice::core {
 
-// True when text is exactly one valid JSON value (RFC 8259, UTF-8 checked, surrounding
-// whitespace allowed). This is the one the host uses; see docs/runtime.md for why.
-bool json_valid(std::string_view text);
-
-// The same for text followed by a NUL byte (text[size] == '\0', as in the core's own event
-// copies): lets the validator use its fastest input stream.
-bool json_valid_terminated(const char* text, size_t size);
-
-// True when text is valid UTF-8 (RFC 3629); ASCII runs are checked eight bytes at a time.
-bool utf8_valid(std::string_view text);
-
-// The two candidates measured in bench/bus (json_valid is one of them).
+// The host checks an event's data with sluice::json_valid (sdk/include/sluice/json_check.hpp).
+// The two library validators it was measured against in bench/bus:
 bool json_valid_rapidjson(std::string_view text);
 bool json_valid_nlohmann(std::string_view text);
 
