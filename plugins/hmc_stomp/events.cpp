@@ -1,13 +1,11 @@
 #include "events.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 
-// SSE2 string and whitespace skipping; only the fast path below (InsituStringStream over a
-// padded copy) reaches the SIMD code.
-#if defined(__SSE2__) && !defined(RAPIDJSON_SSE2)
-#define RAPIDJSON_SSE2
-#endif
+#include <sluice/json_check.hpp>
+
 #include <rapidjson/error/en.h>
 #include <rapidjson/memorystream.h>
 #include <rapidjson/reader.h>
@@ -17,7 +15,7 @@ namespace hmc {
 
 namespace {
 
-std::optional<int64_t> to_int(const std::string* s) {
+std::optional<int64_t> to_int(std::optional<std::string_view> s) {
   if (!s || s->empty()) return std::nullopt;
   int64_t v = 0;
   auto [p, ec] = std::from_chars(s->data(), s->data() + s->size(), v);
@@ -40,45 +38,9 @@ const char* const kListKeys[] = {"os-messages", "log-entries", "change-reports"}
 
 }  // namespace
 
-namespace {
-
-// True when every byte is in 0x01..0x7f: valid UTF-8 without a NUL.
-bool plain_ascii(std::string_view s) {
-  constexpr uint64_t kHigh = 0x8080808080808080ull, kOnes = 0x0101010101010101ull;
-  size_t i = 0;
-  for (; i + 8 <= s.size(); i += 8) {
-    uint64_t w;
-    std::memcpy(&w, s.data() + i, 8);
-    if ((w & kHigh) || ((w - kOnes) & ~w & kHigh)) return false;  // a high bit, or a zero byte
-  }
-  for (; i < s.size(); ++i)
-    if (static_cast<unsigned char>(s[i]) - 1u >= 0x7fu) return false;
-  return true;
-}
-
-// json_error's fast path for plain ASCII text (nothing to validate as UTF-8): an in-place parse
-// of a NUL-terminated, padded copy, whose strings are skipped 16 bytes at a time. True: valid.
-bool valid_ascii_json(std::string_view text) {
-  thread_local std::string tls_buf;
-  std::string& buf = tls_buf;
-  buf.assign(text.data(), text.size());
-  buf.append(32, '\0');  // the end, and padding that keeps the aligned 16-byte loads inside
-  rapidjson::InsituStringStream in(buf.data());
-  rapidjson::Reader reader;
-  rapidjson::BaseReaderHandler<> ignore;
-  constexpr unsigned kFlags = rapidjson::kParseIterativeFlag | rapidjson::kParseInsituFlag |
-                              rapidjson::kParseStopWhenDoneFlag;
-  if (reader.Parse<kFlags>(in, ignore).IsError()) return false;
-  for (size_t i = in.Tell(); i < text.size(); ++i)
-    if (text[i] != ' ' && text[i] != '\t' && text[i] != '\n' && text[i] != '\r') return false;
-  return true;
-}
-
-}  // namespace
-
 std::optional<std::string> json_error(std::string_view text) {
-  // Same verdict as below for such text; invalid text takes the full path for its message.
-  if (plain_ascii(text) && valid_ascii_json(text)) return std::nullopt;
+  if (sluice::json_valid(text)) return std::nullopt;
+  // Invalid: RapidJSON says why and where.
   rapidjson::MemoryStream ms(text.data(), text.size());
   rapidjson::EncodedInputStream<rapidjson::UTF8<>, rapidjson::MemoryStream> in(ms);
   rapidjson::Reader reader;
@@ -94,7 +56,8 @@ std::optional<std::string> json_error(std::string_view text) {
   for (size_t i = in.Tell(); i < text.size(); ++i)
     if (text[i] != ' ' && text[i] != '\t' && text[i] != '\n' && text[i] != '\r')
       return "more than one JSON value (at byte " + std::to_string(i) + ")";
-  return std::nullopt;
+  // What RapidJSON lets pass and sluice::json_valid does not.
+  return std::string("an unpaired UTF-16 surrogate escape or a number too large for a double");
 }
 
 std::string source_uri(const std::string& host) {
@@ -102,74 +65,111 @@ std::string source_uri(const std::string& host) {
   return "hmc://" + host;
 }
 
-std::optional<SequenceTracker::Gap> SequenceTracker::observe(const std::string& subscription,
+std::optional<SequenceTracker::Gap> SequenceTracker::observe(std::string_view subscription,
                                                              uint64_t nr) {
-  auto [it, fresh] = next_.try_emplace(subscription, nr + 1);
-  if (fresh) return std::nullopt;
-  uint64_t expected = it->second;
+  auto it = std::find_if(next_.begin(), next_.end(),
+                         [subscription](const auto& entry) { return entry.first == subscription; });
+  if (it == next_.end()) {
+    next_.emplace_back(subscription, nr + 1);
+    return std::nullopt;
+  }
+  const uint64_t expected = it->second;
   it->second = nr + 1;
   if (nr > expected) return Gap{expected, nr};
   return std::nullopt;
 }
 
-void map_message(stomp::Frame&& frame, const std::string& source, bool split_lists,
-                 SequenceTracker& seq, std::vector<sluice::Event>& out, MapStats& stats) {
-  const std::string* message_id = frame.header("message-id");
-  const std::string id = message_id ? *message_id : std::string();
-  const std::string* subscription = frame.header("subscription");
-  const std::string* destination = frame.header("destination");
+namespace {
 
-  if (auto nr = to_int(frame.header("session-sequence-nr")); nr && *nr >= 0) {
-    const std::string key = subscription ? *subscription : destination ? *destination : "";
+// The headers map_message reads, found in one pass (a repeated header: the first one wins).
+struct MessageHeaders {
+  std::optional<std::string_view> message_id, subscription, destination, type, element_uri,
+      object_uri, sequence_nr, timestamp;
+
+  explicit MessageHeaders(const stomp::FrameView& frame) {
+    for (const auto& [k, v] : frame.headers) {
+      std::optional<std::string_view>* slot = k == "message-id"            ? &message_id
+                                              : k == "subscription"        ? &subscription
+                                              : k == "destination"         ? &destination
+                                              : k == "notification-type"   ? &type
+                                              : k == "element-uri"         ? &element_uri
+                                              : k == "object-uri"          ? &object_uri
+                                              : k == "session-sequence-nr" ? &sequence_nr
+                                              : k == "timestamp"           ? &timestamp
+                                                                           : nullptr;
+      if (slot && !*slot) *slot = v;
+    }
+  }
+};
+
+bool repeats_earlier_header(const stomp::FrameView& frame, size_t i) {
+  for (size_t j = 0; j < i; ++j)
+    if (frame.headers[j].first == frame.headers[i].first) return true;
+  return false;
+}
+
+// Everything of the notification event but its id and data: type, subject, time, attributes.
+void begin_notification(const stomp::FrameView& frame, const MessageHeaders& h, std::string_view id,
+                        std::string_view type, const std::string& source,
+                        sluice::PackedEvents& out) {
+  out.begin(id, source, type);
+  if (h.element_uri && !h.element_uri->empty())
+    out.subject(*h.element_uri);
+  else if (h.object_uri && !h.object_uri->empty())
+    out.subject(*h.object_uri);
+  if (auto ts = to_int(h.timestamp); ts && *ts > 0) out.time_unix_ns(*ts * 1000000);
+  for (size_t i = 0; i < frame.headers.size(); ++i)
+    if (!repeats_earlier_header(frame, i))
+      out.attribute(frame.headers[i].first, frame.headers[i].second);
+}
+
+}  // namespace
+
+void map_message(const stomp::FrameView& frame, const std::string& source, bool split_lists,
+                 SequenceTracker& seq, sluice::PackedEvents& out, MapStats& stats) {
+  const MessageHeaders h(frame);
+  const std::string_view id = h.message_id.value_or(std::string_view());
+  // Reused across calls: building ids and types allocates nothing on the hot path.
+  thread_local std::string scratch_type, scratch_id;
+
+  if (auto nr = to_int(h.sequence_nr); nr && *nr >= 0) {
+    const std::string_view key = h.subscription  ? *h.subscription
+                                 : h.destination ? *h.destination
+                                                 : std::string_view();
     if (auto gap = seq.observe(key, static_cast<uint64_t>(*nr))) {
-      sluice::Event g;
-      g.id = id + "#gap";
-      g.source = source;
-      g.type = "sluice.gap";
-      if (destination) g.subject = *destination;
-      if (destination) g.attribute("destination", *destination);
-      if (subscription) g.attribute("subscription", *subscription);
+      scratch_id.assign(id);
+      scratch_id += "#gap";
+      out.begin(scratch_id, source, "sluice.gap");
+      if (h.destination) out.subject(*h.destination);
+      if (h.destination) out.attribute("destination", *h.destination);
+      if (h.subscription) out.attribute("subscription", *h.subscription);
       const uint64_t missed = gap->received - gap->expected;
-      g.data = nlohmann::json{
-          {"expected", gap->expected},
-          {"received", gap->received},
-          {"missed",
-           missed}}.dump();
+      out.data(nlohmann::json{
+          {"expected", gap->expected}, {"received", gap->received}, {"missed", missed}}
+                   .dump());
       ++stats.gaps;
       stats.missed += missed;
-      out.push_back(std::move(g));
     }
   }
 
-  sluice::Event e;
-  e.id = id;
-  e.source = source;
-  const std::string* type = frame.header("notification-type");
-  if (type && !type->empty()) {
-    e.type = "hmc." + *type;
+  if (h.type && !h.type->empty()) {
+    scratch_type.assign("hmc.");
+    scratch_type += *h.type;
   } else {
-    e.type = "hmc.unknown";
+    scratch_type.assign("hmc.unknown");
     ++stats.unknown_type;
   }
-  if (const std::string* s = frame.header("element-uri"); s && !s->empty())
-    e.subject = *s;
-  else if (const std::string* o = frame.header("object-uri"); o && !o->empty())
-    e.subject = *o;
-  if (auto ts = to_int(frame.header("timestamp")); ts && *ts > 0) e.time_unix_ns = *ts * 1000000;
-  e.attributes.reserve(frame.headers.size());
-  for (auto& [k, v] : frame.headers)
-    if (!e.find_attribute(k)) e.attributes.emplace_back(std::move(k), std::move(v));
 
   if (null_body(frame.body)) {
-    out.push_back(std::move(e));
+    begin_notification(frame, h, id, scratch_type, source, out);
     return;
   }
 
-  // Without split_lists only validity matters, and accept() builds no document.
+  // Without split_lists only validity matters, and json_error builds no document.
   if (!split_lists) {
     if (!json_error(frame.body)) {
-      e.data = std::move(frame.body);
-      out.push_back(std::move(e));
+      begin_notification(frame, h, id, scratch_type, source, out);
+      out.data(frame.body);
       return;
     }
   } else {
@@ -181,16 +181,17 @@ void map_message(stomp::Frame&& frame, const std::string& source, bool split_lis
           if (it == doc.end() || !it->is_array() || it->empty()) continue;
           size_t n = 0;
           for (const auto& entry : *it) {
-            sluice::Event part = e;
-            part.id = id + "#" + std::to_string(n++);
-            part.data = entry.dump();
-            out.push_back(std::move(part));
+            scratch_id.assign(id);
+            scratch_id += '#';
+            scratch_id += std::to_string(n++);
+            begin_notification(frame, h, scratch_id, scratch_type, source, out);
+            out.data(entry.dump());
           }
           return;
         }
       }
-      e.data = frame.body;
-      out.push_back(std::move(e));
+      begin_notification(frame, h, id, scratch_type, source, out);
+      out.data(frame.body);
       return;
     }
   }
@@ -198,23 +199,23 @@ void map_message(stomp::Frame&& frame, const std::string& source, bool split_lis
   // Not JSON: say so, with the raw text, and go on.
   std::string why = json_error(frame.body).value_or("not JSON");
   ++stats.parse_errors;
-  e.type = "sluice.parse-error";
-  e.data = nlohmann::json{{"error", why}, {"raw", frame.body}}.dump(
-      -1, ' ', false, nlohmann::json::error_handler_t::replace);
-  out.push_back(std::move(e));
+  begin_notification(frame, h, id, "sluice.parse-error", source, out);
+  out.data(nlohmann::json{{"error", why}, {"raw", frame.body}}.dump(
+      -1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
-sluice::Event error_event(const stomp::Frame& frame, const std::string& source, uint64_t n,
+sluice::Event error_event(const stomp::FrameView& frame, const std::string& source, uint64_t n,
                           const std::optional<std::string>& destination) {
   sluice::Event e;
   e.id = "error-" + std::to_string(n);
   e.source = source;
   e.type = "sluice.error";
   if (destination) e.subject = *destination;
-  for (const auto& [k, v] : frame.headers)
-    if (!e.find_attribute(k)) e.attributes.emplace_back(k, v);
-  const std::string* message = frame.header("message");
-  nlohmann::json data = {{"message", message ? *message : std::string()},
+  for (size_t i = 0; i < frame.headers.size(); ++i)
+    if (!repeats_earlier_header(frame, i))
+      e.attribute(std::string(frame.headers[i].first), std::string(frame.headers[i].second));
+  const auto message = frame.header("message");
+  nlohmann::json data = {{"message", message.value_or(std::string_view())},
                          {"destination", destination ? nlohmann::json(*destination) : nullptr},
                          {"body", frame.body}};
   e.data = data.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);

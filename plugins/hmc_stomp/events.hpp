@@ -5,18 +5,18 @@
 #include "stomp_frame.hpp"
 
 #include <sluice/event.hpp>
+#include <sluice/packed_events.hpp>
 
 #include <cstdint>
 #include <optional>
 #include <string>
-#include <unordered_map>
+#include <string_view>
 #include <vector>
 
 namespace hmc {
 
-// Checks text is one valid JSON value (UTF-8 checked). RapidJSON's iterative SAX reader: fast
-// on the hot path, and deep nesting from the network cannot overflow the stack.
-// Returns nullopt for valid JSON, else why not (with the byte offset).
+// Checks text is one valid JSON value (sluice::json_valid); for invalid text, RapidJSON's
+// iterative reader says why, with the byte offset. Returns nullopt for valid JSON.
 std::optional<std::string> json_error(std::string_view text);
 
 // "hmc://host", IPv6 addresses in brackets.
@@ -30,11 +30,12 @@ class SequenceTracker {
     uint64_t received;
   };
   // A jump forward returns the gap; a lower number (restart or wrap) restarts tracking quietly.
-  std::optional<Gap> observe(const std::string& subscription, uint64_t nr);
+  std::optional<Gap> observe(std::string_view subscription, uint64_t nr);
   void reset() { next_.clear(); }
 
  private:
-  std::unordered_map<std::string, uint64_t> next_;
+  // A connection has a handful of subscriptions: a flat list beats a hash map.
+  std::vector<std::pair<std::string, uint64_t>> next_;
 };
 
 struct MapStats {
@@ -45,13 +46,13 @@ struct MapStats {
 };
 
 // Maps one MESSAGE frame to its events (appended to `out`): an optional sluice.gap, then the
-// notification (or one per list entry with split_lists), or a sluice.parse-error. The frame is
-// consumed: its headers and body move into the event.
-void map_message(stomp::Frame&& frame, const std::string& source, bool split_lists,
-                 SequenceTracker& seq, std::vector<sluice::Event>& out, MapStats& stats);
+// notification (or one per list entry with split_lists), or a sluice.parse-error. Copies what it
+// needs out of `frame`, which may point into a read buffer.
+void map_message(const stomp::FrameView& frame, const std::string& source, bool split_lists,
+                 SequenceTracker& seq, sluice::PackedEvents& out, MapStats& stats);
 
 // sluice.error for an ERROR frame; `destination` is the topic concerned where known.
-sluice::Event error_event(const stomp::Frame& frame, const std::string& source, uint64_t n,
+sluice::Event error_event(const stomp::FrameView& frame, const std::string& source, uint64_t n,
                           const std::optional<std::string>& destination);
 
 // sluice.reconnected for the n-th reconnect.

@@ -246,15 +246,15 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
     });
   }
 
-  void on_connected(StompConnection& c, const stomp::Frame& f) override {
+  void on_connected(StompConnection& c, const stomp::FrameView& f) override {
     if (&c != conn_.get()) return;
     backoff_.reset();
     if (use_connect_) connect_works_ = true;
-    const std::string* server = f.header("server");
+    const auto server = f.header("server");
     host().info("connected to " + o_.host + ":" + std::to_string(o_.stomp_port) + " (STOMP " +
-                stomp::to_string(c.version()) + (server ? ", " + *server : std::string()) +
-                ", heart-beats send " + ms_text(c.send_interval()) + " receive " +
-                ms_text(c.receive_interval()) + ")");
+                stomp::to_string(c.version()) +
+                (server ? ", " + std::string(*server) : std::string()) + ", heart-beats send " +
+                ms_text(c.send_interval()) + " receive " + ms_text(c.receive_interval()) + ")");
     seq_.reset();
     if (ever_connected_) {
       ++reconnects_;
@@ -302,25 +302,23 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
     }
   }
 
-  void on_frames(StompConnection& c, std::vector<stomp::Frame>& frames) override {
-    std::vector<sluice::Event> batch;
-    batch.reserve(frames.size());  // one event per frame, except gaps and split lists
-    hmc::MapStats stats;
-    uint64_t messages = 0;
-    bool receipts_changed = false;
-    std::optional<std::string> close_reason;
-    for (auto& f : frames) {
-      if (f.command == "MESSAGE") {
-        ++messages;
-        hmc::map_message(std::move(f), source_, o_.split_lists, seq_, batch, stats);
-      } else if (f.command == "RECEIPT") {
-        if (const std::string* r = f.header("receipt-id"); r && receipts_.erase(*r))
-          receipts_changed = true;
-      } else if (f.command == "ERROR") {
-        close_reason = handle_error_frame(f, batch);
-      }
+  // Frames of one read are mapped into read_events_ and handed to the emitter together at the
+  // end of the read: one lock and one wake-up per read, not per frame.
+  void on_frame(StompConnection&, const stomp::FrameView& f) override {
+    if (f.command == "MESSAGE") {
+      ++read_messages_;
+      hmc::map_message(f, source_, o_.split_lists, seq_, read_events_, read_stats_);
+    } else if (f.command == "RECEIPT") {
+      if (const auto r = f.header("receipt-id"); r && receipts_.erase(std::string(*r)))
+        read_receipts_changed_ = true;
+    } else if (f.command == "ERROR") {
+      read_close_reason_ = handle_error_frame(f, read_events_);
     }
-    if (messages) host().metric("messages", static_cast<int64_t>(messages));
+  }
+
+  void on_read_end(StompConnection& c) override {
+    if (read_messages_) host().metric("messages", static_cast<int64_t>(read_messages_));
+    const hmc::MapStats stats = read_stats_;
     if (stats.parse_errors) host().metric("parse_errors", static_cast<int64_t>(stats.parse_errors));
     if (stats.gaps) {
       host().metric("gaps", static_cast<int64_t>(stats.gaps));
@@ -328,23 +326,36 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
       host().warn(std::to_string(stats.missed) +
                   " notification(s) missed (session-sequence-nr gap)");
     }
+    read_messages_ = 0;
+    read_stats_ = {};
+    // While more bytes wait in the socket, the next read follows at once: keep collecting, up
+    // to a bound, and wake the emitter once for several reads.
+    const bool collect_more = read_events_.size() < kMaxCollectedEvents &&
+                              read_events_.bytes() < kMaxCollectedBytes && !read_close_reason_ &&
+                              c.more_to_read();
     // Reading goes on while the emitter works; it pauses only when the queue is full.
-    if (!batch.empty() && submit(std::move(batch), c.shared_from_this())) c.pause();
-    if (receipts_changed) update_state();
+    if (!collect_more && !read_events_.empty() && submit(read_events_, c.shared_from_this()))
+      c.pause();
+    if (read_receipts_changed_) {
+      read_receipts_changed_ = false;
+      update_state();
+    }
     // The broker closes the connection after an ERROR (the STOMP spec says it must).
-    if (close_reason) {
+    if (read_close_reason_) {
+      const std::string why = std::move(*read_close_reason_);
+      read_close_reason_.reset();
       quick_reconnect_ = true;
-      c.fail(StompConnection::CloseKind::lost, *close_reason);
+      c.fail(StompConnection::CloseKind::lost, why);
     }
   }
 
   // Reports an ERROR frame; returns why the connection ends.
-  std::string handle_error_frame(const stomp::Frame& f, std::vector<sluice::Event>& batch) {
-    const std::string* m = f.header("message");
-    const std::string message = m ? *m : f.body.substr(0, 200);
+  std::string handle_error_frame(const stomp::FrameView& f, sluice::PackedEvents& batch) {
+    const auto m = f.header("message");
+    const std::string message(m ? *m : f.body.substr(0, 200));
     std::optional<std::string> topic;
-    if (const std::string* r = f.header("receipt-id"))
-      if (auto it = receipts_.find(*r); it != receipts_.end()) topic = it->second;
+    if (const auto r = f.header("receipt-id"))
+      if (auto it = receipts_.find(std::string(*r)); it != receipts_.end()) topic = it->second;
     if (!topic) {
       // ActiveMQ names the destination in the message: ..., 'topic://NAME', ...
       auto at = message.find("topic://");
@@ -360,7 +371,7 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
     host().metric("stomp_errors");
     host().error("broker ERROR" + (destination ? " for " + *destination : std::string()) + ": " +
                  message);
-    batch.push_back(hmc::error_event(f, source_, ++errors_, destination));
+    batch.add(hmc::error_event(f, source_, ++errors_, destination));
     if (topic) {
       failed_topics_[*topic] = message;
       return "ERROR frame for " + *destination + ": " + message;
@@ -370,6 +381,8 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
 
   void on_closed(StompConnection& c, StompConnection::CloseKind kind, const std::string& reason,
                  const stomp::Frame* error) override {
+    // Events collected over several reads (on_read_end) go out before anything else happens.
+    if (!read_events_.empty()) submit(read_events_);
     if (&c != conn_.get()) return;
     auto keep = conn_;  // c stays alive until this returns
     conn_.reset();
@@ -391,10 +404,8 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
     if (kind == StompConnection::CloseKind::rejected) {
       if (use_connect_ && !connect_works_) use_connect_ = false;
       if (error) {
-        std::vector<sluice::Event> batch{
-            hmc::error_event(*error, source_, ++errors_, std::nullopt)};
         host().metric("stomp_errors");
-        submit(std::move(batch));
+        submit({hmc::error_event(error->view(), source_, ++errors_, std::nullopt)});
       }
       return report_down(reason, o_.reconnect.max);
     }
@@ -426,45 +437,43 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
   // plus one socket read.
   static constexpr size_t kMaxQueuedEvents = 4096;
   static constexpr size_t kMaxQueuedBytes = 1u << 20;
+  // How much the io thread collects over several reads before queueing it (see on_read_end).
+  static constexpr size_t kMaxCollectedEvents = 1024;
+  static constexpr size_t kMaxCollectedBytes = 256u << 10;
 
-  static size_t bytes_of(const sluice::Event& e) {
-    size_t n = e.id.size() + e.type.size() + (e.subject ? e.subject->size() : 0) +
-               (e.data ? e.data->size() : 0);
-    for (const auto& [k, v] : e.attributes)
-      n += k.size() + v.size();
-    return n;
-  }
-
-  // Queues events for the emitter. Returns true when the queue is full: the caller pauses `conn`,
-  // which the emitter resumes as soon as it has taken the queue.
-  bool submit(std::vector<sluice::Event> events,
+  // Queues events for the emitter; `events` is left empty (with storage to reuse). Returns true
+  // when the queue is full: the caller pauses `conn`, which the emitter resumes as soon as it has
+  // taken the queue.
+  bool submit(sluice::PackedEvents& events,
               const std::shared_ptr<StompConnection>& conn = nullptr) {
-    size_t bytes = 0;
-    for (const auto& e : events)
-      bytes += bytes_of(e);
     bool full = false, wake = false;
     {
       std::lock_guard lock(mutex_);
-      // An empty queue keeps the storage the emitter handed back, unless it is too small.
-      if (queue_.empty() && queue_.capacity() < events.size()) {
-        queue_ = std::move(events);
-      } else {
-        queue_.insert(queue_.end(), std::make_move_iterator(events.begin()),
-                      std::make_move_iterator(events.end()));
-      }
-      queued_bytes_ += bytes;
-      if (conn && (queue_.size() >= kMaxQueuedEvents || queued_bytes_ >= kMaxQueuedBytes)) {
+      // An empty queue takes the batch whole; `events` gets the queue's storage back.
+      if (queue_.empty())
+        std::swap(queue_, events);
+      else
+        queue_.append(events);
+      if (conn && (queue_.size() >= kMaxQueuedEvents || queue_.bytes() >= kMaxQueuedBytes)) {
         full = true;
         paused_conn_ = conn;
       }
       wake = emitter_waiting_;
     }
+    events.clear();
     if (wake) wake_.notify_one();
     return full;
   }
 
+  void submit(const std::vector<sluice::Event>& events) {
+    sluice::PackedEvents packed;
+    for (const auto& e : events)
+      packed.add(e);
+    submit(packed);
+  }
+
   void emitter_loop() {
-    std::vector<sluice::Event> batch;
+    sluice::PackedEvents batch;
     for (;;) {
       std::weak_ptr<StompConnection> resume;
       {
@@ -474,8 +483,7 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
         emitter_waiting_ = false;
         if (queue_.empty()) return;  // stopping and drained
         batch.clear();
-        batch.swap(queue_);
-        queued_bytes_ = 0;
+        std::swap(batch, queue_);  // the queue gets the emitted batch's storage
         resume.swap(paused_conn_);
       }
       // The queue is empty again: reading may go on while this batch is emitted.
@@ -521,13 +529,18 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
   std::map<std::string, std::string> failed_topics_;  // topic -> the broker's message
   std::map<std::string, std::string> receipts_;       // receipt id -> topic, until confirmed
   hmc::SequenceTracker seq_;
+  // what the frames of the current read produced (io thread)
+  sluice::PackedEvents read_events_;
+  hmc::MapStats read_stats_;
+  uint64_t read_messages_ = 0;
+  bool read_receipts_changed_ = false;
+  std::optional<std::string> read_close_reason_;
 
   // emitter
   std::thread emitter_;
   std::mutex mutex_;
   std::condition_variable wake_;
-  std::vector<sluice::Event> queue_;            // events for the next emit call, in order
-  size_t queued_bytes_ = 0;                     // approximate size of queue_
+  sluice::PackedEvents queue_;                  // events for the next emit call, in order
   std::weak_ptr<StompConnection> paused_conn_;  // paused because queue_ was full
   bool emitter_waiting_ = false;
   bool emitter_stop_ = false;

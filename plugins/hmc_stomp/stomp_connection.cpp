@@ -10,10 +10,10 @@ namespace hmc {
 
 namespace {
 
-std::pair<int64_t, int64_t> parse_heartbeat(const std::string* h) {
+std::pair<int64_t, int64_t> parse_heartbeat(std::optional<std::string_view> h) {
   if (!h) return {0, 0};
   auto comma = h->find(',');
-  if (comma == std::string::npos) return {0, 0};
+  if (comma == std::string_view::npos) return {0, 0};
   int64_t a = 0, b = 0;
   std::from_chars(h->data(), h->data() + comma, a);
   std::from_chars(h->data() + comma + 1, h->data() + h->size(), b);
@@ -167,39 +167,54 @@ void StompConnection::on_read(const boost::system::error_code& ec, size_t n) {
     return fail(closing_ ? CloseKind::stopped : before ? CloseKind::failed : CloseKind::lost, why);
   }
   last_read_ = Clock::now();
-  frames_.clear();
+  last_read_bytes_ = n;
   try {
-    parser_.feed(std::string_view(rbuf_.data(), n), frames_);
-  } catch (const stomp::FrameError& e) {
-    return fail(before ? CloseKind::failed : CloseKind::lost, e.what());
-  }
-  size_t first = 0;
-  if (phase_ == Phase::awaiting_connected) {
-    if (frames_.empty()) return read_more();
-    const stomp::Frame& f = frames_.front();
-    if (f.command == "ERROR") {
-      const std::string* m = f.header("message");
-      std::string why =
-          "broker refused the connection: " + (m && !m->empty() ? *m : f.body.substr(0, 200));
-      stomp::Frame copy = f;
-      return fail(CloseKind::rejected, why, &copy);
+    parser_.append(std::string_view(rbuf_.data(), n));
+    while (phase_ != Phase::closed && parser_.next(frame_)) {
+      if (phase_ == Phase::awaiting_connected)
+        handle_first_frame(frame_);
+      else
+        listener_.on_frame(*this, frame_);
     }
-    if (f.command != "CONNECTED")
-      return fail(CloseKind::failed, "expected CONNECTED, got " + f.command);
-    handle_connected(f);
-    if (phase_ == Phase::closed) return;
-    first = 1;
+  } catch (const stomp::FrameError& e) {
+    const bool connected = phase_ == Phase::connected;
+    if (connected) listener_.on_read_end(*this);
+    return fail(connected ? CloseKind::lost : CloseKind::failed, e.what());
   }
-  if (first < frames_.size()) {
-    if (first) frames_.erase(frames_.begin());
-    listener_.on_frames(*this, frames_);
-  }
+  if (phase_ == Phase::connected) listener_.on_read_end(*this);
   read_more();
 }
 
-void StompConnection::handle_connected(const stomp::Frame& f) {
+bool StompConnection::more_to_read() {
+  if (phase_ == Phase::closed) return false;
+  if (tls_ctx_ && SSL_pending(stream_->native_handle()) > 0) return true;
+  // A small read means the peer sends as it goes (a broker forwarding messages one by one):
+  // spare that connection the system call below, whose answer would be no.
+  if (last_read_bytes_ < kBusyReadBytes) return false;
+  boost::system::error_code ec;
+  return stream_->next_layer().available(ec) > 0 && !ec;
+}
+
+// The broker's answer to STOMP/CONNECT.
+void StompConnection::handle_first_frame(const stomp::FrameView& f) {
+  if (f.command == "ERROR") {
+    const auto message = f.header("message");
+    std::string why = "broker refused the connection: ";
+    why += message && !message->empty() ? *message : f.body.substr(0, 200);
+    const stomp::Frame copy = stomp::Frame::copy_of(f);
+    return fail(CloseKind::rejected, why, &copy);
+  }
+  if (f.command != "CONNECTED") {
+    std::string why = "expected CONNECTED, got ";
+    why += f.command;
+    return fail(CloseKind::failed, why);
+  }
+  handle_connected(f);
+}
+
+void StompConnection::handle_connected(const stomp::FrameView& f) {
   deadline_.cancel();
-  const std::string* v = f.header("version");
+  const auto v = f.header("version");
   version_ = v ? stomp::parse_version(*v).value_or(stomp::Version::v1_0) : stomp::Version::v1_0;
   parser_.set_version(version_);
   phase_ = Phase::connected;

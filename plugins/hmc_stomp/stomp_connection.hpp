@@ -48,9 +48,13 @@ class StompConnection : public std::enable_shared_from_this<StompConnection> {
 
   struct Listener {
     virtual ~Listener() = default;
-    virtual void on_connected(StompConnection& c, const stomp::Frame& connected) = 0;
-    // Frames after CONNECTED, in order. Call pause() inside to stop reading until resume().
-    virtual void on_frames(StompConnection& c, std::vector<stomp::Frame>& frames) = 0;
+    virtual void on_connected(StompConnection& c, const stomp::FrameView& connected) = 0;
+    // Each frame after CONNECTED, in order. The view points into the connection's read buffer:
+    // valid during the call only.
+    virtual void on_frame(StompConnection& c, const stomp::FrameView& frame) = 0;
+    // After every read once connected (and before on_closed when a bad frame ends the read, so
+    // the good frames before it are not lost). Call pause() here to stop reading until resume().
+    virtual void on_read_end(StompConnection& c) = 0;
     // Exactly once per connection; `error` is the ERROR frame when kind is rejected.
     virtual void on_closed(StompConnection& c, CloseKind kind, const std::string& reason,
                            const stomp::Frame* error) = 0;
@@ -79,6 +83,9 @@ class StompConnection : public std::enable_shared_from_this<StompConnection> {
   std::chrono::milliseconds receive_interval() const { return receive_interval_; }
   const ConnectParams& params() const { return params_; }
   uint64_t heartbeats_received() const { return parser_.heartbeats(); }
+  // True when bytes are already waiting, so the next read completes at once (lets a reader
+  // batch the work of several reads without delaying anything).
+  bool more_to_read();
 
  private:
   using Clock = std::chrono::steady_clock;
@@ -89,7 +96,8 @@ class StompConnection : public std::enable_shared_from_this<StompConnection> {
   void send_connect_frame();
   void read_more();
   void on_read(const boost::system::error_code& ec, size_t n);
-  void handle_connected(const stomp::Frame& f);
+  void handle_connected(const stomp::FrameView& f);
+  void handle_first_frame(const stomp::FrameView& f);
   void write_raw(std::string bytes);
   void write_next();
   void on_write(const boost::system::error_code& ec, size_t n);
@@ -112,7 +120,9 @@ class StompConnection : public std::enable_shared_from_this<StompConnection> {
   Phase phase_ = Phase::resolving;
   Phase closed_in_ = Phase::resolving;
   std::array<char, 64 * 1024> rbuf_;
-  std::vector<stomp::Frame> frames_;
+  size_t last_read_bytes_ = 0;
+  static constexpr size_t kBusyReadBytes = 4096;  // see more_to_read()
+  stomp::FrameView frame_;  // the frame being handed out; kept for its storage
   std::deque<std::string> outbox_;
   bool writing_ = false;
   bool reading_ = false;

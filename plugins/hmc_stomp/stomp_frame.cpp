@@ -4,6 +4,10 @@
 #include <charconv>
 #include <cstring>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace stomp {
 
 const char* to_string(Version v) {
@@ -29,6 +33,32 @@ const std::string* Frame::header(std::string_view name) const {
   for (const auto& [k, v] : headers)
     if (k == name) return &v;
   return nullptr;
+}
+
+std::optional<std::string_view> FrameView::header(std::string_view name) const {
+  for (const auto& [k, v] : headers)
+    if (k == name) return v;
+  return std::nullopt;
+}
+
+FrameView Frame::view() const {
+  FrameView v;
+  v.command = command;
+  v.headers.reserve(headers.size());
+  for (const auto& [k, val] : headers)
+    v.headers.emplace_back(k, val);
+  v.body = body;
+  return v;
+}
+
+Frame Frame::copy_of(const FrameView& v) {
+  Frame f;
+  f.command = v.command;
+  f.headers.reserve(v.headers.size());
+  for (const auto& [k, val] : v.headers)
+    f.headers.emplace_back(k, val);
+  f.body = v.body;
+  return f;
 }
 
 bool escapes_headers(std::string_view command, Version v) {
@@ -75,35 +105,38 @@ void append_escaped(std::string& out, std::string_view text, Version v, RawBreak
 }
 
 namespace {
-// Unescapes into `out` (overwritten), reusing its storage.
-void unescape_into(std::string& out, std::string_view text, Version v) {
-  const char* bs = static_cast<const char*>(std::memchr(text.data(), '\\', text.size()));
+// Decodes the escapes of `text` (n bytes) into `out`, which may be `text` itself: the result is
+// never longer. Returns its length. Throws FrameError on an escape `v` does not define.
+size_t unescape_to(char* out, const char* text, size_t n, Version v) {
+  const char* bs = static_cast<const char*>(std::memchr(text, '\\', n));
   if (!bs) {  // the common case
-    out.assign(text.data(), text.size());
-    return;
+    if (out != text) std::memcpy(out, text, n);
+    return n;
   }
-  out.assign(text.data(), static_cast<size_t>(bs - text.data()));
-  for (size_t i = static_cast<size_t>(bs - text.data()); i < text.size(); ++i) {
-    char c = text[i];
+  const size_t plain = static_cast<size_t>(bs - text);
+  if (out != text) std::memcpy(out, text, plain);
+  size_t o = plain;
+  for (size_t i = plain; i < n; ++i) {
+    const char c = text[i];
     if (c != '\\') {
-      out += c;
+      out[o++] = c;
       continue;
     }
-    if (i + 1 == text.size()) throw FrameError("bad frame: header ends with a lone backslash");
-    char e = text[++i];
+    if (i + 1 == n) throw FrameError("bad frame: header ends with a lone backslash");
+    const char e = text[++i];
     switch (e) {
       case '\\':
-        out += '\\';
+        out[o++] = '\\';
         break;
       case 'n':
-        out += '\n';
+        out[o++] = '\n';
         break;
       case 'c':
-        out += ':';
+        out[o++] = ':';
         break;
       case 'r':
         if (v == Version::v1_2) {
-          out += '\r';
+          out[o++] = '\r';
           break;
         }
         [[fallthrough]];
@@ -112,12 +145,13 @@ void unescape_into(std::string& out, std::string_view text, Version v) {
                          to_string(v) + " header");
     }
   }
+  return o;
 }
 }  // namespace
 
 std::string unescape_header(std::string_view text, Version v) {
-  std::string out;
-  unescape_into(out, text, v);
+  std::string out(text.size(), '\0');
+  out.resize(unescape_to(out.data(), text.data(), text.size(), v));
   return out;
 }
 
@@ -167,28 +201,22 @@ void Parser::append(std::string_view data) {
   buf_.append(data.data(), data.size());
 }
 
-bool Parser::next(Frame& out) {
+bool Parser::next(FrameView& out) {
   if (failed_) throw FrameError("bad frame: parser used after an error");
   return parse_one(out);
 }
 
+bool Parser::next(Frame& out) {
+  if (!next(scratch_)) return false;
+  out = Frame::copy_of(scratch_);
+  return true;
+}
+
 void Parser::feed(std::string_view data, std::vector<Frame>& out) {
   append(data);
-  // Frames are parsed in place at the end of `out`: no moves of their headers.
-  for (;;) {
-    out.emplace_back();
-    bool complete = false;
-    try {
-      complete = parse_one(out.back());
-    } catch (...) {
-      out.pop_back();  // `out` holds complete frames only
-      throw;
-    }
-    if (!complete) {
-      out.pop_back();
-      return;
-    }
-  }
+  // A bad frame throws after the good ones before it are in `out`.
+  while (next(scratch_))
+    out.push_back(Frame::copy_of(scratch_));
 }
 
 namespace {
@@ -199,7 +227,7 @@ bool is_command_char(char c, Parser::Commands commands) {
 }  // namespace
 
 // One frame from buf_[pos_...]: false when more bytes are needed.
-bool Parser::parse_one(Frame& f) {
+bool Parser::parse_one(FrameView& f) {
   if (head_len_ == 0) {
     // Heart-beats: bare EOLs between frames.
     while (pos_ < buf_.size()) {
@@ -217,32 +245,8 @@ bool Parser::parse_one(Frame& f) {
     }
     if (pos_ == buf_.size()) return false;
 
-    // End of the headers: a '\n' followed by an empty line ("\n" or "\r\n").
-    const char* b = buf_.data() + pos_;
     const size_t n = buf_.size() - pos_;
-    size_t i = scan_off_;
-    for (; i < n; ++i) {
-      const void* nl = std::memchr(b + i, '\n', n - i);
-      if (!nl) {
-        i = n;
-        break;
-      }
-      i = static_cast<size_t>(static_cast<const char*>(nl) - b);
-      if (i + 1 >= n) break;
-      if (b[i + 1] == '\n') {
-        head_len_ = i + 2;
-        break;
-      }
-      if (b[i + 1] == '\r') {
-        if (i + 2 >= n) break;
-        if (b[i + 2] == '\n') {
-          head_len_ = i + 3;
-          break;
-        }
-      }
-    }
-    if (head_len_ == 0) {
-      scan_off_ = i;  // i sits on the '\n' that may start the blank line, or at the end
+    if (!scan_head(buf_.data() + pos_, n)) {
       if (n > max_frame_)
         fail("frame too large (" + std::to_string(n) + " bytes of headers > max_frame_bytes " +
              std::to_string(max_frame_) + ")");
@@ -251,7 +255,7 @@ bool Parser::parse_one(Frame& f) {
     if (head_len_ > max_frame_)
       fail("frame too large (" + std::to_string(head_len_) +
            " bytes of headers > max_frame_bytes " + std::to_string(max_frame_) + ")");
-    parse_head(std::string_view(b, head_len_));
+    parse_head(buf_.data() + pos_);
   }
 
   const size_t n = buf_.size() - pos_;
@@ -273,63 +277,105 @@ bool Parser::parse_one(Frame& f) {
     }
     body_end = static_cast<size_t>(static_cast<const char*>(nul) - (buf_.data() + pos_));
   }
-  f = std::move(pending_);
-  f.body.assign(buf_.data() + pos_ + head_len_, body_end - head_len_);
+  const char* frame = buf_.data() + pos_;
+  f.command = std::string_view(frame + command_.offset, command_.size);
+  f.headers.clear();
+  for (const auto& [k, v] : header_spans_)
+    f.headers.emplace_back(std::string_view(frame + k.offset, k.size),
+                           std::string_view(frame + v.offset, v.size));
+  f.body = std::string_view(frame + head_len_, body_end - head_len_);
   pos_ += body_end + 1;
-  pending_ = Frame();
   head_len_ = 0;
   scan_off_ = 0;
+  line_start_ = 0;
+  line_colon_ = kNone;
+  line_escaped_ = false;
+  lines_.clear();
   nul_off_ = 0;
   content_length_.reset();
   return true;
 }
 
-void Parser::parse_head(std::string_view head) {
-  // head: command EOL, header lines (each ending in EOL), then the blank line ending the head.
-  auto next_line = [&head](size_t& start) {
-    size_t nl = head.find('\n', start);
-    std::string_view line = head.substr(start, nl - start);
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    start = nl + 1;
-    return line;
-  };
-  size_t start = 0;
-  std::string_view line = next_line(start);
-  if (line.empty()) fail("bad frame: missing command");
-  Frame& f = pending_;
-  f.command.assign(line);
-  for (char c : f.command)
-    if (!is_command_char(c, commands_))
-      fail("bad frame: '" + f.command.substr(0, 40) + "' is not a STOMP command");
-  const bool esc = escapes_headers(f.command, version_);
-  // One line per '\n' after the command; the last one is the blank line.
-  f.headers.reserve(static_cast<size_t>(std::count(head.begin() + start, head.end(), '\n')) - 1);
-  while (start < head.size()) {
-    line = next_line(start);
-    if (start >= head.size()) break;  // the blank line
-    size_t colon = line.find(':');
-    if (colon == std::string_view::npos)
-      fail("bad frame: header line without ':' in " + f.command + " frame");
-    std::string_view k = line.substr(0, colon), v = line.substr(colon + 1);
-    auto& [key, value] = f.headers.emplace_back();
-    try {
-      if (esc) {
-        unescape_into(key, k, version_);
-        unescape_into(value, v, version_);
-      } else {
-        key.assign(k);
-        value.assign(v);
+Parser::Span Parser::unescape_in_place(char* frame, size_t offset, size_t size) {
+  try {
+    return {offset, unescape_to(frame + offset, frame + offset, size, version_)};
+  } catch (const FrameError& e) {
+    fail(e.what());
+  }
+  return {};
+}
+
+// Finds the lines of the head in one pass over the bytes, resuming where the last call stopped:
+// for each line its end, its first ':' and whether it holds a '\\'. True once the blank line
+// ending the head is found (head_len_ is then set). Sixteen bytes at a time where SSE2 is there.
+bool Parser::scan_head(const char* b, size_t n) {
+  size_t i = scan_off_;
+  // One special byte at offset k: false when it ended the head.
+  auto on_special = [&](size_t k) {
+    const char c = b[k];
+    if (c == ':') {
+      if (line_colon_ == kNone) line_colon_ = k;
+    } else if (c == '\\') {
+      line_escaped_ = true;
+    } else {  // '\n'
+      const size_t end = k > line_start_ && b[k - 1] == '\r' ? k - 1 : k;
+      if (end == line_start_) {
+        head_len_ = k + 1;
+        return false;
       }
-    } catch (const FrameError& e) {
-      f.headers.pop_back();
-      fail(e.what());
+      lines_.push_back({line_start_, end, line_colon_, line_escaped_});
+      line_start_ = k + 1;
+      line_colon_ = kNone;
+      line_escaped_ = false;
     }
-    if (!content_length_ && key == "content-length") {
+    return true;
+  };
+#if defined(__SSE2__)
+  const __m128i newline = _mm_set1_epi8('\n'), colon = _mm_set1_epi8(':'),
+                backslash = _mm_set1_epi8('\\');
+  for (; i + 16 <= n; i += 16) {
+    const __m128i block = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + i));
+    unsigned mask = static_cast<unsigned>(_mm_movemask_epi8(
+        _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(block, newline), _mm_cmpeq_epi8(block, colon)),
+                     _mm_cmpeq_epi8(block, backslash))));
+    for (; mask; mask &= mask - 1)
+      if (!on_special(i + static_cast<size_t>(__builtin_ctz(mask)))) return true;
+  }
+#endif
+  for (; i < n; ++i)
+    if ((b[i] == '\n' || b[i] == ':' || b[i] == '\\') && !on_special(i)) return true;
+  scan_off_ = n;
+  return false;
+}
+
+// Turns the lines scan_head found into the command and header spans. Escaped headers are
+// decoded in place: the parser's buffer then holds the unescaped text, which FrameView shows.
+void Parser::parse_head(char* head) {
+  const Line& first = lines_.front();  // there is one: the head ends at the first blank line
+  command_ = {0, first.end};
+  const std::string_view command(head, first.end);
+  for (char c : command)
+    if (!is_command_char(c, commands_))
+      fail("bad frame: '" + std::string(command.substr(0, 40)) + "' is not a STOMP command");
+  const bool esc = escapes_headers(command, version_);
+  header_spans_.clear();
+  for (size_t l = 1; l < lines_.size(); ++l) {
+    const Line& line = lines_[l];
+    if (line.colon == kNone)
+      fail("bad frame: header line without ':' in " + std::string(command) + " frame");
+    Span key{line.start, line.colon - line.start}, value{line.colon + 1, line.end - line.colon - 1};
+    if (esc && line.escaped) {
+      key = unescape_in_place(head, key.offset, key.size);
+      value = unescape_in_place(head, value.offset, value.size);
+    }
+    header_spans_.emplace_back(key, value);
+    if (!content_length_ && std::string_view(head + key.offset, key.size) == "content-length") {
+      const std::string_view text(head + value.offset, value.size);
       size_t len = 0;
-      auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), len);
-      if (value.empty() || ec != std::errc() || p != value.data() + value.size())
-        fail("bad frame: content-length '" + value.substr(0, 40) + "' is not a number");
-      if (len > max_frame_ || len + head.size() > max_frame_)
+      auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), len);
+      if (text.empty() || ec != std::errc() || p != text.data() + text.size())
+        fail("bad frame: content-length '" + std::string(text.substr(0, 40)) + "' is not a number");
+      if (len > max_frame_ || len + head_len_ > max_frame_)
         fail("frame too large (content-length " + std::to_string(len) + " > max_frame_bytes " +
              std::to_string(max_frame_) + ")");
       content_length_ = len;

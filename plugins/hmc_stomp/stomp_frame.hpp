@@ -22,6 +22,8 @@ enum class Version { v1_0, v1_1, v1_2 };
 const char* to_string(Version v);
 std::optional<Version> parse_version(std::string_view text);  // "1.0", "1.1", "1.2"
 
+struct FrameView;
+
 struct Frame {
   std::string command;
   std::vector<std::pair<std::string, std::string>> headers;  // in frame order, unescaped
@@ -33,6 +35,20 @@ struct Frame {
     headers.emplace_back(std::move(name), std::move(value));
     return *this;
   }
+  // Views into this frame (valid while it is unchanged), for code that takes a FrameView.
+  FrameView view() const;
+  static Frame copy_of(const FrameView& v);
+};
+
+// A parsed frame as views into the parser's buffer: what the hot path reads without copying.
+// Valid until the parser is next fed; copy_of() keeps one.
+struct FrameView {
+  std::string_view command;
+  std::vector<std::pair<std::string_view, std::string_view>> headers;  // in frame order, unescaped
+  std::string_view body;
+
+  // The first value of a header (repeated headers: the first one wins).
+  std::optional<std::string_view> header(std::string_view name) const;
 };
 
 // A frame the peer sent that cannot be parsed; the stream cannot be trusted after it.
@@ -73,11 +89,13 @@ class Parser {
   // spent (the caller closes the connection).
   void feed(std::string_view data, std::vector<Frame>& out);
 
-  // One frame at a time, for a reader whose version changes between frames (a broker after
-  // CONNECT): append() keeps the bytes, next() parses the next complete frame into `out` and
-  // returns true, or returns false when more bytes are needed. next() throws FrameError like
-  // feed().
+  // One frame at a time, for a reader that acts on each frame as it comes (the client, with no
+  // copy) or whose version changes between frames (a broker after CONNECT): append() keeps the
+  // bytes, next() parses the next complete frame into `out` and returns true, or returns false
+  // when more bytes are needed. A FrameView points into the parser's buffer (headers unescaped
+  // in place) and stays valid until the next append(). next() throws FrameError like feed().
   void append(std::string_view data);
+  bool next(FrameView& out);
   bool next(Frame& out);
 
   // Heart-beat EOLs seen between frames, since construction.
@@ -86,9 +104,26 @@ class Parser {
   size_t buffered() const { return buf_.size() - pos_; }
 
  private:
-  bool parse_one(Frame& f);  // false: need more bytes
-  void parse_head(std::string_view head);
-  void fail(const std::string& why);
+  // A piece of the current frame, as an offset from its first byte (pos_): offsets survive the
+  // buffer moving when append() compacts or grows it.
+  struct Span {
+    size_t offset = 0;
+    size_t size = 0;
+  };
+
+  // A line of the head, as offsets from the frame's start: its end (before "\r\n" or "\n"),
+  // its first ':' (kNone: none) and whether it holds a backslash.
+  static constexpr size_t kNone = ~size_t{0};
+  struct Line {
+    size_t start, end, colon;
+    bool escaped;
+  };
+
+  bool parse_one(FrameView& f);  // false: need more bytes
+  bool scan_head(const char* frame, size_t size);
+  void parse_head(char* head);
+  Span unescape_in_place(char* frame, size_t offset, size_t size);
+  [[noreturn]] void fail(const std::string& why);
 
   size_t max_frame_;
   Commands commands_;
@@ -97,11 +132,19 @@ class Parser {
   size_t pos_ = 0;  // start of the current (unparsed) frame in buf_
   // Progress within the current frame, as offsets from pos_, so a frame arriving in many reads
   // is scanned once, not once per read.
-  size_t scan_off_ = 0;  // where to resume looking for the blank line ending the headers
+  size_t scan_off_ = 0;  // where scan_head resumes
   size_t head_len_ = 0;  // command + headers + blank line; 0 while not complete
+  // scan_head's progress: the lines found so far and the one it is in.
+  std::vector<Line> lines_;
+  size_t line_start_ = 0;
+  size_t line_colon_ = kNone;
+  bool line_escaped_ = false;
   std::optional<size_t> content_length_;
   size_t nul_off_ = 0;  // where to resume looking for the NUL (bodies without content-length)
-  Frame pending_;       // command and headers, once head_len_ != 0
+  // The parsed head of the current frame, once head_len_ != 0.
+  Span command_;
+  std::vector<std::pair<Span, Span>> header_spans_;
+  FrameView scratch_;  // next(Frame&)'s view, kept for its storage
   bool failed_ = false;
   uint64_t heartbeats_ = 0;
 };

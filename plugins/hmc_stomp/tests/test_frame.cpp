@@ -311,3 +311,44 @@ TEST_CASE("commands: lenient takes lowercase and '_', uppercase takes only A-Z")
   REQUIRE(upper.next(f));
   CHECK(f.command == "SEND");
 }
+
+TEST_CASE("next(FrameView): views into the buffer, escapes decoded in place, valid until append") {
+  Parser p;
+  p.set_version(Version::v1_2);
+  p.append(
+      "MESSAGE\nmessage-id:ID\\chost-1\\c1\nk\\\\ey:a\\nb\ncontent-length:2\n\n{}\0"
+      "RECEIPT\r\nreceipt-id:r-1\r\n\r\n\0MESS"s);
+  stomp::FrameView first, second;
+  REQUIRE(p.next(first));
+  REQUIRE(p.next(second));
+  // The first view is still intact after the second frame was parsed.
+  CHECK(first.command == "MESSAGE");
+  REQUIRE(first.headers.size() == 3);
+  CHECK(first.headers[0] ==
+        std::pair<std::string_view, std::string_view>{"message-id", "ID:host-1:1"});
+  CHECK(first.headers[1] == std::pair<std::string_view, std::string_view>{"k\\ey", "a\nb"});
+  CHECK(first.header("content-length") == "2");
+  CHECK(first.body == "{}");
+  CHECK(second.command == "RECEIPT");
+  CHECK(second.header("receipt-id") == "r-1");
+  CHECK(second.body.empty());
+  CHECK_FALSE(second.header("message-id"));
+  stomp::FrameView third;
+  CHECK_FALSE(p.next(third));
+  CHECK(p.buffered() == 4);
+}
+
+TEST_CASE("Frame::copy_of and Frame::view convert between owned frames and views") {
+  Frame f;
+  f.command = "MESSAGE";
+  f.add("a", "1").add("a", "2");
+  f.body = "body";
+  const stomp::FrameView v = f.view();
+  CHECK(v.command == "MESSAGE");
+  CHECK(v.header("a") == "1");  // the first of a repeated header
+  CHECK(v.body == "body");
+  const Frame copy = Frame::copy_of(v);
+  CHECK(copy.command == f.command);
+  CHECK(copy.headers == f.headers);
+  CHECK(copy.body == f.body);
+}

@@ -341,6 +341,33 @@ TEST_CASE("a frame over max_frame_bytes closes the connection and reconnects") {
   REQUIRE(h.wait_until([](const auto& ev) { return count_type(ev, "hmc.status-change") == 1; }));
 }
 
+TEST_CASE("frames before a bad frame in the same read are emitted before the reconnect") {
+  Broker broker;
+  Harness h(kPlugin);
+  auto& inst = h.create(base_options(broker.port()).dump());
+  inst.start();
+  REQUIRE(broker.wait_live_subscriptions(1));
+  auto message = [](int seq, const std::string& id) {
+    stomp::Frame f;
+    f.command = "MESSAGE";
+    f.add("destination", "/topic/t1").add("subscription", "sub-1");
+    for (const auto& hdr : hmc_headers(seq, id))
+      f.headers.push_back(hdr);
+    f.body = "{}";
+    return stomp::serialize(f, stomp::Version::v1_2);
+  };
+  // One write: the plugin reads the three frames together (or the good ones earlier).
+  broker.send_raw(message(1, "before-1") + message(2, "before-2") + "MESSAGE\nno colon\n\n" +
+                  std::string(1, '\0'));
+  REQUIRE(broker.wait_connections(2));
+  REQUIRE(h.wait_until([](const auto& ev) { return count_type(ev, "hmc.status-change") == 2; }));
+  auto events = h.events();
+  CHECK(events[0].id == "before-1");
+  CHECK(events[1].id == "before-2");
+  CHECK(h.metric("frame_errors") == 1);
+  CHECK(h.logged("header line without ':'"));
+}
+
 // ---- TLS --------------------------------------------------------------------------------------
 
 TEST_CASE("TLS: verification succeeds with the CA file, by IP SAN") {
