@@ -5,6 +5,8 @@
 //   B. a stomp.py subscriber (the transport zhmcclient uses), the baseline.
 // Prints rates, CPU seconds per notification (getrusage of this process = sluice's side only)
 // and the ratio A/B. Never asserts on time: exit 0 unless something did not complete at all.
+#include "activemq_broker.hpp"
+
 #include <sluice/plugin.h>
 
 #include <utility>  // before Boost 1.74 asio: its awaitable.hpp misses it under C++20
@@ -252,20 +254,6 @@ PluginResult run_plugin_with(const std::string& plugin_path, const json& options
 }
 
 // ---- C: a real ActiveMQ broker (the HMC's own) in between --------------------------------------
-uint16_t free_port() {
-  asio::io_context io;
-  tcp::acceptor a(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-  return a.local_endpoint().port();
-}
-
-bool port_open(uint16_t port) {
-  asio::io_context io;
-  tcp::socket s(io);
-  boost::system::error_code ec;
-  s.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port), ec);
-  return !ec;
-}
-
 // Publishes n SENDs over plain TCP STOMP, the last with a receipt, and waits for it.
 void activemq_publish(uint16_t port, uint64_t n) {
   asio::io_context io;
@@ -299,70 +287,11 @@ void activemq_publish(uint16_t port, uint64_t n) {
 }
 
 PluginResult run_activemq(const std::string& plugin_path, uint64_t n) {
-  char tmpl[] = "/tmp/bench_hmc_activemq_XXXXXX";
-  if (!mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
-  const std::string d = tmpl;
-  const uint16_t stomp_port = free_port(), ssl_port = free_port();
-  auto run = [](const std::string& cmd) {
-    if (std::system(cmd.c_str()) != 0) throw std::runtime_error("failed: " + cmd);
-  };
-  run("mkdir -p " + d + "/conf " + d + "/data");
-  run("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost"
-      " -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout " +
-      d + "/key.pem -out " + d + "/cert.pem 2>/dev/null");
-  run("openssl pkcs12 -export -inkey " + d + "/key.pem -in " + d + "/cert.pem -out " + d +
-      "/broker.p12 -passout pass:secret123 -name broker");
-  std::ofstream(d + "/conf/activemq.xml")
-      << R"(<beans xmlns="http://www.springframework.org/schema/beans"
-  xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"
-  xsi:schemaLocation="http://www.springframework.org/schema/beans http://www.springframework.org/schema/beans/spring-beans.xsd
-    http://activemq.apache.org/schema/core http://activemq.apache.org/schema/core/activemq-core.xsd">
-  <broker xmlns="http://activemq.apache.org/schema/core" brokerName="sluice-bench"
-          persistent="false" useJmx="false" dataDirectory=")"
-      << d << R"(/data">
-    <sslContext><sslContext keyStore="file:)"
-      << d << R"(/broker.p12" keyStorePassword="secret123" keyStoreType="pkcs12"/></sslContext>
-    <transportConnectors>
-      <transportConnector name="stomp" uri="stomp://127.0.0.1:)"
-      << stomp_port << R"("/>
-      <transportConnector name="stompssl" uri="stomp+ssl://127.0.0.1:)"
-      << ssl_port << R"("/>
-    </transportConnectors>
-  </broker>
-</beans>
-)";
-  std::fflush(stdout);
-  pid_t pid = fork();
-  if (pid == 0) {
-    setpgid(0, 0);  // its own group: the kill below reaches the JVM's children too
-    FILE* out = std::freopen((d + "/broker.log").c_str(), "w", stdout);
-    (void)out;
-    dup2(fileno(stdout), fileno(stderr));
-    const std::string base = "-Dactivemq.base=" + d, conf = "-Dactivemq.conf=" + d + "/conf",
-                      data = "-Dactivemq.data=" + d + "/data",
-                      xbean = "xbean:file:" + d + "/conf/activemq.xml";
-    execlp("java", "java", "-Xmx512m", base.c_str(), conf.c_str(), data.c_str(),
-           "-Dactivemq.home=/usr/share/activemq", "-jar", "/usr/share/activemq/bin/activemq.jar",
-           "start", xbean.c_str(), static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  struct Killer {
-    pid_t pid;
-    std::string dir;
-    ~Killer() {
-      kill(-pid, SIGKILL);
-      int status = 0;
-      waitpid(pid, &status, 0);
-      std::system(("rm -rf " + dir).c_str());
-    }
-  } killer{pid, d};
-  const auto deadline = Clock::now() + 120s;
-  while (!(port_open(ssl_port) && port_open(stomp_port))) {
-    if (Clock::now() > deadline) throw std::runtime_error("ActiveMQ did not listen within 120 s");
-    std::this_thread::sleep_for(200ms);  // polling the port
-  }
+  hmc_test::ActiveMqBroker broker({.name = "sluice-bench", .max_heap = "512m"});
+  broker.start();
+  const uint16_t stomp_port = broker.stomp_port, ssl_port = broker.ssl_port;
   json options = {
-      {"host", "127.0.0.1"}, {"stomp_port", ssl_port}, {"tls", {{"ca_file", d + "/cert.pem"}}},
+      {"host", "127.0.0.1"}, {"stomp_port", ssl_port}, {"tls", {{"ca_file", broker.ca_file()}}},
       {"userid", "bench"},   {"password", "bench"},    {"topics", {"bench.topic"}}};
   // The publisher runs in a child process so its CPU is not counted as sluice's.
   pid_t publisher = -1;
