@@ -159,12 +159,13 @@ TEST_CASE("heart-beats received in time keep the connection") {
   Broker broker(cfg);
   Harness h(kPlugin);
   json o = base_options(broker.port());
-  o["heartbeat"] = {{"send", 0}, {"receive", 200}};  // dead after 400 ms of silence
+  o["heartbeat"] = {{"send", 0}, {"receive", 500}};  // dead after 1 s of silence
   auto& inst = h.create(o.dump());
   inst.start();
   REQUIRE(broker.wait_live_subscriptions(1));
-  // Feed heart-beats for a while; the connection must survive many watchdog periods.
-  for (int i = 0; i < 30; ++i) {
+  // Feed heart-beats for a while; the connection must survive many watchdog periods (250 ms).
+  // The 50 ms rhythm leaves a 20x margin for a slow (sanitizer, loaded) machine.
+  for (int i = 0; i < 40; ++i) {
     broker.send_raw("\n");
     std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the heart-beat rhythm itself
   }
