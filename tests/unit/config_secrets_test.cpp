@@ -136,3 +136,55 @@ routes:
   for (const auto& d : l.result.diagnostics)
     CHECK(d.to_string().find("hunter2") == std::string::npos);
 }
+
+TEST_CASE("config.secrets: !!int, !!float and !!bool turn a resolved reference into that type") {
+  Env count("SLUICE_TEST_COUNT", "25");
+  Env flag("SLUICE_TEST_FLAG", "true");
+  Loaded l;
+  load_text(l, R"(sources:
+  g:
+    plugin: gen
+    options:
+      count: !!int ${SLUICE_TEST_COUNT}
+      nested: {depth: !!int "${SLUICE_TEST_COUNT}"}
+  a:
+    plugin: any
+    options: {ratio: !!float "${SLUICE_TEST_COUNT}", on: !!bool "${SLUICE_TEST_FLAG}",
+              text: "${SLUICE_TEST_COUNT}"}
+sinks:
+  out: {plugin: stdout}
+routes:
+  - {from: [g, a], to: out}
+)");
+  REQUIRE(l.diagnostics == Strings{});
+  const auto& gen = l.result.pipeline->sources[0].options;
+  CHECK(gen["count"] == 25);
+  CHECK(gen["count"].is_number_integer());
+  CHECK(gen["nested"]["depth"] == 25);
+  const auto& any = l.result.pipeline->sources[1].options;
+  CHECK(any["ratio"].is_number_float());
+  CHECK(any["ratio"] == 25.0);
+  CHECK(any["on"] == true);
+  CHECK(any["text"] == "25");  // untagged: a string, as always
+}
+
+TEST_CASE("config.secrets: a tagged reference that does not give its type names the reference") {
+  Env word("SLUICE_TEST_WORD", "many");
+  Loaded l;
+  load_text(l, R"(sources:
+  g:
+    plugin: gen
+    options: {count: !!int "${SLUICE_TEST_WORD}", label: !!bool "${SLUICE_TEST_WORD}"}
+sinks:
+  out: {plugin: stdout}
+routes:
+  - {from: g, to: out}
+)");
+  CHECK(l.diagnostics ==
+        Strings{"P:4:22: error: sources.g.options.count: '${SLUICE_TEST_WORD}' does not give a "
+                "valid !!int",
+                "P:4:58: error: sources.g.options.label: '${SLUICE_TEST_WORD}' does not give a "
+                "valid !!bool"});
+  for (const auto& d : l.result.diagnostics)
+    CHECK(d.to_string().find("many") == std::string::npos);
+}

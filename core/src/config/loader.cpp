@@ -38,8 +38,10 @@ constexpr size_t kMaxFileBytes = 16u << 20;
 
 std::string pointer(const Path& path) {
   std::string out;
-  for (const auto& token : path)
-    out += "/" + config::pointer_token(token);
+  for (const auto& token : path) {
+    out += '/';
+    out += config::pointer_token(token);
+  }
   return out;
 }
 
@@ -329,6 +331,21 @@ class Loader {
       if (sub.errors.empty() && !config::valid_utf8(sub.value)) {
         error(path, "a value put in by ${...} is not valid UTF-8 text");
         sub.value.clear();
+      }
+      // `!!int ${PORT}` and the like: the resolved text becomes the tagged type.
+      auto marks = doc_.marks.find(pointer(path));
+      if (sub.errors.empty() && marks != doc_.marks.end() &&
+          marks->second.convert != config::TaggedType::none) {
+        std::string type_name;
+        if (auto typed = config::convert_tagged(sub.value, marks->second.convert, &type_name)) {
+          node = std::move(*typed);
+          return;
+        }
+        std::string why = "'";
+        why += s;
+        why += "' does not give a valid ";
+        why += type_name;
+        error(path, why);
       }
       node = std::move(sub.value);
     }

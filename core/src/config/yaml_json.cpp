@@ -177,6 +177,17 @@ class Builder : public YAML::EventHandler {
 
   void OnScalar(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
                 const std::string& value) override {
+    // `!!int ${PORT}`: a string now, converted by the loader once the reference is resolved.
+    const TaggedType tagged = tag == kTagInt     ? TaggedType::integer
+                              : tag == kTagFloat ? TaggedType::number
+                              : tag == kTagBool  ? TaggedType::boolean
+                                                 : TaggedType::none;
+    if (tagged != TaggedType::none && value.find("${") != std::string::npos) {
+      pending_convert_ = tagged;
+      add(json(value), mark, anchor, 1);
+      pending_convert_ = TaggedType::none;
+      return;
+    }
     json v;
     if (tag == "!" || tag == kTagStr) {
       v = value;
@@ -336,10 +347,15 @@ class Builder : public YAML::EventHandler {
         NodeMarks& m = doc_.marks[pointer];
         m.key = to_mark(top.key_mark, file_);
         m.value = to_mark(mark, file_);
+        m.convert = pending_convert_;
       }
       top.value[top.key] = std::move(value);
     } else {
-      if (record) doc_.marks[pointer].value = to_mark(mark, file_);
+      if (record) {
+        NodeMarks& m = doc_.marks[pointer];
+        m.value = to_mark(mark, file_);
+        m.convert = pending_convert_;
+      }
       top.value.push_back(std::move(value));
     }
   }
@@ -350,9 +366,34 @@ class Builder : public YAML::EventHandler {
   std::map<YAML::anchor_t, std::pair<json, size_t>> anchors_;
   size_t total_nodes_ = 0;
   int documents_ = 0;
+  TaggedType pending_convert_ = TaggedType::none;  // for the scalar being placed
 };
 
 }  // namespace
+
+std::optional<json> convert_tagged(const std::string& text, TaggedType type,
+                                   std::string* type_name) {
+  json v = resolve_plain(text);
+  if (type_name)
+    *type_name = type == TaggedType::integer  ? "!!int"
+                 : type == TaggedType::number ? "!!float"
+                                              : "!!bool";
+  switch (type) {
+    case TaggedType::integer:
+      if (v.is_number_integer()) return v;
+      break;
+    case TaggedType::number:
+      if (v.is_number_integer()) return json(v.get<double>());
+      if (v.is_number()) return v;
+      break;
+    case TaggedType::boolean:
+      if (v.is_boolean()) return v;
+      break;
+    case TaggedType::none:
+      return json(text);
+  }
+  return std::nullopt;
+}
 
 bool valid_utf8(std::string_view text, size_t* bad_at) {
   auto byte = [&](size_t i) { return static_cast<unsigned char>(text[i]); };

@@ -1,6 +1,7 @@
 // YAML text to JSON, remembering where in the file every value (and every mapping key) was.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -12,9 +13,14 @@
 
 namespace sluice::core::config {
 
+// The type a !!int, !!float or !!bool scalar wants once its ${...} references are resolved
+// (`port: !!int ${PORT}`): until then it is a string.
+enum class TaggedType { none, integer, number, boolean };
+
 struct NodeMarks {
   Mark value;  // the node itself (for a mapping or list: where it starts)
   Mark key;    // its key, when the node is a mapping value; line 0 otherwise
+  TaggedType convert = TaggedType::none;
 };
 
 struct YamlDocument {
@@ -32,6 +38,11 @@ struct YamlDocument {
 // Plain scalars are typed by the YAML 1.2 core schema (null, booleans, integers, floats); quoted
 // and block scalars stay strings. Duplicate keys are errors (the first value is kept).
 YamlDocument yaml_to_json(const std::string& text, const std::string& file);
+
+// `text` read as `type` by the rules of plain scalars (`!!int` takes what an untagged 42 or 0x2A
+// would be), or nullopt when it is not one. "!!int", "!!float" or "!!bool" in `type_name`.
+std::optional<nlohmann::json> convert_tagged(const std::string& text, TaggedType type,
+                                             std::string* type_name = nullptr);
 
 // JSON text of a value for messages; never throws, bytes that are not UTF-8 become U+FFFD
 // (YAML files are not checked for valid UTF-8, and nlohmann's plain dump() throws on it).
