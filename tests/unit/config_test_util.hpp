@@ -108,7 +108,7 @@ inline std::vector<std::string> printed(const sluice::core::LoadResult& r,
   std::vector<std::string> out;
   for (const auto& d : r.diagnostics) {
     std::string s = d.to_string();
-    if (s.compare(0, file.size(), file) == 0) s = "P" + s.substr(file.size());
+    if (s.compare(0, file.size(), file) == 0) s.replace(0, file.size(), 1, 'P');
     out.push_back(s);
   }
   return out;

@@ -140,13 +140,21 @@ TEST_CASE("config.yaml: unsupported tags and a second document are errors") {
 
 TEST_CASE("config.yaml: aliases cannot blow the document up") {
   std::string yaml = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n";
-  for (int i = 1; i < 8; ++i)
-    yaml += "a" + std::to_string(i) + ": &a" + std::to_string(i) + " [*a" + std::to_string(i - 1) +
-            ", *a" + std::to_string(i - 1) + ", *a" + std::to_string(i - 1) + ", *a" +
-            std::to_string(i - 1) + ", *a" + std::to_string(i - 1) + ", *a" +
-            std::to_string(i - 1) + ", *a" + std::to_string(i - 1) + ", *a" +
-            std::to_string(i - 1) + ", *a" + std::to_string(i - 1) + ", *a" +
-            std::to_string(i - 1) + "]\n";
+  for (int i = 1; i < 8; ++i) {
+    // a<i>: &a<i> [*a<i-1>, ... ten times]
+    const std::string name = std::to_string(i), previous = std::to_string(i - 1);
+    yaml += 'a';
+    yaml += name;
+    yaml += ": &a";
+    yaml += name;
+    yaml += " [";
+    for (int k = 0; k < 10; ++k) {
+      if (k) yaml += ", ";
+      yaml += "*a";
+      yaml += previous;
+    }
+    yaml += "]\n";
+  }
   Loaded l;
   load_text(l, yaml);
   REQUIRE(l.diagnostics.size() == 1);

@@ -35,7 +35,7 @@ EventPtr make(const std::string& id) {
 
 std::unique_ptr<SinkQueue> open_queue(const TempDir& d) {
   SinkConfig sink;
-  sink.name = "s";
+  sink.name.assign(1, 's');
   sink.batch.max_events = 2;
   sink.spool.directory = d.path.string();
   sink.spool.max_bytes = 1 << 20;

@@ -26,8 +26,10 @@ std::string type_of(const nlohmann::json& prop) {
     return s;
   }
   std::string out;
-  for (const auto& x : t)
-    out += (out.empty() ? "" : "|") + (x.is_string() ? x.get<std::string>() : x.dump());
+  for (const auto& x : t) {
+    if (!out.empty()) out += '|';
+    out += x.is_string() ? x.get<std::string>() : x.dump();
+  }
   return out;
 }
 
