@@ -132,14 +132,6 @@ Mark to_mark(const YAML::Mark& m, const std::string& file) {
   return out;
 }
 
-size_t count_nodes(const json& j) {
-  size_t n = 1;
-  if (j.is_structured())
-    for (const auto& child : j)
-      n += count_nodes(child);
-  return n;
-}
-
 std::string key_text(const json& j) {
   return j.is_string() ? j.get<std::string>() : json_text(j);
 }
