@@ -1,8 +1,5 @@
 #include <sluice/core/json_check.hpp>
 
-#include <sluice/format.hpp>
-#include <sluice/json_check.hpp>
-
 #include <rapidjson/memorystream.h>
 #include <rapidjson/reader.h>
 #include <nlohmann/json.hpp>
@@ -20,22 +17,6 @@ bool json_valid_rapidjson(std::string_view text) {
 
 bool json_valid_nlohmann(std::string_view text) {
   return nlohmann::json::accept(text.begin(), text.end());
-}
-
-void append_json_string_lossy(std::string& out, std::string_view text) {
-  std::string clean;
-  clean.reserve(text.size());
-  for (size_t i = 0; i < text.size();) {
-    const size_t n = utf8_sequence_length(text, i);
-    if (n == 0) {
-      clean += "\xEF\xBF\xBD";  // U+FFFD
-      ++i;
-    } else {
-      clean.append(text.data() + i, n);
-      i += n;
-    }
-  }
-  append_json_string(out, clean);
 }
 
 }  // namespace sluice::core

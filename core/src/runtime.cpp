@@ -2,9 +2,9 @@
 
 #include <sluice/backoff.hpp>
 #include <sluice/core/glob.hpp>
-#include <sluice/core/json_check.hpp>
 #include <sluice/core/owned_event.hpp>
 #include <sluice/event.hpp>
+#include <sluice/format.hpp>
 #include <sluice/json_check.hpp>
 
 #include <algorithm>
@@ -403,7 +403,7 @@ EventPtr Runtime::Impl::convert(Source& src, const sluice_event& e, int64_t now_
     error = "data is not valid JSON";
   }
   std::string data;
-  if (e.data.data) append_json_string_lossy(data, to_view(e.data));
+  if (e.data.data) append_json_string(data, to_view(e.data));  // bad UTF-8 -> U+FFFD
   p.data = e.data.data ? to_str(data) : absent_str();
   const std::string original_type = e.type.data ? std::string(to_view(e.type)) : std::string();
   const sluice_attribute extra[] = {

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <sluice/core/json_check.hpp>
+#include <sluice/format.hpp>
 #include <sluice/json_check.hpp>
 
 #include <string>
@@ -126,7 +127,7 @@ TEST_CASE("json: the two validators agree") {
 
 TEST_CASE("json: lossy string keeps UTF-8, replaces bad bytes, escapes control characters") {
   std::string out;
-  sluice::core::append_json_string_lossy(out, "a\"b\n\xc3\xa9\xff\xed\xa0\x80");
+  sluice::append_json_string(out, "a\"b\n\xc3\xa9\xff\xed\xa0\x80");
   CHECK(out == "\"a\\\"b\\n\xc3\xa9\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\"");
   CHECK(json_valid(out));
 }

@@ -3,8 +3,8 @@
 // event copy, and the route globs (config). Input: pattern '\n' text, where text is also used
 // as event data.
 #include <sluice/core/glob.hpp>
-#include <sluice/core/json_check.hpp>
 #include <sluice/core/owned_event.hpp>
+#include <sluice/format.hpp>
 #include <sluice/json_check.hpp>
 
 #include <nlohmann/json.hpp>
@@ -38,7 +38,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* bytes, size_t size) {
   if (!nlohmann_lenient && valid != nlohmann::json::accept(text)) abort();
   if (!valid) {
     std::string s;
-    sluice::core::append_json_string_lossy(s, text);
+    sluice::append_json_string(s, text);
     if (!sluice::json_valid(s)) abort();  // a parse-error event always carries valid JSON
   }
   return 0;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <sluice/event.hpp>
+#include <sluice/json_check.hpp>
 
 #include <cstdint>
 #include <cstdio>
@@ -71,23 +72,9 @@ inline void append_json_string(std::string& out, std::string_view s) {
       continue;
     }
     // A multi-byte sequence: copied when well-formed UTF-8, else one replacement character.
-    const size_t len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 0;
-    bool ok = len != 0 && c < 0xF5 && c != 0xC0 && c != 0xC1 && static_cast<size_t>(end - p) >= len;
-    uint32_t cp = 0;
-    if (ok) {
-      cp = c & (0xFF >> (len + 1));
-      for (size_t i = 1; i < len; ++i) {
-        if ((p[i] & 0xC0) != 0x80) {
-          ok = false;
-          break;
-        }
-        cp = (cp << 6) | (p[i] & 0x3F);
-      }
-      if (ok && ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-                 (cp >= 0xD800 && cp <= 0xDFFF)))
-        ok = false;
-    }
-    if (ok) {
+    const size_t len = utf8_sequence_length(
+        s, static_cast<size_t>(p - reinterpret_cast<const unsigned char*>(s.data())));
+    if (len) {
       out.append(reinterpret_cast<const char*>(p), len);
       p += len;
     } else {

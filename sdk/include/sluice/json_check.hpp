@@ -43,8 +43,9 @@ inline size_t utf8_sequence_length(std::string_view s, size_t i) {
   return 0;
 }
 
-// True when text is valid UTF-8; ASCII runs are checked eight bytes at a time.
-inline bool utf8_valid(std::string_view text) {
+// True when text is valid UTF-8; otherwise *bad_at (if given) is the offset of the first byte
+// that is not. ASCII runs are checked eight bytes at a time.
+inline bool utf8_valid(std::string_view text, size_t* bad_at = nullptr) {
   size_t i = 0;
   while (i < text.size()) {
     if (i + 8 <= text.size()) {
@@ -56,7 +57,10 @@ inline bool utf8_valid(std::string_view text) {
       }
     }
     const size_t n = utf8_sequence_length(text, i);
-    if (!n) return false;
+    if (!n) {
+      if (bad_at) *bad_at = i;
+      return false;
+    }
     i += n;
   }
   return true;
