@@ -16,6 +16,7 @@
 
 #include <sluice/core/config.hpp>
 #include <sluice/core/redact.hpp>
+#include <sluice/json_check.hpp>
 #include <sluice/units.hpp>
 
 #include "loader.hpp"
@@ -234,7 +235,7 @@ class Loader {
       return false;
     // YAML is Unicode text; and valijson's string-length code reads past its tables on some
     // byte sequences that are not UTF-8, so nothing that is not reaches it.
-    if (size_t bad = 0; !config::valid_utf8(text, &bad)) {
+    if (size_t bad = 0; !utf8_valid(text, &bad)) {
       Mark m{path_, 1, 1};
       for (size_t i = 0; i < bad; ++i) {
         if (text[i] == '\n') {
@@ -328,7 +329,7 @@ class Loader {
           secrets_.push_back(secret);
       for (auto& e : sub.errors)
         error(path, e);
-      if (sub.errors.empty() && !config::valid_utf8(sub.value)) {
+      if (sub.errors.empty() && !utf8_valid(sub.value)) {
         error(path, "a value put in by ${...} is not valid UTF-8 text");
         sub.value.clear();
       }
@@ -336,15 +337,14 @@ class Loader {
       auto marks = doc_.marks.find(pointer(path));
       if (sub.errors.empty() && marks != doc_.marks.end() &&
           marks->second.convert != config::TaggedType::none) {
-        std::string type_name;
-        if (auto typed = config::convert_tagged(sub.value, marks->second.convert, &type_name)) {
+        if (auto typed = config::convert_tagged(sub.value, marks->second.convert)) {
           node = std::move(*typed);
           return;
         }
         std::string why = "'";
         why += s;
         why += "' does not give a valid ";
-        why += type_name;
+        why += config::tag_name(marks->second.convert);
         error(path, why);
       }
       node = std::move(sub.value);

@@ -169,12 +169,14 @@ class Builder : public YAML::EventHandler {
 
   void OnScalar(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
                 const std::string& value) override {
-    // `!!int ${PORT}`: a string now, converted by the loader once the reference is resolved.
     const TaggedType tagged = tag == kTagInt     ? TaggedType::integer
                               : tag == kTagFloat ? TaggedType::number
                               : tag == kTagBool  ? TaggedType::boolean
+                              : tag == kTagNull  ? TaggedType::null
                                                  : TaggedType::none;
-    if (tagged != TaggedType::none && value.find("${") != std::string::npos) {
+    // `!!int ${PORT}`: a string now, converted by the loader once the reference is resolved.
+    if (tagged != TaggedType::none && tagged != TaggedType::null &&
+        value.find("${") != std::string::npos) {
       pending_convert_ = tagged;
       add(json(value), mark, anchor, 1);
       pending_convert_ = TaggedType::none;
@@ -185,21 +187,16 @@ class Builder : public YAML::EventHandler {
       v = value;
     } else if (tag == "?" || tag.empty()) {
       v = resolve_plain(value);
+    } else if (tagged == TaggedType::none) {
+      error(mark, "unsupported tag '" + tag +
+                      "' (only the standard !!str, !!int, "
+                      "!!float, !!bool and !!null are understood)");
+      v = value;
+    } else if (auto typed = convert_tagged(value, tagged)) {
+      v = std::move(*typed);
     } else {
-      v = resolve_plain(value);
-      bool fits = (tag == kTagInt && v.is_number_integer()) ||
-                  (tag == kTagFloat && v.is_number()) || (tag == kTagBool && v.is_boolean()) ||
-                  (tag == kTagNull && v.is_null());
-      if (tag == kTagFloat && v.is_number_integer()) v = v.get<double>();
-      if (!fits) {
-        if (tag == kTagInt || tag == kTagFloat || tag == kTagBool || tag == kTagNull)
-          error(mark, "'" + value + "' is not a valid " + short_tag(tag));
-        else
-          error(mark, "unsupported tag '" + tag +
-                          "' (only the standard !!str, !!int, "
-                          "!!float, !!bool and !!null are understood)");
-        v = value;
-      }
+      error(mark, "'" + value + "' is not a valid " + tag_name(tagged));
+      v = value;
     }
     add(std::move(v), mark, anchor, 1);
   }
@@ -234,10 +231,6 @@ class Builder : public YAML::EventHandler {
     bool key_duplicate = false;
     std::map<std::string, YAML::Mark> seen;
   };
-
-  static std::string short_tag(const std::string& tag) {
-    return "!!" + tag.substr(tag.rfind(':') + 1);
-  }
 
   void check_collection_tag(const YAML::Mark& mark, const std::string& tag, const char* plain) {
     if (!tag.empty() && tag != "?" && tag != "!" && tag != plain)
@@ -363,13 +356,8 @@ class Builder : public YAML::EventHandler {
 
 }  // namespace
 
-std::optional<json> convert_tagged(const std::string& text, TaggedType type,
-                                   std::string* type_name) {
+std::optional<json> convert_tagged(const std::string& text, TaggedType type) {
   json v = resolve_plain(text);
-  if (type_name)
-    *type_name = type == TaggedType::integer  ? "!!int"
-                 : type == TaggedType::number ? "!!float"
-                                              : "!!bool";
   switch (type) {
     case TaggedType::integer:
       if (v.is_number_integer()) return v;
@@ -381,44 +369,29 @@ std::optional<json> convert_tagged(const std::string& text, TaggedType type,
     case TaggedType::boolean:
       if (v.is_boolean()) return v;
       break;
+    case TaggedType::null:
+      if (v.is_null()) return v;
+      break;
     case TaggedType::none:
       return json(text);
   }
   return std::nullopt;
 }
 
-bool valid_utf8(std::string_view text, size_t* bad_at) {
-  auto byte = [&](size_t i) { return static_cast<unsigned char>(text[i]); };
-  for (size_t i = 0; i < text.size();) {
-    unsigned char c = byte(i);
-    size_t length;
-    uint32_t min;
-    if (c < 0x80) {
-      ++i;
-      continue;
-    } else if ((c & 0xE0) == 0xC0) {
-      length = 2, min = 0x80;
-    } else if ((c & 0xF0) == 0xE0) {
-      length = 3, min = 0x800;
-    } else if ((c & 0xF8) == 0xF0) {
-      length = 4, min = 0x10000;
-    } else {
-      if (bad_at) *bad_at = i;
-      return false;
-    }
-    uint32_t code = c & (0x7F >> length);
-    bool ok = i + length <= text.size();
-    for (size_t k = 1; ok && k < length; ++k) {
-      ok = (byte(i + k) & 0xC0) == 0x80;
-      code = (code << 6) | (byte(i + k) & 0x3F);
-    }
-    if (!ok || code < min || code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF)) {
-      if (bad_at) *bad_at = i;
-      return false;
-    }
-    i += length;
+const char* tag_name(TaggedType type) {
+  switch (type) {
+    case TaggedType::integer:
+      return "!!int";
+    case TaggedType::number:
+      return "!!float";
+    case TaggedType::boolean:
+      return "!!bool";
+    case TaggedType::null:
+      return "!!null";
+    case TaggedType::none:
+      break;
   }
-  return true;
+  return "!!str";
 }
 
 std::string pointer_token(const std::string& token) {

@@ -13,9 +13,10 @@
 
 namespace sluice::core::config {
 
-// The type a !!int, !!float or !!bool scalar wants once its ${...} references are resolved
-// (`port: !!int ${PORT}`): until then it is a string.
-enum class TaggedType { none, integer, number, boolean };
+// The type a scalar's standard tag asks for (!!int, !!float, !!bool, !!null; none: no such tag).
+// A !!int, !!float or !!bool scalar holding ${...} references is a string until they are
+// resolved (`port: !!int ${PORT}`); the loader converts it then.
+enum class TaggedType { none, integer, number, boolean, null };
 
 struct NodeMarks {
   Mark value;  // the node itself (for a mapping or list: where it starts)
@@ -40,19 +41,16 @@ struct YamlDocument {
 YamlDocument yaml_to_json(const std::string& text, const std::string& file);
 
 // `text` read as `type` by the rules of plain scalars (`!!int` takes what an untagged 42 or 0x2A
-// would be), or nullopt when it is not one. "!!int", "!!float" or "!!bool" in `type_name`.
-std::optional<nlohmann::json> convert_tagged(const std::string& text, TaggedType type,
-                                             std::string* type_name = nullptr);
+// would be), or nullopt when it is not one.
+std::optional<nlohmann::json> convert_tagged(const std::string& text, TaggedType type);
+// "!!int", "!!float", "!!bool" or "!!null".
+const char* tag_name(TaggedType type);
 
 // JSON text of a value for messages; never throws, bytes that are not UTF-8 become U+FFFD
 // (YAML files are not checked for valid UTF-8, and nlohmann's plain dump() throws on it).
 inline std::string json_text(const nlohmann::json& j) {
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
-
-// True when text is well-formed UTF-8 (no overlongs, surrogates or values past U+10FFFF);
-// otherwise *bad_at is the offset of the first byte that is not.
-bool valid_utf8(std::string_view text, size_t* bad_at = nullptr);
 
 // Escapes one reference token of a JSON pointer ("~" -> "~0", "/" -> "~1").
 std::string pointer_token(const std::string& token);
