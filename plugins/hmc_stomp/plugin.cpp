@@ -434,7 +434,7 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
   // not one per socket read. Bounded: when the queue holds kMaxQueuedEvents events or
   // kMaxQueuedBytes bytes, the connection stops reading until the emitter has taken the queue.
   // At most two batches exist then (the one being emitted and the queue), each at most the bound
-  // plus one socket read.
+  // plus what the io thread collected (kMaxCollected*, plus one socket read).
   static constexpr size_t kMaxQueuedEvents = 4096;
   static constexpr size_t kMaxQueuedBytes = 1u << 20;
   // How much the io thread collects over several reads before queueing it (see on_read_end).

@@ -109,7 +109,20 @@ class PackedEvents {
   }
 
   // A copy of the i-th event (for tests and slow paths).
-  Event event(size_t i) { return Event::copy_of(views()[i]); }
+  Event event(size_t i) const {
+    const Slot& s = events_[i];
+    auto text = [this](Span span) { return std::string(text_, span.offset, span.size); };
+    Event e;
+    e.id = text(s.id);
+    e.source = text(s.source);
+    e.type = text(s.type);
+    if (s.subject.present()) e.subject = text(s.subject);
+    e.time_unix_ns = s.time_unix_ns;
+    for (size_t a = s.first_attribute; a < s.first_attribute + s.attribute_count; ++a)
+      e.attribute(text(attributes_[a].key), text(attributes_[a].value));
+    if (s.data.present()) e.data = text(s.data);
+    return e;
+  }
 
  private:
   struct Span {
