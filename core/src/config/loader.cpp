@@ -175,18 +175,19 @@ class Loader {
         if (e.is_string()) out.push_back(e.get<std::string>());
     return out;
   }
-  void read_count(const Path& path, uint64_t& out) {
+  void read_count(const Path& path, uint64_t& out,
+                  uint64_t max = std::numeric_limits<uint64_t>::max()) {
     if (auto v = usable(path, json::value_t::number_integer)) {
-      if (v->is_number_unsigned() || v->get<int64_t>() >= 0) out = v->get<uint64_t>();
+      try {
+        out = sluice::count_option(*v, max);
+      } catch (const std::exception& e) {
+        error(path, e.what());
+      }
     }
   }
   void read_count(const Path& path, uint32_t& out) {
     uint64_t wide = out;
-    read_count(path, wide);
-    if (wide > std::numeric_limits<uint32_t>::max()) {
-      error(path, "must be at most " + std::to_string(std::numeric_limits<uint32_t>::max()));
-      return;
-    }
+    read_count(path, wide, std::numeric_limits<uint32_t>::max());
     out = static_cast<uint32_t>(wide);
   }
 
@@ -194,9 +195,6 @@ class Loader {
     const json* v = at(path);
     if (!v || bad_.count(pointer(path))) return;
     try {
-      if (v->is_number_unsigned() &&
-          v->get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
-        throw std::out_of_range("duration too large: " + config::json_text(*v));
       if (v->is_number_integer() || v->is_string()) out = sluice::duration_option(*v);
     } catch (const std::exception& e) {
       error(path, e.what());

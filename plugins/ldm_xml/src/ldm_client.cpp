@@ -83,7 +83,7 @@ ClientOptions ClientOptions::from_json(const nlohmann::json& j) {
     }
     if (j.contains("max_element_bytes"))
       o.limits.max_element_bytes = size_option(j["max_element_bytes"]);
-    if (j.contains("max_depth")) o.limits.max_depth = j["max_depth"].get<size_t>();
+    if (j.contains("max_depth")) o.limits.max_depth = count_option(j["max_depth"]);
     if (j.contains("connect_timeout")) o.connect_timeout = duration_option(j["connect_timeout"]);
     if (j.contains("response_timeout")) o.response_timeout = duration_option(j["response_timeout"]);
     if (j.contains("stop_timeout")) o.stop_timeout = duration_option(j["stop_timeout"]);

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -76,13 +77,41 @@ inline uint64_t parse_size(std::string_view text) {
   return static_cast<uint64_t>(value * mult);
 }
 
+// A JSON number as a count: a whole number from 0 to `max`. Negative numbers, fractions and
+// numbers out of range are refused rather than converted, since converting a double out of
+// range is undefined behaviour and a negative integer would wrap to a huge count.
+inline uint64_t count_option(const nlohmann::json& v,
+                             uint64_t max = std::numeric_limits<uint64_t>::max()) {
+  if (!v.is_number()) throw std::invalid_argument("not a number: " + v.dump());
+  uint64_t count;
+  if (v.is_number_unsigned()) {
+    count = v.get<uint64_t>();
+  } else if (v.is_number_integer()) {
+    if (v.get<int64_t>() < 0) throw std::out_of_range("must not be negative: " + v.dump());
+    count = static_cast<uint64_t>(v.get<int64_t>());
+  } else {
+    const double d = v.get<double>();
+    if (d < 0) throw std::out_of_range("must not be negative: " + v.dump());
+    if (!(d < 1.8e19)) throw std::out_of_range("out of range: " + v.dump());  // NaN too
+    if (d != static_cast<double>(static_cast<uint64_t>(d)))
+      throw std::invalid_argument("not a whole number: " + v.dump());
+    count = static_cast<uint64_t>(d);
+  }
+  if (count > max)
+    throw std::out_of_range("too large: " + v.dump() + " (at most " + std::to_string(max) + ")");
+  return count;
+}
+
 // Option values that may be a number (ms / bytes) or a string with a unit.
 inline std::chrono::milliseconds duration_option(const nlohmann::json& v) {
-  if (v.is_number()) return std::chrono::milliseconds(v.get<int64_t>());
+  if (v.is_number()) {
+    const auto max = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
+    return std::chrono::milliseconds(static_cast<int64_t>(count_option(v, max)));
+  }
   return parse_duration(v.get<std::string>());
 }
 inline uint64_t size_option(const nlohmann::json& v) {
-  if (v.is_number()) return v.get<uint64_t>();
+  if (v.is_number()) return count_option(v);
   return parse_size(v.get<std::string>());
 }
 

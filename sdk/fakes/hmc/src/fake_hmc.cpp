@@ -319,7 +319,7 @@ class FakeHmc::Impl {
       j.duration = duration_option(line["sleep"]);
     } else if (line.contains("wait_for_subscribers")) {
       j.kind = Job::Kind::wait;
-      j.count = line["wait_for_subscribers"].get<size_t>();
+      j.count = count_option(line["wait_for_subscribers"]);
       j.topic = line.value("topic", "*");
       j.duration = line.contains("timeout") ? duration_option(line["timeout"]) : 60s;
     } else if (line.contains("topic")) {
@@ -348,7 +348,7 @@ class FakeHmc::Impl {
     try {
       if (f.contains("size")) size_option(f["size"]);
       if (f.contains("duration")) duration_option(f["duration"]);
-      if (f.contains("count")) (void)f["count"].get<uint64_t>();
+      if (f.contains("count")) count_option(f["count"]);
       if (f.contains("topic")) (void)f["topic"].get<std::string>();
       if (f.contains("where")) {
         std::string w = f["where"];
@@ -672,14 +672,14 @@ class FakeHmc::Impl {
       j = std::move(p);  // becomes a publish in place, ordered exactly where the fault was
       return run_publish(j);
     } else if (name == "refuse-logon") {
-      const uint64_t count = f.value("count", uint64_t{1});
+      const uint64_t count = f.contains("count") ? count_option(f["count"]) : 1;
       const std::string where = f.value("where", "both");
       if (where != "api") refuse_stomp_ += count;
       if (where != "stomp") refuse_api_ += count;
     } else if (name == "expire-session") {
       expire_sessions(f.value("userid", ""), f.value("close_stomp", true));
     } else if (name == "skip-sequence") {
-      const uint64_t count = f.value("count", uint64_t{5});
+      const uint64_t count = f.contains("count") ? count_option(f["count"]) : 5;
       for (Topic* t : model_.select(f.value("topic", "*")))
         t->sequence += count;
     } else if (name == "slow-reader") {

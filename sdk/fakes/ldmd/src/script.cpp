@@ -177,11 +177,11 @@ std::vector<Step> parse_script(std::string_view text) {
           for (auto& [k, v] : j.at("properties").items())
             s.properties.emplace_back(k, value_text(v));
         s.rate = j.value("rate", 0.0);
-        s.repeat = j.value("repeat", uint64_t{1});
+        s.repeat = j.contains("repeat") ? count_option(j.at("repeat")) : 1;
       } else if (j.contains("xml")) {
         s.kind = Step::Kind::xml;
         s.xml = j.at("xml").get<std::string>();
-        s.repeat = j.value("repeat", uint64_t{1});
+        s.repeat = j.contains("repeat") ? count_option(j.at("repeat")) : 1;
       } else if (j.contains("sleep")) {
         s.kind = Step::Kind::sleep;
         s.sleep = duration_option(j.at("sleep"));
@@ -196,7 +196,7 @@ std::vector<Step> parse_script(std::string_view text) {
           ok = ok || s.fault == k;
         if (!ok) throw bad("unknown fault '" + s.fault + "'");
         if (j.contains("bytes")) s.bytes = size_option(j.at("bytes"));
-        s.count = j.value("count", uint64_t{0});
+        s.count = j.contains("count") ? count_option(j.at("count")) : 0;
       } else {
         throw bad("expected one of event, xml, sleep, fault");
       }
