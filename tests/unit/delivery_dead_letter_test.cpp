@@ -159,6 +159,13 @@ TEST_CASE("dead-letter reader: a malformed line is skipped and reported with its
   CHECK(reader.errors()[1].find(":3: missing \"source\"") != std::string::npos);
 }
 
+TEST_CASE("dead-letter reader: a negative attempt count is an error, not 4294967295 attempts") {
+  const std::string line =
+      R"({"sink":"s","attempts":-1,"event":{"id":"1","source":"x","type":"t"}})";
+  CHECK_THROWS_WITH_AS(sluice::core::parse_dead_letter_line(line),
+                       "\"attempts\": must not be negative: -1", std::invalid_argument);
+}
+
 TEST_CASE("dead-letter file: reopen starts a new file after rotation moved the old one") {
   TempFile f;
   DeadLetterFile dlq(f.path.string());

@@ -1,9 +1,11 @@
 #include <sluice/core/dead_letter.hpp>
 #include <sluice/core/glob.hpp>
 #include <sluice/format.hpp>
+#include <sluice/units.hpp>
 
 #include <cerrno>
 #include <chrono>
+#include <cstdint>
 #include <cstring>
 #include <ctime>
 #include <stdexcept>
@@ -177,8 +179,13 @@ DeadLetterRecord parse_dead_letter_line(std::string_view line) {
   r.reason = str(j, "reason", false);
   if (auto it = j.find("status"); it != j.end() && it->is_number_integer())
     r.status = it->get<int32_t>();
-  if (auto it = j.find("attempts"); it != j.end() && it->is_number_integer())
-    r.attempts = it->get<uint32_t>();
+  if (auto it = j.find("attempts"); it != j.end() && it->is_number_integer()) {
+    try {
+      r.attempts = static_cast<uint32_t>(sluice::count_option(*it, UINT32_MAX));
+    } catch (const std::exception& e) {
+      throw std::invalid_argument(std::string("\"attempts\": ") + e.what());
+    }
+  }
   auto ev = j.find("event");
   if (ev == j.end() || !ev->is_object()) throw std::invalid_argument("missing \"event\" object");
   r.event.id = str(*ev, "id", true);

@@ -3,6 +3,7 @@
 #include <sluice/units.hpp>
 
 #include <cstdio>
+#include <limits>
 #include <stdexcept>
 
 namespace sluice::fakes::hmc {
@@ -127,8 +128,13 @@ Model::Model(const json& scenario_in) {
     const json& hb = s["heart_beat"];
     if (!hb.is_array() || hb.size() != 2 || !hb[0].is_number() || !hb[1].is_number())
       throw std::invalid_argument("scenario: stomp.heart_beat is [send_ms, receive_ms]");
-    stomp.heartbeat_send_ms = hb[0].get<uint32_t>();
-    stomp.heartbeat_receive_ms = hb[1].get<uint32_t>();
+    try {
+      const uint64_t max_ms = std::numeric_limits<uint32_t>::max();
+      stomp.heartbeat_send_ms = static_cast<uint32_t>(count_option(hb[0], max_ms));
+      stomp.heartbeat_receive_ms = static_cast<uint32_t>(count_option(hb[1], max_ms));
+    } catch (const std::exception& e) {
+      throw std::invalid_argument(std::string("scenario: stomp.heart_beat: ") + e.what());
+    }
   }
   stomp.heartbeat_grace = get_or<double>(s, "heartbeat_grace", 2.0, "stomp");
   stomp.server = get_or<std::string>(s, "server", stomp.server, "stomp");
