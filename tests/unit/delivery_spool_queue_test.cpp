@@ -1,6 +1,7 @@
 // The spool behind the runtime's SinkQueue hook (`queue: {policy: spool}`): events survive a
 // restart until the dispatcher has let go of the batch they were in.
 #include <doctest/doctest.h>
+#include <sluice/testing.hpp>
 
 #include <sluice/core/owned_event.hpp>
 #include <sluice/core/spool.hpp>
@@ -15,14 +16,7 @@ using namespace sluice::core;
 
 namespace {
 
-struct TempDir {
-  std::filesystem::path path;
-  TempDir() {
-    char tmpl[] = "/tmp/sluice-spoolq-test-XXXXXX";
-    path = ::mkdtemp(tmpl);
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-};
+using sluice::testing::TempDir;
 
 EventPtr make(const std::string& id) {
   EventParts p;

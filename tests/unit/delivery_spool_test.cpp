@@ -1,6 +1,7 @@
 // Disk spool: order, acknowledgement, recovery from torn and corrupt segments, overflow policies,
 // and a real kill -9 of a process in the middle of appending.
 #include <doctest/doctest.h>
+#include <sluice/testing.hpp>
 
 #include <sluice/core/spool.hpp>
 
@@ -27,14 +28,7 @@ using sluice::core::SpoolOverflow;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    char tmpl[] = "/tmp/sluice-spool-test-XXXXXX";
-    path = ::mkdtemp(tmpl);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
+using sluice::testing::TempDir;
 
 Event make_event(int i, std::string payload = "") {
   Event e;

@@ -2,6 +2,7 @@
 // counted (dropped_spool_error) and the sink keeps running; the accounting identity holds across
 // a restart with a backlog on disk (the `recovered` term).
 #include <doctest/doctest.h>
+#include <sluice/testing.hpp>
 
 #include "runtime_fixture.hpp"
 
@@ -24,14 +25,7 @@ using sluice_test::ScriptedSink;
 
 namespace {
 
-struct TempDir {
-  std::filesystem::path path;
-  TempDir() {
-    char tmpl[] = "/tmp/sluice-rt-spool-XXXXXX";
-    path = ::mkdtemp(tmpl);
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-};
+using sluice::testing::TempDir;
 
 std::atomic<int> g_write_errno{0};  // the errno the spool's next writes fail with (0: none)
 

@@ -21,27 +21,8 @@ using sluice::testing::Harness;
 
 namespace {
 
-// A fresh directory per test case, removed afterwards.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    char tmpl[] = "/tmp/sluice-file-test-XXXXXX";
-    REQUIRE(::mkdtemp(tmpl) != nullptr);
-    path = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using sluice::testing::read_file;
+using sluice::testing::TempDir;
 
 std::string options(const std::string& path, const std::string& more = "") {
   nlohmann::json j = {{"path", path}};
@@ -111,7 +92,7 @@ TEST_SUITE("formats") {
     auto& sink = h.create(options(dir.file("out.jsonl")));
     sink.start();
     CHECK(h.deliver(sink, {event("1"), event("2")}).code == SLUICE_DELIVERY_OK);
-    CHECK(slurp(dir.file("out.jsonl")) == json_line("1") + json_line("2"));
+    CHECK(read_file(dir.file("out.jsonl")) == json_line("1") + json_line("2"));
     CHECK(h.metric("bytes") == static_cast<int64_t>(json_line("1").size() * 2));
   }
 
@@ -122,7 +103,7 @@ TEST_SUITE("formats") {
     sink.start();
     CHECK(h.deliver(sink, {event("7")}).code == SLUICE_DELIVERY_OK);
     CHECK(
-        slurp(dir.file("out.ce")) ==
+        read_file(dir.file("out.ce")) ==
         R"({"specversion":"1.0","id":"7","source":"hmc://hmc1","type":"hmc.status-change","subject":"/api/partitions/p1","time":"2023-11-14T22:15:23.456Z","notificationtype":"status-change","datacontenttype":"application/json","data":{"n":1}})"
         "\n");
   }
@@ -133,7 +114,7 @@ TEST_SUITE("formats") {
     auto& sink = h.create(options(dir.file("out.txt"), R"({"format":"text"})"));
     sink.start();
     CHECK(h.deliver(sink, {event("7")}).code == SLUICE_DELIVERY_OK);
-    CHECK(slurp(dir.file("out.txt")) ==
+    CHECK(read_file(dir.file("out.txt")) ==
           "2023-11-14T22:15:23.456Z hmc.status-change /api/partitions/p1 hmc://hmc1 {\"n\":1}\n");
   }
 
@@ -144,7 +125,7 @@ TEST_SUITE("formats") {
     auto& sink = h.create(options(dir.file("out.jsonl")));
     sink.start();
     CHECK(h.deliver(sink, {event("1")}).code == SLUICE_DELIVERY_OK);
-    CHECK(slurp(dir.file("out.jsonl")) == "earlier line\n" + json_line("1"));
+    CHECK(read_file(dir.file("out.jsonl")) == "earlier line\n" + json_line("1"));
   }
 }
 
@@ -197,9 +178,9 @@ TEST_SUITE("rotation") {
     for (int i = 1; i <= 9; ++i)
       REQUIRE(h.deliver(sink, {event(std::to_string(i))}).code == SLUICE_DELIVERY_OK);
     // Batches 1-2, 3-4, 5-6, 7-8 filled files; 9 started a new one; 1-4 were deleted (keep 2).
-    CHECK(slurp(path) == json_line("9"));
-    CHECK(slurp(path + ".1") == json_line("7") + json_line("8"));
-    CHECK(slurp(path + ".2") == json_line("5") + json_line("6"));
+    CHECK(read_file(path) == json_line("9"));
+    CHECK(read_file(path + ".1") == json_line("7") + json_line("8"));
+    CHECK(read_file(path + ".2") == json_line("5") + json_line("6"));
     CHECK_FALSE(fs::exists(path + ".3"));
     CHECK(h.metric("rotations") == 4);
   }
@@ -213,9 +194,9 @@ TEST_SUITE("rotation") {
     REQUIRE(h.deliver(sink, {event("1")}).code == SLUICE_DELIVERY_OK);
     REQUIRE(h.deliver(sink, {event("2"), event("3"), event("4")}).code == SLUICE_DELIVERY_OK);
     REQUIRE(h.deliver(sink, {event("5")}).code == SLUICE_DELIVERY_OK);
-    CHECK(slurp(path + ".2") == json_line("1"));
-    CHECK(slurp(path + ".1") == json_line("2") + json_line("3") + json_line("4"));
-    CHECK(slurp(path) == json_line("5"));
+    CHECK(read_file(path + ".2") == json_line("1"));
+    CHECK(read_file(path + ".1") == json_line("2") + json_line("3") + json_line("4"));
+    CHECK(read_file(path) == json_line("5"));
   }
 
   TEST_CASE("file: rotation keeps the configured mode on the new file") {
@@ -229,7 +210,7 @@ TEST_SUITE("rotation") {
     struct stat st;
     REQUIRE(::stat(path.c_str(), &st) == 0);
     CHECK((st.st_mode & 07777) == 0600);
-    CHECK(slurp(path + ".1") == json_line("1"));
+    CHECK(read_file(path + ".1") == json_line("1"));
   }
 }
 
@@ -245,8 +226,8 @@ TEST_SUITE("reopen") {
     REQUIRE(h.deliver(sink, {event("2")}).code == SLUICE_DELIVERY_OK);
     sink.reopen();
     REQUIRE(h.deliver(sink, {event("3")}).code == SLUICE_DELIVERY_OK);
-    CHECK(slurp(path + ".old") == json_line("1") + json_line("2"));
-    CHECK(slurp(path) == json_line("3"));
+    CHECK(read_file(path + ".old") == json_line("1") + json_line("2"));
+    CHECK(read_file(path) == json_line("3"));
     CHECK(h.metric("reopens") == 1);
   }
 
@@ -267,7 +248,7 @@ TEST_SUITE("reopen") {
     CHECK(d.reason.find("does not exist") != std::string::npos);
     fs::create_directory(dir.file("logs"));
     CHECK(h.deliver(sink, {event("1")}).code == SLUICE_DELIVERY_OK);
-    CHECK(slurp(path) == json_line("1"));
+    CHECK(read_file(path) == json_line("1"));
   }
 }
 
@@ -292,7 +273,7 @@ TEST_SUITE("fsync") {
     CHECK(h.metric("fsyncs") == 0);  // an hour has not passed
     sink.stop();
     CHECK(h.metric("fsyncs") == 1);
-    CHECK(slurp(dir.file("out")) == json_line("1"));
+    CHECK(read_file(dir.file("out")) == json_line("1"));
   }
 
   TEST_CASE("file: fsync interval syncs written data without waiting for another batch") {
@@ -374,8 +355,8 @@ TEST_SUITE("errors") {
 
     CHECK(d.code == SLUICE_DELIVERY_RETRY);
     CHECK(d.reason == "write '" + path + "': File too large");
-    CHECK(slurp(path) == json_line("1"));  // the 1.5 lines that got through are gone
+    CHECK(read_file(path) == json_line("1"));  // the 1.5 lines that got through are gone
     CHECK(h.deliver(sink, {event("2"), event("3")}).code == SLUICE_DELIVERY_OK);
-    CHECK(slurp(path) == json_line("1") + json_line("2") + json_line("3"));
+    CHECK(read_file(path) == json_line("1") + json_line("2") + json_line("3"));
   }
 }

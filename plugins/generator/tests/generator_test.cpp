@@ -53,26 +53,8 @@ std::vector<std::string> attribute_keys(const Event& e) {
   return keys;
 }
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    char tmpl[] = "/tmp/sluice-generator-test-XXXXXX";
-    REQUIRE(::mkdtemp(tmpl) != nullptr);
-    path = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
+using sluice::testing::read_file;
+using sluice::testing::TempDir;
 
 // Hands events to a file sink writing `path` in its json format.
 void record(const std::vector<Event>& events, const std::string& path) {
@@ -430,9 +412,9 @@ TEST_SUITE("replay") {
         generate(nlohmann::json{{"replay", dir.file("first.jsonl")}, {"rate", 0}}.dump());
     REQUIRE(replayed.size() == 200);
     record(replayed, dir.file("second.jsonl"));
-    const std::string first = slurp(dir.file("first.jsonl"));
+    const std::string first = read_file(dir.file("first.jsonl"));
     CHECK(first.size() > 10000);
-    CHECK(slurp(dir.file("second.jsonl")) == first);
+    CHECK(read_file(dir.file("second.jsonl")) == first);
   }
 
   TEST_CASE("generator: a malformed line becomes sluice.parse-error and the stream goes on") {

@@ -5,6 +5,7 @@
 //    `sluice dlq replay` delivers them.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
+#include <sluice/testing.hpp>
 
 #include "receiver.hpp"
 
@@ -33,24 +34,11 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    char tmpl[] = "/tmp/sluice-webhook-pipeline-XXXXXX";
-    path = ::mkdtemp(tmpl);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
+using sluice::testing::read_file;
+using sluice::testing::TempDir;
 
 void write_file(const fs::path& p, const std::string& text) {
   std::ofstream(p) << text;
-}
-
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 // A child process running sluice with its stderr in `log`.

@@ -9,6 +9,8 @@
 //
 // Options are passed as given: the harness does not validate them against the schema nor fill
 // in defaults (the sluice host does both); plugins must cope with absent optional keys.
+//
+// Also here for plugin tests: TempDir (a directory removed afterwards) and read_file.
 #pragma once
 
 #include <sluice/plugin.h>
@@ -16,22 +18,61 @@
 #include <sluice/sdk.hpp>
 
 #include <dlfcn.h>
+#include <stdlib.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <deque>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
 
 namespace sluice::testing {
+
+// A fresh directory for one test (under $TMPDIR, else /tmp), removed with everything in it when
+// this goes away.
+struct TempDir {
+  std::filesystem::path path;
+
+  explicit TempDir(const std::string& prefix = "sluice-test") {
+    const char* base = std::getenv("TMPDIR");
+    std::string tmpl = std::string(base && *base ? base : "/tmp") + "/" + prefix + "-XXXXXX";
+    if (::mkdtemp(tmpl.data()) == nullptr)
+      throw std::runtime_error("cannot create a directory from " + tmpl + ": " +
+                               std::strerror(errno));
+    path = tmpl;
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path, ignored);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  // The path of `name` inside the directory (not created).
+  std::string file(const std::string& name) const { return (path / name).string(); }
+};
+
+// A whole file as it is on disk ("" when it cannot be read).
+inline std::string read_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
 
 struct LogLine {
   sluice_log_level level;
