@@ -1,4 +1,5 @@
-// sluice dlq replay FILE --pipeline PIPELINE --to SINK [--type G] [--subject G] [--sink G]:
+// sluice dlq replay FILE --pipeline PIPELINE --to SINK [--type G] [--subject G] [--sink G]
+//                  [--max-attempts N]:
 // sends the events of a dead-letter file again, to one sink of a pipeline, with that sink's
 // batching and retry settings. The sink is driven directly through the plugin ABI: no sources,
 // no routes, nothing else of the pipeline is started.
@@ -10,6 +11,7 @@
 #include <sluice/core/plugin_host.hpp>
 #include <sluice/core/redact.hpp>
 
+#include <charconv>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -67,6 +69,7 @@ struct ReplayHost {
 int cmd_dlq(const std::vector<std::string>& args) {
   const Command& cmd = command("dlq");
   std::string action, file, pipeline_path, to, type_glob, subject_glob, sink_glob, level, format;
+  std::optional<uint32_t> max_attempts_option;
   po::options_description options("Options");
   options.add_options()("help,h", "this text")(
       "action", po::value(&action)->required()->value_name("replay"), "what to do: replay")(
@@ -77,7 +80,17 @@ int cmd_dlq(const std::vector<std::string>& args) {
       "type", po::value(&type_glob)->value_name("GLOB"), "only events whose type matches")(
       "subject", po::value(&subject_glob)->value_name("GLOB"), "only events whose subject matches")(
       "sink", po::value(&sink_glob)->value_name("GLOB"),
-      "only events dead-lettered by a sink whose name matches");
+      "only events dead-lettered by a sink whose name matches")(
+      "max-attempts",
+      po::value<std::string>()->value_name("N")->notifier([&](const std::string& text) {
+        uint32_t n = 0;  // from_chars, unlike boost's lexical_cast, refuses "-1" for unsigned
+        auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+        if (ec != std::errc() || end != text.data() + text.size())
+          throw po::invalid_option_value(text);
+        max_attempts_option = n;
+      }),
+      "attempts per batch, 0 for no limit (default: the sink's retry.max_attempts, or 10 when "
+      "that is 0)");
   options.add(logging_options(&level, &format));
   po::positional_options_description positional;
   positional.add("action", 1).add("file", 1);
@@ -147,8 +160,11 @@ int cmd_dlq(const std::vector<std::string>& args) {
     return kRuntime;
   }
 
-  // Without a limit in the pipeline, a replay still ends: 10 attempts per batch.
-  const uint32_t max_attempts = sink->retry.max_attempts ? sink->retry.max_attempts : 10;
+  // Without a limit in the pipeline a replay still ends (10 attempts per batch), unless the
+  // command line asks for no limit (--max-attempts 0).
+  const uint32_t max_attempts = max_attempts_option
+                                    ? *max_attempts_option
+                                    : (sink->retry.max_attempts ? sink->retry.max_attempts : 10);
   uint64_t next_id = 1, delivered = 0, failed = 0;
   auto send = [&](std::vector<Event>& events) {
     if (events.empty()) return;
@@ -183,7 +199,8 @@ int cmd_dlq(const std::vector<std::string>& args) {
       }
       const bool out_of_time = sink->retry.max_elapsed.count() &&
                                std::chrono::steady_clock::now() - first >= sink->retry.max_elapsed;
-      if (r.code != SLUICE_DELIVERY_RETRY || attempt >= max_attempts || out_of_time) {
+      if (r.code != SLUICE_DELIVERY_RETRY || (max_attempts && attempt >= max_attempts) ||
+          out_of_time) {
         failed += events.size();
         log.error(sink->name, "replay of " + std::to_string(events.size()) + " events failed" +
                                   (r.code == SLUICE_DELIVERY_RETRY

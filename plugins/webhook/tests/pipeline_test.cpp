@@ -224,6 +224,51 @@ TEST_CASE("pipeline 4xx: rejected events go to the dead-letter file and replay d
     CHECK_MESSAGE(ids["d-" + std::to_string(i)] == 1, "d-" << i);
 }
 
+TEST_CASE("dlq replay: 10 attempts per batch without a limit, --max-attempts overrides it") {
+  TempDir dir;
+  Receiver r;
+  r.set_default(Answer::with_status(503, "busy"));
+  const fs::path log = dir.path / "sluice.log";
+  const fs::path p = dir.path / "p.yaml", dlq = dir.path / "dlq.jsonl";
+  INFO(read_file(log));
+  write_file(p, pipeline(r.url(), dir.path / "state", "x-", 1, ""));  // retry.max_attempts: 0
+  std::string record =
+      R"({"sink":"hook","attempts":1,"event":{"id":"x-1","source":"test://gen","type":"t"}})";
+  write_file(dlq, record + "\n");
+  const std::vector<std::string> replay = {"dlq",      "replay", dlq.string(), "--pipeline",
+                                           p.string(), "--to",   "hook"};
+
+  {
+    Sluice run(replay, log);
+    CHECK(run.wait() == 3);  // the events failed
+    CHECK(r.request_count() == 10);
+  }
+  {
+    std::vector<std::string> args = replay;
+    args.insert(args.end(), {"--max-attempts", "3"});
+    Sluice run(args, log);
+    CHECK(run.wait() == 3);
+    CHECK(r.request_count() == 10 + 3);
+  }
+  {
+    // No limit: the receiver recovers after 12 more refusals and the replay delivers.
+    r.set_default(Answer::ok());
+    r.script(std::vector<Answer>(12, Answer::with_status(503, "busy")));
+    std::vector<std::string> args = replay;
+    args.insert(args.end(), {"--max-attempts", "0"});
+    Sluice run(args, log);
+    CHECK(run.wait() == 0);
+    CHECK(r.request_count() == 10 + 3 + 13);
+    CHECK(delivered_ids(r) == std::map<std::string, int>{{"x-1", 1}});
+  }
+  {
+    std::vector<std::string> args = replay;
+    args.insert(args.end(), {"--max-attempts", "-1"});
+    Sluice run(args, log);
+    CHECK(run.wait() == 2);  // a usage error
+  }
+}
+
 TEST_CASE("pipeline outage: receiver down while events keep coming; all arrive after it returns") {
   TempDir dir;
   Receiver r;
