@@ -1,7 +1,8 @@
 #!/bin/sh
-# Installs the built tree into a temporary prefix, builds sdk/examples/hello out of tree against
-# it with find_package(Sluice), and loads the result with the installed `sluice plugins --path`.
-#   install_hello.sh BUILD_DIR SOURCE_DIR
+# Installs the built tree into a temporary prefix and builds against it out of tree with
+# find_package(Sluice): sdk/examples/hello, loaded with the installed `sluice plugins --path`,
+# and sdk/examples/fakes, run (the fake HMC and fake ldmd libraries in a test of one's own).
+#   install_sdk.sh BUILD_DIR SOURCE_DIR
 set -eu
 build=$1
 src=$2
@@ -32,4 +33,11 @@ rm -f "$tmp/prefix/lib/sluice/plugins/sluice_hello.so" "$tmp"/prefix/lib*/sluice
 out3=$("$tmp/prefix/bin/sluice" plugins --path "$tmp/only")
 echo "$out3" | grep -q "file: $tmp/only/sluice_hello.so" || { echo "FAIL: out-of-tree hello not loaded"; echo "$out3"; exit 1; }
 echo "ok: the out-of-tree hello loads with sluice plugins --path"
+
+test -f "$tmp/prefix/include/sluice/fakes/hmc.hpp" || { echo "FAIL: no fake HMC header installed"; exit 1; }
+cmake -S "$src/sdk/examples/fakes" -B "$tmp/fakes" $generator -DCMAKE_BUILD_TYPE=Release \
+      -DCMAKE_PREFIX_PATH="$tmp/prefix" > "$tmp/configure-fakes.log" || { cat "$tmp/configure-fakes.log"; exit 1; }
+cmake --build "$tmp/fakes" > "$tmp/build-fakes.log" || { cat "$tmp/build-fakes.log"; exit 1; }
+"$tmp/fakes/sluice_fakes_example" || { echo "FAIL: the out-of-tree fakes example failed"; exit 1; }
+echo "ok: the fakes example built out of tree against the installed libraries and passed"
 echo PASS
