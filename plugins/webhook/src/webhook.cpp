@@ -24,9 +24,11 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
+#include <unordered_set>
 #include <vector>
 
 namespace sluice::webhook {
@@ -125,6 +127,7 @@ struct Outcome {
 // One HTTP request and who waits for its outcome.
 struct Job {
   http::request<http::string_body> request;
+  std::string idempotency_key;  // of the events in the request, also when no header carries it
   std::function<void(const Outcome&)> done;
 };
 
@@ -411,6 +414,7 @@ struct BatchState {
   size_t remaining;
   Outcome worst;
   bool any = false;
+  std::function<void(Action)> on_end;  // just before the batch is answered
   BatchState(Completion d, size_t n) : done(std::move(d)), remaining(n) {}
 
   void add(const Outcome& o) {
@@ -422,6 +426,7 @@ struct BatchState {
     if (worst.action == Action::retry && o.action == Action::retry) worst.retry_after_ms = after;
     any = true;
     if (--remaining > 0) return;
+    if (on_end) on_end(worst.action);
     switch (worst.action) {
       case Action::ok:
         done(Delivery::ok());
@@ -434,6 +439,35 @@ struct BatchState {
         break;
     }
   }
+};
+
+// With `body: cloudevents` a batch is one request per event, and one failed request makes the
+// core retry the whole batch. The events of such a batch that were accepted are remembered by
+// their idempotency key, so that the retry sends only the others; they are forgotten when the
+// batch ends. Past `kLimit` keys (batches the core gave up on while some of their events had been
+// accepted) everything is forgotten: at worst a few accepted events are sent once more, with the
+// idempotency key a receiver drops repeats by.
+class AcceptedEvents {
+ public:
+  bool contains(const std::string& key) const {
+    std::lock_guard lock(m_);
+    return keys_.count(key) != 0;
+  }
+  void add(const std::string& key) {
+    std::lock_guard lock(m_);
+    if (keys_.size() >= kLimit) keys_.clear();
+    keys_.insert(key);
+  }
+  void forget(const std::vector<std::string>& keys) {
+    std::lock_guard lock(m_);
+    for (const auto& key : keys)
+      keys_.erase(key);
+  }
+
+ private:
+  static constexpr size_t kLimit = 16384;
+  mutable std::mutex m_;
+  std::unordered_set<std::string> keys_;
 };
 
 class WebhookSink : public Sink {
@@ -467,28 +501,58 @@ class WebhookSink : public Sink {
 
   void deliver_async(const Batch& batch, Completion done) override {
     if (batch.empty()) return done(Delivery::ok());
+    if (config_.body == BodyMode::cloudevents) return deliver_each(batch, std::move(done));
+    auto job =
+        make_job(batch.events(), batch.size(), idempotency_key(batch.events(), batch.size()));
+    auto state = std::make_shared<BatchState>(std::move(done), 1);
+    job->done = [this, state](const Outcome& o) {
+      account(o);
+      state->add(o);
+    };
+    submit({std::move(job)});
+  }
+
+ private:
+  // body: cloudevents: one request per event, but not for those a retried batch already
+  // delivered (AcceptedEvents).
+  void deliver_each(const Batch& batch, Completion done) {
+    std::vector<std::string> keys;
     std::vector<std::shared_ptr<Job>> jobs;
-    if (config_.body == BodyMode::cloudevents) {
-      for (size_t i = 0; i < batch.size(); ++i)
-        jobs.push_back(make_job(batch.events() + i, 1));
-    } else {
-      jobs.push_back(make_job(batch.events(), batch.size()));
+    for (size_t i = 0; i < batch.size(); ++i) {
+      keys.push_back(idempotency_key(batch.events() + i, 1));
+      if (batch.attempt() > 1 && accepted_.contains(keys.back())) {
+        host().metric("webhook.resends_skipped");
+        continue;
+      }
+      jobs.push_back(make_job(batch.events() + i, 1, keys.back()));
+    }
+    if (jobs.empty()) {
+      accepted_.forget(keys);
+      return done(Delivery::ok());
     }
     auto state = std::make_shared<BatchState>(std::move(done), jobs.size());
+    state->on_end = [this, keys = std::move(keys)](Action action) {
+      if (action != Action::retry) accepted_.forget(keys);
+    };
     for (auto& job : jobs)
-      job->done = [this, state](const Outcome& o) {
+      job->done = [this, state, key = job->idempotency_key](const Outcome& o) {
         account(o);
+        if (o.action == Action::ok) accepted_.add(key);
         state->add(o);
       };
+    submit(std::move(jobs));
+  }
+
+  void submit(std::vector<std::shared_ptr<Job>> jobs) {
     net::post(ioc_, [this, jobs = std::move(jobs)]() mutable {
       for (auto& job : jobs)
         pool_->submit(std::move(job));
     });
   }
 
- private:
-  std::shared_ptr<Job> make_job(const sluice_event* events, size_t count) {
+  std::shared_ptr<Job> make_job(const sluice_event* events, size_t count, std::string key) {
     auto job = std::make_shared<Job>();
+    job->idempotency_key = std::move(key);
     auto& req = job->request;
     req.method(http::verb::post);
     req.target(config_.url.target);
@@ -528,7 +592,7 @@ class WebhookSink : public Sink {
     }
     if (!config_.authorization.empty()) req.set(http::field::authorization, config_.authorization);
     if (!config_.idempotency_header.empty())
-      req.set(config_.idempotency_header, idempotency_key(events, count));
+      req.set(config_.idempotency_header, job->idempotency_key);
     if (!config_.signing_secret.empty()) {
       const std::string ts = std::to_string(std::time(nullptr));
       req.set("X-Sluice-Timestamp", ts);
@@ -567,6 +631,7 @@ class WebhookSink : public Sink {
   std::unique_ptr<Pool> pool_;
   std::thread thread_;
   std::atomic<int> state_{0};
+  AcceptedEvents accepted_;
 };
 
 const char* options_schema() {

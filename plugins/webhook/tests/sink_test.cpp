@@ -263,6 +263,46 @@ TEST_CASE("webhook: body cloudevents sends one structured CloudEvent per request
   CHECK(keys.size() == 3);  // one key per event
 }
 
+// The CloudEvent ids of the requests from `first` on, in order.
+std::vector<std::string> request_ids(const Receiver& r, size_t first = 0) {
+  std::vector<std::string> ids;
+  const auto reqs = r.requests();
+  for (size_t i = first; i < reqs.size(); ++i)
+    ids.push_back(json::parse(reqs[i].body)["id"].get<std::string>());
+  return ids;
+}
+
+TEST_CASE("webhook: body cloudevents retries only the events of a batch that were not accepted") {
+  Receiver r;
+  // One request at a time, so the answers meet the events in order.
+  r.script({Answer::ok(), Answer::with_status(503), Answer::ok()});
+  Fixture f(options_for(r, {{"body", "cloudevents"}, {"max_in_flight", 1}}));
+  auto batch = events(3);
+  CHECK(f.deliver(batch, 1).code == SLUICE_DELIVERY_RETRY);
+  CHECK(request_ids(r) == std::vector<std::string>{"id-0", "id-1", "id-2"});
+
+  CHECK(f.deliver(batch, 2).code == SLUICE_DELIVERY_OK);
+  CHECK(request_ids(r, 3) == std::vector<std::string>{"id-1"});
+  CHECK(f.harness.metric("webhook.resends_skipped") == 2);
+
+  // The batch has ended: the same events in a new batch (attempt 1) are all sent again.
+  CHECK(f.deliver(batch, 1).code == SLUICE_DELIVERY_OK);
+  CHECK(request_ids(r, 4) == std::vector<std::string>{"id-0", "id-1", "id-2"});
+}
+
+TEST_CASE("webhook: body cloudevents forgets accepted events once their batch is rejected") {
+  Receiver r;
+  r.script({Answer::ok(), Answer::with_status(503), Answer::with_status(400, "bad")});
+  Fixture f(options_for(r, {{"body", "cloudevents"}, {"max_in_flight", 1}}));
+  auto batch = events(2);
+  CHECK(f.deliver(batch, 1).code == SLUICE_DELIVERY_RETRY);
+  CHECK(f.deliver(batch, 2).code == SLUICE_DELIVERY_REJECT);  // only id-1 was sent
+  CHECK(request_ids(r, 2) == std::vector<std::string>{"id-1"});
+  // A later retry of the same events (a dead-letter replay, say) sends both again.
+  CHECK(f.deliver(batch, 2).code == SLUICE_DELIVERY_OK);
+  CHECK(request_ids(r, 3) == std::vector<std::string>{"id-0", "id-1"});
+}
+
 TEST_CASE("webhook: body json-array and json-lines carry sluice's JSON form") {
   Receiver r;
   {
