@@ -49,8 +49,13 @@ class FileSink : public sluice::Sink {
     if (options.contains("rotate")) {
       const auto& r = options["rotate"];
       max_bytes_ = sluice::size_option(r.value("max_bytes", nlohmann::json("100MiB")));
-      keep_ = r.value("keep", 5);
       if (max_bytes_ == 0) throw std::invalid_argument("rotate.max_bytes: must be more than 0");
+      // Each rotation renames every kept file: a bound keeps it from running for hours.
+      try {
+        if (r.contains("keep")) keep_ = static_cast<int>(sluice::count_option(r["keep"], 1000));
+      } catch (const std::exception& e) {
+        throw std::invalid_argument(std::string("rotate.keep: ") + e.what());
+      }
       if (keep_ < 1) throw std::invalid_argument("rotate.keep: must be at least 1");
     }
     std::string fsync = options.value("fsync", std::string("never"));
@@ -298,7 +303,7 @@ constexpr const char* kSchema = R"json({
                "properties": {
                  "max_bytes": {"type": ["integer", "string"], "pattern": "^[0-9.]+ ?(B|K|M|G|KiB|MiB|GiB|KB|kB|MB|GB)?$", "default": "100MiB",
                                "description": "rotate before a batch that would take the file past this size; integer bytes or a size such as 64MiB"},
-                 "keep": {"type": "integer", "minimum": 1, "default": 5,
+                 "keep": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 5,
                           "description": "how many rotated files are kept"}
                }},
     "fsync": {"type": "string", "enum": ["never", "batch", "interval"], "default": "never",

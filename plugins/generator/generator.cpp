@@ -7,6 +7,7 @@
 
 #include <sluice/format.hpp>
 #include <sluice/sdk.hpp>
+#include <sluice/units.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -36,6 +37,15 @@ int64_t wall_clock_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
+}
+
+double rate_of(const nlohmann::json& options) {
+  if (!options.contains("rate")) return 10.0;
+  try {
+    return sluice::rate_option(options["rate"]);
+  } catch (const std::exception& e) {
+    throw std::invalid_argument(std::string("rate: ") + e.what());
+  }
 }
 
 std::optional<int64_t> fixed_time_option(const nlohmann::json& options) {
@@ -112,15 +122,13 @@ class Generator : public sluice::Source {
   Generator(sluice::Host host, const nlohmann::json& options)
       : sluice::Source(host),
         template_(sluice::generator::parse_template(options.value("template", "mixed"))),
-        rate_(options.value("rate", 10.0)),
+        rate_(rate_of(options)),
         count_(options.value("count", uint64_t{0})),
         seed_(options.value("seed", uint64_t{1})),
         fixed_time_(fixed_time_option(options)),
         batch_(options.value("batch", size_t{256})),
         source_(options.value("source_uri", std::string())),
         id_prefix_(options.value("id_prefix", std::string())) {
-    if (rate_ < 0 || !std::isfinite(rate_))
-      throw std::invalid_argument("rate: must be 0 (as fast as possible) or more");
     if (batch_ < 1 || batch_ > 65536) throw std::invalid_argument("batch: must be 1 to 65536");
     if (source_.empty()) source_ = "generator://" + std::to_string(++g_instances);
     std::string replay = options.value("replay", std::string());
@@ -288,8 +296,8 @@ constexpr const char* kSchema = R"json({
                           "ldm-domain", "ldm-resource", "ldm-hardware", "ldm-progress", "mixed", "minimal"],
                  "default": "mixed",
                  "description": "shape of the generated events: hmc-* as the hmc_stomp source emits them, ldm-* as the ldm_xml source emits them, mixed (all of those, picked at random), minimal (a tiny event for benchmarks); ignored with replay"},
-    "rate": {"type": "number", "minimum": 0, "default": 10,
-             "description": "events per second; 0 emits as fast as the host takes them"},
+    "rate": {"type": "number", "minimum": 0, "maximum": 1e9, "default": 10,
+             "description": "events per second, 0 or from 1e-06 to 1e9; 0 emits as fast as the host takes them"},
     "count": {"type": "integer", "minimum": 0, "default": 0,
               "description": "events to emit before the source idles (state stays up); 0 is no limit"},
     "seed": {"type": "integer", "minimum": 0, "default": 1,

@@ -82,3 +82,14 @@ TEST_CASE("units: numbers beyond the integer range are refused, not converted") 
   CHECK_THROWS_AS(sluice::count_option(json(std::numeric_limits<double>::quiet_NaN())),
                   std::out_of_range);
 }
+
+TEST_CASE("units: a rate is 0 or from 1e-06 to 1e9 events per second") {
+  CHECK(sluice::rate_option(json(0)) == 0);
+  CHECK(sluice::rate_option(json(0.5)) == 0.5);
+  CHECK(sluice::rate_option(json(1e-6)) == 1e-6);
+  CHECK(sluice::rate_option(json(1000000000)) == 1e9);
+  CHECK_THROWS_AS(sluice::rate_option(json(-1)), std::out_of_range);
+  CHECK_THROWS_AS(sluice::rate_option(json(1e-300)), std::out_of_range);
+  CHECK_THROWS_AS(sluice::rate_option(json(1e10)), std::out_of_range);
+  CHECK_THROWS_AS(sluice::rate_option(json("10")), std::invalid_argument);
+}

@@ -82,6 +82,9 @@ TEST_SUITE("descriptor") {
                       "mode: 'rw-r-----' is not an octal mode such as \"0640\"");
     CHECK_THROWS_WITH(h.create(R"({"path":"/tmp/x","fsync":"always"})"),
                       "fsync: 'always' is not one of never, batch, interval");
+    // Every rotation renames each kept file: a billion would stall the sink.
+    CHECK_THROWS_WITH(h.create(R"({"path":"/tmp/x","rotate":{"keep":1000000000}})"),
+                      "rotate.keep: too large: 1000000000 (at most 1000)");
   }
 }
 

@@ -397,9 +397,16 @@ TEST_SUITE("rate") {
     CHECK(h.event_count() == static_cast<size_t>(h.metric("generated")));
   }
 
-  TEST_CASE("generator: a negative rate is refused") {
+  TEST_CASE("generator: a rate outside 0 or 1e-06 to 1e9 per second is refused") {
     Harness h(GENERATOR_SO);
-    CHECK_THROWS_WITH(h.create(R"({"rate":-1})"), "rate: must be 0 (as fast as possible) or more");
+    CHECK_THROWS_WITH(h.create(R"({"rate":-1})"),
+                      "rate: a rate is 0 (no pacing) or from 1e-06 to 1e+09 per second, not -1");
+    // So small that the pacing interval would overflow the clock (undefined behaviour before).
+    CHECK_THROWS_WITH(
+        h.create(R"({"rate":1e-300})"),
+        "rate: a rate is 0 (no pacing) or from 1e-06 to 1e+09 per second, not 1e-300");
+    CHECK_THROWS_AS(h.create(R"({"rate":1e10})"), std::exception);
+    CHECK_NOTHROW(h.create(R"({"rate":1e-6})"));
   }
 }
 

@@ -102,6 +102,19 @@ inline uint64_t count_option(const nlohmann::json& v,
   return count;
 }
 
+// Events per second: 0 (no pacing) or from kMinRate (one every 11.6 days) to kMaxRate. Outside
+// that range the pacing intervals would not fit the clocks' integer ticks.
+inline constexpr double kMinRate = 1e-6;
+inline constexpr double kMaxRate = 1e9;
+inline double rate_option(const nlohmann::json& v) {
+  if (!v.is_number()) throw std::invalid_argument("not a number: " + v.dump());
+  const double rate = v.get<double>();
+  if (rate != 0 && !(rate >= kMinRate && rate <= kMaxRate))
+    throw std::out_of_range("a rate is 0 (no pacing) or from 1e-06 to 1e+09 per second, not " +
+                            v.dump());
+  return rate;
+}
+
 // Option values that may be a number (ms / bytes) or a string with a unit.
 inline std::chrono::milliseconds duration_option(const nlohmann::json& v) {
   if (v.is_number()) {

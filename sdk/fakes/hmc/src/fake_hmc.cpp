@@ -118,12 +118,11 @@ Notification Notification::from_json(const json& j) {
       const json& b = j["body"];
       n.body = b.is_null() ? std::string() : b.is_string() ? b.get<std::string>() : b.dump();
     }
-    n.repeat = j.value("repeat", n.repeat);
-    n.rate = j.value("rate", n.rate);
-  } catch (const json::exception& e) {
+    if (j.contains("repeat")) n.repeat = count_option(j["repeat"]);
+    if (j.contains("rate")) n.rate = rate_option(j["rate"]);
+  } catch (const std::exception& e) {
     throw std::invalid_argument(std::string("bad notification: ") + e.what());
   }
-  if (n.rate < 0) throw std::invalid_argument("rate must be >= 0");
   return n;
 }
 

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <limits>
 #include <stdexcept>
+#include <type_traits>
 
 namespace sluice::fakes::hmc {
 
@@ -23,9 +24,16 @@ template <typename T>
 T get_or(const json& j, const char* key, T fallback, const std::string& where) {
   if (!j.contains(key)) return fallback;
   try {
-    return j.at(key).get<T>();
+    if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+      // A whole number that fits: converting anything else is undefined behaviour.
+      return static_cast<T>(count_option(j.at(key), std::numeric_limits<T>::max()));
+    } else {
+      return j.at(key).get<T>();
+    }
   } catch (const json::exception&) {
     throw std::invalid_argument("scenario: " + where + "." + key + " has the wrong type");
+  } catch (const std::exception& e) {
+    throw std::invalid_argument("scenario: " + where + "." + key + ": " + e.what());
   }
 }
 
@@ -137,6 +145,8 @@ Model::Model(const json& scenario_in) {
     }
   }
   stomp.heartbeat_grace = get_or<double>(s, "heartbeat_grace", 2.0, "stomp");
+  if (!(stomp.heartbeat_grace >= 1 && stomp.heartbeat_grace <= 1000))
+    throw std::invalid_argument("scenario: stomp.heartbeat_grace is from 1 to 1000");
   stomp.server = get_or<std::string>(s, "server", stomp.server, "stomp");
   stomp.close_on_error = get_or<bool>(s, "close_on_error", true, "stomp");
   if (s.contains("max_client_frame")) stomp.max_client_frame = size_option(s["max_client_frame"]);

@@ -150,4 +150,16 @@ TEST_SUITE("api") {
     bad.scenario = json::parse(R"({"userz":[]})");
     CHECK_THROWS_WITH(hmc::FakeHmc(quiet(bad)), doctest::Contains("unknown key 'userz'"));
   }
+
+  TEST_CASE("scenario: numbers that do not fit are refused, not converted") {
+    // Found by fuzz.fake_hmc_scenario: 6.7e82 was converted to int with undefined behaviour.
+    for (const char* scenario :
+         {R"({"api_version":{"major":6.66667e82}})", R"({"api_version":{"minor":-1}})",
+          R"({"stomp":{"heart_beat":[1e30,0]}})", R"({"stomp":{"heartbeat_grace":1e300}})"}) {
+      INFO(scenario);
+      hmc::Options o;
+      o.scenario = json::parse(scenario);
+      CHECK_THROWS_WITH(hmc::FakeHmc(quiet(o)), doctest::Contains("scenario: "));
+    }
+  }
 }

@@ -233,6 +233,19 @@ TEST_SUITE("script") {
     CHECK(f.fake.stats().jobs_pending == 0);
   }
 
+  TEST_CASE("script numbers that do not fit are refused, not converted") {
+    Fake f;
+    for (const char* line :
+         {R"({"topic":"*","repeat":-1})", R"({"topic":"*","repeat":1e30})",
+          R"({"topic":"*","rate":1e-300})", R"({"topic":"*","rate":-2})",
+          R"({"wait_for_subscribers":1e30})", R"({"fault":"skip-sequence","count":-5})"}) {
+      INFO(line);
+      std::istringstream script(line);
+      CHECK_THROWS_WITH(f.fake.load_script(script), doctest::Contains("script line 1"));
+    }
+    CHECK(f.fake.stats().jobs_pending == 0);
+  }
+
   TEST_CASE("a rate-limited burst is delivered completely") {
     Fake f(with_stomp(json::object()));
     auto c = f.subscriber("static.topic");

@@ -176,7 +176,7 @@ std::vector<Step> parse_script(std::string_view text) {
         if (j.contains("properties"))
           for (auto& [k, v] : j.at("properties").items())
             s.properties.emplace_back(k, value_text(v));
-        s.rate = j.value("rate", 0.0);
+        s.rate = j.contains("rate") ? rate_option(j.at("rate")) : 0.0;
         s.repeat = j.contains("repeat") ? count_option(j.at("repeat")) : 1;
       } else if (j.contains("xml")) {
         s.kind = Step::Kind::xml;

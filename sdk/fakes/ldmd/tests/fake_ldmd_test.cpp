@@ -49,6 +49,22 @@ TEST_CASE("script mistakes name the line") {
   CHECK_THROWS_AS(ldmd::parse_script("not json"), std::invalid_argument);
 }
 
+TEST_CASE("script numbers that do not fit are refused, not converted") {
+  // Found by fuzz.fake_ldmd_script: a size beyond uint64_t was converted with undefined behaviour.
+  CHECK_THROWS_WITH(
+      ldmd::parse_script(R"({"fault": "split", "bytes": 155555555555555555555555555555})"),
+      doctest::Contains("script line 1"));
+  CHECK_THROWS_AS(ldmd::parse_script(R"({"event": "start-domain", "repeat": -1})"),
+                  std::invalid_argument);
+  CHECK_THROWS_AS(ldmd::parse_script(R"({"event": "start-domain", "repeat": 2.5})"),
+                  std::invalid_argument);
+  CHECK_THROWS_AS(ldmd::parse_script(R"({"event": "start-domain", "rate": 1e-300})"),
+                  std::invalid_argument);
+  CHECK_THROWS_AS(ldmd::parse_script(R"({"fault": "glue", "count": 1e30})"), std::invalid_argument);
+  CHECK(ldmd::parse_script(R"({"event": "start-domain", "repeat": 3, "rate": 0.5})")[0].repeat ==
+        3);
+}
+
 TEST_CASE("every documented action renders to a document the plugin's mapper reads") {
   sluice::ldm::EventMapper mapper("h");
   auto steps = ldmd::every_action_script("ldg4");
