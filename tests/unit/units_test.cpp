@@ -28,6 +28,20 @@ TEST_CASE("units: a bad duration is refused") {
   CHECK_THROWS_AS(sluice::parse_duration("99999999999999999999h"), std::out_of_range);
 }
 
+TEST_CASE("units: a duration is at most about 31 years, so that now() + it cannot overflow") {
+  CHECK(sluice::parse_duration("1000000000000") == std::chrono::milliseconds(1000000000000));
+  CHECK(sluice::duration_option(json(1000000000000)) == std::chrono::milliseconds(1000000000000));
+  CHECK_THROWS_WITH_AS(sluice::parse_duration("300000h"),
+                       "duration too large: '300000h' (at most 1000000000000 ms, about 31 years)",
+                       std::out_of_range);
+  CHECK_THROWS_AS(sluice::duration_option(json(1000000000001)), std::out_of_range);
+  CHECK_THROWS_AS(sluice::duration_option(json(std::int64_t{9000000000000000000})),
+                  std::out_of_range);
+  // The largest one still fits in nanoseconds after now().
+  const auto far = std::chrono::steady_clock::now() + sluice::parse_duration("1000000000000");
+  CHECK(far > std::chrono::steady_clock::now());
+}
+
 TEST_CASE("units: sizes in binary and decimal units") {
   CHECK(sluice::parse_size("512") == 512);
   CHECK(sluice::parse_size("512B") == 512);

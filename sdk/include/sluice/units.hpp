@@ -33,6 +33,10 @@ inline std::pair<double, std::string_view> split_number(std::string_view text, c
 }
 }  // namespace detail
 
+// The longest duration accepted, about 31 years: in nanoseconds and added to a clock's now()
+// it still fits int64_t (a larger one would overflow there, undefined behaviour).
+inline constexpr int64_t kMaxDurationMs = 1000000000000;
+
 inline std::chrono::milliseconds parse_duration(std::string_view text) {
   auto [value, unit] = detail::split_number(text, "duration");
   double ms;
@@ -47,8 +51,9 @@ inline std::chrono::milliseconds parse_duration(std::string_view text) {
   else
     throw std::invalid_argument("unknown duration unit in '" + std::string(text) +
                                 "' (ms, s, m, h)");
-  if (!(ms < 9.2e18))  // converting a larger double to int64_t is undefined behaviour
-    throw std::out_of_range("duration too large: '" + std::string(text) + "'");
+  if (!(ms <= static_cast<double>(kMaxDurationMs)))
+    throw std::out_of_range("duration too large: '" + std::string(text) + "' (at most " +
+                            std::to_string(kMaxDurationMs) + " ms, about 31 years)");
   return std::chrono::milliseconds(static_cast<int64_t>(ms));
 }
 
@@ -117,10 +122,8 @@ inline double rate_option(const nlohmann::json& v) {
 
 // Option values that may be a number (ms / bytes) or a string with a unit.
 inline std::chrono::milliseconds duration_option(const nlohmann::json& v) {
-  if (v.is_number()) {
-    const auto max = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
-    return std::chrono::milliseconds(static_cast<int64_t>(count_option(v, max)));
-  }
+  if (v.is_number())
+    return std::chrono::milliseconds(static_cast<int64_t>(count_option(v, kMaxDurationMs)));
   return parse_duration(v.get<std::string>());
 }
 inline uint64_t size_option(const nlohmann::json& v) {
