@@ -442,21 +442,21 @@ struct BatchState {
 };
 
 // With `body: cloudevents` a batch is one request per event, and one failed request makes the
-// core retry the whole batch. The events of such a batch that were accepted are remembered by
-// their idempotency key, so that the retry sends only the others; they are forgotten when the
-// batch ends. Past `kLimit` keys (batches the core gave up on while some of their events had been
-// accepted) everything is forgotten: at worst a few accepted events are sent once more, with the
-// idempotency key a receiver drops repeats by.
+// core retry the whole batch. When a batch ends in retry, the events of it that were accepted
+// are remembered by their idempotency key, so that the retry sends only the others; they are
+// forgotten when the batch ends. Past `kLimit` keys (batches the core gave up on while some of
+// their events had been accepted) everything is forgotten: at worst a few accepted events are
+// sent once more, with the idempotency key a receiver drops repeats by.
 class AcceptedEvents {
  public:
   bool contains(const std::string& key) const {
     std::lock_guard lock(m_);
     return keys_.count(key) != 0;
   }
-  void add(const std::string& key) {
+  void remember(const std::vector<std::string>& keys) {
     std::lock_guard lock(m_);
-    if (keys_.size() >= kLimit) keys_.clear();
-    keys_.insert(key);
+    if (keys_.size() + keys.size() > kLimit) keys_.clear();
+    keys_.insert(keys.begin(), keys.end());
   }
   void forget(const std::vector<std::string>& keys) {
     std::lock_guard lock(m_);
@@ -530,14 +530,21 @@ class WebhookSink : public Sink {
       accepted_.forget(keys);
       return done(Delivery::ok());
     }
+    // Outcomes arrive on the io thread only, so this batch's list needs no lock; the shared set
+    // is touched only by batches that end in retry or are retries themselves.
+    auto accepted_now = std::make_shared<std::vector<std::string>>();
     auto state = std::make_shared<BatchState>(std::move(done), jobs.size());
-    state->on_end = [this, keys = std::move(keys)](Action action) {
-      if (action != Action::retry) accepted_.forget(keys);
+    state->on_end = [this, keys = std::move(keys), accepted_now,
+                     retried = batch.attempt() > 1](Action action) {
+      if (action == Action::retry)
+        accepted_.remember(*accepted_now);
+      else if (retried)
+        accepted_.forget(keys);
     };
     for (auto& job : jobs)
-      job->done = [this, state, key = job->idempotency_key](const Outcome& o) {
+      job->done = [this, state, accepted_now, key = job->idempotency_key](const Outcome& o) {
         account(o);
-        if (o.action == Action::ok) accepted_.add(key);
+        if (o.action == Action::ok) accepted_now->push_back(key);
         state->add(o);
       };
     submit(std::move(jobs));
