@@ -86,21 +86,22 @@ class LogDeadLetter final : public DeadLetter {
 std::string format_accounting(const Metrics& m) {
   std::ostringstream out;
   char line[256];
-  snprintf(line, sizeof line, "%-16s %10s %9s %10s %8s %8s %8s %8s %8s %8s %8s %8s %8s %8s\n",
+  snprintf(line, sizeof line, "%-16s %10s %9s %10s %8s %8s %8s %8s %8s %8s %8s %8s %8s %8s %8s\n",
            "sink", "received", "recovered", "delivered", "queued", "inflight", "spooled", "deadlet",
-           "d.newest", "d.oldest", "d.reject", "d.shutdn", "d.spool", "balanced");
+           "d.newest", "d.oldest", "d.reject", "d.shutdn", "d.spool", "lost", "balanced");
   out << line;
   for (const auto& s : m.sinks) {
     snprintf(
         line, sizeof line,
-        "%-16s %10llu %9llu %10llu %8llu %8llu %8llu %8llu %8llu %8llu %8llu %8llu %8llu %8s\n",
+        "%-16s %10llu %9llu %10llu %8llu %8llu %8llu %8llu %8llu %8llu %8llu %8llu %8llu %8llu "
+        "%8s\n",
         s.name.c_str(), (unsigned long long)s.received, (unsigned long long)s.recovered,
         (unsigned long long)s.delivered, (unsigned long long)s.queued,
         (unsigned long long)s.in_flight, (unsigned long long)s.spooled,
         (unsigned long long)s.dead_lettered, (unsigned long long)s.dropped_newest,
         (unsigned long long)s.dropped_oldest, (unsigned long long)s.dropped_rejected,
         (unsigned long long)s.dropped_shutdown, (unsigned long long)s.dropped_spool_error,
-        s.balanced() ? "yes" : "NO");
+        (unsigned long long)s.spool_lost, s.balanced() ? "yes" : "NO");
     out << line;
   }
   snprintf(line, sizeof line, "%-16s %10s %12s %10s %8s %8s\n", "source", "emitted", "parse_errors",
@@ -950,7 +951,8 @@ void Runtime::Impl::metrics_loop() {
               " queued=" + std::to_string(s.queued + s.in_flight) +
               " spooled=" + std::to_string(s.spooled) +
               " dead_lettered=" + std::to_string(s.dead_lettered) +
-              " dropped=" + std::to_string(s.dropped()) + ";";
+              " dropped=" + std::to_string(s.dropped()) +
+              (s.spool_lost ? " spool_lost=" + std::to_string(s.spool_lost) : std::string()) + ";";
     if (!line.empty() && line.back() == ';') line.pop_back();
     log.info("core", line);
     lock.lock();
@@ -988,6 +990,7 @@ Metrics Runtime::Impl::metrics() const {
       x.dropped_rejected = s->dropped_rejected;
       x.dropped_shutdown = s->dropped_shutdown;
       x.dropped_spool_error = s->dropped_spool_error;
+      x.spool_lost = s->queue->lost();
       x.batches = s->batch_count;
       x.retries = s->retries;
     }
@@ -1032,6 +1035,7 @@ std::map<std::string, int64_t> Metrics::flat() const {
     out[p + "dropped.rejected"] = s.dropped_rejected;
     out[p + "dropped.shutdown"] = s.dropped_shutdown;
     out[p + "dropped.spool_error"] = s.dropped_spool_error;
+    out[p + "spool_lost"] = s.spool_lost;
     out[p + "batches"] = s.batches;
     out[p + "retries"] = s.retries;
   }

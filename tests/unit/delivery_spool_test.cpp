@@ -1,4 +1,5 @@
-// Disk spool: order, acknowledgement, recovery from torn and corrupt segments, overflow policies,
+// Disk spool: order, acknowledgement, recovery from torn and damaged segments (only damaged
+// records are lost, and counted), failed syncs, links and foreign directories, overflow policies,
 // and a real kill -9 of a process in the middle of appending.
 #include <doctest/doctest.h>
 #include <sluice/testing.hpp>
@@ -6,6 +7,7 @@
 #include <sluice/core/spool.hpp>
 
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -237,14 +239,43 @@ TEST_CASE("spool recovery: a torn record at the end is cut off, the rest is kept
   fs::resize_file(segs[0], full - 7);  // the last record loses its last 7 bytes
   Spool again(options_for(dir));
   CHECK(again.recovery().truncated_bytes > 0);
-  CHECK(again.recovery().quarantined_segments == 0);
+  CHECK(again.recovery().damaged_regions == 0);
+  CHECK(again.recovery().lost_events == 0);
   CHECK(again.recovery().messages.size() == 1);
   CHECK(drain_ids(again) == id_range(0, 4));
   again.append(make_events(5, 6));  // appends continue after the cut
   CHECK(drain_ids(again) == id_range(5, 6));
 }
 
-TEST_CASE("spool recovery: a bad checksum in the middle quarantines the segment, others flow") {
+// Flips one byte at `offset` of `file`.
+void flip_byte(const fs::path& file, uint64_t offset) {
+  std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
+  f.seekg(static_cast<std::streamoff>(offset));
+  const char c = static_cast<char>(f.get());
+  f.seekp(static_cast<std::streamoff>(offset));
+  f.put(static_cast<char>(c ^ 0x5a));
+}
+
+// The offsets of the records in a segment file, by walking the headers (magic, length, crc).
+std::vector<uint64_t> record_offsets(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::vector<uint64_t> v;
+  for (uint64_t off = 0; off + 12 <= bytes.size();) {
+    v.push_back(off);
+    const auto* p = reinterpret_cast<const unsigned char*>(bytes.data() + off + 4);
+    off +=
+        12 + (uint32_t(p[0]) | uint32_t(p[1]) << 8 | uint32_t(p[2]) << 16 | uint32_t(p[3]) << 24);
+  }
+  return v;
+}
+
+std::vector<std::string> without(std::vector<std::string> ids, const std::string& gone) {
+  ids.erase(std::remove(ids.begin(), ids.end(), gone), ids.end());
+  return ids;
+}
+
+TEST_CASE("spool recovery: one flipped byte in the middle loses only the record it is in") {
   TempDir dir;
   SpoolOptions o = options_for(dir);
   o.segment_bytes = 4096;
@@ -254,27 +285,122 @@ TEST_CASE("spool recovery: a bad checksum in the middle quarantines the segment,
   }
   auto segs = files_with(dir.path, ".seg");
   REQUIRE(segs.size() >= 3);
-  {
-    // Garble one byte in the middle of the second segment.
-    std::fstream f(segs[1], std::ios::in | std::ios::out | std::ios::binary);
-    f.seekp(static_cast<std::streamoff>(fs::file_size(segs[1]) / 2));
-    f.put('\x7f');
-  }
+  // The payload of the second segment's third record: which event that is follows from the
+  // number of records in the first segment.
+  const auto first = record_offsets(segs[0]);
+  const auto second = record_offsets(segs[1]);
+  REQUIRE(second.size() >= 4);
+  flip_byte(segs[1], second[2] + 40);
+  const std::string victim = "ev-" + std::to_string(first.size() + 2);
+
   Spool again(o);
-  CHECK(again.recovery().quarantined_segments == 1);
-  REQUIRE(files_with(dir.path, ".corrupt").size() == 1);
-  CHECK(files_with(dir.path, ".corrupt")[0].string() == segs[1].string() + ".corrupt");
-  auto ids = drain_ids(again);
-  // Everything from the first and the later segments arrives, in order; the quarantined
-  // segment's events are missing and reported.
-  REQUIRE_FALSE(ids.empty());
-  CHECK(ids.front() == "ev-0");
-  CHECK(ids.back() == "ev-119");
-  CHECK(ids.size() < 120);
-  CHECK(again.recovery().messages.at(0).find("quarantined") != std::string::npos);
+  CHECK(drain_ids(again) == without(id_range(0, 120), victim));
+  CHECK(again.recovery().damaged_regions == 1);
+  CHECK(again.recovery().lost_events == 1);
+  CHECK(again.stats().lost == 1);
+  CHECK(files_with(dir.path, ".corrupt").empty());
+  REQUIRE(again.recovery().messages.size() == 1);
+  CHECK(again.recovery().messages[0].find(segs[1].string()) != std::string::npos);
+  CHECK(again.recovery().messages[0].find("1 event(s) lost") != std::string::npos);
 }
 
-TEST_CASE("spool: a record corrupted after open is quarantined while reading and reported") {
+TEST_CASE("spool recovery: a bad length in the newest segment is not a torn tail") {
+  TempDir dir;
+  {
+    Spool spool(options_for(dir));
+    spool.append(make_events(0, 10));
+  }
+  auto segs = files_with(dir.path, ".seg");
+  REQUIRE(segs.size() == 1);
+  const auto offsets = record_offsets(segs[0]);
+  REQUIRE(offsets.size() == 10);
+  {
+    // Record 3's length now reaches past the end of the file.
+    std::fstream f(segs[0], std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(offsets[3] + 6));
+    f.put('\x10');
+  }
+  Spool again(options_for(dir));
+  CHECK(drain_ids(again) == without(id_range(0, 10), "ev-3"));
+  CHECK(again.recovery().truncated_bytes == 0);
+  CHECK(again.recovery().lost_events == 1);
+  again.append(make_events(10, 11));  // appends continue at the end, after the kept records
+  CHECK(drain_ids(again) == id_range(10, 11));
+}
+
+TEST_CASE("spool recovery: an empty segment between others is reported and counted") {
+  TempDir dir;
+  SpoolOptions o = options_for(dir);
+  o.segment_bytes = 4096;
+  {
+    Spool spool(o);
+    spool.append(make_events(0, 120, std::string(100, 'x')));
+  }
+  auto segs = files_with(dir.path, ".seg");
+  REQUIRE(segs.size() >= 3);
+  const size_t in_first = record_offsets(segs[0]).size();
+  const size_t in_second = record_offsets(segs[1]).size();
+  fs::resize_file(segs[1], 0);
+  Spool again(o);
+  auto expected = id_range(0, static_cast<int>(in_first));
+  auto rest = id_range(static_cast<int>(in_first + in_second), 120);
+  expected.insert(expected.end(), rest.begin(), rest.end());
+  CHECK(drain_ids(again) == expected);
+  CHECK(again.recovery().lost_events >= 1);
+  REQUIRE(again.recovery().messages.size() == 1);
+  CHECK(again.recovery().messages[0].find("is empty though newer segments exist") !=
+        std::string::npos);
+}
+
+TEST_CASE("spool recovery: a cursor beyond the newest segment deletes nothing") {
+  TempDir dir;
+  SpoolOptions o = options_for(dir);
+  o.segment_bytes = 4096;
+  {
+    Spool spool(o);
+    spool.append(make_events(0, 60, std::string(100, 'x')));
+  }
+  const auto segs = files_with(dir.path, ".seg");
+  REQUIRE(segs.size() >= 2);
+  std::ofstream(dir.path / "cursor") << "sluice-spool-cursor 1 18446744073709551615 0\n";
+  Spool again(o);
+  CHECK(files_with(dir.path, ".seg").size() == segs.size());
+  CHECK(again.recovery().pending_events == 60);
+  CHECK(drain_ids(again) == id_range(0, 60));
+  REQUIRE(again.recovery().messages.size() == 1);
+  CHECK(again.recovery().messages[0].find("every event in the spool is sent again") !=
+        std::string::npos);
+}
+
+TEST_CASE(
+    "spool recovery: a cursor one past the newest segment at offset 0 is a roll, not damage") {
+  TempDir dir;
+  {
+    Spool spool(options_for(dir));
+    spool.append(make_events(0, 3));
+  }
+  // What a crash right after rolling to segment 2 (and before deleting 1) leaves behind.
+  std::ofstream(dir.path / "cursor") << "sluice-spool-cursor 1 2 0\n";
+  Spool again(options_for(dir));
+  CHECK(again.recovery().pending_events == 0);
+  CHECK(again.recovery().messages.empty());
+  CHECK(drain_ids(again).empty());
+}
+
+TEST_CASE("spool recovery: a cursor pointing into a record sends that record again") {
+  TempDir dir;
+  {
+    Spool spool(options_for(dir));
+    spool.append(make_events(0, 5));
+  }
+  const auto offsets = record_offsets(files_with(dir.path, ".seg")[0]);
+  std::ofstream(dir.path / "cursor")
+      << "sluice-spool-cursor 1 1 " << offsets[2] + 5 << "\n";  // inside record 2
+  Spool again(options_for(dir));
+  CHECK(drain_ids(again) == id_range(2, 5));
+}
+
+TEST_CASE("spool: a record damaged after open loses only that record, counted exactly") {
   TempDir dir;
   SpoolOptions o = options_for(dir);
   o.segment_bytes = 4096;
@@ -282,19 +408,63 @@ TEST_CASE("spool: a record corrupted after open is quarantined while reading and
   spool.append(make_events(0, 120, std::string(100, 'x')));
   auto segs = files_with(dir.path, ".seg");
   REQUIRE(segs.size() >= 3);
-  {
-    std::fstream f(segs[0], std::ios::in | std::ios::out | std::ios::binary);
-    f.seekp(100);  // inside the first record's payload
-    f.put('\x01');
-  }
+  flip_byte(segs[0], 100);  // inside the first record's payload
   auto ids = drain_ids(spool);
-  CHECK(ids.back() == "ev-119");
-  CHECK(ids.size() < 120);
+  CHECK(ids == id_range(1, 120));
   auto messages = spool.take_messages();
   REQUIRE(messages.size() == 1);
-  CHECK(messages[0].find("checksum mismatch") != std::string::npos);
-  CHECK(spool.stats().quarantined == 1);
-  CHECK(spool.stats().dropped == 120 - ids.size());
+  CHECK(messages[0].find("1 event(s) lost") != std::string::npos);
+  CHECK(spool.stats().lost == 1);
+  CHECK(spool.stats().pending == 0);
+  CHECK(spool.stats().dropped == 0);
+}
+
+TEST_CASE("spool recovery: scanning skips garbage between records and counts headers seen") {
+  // Three records, then garbage holding two record headers of nothing, then two more records.
+  TempDir dir;
+  {
+    Spool spool(options_for(dir));
+    spool.append(make_events(0, 3));
+  }
+  const fs::path seg = files_with(dir.path, ".seg")[0];
+  std::string bytes;
+  {
+    std::ifstream in(seg, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  const std::string good = bytes;
+  const std::string garbage("SLR1\xff\xff\x00\x00junkSLR1\x01\x00\x00\x00zzzz!", 25);
+  const std::string all = good + garbage + good;
+  uint64_t seen = 0;
+  auto scan = sluice::core::scan_spool_segment(
+      all, true, 0, [&](const sluice::core::SpoolScan::Record&) { ++seen; });
+  CHECK(scan.records == 6);
+  CHECK(seen == 6);
+  REQUIRE(scan.damage.size() == 1);
+  CHECK(scan.damage[0].offset == good.size());
+  CHECK(scan.damage[0].length == garbage.size());
+  CHECK(scan.damage[0].records == 2);
+  CHECK(scan.end == all.size());
+  CHECK(scan.torn_bytes == 0);
+  // The same bytes cut inside the last record: a torn tail, not damage.
+  auto torn =
+      sluice::core::scan_spool_segment(std::string_view(all).substr(0, all.size() - 3), true);
+  CHECK(torn.records == 5);
+  CHECK(torn.torn_bytes > 0);
+  CHECK(torn.damage.size() == 1);
+}
+
+TEST_CASE("spool cursor text: exactly one form is accepted") {
+  using sluice::core::parse_spool_cursor;
+  auto c = parse_spool_cursor("sluice-spool-cursor 1 7 4096\n");
+  REQUIRE(c);
+  CHECK(c->segment == 7);
+  CHECK(c->offset == 4096);
+  CHECK_FALSE(parse_spool_cursor("sluice-spool-cursor 1 7 4096"));
+  CHECK_FALSE(parse_spool_cursor("sluice-spool-cursor 1 -7 4096\n"));
+  CHECK_FALSE(parse_spool_cursor("sluice-spool-cursor 1 18446744073709551616 0\n"));
+  CHECK_FALSE(parse_spool_cursor("sluice-spool-cursor 2 7 4096\n"));
+  CHECK_FALSE(parse_spool_cursor("sluice-spool-cursor 1 7 4096\nx"));
 }
 
 TEST_CASE("spool overflow drop_newest: events beyond the cap are refused and counted") {
@@ -423,11 +593,144 @@ TEST_CASE("spool survives kill -9 of a process in the middle of appending") {
   SpoolOptions o = options_for(dir);
   o.segment_bytes = 8192;
   Spool spool(o);
-  CHECK(spool.recovery().quarantined_segments == 0);
+  CHECK(spool.recovery().lost_events == 0);
   auto ids = drain_ids(spool);
   // Every event whose append() returned is there, in order, each once; the child may have got
   // further before it died.
   REQUIRE(ids.size() >= static_cast<size_t>(accepted));
   CHECK(std::vector<std::string>(ids.begin(), ids.begin() + accepted) == id_range(0, accepted));
   CHECK(ids == id_range(0, static_cast<int>(ids.size())));
+}
+
+// ---- failed syncs acknowledge nothing --------------------------------------------------------
+
+TEST_CASE("spool fsync batch: a failed fdatasync accepts nothing of that append") {
+  TempDir dir;
+  int fail = 0;
+  SpoolOptions o;
+  o.directory = dir.path.string();
+  o.fsync = SpoolFsync::batch;
+  o.fail_sync = [&] { return fail; };
+  {
+    Spool spool(o);
+    spool.append(make_events(0, 1));
+    fail = EIO;
+    CHECK_THROWS_WITH_AS(spool.append(make_events(1, 4)),
+                         doctest::Contains("cannot sync (fdatasync)"), std::runtime_error);
+    CHECK(spool.stats().appended == 1);
+    CHECK(spool.stats().pending == 1);
+    CHECK(spool.stats().sync_errors >= 1);
+    fail = 0;
+    spool.append(make_events(4, 5));
+    CHECK(drain_ids(spool, false) == std::vector<std::string>{"ev-0", "ev-4"});
+  }
+  Spool again(o);
+  CHECK(drain_ids(again) == std::vector<std::string>{"ev-0", "ev-4"});
+}
+
+TEST_CASE("spool: a failed cursor sync does not acknowledge; the events come back after restart") {
+  TempDir dir;
+  int fail = 0;
+  SpoolOptions o;
+  o.directory = dir.path.string();
+  o.fsync = SpoolFsync::batch;
+  o.fail_sync = [&] { return fail; };
+  {
+    Spool spool(o);
+    spool.append(make_events(0, 5));
+    auto batch = spool.next_batch(10);
+    REQUIRE(batch);
+    fail = EIO;
+    spool.ack(batch->id);
+    auto messages = spool.take_messages();
+    REQUIRE(messages.size() == 1);
+    CHECK(messages[0].find("cannot sync (fdatasync)") != std::string::npos);
+    CHECK(messages[0].find("stays where it was") != std::string::npos);
+    CHECK_FALSE(fs::exists(dir.path / "cursor.tmp"));
+  }
+  fail = 0;
+  Spool again(o);
+  CHECK(again.recovery().pending_events == 5);
+  CHECK(drain_ids(again) == id_range(0, 5));
+}
+
+// ---- links, foreign directories, modes -------------------------------------------------------
+
+namespace {
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+}  // namespace
+
+TEST_CASE("spool: a link planted as cursor.tmp does not make sluice truncate its target") {
+  TempDir dir, elsewhere;
+  const fs::path victim = elsewhere.path / "shadow";
+  std::ofstream(victim) << "root:secret\n";
+  fs::create_directory_symlink(victim, dir.path / "cursor.tmp");  // a link, dangling or not
+  {
+    Spool spool(options_for(dir));
+    spool.append(make_events(0, 3));
+    auto batch = spool.next_batch(10);
+    REQUIRE(batch);
+    spool.ack(batch->id);
+  }
+  CHECK(slurp(victim) == "root:secret\n");
+  CHECK(slurp(dir.path / "cursor").rfind("sluice-spool-cursor 1 ", 0) == 0);
+}
+
+TEST_CASE("spool: a link planted as a segment is refused, its target left alone") {
+  TempDir dir, elsewhere;
+  const fs::path victim = elsewhere.path / "shadow";
+  std::ofstream(victim) << "root:secret\n";
+  fs::create_symlink(victim, dir.path / "00000000000000000001.seg");
+  CHECK_THROWS_WITH_AS(Spool(options_for(dir)), doctest::Contains("is a symbolic link"),
+                       std::runtime_error);
+  CHECK(slurp(victim) == "root:secret\n");
+}
+
+TEST_CASE("spool: a group- or world-writable directory is refused, naming it and why") {
+  TempDir dir;
+  fs::permissions(dir.path, fs::perms(0777));
+  const std::string expected = dir.path.string() + " is writable by group or others";
+  CHECK_THROWS_WITH_AS(Spool(options_for(dir)), doctest::Contains(expected.c_str()),
+                       std::runtime_error);
+  fs::permissions(dir.path, fs::perms(0770));
+  CHECK_THROWS_AS(Spool(options_for(dir)), std::runtime_error);
+}
+
+TEST_CASE("spool: a directory owned by another (non-root) user is refused") {
+  if (::geteuid() != 0) return;  // only root can give a directory away
+  TempDir dir;
+  REQUIRE(::chown(dir.path.c_str(), 65534, 65534) == 0);
+  CHECK_THROWS_WITH_AS(Spool(options_for(dir)), doctest::Contains("is owned by uid 65534"),
+                       std::runtime_error);
+}
+
+TEST_CASE("spool: directories are created 0700 and files 0600 whatever the umask") {
+  TempDir dir;
+  const mode_t old = ::umask(0);
+  SpoolOptions o = options_for(dir);
+  o.directory = (dir.path / "state" / "spool" / "sink").string();
+  {
+    Spool spool(o);
+    spool.append(make_events(0, 2));
+    auto batch = spool.next_batch(10);
+    REQUIRE(batch);
+    spool.ack(batch->id);
+  }
+  ::umask(old);
+  auto mode = [](const fs::path& p) {
+    struct stat st;
+    REQUIRE(::stat(p.c_str(), &st) == 0);
+    return st.st_mode & 07777;
+  };
+  CHECK(mode(dir.path / "state") == 0700);
+  CHECK(mode(dir.path / "state" / "spool") == 0700);
+  CHECK(mode(o.directory) == 0700);
+  const auto segs = files_with(o.directory, ".seg");
+  REQUIRE_FALSE(segs.empty());
+  for (const auto& seg : segs)
+    CHECK(mode(seg) == 0600);
+  CHECK(mode(fs::path(o.directory) / "cursor") == 0600);
 }

@@ -6,8 +6,12 @@
 //                 str id | str source | str type | [str subject] | [str data] |
 //                 u32 attribute count | (str key | str value)*      where str = u32 length + bytes
 //   cursor file   <directory>/cursor: "sluice-spool-cursor 1 <segment> <offset>\n", replaced
-//                 atomically (write + rename); everything before it is acknowledged.
+//                 atomically (write cursor.tmp, created exclusively, + rename); everything
+//                 before it is acknowledged.
+// Files are created 0600 and opened without following links; the directory is 0700 and must
+// be trusted (sluice/trusted_path.hpp).
 #include <sluice/core/spool.hpp>
+#include <sluice/trusted_path.hpp>
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -151,22 +155,141 @@ void write_all(int fd, const char* data, size_t size, const std::string& path) {
   }
 }
 
-void sync_directory(const std::string& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd >= 0) {
-    ::fsync(fd);
-    ::close(fd);
+// The whole file, without following a link (a planted link must not make sluice read, and then
+// act on, another file). Empty when it does not exist; throws on other errors.
+std::string read_file(const std::string& path, bool* exists = nullptr) {
+  if (exists) *exists = false;
+  int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return {};
+    throw std::runtime_error("spool: cannot open " + sluice::open_private_error(path));
   }
+  if (exists) *exists = true;
+  std::string out;
+  char buffer[64 * 1024];
+  for (;;) {
+    ssize_t n = ::read(fd, buffer, sizeof buffer);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      const int err = errno;
+      ::close(fd);
+      errno = err;
+      throw io_error("cannot read", path);
+    }
+    if (n == 0) break;
+    out.append(buffer, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return out;
 }
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+// A complete record with the right magic, length and checksum at `off`; its payload length.
+bool valid_record_at(std::string_view b, uint64_t off, uint32_t& len) {
+  if (b.size() - off < kHeader) return false;
+  const char* h = b.data() + off;
+  if (get_u32(h) != kMagic) return false;
+  len = get_u32(h + 4);
+  if (len > kMaxRecord || b.size() - off - kHeader < len) return false;
+  return crc32c(crc32c(0, h + 4, 4), h + kHeader, len) == get_u32(h + 8);
+}
+
+constexpr std::string_view kMagicText("SLR1", 4);
+
+uint64_t headers_in(std::string_view region) {
+  uint64_t n = 0;
+  for (size_t pos = region.find(kMagicText); pos != std::string_view::npos;
+       pos = region.find(kMagicText, pos + 1))
+    ++n;
+  return std::max<uint64_t>(n, 1);
+}
+
+// From `off` on, the bytes look like the start of a record whose append did not complete: a
+// header cut short, or a header whose record reaches the end of the file.
+bool looks_torn(std::string_view b, uint64_t off) {
+  const std::string_view rest = b.substr(off);
+  if (rest.size() < 4) return kMagicText.substr(0, rest.size()) == rest;
+  if (get_u32(rest.data()) != kMagic) return false;
+  if (rest.size() < 8) return true;
+  const uint32_t len = get_u32(rest.data() + 4);
+  return len <= kMaxRecord && kHeader + uint64_t(len) >= rest.size();
 }
 
 }  // namespace
+
+SpoolScan scan_spool_segment(std::string_view bytes, bool last, uint64_t base,
+                             const std::function<void(const SpoolScan::Record&)>& on_record) {
+  SpoolScan scan;
+  // Looking for the next record after damage checksums candidate records; a region full of
+  // fake headers could make that quadratic, so the work is capped at a few passes.
+  uint64_t budget = 4 * uint64_t(bytes.size()) + (1u << 20);
+  uint64_t off = 0;
+  while (off < bytes.size()) {
+    uint32_t len = 0;
+    if (valid_record_at(bytes, off, len)) {
+      if (on_record) on_record(SpoolScan::Record{base + off, len});
+      ++scan.records;
+      off += kHeader + len;
+      continue;
+    }
+    // Resynchronise: the next offset where a valid record starts.
+    uint64_t next = bytes.size();
+    bool exhausted = false;
+    for (size_t pos = bytes.find(kMagicText, off + 1); pos != std::string_view::npos;
+         pos = bytes.find(kMagicText, pos + 1)) {
+      uint64_t cost = kHeader;
+      if (bytes.size() - pos >= kHeader) {
+        const uint64_t l = get_u32(bytes.data() + pos + 4);
+        if (l <= kMaxRecord && bytes.size() - pos - kHeader >= l) cost += l;
+      }
+      if (budget < cost) {
+        exhausted = true;
+        break;
+      }
+      budget -= cost;
+      uint32_t candidate = 0;
+      if (valid_record_at(bytes, pos, candidate)) {
+        next = pos;
+        break;
+      }
+    }
+    if (next == bytes.size() && !exhausted && last && looks_torn(bytes, off)) {
+      scan.torn_bytes = bytes.size() - off;
+      scan.end = off;
+      return scan;
+    }
+    scan.damage.push_back(
+        SpoolScan::Damage{base + off, next - off, headers_in(bytes.substr(off, next - off))});
+    off = next;
+  }
+  scan.end = off;
+  return scan;
+}
+
+bool decode_spool_payload(std::string_view payload, Event& out) {
+  return decode_payload(payload, out);
+}
+
+std::optional<SpoolCursor> parse_spool_cursor(std::string_view text) {
+  constexpr std::string_view prefix = "sluice-spool-cursor 1 ";
+  if (text.substr(0, prefix.size()) != prefix) return std::nullopt;
+  text.remove_prefix(prefix.size());
+  auto number = [&](uint64_t& v, char end) {
+    size_t i = 0;
+    v = 0;
+    while (i < text.size() && text[i] >= '0' && text[i] <= '9') {
+      const uint64_t digit = static_cast<uint64_t>(text[i] - '0');
+      if (v > (UINT64_MAX - digit) / 10) return false;
+      v = v * 10 + digit;
+      ++i;
+    }
+    if (i == 0 || i >= text.size() || text[i] != end) return false;
+    text.remove_prefix(i + 1);
+    return true;
+  };
+  SpoolCursor c;
+  if (!number(c.segment, ' ') || !number(c.offset, '\n') || !text.empty()) return std::nullopt;
+  return c;
+}
 
 uint32_t crc32c(uint32_t crc, const void* data, size_t size) {
   static const std::array<uint32_t, 256> table = [] {
@@ -207,10 +330,9 @@ Spool::Spool(SpoolOptions options) : options_(std::move(options)) {
   // Space is only reclaimed by deleting whole segments, so several must fit under the cap.
   options_.segment_bytes =
       std::max<uint64_t>(4096, std::min(options_.segment_bytes, options_.max_bytes / 4));
-  std::error_code ec;
-  std::filesystem::create_directories(options_.directory, ec);
-  if (ec)
-    throw std::runtime_error("spool: cannot create " + options_.directory + ": " + ec.message());
+  // Created 0700; refused when another user could plant links or files in it.
+  if (std::string why = sluice::make_private_directory(options_.directory); !why.empty())
+    throw std::runtime_error("spool: refusing " + options_.directory + ": " + why);
   recover();
   open_writer();
 }
@@ -219,7 +341,8 @@ Spool::~Spool() {
   close();
   std::lock_guard lock(mutex_);
   if (write_fd_ >= 0) {
-    if (options_.fsync != SpoolFsync::never) ::fdatasync(write_fd_);
+    // Nothing waits for this sync any more: a failure only counts.
+    if (options_.fsync != SpoolFsync::never) sync_fd(write_fd_);
     ::close(write_fd_);
   }
   if (read_fd_ >= 0) ::close(read_fd_);
@@ -231,6 +354,28 @@ std::string Spool::segment_path(uint64_t seq) const {
   return options_.directory + "/" + name;
 }
 
+int Spool::sync_fd(int fd) {
+  int err = options_.fail_sync ? options_.fail_sync() : 0;
+  if (!err && ::fdatasync(fd) != 0) err = errno;
+  if (err) ++stats_.sync_errors;
+  return err;
+}
+
+// A new segment's directory entry must reach the disk too, or a power loss can take the whole
+// segment even though its records were synced.
+void Spool::sync_directory_locked() {
+  int fd = ::open(options_.directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  int err = fd < 0 ? errno : (options_.fail_sync ? options_.fail_sync() : 0);
+  if (fd >= 0 && !err && ::fsync(fd) != 0) err = errno;
+  if (fd >= 0) ::close(fd);
+  if (err) {
+    ++stats_.sync_errors;
+    errno = err;
+    return;
+  }
+  directory_dirty_ = false;
+}
+
 void Spool::recover() {
   std::vector<uint64_t> found;
   for (const auto& entry : std::filesystem::directory_iterator(options_.directory)) {
@@ -238,19 +383,46 @@ void Spool::recover() {
     if (name.size() != 24 || name.substr(20) != ".seg") continue;
     if (!std::all_of(name.begin(), name.begin() + 20, [](char c) { return c >= '0' && c <= '9'; }))
       continue;
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(entry.symlink_status(ec))) {
+      recovery_.messages.push_back("spool: " + entry.path().string() +
+                                   " is not a regular file (a link?); ignored");
+      continue;
+    }
     found.push_back(std::stoull(name.substr(0, 20)));
   }
   std::sort(found.begin(), found.end());
 
-  // The persisted acknowledged position.
-  Position cursor{found.empty() ? 1 : found.front(), 0, 0};
-  {
-    std::istringstream in(read_file(options_.directory + "/cursor"));
-    std::string magic;
-    int version = 0;
-    uint64_t seg = 0, off = 0;
-    if (in >> magic >> version >> seg >> off && magic == "sluice-spool-cursor" && version == 1)
-      cursor = Position{seg, off, 0};
+  // The persisted acknowledged position. A cursor that cannot be right is not trusted with
+  // deleting anything: everything still on disk is sent again (at-least-once).
+  const std::string cursor_path = options_.directory + "/cursor";
+  bool have_cursor = false;
+  const std::string cursor_text = read_file(cursor_path, &have_cursor);
+  const std::optional<SpoolCursor> parsed = parse_spool_cursor(cursor_text);
+  const uint64_t oldest = found.empty() ? 1 : found.front();
+  Position cursor{oldest, 0, 0};
+  auto distrust = [&](const std::string& why) {
+    recovery_.messages.push_back("spool: cursor " + cursor_path + " " + why +
+                                 "; every event in the spool is sent again from its oldest "
+                                 "segment (duplicates possible, nothing deleted)");
+    cursor = Position{oldest, 0, 0};
+  };
+  if (have_cursor && !parsed) {
+    distrust("is unreadable");
+  } else if (parsed) {
+    const std::string says = "names segment " + std::to_string(parsed->segment) + " offset " +
+                             std::to_string(parsed->offset);
+    // The newest segment + 1 at offset 0 is what a crash right after rolling leaves behind.
+    constexpr uint64_t kMaxSegment = uint64_t(1) << 62;
+    if (parsed->segment == 0 || parsed->segment > kMaxSegment)
+      distrust(says + ", which no spool writes");
+    else if (found.empty())
+      cursor = Position{parsed->segment, 0, 0};
+    else if (parsed->segment > found.back() + 1 ||
+             (parsed->segment == found.back() + 1 && parsed->offset != 0))
+      distrust(says + ", beyond the newest segment " + std::to_string(found.back()));
+    else
+      cursor = Position{parsed->segment, parsed->offset, 0};
   }
   for (uint64_t seq : found) {
     if (seq < cursor.segment) {
@@ -260,9 +432,14 @@ void Spool::recover() {
     }
     segments_[seq] = Segment{};
   }
-  if (segments_.empty() || segments_.begin()->first != cursor.segment)
-    cursor = Position{
-        segments_.empty() ? std::max<uint64_t>(cursor.segment, 1) : segments_.begin()->first, 0, 0};
+  if (segments_.empty() || segments_.begin()->first != cursor.segment) {
+    if (!segments_.empty())
+      recovery_.messages.push_back("spool: cursor " + cursor_path + " names segment " +
+                                   std::to_string(cursor.segment) +
+                                   ", which is missing; continuing with segment " +
+                                   std::to_string(segments_.begin()->first));
+    cursor = Position{segments_.empty() ? cursor.segment : segments_.begin()->first, 0, 0};
+  }
   acked_ = cursor;
 
   const std::vector<uint64_t> seqs = [&] {
@@ -273,9 +450,8 @@ void Spool::recover() {
   }();
   for (size_t i = 0; i < seqs.size(); ++i)
     recover_segment(seqs[i], i + 1 == seqs.size());
+  normalize_locked(acked_);
 
-  if (!segments_.count(acked_.segment))
-    acked_ = Position{segments_.empty() ? acked_.segment : segments_.begin()->first, 0, 0};
   // Count what is left to send, from the acknowledged position on.
   unread_ = 0;
   for (const auto& [seq, seg] : segments_) {
@@ -285,95 +461,105 @@ void Spool::recover() {
       unread_ += seg.records;
   }
   read_ = acked_;
+  persisted_ = acked_;
   recovery_.segments = segments_.size();
   recovery_.pending_events = unread_;
   for (const auto& [seq, seg] : segments_)
     stats_.bytes += seg.size;
   stats_.pending = unread_;
-  stats_.quarantined = recovery_.quarantined_segments;
+  stats_.lost = recovery_.lost_events;
 }
 
 void Spool::recover_segment(uint64_t seq, bool last) {
   const std::string path = segment_path(seq);
   const std::string bytes = read_file(path);
+  const bool has_cursor = seq == acked_.segment;
+  const uint64_t cursor = has_cursor ? acked_.offset : 0;
+  uint64_t before = 0;           // readable records that end at or before the cursor
+  uint64_t inside = UINT64_MAX;  // the start of a record the cursor points into
+  SpoolScan scan = scan_spool_segment(bytes, last, 0, [&](const SpoolScan::Record& r) {
+    if (!has_cursor || r.offset >= cursor) return;
+    if (r.offset + kHeader + r.length <= cursor)
+      ++before;
+    else
+      inside = r.offset;
+  });
   Segment seg;
-  uint64_t off = 0;
-  std::string problem;
-  bool torn = false;
-  while (off < bytes.size()) {
-    if (seq == acked_.segment && off <= acked_.offset) acked_.index = seg.records;
-    if (bytes.size() - off < kHeader) {
-      if (last)
-        torn = true;
-      else
-        problem = "record header cut short";
-      break;
+  seg.records = scan.records;
+  seg.size = scan.end;
+
+  if (has_cursor) {
+    uint64_t at = cursor;
+    if (cursor > scan.end) {
+      recovery_.messages.push_back("spool: cursor offset " + std::to_string(cursor) +
+                                   " is beyond the end of " + path + " (" +
+                                   std::to_string(scan.end) +
+                                   " bytes); its events are sent again (duplicates possible)");
+      at = 0;
+      before = 0;
+    } else if (inside != UINT64_MAX) {
+      recovery_.messages.push_back("spool: cursor offset " + std::to_string(cursor) +
+                                   " points into a record of " + path +
+                                   "; that record is sent again");
+      at = inside;
+    } else {
+      for (const auto& d : scan.damage)
+        if (d.offset < cursor && cursor < d.offset + d.length) at = d.offset + d.length;
     }
-    const uint32_t magic = get_u32(bytes.data() + off);
-    const uint32_t len = get_u32(bytes.data() + off + 4);
-    const uint32_t crc = get_u32(bytes.data() + off + 8);
-    if (magic != kMagic || len > kMaxRecord) {
-      problem = "bad record header";
-      break;
-    }
-    if (bytes.size() - off - kHeader < len) {
-      // Only the newest segment is ever written to, so only it can end in a torn record.
-      if (last)
-        torn = true;
-      else
-        problem = "record runs past the end of the segment";
-      break;
-    }
-    uint32_t actual = crc32c(0, bytes.data() + off + 4, 4);
-    actual = crc32c(actual, bytes.data() + off + kHeader, len);
-    if (actual != crc) {
-      // A checksum failure in the very last record of the newest segment is a torn write.
-      if (last && off + kHeader + len == bytes.size()) {
-        torn = true;
-      } else {
-        problem = "checksum mismatch";
-      }
-      break;
-    }
-    off += kHeader + len;
-    ++seg.records;
+    acked_.offset = at;
+    acked_.index = before;
   }
-  if (seq == acked_.segment && off <= acked_.offset) {
-    acked_.index = seg.records;
-    acked_.offset = off;
-  } else if (seq == acked_.segment) {
-    // Snap a cursor that points into a record (it never should) to that record's start.
-    uint64_t o = 0, idx = 0;
-    while (o < acked_.offset && o < off) {
-      o += kHeader + get_u32(bytes.data() + o + 4);
-      ++idx;
+
+  for (const auto& d : scan.damage) {
+    seg.skips[d.offset] = d.offset + d.length;
+    ++recovery_.damaged_regions;
+    const std::string where = path + " at offset " + std::to_string(d.offset) + " (" +
+                              std::to_string(d.length) + " bytes)";
+    if (has_cursor && d.offset < acked_.offset) {
+      recovery_.messages.push_back("spool: damaged bytes in " + where +
+                                   ", already acknowledged: nothing lost");
+      continue;
     }
-    acked_.offset = o;
-    acked_.index = idx;
+    recovery_.lost_events += d.records;
+    recovery_.messages.push_back("spool: damaged bytes in " + where + " skipped; " +
+                                 std::to_string(d.records) +
+                                 " event(s) lost (an estimate: the record headers seen in them, "
+                                 "at least 1); the records around them are kept");
   }
-  if (!problem.empty()) {
-    const std::string corrupt = path + ".corrupt";
-    std::filesystem::rename(path, corrupt);
-    segments_.erase(seq);
-    ++recovery_.quarantined_segments;
-    recovery_.messages.push_back("spool: segment " + path + " quarantined as " + corrupt + ": " +
-                                 problem + " at offset " + std::to_string(off) + " (" +
-                                 std::to_string(seg.records) +
-                                 " readable records before it are not sent; inspect the file)");
-    if (seq == acked_.segment) acked_ = Position{seq + 1, 0, 0};
-    return;
+  if (bytes.empty() && !last) {
+    // Only the newest segment is ever empty: this one was emptied outside sluice.
+    ++recovery_.damaged_regions;
+    ++recovery_.lost_events;
+    recovery_.messages.push_back("spool: segment " + path +
+                                 " is empty though newer segments exist; at least 1 event lost");
   }
-  if (torn) {
-    const uint64_t cut = bytes.size() - off;
-    if (::truncate(path.c_str(), static_cast<off_t>(off)) != 0)
+  if (scan.torn_bytes) {
+    int fd = ::open(path.c_str(), O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 || ::ftruncate(fd, static_cast<off_t>(scan.end)) != 0) {
+      const int err = errno;
+      if (fd >= 0) ::close(fd);
+      errno = err;
       throw io_error("cannot truncate", path);
-    recovery_.truncated_bytes += cut;
+    }
+    ::close(fd);
+    recovery_.truncated_bytes += scan.torn_bytes;
     recovery_.messages.push_back("spool: segment " + path + ": torn record at the end, " +
-                                 std::to_string(cut) + " bytes cut off at offset " +
-                                 std::to_string(off));
+                                 std::to_string(scan.torn_bytes) + " bytes cut off at offset " +
+                                 std::to_string(scan.end) + " (an append that never completed)");
   }
-  seg.size = off;
-  segments_[seq] = seg;
+  segments_[seq] = std::move(seg);
+}
+
+// Opens (creating it 0600) a segment to append to; never through a link.
+static int open_segment(const std::string& path) {
+  int fd = sluice::open_private(path, O_WRONLY | O_APPEND, 0600);
+  if (fd < 0) throw std::runtime_error("spool: cannot open " + sluice::open_private_error(path));
+  struct stat st;
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    throw std::runtime_error("spool: " + path + " is not a regular file");
+  }
+  return fd;
 }
 
 void Spool::open_writer() {
@@ -382,37 +568,55 @@ void Spool::open_writer() {
     segments_[write_seq_] = Segment{};
     if (acked_.segment != write_seq_) acked_ = Position{write_seq_, 0, 0};
     read_ = acked_;
+    persisted_ = acked_;
   } else {
     write_seq_ = segments_.rbegin()->first;
   }
-  const std::string path = segment_path(write_seq_);
-  write_fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (write_fd_ < 0) throw io_error("cannot open", path);
-  if (options_.fsync != SpoolFsync::never) sync_directory(options_.directory);
+  write_fd_ = open_segment(segment_path(write_seq_));
+  directory_dirty_ = true;
+  if (options_.fsync != SpoolFsync::never) sync_directory_locked();
 }
 
 void Spool::roll_segment() {
-  if (options_.fsync != SpoolFsync::never) ::fdatasync(write_fd_);
+  if (options_.fsync != SpoolFsync::never)
+    if (int err = sync_fd(write_fd_))
+      // With fsync: batch every record was synced when it was appended; this sync covers the
+      // tail of fsync: interval. Nothing is acknowledged on the strength of it.
+      messages_.push_back("spool: fdatasync of " + segment_path(write_seq_) +
+                          " before closing it failed: " + std::strerror(err) +
+                          "; its newest events may not survive a power loss");
   ::close(write_fd_);
   write_fd_ = -1;
   ++write_seq_;
   segments_[write_seq_] = Segment{};
-  const std::string path = segment_path(write_seq_);
-  write_fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (write_fd_ < 0) throw io_error("cannot open", path);
-  if (options_.fsync != SpoolFsync::never) sync_directory(options_.directory);
+  write_fd_ = open_segment(segment_path(write_seq_));
+  directory_dirty_ = true;
+  if (options_.fsync != SpoolFsync::never) sync_directory_locked();
 }
 
 void Spool::flush_locked() {
   if (write_buffer_.empty()) return;
   Segment& seg = segments_[write_seq_];
+  const std::string path = segment_path(write_seq_);
   try {
     if (options_.fail_write)
       if (int err = options_.fail_write()) {
         errno = err;
-        throw io_error("cannot write", segment_path(write_seq_));
+        throw io_error("cannot write", path);
       }
-    write_all(write_fd_, write_buffer_.data(), write_buffer_.size(), segment_path(write_seq_));
+    write_all(write_fd_, write_buffer_.data(), write_buffer_.size(), path);
+    // fsync: batch. The records count as accepted only once they are on disk, together with
+    // the directory entry of a new segment.
+    if (options_.fsync == SpoolFsync::batch) {
+      if (int err = sync_fd(write_fd_)) {
+        errno = err;
+        throw io_error("cannot sync (fdatasync)", path);
+      }
+      if (directory_dirty_) {
+        sync_directory_locked();
+        if (directory_dirty_) throw io_error("cannot sync the directory", options_.directory);
+      }
+    }
   } catch (...) {
     // Nothing of the buffer is accepted: cut off whatever part reached the file, so that the
     // segment ends at a record boundary again, and forget the buffered records.
@@ -435,17 +639,44 @@ void Spool::flush_locked() {
   changed_.notify_all();
 }
 
-void Spool::persist_cursor() {
+// Replaces the cursor file with the acknowledged position. On any failure (a failed sync
+// included) the file keeps the last position saved: what was acknowledged since is sent again
+// after a restart, never skipped. Segments are only deleted below the saved position.
+bool Spool::persist_cursor() {
   const std::string tmp = options_.directory + "/cursor.tmp";
   const std::string text = "sluice-spool-cursor 1 " + std::to_string(acked_.segment) + " " +
                            std::to_string(acked_.offset) + "\n";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw io_error("cannot write", tmp);
-  write_all(fd, text.data(), text.size(), tmp);
-  if (options_.fsync != SpoolFsync::never) ::fdatasync(fd);
-  ::close(fd);
-  if (::rename(tmp.c_str(), (options_.directory + "/cursor").c_str()) != 0)
-    throw io_error("cannot rename", tmp);
+  std::string why;
+  int fd = sluice::open_private(tmp, O_WRONLY, 0600, /*exclusive=*/true);
+  if (fd < 0 && errno == EEXIST) {
+    // Left behind by a crash (or planted: unlink removes a link itself, never its target).
+    ::unlink(tmp.c_str());
+    fd = sluice::open_private(tmp, O_WRONLY, 0600, true);
+  }
+  if (fd < 0) {
+    why = "cannot create " + sluice::open_private_error(tmp);
+  } else {
+    try {
+      write_all(fd, text.data(), text.size(), tmp);
+      if (options_.fsync != SpoolFsync::never)
+        if (int err = sync_fd(fd))
+          why = "cannot sync (fdatasync) " + tmp + ": " + std::strerror(err);
+    } catch (const std::exception& e) {
+      why = e.what();
+    }
+    ::close(fd);
+    if (why.empty() && ::rename(tmp.c_str(), (options_.directory + "/cursor").c_str()) != 0)
+      why = "cannot rename " + tmp + ": " + std::strerror(errno);
+    if (!why.empty()) ::unlink(tmp.c_str());
+  }
+  if (!why.empty()) {
+    messages_.push_back("spool: " + why +
+                        "; the acknowledged position on disk stays where it was (those events "
+                        "are sent again after a restart)");
+    return false;
+  }
+  persisted_ = acked_;
+  return true;
 }
 
 void Spool::delete_segment_locked(uint64_t seq) {
@@ -462,13 +693,18 @@ void Spool::delete_segment_locked(uint64_t seq) {
 }
 
 void Spool::normalize_locked(Position& p) const {
-  // The end of a closed segment is the start of the next one.
+  // The end of a closed segment is the start of the next one; a damaged region already counted
+  // is stepped over.
   for (;;) {
     auto it = segments_.find(p.segment);
     if (it == segments_.end()) {
       auto next = segments_.upper_bound(p.segment);
       if (next == segments_.end()) return;
       p = Position{next->first, 0, 0};
+      continue;
+    }
+    if (auto skip = it->second.skips.find(p.offset); skip != it->second.skips.end()) {
+      p.offset = skip->second;
       continue;
     }
     if (p.segment == write_seq_ || p.offset < it->second.size) return;
@@ -489,7 +725,9 @@ void Spool::reclaim_locked(bool force) {
     normalize_locked(read_);
     persist_cursor();
   }
-  while (!segments_.empty() && segments_.begin()->first < acked_.segment)
+  // Only below the position the cursor file holds: a cursor that could not be saved must not
+  // point into a deleted segment.
+  while (!segments_.empty() && segments_.begin()->first < persisted_.segment)
     delete_segment_locked(segments_.begin()->first);
 }
 
@@ -526,7 +764,6 @@ SpoolAppendResult Spool::append(const std::vector<Event>& events) {
   EventViews views(events);
   return append(views.data(), views.size());
 }
-
 SpoolAppendResult Spool::append(const sluice_event* events, size_t count) {
   SpoolAppendResult result;
   std::unique_lock lock(mutex_);
@@ -588,44 +825,48 @@ SpoolAppendResult Spool::append(const sluice_event* events, size_t count) {
     ++result.accepted;
     ++stats_.appended;
   }
+  // fsync: batch syncs inside flush_locked (a failed sync accepts nothing and throws).
   flush_locked();
-  if (options_.fsync == SpoolFsync::batch && result.accepted > 0) {
-    ::fdatasync(write_fd_);
-  } else if (options_.fsync == SpoolFsync::interval && result.accepted > 0) {
+  if (options_.fsync == SpoolFsync::interval && result.accepted > 0) {
     auto now = std::chrono::steady_clock::now();
     if (now - last_sync_ >= options_.fsync_interval) {
-      ::fdatasync(write_fd_);
       last_sync_ = now;
+      if (directory_dirty_) sync_directory_locked();
+      if (int err = sync_fd(write_fd_))
+        messages_.push_back("spool: fdatasync of " + segment_path(write_seq_) +
+                            " failed: " + std::strerror(err) +
+                            "; events appended since the last sync may not survive a power loss");
     }
   }
   return result;
 }
 
-void Spool::quarantine_locked(uint64_t seq, const std::string& why) {
-  const Segment seg = segments_[seq];
-  const uint64_t lost = read_.segment == seq ? seg.records - read_.index : 0;
+// A record that was readable at open (or when appended) is not any more: find what is still
+// readable in the rest of the segment, skip the damage and count exactly the records that are
+// gone (the segment's record count is known).
+void Spool::damaged_while_reading_locked(uint64_t seq) {
+  Segment& seg = segments_[seq];
+  const uint64_t from = read_.offset;
   const std::string path = segment_path(seq);
-  if (seq == write_seq_) roll_segment();
-  if (read_fd_ >= 0 && read_fd_seq_ == seq) {
-    ::close(read_fd_);
-    read_fd_ = -1;
-    read_buffer_.clear();
-  }
-  std::filesystem::rename(path, path + ".corrupt");
-  stats_.bytes -= seg.size;
-  segments_.erase(seq);
-  unread_ -= lost;
-  stats_.dropped += lost;
-  ++stats_.quarantined;
-  messages_.push_back("spool: segment " + path + " quarantined as " + path + ".corrupt: " + why +
-                      "; " + std::to_string(lost) + " events in it were not sent");
-  read_ = Position{seq + 1, 0, 0};
-  normalize_locked(read_);
-  if (acked_.segment == seq) {
-    acked_ = Position{seq + 1, 0, 0};
-    normalize_locked(acked_);
-    persist_cursor();
-  }
+  std::string bytes(seg.size - from, '\0');
+  ssize_t n = ::pread(read_fd_, bytes.data(), bytes.size(), static_cast<off_t>(from));
+  if (n < 0) throw io_error("cannot read", path);
+  bytes.resize(static_cast<size_t>(n));
+  // The newest segment's records were complete when appended: nothing in it is torn now.
+  SpoolScan scan = scan_spool_segment(bytes, false, from);
+  for (const auto& d : scan.damage)
+    seg.skips[d.offset] = d.offset + d.length;
+  if (from + bytes.size() < seg.size) seg.skips[from + bytes.size()] = seg.size;  // cut short
+  const uint64_t expected = seg.records - read_.index;
+  const uint64_t lost = expected > scan.records ? expected - scan.records : 0;
+  seg.records = read_.index + std::min(expected, scan.records);
+  unread_ -= std::min(lost, unread_);
+  stats_.lost += lost;
+  read_buffer_.clear();
+  read_buffer_offset_ = 0;
+  messages_.push_back("spool: damaged records in " + path + " from offset " + std::to_string(from) +
+                      " skipped; " + std::to_string(lost) +
+                      " event(s) lost, the readable records after them are kept");
 }
 
 bool Spool::read_record_locked(std::string& payload) {
@@ -635,8 +876,10 @@ bool Spool::read_record_locked(std::string& payload) {
     if (it == segments_.end() || read_.offset >= it->second.size) return false;
     if (read_fd_ < 0 || read_fd_seq_ != read_.segment) {
       if (read_fd_ >= 0) ::close(read_fd_);
-      read_fd_ = ::open(segment_path(read_.segment).c_str(), O_RDONLY | O_CLOEXEC);
-      if (read_fd_ < 0) throw io_error("cannot open", segment_path(read_.segment));
+      read_fd_ = ::open(segment_path(read_.segment).c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+      if (read_fd_ < 0)
+        throw std::runtime_error("spool: cannot open " +
+                                 sluice::open_private_error(segment_path(read_.segment)));
       read_fd_seq_ = read_.segment;
       read_buffer_.clear();
     }
@@ -653,26 +896,20 @@ bool Spool::read_record_locked(std::string& payload) {
       return read_buffer_.size() >= need;
     };
     if (!fill(kHeader)) {
-      quarantine_locked(read_.segment, "record header cut short");
+      damaged_while_reading_locked(read_.segment);
       continue;
     }
     const char* h = read_buffer_.data() + (read_.offset - read_buffer_offset_);
     const uint32_t magic = get_u32(h), len = get_u32(h + 4), crc = get_u32(h + 8);
-    if (magic != kMagic || len > kMaxRecord) {
-      quarantine_locked(read_.segment,
-                        "bad record header at offset " + std::to_string(read_.offset));
-      continue;
-    }
-    if (!fill(kHeader + len)) {
-      quarantine_locked(read_.segment,
-                        "record cut short at offset " + std::to_string(read_.offset));
+    if (magic != kMagic || len > kMaxRecord ||
+        uint64_t(len) + kHeader > it->second.size - read_.offset || !fill(kHeader + len)) {
+      damaged_while_reading_locked(read_.segment);
       continue;
     }
     const char* p = read_buffer_.data() + (read_.offset - read_buffer_offset_);
     uint32_t actual = crc32c(crc32c(0, p + 4, 4), p + kHeader, len);
     if (actual != crc) {
-      quarantine_locked(read_.segment,
-                        "checksum mismatch at offset " + std::to_string(read_.offset));
+      damaged_while_reading_locked(read_.segment);
       continue;
     }
     payload.assign(p + kHeader, len);
@@ -698,9 +935,9 @@ std::optional<SpoolBatch> Spool::next_batch(size_t max_events, uint64_t max_byte
     Event ev;
     if (!decode_payload(payload, ev)) {
       // Checksum right, content wrong: written by a different version. Counted, not sent.
-      ++stats_.dropped;
+      ++stats_.lost;
       messages_.push_back("spool: undecodable record skipped in segment " +
-                          segment_path(read_.segment));
+                          segment_path(read_.segment) + "; 1 event lost");
       continue;
     }
     bytes += payload.size();
@@ -750,8 +987,8 @@ void Spool::ack_locked(uint64_t batch_id) {
   }
   if (moved) {
     normalize_locked(acked_);
+    persist_cursor();  // first: segments are only deleted below the position saved
     reclaim_locked(false);
-    persist_cursor();
   }
   changed_.notify_all();
 }

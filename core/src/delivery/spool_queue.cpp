@@ -81,6 +81,7 @@ class SpoolQueue final : public SinkQueue {
   }
   bool durable() const override { return true; }
   uint64_t recovered() const override { return recovered_; }
+  uint64_t lost() const override { return spool_.stats().lost; }
 
   void set_max_bytes(uint64_t b) { max_bytes_ = b; }
   void set_evicts(bool e) { evicts_ = e; }
@@ -124,7 +125,8 @@ class SpoolQueue final : public SinkQueue {
   uint64_t read_ahead_;
   uint64_t max_bytes_ = UINT64_MAX;
   bool evicts_ = false;
-  uint64_t recovered_ = spool_.recovery().pending_events;
+  // What the spool held at open: readable or not (the unreadable ones are lost() from the start).
+  uint64_t recovered_ = spool_.recovery().pending_events + spool_.recovery().lost_events;
   Losses losses_;
   std::deque<EventPtr> ready_;
   std::deque<Held> held_batches_;

@@ -58,6 +58,9 @@ class SinkQueue {
   // Events found in the queue when it was opened (a spool's backlog from an earlier run): the
   // `recovered` term of the accounting.
   virtual uint64_t recovered() const { return 0; }
+  // Events the queue could not give back since it was opened: a spool's damaged records, at
+  // recovery (those are part of recovered() too) or while reading. The `spool_lost` term.
+  virtual uint64_t lost() const { return 0; }
 };
 
 // The in-memory queue: bounded in events and bytes. An empty queue takes any one event, so an

@@ -20,6 +20,7 @@ namespace sluice::core {
 
 // Every term of a sink's accounting. At any moment:
 //   received + recovered == delivered + queued + in_flight + spooled + dead_lettered + dropped()
+//                           + spool_lost
 struct SinkMetrics {
   std::string name;
   uint64_t received = 0;             // events routed to this sink
@@ -34,6 +35,7 @@ struct SinkMetrics {
   uint64_t dropped_rejected = 0;     // rejected or out of retries, no dead-letter file took them
   uint64_t dropped_shutdown = 0;     // still undelivered when the drain deadline passed
   uint64_t dropped_spool_error = 0;  // the spool could not store them (ENOSPC, EIO, ...)
+  uint64_t spool_lost = 0;           // stored, but damaged on disk: could not be read back
   uint64_t batches = 0;              // batches handed to the sink (first attempts)
   uint64_t retries = 0;              // batches handed again after RETRY
   std::string state;                 // the plugin's last reported state ("" if none)
@@ -44,7 +46,7 @@ struct SinkMetrics {
   }
   bool balanced() const {
     return received + recovered ==
-           delivered + queued + in_flight + spooled + dead_lettered + dropped();
+           delivered + queued + in_flight + spooled + dead_lettered + dropped() + spool_lost;
   }
 };
 

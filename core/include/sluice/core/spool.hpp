@@ -31,7 +31,9 @@ SpoolFsync parse_spool_fsync(std::string_view name);        // never | batch | i
 SpoolOverflow parse_spool_overflow(std::string_view name);  // drop_newest | drop_oldest | block
 
 struct SpoolOptions {
-  std::string directory;                 // created if missing; one directory per sink
+  // Created (mode 0700) if missing; one directory per sink. Refused when it, or a directory above
+  // it, could be changed by another user (sluice/trusted_path.hpp).
+  std::string directory;
   uint64_t segment_bytes = 16ull << 20;  // a segment is closed once it reaches this size
   uint64_t max_bytes = 1ull << 30;       // cap on the un-acknowledged data on disk
   SpoolOverflow overflow = SpoolOverflow::block;
@@ -43,14 +45,20 @@ struct SpoolOptions {
   // Tests: called before each write of appended records; a non-zero errno fails that write as
   // if write(2) had (the records of that append() are not accepted).
   std::function<int()> fail_write;
+  // Tests: called before each fdatasync/fsync of a segment, the cursor or the directory; a
+  // non-zero errno fails that sync as if fdatasync(2) had.
+  std::function<int()> fail_sync;
 };
 
 // What recovery on open found; every item is also in `messages` as one line for the log.
 struct SpoolRecovery {
   uint64_t segments = 0;         // segments kept
   uint64_t pending_events = 0;   // events not yet acknowledged, ready to be sent
-  uint64_t truncated_bytes = 0;  // torn tail records cut off
-  uint64_t quarantined_segments = 0;
+  uint64_t truncated_bytes = 0;  // torn tail records cut off (an append that never completed)
+  uint64_t damaged_regions = 0;  // stretches of bytes that are no valid record, skipped
+  // Events not yet acknowledged that cannot be read back (in damaged regions, an emptied
+  // segment): at least one per region, more when record headers are still visible in it.
+  uint64_t lost_events = 0;
   std::vector<std::string> messages;
 };
 
@@ -60,7 +68,8 @@ struct SpoolStats {
   uint64_t dropped = 0;      // events dropped by the overflow policy since open
   uint64_t pending = 0;      // events on disk not yet acknowledged (handed out or not)
   uint64_t bytes = 0;        // bytes of un-deleted segments on disk
-  uint64_t quarantined = 0;  // segments moved aside as *.corrupt since open (recovery included)
+  uint64_t lost = 0;         // events that could not be read back since open (recovery included)
+  uint64_t sync_errors = 0;  // failed fdatasync/fsync calls since open
 };
 
 struct SpoolAppendResult {
@@ -79,7 +88,8 @@ struct SpoolBatch {
 class Spool {
  public:
   // Opens (creating the directory) and recovers; throws std::runtime_error when the directory
-  // cannot be used. Recovery problems (torn tail, corrupt segment) do not throw: see recovery().
+  // cannot be used (or is not trusted). Recovery problems (torn tail, damaged records, a bad
+  // cursor) do not throw: see recovery().
   explicit Spool(SpoolOptions options);
   ~Spool();
   Spool(const Spool&) = delete;
@@ -111,8 +121,8 @@ class Spool {
 
   SpoolStats stats() const;
 
-  // Problems found after open (a record that fails its checksum while reading, a quarantined
-  // segment); the caller logs them. Clears the list.
+  // Problems found after open (a record that fails its checksum while reading, a failed sync);
+  // the caller logs them. Clears the list.
   std::vector<std::string> take_messages();
 
  private:
@@ -126,7 +136,8 @@ class Spool {
   };
   struct Segment {
     uint64_t size = 0;
-    uint64_t records = 0;
+    uint64_t records = 0;                // readable records
+    std::map<uint64_t, uint64_t> skips;  // damaged regions already counted: offset -> end
   };
   struct Outstanding {
     Position begin;
@@ -139,7 +150,8 @@ class Spool {
   void recover_segment(uint64_t seq, bool last);
   void open_writer();
   void roll_segment();
-  void persist_cursor();
+  bool persist_cursor();
+  int sync_fd(int fd);
   void delete_segment_locked(uint64_t seq);
   bool drop_oldest_locked(SpoolAppendResult& result);
   void ack_locked(uint64_t batch_id);
@@ -147,7 +159,8 @@ class Spool {
   void normalize_locked(Position& p) const;
   void reclaim_locked(bool force);
   void flush_locked();
-  void quarantine_locked(uint64_t seq, const std::string& why);
+  void damaged_while_reading_locked(uint64_t seq);
+  void sync_directory_locked();
   bool read_record_locked(std::string& payload);
 
   SpoolOptions options_;
@@ -159,10 +172,12 @@ class Spool {
   std::map<uint64_t, Segment> segments_;  // on disk, ordered; the last one is written to
   int write_fd_ = -1;
   uint64_t write_seq_ = 0;
+  bool directory_dirty_ = false;  // a segment was created and the directory not synced since
   std::chrono::steady_clock::time_point last_sync_{};
 
-  Position acked_;  // persisted: everything before it is done
-  Position read_;   // next record to hand out
+  Position acked_;      // everything before it is done
+  Position persisted_;  // the acknowledged position the cursor file holds
+  Position read_;       // next record to hand out
   std::deque<std::pair<uint64_t, Outstanding>> outstanding_;  // by batch id, in order
   uint64_t next_batch_id_ = 1;
   uint64_t unread_ = 0;     // records after read_
@@ -181,6 +196,44 @@ class Spool {
 // CRC-32C (Castagnoli), the checksum of every spool record.
 uint32_t crc32c(uint32_t crc, const void* data, size_t size);
 
+// ---- the on-disk format, for recovery, tests and the fuzzer ---------------------------------
+
+// What a segment's bytes hold: every record whose header and checksum are right is kept; a
+// stretch of bytes that is no valid record is a damaged region, skipped up to the next valid
+// record (resynchronisation on the record magic). In the newest segment (`last`), an incomplete
+// record at the very end with nothing valid after it is a torn append, not damage.
+struct SpoolScan {
+  struct Record {
+    uint64_t offset;
+    uint32_t length;  // payload bytes
+  };
+  struct Damage {
+    uint64_t offset;
+    uint64_t length;
+    uint64_t records;  // estimate: record headers seen in it, at least 1
+  };
+  std::vector<Damage> damage;
+  uint64_t records = 0;
+  uint64_t end = 0;         // where the kept bytes end (the file size unless torn)
+  uint64_t torn_bytes = 0;  // `last` only: bytes of an incomplete record at the end
+};
+// `on_record` (may be empty) sees every valid record in order. Offsets are relative to `bytes`
+// plus `base`. The work spent looking for the next record after damage is bounded (a few passes
+// over the bytes); past that budget the rest is one damaged region.
+SpoolScan scan_spool_segment(std::string_view bytes, bool last, uint64_t base = 0,
+                             const std::function<void(const SpoolScan::Record&)>& on_record = {});
+
+// The payload of one record back into an event; false when it does not decode.
+bool decode_spool_payload(std::string_view payload, Event& out);
+
+// The cursor file's text: "sluice-spool-cursor 1 <segment> <offset>\n". nullopt when it is not
+// exactly that (numbers without sign, no overflow).
+struct SpoolCursor {
+  uint64_t segment = 0;
+  uint64_t offset = 0;
+};
+std::optional<SpoolCursor> parse_spool_cursor(std::string_view text);
+
 }  // namespace sluice::core
 
 // ---- the spool as a sink's queue (`queue: {policy: spool}`) -------------------------------
@@ -191,9 +244,9 @@ namespace sluice::core {
 // spool; an event popped into a batch is acknowledged (its spool position persisted) once the
 // dispatcher has let go of it, i.e. after the batch was delivered or dead-lettered. Batches still
 // out when the process dies are read again at the next start (at-least-once).
-// `report` receives one line per problem (recovery on open: torn tail cut off, a segment
-// quarantined; later: a record failing its checksum while reading). Throws std::runtime_error
-// when the spool directory cannot be used.
+// `report` receives one line per problem (recovery on open: torn tail cut off, damaged records
+// skipped; later: a record failing its checksum while reading, a failed sync). Throws
+// std::runtime_error when the spool directory cannot be used.
 std::unique_ptr<SinkQueue> make_spool_queue(const SinkConfig& sink, SpoolOptions options,
                                             std::function<void(const std::string&)> report);
 
