@@ -2,8 +2,16 @@
 // rotates by size between batches, reopens the path on request (logrotate's move-then-SIGHUP)
 // and syncs to disk as configured. A failed write is cut back off the file, so the retried batch
 // is never half there twice.
+//
+// Untrusted places are refused (sluice/trusted_path.hpp): the file's directory must not be
+// writable by other users, and a symbolic link is only followed when it sits in such a trusted
+// directory and belongs to root or to sluice's user (/dev/stdout), never one another user could
+// have planted. A write to a pipe or FIFO whose reader is gone is an error (EPIPE, retried), not
+// a SIGPIPE that kills the process.
 #include <sluice/format.hpp>
 #include <sluice/sdk.hpp>
+#include <sluice/sigpipe.hpp>
+#include <sluice/trusted_path.hpp>
 #include <sluice/units.hpp>
 
 #include <cerrno>
@@ -119,6 +127,7 @@ class FileSink : public sluice::Sink {
     const uint64_t size_before = size_;
     const char* p = buffer_.data();
     size_t left = buffer_.size();
+    sluice::SigpipeGuard no_sigpipe;
     while (left > 0) {
       ssize_t n = ::write(fd_, p, left);
       if (n < 0) {
@@ -146,19 +155,24 @@ class FileSink : public sluice::Sink {
   }
 
   // Opens path for appending. A file this call creates gets exactly `mode` (whatever the umask);
-  // an existing file keeps its mode.
+  // an existing file keeps its mode. O_NONBLOCK for the open only: a FIFO nobody reads is an
+  // error (ENXIO) instead of a deliver() that hangs in open(2).
   void open_file() {
+    const std::string dir = parent_directory(path_);
+    struct stat dst;
+    if (::stat(dir.c_str(), &dst) != 0 && errno == ENOENT)
+      throw std::runtime_error("file sink: directory '" + dir +
+                               "' does not exist (the file sink does not create directories)");
+    if (std::string why = sluice::untrusted_directory(dir); !why.empty())
+      throw std::runtime_error("file sink: refusing '" + path_ + "': " + why);
     for (int attempt = 0; attempt < 3; ++attempt) {
-      int fd = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, mode_);
+      bool created = false;
+      int fd =
+          sluice::open_private(path_, O_WRONLY | O_APPEND | O_NONBLOCK, mode_, false, &created);
+      if (fd < 0 && errno == ELOOP) fd = open_trusted_link();
       if (fd >= 0) {
-        if (::fchmod(fd, mode_) != 0)
-          host().warn("file sink: cannot set mode of '" + path_ + "': " + errno_text(errno));
-        adopt(fd);
-        return;
-      }
-      if (errno != EEXIST) throw open_error(errno);
-      fd = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
-      if (fd >= 0) {
+        const int flags = ::fcntl(fd, F_GETFL);
+        if (flags >= 0) ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
         adopt(fd);
         return;
       }
@@ -168,14 +182,25 @@ class FileSink : public sluice::Sink {
     throw open_error(ENOENT);
   }
 
-  std::runtime_error open_error(int err) const {
-    if (err == ENOENT) {
-      struct stat st;
-      std::string dir = parent_directory(path_);
-      if (::stat(dir.c_str(), &st) != 0)
-        return std::runtime_error("file sink: directory '" + dir +
-                                  "' does not exist (the file sink does not create directories)");
+  // The path is a symbolic link in a trusted directory (checked by the caller). Only root or
+  // sluice's own user can have made it, but check who did: follow it only then.
+  int open_trusted_link() {
+    struct stat st;
+    if (::lstat(path_.c_str(), &st) != 0) return -1;
+    if (!S_ISLNK(st.st_mode) || (st.st_uid != 0 && st.st_uid != ::geteuid())) {
+      errno = ELOOP;
+      return -1;
     }
+    return ::open(path_.c_str(), O_WRONLY | O_APPEND | O_NONBLOCK | O_CLOEXEC);
+  }
+
+  std::runtime_error open_error(int err) const {
+    if (err == ELOOP)
+      return std::runtime_error("file sink: refusing '" + path_ +
+                                "': it is a symbolic link owned by another user");
+    if (err == ENXIO)
+      return std::runtime_error("file sink: cannot open '" + path_ +
+                                "': it is a FIFO that no process has open for reading");
     return std::runtime_error("file sink: cannot open '" + path_ + "': " + errno_text(err));
   }
 
@@ -255,6 +280,14 @@ class FileSink : public sluice::Sink {
   sluice::Delivery write_failed(int err, uint64_t size_before, size_t written) {
     host().metric("write_errors");
     std::string reason = "write '" + path_ + "': " + errno_text(err);
+    if (err == EPIPE) {
+      // The reader of a pipe or FIFO is gone. The retry opens the path again: a new reader of
+      // the FIFO gets the batch; without one, opening fails (ENXIO) and the batch waits.
+      host().metric("pipe_errors");
+      host().warn("file sink: the reader of '" + path_ + "' went away (EPIPE); will reopen");
+      close_file();
+      return sluice::Delivery::retry(reason);
+    }
     if (written > 0) {
       // Cut the partial batch off again: the retry writes it whole, and no line is torn.
       if (::ftruncate(fd_, static_cast<off_t>(size_before)) == 0) {

@@ -3,46 +3,16 @@
 // batch and nothing sits in a stdio buffer when the process dies.
 #include <sluice/format.hpp>
 #include <sluice/sdk.hpp>
+#include <sluice/sigpipe.hpp>
 
 #include <cerrno>
-#include <csignal>
 #include <cstring>
 #include <ctime>
 #include <string>
 
-#include <pthread.h>
 #include <unistd.h>
 
 namespace {
-
-// Keeps SIGPIPE from killing the process while this thread writes, even where the host has not
-// ignored the signal (an embedding program, a test): blocked for the write, and a SIGPIPE the
-// write raised is taken off the thread before the old mask comes back.
-class SigpipeGuard {
- public:
-  SigpipeGuard() {
-    sigemptyset(&pipe_);
-    sigaddset(&pipe_, SIGPIPE);
-    sigset_t pending;
-    sigpending(&pending);
-    was_pending_ = sigismember(&pending, SIGPIPE) == 1;
-    pthread_sigmask(SIG_BLOCK, &pipe_, &old_);
-  }
-  ~SigpipeGuard() {
-    if (!was_pending_) {
-      const timespec zero{0, 0};
-      while (sigtimedwait(&pipe_, nullptr, &zero) == SIGPIPE) {
-      }
-    }
-    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
-  }
-  SigpipeGuard(const SigpipeGuard&) = delete;
-  SigpipeGuard& operator=(const SigpipeGuard&) = delete;
-
- private:
-  sigset_t pipe_, old_;
-  bool was_pending_ = false;
-};
 
 class StdoutSink : public sluice::Sink {
  public:
@@ -57,7 +27,7 @@ class StdoutSink : public sluice::Sink {
     sluice::append_batch(buffer_, format_, batch.events(), batch.size());
     const char* p = buffer_.data();
     size_t left = buffer_.size();
-    SigpipeGuard no_sigpipe;
+    sluice::SigpipeGuard no_sigpipe;
     while (left > 0) {
       ssize_t n = ::write(fd_, p, left);
       if (n < 0) {

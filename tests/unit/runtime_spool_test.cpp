@@ -13,6 +13,7 @@
 #include <atomic>
 #include <cerrno>
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 using namespace fixture;
@@ -200,4 +201,54 @@ TEST_CASE("spool overflow block: a full spool makes emit wait until batches are 
   auto m = sink_metrics(rt.metrics(), "out");
   CHECK(m.dropped() == 0);
   CHECK(m.balanced());
+}
+
+TEST_CASE("spool damage: a record lost on disk is spool_lost, the rest delivered, identity holds") {
+  ScriptedSink::reset();
+  g_write_errno = 0;
+  TempDir dir;
+  SinkConfig s = spooled_sink(dir);
+  s.batch.max_events = 10;
+  auto p = simple(s);
+  p.drain_timeout = std::chrono::milliseconds(50);
+  {
+    CapturedLog log;
+    ScriptedSink::set_gate(true);  // nothing is delivered: all 6 stay in the spool
+    Runtime rt(p, host(), log.logger, spool_options());
+    rt.start();
+    REQUIRE(emit(events(6, 1)));
+    REQUIRE(eventually([&] { return sink_metrics(rt.metrics(), "out").in_flight == 6; }));
+    rt.stop();
+  }
+  // One byte of the third record's payload flips on disk.
+  std::filesystem::path seg;
+  for (const auto& e : std::filesystem::directory_iterator(dir.path))
+    if (e.path().extension() == ".seg") seg = e.path();
+  REQUIRE_FALSE(seg.empty());
+  {
+    std::fstream f(seg, std::ios::in | std::ios::out | std::ios::binary);
+    uint64_t off = 0;
+    for (int i = 0; i < 2; ++i) {
+      unsigned char len[4];
+      f.seekg(static_cast<std::streamoff>(off + 4));
+      f.read(reinterpret_cast<char*>(len), 4);
+      off += 12 + (uint32_t(len[0]) | uint32_t(len[1]) << 8 | uint32_t(len[2]) << 16 |
+                   uint32_t(len[3]) << 24);
+    }
+    f.seekp(static_cast<std::streamoff>(off + 20));
+    f.put('\x7f');
+  }
+  ScriptedSink::reset();
+  CapturedLog log;
+  Runtime rt(p, host(), log.logger, spool_options());
+  rt.start();
+  REQUIRE(eventually([&] { return sink_metrics(rt.metrics(), "out").delivered == 5; }));
+  rt.stop();
+  auto m = sink_metrics(rt.metrics(), "out");
+  CHECK(m.recovered == 6);
+  CHECK(m.delivered == 5);
+  CHECK(m.spool_lost == 1);
+  CHECK(m.dropped() == 0);
+  CHECK(m.balanced());
+  CHECK(rt.metrics().flat().at("sink.out.spool_lost") == 1);
 }

@@ -11,6 +11,8 @@
 #include <sluice/core/plugin_host.hpp>
 #include <sluice/core/redact.hpp>
 
+#include <signal.h>
+
 #include <charconv>
 #include <chrono>
 #include <condition_variable>
@@ -67,6 +69,8 @@ struct ReplayHost {
 }  // namespace
 
 int cmd_dlq(const std::vector<std::string>& args) {
+  // As in `run`: a sink on a pipe whose reader is gone gets EPIPE, not a silent SIGPIPE death.
+  ::signal(SIGPIPE, SIG_IGN);
   const Command& cmd = command("dlq");
   std::string action, file, pipeline_path, to, type_glob, subject_glob, sink_glob, level, format;
   std::optional<uint32_t> max_attempts_option;

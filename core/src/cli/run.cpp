@@ -217,6 +217,10 @@ int cmd_run(const std::vector<std::string>& args) {
   core::Logger& log = core::default_logger();
   if (!apply_logging(log, "", "", level, format)) return kUsage;
 
+  // A sink writing to a pipe or FIFO whose reader is gone gets EPIPE (an error it reports and
+  // retries) instead of SIGPIPE killing the daemon without a word or an accounting.
+  ::signal(SIGPIPE, SIG_IGN);
+
   // Block the signals before any thread exists, so that only the sigwait thread sees them.
   sigset_t signals;
   sigemptyset(&signals);

@@ -11,6 +11,7 @@
 #include <string>
 #include <thread>
 
+#include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -361,5 +362,86 @@ TEST_SUITE("errors") {
     CHECK(read_file(path) == json_line("1"));  // the 1.5 lines that got through are gone
     CHECK(h.deliver(sink, {event("2"), event("3")}).code == SLUICE_DELIVERY_OK);
     CHECK(read_file(path) == json_line("1") + json_line("2") + json_line("3"));
+  }
+}
+
+TEST_SUITE("security") {
+  TEST_CASE("file: a link another user planted at the path is refused; its target is untouched") {
+    if (::geteuid() != 0) return;  // only root can make a link owned by another user
+    TempDir dir, elsewhere;
+    const std::string victim = elsewhere.file("shadow");
+    std::ofstream(victim) << "root:secret\n";
+    const std::string path = dir.file("out.jsonl");
+    fs::create_symlink(victim, path);
+    REQUIRE(::lchown(path.c_str(), 65534, 65534) == 0);
+    Harness h(FILE_SO);
+    auto& sink = h.create(options(path));
+    CHECK_THROWS_WITH(sink.start(),
+                      doctest::Contains("it is a symbolic link owned by another user"));
+    CHECK(read_file(victim) == "root:secret\n");
+  }
+
+  TEST_CASE("file: a directory writable by group or others is refused, naming it and why") {
+    TempDir dir;
+    fs::create_directory(dir.file("shared"));
+    fs::permissions(dir.file("shared"), fs::perms(01777));  // like /tmp: sticky does not help
+    Harness h(FILE_SO);
+    auto& sink = h.create(options(dir.file("shared/out.jsonl")));
+    const std::string expected = dir.file("shared") + " is writable by group or others";
+    CHECK_THROWS_WITH(sink.start(), doctest::Contains(expected.c_str()));
+    CHECK_FALSE(fs::exists(dir.file("shared/out.jsonl")));
+  }
+
+  TEST_CASE("file: a directory owned by another (non-root) user is refused") {
+    if (::geteuid() != 0) return;  // only root can give a directory away
+    TempDir dir;
+    fs::create_directory(dir.file("theirs"));
+    REQUIRE(::chown(dir.file("theirs").c_str(), 65534, 65534) == 0);
+    Harness h(FILE_SO);
+    auto& sink = h.create(options(dir.file("theirs/out.jsonl")));
+    CHECK_THROWS_WITH(sink.start(), doctest::Contains("is owned by uid 65534"));
+  }
+
+  TEST_CASE("file: /dev/stderr, a link root owns in a trusted directory, is still accepted") {
+    Harness h(FILE_SO);
+    auto& sink = h.create(options("/dev/stderr"));
+    CHECK_NOTHROW(sink.start());
+    sink.stop();
+  }
+
+  TEST_CASE("file: a FIFO whose reader exits gives EPIPE (retried, counted), not a SIGPIPE death") {
+    TempDir dir;
+    const std::string fifo = dir.file("events.fifo");
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    int reader = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK);
+    REQUIRE(reader >= 0);
+    Harness h(FILE_SO);
+    auto& sink = h.create(options(fifo));
+    sink.start();
+    REQUIRE(h.deliver(sink, {event("1")}).code == SLUICE_DELIVERY_OK);
+    char buffer[4096];
+    ssize_t n = ::read(reader, buffer, sizeof buffer);
+    CHECK(std::string(buffer, n > 0 ? static_cast<size_t>(n) : 0) == json_line("1"));
+    ::close(reader);  // the reader goes away, like `head` after its lines
+
+    auto d = h.deliver(sink, {event("2")});
+    CHECK(d.code == SLUICE_DELIVERY_RETRY);
+    CHECK(d.reason == "write '" + fifo + "': Broken pipe");
+    CHECK(h.metric("write_errors") == 1);
+    CHECK(h.metric("pipe_errors") == 1);
+
+    // Nobody reads: the retry does not hang in open(2), it fails and says why.
+    d = h.deliver(sink, {event("2")});
+    CHECK(d.code == SLUICE_DELIVERY_RETRY);
+    CHECK(d.reason.find("no process has open for reading") != std::string::npos);
+
+    // A new reader gets the retried batch.
+    reader = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK);
+    REQUIRE(reader >= 0);
+    CHECK(h.deliver(sink, {event("2")}).code == SLUICE_DELIVERY_OK);
+    n = ::read(reader, buffer, sizeof buffer);
+    CHECK(std::string(buffer, n > 0 ? static_cast<size_t>(n) : 0) == json_line("2"));
+    ::close(reader);
+    sink.stop();
   }
 }
