@@ -1,8 +1,11 @@
-// Dead-letter file: the line format, reading back with filters, SIGHUP-style reopen.
+// Dead-letter file: the line format, reading back with filters, SIGHUP-style reopen, and no
+// planted links, shared directories or loose modes.
 #include <doctest/doctest.h>
+#include <sluice/testing.hpp>
 
 #include <sluice/core/dead_letter.hpp>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -19,19 +22,11 @@ using sluice::core::DeadLetterReader;
 
 namespace {
 
+// A file name in a private temporary directory (in /tmp itself, which others can write to, the
+// dead-letter file refuses to live).
 struct TempFile {
-  fs::path path;
-  TempFile() {
-    char tmpl[] = "/tmp/sluice-dlq-test-XXXXXX";
-    int fd = ::mkstemp(tmpl);
-    ::close(fd);
-    path = tmpl;
-    fs::remove(path);
-  }
-  ~TempFile() {
-    fs::remove(path);
-    fs::remove(path.string() + ".1");
-  }
+  sluice::testing::TempDir dir{"sluice-dlq-test"};
+  fs::path path = dir.path / "dlq.jsonl";
 };
 
 std::vector<std::string> lines_of(const fs::path& p) {
@@ -193,4 +188,43 @@ TEST_CASE("parse_rfc3339 reads Z and numeric offsets and refuses garbage") {
   CHECK(parse_rfc3339("2025-11-21T07:03:52.123+02:00") == 1763701432123000000);
   CHECK_THROWS_AS(parse_rfc3339("2025-11-21 nope"), std::invalid_argument);
   CHECK_THROWS_AS(parse_rfc3339("2025-11-21T05:03:52"), std::invalid_argument);
+}
+
+TEST_CASE("dead-letter file: a link planted at the path is refused; its target is untouched") {
+  sluice::testing::TempDir dir, elsewhere;
+  const fs::path victim = elsewhere.path / "shadow";
+  std::ofstream(victim) << "root:secret\n";
+  fs::create_symlink(victim, dir.path / "dlq.jsonl");
+  CHECK_THROWS_WITH_AS(DeadLetterFile((dir.path / "dlq.jsonl").string()),
+                       doctest::Contains("is a symbolic link"), std::runtime_error);
+  std::ifstream in(victim);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  CHECK(text == "root:secret\n");
+}
+
+TEST_CASE("dead-letter file: a directory others can write to is refused, naming it and why") {
+  sluice::testing::TempDir dir;
+  fs::permissions(dir.path, fs::perms(01777));
+  const std::string expected = dir.path.string() + " is writable by group or others";
+  CHECK_THROWS_WITH_AS(DeadLetterFile((dir.path / "dlq.jsonl").string()),
+                       doctest::Contains(expected.c_str()), std::runtime_error);
+  CHECK_FALSE(fs::exists(dir.path / "dlq.jsonl"));
+}
+
+TEST_CASE("dead-letter file: a directory owned by another (non-root) user is refused") {
+  if (::geteuid() != 0) return;  // only root can give a directory away
+  sluice::testing::TempDir dir;
+  REQUIRE(::chown(dir.path.c_str(), 65534, 65534) == 0);
+  CHECK_THROWS_WITH_AS(DeadLetterFile((dir.path / "dlq.jsonl").string()),
+                       doctest::Contains("is owned by uid 65534"), std::runtime_error);
+}
+
+TEST_CASE("dead-letter file: created 0600 whatever the umask") {
+  TempFile f;
+  const mode_t old = ::umask(0);
+  { DeadLetterFile dlq(f.path.string()); }
+  ::umask(old);
+  struct stat st;
+  REQUIRE(::stat(f.path.c_str(), &st) == 0);
+  CHECK((st.st_mode & 07777) == 0600);
 }

@@ -1,7 +1,12 @@
 #include <sluice/core/dead_letter.hpp>
 #include <sluice/core/glob.hpp>
 #include <sluice/format.hpp>
+#include <sluice/trusted_path.hpp>
 #include <sluice/units.hpp>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
@@ -53,11 +58,33 @@ DeadLetterFile::~DeadLetterFile() {
   if (file_) std::fclose(file_);
 }
 
+// Created 0600 whatever the umask, never through a link, and only in a directory no other user
+// can write to: a planted link must not make sluice append event data to another file.
 void DeadLetterFile::open_locked() {
-  std::FILE* f = std::fopen(path_.c_str(), "ae");
-  if (!f)
+  const size_t slash = path_.find_last_of('/');
+  const std::string dir = slash == std::string::npos ? "."
+                          : slash == 0               ? "/"
+                                                     : path_.substr(0, slash);
+  struct stat st;
+  if (::stat(dir.c_str(), &st) != 0)
     throw std::runtime_error("dead-letter file " + path_ +
                              ": cannot open: " + std::strerror(errno));
+  if (std::string why = sluice::untrusted_directory(dir); !why.empty())
+    throw std::runtime_error("dead-letter file " + path_ + ": refusing it: " + why);
+  int fd = sluice::open_private(path_, O_WRONLY | O_APPEND, 0600);
+  if (fd < 0)
+    throw std::runtime_error("dead-letter file " + path_ +
+                             ": cannot open: " + sluice::open_private_error(path_));
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    throw std::runtime_error("dead-letter file " + path_ + ": not a regular file");
+  }
+  std::FILE* f = ::fdopen(fd, "a");
+  if (!f) {
+    const int err = errno;
+    ::close(fd);
+    throw std::runtime_error("dead-letter file " + path_ + ": cannot open: " + std::strerror(err));
+  }
   if (file_) std::fclose(file_);
   file_ = f;
 }
