@@ -1,4 +1,5 @@
 #include <sluice/core/plugin_host.hpp>
+#include <sluice/trusted_path.hpp>
 
 #include <boost/dll/runtime_symbol_info.hpp>
 #include <boost/dll/shared_library.hpp>
@@ -155,6 +156,11 @@ std::shared_ptr<const LoadedPlugin> PluginHost::load_file(const std::string& fil
   if (ec) throw PluginError("plugin " + file + " cannot be read: " + ec.message());
   const std::string key = canonical.string();
   if (!expect_name) expect_name = plugin_name_of(canonical.filename().string());
+  // Loading runs the library's code (constructors included) with sluice's privileges, also for
+  // `sluice validate`: like sshd with authorized_keys, only a file and directories that no other
+  // user can have changed.
+  if (std::string why = sluice::untrusted_file(key); !why.empty())
+    throw PluginError("plugin " + file + " refused: " + why);
 
   std::lock_guard lock(mutex_);
   if (auto it = loaded_.find(key); it != loaded_.end()) {

@@ -3,7 +3,11 @@
 #include <doctest/doctest.h>
 
 #include <sluice/core/plugin_host.hpp>
+#include <sluice/testing.hpp>
 
+#include <unistd.h>
+
+#include <filesystem>
 #include <string>
 
 using sluice::core::PluginError;
@@ -158,4 +162,68 @@ TEST_CASE("plugin host: the default search path is exe dir, ../lib/sluice/plugin
   CHECK(paths[0] == "/opt/sluice/bin");
   CHECK(paths[1] == "/opt/sluice/lib/sluice/plugins");
   CHECK(host.search_path({"/extra"}).back() == "/extra");
+}
+
+// ---- trust: who could have changed the file or its directory ----------------------------------
+
+namespace {
+
+// A loadable plugin copied into a fresh private directory.
+struct PluginCopy {
+  sluice::testing::TempDir dir{"sluice-plugin-trust"};
+  std::string path = (dir.path / "sluice_scripted.so").string();
+  PluginCopy() { std::filesystem::copy_file(file("scripted"), path); }
+  std::string load_error() const {
+    PluginHost host("");
+    try {
+      host.load("scripted", {dir.path.string()});
+      return "";
+    } catch (const PluginError& e) {
+      return e.what();
+    }
+  }
+};
+
+}  // namespace
+
+TEST_CASE("plugin host: a plugin in a private directory owned by this user loads") {
+  PluginCopy copy;
+  std::filesystem::permissions(copy.path, std::filesystem::perms(0644));
+  CHECK(copy.load_error() == "");
+}
+
+TEST_CASE("plugin host: a group- or world-writable plugin file is refused, and not loaded") {
+  PluginCopy copy;
+  std::filesystem::permissions(copy.path, std::filesystem::perms(0666));
+  CHECK(copy.load_error() == "plugin " + copy.path + " refused: file " + copy.path +
+                                 " is writable by group or others (mode 0666): another user "
+                                 "could plant files or links there; make it writable by its "
+                                 "owner only (chmod go-w)");
+}
+
+TEST_CASE("plugin host: a plugin in a world-writable directory is refused, even sticky") {
+  PluginCopy copy;
+  std::filesystem::permissions(copy.path, std::filesystem::perms(0644));
+  std::filesystem::permissions(copy.dir.path, std::filesystem::perms(01777));
+  const std::string e = copy.load_error();
+  CHECK(e.find("refused: directory " + copy.dir.path.string() +
+               " is writable by group or others (mode 1777)") != std::string::npos);
+}
+
+TEST_CASE("plugin host: a plugin owned by another (non-root) user is refused") {
+  if (::geteuid() != 0) return;  // only root can give a file away
+  PluginCopy copy;
+  std::filesystem::permissions(copy.path, std::filesystem::perms(0644));
+  REQUIRE(::chown(copy.path.c_str(), 65534, 65534) == 0);
+  CHECK(copy.load_error().find("is owned by uid 65534") != std::string::npos);
+}
+
+TEST_CASE("plugin host: discover reports an untrusted plugin as refused instead of loading it") {
+  PluginCopy copy;
+  std::filesystem::permissions(copy.path, std::filesystem::perms(0646));
+  PluginHost host("");
+  auto found = host.discover({copy.dir.path.string()});
+  REQUIRE(found.size() == 1);
+  CHECK_FALSE(found[0].plugin);
+  CHECK(found[0].error.find("writable by group or others") != std::string::npos);
 }
