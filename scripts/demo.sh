@@ -15,6 +15,8 @@ cmake --build build/release -j"$(nproc)" --target sluice sluice-fake-hmc sluice-
 bin=build/release/bin
 out=out/demo
 mkdir -p "$out"
+# sluice writes only into directories no other user can write to (whatever the umask was).
+chmod go-w out "$out"
 rm -f out/demo-events.jsonl "$out"/*.pem "$out"/*.ready "$out"/*.log
 
 pids=()
