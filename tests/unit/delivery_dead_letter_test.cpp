@@ -190,6 +190,17 @@ TEST_CASE("parse_rfc3339 reads Z and numeric offsets and refuses garbage") {
   CHECK_THROWS_AS(parse_rfc3339("2025-11-21T05:03:52"), std::invalid_argument);
 }
 
+TEST_CASE(
+    "parse_rfc3339 refuses times whose Unix nanoseconds do not fit 64 bits (found by fuzzing)") {
+  using sluice::core::parse_rfc3339;
+  CHECK_THROWS_WITH_AS(parse_rfc3339("9999-12-31T23:59:59Z"),
+                       "time out of range (1678-2261): '9999-12-31T23:59:59Z'",
+                       std::invalid_argument);
+  CHECK_THROWS_AS(parse_rfc3339("1000-01-01T00:00:00Z"), std::invalid_argument);
+  CHECK(parse_rfc3339("2261-12-31T23:59:59Z") == 9214646399000000000);
+  CHECK(parse_rfc3339("1969-12-31T23:59:59Z") == -1000000000);
+}
+
 TEST_CASE("dead-letter file: a link planted at the path is refused; its target is untouched") {
   sluice::testing::TempDir dir, elsewhere;
   const fs::path victim = elsewhere.path / "shadow";

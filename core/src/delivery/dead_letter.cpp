@@ -179,6 +179,10 @@ int64_t parse_rfc3339(std::string_view text) {
   }
   if (pos != text.size()) fail();
   const int64_t secs = static_cast<int64_t>(timegm(&tm)) - offset_s;
+  // Unix nanoseconds in an int64 reach from 1677 to 2262; outside that the product overflows.
+  constexpr int64_t kMaxSecs = INT64_MAX / 1000000000 - 1;
+  if (secs > kMaxSecs || secs < -kMaxSecs)
+    throw std::invalid_argument("time out of range (1678-2261): '" + std::string(text) + "'");
   return secs * 1000000000 + frac_ns;
 }
 
