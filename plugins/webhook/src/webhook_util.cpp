@@ -8,6 +8,7 @@
 #include <openssl/sha.h>
 #include <zlib.h>
 
+#include <cctype>
 #include <cstring>
 #include <ctime>
 #include <memory>
@@ -220,6 +221,32 @@ std::string idempotency_key(const sluice_event* events, size_t count) {
   unsigned int len = 0;
   EVP_DigestFinal_ex(ctx.get(), md, &len);
   return to_hex(md, 16);
+}
+
+std::optional<std::string> header_value_problem(std::string_view value) {
+  for (size_t i = 0; i < value.size(); ++i) {
+    const auto c = static_cast<unsigned char>(value[i]);
+    if (c < 0x20 || c == 0x7f) {
+      static const char* hex = "0123456789abcdef";
+      std::string what = c == '\r'   ? "CR"
+                         : c == '\n' ? "LF"
+                         : c == 0    ? "NUL"
+                                  : std::string("control character 0x") + hex[c >> 4] + hex[c & 15];
+      return what + " at offset " + std::to_string(i);
+    }
+  }
+  return std::nullopt;
+}
+
+bool is_header_name(std::string_view name) {
+  if (name.empty()) return false;
+  for (char ch : name) {
+    const auto c = static_cast<unsigned char>(ch);
+    const bool ok =
+        std::isalnum(c) || std::string_view("!#$%&'*+-.^_`|~").find(ch) != std::string_view::npos;
+    if (!ok || c >= 0x80) return false;
+  }
+  return true;
 }
 
 std::string expand_template(std::string_view text, const sluice_event& event) {

@@ -45,6 +45,12 @@ std::string idempotency_key(const sluice_event* events, size_t count);
 // event has none); other text, including other braces, stays as it is.
 std::string expand_template(std::string_view text, const sluice_event& event);
 
+// Why `value` cannot be an HTTP header value, or nullopt when it can: it must hold no control
+// character (0x00-0x1F, 0x7F; CR and LF would end the header and inject others).
+std::optional<std::string> header_value_problem(std::string_view value);
+// Whether `name` is an HTTP token (RFC 9110 5.1), as a header name must be.
+bool is_header_name(std::string_view name);
+
 // Base64 (RFC 4648, with padding), for basic auth.
 std::string base64(std::string_view data);
 
