@@ -46,7 +46,6 @@ using error_code = boost::system::error_code;
 using std::chrono::milliseconds;
 
 enum class BodyMode { cloudevents, cloudevents_batch, json_array, json_lines };
-enum class Action { ok, retry, reject };
 
 Action parse_action(const std::string& s) {
   if (s == "ok") return Action::ok;
@@ -128,13 +127,6 @@ struct Config {
   }
 };
 
-struct Outcome {
-  Action action = Action::ok;
-  int status = 0;
-  uint32_t retry_after_ms = 0;
-  std::string reason;
-};
-
 // One HTTP request and who waits for its outcome.
 struct Job {
   std::string refused;  // why this request must not be sent (answered reject, never sent)
@@ -142,14 +134,6 @@ struct Job {
   std::string idempotency_key;  // of the events in the request, also when no header carries it
   std::function<void(const Outcome&)> done;
 };
-
-std::string snippet(std::string_view body) {
-  std::string out;
-  for (char c : body.substr(0, 200))
-    out.push_back(static_cast<unsigned char>(c) < 0x20 ? ' ' : c);
-  if (body.size() > 200) out += "...";
-  return out;
-}
 
 class Pool;
 
@@ -419,31 +403,13 @@ void Connection::on_read(error_code ec, size_t) {
 
 Outcome Connection::map_response() {
   const auto& res = parser_->get();
-  const int status = static_cast<int>(res.result_int());
-  Outcome o;
-  o.status = status;
-  Action action;
-  if (auto it = pool_.config().status_map.find(status); it != pool_.config().status_map.end())
-    action = it->second;
-  else if (status >= 200 && status < 300)
-    action = Action::ok;
-  else if (status == 408 || status == 429 || status >= 500)
-    action = Action::retry;
-  else
-    action = Action::reject;
-  o.action = action;
-  if (action == Action::ok) return o;
-  o.reason = "HTTP " + std::to_string(status) + " " + std::string(res.reason());
-  const std::string body = snippet(res.body());
-  if (!body.empty()) o.reason += ": " + body;
-  if (action == Action::retry) {
-    if (auto it = res.find(http::field::retry_after); it != res.end()) {
-      auto ms = parse_retry_after(std::string_view(it->value().data(), it->value().size()),
-                                  std::chrono::system_clock::now());
-      if (ms) o.retry_after_ms = static_cast<uint32_t>(std::min<uint64_t>(*ms, UINT32_MAX));
-    }
-  }
-  return o;
+  std::optional<std::string_view> retry_after;
+  if (auto it = res.find(http::field::retry_after); it != res.end())
+    retry_after = std::string_view(it->value().data(), it->value().size());
+  return classify_response(static_cast<int>(res.result_int()),
+                           std::string_view(res.reason().data(), res.reason().size()), res.body(),
+                           retry_after, pool_.config().status_map,
+                           std::chrono::system_clock::now());
 }
 
 void Connection::fail(const std::string& what, error_code ec) {
