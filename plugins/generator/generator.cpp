@@ -192,7 +192,18 @@ class Generator : public sluice::Source {
         }
         want = std::min(want, static_cast<size_t>(due));
       }
-      size_t n = fill(want, emitted);
+      size_t n = 0;
+      try {
+        n = fill(want, emitted);
+      } catch (const std::exception& e) {
+        // Not std::terminate: report, wait a second, go on with the next events.
+        host().error(std::string("generator: internal error: ") + e.what() + "; retrying in 1s");
+        host().metric("internal_errors");
+        host().state(sluice::State::degraded, std::string("internal error: ") + e.what());
+        if (!sleep_until(Clock::now() + std::chrono::seconds(1))) break;
+        host().state(sluice::State::up, replay_ ? "replaying " + replay_->path() : "generating");
+        continue;
+      }
       if (n == 0) break;  // the replay file is done
       views_.assign(events_.begin(), events_.begin() + static_cast<ptrdiff_t>(n));
       host().metric("generated", static_cast<int64_t>(n));

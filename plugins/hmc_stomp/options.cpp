@@ -129,6 +129,9 @@ std::string build_schema() {
         {"request_timeout",
          with(duration,
               {{"default", "30s"}, {"description", "each WS API request and each STOMP write"}})},
+        {"max_response_bytes",
+         with(size, {{"default", "4MiB"},
+                     {"description", "largest WS API response body read; bigger is an error"}})},
         {"stomp_version",
          {{"type", "string"},
           {"enum", {"auto", "1.2", "1.1", "1.0"}},
@@ -207,6 +210,13 @@ Options Options::from_json(const nlohmann::json& j) {
   }
   o.connect_timeout = duration_of(j, "connect_timeout", o.connect_timeout);
   o.request_timeout = duration_of(j, "request_timeout", o.request_timeout);
+  if (j.contains("max_response_bytes")) {
+    try {
+      o.max_response_bytes = sluice::size_option(j.at("max_response_bytes"));
+    } catch (const std::exception& e) {
+      throw std::invalid_argument(std::string("max_response_bytes: ") + e.what());
+    }
+  }
   o.stomp_version = j.value("stomp_version", std::string("auto"));
   if (o.stomp_version != "auto" && o.stomp_version != "1.2" && o.stomp_version != "1.1" &&
       o.stomp_version != "1.0")

@@ -48,7 +48,8 @@ struct Options {
   uint64_t max_frame_bytes = 16ull << 20;
   std::chrono::milliseconds connect_timeout{10000};
   std::chrono::milliseconds request_timeout{30000};
-  std::string stomp_version = "auto";  // auto | 1.2 | 1.1 | 1.0
+  uint64_t max_response_bytes = 4ull << 20;  // WS API response bodies
+  std::string stomp_version = "auto";        // auto | 1.2 | 1.1 | 1.0
 
   // Needs the Web Services API (topic types, OS message channels, or MFA login).
   bool needs_ws_api() const { return mfa || !topic_types.empty() || !os_message_channels.empty(); }

@@ -97,8 +97,27 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
         io_.run();
         return;
       } catch (const std::exception& e) {
-        host().error(std::string("internal error: ") + e.what());
+        recover(e.what());
+      } catch (...) {
+        recover("unknown exception");
       }
+    }
+  }
+
+  // An exception escaped a handler: whatever it was doing is lost (a WS API coroutine then never
+  // completes), so the connection or the attempt starts over instead of waiting for it.
+  void recover(const std::string& what) {
+    const std::string why = "internal error: " + what;
+    host().error(why);
+    host().metric("internal_errors");
+    if (stopping_) return;
+    try {
+      if (conn_) return conn_->fail(StompConnection::CloseKind::lost, why);
+      ++attempt_;  // a late completion of the lost attempt is ignored
+      retry_timer_.cancel();
+      report_down(why, backoff_.next());
+    } catch (const std::exception& e) {
+      host().error(std::string("internal error while recovering: ") + e.what());
     }
   }
 
@@ -107,8 +126,8 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
     if (!api_) return connect_stomp();
     host().state(sluice::State::connecting,
                  "WS API " + o_.host + ":" + std::to_string(o_.api_port));
-    asio::co_spawn(io_, prepare_ws_api(), [this](std::exception_ptr e) {
-      if (stopping_) return;
+    asio::co_spawn(io_, prepare_ws_api(), [this, attempt = ++attempt_](std::exception_ptr e) {
+      if (stopping_ || attempt != attempt_) return;
       if (!e) return connect_stomp();
       try {
         std::rethrow_exception(e);
@@ -520,6 +539,7 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
   bool connect_works_ = false;
   bool quick_reconnect_ = false;
   uint64_t reconnects_ = 0;
+  uint64_t attempt_ = 0;  // WS API attempts, so that an abandoned one cannot complete
   uint64_t errors_ = 0;
   uint64_t subscribed_ = 0;
   std::string last_close_reason_;

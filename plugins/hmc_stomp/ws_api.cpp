@@ -1,5 +1,6 @@
 #include "ws_api.hpp"
 
+#include <sluice/http_read.hpp>
 #include <sluice/tls.hpp>
 
 #include <boost/asio/awaitable.hpp>
@@ -46,7 +47,7 @@ asio::awaitable<ApiResponse> WsApi::request(http::verb verb, std::string target,
   } catch (const std::exception& e) {
     throw ApiError(where + ": " + e.what());
   }
-  http::response<http::string_body> res;
+  http::response_parser<http::string_body> parser;
   try {
     tcp::resolver resolver(io_);
     beast::get_lowest_layer(stream).expires_after(o_.request_timeout);
@@ -69,36 +70,29 @@ asio::awaitable<ApiResponse> WsApi::request(http::verb verb, std::string target,
     beast::get_lowest_layer(stream).expires_after(o_.request_timeout);
     co_await http::async_write(stream, req, use_awaitable);
     beast::flat_buffer buf;
-    co_await http::async_read(stream, buf, res, use_awaitable);
+    co_await sluice::http::async_read_response(
+        stream, buf, parser, sluice::http::ResponseLimits{o_.max_response_bytes}, use_awaitable);
   } catch (const boost::system::system_error& e) {
     std::string m =
         e.code() == beast::error::timeout
             ? "timed out (request_timeout " + std::to_string(o_.request_timeout.count()) + " ms)"
-            : e.code().message();
+        : e.code() == http::error::body_limit ? "response body over max_response_bytes (" +
+                                                    std::to_string(o_.max_response_bytes) + ")"
+                                              : e.code().message();
     throw ApiError("WS API " + where + " on " + o_.host + ":" + std::to_string(o_.api_port) + ": " +
                    m);
   }
   // Closing politely is not worth a wait: the answer is complete.
   beast::get_lowest_layer(stream).socket().close();
 
+  const auto& res = parser.get();
   ApiResponse out;
   out.status = res.result_int();
   if (!res.body().empty()) {
     out.body = nlohmann::json::parse(res.body(), nullptr, false);
     if (out.body.is_discarded()) out.body = nullptr;
   }
-  if (out.status >= 400) {
-    int reason = 0;
-    std::string message;
-    if (out.body.is_object()) {
-      reason = out.body.value("reason", 0);
-      message = out.body.value("message", std::string());
-    }
-    throw ApiError("WS API " + where + ": HTTP " + std::to_string(out.status) +
-                       (reason ? " reason " + std::to_string(reason) : "") +
-                       (message.empty() ? "" : ": " + message),
-                   out.status, reason);
-  }
+  if (out.status >= 400) throw answers::error(where, out.status, out.body);
   co_return out;
 }
 
@@ -123,12 +117,9 @@ asio::awaitable<void> WsApi::logon() {
   if (std::string code = read_mfa_code(); !code.empty()) body["mfa-code"] = code;
   std::string target = "/api/sessions";
   ApiResponse r = co_await request(http::verb::post, target, std::move(body));
-  if (!r.body.is_object() || !r.body.contains("api-session"))
-    throw ApiError("WS API logon: answer without api-session");
-  session_ = r.body.value("api-session", std::string());
-  credential_ = r.body.value("session-credential", std::string());
-  if (o_.mfa && credential_.empty())
-    throw ApiError("WS API logon: answer without session-credential (needed with mfa)");
+  answers::Logon a = answers::logon(r.body, o_.mfa);
+  session_ = std::move(a.session);
+  credential_ = std::move(a.credential);
 }
 
 asio::awaitable<void> WsApi::logoff() {
@@ -146,21 +137,11 @@ asio::awaitable<void> WsApi::logoff() {
 asio::awaitable<nlohmann::json> WsApi::notification_topics() {
   std::string target = "/api/sessions/operations/get-notification-topics";
   ApiResponse r = co_await request(http::verb::get, target, std::nullopt);
-  if (!r.body.is_object() || !r.body.contains("topics") || !r.body["topics"].is_array())
-    throw ApiError("WS API get-notification-topics: answer without a topics list");
-  co_return r.body["topics"];
+  co_return answers::topics(r.body);
 }
 
 std::vector<std::string> WsApi::topics_of_types(const nlohmann::json& topics) const {
-  std::vector<std::string> out;
-  for (const auto& t : topics) {
-    if (!t.is_object()) continue;
-    const std::string type = t.value("topic-type", std::string());
-    const std::string name = t.value("topic-name", std::string());
-    for (const auto& wanted : o_.topic_types)
-      if (wanted == type && !name.empty()) out.push_back(name);
-  }
-  return out;
+  return answers::topics_of_types(topics, o_.topic_types);
 }
 
 // Finds the partition or LPAR by name and opens its OS message channel.
@@ -168,10 +149,7 @@ asio::awaitable<std::string> WsApi::open_channel(const OsChannel& ch) {
   // GCC 12 mishandles string literals inside co_await expressions: targets are built first.
   std::string target = std::string("/api/cpcs?name=") + url_encode(ch.cpc);
   ApiResponse cpcs = co_await request(http::verb::get, target, std::nullopt);
-  std::string cpc_uri;
-  if (cpcs.body.is_object() && cpcs.body["cpcs"].is_array())
-    for (const auto& c : cpcs.body["cpcs"])
-      if (c.value("name", std::string()) == ch.cpc) cpc_uri = c.value("object-uri", std::string());
+  const std::string cpc_uri = answers::uri_by_name(cpcs.body, "cpcs", ch.cpc);
   if (cpc_uri.empty()) throw ApiError("CPC '" + ch.cpc + "' not found");
 
   const bool dpm = !ch.partition.empty();
@@ -179,10 +157,7 @@ asio::awaitable<std::string> WsApi::open_channel(const OsChannel& ch) {
   const std::string& name = dpm ? ch.partition : ch.lpar;
   target = cpc_uri + "/" + kind + "?name=" + url_encode(name);
   ApiResponse list = co_await request(http::verb::get, target, std::nullopt);
-  std::string uri;
-  if (list.body.is_object() && list.body[kind].is_array())
-    for (const auto& p : list.body[kind])
-      if (p.value("name", std::string()) == name) uri = p.value("object-uri", std::string());
+  const std::string uri = answers::uri_by_name(list.body, kind, name);
   if (uri.empty())
     throw ApiError(std::string(dpm ? "partition" : "LPAR") + " '" + name + "' not found on CPC '" +
                    ch.cpc + "'");
@@ -201,17 +176,10 @@ asio::awaitable<std::string> WsApi::open_channel(const OsChannel& ch) {
     if (!(e.status == 409 && e.reason == 331)) throw;
     already_open = true;
   }
-  if (!already_open) {
-    std::string topic = r.body.is_object() ? r.body.value("topic-name", std::string()) : "";
-    if (topic.empty()) throw ApiError("open-os-message-channel: answer without topic-name");
-    co_return topic;
-  }
+  if (!already_open) co_return answers::opened_topic(r.body);
   // 331: already open for this session; its topic is listed with our object-uri.
   nlohmann::json topics = co_await notification_topics();
-  for (const auto& t : topics)
-    if (t.value("topic-type", std::string()) == "os-message-notification" &&
-        t.value("object-uri", std::string()) == uri)
-      co_return t.value("topic-name", std::string());
+  if (std::string topic = answers::channel_topic(topics, uri); !topic.empty()) co_return topic;
   throw ApiError("OS message channel already open (409 reason 331) but its topic for " + uri +
                  " is not in get-notification-topics");
 }

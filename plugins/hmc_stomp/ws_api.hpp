@@ -5,6 +5,7 @@
 #pragma once
 
 #include "options.hpp"
+#include "ws_api_answers.hpp"
 
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
@@ -19,19 +20,6 @@
 #include <nlohmann/json.hpp>
 
 namespace hmc {
-
-// A WS API request that failed: HTTP status and the HMC's reason code where there is one.
-struct ApiError : std::runtime_error {
-  ApiError(const std::string& what, unsigned status = 0, int reason = 0)
-      : std::runtime_error(what), status(status), reason(reason) {}
-  unsigned status;
-  int reason;
-  // 401, or 403 reason 4/5 (no or invalid session): log on again.
-  bool session_gone() const {
-    return status == 401 || (status == 403 && (reason == 4 || reason == 5));
-  }
-  bool auth_failed() const { return status == 401 || status == 403; }
-};
 
 struct ApiResponse {
   unsigned status = 0;

@@ -183,7 +183,8 @@ const char* options_schema() {
             {"default", 64},
             {"description", "deepest element nesting accepted"}}},
           {"connect_timeout", dur("10s", "TCP connect and TLS handshake")},
-          {"response_timeout", dur("10s", "each handshake step and the registration answers")},
+          {"response_timeout",
+           dur("10s", "each handshake step, the registration answers and each write")},
           {"stop_timeout", dur("2s", "on stop, how long to wait for the unregister answers")}}}};
     return s.dump();
   }();
@@ -224,6 +225,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
         resolver_(io),
         stream_(io, ctx),
         deadline_(io),
+        write_deadline_(io),
         framer_(shared.options.limits),
         epoch_(epoch),
         id_prefix_(shared.options.host + "-" + std::to_string(epoch) + "-"),
@@ -258,6 +260,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   int64_t epoch() const { return epoch_; }
   std::string next_id() { return id_prefix_ + std::to_string(++counter_); }
+  // After an internal error on the io thread: this connection is replaced.
+  void abort(const std::string& reason) { fail(reason); }
 
  private:
   enum class Phase {
@@ -551,6 +555,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
     writing_ = true;
     auto self = shared_from_this();
+    // Every write, in every phase (events streaming too), ends within response_timeout: a peer
+    // that stops reading cannot hold the connection (or stop) forever.
+    const uint64_t gen = ++write_gen_;
+    write_deadline_.expires_after(s_.options.response_timeout);
+    write_deadline_.async_wait([this, self, gen](const boost::system::error_code& ec) {
+      if (ec || gen != write_gen_ || finished_) return;
+      if (phase_ == Phase::closing || phase_ == Phase::unregistering) return finish_stop_now();
+      fail("timed out after " + seconds_text(s_.options.response_timeout) + " writing to ldmd");
+    });
     auto handler = [this, self](const boost::system::error_code& ec, size_t) { on_write(ec); };
     if (tls_)
       asio::async_write(stream_, asio::buffer(queue_.front()), handler);
@@ -559,6 +572,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   void on_write(const boost::system::error_code& ec) {
+    ++write_gen_;
+    write_deadline_.cancel();
     if (finished_) return;
     if (ec) {
       if (phase_ == Phase::closing || phase_ == Phase::unregistering) return finish_stop_now();
@@ -618,6 +633,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (finished_) return;
     finished_ = true;
     disarm();
+    write_deadline_.cancel();
     resolver_.cancel();
     if (framer_.pending_bytes() != 0) {
       s_.host.metric("ldm.partial_elements_discarded");
@@ -641,6 +657,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   ssl::stream<tcp::socket> stream_;
   asio::steady_timer deadline_;
   uint64_t deadline_gen_ = 0;
+  asio::steady_timer write_deadline_;
+  uint64_t write_gen_ = 0;
   XmlStreamFramer framer_;
   std::array<char, 64 * 1024> buf_{};
   std::vector<FramedItem> items_;
@@ -763,6 +781,35 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     work.reset();
     shared.host.state(State::down, "stopped");
   }
+
+  // The io thread: an exception out of a handler must not end in std::terminate. It is logged
+  // and reported, and the connection is replaced (or the stop finished).
+  void run_io() {
+    for (;;) {
+      try {
+        io.run();
+        return;
+      } catch (const std::exception& e) {
+        recover(e.what());
+      } catch (...) {
+        recover("unknown exception");
+      }
+    }
+  }
+
+  void recover(const std::string& what) {
+    const std::string why = "internal error: " + what;
+    shared.host.error("ldm_xml: " + why);
+    shared.host.metric("ldm.internal_errors");
+    try {
+      if (stopping) return end_stop();
+      if (conn) return conn->abort(why);  // on_lost schedules the reconnect
+      retry_timer.cancel();
+      on_lost(Outcome{why, false, false});
+    } catch (const std::exception& e) {
+      shared.host.error("ldm_xml: internal error while recovering: " + std::string(e.what()));
+    }
+  }
 };
 
 Client::Client(Host host, ClientOptions options)
@@ -782,7 +829,7 @@ void Client::start() {
         "ldm_xml: TLS verification is off (tls.verify: false): anyone on the path "
         "can read the ldmd password and events");
   asio::post(s.io, [&s] { s.connect(); });
-  s.thread = std::thread([&s] { s.io.run(); });
+  s.thread = std::thread([&s] { s.run_io(); });
 }
 
 void Client::stop() {

@@ -4,6 +4,7 @@
 #include "webhook_util.hpp"
 
 #include <sluice/format.hpp>
+#include <sluice/http_read.hpp>
 #include <sluice/sdk.hpp>
 #include <sluice/tls.hpp>
 #include <sluice/units.hpp>
@@ -13,6 +14,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
@@ -26,6 +28,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <unordered_set>
@@ -43,7 +46,6 @@ using error_code = boost::system::error_code;
 using std::chrono::milliseconds;
 
 enum class BodyMode { cloudevents, cloudevents_batch, json_array, json_lines };
-enum class Action { ok, retry, reject };
 
 Action parse_action(const std::string& s) {
   if (s == "ok") return Action::ok;
@@ -73,6 +75,7 @@ struct Config {
   milliseconds connect_timeout{5000};
   milliseconds write_timeout{10000};
   milliseconds read_timeout{30000};
+  uint64_t max_response_bytes = 1u << 20;
   tls::ClientOptions tls;
   std::map<int, Action> status_map;
   std::string user_agent = "sluice-webhook/1.0";
@@ -83,8 +86,13 @@ struct Config {
     c.body = parse_body(o.value("body", std::string("cloudevents-batch")));
     c.gzip = o.value("gzip", false);
     if (auto h = o.find("headers"); h != o.end())
-      for (auto it = h->begin(); it != h->end(); ++it)
+      for (auto it = h->begin(); it != h->end(); ++it) {
+        if (!is_header_name(it.key()))
+          throw std::invalid_argument("headers: '" + it.key() + "' is not a header name");
+        if (auto why = header_value_problem(it.value().get<std::string>()))
+          throw std::invalid_argument("headers: " + it.key() + ": " + *why);
         c.headers.emplace_back(it.key(), it.value().get<std::string>());
+      }
     if (auto a = o.find("auth"); a != o.end()) {
       if (a->contains("bearer")) {
         c.authorization = "Bearer " + a->at("bearer").get<std::string>();
@@ -100,6 +108,8 @@ struct Config {
     if (o.contains("connect_timeout")) c.connect_timeout = duration_option(o["connect_timeout"]);
     if (o.contains("write_timeout")) c.write_timeout = duration_option(o["write_timeout"]);
     if (o.contains("read_timeout")) c.read_timeout = duration_option(o["read_timeout"]);
+    if (o.contains("max_response_bytes"))
+      c.max_response_bytes = size_option(o["max_response_bytes"]);
     if (o.contains("tls")) c.tls = tls::ClientOptions::from_json(o["tls"]);
     if (auto m = o.find("status_map"); m != o.end())
       for (auto it = m->begin(); it != m->end(); ++it) {
@@ -117,27 +127,13 @@ struct Config {
   }
 };
 
-struct Outcome {
-  Action action = Action::ok;
-  int status = 0;
-  uint32_t retry_after_ms = 0;
-  std::string reason;
-};
-
 // One HTTP request and who waits for its outcome.
 struct Job {
+  std::string refused;  // why this request must not be sent (answered reject, never sent)
   http::request<http::string_body> request;
   std::string idempotency_key;  // of the events in the request, also when no header carries it
   std::function<void(const Outcome&)> done;
 };
-
-std::string snippet(std::string_view body) {
-  std::string out;
-  for (char c : body.substr(0, 200))
-    out.push_back(static_cast<unsigned char>(c) < 0x20 ? ' ' : c);
-  if (body.size() > 200) out += "...";
-  return out;
-}
 
 class Pool;
 
@@ -145,7 +141,7 @@ class Pool;
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
   Connection(Pool& pool, net::io_context& ioc, ssl::context* tls)
-      : pool_(pool), ioc_(ioc), tls_ctx_(tls), resolver_(ioc) {}
+      : pool_(pool), ioc_(ioc), tls_ctx_(tls), resolver_(ioc), resolve_timer_(ioc) {}
 
   void run(std::shared_ptr<Job> job);
   void close() {
@@ -153,7 +149,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (tls_) beast::get_lowest_layer(*tls_).socket().close(ec);
     if (tcp_) tcp_->socket().close(ec);
     resolver_.cancel();
+    resolve_timer_.cancel();
     connected_ = false;
+  }
+  // After an internal error on the io thread: the request in flight ends in retry.
+  void abort(const std::string& reason) {
+    close();
+    finish(Outcome{Action::retry, 0, 0, reason}, false);
   }
 
  private:
@@ -181,6 +183,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   net::io_context& ioc_;
   ssl::context* tls_ctx_;
   tcp::resolver resolver_;
+  net::steady_timer resolve_timer_;  // getaddrinfo has no timeout of its own
+  uint64_t resolve_seq_ = 0;         // the resolve being waited for (timer or answer, not both)
   std::unique_ptr<beast::tcp_stream> tcp_;
   std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> tls_;
   beast::flat_buffer buffer_;
@@ -207,7 +211,7 @@ class Pool {
   }
 
   void release(const std::shared_ptr<Connection>& c, bool keep_alive) {
-    --busy_;
+    busy_.erase(c);
     if (keep_alive && !stopping_)
       idle_.push_back(c);
     else
@@ -228,9 +232,29 @@ class Pool {
       job->done(Outcome{Action::retry, 0, 0, "sink stopping"});
   }
 
+  // An exception escaped a handler (a bug): whatever it left half done, every request in flight
+  // ends in retry on a fresh connection and the sink goes on.
+  void abort_all(const std::string& reason) {
+    for (auto& c : idle_)
+      c->close();
+    open_ -= idle_.size();
+    idle_.clear();
+    auto busy = busy_;
+    for (const auto& c : busy)
+      c->abort(reason);
+  }
+
   const Config& config() const { return config_; }
   bool stopping() const { return stopping_; }
   void opened() { host_.metric("webhook.connections_opened"); }
+  void too_large() {
+    host_.metric("webhook.responses_too_large");
+    host_.warn("webhook: a response from " + config_.url.host_header +
+               " has a body over max_response_bytes (" +
+               std::to_string(config_.max_response_bytes) +
+               "); its status counts, the body is "
+               "not read and the connection is closed");
+  }
 
  private:
   void pump() {
@@ -248,7 +272,7 @@ class Pool {
       } else {
         return;
       }
-      ++busy_;
+      busy_.insert(c);
       auto job = std::move(waiting_.front());
       waiting_.pop_front();
       c->run(std::move(job));
@@ -263,7 +287,7 @@ class Pool {
   std::vector<std::shared_ptr<Connection>> idle_;
   std::vector<std::weak_ptr<Connection>> all_;
   size_t open_ = 0;
-  size_t busy_ = 0;
+  std::set<std::shared_ptr<Connection>> busy_;  // with a request; kept alive here
   bool stopping_ = false;
 };
 
@@ -291,9 +315,22 @@ void Connection::start_connect() {
   } else {
     tcp_ = std::make_unique<beast::tcp_stream>(ioc_);
   }
+  // getaddrinfo has no timeout, and cancelling a resolve that already runs does not end it:
+  // connect_timeout ends the attempt without waiting, a late answer is ignored.
+  const uint64_t seq = ++resolve_seq_;
+  resolve_timer_.expires_after(c.connect_timeout);
+  resolve_timer_.async_wait([self = shared_from_this(), seq](error_code ec) {
+    if (ec || seq != self->resolve_seq_) return;
+    ++self->resolve_seq_;
+    self->resolver_.cancel();
+    self->fail("resolve", beast::error::timeout);
+  });
   resolver_.async_resolve(
       c.url.host, c.url.port,
-      [self = shared_from_this()](error_code ec, tcp::resolver::results_type r) {
+      [self = shared_from_this(), seq](error_code ec, tcp::resolver::results_type r) {
+        if (seq != self->resolve_seq_) return;
+        ++self->resolve_seq_;
+        self->resolve_timer_.cancel();
         self->on_resolve(ec, r);
       });
 }
@@ -338,16 +375,26 @@ void Connection::start_write() {
 void Connection::on_write(error_code ec, size_t) {
   if (ec) return fail("write", ec);
   parser_.emplace();
-  parser_->body_limit(4u << 20);
   buffer_.clear();
   lowest().expires_after(pool_.config().read_timeout);
   with_stream([this](auto& stream) {
-    http::async_read(stream, buffer_, *parser_,
-                     [self = shared_from_this()](error_code e, size_t n) { self->on_read(e, n); });
+    sluice::http::async_read_response(
+        stream, buffer_, *parser_, sluice::http::ResponseLimits{pool_.config().max_response_bytes},
+        [self = shared_from_this()](error_code e, size_t n) { self->on_read(e, n); });
   });
 }
 
 void Connection::on_read(error_code ec, size_t) {
+  if (ec == http::error::body_limit && parser_->is_header_done()) {
+    // The status line is the receiver's answer; its body is only the text of a reason and not
+    // worth max_response_bytes. The rest of it is still coming: the connection goes.
+    pool_.too_large();
+    Outcome outcome = map_response();
+    const std::string note = "(response body over max_response_bytes " +
+                             std::to_string(pool_.config().max_response_bytes) + ", not read)";
+    outcome.reason += outcome.reason.empty() ? note : " " + note;
+    return finish(outcome, false);
+  }
   if (ec) return fail("read", ec);
   const bool keep = parser_->get().keep_alive();
   Outcome outcome = map_response();
@@ -356,31 +403,13 @@ void Connection::on_read(error_code ec, size_t) {
 
 Outcome Connection::map_response() {
   const auto& res = parser_->get();
-  const int status = static_cast<int>(res.result_int());
-  Outcome o;
-  o.status = status;
-  Action action;
-  if (auto it = pool_.config().status_map.find(status); it != pool_.config().status_map.end())
-    action = it->second;
-  else if (status >= 200 && status < 300)
-    action = Action::ok;
-  else if (status == 408 || status == 429 || status >= 500)
-    action = Action::retry;
-  else
-    action = Action::reject;
-  o.action = action;
-  if (action == Action::ok) return o;
-  o.reason = "HTTP " + std::to_string(status) + " " + std::string(res.reason());
-  const std::string body = snippet(res.body());
-  if (!body.empty()) o.reason += ": " + body;
-  if (action == Action::retry) {
-    if (auto it = res.find(http::field::retry_after); it != res.end()) {
-      auto ms = parse_retry_after(std::string_view(it->value().data(), it->value().size()),
-                                  std::chrono::system_clock::now());
-      if (ms) o.retry_after_ms = static_cast<uint32_t>(std::min<uint64_t>(*ms, UINT32_MAX));
-    }
-  }
-  return o;
+  std::optional<std::string_view> retry_after;
+  if (auto it = res.find(http::field::retry_after); it != res.end())
+    retry_after = std::string_view(it->value().data(), it->value().size());
+  return classify_response(static_cast<int>(res.result_int()),
+                           std::string_view(res.reason().data(), res.reason().size()), res.body(),
+                           retry_after, pool_.config().status_map,
+                           std::chrono::system_clock::now());
 }
 
 void Connection::fail(const std::string& what, error_code ec) {
@@ -402,6 +431,7 @@ void Connection::fail(const std::string& what, error_code ec) {
 }
 
 void Connection::finish(const Outcome& outcome, bool keep_alive) {
+  if (!job_) return;  // abort() answered it already; a late completion changes nothing
   auto job = std::move(job_);
   if (!keep_alive) close();
   pool_.release(shared_from_this(), keep_alive);
@@ -486,7 +516,7 @@ class WebhookSink : public Sink {
 
   void start() override {
     if (thread_.joinable()) return;
-    thread_ = std::thread([this] { ioc_.run(); });
+    thread_ = std::thread([this] { run_io(); });
     host().state(State::connecting, "posting to " + config_.url.host_header);
   }
 
@@ -498,6 +528,34 @@ class WebhookSink : public Sink {
   }
 
   uint32_t max_in_flight() const override { return config_.max_in_flight; }
+
+  // The io thread: an exception out of a handler must not end in std::terminate. It is logged,
+  // reported, and the requests in flight are answered with retry.
+  void run_io() {
+    for (;;) {
+      try {
+        ioc_.run();
+        return;
+      } catch (const std::exception& e) {
+        recover(e.what());
+      } catch (...) {
+        recover("unknown exception");
+      }
+    }
+  }
+
+  void recover(const std::string& what) {
+    const std::string reason = "webhook: internal error: " + what;
+    host().error(reason + "; requests in flight will be retried");
+    host().metric("webhook.internal_errors");
+    state_.store(2);
+    host().state(State::degraded, reason);
+    try {
+      pool_->abort_all(reason);
+    } catch (const std::exception& e) {
+      host().error("webhook: internal error while recovering: " + std::string(e.what()));
+    }
+  }
 
   void deliver_async(const Batch& batch, Completion done) override {
     if (batch.empty()) return done(Delivery::ok());
@@ -552,14 +610,30 @@ class WebhookSink : public Sink {
 
   void submit(std::vector<std::shared_ptr<Job>> jobs) {
     net::post(ioc_, [this, jobs = std::move(jobs)]() mutable {
-      for (auto& job : jobs)
-        pool_->submit(std::move(job));
+      for (auto& job : jobs) {
+        if (!job->refused.empty())
+          job->done(Outcome{Action::reject, 0, 0, job->refused});
+        else
+          pool_->submit(std::move(job));
+      }
     });
   }
 
   std::shared_ptr<Job> make_job(const sluice_event* events, size_t count, std::string key) {
     auto job = std::make_shared<Job>();
     job->idempotency_key = std::move(key);
+    // Templates expand peer-controlled text ({type}, {subject}, ...): a CR or LF there would
+    // inject headers or a whole second request. Such an event is refused, never sent.
+    std::vector<std::pair<const std::string*, std::string>> extra;
+    for (const auto& [name, value] : config_.headers) {
+      extra.emplace_back(&name, expand_template(value, events[0]));
+      if (auto why = header_value_problem(extra.back().second)) {
+        job->refused =
+            "header " + name + " would carry a " + *why + " after expanding its template; not sent";
+        host().metric("webhook.headers_refused");
+        return job;
+      }
+    }
     auto& req = job->request;
     req.method(http::verb::post);
     req.target(config_.url.target);
@@ -605,8 +679,8 @@ class WebhookSink : public Sink {
       req.set("X-Sluice-Timestamp", ts);
       req.set("X-Sluice-Signature", "v1=" + sign_v1(config_.signing_secret, ts, body));
     }
-    for (const auto& [name, value] : config_.headers)
-      req.set(name, expand_template(value, events[0]));
+    for (auto& [name, value] : extra)
+      req.set(*name, std::move(value));
     req.keep_alive(true);
     req.body() = std::move(body);
     req.prepare_payload();
@@ -665,6 +739,11 @@ const char* options_schema() {
 })json");
     for (const char* key : {"connect_timeout", "write_timeout", "read_timeout"})
       s["properties"][key] = nlohmann::json::parse(kDurationSchema);
+    s["properties"]["max_response_bytes"] = nlohmann::json::parse(kSizeSchema);
+    s["properties"]["max_response_bytes"]["default"] = "1MiB";
+    s["properties"]["max_response_bytes"]["description"] =
+        "largest response body read; the status of a bigger response counts, its body is not "
+        "read and the connection is closed";
     s["properties"]["connect_timeout"]["default"] = "5s";
     s["properties"]["write_timeout"]["default"] = "10s";
     s["properties"]["read_timeout"]["default"] = "30s";

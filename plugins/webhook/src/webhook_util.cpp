@@ -8,6 +8,8 @@
 #include <openssl/sha.h>
 #include <zlib.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cstring>
 #include <ctime>
 #include <memory>
@@ -220,6 +222,65 @@ std::string idempotency_key(const sluice_event* events, size_t count) {
   unsigned int len = 0;
   EVP_DigestFinal_ex(ctx.get(), md, &len);
   return to_hex(md, 16);
+}
+
+std::string snippet(std::string_view body) {
+  std::string out;
+  for (char c : body.substr(0, 200))
+    out.push_back(static_cast<unsigned char>(c) < 0x20 ? ' ' : c);
+  if (body.size() > 200) out += "...";
+  return out;
+}
+
+Outcome classify_response(int status, std::string_view reason_phrase, std::string_view body,
+                          std::optional<std::string_view> retry_after,
+                          const std::map<int, Action>& status_map,
+                          std::chrono::system_clock::time_point now) {
+  Outcome o;
+  o.status = status;
+  if (auto it = status_map.find(status); it != status_map.end())
+    o.action = it->second;
+  else if (status >= 200 && status < 300)
+    o.action = Action::ok;
+  else if (status == 408 || status == 429 || status >= 500)
+    o.action = Action::retry;
+  else
+    o.action = Action::reject;
+  if (o.action == Action::ok) return o;
+  o.reason = "HTTP " + std::to_string(status) + " " + snippet(reason_phrase);
+  const std::string text = snippet(body);
+  if (!text.empty()) o.reason += ": " + text;
+  if (o.action == Action::retry && retry_after) {
+    auto ms = parse_retry_after(*retry_after, now);
+    if (ms) o.retry_after_ms = static_cast<uint32_t>(std::min<uint64_t>(*ms, UINT32_MAX));
+  }
+  return o;
+}
+
+std::optional<std::string> header_value_problem(std::string_view value) {
+  for (size_t i = 0; i < value.size(); ++i) {
+    const auto c = static_cast<unsigned char>(value[i]);
+    if (c < 0x20 || c == 0x7f) {
+      static const char* hex = "0123456789abcdef";
+      std::string what = c == '\r'   ? "CR"
+                         : c == '\n' ? "LF"
+                         : c == 0    ? "NUL"
+                                  : std::string("control character 0x") + hex[c >> 4] + hex[c & 15];
+      return what + " at offset " + std::to_string(i);
+    }
+  }
+  return std::nullopt;
+}
+
+bool is_header_name(std::string_view name) {
+  if (name.empty()) return false;
+  for (char ch : name) {
+    const auto c = static_cast<unsigned char>(ch);
+    const bool ok =
+        std::isalnum(c) || std::string_view("!#$%&'*+-.^_`|~").find(ch) != std::string_view::npos;
+    if (!ok || c >= 0x80) return false;
+  }
+  return true;
 }
 
 std::string expand_template(std::string_view text, const sluice_event& event) {

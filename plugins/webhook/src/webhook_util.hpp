@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -44,6 +45,29 @@ std::string idempotency_key(const sluice_event* events, size_t count);
 // Replaces {type}, {source}, {subject}, {id} with the event's fields ({subject} is empty when the
 // event has none); other text, including other braces, stays as it is.
 std::string expand_template(std::string_view text, const sluice_event& event);
+
+// Why `value` cannot be an HTTP header value, or nullopt when it can: it must hold no control
+// character (0x00-0x1F, 0x7F; CR and LF would end the header and inject others).
+std::optional<std::string> header_value_problem(std::string_view value);
+// Whether `name` is an HTTP token (RFC 9110 5.1), as a header name must be.
+bool is_header_name(std::string_view name);
+
+// What a receiver's answer means for the request.
+enum class Action { ok, retry, reject };
+struct Outcome {
+  Action action = Action::ok;
+  int status = 0;
+  uint32_t retry_after_ms = 0;
+  std::string reason;
+};
+// The first 200 bytes of a body for a reason text, control characters as spaces.
+std::string snippet(std::string_view body);
+// The outcome of an HTTP response: status_map first, then 2xx ok, 408 / 429 / 5xx retry (with
+// Retry-After), every other status reject; the reason quotes the status and a body snippet.
+Outcome classify_response(int status, std::string_view reason_phrase, std::string_view body,
+                          std::optional<std::string_view> retry_after,
+                          const std::map<int, Action>& status_map,
+                          std::chrono::system_clock::time_point now);
 
 // Base64 (RFC 4648, with padding), for basic auth.
 std::string base64(std::string_view data);

@@ -1,0 +1,117 @@
+// The WS API client against a hostile HMC on loopback (raw HTTPS bytes): a response that lies
+// about its size must neither kill the process nor leave the source stuck, and memory stays
+// within max_response_bytes (issue 9, items 1 and 2).
+#include "stomp_server.hpp"
+
+#include <sluice/testing.hpp>
+#include <sluice/testing_http.hpp>
+
+#include <doctest/doctest.h>
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <string>
+
+using nlohmann::json;
+using sluice::testing::Harness;
+using sluice::testing::RawHttpServer;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string response(int status, const std::string& reason, const json& body) {
+  const std::string text = body.is_null() ? std::string() : body.dump();
+  return "HTTP/1.1 " + std::to_string(status) + " " + reason +
+         "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(text.size()) +
+         "\r\n\r\n" + text;
+}
+
+const std::string kLogon =
+    response(200, "OK", {{"api-session", "s1"}, {"session-credential", "c1"}});
+const std::string kTopics =
+    response(200, "OK",
+             {{"topics", {{{"topic-name", "ensadmin.1"}, {"topic-type", "object-notification"}}}}});
+
+struct Peers {
+  sluice::tls::CertificatePem pem = sluice::tls::generate_self_signed({"127.0.0.1"});
+  RawHttpServer api{pem};
+  test::Broker broker;
+  std::string ca_file;
+  Peers() {
+    ca_file = "/tmp/hmc_stomp_wsapi_hostile_" + std::to_string(getpid()) + ".pem";
+    std::ofstream(ca_file) << pem.certificate;
+    api.set_default({response(204, "No Content", nullptr), 0, true});
+  }
+  ~Peers() { std::remove(ca_file.c_str()); }
+  json options() const {
+    return json{{"host", "127.0.0.1"},
+                {"stomp_port", broker.port()},
+                {"api_port", api.port()},
+                {"transport", "tcp"},
+                {"tls", {{"ca_file", ca_file}}},
+                {"userid", "sysprog"},
+                {"password", "secret"},
+                {"topic_types", {"object-notification"}},
+                {"heartbeat", {{"send", 0}, {"receive", 0}}},
+                {"reconnect", {{"initial", 20}, {"max", 200}}}};
+  }
+};
+
+}  // namespace
+
+TEST_CASE(
+    "WS API: Content-Length 100 GB with glued body bytes: an error, then the source recovers") {
+  // Before: std::bad_alloc out of Beast's parser; the source stayed in `connecting` for good.
+  Peers p;
+  p.api.script({{"HTTP/1.1 200 OK\r\nContent-Length: 107374182400\r\n\r\n{\"api-", 0, false},
+                {kLogon, 0, true},
+                {kTopics, 0, true}});
+  Harness h(HMC_STOMP_PLUGIN_PATH);
+  auto& inst = h.create(p.options().dump());
+  inst.start();
+  REQUIRE(h.wait_for_state(SLUICE_STATE_DOWN));
+  CHECK(h.states().back().detail.find("response body over max_response_bytes (4194304)") !=
+        std::string::npos);
+  REQUIRE(p.broker.wait_live_subscriptions(1));
+  CHECK(p.broker.subscriptions(1) == std::vector<std::string>{"/topic/ensadmin.1"});
+  CHECK(h.wait_for_state(SLUICE_STATE_UP));
+  CHECK(!h.logged("internal error"));
+}
+
+TEST_CASE("WS API: a glued body dripped far past max_response_bytes: memory stays bounded") {
+  // Before: no limit at all; the body grew to whatever the server sent (3 GB seen).
+  constexpr uint64_t kDrip = 96ull << 20;
+  Peers p;
+  p.api.script({{"HTTP/1.1 200 OK\r\nContent-Length: 1073741824\r\n\r\n{\"api-", kDrip, true},
+                {kLogon, 0, true},
+                {kTopics, 0, true}});
+  Harness h(HMC_STOMP_PLUGIN_PATH);
+  json o = p.options();
+  o["max_response_bytes"] = "1MiB";
+  auto& inst = h.create(o.dump());
+  inst.start();
+  REQUIRE(p.api.wait_for_drips(1, 60s));
+  CHECK(p.api.peak_rss_growth() < (1 << 20) + (24 << 20));
+  REQUIRE(p.broker.wait_live_subscriptions(1));
+}
+
+TEST_CASE("WS API: answers with members of the wrong type are errors, not crashes") {
+  Peers p;
+  const json odd_topics = {1,
+                           "x",
+                           {{"topic-type", 7}, {"topic-name", "bad"}},
+                           {{"topic-type", "object-notification"}, {"topic-name", {"no"}}},
+                           {{"topic-type", "object-notification"}, {"topic-name", "ensadmin.1"}}};
+  p.api.script({{response(200, "OK", {{"api-session", 42}}), 0, true},
+                {response(403, "Forbidden", {{"reason", "five"}, {"message", {1, 2}}}), 0, true},
+                {kLogon, 0, true},
+                {response(200, "OK", {{"topics", odd_topics}}), 0, true}});
+  Harness h(HMC_STOMP_PLUGIN_PATH);
+  auto& inst = h.create(p.options().dump());
+  inst.start();
+  REQUIRE(h.wait_for_state(SLUICE_STATE_DOWN));
+  CHECK(h.states().back().detail == "WS API logon: answer without api-session");
+  REQUIRE(p.broker.wait_live_subscriptions(1));
+  CHECK(p.broker.subscriptions(1) == std::vector<std::string>{"/topic/ensadmin.1"});
+  CHECK(h.logged("WS API logon failed: WS API POST /api/sessions: HTTP 403; "));
+}
