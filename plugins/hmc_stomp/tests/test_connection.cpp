@@ -1,6 +1,6 @@
 // The STOMP connection's decisions without a socket: the answer to STOMP/CONNECT (CONNECTED,
 // ERROR, anything else), heart-beat negotiation, and when CONNECT is worth a try.
-#include "stomp_connection.hpp"
+#include "stomp_handshake.hpp"
 
 #include <doctest/doctest.h>
 
@@ -106,12 +106,10 @@ TEST_CASE("rejects_stomp_command: only an ERROR about the STOMP command itself")
 }
 
 TEST_CASE("read_connect_answer: CONNECTED, ERROR and anything else") {
-  hmc::ConnectParams p;
-  p.heartbeat_send = milliseconds(1000);
-  p.heartbeat_receive = milliseconds(2000);
+  const milliseconds send(1000), receive(2000);
 
   Frame connected{"CONNECTED", {{"version", "1.2"}, {"heart-beat", "3000,500"}}, {}};
-  ConnectAnswer a = hmc::read_connect_answer(connected.view(), p);
+  ConnectAnswer a = hmc::read_connect_answer(connected.view(), send, receive);
   CHECK(a.kind == ConnectAnswer::Kind::connected);
   CHECK(a.version == stomp::Version::v1_2);
   CHECK(a.heartbeats.send == milliseconds(1000));
@@ -119,21 +117,22 @@ TEST_CASE("read_connect_answer: CONNECTED, ERROR and anything else") {
 
   // STOMP 1.0 has no heart-beats, whatever the header says.
   Frame v10{"CONNECTED", {{"heart-beat", "9223372036854775807,1"}}, {}};
-  a = hmc::read_connect_answer(v10.view(), p);
+  a = hmc::read_connect_answer(v10.view(), send, receive);
   CHECK(a.version == stomp::Version::v1_0);
   CHECK(a.heartbeats.send == milliseconds(0));
   CHECK(a.heartbeats.receive == milliseconds(0));
 
-  a = hmc::read_connect_answer(error_frame("User name [u] or password is invalid.").view(), p);
+  a = hmc::read_connect_answer(error_frame("User name [u] or password is invalid.").view(), send,
+                               receive);
   CHECK(a.kind == ConnectAnswer::Kind::rejected);
   CHECK(a.reason == "broker refused the connection: User name [u] or password is invalid.");
   CHECK(!a.refused_command);
-  a = hmc::read_connect_answer(error_frame("Unknown STOMP action: STOMP").view(), p);
+  a = hmc::read_connect_answer(error_frame("Unknown STOMP action: STOMP").view(), send, receive);
   CHECK(a.kind == ConnectAnswer::Kind::rejected);
   CHECK(a.refused_command);
 
   Frame other{"MESSAGE", {}, {}};
-  a = hmc::read_connect_answer(other.view(), p);
+  a = hmc::read_connect_answer(other.view(), send, receive);
   CHECK(a.kind == ConnectAnswer::Kind::unexpected);
   CHECK(a.reason == "expected CONNECTED, got MESSAGE");
 }
