@@ -102,12 +102,6 @@ struct MessageHeaders {
   }
 };
 
-bool repeats_earlier_header(const stomp::FrameView& frame, size_t i) {
-  for (size_t j = 0; j < i; ++j)
-    if (frame.headers[j].first == frame.headers[i].first) return true;
-  return false;
-}
-
 // Everything of the notification event but its id and data: type, subject, time, attributes.
 void begin_notification(const stomp::FrameView& frame, const MessageHeaders& h, std::string_view id,
                         std::string_view type, const std::string& source,
@@ -118,9 +112,8 @@ void begin_notification(const stomp::FrameView& frame, const MessageHeaders& h, 
   else if (h.object_uri && !h.object_uri->empty())
     out.subject(*h.object_uri);
   if (auto ts = to_int(h.timestamp); ts && *ts > 0) out.time_unix_ns(*ts * 1000000);
-  for (size_t i = 0; i < frame.headers.size(); ++i)
-    if (!repeats_earlier_header(frame, i))
-      out.attribute(frame.headers[i].first, frame.headers[i].second);
+  stomp::for_each_distinct_header(
+      frame, [&out](std::string_view k, std::string_view v) { out.attribute(k, v); });
 }
 
 }  // namespace
@@ -160,20 +153,25 @@ void map_message(const stomp::FrameView& frame, const std::string& source, bool 
     ++stats.unknown_type;
   }
 
-  if (null_body(frame.body)) {
+  // A UTF-8 byte order mark before the JSON is not part of it (RFC 8259 lets a reader ignore
+  // one): the data is the JSON after it. A body that is not JSON keeps its mark in `raw`.
+  std::string_view body = frame.body;
+  if (body.substr(0, 3) == "\xEF\xBB\xBF") body.remove_prefix(3);
+
+  if (null_body(body)) {
     begin_notification(frame, h, id, scratch_type, source, out);
     return;
   }
 
   // Without split_lists only validity matters, and json_error builds no document.
   if (!split_lists) {
-    if (!json_error(frame.body)) {
+    if (!json_error(body)) {
       begin_notification(frame, h, id, scratch_type, source, out);
-      out.data(frame.body);
+      out.data(body);
       return;
     }
   } else {
-    nlohmann::json doc = nlohmann::json::parse(frame.body, nullptr, false);
+    nlohmann::json doc = nlohmann::json::parse(body, nullptr, false);
     if (!doc.is_discarded()) {
       if (doc.is_object()) {
         for (const char* key : kListKeys) {
@@ -191,13 +189,14 @@ void map_message(const stomp::FrameView& frame, const std::string& source, bool 
         }
       }
       begin_notification(frame, h, id, scratch_type, source, out);
-      out.data(frame.body);
+      out.data(body);
       return;
     }
   }
 
   // Not JSON: say so, with the raw text, and go on.
-  std::string why = json_error(frame.body).value_or("not JSON");
+  std::string why = json_error(body).value_or("not JSON");
+  if (body.size() != frame.body.size()) why += " (after the UTF-8 byte order mark, 3 bytes)";
   ++stats.parse_errors;
   begin_notification(frame, h, id, "sluice.parse-error", source, out);
   out.data(nlohmann::json{{"error", why}, {"raw", frame.body}}.dump(
@@ -211,9 +210,9 @@ sluice::Event error_event(const stomp::FrameView& frame, const std::string& sour
   e.source = source;
   e.type = "sluice.error";
   if (destination) e.subject = *destination;
-  for (size_t i = 0; i < frame.headers.size(); ++i)
-    if (!repeats_earlier_header(frame, i))
-      e.attribute(std::string(frame.headers[i].first), std::string(frame.headers[i].second));
+  stomp::for_each_distinct_header(frame, [&e](std::string_view k, std::string_view v) {
+    e.attribute(std::string(k), std::string(v));
+  });
   const auto message = frame.header("message");
   nlohmann::json data = {{"message", message.value_or(std::string_view())},
                          {"destination", destination ? nlohmann::json(*destination) : nullptr},

@@ -3,6 +3,7 @@
 #include <sluice/units.hpp>
 
 #include <stdexcept>
+#include <string_view>
 
 namespace hmc {
 
@@ -83,7 +84,9 @@ std::string build_schema() {
          {{"type", "array"},
           {"items", {{"type", "string"}, {"minLength", 1}}},
           {"default", json::array()},
-          {"description", "topic names to subscribe to (/topic/<name>)"}}},
+          {"description",
+           "topic names to subscribe to, as /topic/<name>; a name may be given with or without "
+           "the /topic/ prefix"}}},
         {"topic_types",
          {{"type", "array"},
           {"items", topic_type},
@@ -123,6 +126,12 @@ std::string build_schema() {
         {"max_frame_bytes",
          with(size, {{"default", "16MiB"},
                      {"description", "largest STOMP frame accepted; bigger is an error"}})},
+        {"max_headers",
+         {{"type", "integer"},
+          {"minimum", 1},
+          {"default", 1000},
+          {"description",
+           "most headers a STOMP frame may have; more is an error like a too large frame"}}},
         {"connect_timeout",
          with(duration, {{"default", "10s"},
                          {"description", "TCP connect, TLS handshake and CONNECTED each"}})},
@@ -171,7 +180,14 @@ Options Options::from_json(const nlohmann::json& j) {
   o.mfa = j.value("mfa", false);
   o.mfa_code = j.value("mfa_code", std::string());
   o.mfa_code_file = j.value("mfa_code_file", std::string());
-  o.topics = j.value("topics", std::vector<std::string>{});
+  // A topic is subscribed as /topic/<name>: a name given with the prefix loses it here, so it
+  // is neither subscribed as /topic//topic/<name> nor compared under two spellings later.
+  for (std::string t : j.value("topics", std::vector<std::string>{})) {
+    static constexpr std::string_view kPrefix = "/topic/";
+    if (std::string_view(t).substr(0, kPrefix.size()) == kPrefix) t.erase(0, kPrefix.size());
+    if (t.empty()) throw std::invalid_argument("topics: '/topic/' names no topic");
+    o.topics.push_back(std::move(t));
+  }
   o.topic_types = j.value("topic_types", std::vector<std::string>{});
   if (j.contains("os_message_channels")) {
     for (const auto& c : j.at("os_message_channels")) {
@@ -207,6 +223,14 @@ Options Options::from_json(const nlohmann::json& j) {
       throw std::invalid_argument(std::string("max_frame_bytes: ") + e.what());
     }
     if (o.max_frame_bytes < 64) throw std::invalid_argument("max_frame_bytes: at least 64");
+  }
+  if (j.contains("max_headers")) {
+    try {
+      o.max_headers = sluice::count_option(j.at("max_headers"));
+    } catch (const std::exception& e) {
+      throw std::invalid_argument(std::string("max_headers: ") + e.what());
+    }
+    if (o.max_headers < 1) throw std::invalid_argument("max_headers: at least 1");
   }
   o.connect_timeout = duration_of(j, "connect_timeout", o.connect_timeout);
   o.request_timeout = duration_of(j, "request_timeout", o.request_timeout);

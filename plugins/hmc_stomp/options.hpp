@@ -46,6 +46,7 @@ struct Options {
   sluice::BackoffPolicy reconnect{std::chrono::milliseconds(1000), std::chrono::milliseconds(60000),
                                   2.0, sluice::BackoffPolicy::Jitter::half};
   uint64_t max_frame_bytes = 16ull << 20;
+  uint64_t max_headers = 1000;  // headers per frame; more is an error like a too large frame
   std::chrono::milliseconds connect_timeout{10000};
   std::chrono::milliseconds request_timeout{30000};
   uint64_t max_response_bytes = 4ull << 20;  // WS API response bodies

@@ -74,9 +74,12 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
     });
     finished.wait_for(
         std::min<std::chrono::milliseconds>(o_.request_timeout, std::chrono::seconds(10)));
-    // Give DISCONNECT a moment to leave; the io thread ends when nothing is left to do.
+    // Give DISCONNECT a moment to leave; the io thread ends when nothing is left to do. Every
+    // handler on the io thread is short (a frame's parse and mapping are linear in its size, and
+    // max_frame_bytes and max_headers bound that), so a peer cannot keep stop waiting: without a
+    // WS API logoff, stop returns within kDisconnectGrace plus one handler.
     work_.reset();
-    auto deadline = Clock::now() + std::chrono::seconds(2);
+    auto deadline = Clock::now() + kDisconnectGrace;
     while (!io_.stopped() && Clock::now() < deadline)
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     io_.stop();
@@ -245,6 +248,7 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
     p.connect_timeout = o_.connect_timeout;
     p.write_timeout = o_.request_timeout;
     p.max_frame_bytes = o_.max_frame_bytes;
+    p.max_headers = o_.max_headers;
     host().state(sluice::State::connecting,
                  "STOMP " + o_.host + ":" + std::to_string(o_.stomp_port));
     conn_ = std::make_shared<StompConnection>(io_, o_.use_tls ? &*tls_ctx_ : nullptr, p, *this);
@@ -274,6 +278,8 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
                 stomp::to_string(c.version()) +
                 (server ? ", " + std::string(*server) : std::string()) + ", heart-beats send " +
                 ms_text(c.send_interval()) + " receive " + ms_text(c.receive_interval()) + ")");
+    for (const auto& w : c.heartbeat_warnings())
+      host().warn(w);
     seq_.reset();
     if (ever_connected_) {
       ++reconnects_;
@@ -410,10 +416,17 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
     // sluice.reconnected tells why the last working connection ended, not the failed retries.
     if (kind == StompConnection::CloseKind::lost || last_close_reason_.empty())
       last_close_reason_ = reason;
-    const bool fallback_possible = o_.stomp_version == "auto" && !use_connect_ &&
-                                   (kind == StompConnection::CloseKind::rejected ||
-                                    (kind == StompConnection::CloseKind::failed &&
-                                     c.closed_in() == StompConnection::Phase::awaiting_connected));
+    // CONNECT is tried only when the broker refused the STOMP command itself (an ERROR that
+    // says so), or hung up on it without a word. An ERROR about the login is final for this
+    // attempt: a second logon with the same credentials fails too and counts against lockout
+    // policies. A broker that never answers is not a 1.0 broker either: one connect_timeout.
+    const bool refused_command =
+        kind == StompConnection::CloseKind::rejected && c.stomp_command_refused();
+    const bool hung_up = kind == StompConnection::CloseKind::failed &&
+                         c.closed_in() == StompConnection::Phase::awaiting_connected &&
+                         !c.timed_out();
+    const bool fallback_possible =
+        o_.stomp_version == "auto" && !use_connect_ && (refused_command || hung_up);
     if (fallback_possible && !connect_works_) {
       host().info("broker did not accept the STOMP frame (" + reason +
                   "); trying CONNECT (STOMP 1.0 brokers)");
@@ -454,6 +467,7 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
   // kMaxQueuedBytes bytes, the connection stops reading until the emitter has taken the queue.
   // At most two batches exist then (the one being emitted and the queue), each at most the bound
   // plus what the io thread collected (kMaxCollected*, plus one socket read).
+  static constexpr std::chrono::milliseconds kDisconnectGrace{500};
   static constexpr size_t kMaxQueuedEvents = 4096;
   static constexpr size_t kMaxQueuedBytes = 1u << 20;
   // How much the io thread collects over several reads before queueing it (see on_read_end).

@@ -4,21 +4,9 @@
 
 #include <openssl/err.h>
 
-#include <charconv>
-
 namespace hmc {
 
 namespace {
-
-std::pair<int64_t, int64_t> parse_heartbeat(std::optional<std::string_view> h) {
-  if (!h) return {0, 0};
-  auto comma = h->find(',');
-  if (comma == std::string_view::npos) return {0, 0};
-  int64_t a = 0, b = 0;
-  std::from_chars(h->data(), h->data() + comma, a);
-  std::from_chars(h->data() + comma + 1, h->data() + h->size(), b);
-  return {a < 0 ? 0 : a, b < 0 ? 0 : b};
-}
 
 std::string describe(const boost::system::error_code& ec) {
   std::string m = ec.message();
@@ -59,6 +47,7 @@ StompConnection::StompConnection(asio::io_context& io, asio::ssl::context* tls,
       heartbeat_timer_(io),
       watchdog_timer_(io),
       parser_(params_.max_frame_bytes) {
+  parser_.set_max_headers(params_.max_headers);
   // Without TLS the ssl stream is only a holder of the socket: next_layer() is used directly.
   static asio::ssl::context plain_ctx(asio::ssl::context::tls_client);
   stream_ = std::make_unique<asio::ssl::stream<tcp::socket>>(io_, tls_ctx_ ? *tls_ctx_ : plain_ctx);
@@ -68,6 +57,7 @@ void StompConnection::arm_deadline(std::chrono::milliseconds d, const char* what
   deadline_.expires_after(d);
   deadline_.async_wait([self = shared_from_this(), what](const boost::system::error_code& ec) {
     if (ec || self->phase_ == Phase::closed || self->phase_ == Phase::connected) return;
+    self->timed_out_ = true;
     self->fail(CloseKind::failed, std::string("timeout ") + what + " (connect_timeout " +
                                       std::to_string(self->params_.connect_timeout.count()) +
                                       " ms)");
@@ -197,34 +187,20 @@ bool StompConnection::more_to_read() {
 
 // The broker's answer to STOMP/CONNECT.
 void StompConnection::handle_first_frame(const stomp::FrameView& f) {
-  if (f.command == "ERROR") {
-    const auto message = f.header("message");
-    std::string why = "broker refused the connection: ";
-    why += message && !message->empty() ? *message : f.body.substr(0, 200);
+  ConnectAnswer a = read_connect_answer(f, params_.heartbeat_send, params_.heartbeat_receive);
+  if (a.kind == ConnectAnswer::Kind::rejected) {
+    stomp_command_refused_ = a.refused_command;
     const stomp::Frame copy = stomp::Frame::copy_of(f);
-    return fail(CloseKind::rejected, why, &copy);
+    return fail(CloseKind::rejected, a.reason, &copy);
   }
-  if (f.command != "CONNECTED") {
-    std::string why = "expected CONNECTED, got ";
-    why += f.command;
-    return fail(CloseKind::failed, why);
-  }
-  handle_connected(f);
-}
-
-void StompConnection::handle_connected(const stomp::FrameView& f) {
+  if (a.kind != ConnectAnswer::Kind::connected) return fail(CloseKind::failed, a.reason);
   deadline_.cancel();
-  const auto v = f.header("version");
-  version_ = v ? stomp::parse_version(*v).value_or(stomp::Version::v1_0) : stomp::Version::v1_0;
+  version_ = a.version;
   parser_.set_version(version_);
   phase_ = Phase::connected;
-  // Heart-beats (STOMP 1.1+): each side uses the larger of what one offers and the other wants.
-  if (version_ != stomp::Version::v1_0) {
-    auto [sx, sy] = parse_heartbeat(f.header("heart-beat"));
-    const int64_t cx = params_.heartbeat_send.count(), cy = params_.heartbeat_receive.count();
-    send_interval_ = std::chrono::milliseconds(cx == 0 || sy == 0 ? 0 : std::max(cx, sy));
-    receive_interval_ = std::chrono::milliseconds(cy == 0 || sx == 0 ? 0 : std::max(cy, sx));
-  }
+  send_interval_ = a.heartbeats.send;
+  receive_interval_ = a.heartbeats.receive;
+  heartbeat_warnings_ = std::move(a.heartbeats.warnings);
   last_read_ = Clock::now();
   if (send_interval_.count() > 0) heartbeat_tick();
   if (receive_interval_.count() > 0) watchdog_tick();

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "stomp_frame.hpp"
+#include "stomp_handshake.hpp"
 
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
@@ -12,7 +13,9 @@
 #include <chrono>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace hmc {
@@ -34,6 +37,7 @@ struct ConnectParams {
   std::chrono::milliseconds connect_timeout{10000};
   std::chrono::milliseconds write_timeout{30000};
   size_t max_frame_bytes = 16u << 20;
+  size_t max_headers = stomp::kDefaultMaxHeaders;
 };
 
 class StompConnection : public std::enable_shared_from_this<StompConnection> {
@@ -76,8 +80,15 @@ class StompConnection : public std::enable_shared_from_this<StompConnection> {
 
   Phase phase() const { return phase_; }
   // The phase the connection was in when it closed (awaiting_connected: the broker saw our
-  // STOMP/CONNECT frame and hung up).
+  // STOMP/CONNECT frame and hung up, or never answered: see timed_out()).
   Phase closed_in() const { return closed_in_; }
+  // True when the connection ended because connect_timeout ran out.
+  bool timed_out() const { return timed_out_; }
+  // True when the broker answered STOMP with an ERROR refusing that command (see
+  // rejects_stomp_command): CONNECT may work.
+  bool stomp_command_refused() const { return stomp_command_refused_; }
+  // What negotiate_heartbeats had to say about the broker's heart-beat header (after CONNECTED).
+  const std::vector<std::string>& heartbeat_warnings() const { return heartbeat_warnings_; }
   stomp::Version version() const { return version_; }
   std::chrono::milliseconds send_interval() const { return send_interval_; }
   std::chrono::milliseconds receive_interval() const { return receive_interval_; }
@@ -96,7 +107,6 @@ class StompConnection : public std::enable_shared_from_this<StompConnection> {
   void send_connect_frame();
   void read_more();
   void on_read(const boost::system::error_code& ec, size_t n);
-  void handle_connected(const stomp::FrameView& f);
   void handle_first_frame(const stomp::FrameView& f);
   void write_raw(std::string bytes);
   void write_next();
@@ -133,6 +143,9 @@ class StompConnection : public std::enable_shared_from_this<StompConnection> {
   Clock::time_point last_write_;
   std::chrono::milliseconds send_interval_{0};
   std::chrono::milliseconds receive_interval_{0};
+  std::vector<std::string> heartbeat_warnings_;
+  bool timed_out_ = false;
+  bool stomp_command_refused_ = false;
 };
 
 const char* to_string(StompConnection::CloseKind k);

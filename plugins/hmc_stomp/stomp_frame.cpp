@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdint>
 #include <cstring>
 
 #if defined(__SSE2__)
@@ -323,6 +324,10 @@ bool Parser::scan_head(const char* b, size_t n) {
         head_len_ = k + 1;
         return false;
       }
+      // lines_ holds the command line and then one line per header.
+      if (lines_.size() > max_headers_)
+        fail("frame too large (more than " + std::to_string(max_headers_) +
+             " headers > max_headers " + std::to_string(max_headers_) + ")");
       lines_.push_back({line_start_, end, line_colon_, line_escaped_});
       line_start_ = k + 1;
       line_colon_ = kNone;
@@ -375,9 +380,13 @@ void Parser::parse_head(char* head) {
       auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), len);
       if (text.empty() || ec != std::errc() || p != text.data() + text.size())
         fail("bad frame: content-length '" + std::string(text.substr(0, 40)) + "' is not a number");
+      // The frame's size is what max_frame_bytes limits: its head plus its body.
       if (len > max_frame_ || len + head_len_ > max_frame_)
-        fail("frame too large (content-length " + std::to_string(len) + " > max_frame_bytes " +
-             std::to_string(max_frame_) + ")");
+        fail("frame too large (" +
+             (len > SIZE_MAX - head_len_ ? "over " + std::to_string(SIZE_MAX)
+                                         : std::to_string(head_len_ + len)) +
+             " bytes: " + std::to_string(head_len_) + " of headers + content-length " +
+             std::to_string(len) + " > max_frame_bytes " + std::to_string(max_frame_) + ")");
       content_length_ = len;
     }
   }

@@ -12,6 +12,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -51,6 +52,29 @@ struct FrameView {
   std::optional<std::string_view> header(std::string_view name) const;
 };
 
+// Calls f(name, value) for the first header of each name, in frame order: repeated headers are
+// skipped (the first one counts). Linear in the number of headers, so a peer's frame with many
+// headers costs time in proportion to its size, never its square.
+template <typename F>
+void for_each_distinct_header(const FrameView& frame, F&& f) {
+  const auto& h = frame.headers;
+  // A few headers (every real frame): comparing with the earlier ones is quickest.
+  constexpr size_t kSmall = 24;
+  if (h.size() <= kSmall) {
+    for (size_t i = 0; i < h.size(); ++i) {
+      bool repeated = false;
+      for (size_t j = 0; j < i && !repeated; ++j)
+        repeated = h[j].first == h[i].first;
+      if (!repeated) f(h[i].first, h[i].second);
+    }
+    return;
+  }
+  std::unordered_set<std::string_view> seen;
+  seen.reserve(h.size());
+  for (const auto& [k, v] : h)
+    if (seen.insert(k).second) f(k, v);
+}
+
 // A frame the peer sent that cannot be parsed; the stream cannot be trusted after it.
 struct FrameError : std::runtime_error {
   using std::runtime_error::runtime_error;
@@ -72,6 +96,9 @@ std::string unescape_header(std::string_view text, Version v);
 // Serialises a frame. A non-empty body gets a content-length header unless the frame has one.
 std::string serialize(const Frame& f, Version v);
 
+// Headers a frame may have unless the parser is told otherwise (Parser::set_max_headers).
+inline constexpr size_t kDefaultMaxHeaders = 1000;
+
 class Parser {
  public:
   // Command names accepted: ASCII letters and '_' (`lenient`, the client's rule), or only the
@@ -83,6 +110,10 @@ class Parser {
 
   void set_version(Version v) { version_ = v; }
   Version version() const { return version_; }
+  // A frame with more headers than this is an error like a frame over max_frame_bytes, found as
+  // soon as the header after the last allowed one arrives (not after the whole frame).
+  void set_max_headers(size_t n) { max_headers_ = n; }
+  size_t max_headers() const { return max_headers_; }
 
   // Consumes bytes, appending every complete frame to `out`. Bytes of an incomplete frame are
   // kept for the next call. Throws FrameError on a bad or too large frame; the parser is then
@@ -126,6 +157,7 @@ class Parser {
   [[noreturn]] void fail(const std::string& why);
 
   size_t max_frame_;
+  size_t max_headers_ = kDefaultMaxHeaders;
   Commands commands_;
   Version version_ = Version::v1_0;
   std::string buf_;

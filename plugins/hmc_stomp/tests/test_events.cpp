@@ -161,6 +161,48 @@ TEST_CASE("repeated header: attribute keeps the first value") {
   CHECK(events[0].attributes.size() == 2);
 }
 
+TEST_CASE("many headers, repeated ones among them: one attribute per name, the first value") {
+  // 200000 headers, each name twice: comparing each header with every earlier one (2 * 10^10
+  // comparisons) would take minutes; a frame this size must cost time in proportion to it.
+  const size_t n = 200000;
+  std::vector<std::pair<std::string, std::string>> headers = {{"message-id", "many"}};
+  for (size_t i = 0; i < n; ++i)
+    headers.emplace_back("h" + std::to_string(i % (n / 2)), std::to_string(i));
+  auto events = map(message(std::move(headers), "{}"));
+  REQUIRE(events.size() == 1);
+  CHECK(events[0].attributes.size() == 1 + n / 2);
+  CHECK(events[0].find_attribute("h0") == "0");
+  CHECK(events[0].find_attribute("h99999") == "99999");
+}
+
+TEST_CASE("a UTF-8 byte order mark before the JSON body is skipped") {
+  const std::string bom = "\xEF\xBB\xBF";
+  for (bool split : {false, true}) {
+    CAPTURE(split);
+    auto events = map(message({{"notification-type", "status-change"}, {"message-id", "b1"}},
+                              bom + R"({"status":"operating"})"),
+                      split);
+    REQUIRE(events.size() == 1);
+    CHECK(events[0].type == "hmc.status-change");
+    CHECK(events[0].data == R"({"status":"operating"})");
+    // A mark alone is an empty body: null data.
+    events =
+        map(message({{"notification-type", "inventory-change"}, {"message-id", "b2"}}, bom), split);
+    REQUIRE(events.size() == 1);
+    CHECK(events[0].type == "hmc.inventory-change");
+    CHECK(!events[0].data.has_value());
+  }
+  // Not JSON after the mark: the reason says where, counting after the mark; raw keeps it.
+  auto events =
+      map(message({{"notification-type", "os-message"}, {"message-id", "b3"}}, bom + "{not json"));
+  REQUIRE(events.size() == 1);
+  CHECK(events[0].type == "sluice.parse-error");
+  auto data = nlohmann::json::parse(*events[0].data);
+  CHECK(data["error"] ==
+        "Missing a name for object member. (at byte 1) (after the UTF-8 byte order mark, 3 bytes)");
+  CHECK(data["raw"] == bom + "{not json");
+}
+
 TEST_CASE("a body that is not JSON becomes sluice.parse-error with the raw text") {
   SequenceTracker seq;
   MapStats stats;

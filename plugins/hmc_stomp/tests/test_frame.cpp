@@ -4,7 +4,9 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <string>
+#include <string_view>
 #include <vector>
 
 using stomp::Frame;
@@ -195,8 +197,79 @@ TEST_CASE("a bad frame after good ones in the same read: the good ones are hande
 TEST_CASE("frame size limit: content-length over the limit is refused before the body comes") {
   Parser p(100);
   std::vector<Frame> out;
-  CHECK_THROWS_WITH_AS(p.feed("MESSAGE\ncontent-length:1000\n\n"s, out),
-                       "frame too large (content-length 1000 > max_frame_bytes 100)", FrameError);
+  CHECK_THROWS_WITH_AS(
+      p.feed("MESSAGE\ncontent-length:1000\n\n"s, out),
+      "frame too large (1029 bytes: 29 of headers + content-length 1000 > max_frame_bytes 100)",
+      FrameError);
+}
+
+TEST_CASE("frame size limit: the message gives the frame's size, not the body's") {
+  // A body under the limit whose frame is over it: 29 bytes of head + 90 of body = 119.
+  Parser p(100);
+  std::vector<Frame> out;
+  CHECK_THROWS_WITH_AS(
+      p.feed("MESSAGE\ncontent-length:90\n\n"s + std::string(90, 'x') + '\0', out),
+      "frame too large (117 bytes: 27 of headers + content-length 90 > max_frame_bytes 100)",
+      FrameError);
+}
+
+namespace {
+std::string headers_frame(size_t n) {
+  std::string wire = "MESSAGE\n";
+  for (size_t i = 0; i < n; ++i)
+    wire += "h" + std::to_string(i) + ":v\n";
+  return wire;
+}
+}  // namespace
+
+TEST_CASE("max_headers: 1000 by default; more is an error as soon as the extra header arrives") {
+  {
+    Parser p;
+    CHECK(p.max_headers() == 1000);
+    std::vector<Frame> out;
+    p.feed(headers_frame(1000) + "\n" + '\0', out);
+    REQUIRE(out.size() == 1);
+    CHECK(out[0].headers.size() == 1000);
+  }
+  {
+    // The frame is not complete (no blank line, no NUL): the limit is found while it arrives.
+    Parser p;
+    std::vector<Frame> out;
+    CHECK_THROWS_WITH_AS(p.feed(headers_frame(1001), out),
+                         "frame too large (more than 1000 headers > max_headers 1000)", FrameError);
+  }
+  {
+    Parser p;
+    p.set_max_headers(2);
+    std::vector<Frame> out;
+    p.feed(headers_frame(2) + "\n" + '\0', out);
+    CHECK(out.size() == 1);
+    CHECK_THROWS_WITH_AS(p.feed(headers_frame(3) + "\n" + '\0', out),
+                         "frame too large (more than 2 headers > max_headers 2)", FrameError);
+  }
+}
+
+TEST_CASE("for_each_distinct_header: the first of each name, in order, for few and many headers") {
+  for (size_t n : {size_t{0}, size_t{5}, size_t{24}, size_t{25}, size_t{200000}}) {
+    CAPTURE(n);
+    // Names repeat with period n/2 (at least 1): the second half repeats the first.
+    const size_t period = std::max<size_t>(1, n / 2);
+    std::vector<std::string> names, values;
+    for (size_t i = 0; i < n; ++i) {
+      names.push_back("k" + std::to_string(i % period));
+      values.push_back("v" + std::to_string(i));
+    }
+    stomp::FrameView f;
+    for (size_t i = 0; i < n; ++i)
+      f.headers.emplace_back(names[i], values[i]);
+    std::vector<std::pair<std::string_view, std::string_view>> seen;
+    stomp::for_each_distinct_header(
+        f, [&](std::string_view k, std::string_view v) { seen.emplace_back(k, v); });
+    std::vector<std::pair<std::string_view, std::string_view>> expected;
+    for (size_t i = 0; i < std::min(n, period); ++i)
+      expected.emplace_back(names[i], values[i]);
+    CHECK(seen == expected);
+  }
 }
 
 TEST_CASE("frame size limit: a NUL-terminated body growing past the limit is refused") {

@@ -16,6 +16,7 @@ TEST_CASE("defaults for a minimal config") {
   CHECK(o.heartbeat_send == std::chrono::seconds(10));
   CHECK(o.heartbeat_receive == std::chrono::seconds(10));
   CHECK(o.max_frame_bytes == 16u << 20);
+  CHECK(o.max_headers == 1000);
   CHECK(o.stomp_version == "auto");
   CHECK(!o.needs_ws_api());
 }
@@ -72,4 +73,23 @@ TEST_CASE("the schema is strict JSON with defaults") {
   CHECK(schema["properties"]["topic_types"]["items"]["enum"].size() == 5);
   CHECK(schema["properties"]["heartbeat"]["properties"]["send"]["default"] == "10s");
   CHECK(schema["properties"]["max_frame_bytes"]["default"] == "16MiB");
+}
+
+TEST_CASE("topics: a name with the /topic/ prefix is the same topic as without it") {
+  Options o = Options::from_json(
+      json{{"host", "h"}, {"topics", {"/topic/x", "y", "/topic/ensadmin.145job", "topic/z"}}});
+  CHECK(o.topics == std::vector<std::string>{"x", "y", "ensadmin.145job", "topic/z"});
+  CHECK_THROWS_WITH(Options::from_json(json{{"host", "h"}, {"topics", {"/topic/"}}}),
+                    "topics: '/topic/' names no topic");
+}
+
+TEST_CASE("max_headers: a whole number of at least 1") {
+  Options o = Options::from_json(json{{"host", "h"}, {"topics", {"t"}}, {"max_headers", 50}});
+  CHECK(o.max_headers == 50);
+  CHECK_THROWS_WITH(Options::from_json(json{{"host", "h"}, {"topics", {"t"}}, {"max_headers", 0}}),
+                    "max_headers: at least 1");
+  CHECK_THROWS(Options::from_json(json{{"host", "h"}, {"topics", {"t"}}, {"max_headers", -5}}));
+  json schema = json::parse(hmc::options_schema());
+  CHECK(schema["properties"]["max_headers"]["default"] == 1000);
+  CHECK(schema["properties"]["max_headers"]["minimum"] == 1);
 }

@@ -7,8 +7,10 @@
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
 
+#include <atomic>
 #include <cstdio>
 #include <fstream>
+#include <future>
 #include <string>
 
 using nlohmann::json;
@@ -242,7 +244,97 @@ TEST_CASE("bad credentials: state down with the broker's message, no hot loop") 
   REQUIRE(h.wait_until([](const auto& ev) { return count_type(ev, "sluice.error") == 1; }));
   // A hot loop would make dozens of connections in this time; the max back-off (60 s) makes none.
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  CHECK(broker.connections() == 2);  // STOMP, then the CONNECT fallback
+  // One failed logon per attempt: an ERROR about the login is no reason to try CONNECT (a second
+  // failed logon, which counts against lockout policies).
+  CHECK(broker.connections() == 1);
+  CHECK(!h.logged("trying CONNECT"));
+  size_t logons = 0;
+  for (const auto& f : broker.received())
+    logons += f.command == "STOMP" || f.command == "CONNECT";
+  CHECK(logons == 1);
+}
+
+TEST_CASE("a broker that never answers STOMP costs one connect_timeout, not a CONNECT retry too") {
+  boost::asio::io_context io;
+  boost::asio::ip::tcp::acceptor acceptor(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
+  std::vector<boost::asio::ip::tcp::socket> held;  // accepted and never answered
+  std::atomic<int> accepted{0};
+  std::function<void()> accept = [&] {
+    acceptor.async_accept([&](const boost::system::error_code& ec, boost::asio::ip::tcp::socket s) {
+      if (ec) return;
+      held.push_back(std::move(s));
+      ++accepted;
+      accept();
+    });
+  };
+  accept();
+  std::thread t([&] { io.run(); });
+  {
+    Harness h(kPlugin);
+    json o = base_options(acceptor.local_endpoint().port());
+    o["connect_timeout"] = 300;
+    o["reconnect"] = {{"initial", "60s"}, {"max", "60s"}};
+    auto& inst = h.create(o.dump());
+    inst.start();
+    REQUIRE(h.wait_for_state(SLUICE_STATE_DOWN));
+    CHECK(h.states().back().detail ==
+          "cannot connect: timeout waiting for CONNECTED (connect_timeout 300 ms)");
+    CHECK(accepted == 1);
+    CHECK(!h.logged("trying CONNECT"));
+    inst.stop();
+  }
+  io.stop();
+  t.join();
+}
+
+TEST_CASE("topics given with the /topic/ prefix are subscribed once, as /topic/<name>") {
+  Broker broker;
+  Harness h(kPlugin);
+  auto& inst = h.create(base_options(broker.port(), {"/topic/t1", "t2", "/topic/t2"}).dump());
+  inst.start();
+  REQUIRE(broker.wait_live_subscriptions(2));
+  CHECK(broker.subscriptions(1) == std::vector<std::string>{"/topic/t1", "/topic/t2"});
+  broker.publish("/topic/t1", hmc_headers(1, "p1"), "{}");
+  REQUIRE(h.wait_for_events(1));
+  CHECK(h.events()[0].find_attribute("destination") == "/topic/t1");
+}
+
+TEST_CASE("broker heart-beats near 2^63 are clamped: no reconnect loop, no newline flood") {
+  BrokerConfig cfg;
+  cfg.heart_beat = "9223372036854775807,9223372036854775807";
+  Broker broker(cfg);
+  Harness h(kPlugin);
+  json o = base_options(broker.port());
+  o["heartbeat"] = {{"send", 100}, {"receive", 100}};
+  auto& inst = h.create(o.dump());
+  inst.start();
+  REQUIRE(broker.wait_live_subscriptions(1));
+  REQUIRE(h.wait_for_state(SLUICE_STATE_UP));
+  CHECK(h.logged("clamped to at most 3600000 ms"));
+  CHECK(h.logged("heart-beats send 3600s receive 3600s"));
+  // With the overflow, the watchdog fired at once ("nothing for more than -2 ms") and the
+  // heart-beat timer spun: many connections, or a stream of newlines, within this time.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  CHECK(broker.connections() == 1);
+  CHECK(h.metric("heartbeat_timeouts") == 0);
+  broker.publish("/topic/t1", hmc_headers(1, "hb"), "{}");
+  REQUIRE(h.wait_for_events(1));
+  CHECK(h.events()[0].id == "hb");
+}
+
+TEST_CASE("a broker that declines heart-beats (0,0): a warning that only TCP notices a dead peer") {
+  Broker broker;  // CONNECTED says heart-beat:0,0
+  Harness h(kPlugin);
+  json o = base_options(broker.port());
+  o["heartbeat"] = {{"send", 1000}, {"receive", 1000}};
+  auto& inst = h.create(o.dump());
+  inst.start();
+  REQUIRE(h.wait_for_state(SLUICE_STATE_UP));
+  bool warned = false;
+  for (const auto& l : h.logs())
+    warned |= l.level == SLUICE_LOG_WARN &&
+              l.message.find("noticed only through TCP") != std::string::npos;
+  CHECK(warned);
 }
 
 TEST_CASE("back-pressure: a blocked emit stops reading; nothing is lost once it unblocks") {
@@ -340,6 +432,69 @@ TEST_CASE("a frame over max_frame_bytes closes the connection and reconnects") {
   CHECK(h.logged("frame too large"));
   broker.publish("/topic/t1", hmc_headers(1, "small"), "{}");
   REQUIRE(h.wait_until([](const auto& ev) { return count_type(ev, "hmc.status-change") == 1; }));
+}
+
+namespace {
+// A MESSAGE for sub-1 with `n` extra headers "h<i>:<i>" (names repeat with period `period`).
+std::string message_with_headers(size_t n, size_t period, const std::string& id) {
+  std::string wire = "MESSAGE\ndestination:/topic/t1\nsubscription:sub-1\nmessage-id:" + id +
+                     "\nnotification-type:status-change\n";
+  wire.reserve(wire.size() + n * 16);
+  for (size_t i = 0; i < n; ++i) {
+    wire += 'h';
+    wire += std::to_string(i % period);
+    wire += ':';
+    wire += std::to_string(i);
+    wire += '\n';
+  }
+  wire += "\n{}";
+  wire += '\0';
+  return wire;
+}
+}  // namespace
+
+TEST_CASE("500000 headers (5.5 MB, under max_frame_bytes): refused by max_headers; stop returns") {
+  Broker broker;
+  Harness h(kPlugin);
+  auto& inst = h.create(base_options(broker.port()).dump());
+  inst.start();
+  REQUIRE(broker.wait_live_subscriptions(1));
+  const std::string wire = message_with_headers(500000, 500000, "huge");
+  REQUIRE(wire.size() > 5000000);
+  REQUIRE(wire.size() < (16u << 20));
+  broker.send_raw(wire);
+  // Before the limit, the io thread spent minutes comparing headers: no reconnect, no stop.
+  REQUIRE(broker.wait_connections(2));
+  REQUIRE(broker.wait_live_subscriptions(1));
+  CHECK(h.metric("frame_errors") == 1);
+  CHECK(h.logged("frame too large (more than 1000 headers > max_headers 1000)"));
+  broker.publish("/topic/t1", hmc_headers(1, "after"), "{}");
+  REQUIRE(h.wait_until([](const auto& ev) { return count_type(ev, "hmc.status-change") == 1; }));
+  // A peer sending the pathological frame again while stop runs: stop must not wait for it.
+  broker.send_raw(wire);
+  auto stopped = std::async(std::launch::async, [&] { inst.stop(); });
+  // A guard against hanging, not a timing claim: stop takes well under a second.
+  CHECK(stopped.wait_for(std::chrono::seconds(5)) == std::future_status::ready);
+}
+
+TEST_CASE("max_headers raised: a frame with 200000 headers is mapped, repeated names once") {
+  Broker broker;
+  Harness h(kPlugin);
+  json o = base_options(broker.port());
+  o["max_headers"] = 300000;
+  auto& inst = h.create(o.dump());
+  inst.start();
+  REQUIRE(broker.wait_live_subscriptions(1));
+  broker.send_raw(message_with_headers(200000, 100000, "wide"));
+  broker.publish("/topic/t1", hmc_headers(1, "after"), "{}");
+  // Linear work: both arrive at once (quadratic work took minutes here).
+  REQUIRE(h.wait_until([](const auto& ev) { return ev.size() >= 2; }, std::chrono::seconds(30)));
+  auto events = h.events();
+  CHECK(events[0].id == "wide");
+  CHECK(events[0].attributes.size() == 4 + 100000);
+  CHECK(events[0].find_attribute("h5") == "5");
+  CHECK(events[1].id == "after");
+  CHECK(broker.connections() == 1);
 }
 
 TEST_CASE("frames before a bad frame in the same read are emitted before the reconnect") {
