@@ -184,14 +184,13 @@ TEST_CASE("emit: an event without id is a contract violation, counted, logged on
   CHECK(id0.size() > std::string("sluice-in-1").size());  // a random token in the middle
   CHECK(captured()[1].id != id0);
   CHECK(*captured()[0].data ==
-        R"({"error":"event without id (plugin contract violation)","raw":""
-})");
+        R"x({"error":"event without id (plugin contract violation)","raw":""})x");
   CHECK(captured()[0].find_attribute("sluice-error") ==
         "event without id (plugin contract violation)");
-int lines = 0;
-for (const auto& l : log.lines)
-  if (l.find("event without id") != std::string::npos) ++lines;
-CHECK(lines == 1);  // rate-limited: three violations within a second, one line
+  int lines = 0;
+  for (const auto& l : log.lines)
+    if (l.find("event without id") != std::string::npos) ++lines;
+  CHECK(lines == 1);  // rate-limited: three violations within a second, one line
 }
 
 TEST_CASE("emit: ids the core makes up differ from one run (runtime) to the next") {
