@@ -5,6 +5,7 @@
 #include <sluice/core/owned_event.hpp>
 #include <sluice/event.hpp>
 #include <sluice/format.hpp>
+#include <sluice/framework_events.hpp>
 #include <sluice/json_check.hpp>
 
 #include <algorithm>
@@ -164,6 +165,7 @@ struct Source : Instance {
   std::atomic<bool> accepting{false};
   std::atomic<uint64_t> emitted{0}, parse_errors{0}, violations{0}, unrouted{0}, refused{0};
   RateLimit violation_log;
+  sluice::EventIds ids;  // ids the core makes up for this source's events (random per process)
 };
 
 struct Batch {
@@ -379,7 +381,7 @@ EventPtr Runtime::Impl::convert(Source& src, const sluice_event& e, int64_t now_
     if (!e.data.data || json_valid(to_view(e.data))) return EventPtr::make(p);
   }
 
-  // Never dropped: the event becomes sluice.parse-error carrying the raw data as a JSON string.
+  // Never dropped: the event becomes sluice.parse-error carrying the raw data as text.
   src.parse_errors.fetch_add(1, std::memory_order_relaxed);
   std::string error;
   std::string fallback_id, fallback_source;
@@ -393,7 +395,7 @@ EventPtr Runtime::Impl::convert(Source& src, const sluice_event& e, int64_t now_
                                                 " more since the last message)"
                                           : std::string()));
     if (!e.id.data) {
-      fallback_id = "sluice-" + src.name + "-" + std::to_string(src.violations.load());
+      fallback_id = src.ids.next("sluice-" + src.name);
       p.id = to_str(fallback_id);
     }
     if (!e.source.data) {
@@ -403,9 +405,9 @@ EventPtr Runtime::Impl::convert(Source& src, const sluice_event& e, int64_t now_
   } else {
     error = "data is not valid JSON";
   }
-  std::string data;
-  if (e.data.data) append_json_string(data, to_view(e.data));  // bad UTF-8 -> U+FFFD
-  p.data = e.data.data ? to_str(data) : absent_str();
+  // The one shape of sluice.parse-error (sdk framework_events.hpp); bad UTF-8 -> U+FFFD.
+  const std::string data = sluice::framework_events::parse_error_data(error, to_view(e.data));
+  p.data = to_str(data);
   const std::string original_type = e.type.data ? std::string(to_view(e.type)) : std::string();
   const sluice_attribute extra[] = {
       source_attr,
@@ -414,7 +416,7 @@ EventPtr Runtime::Impl::convert(Source& src, const sluice_event& e, int64_t now_
   };
   p.extra_attributes = extra;
   p.extra_attribute_count = e.type.data ? 3 : 2;
-  p.type = to_str("sluice.parse-error");
+  p.type = to_str(sluice::event_types::parse_error);
   return EventPtr::make(p);
 }
 

@@ -6,6 +6,7 @@
 #include "templates.hpp"
 
 #include <sluice/format.hpp>
+#include <sluice/framework_events.hpp>
 #include <sluice/sdk.hpp>
 #include <sluice/units.hpp>
 
@@ -257,22 +258,14 @@ class Generator : public sluice::Source {
     host().metric("parse_errors");
     e.id = id_;
     e.source = source_;
-    e.type = "sluice.parse-error";
+    e.type = sluice::event_types::parse_error;
     e.subject = replay_->path();
     e.time_unix_ns = now;
     e.attributes.clear();
     e.attribute("replay-file", replay_->path());
     e.attribute("replay-line", std::to_string(replay_->line_number()));
-    std::string data = "{\"error\":";
-    sluice::append_json_string(data, error);
-    data += ",\"raw\":";
-    // The raw line may hold invalid UTF-8; the data must still be valid JSON.
-    data += nlohmann::json(replay_->raw())
-                .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-    data += ",\"file\":";
-    sluice::append_json_string(data, replay_->path());
-    data += ",\"line\":" + std::to_string(replay_->line_number()) + "}";
-    e.data = std::move(data);
+    // The one shape of sluice.parse-error (framework_events.hpp); file and line are attributes.
+    e.data = sluice::framework_events::parse_error_data(error, replay_->raw());
   }
 
   Template template_;

@@ -65,18 +65,52 @@ std::string source_uri(const std::string& host) {
   return "hmc://" + host;
 }
 
-std::optional<SequenceTracker::Gap> SequenceTracker::observe(std::string_view subscription,
-                                                             uint64_t nr) {
+std::optional<SequenceTracker::Gap> SequenceTracker::observe(std::string_view stream, uint64_t nr) {
   auto it = std::find_if(next_.begin(), next_.end(),
-                         [subscription](const auto& entry) { return entry.first == subscription; });
+                         [stream](const Entry& entry) { return entry.stream == stream; });
   if (it == next_.end()) {
-    next_.emplace_back(subscription, nr + 1);
+    next_.push_back(Entry{std::string(stream), nr + 1});
     return std::nullopt;
   }
-  const uint64_t expected = it->second;
-  it->second = nr + 1;
-  if (nr > expected) return Gap{expected, nr};
+  const uint64_t expected = it->next;
+  const int64_t from = it->from_unix_ns, to = it->to_unix_ns;
+  it->next = nr + 1;
+  it->from_unix_ns = it->to_unix_ns = 0;
+  if (nr > expected) return Gap{expected, nr, false, from, to};
+  if (from != 0 && nr < expected) return Gap{expected, nr, true, from, to};
   return std::nullopt;
+}
+
+void SequenceTracker::outage(int64_t from_unix_ns, int64_t to_unix_ns) {
+  for (auto& entry : next_) {
+    // Two outages without a notification in between: one window from the first loss.
+    if (entry.from_unix_ns == 0) entry.from_unix_ns = from_unix_ns;
+    entry.to_unix_ns = to_unix_ns;
+  }
+}
+
+void SequenceTracker::forget(std::string_view stream) {
+  next_.erase(std::remove_if(next_.begin(), next_.end(),
+                             [stream](const Entry& entry) { return entry.stream == stream; }),
+              next_.end());
+}
+
+void Secrets::add(const std::string& value) {
+  // Short values would garble unrelated text; a session id or credential is never that short.
+  if (value.size() < 4 || std::find(values_.begin(), values_.end(), value) != values_.end()) return;
+  // Old sessions' values stay secret (a late error may still name one), within a bound.
+  if (values_.size() >= 8) values_.erase(values_.begin());
+  values_.push_back(value);
+  std::sort(values_.begin(), values_.end(),
+            [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
+}
+
+std::string Secrets::scrub(std::string_view text) const {
+  std::string out(text);
+  for (const auto& v : values_)  // longest first: a value inside another is hidden with it
+    for (size_t at = out.find(v); at != std::string::npos; at = out.find(v, at + 3))
+      out.replace(at, v.size(), "***");
+  return out;
 }
 
 namespace {
@@ -126,22 +160,36 @@ void map_message(const stomp::FrameView& frame, const std::string& source, bool 
   thread_local std::string scratch_type, scratch_id;
 
   if (auto nr = to_int(h.sequence_nr); nr && *nr >= 0) {
-    const std::string_view key = h.subscription  ? *h.subscription
-                                 : h.destination ? *h.destination
-                                                 : std::string_view();
+    // By destination: subscription ids are handed out afresh on every connection.
+    const std::string_view key = h.destination    ? *h.destination
+                                 : h.subscription ? *h.subscription
+                                                  : std::string_view();
     if (auto gap = seq.observe(key, static_cast<uint64_t>(*nr))) {
       scratch_id.assign(id);
       scratch_id += "#gap";
-      out.begin(scratch_id, source, "sluice.gap");
+      out.begin(scratch_id, source, sluice::event_types::gap);
       if (h.destination) out.subject(*h.destination);
       if (h.destination) out.attribute("destination", *h.destination);
       if (h.subscription) out.attribute("subscription", *h.subscription);
-      const uint64_t missed = gap->received - gap->expected;
-      out.data(nlohmann::json{
-          {"expected", gap->expected}, {"received", gap->received}, {"missed", missed}}
-                   .dump());
+      sluice::framework_events::Gap g;
+      g.expected = gap->expected;
+      g.received = gap->received;
+      if (!key.empty()) g.stream = std::string(key);
+      g.from_unix_ns = gap->from_unix_ns;
+      g.to_unix_ns = gap->to_unix_ns;
+      if (gap->restarted) {
+        g.reason =
+            "session-sequence-nr started again during the outage: an unknown number of "
+            "notifications was missed";
+      } else {
+        g.missed = gap->received - gap->expected;
+        g.reason = gap->from_unix_ns ? "session-sequence-nr jumped across the outage"
+                                     : "session-sequence-nr jumped";
+        stats.missed += *g.missed;
+      }
       ++stats.gaps;
-      stats.missed += missed;
+      if (gap->restarted) ++stats.unknown_gaps;
+      out.data(sluice::framework_events::gap_data(g));
     }
   }
 
@@ -198,36 +246,20 @@ void map_message(const stomp::FrameView& frame, const std::string& source, bool 
   std::string why = json_error(body).value_or("not JSON");
   if (body.size() != frame.body.size()) why += " (after the UTF-8 byte order mark, 3 bytes)";
   ++stats.parse_errors;
-  begin_notification(frame, h, id, "sluice.parse-error", source, out);
-  out.data(nlohmann::json{{"error", why}, {"raw", frame.body}}.dump(
-      -1, ' ', false, nlohmann::json::error_handler_t::replace));
+  begin_notification(frame, h, id, sluice::event_types::parse_error, source, out);
+  out.data(sluice::framework_events::parse_error_data(why, frame.body));
 }
 
-sluice::Event error_event(const stomp::FrameView& frame, const std::string& source, uint64_t n,
-                          const std::optional<std::string>& destination) {
-  sluice::Event e;
-  e.id = "error-" + std::to_string(n);
-  e.source = source;
-  e.type = "sluice.error";
-  if (destination) e.subject = *destination;
-  stomp::for_each_distinct_header(frame, [&e](std::string_view k, std::string_view v) {
-    e.attribute(std::string(k), std::string(v));
+sluice::Event error_event(const stomp::FrameView& frame, const std::string& source, std::string id,
+                          const std::optional<std::string>& destination, const Secrets& secrets) {
+  sluice::framework_events::Error err;
+  err.message = secrets.scrub(frame.header("message").value_or(std::string_view()));
+  err.stream = destination;
+  if (!frame.body.empty()) err.detail = secrets.scrub(frame.body);
+  sluice::Event e = sluice::framework_events::error(std::move(id), source, err);
+  stomp::for_each_distinct_header(frame, [&e, &secrets](std::string_view k, std::string_view v) {
+    e.attribute(std::string(k), secrets.scrub(v));
   });
-  const auto message = frame.header("message");
-  nlohmann::json data = {{"message", message.value_or(std::string_view())},
-                         {"destination", destination ? nlohmann::json(*destination) : nullptr},
-                         {"body", frame.body}};
-  e.data = data.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  return e;
-}
-
-sluice::Event reconnected_event(const std::string& source, uint64_t n, const std::string& reason) {
-  sluice::Event e;
-  e.id = "reconnected-" + std::to_string(n);
-  e.source = source;
-  e.type = "sluice.reconnected";
-  e.data = nlohmann::json{{"reconnects", n}, {"reason", reason}}.dump(
-      -1, ' ', false, nlohmann::json::error_handler_t::replace);
   return e;
 }
 

@@ -7,6 +7,7 @@
 #include "ws_api.hpp"
 
 #include <sluice/backoff.hpp>
+#include <sluice/framework_events.hpp>
 #include <sluice/sdk.hpp>
 #include <sluice/tls.hpp>
 
@@ -154,6 +155,9 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
       logon_failed_ = e.auth_failed();
       throw;
     }
+    // Before anything can log or report: a peer may echo either value back.
+    secrets_.add(api_->session_id());
+    secrets_.add(api_->session_credential());
     host().info("WS API: logged on to " + o_.host + " as " + o_.userid);
     need_resolve_ = true;
   }
@@ -169,7 +173,7 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
         if (!o_.topic_types.empty()) type_topics_ = api_->topics_of_types(topics);
       } catch (const hmc::ApiError& e) {
         if (!e.session_gone()) throw;
-        host().info(std::string("WS API session is gone (") + e.what() + "): logging on again");
+        host().info("WS API session is gone (" + secrets_.scrub(e.what()) + "): logging on again");
         relogon = true;
       }
       if (relogon) co_await logon();
@@ -194,20 +198,17 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
       failed_topics_.erase(t);
     for (const auto& t : channel_topics_)
       failed_topics_.erase(t);
-    for (const auto& [label, why] : r.channel_errors)
+    for (auto& [label, why] : r.channel_errors) {
+      why = secrets_.scrub(why);
       if (!channel_errors_.count(label) || channel_errors_[label] != why) {
         host().error("OS message channel " + label + ": " + why);
-        sluice::Event e;
-        e.id = "error-" + std::to_string(++errors_);
-        e.source = source_;
-        e.type = "sluice.error";
+        sluice::Event e = sluice::framework_events::error(
+            ids_.next("error"), source_, {"OS message channel " + label + ": " + why, {}, {}});
         e.attribute("channel", label);
-        e.data =
-            nlohmann::json{{"message", why}, {"destination", nullptr}, {"channel", label}}.dump(
-                -1, ' ', false, nlohmann::json::error_handler_t::replace);
         host().metric("stomp_errors");
         submit({std::move(e)});
       }
+    }
     channel_errors_ = r.channel_errors;
     need_resolve_ = false;
     std::string names;
@@ -237,6 +238,8 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
     if (o_.mfa) {
       p.login = api_->session_id();
       p.passcode = api_->session_credential();
+      secrets_.add(p.login);
+      secrets_.add(p.passcode);
     } else {
       p.login = o_.userid;
       p.passcode = o_.password;
@@ -249,13 +252,15 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
     p.write_timeout = o_.request_timeout;
     p.max_frame_bytes = o_.max_frame_bytes;
     p.max_headers = o_.max_headers;
+    ++attempts_;
     host().state(sluice::State::connecting,
                  "STOMP " + o_.host + ":" + std::to_string(o_.stomp_port));
     conn_ = std::make_shared<StompConnection>(io_, o_.use_tls ? &*tls_ctx_ : nullptr, p, *this);
     conn_->start();
   }
 
-  void report_down(const std::string& why, std::chrono::milliseconds retry_in) {
+  void report_down(const std::string& peer_why, std::chrono::milliseconds retry_in) {
+    const std::string why = secrets_.scrub(peer_why);
     host().error(why + "; retrying in " + ms_text(retry_in));
     host().state(sluice::State::down, why);
     schedule(retry_in);
@@ -280,17 +285,59 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
                 ms_text(c.send_interval()) + " receive " + ms_text(c.receive_interval()) + ")");
     for (const auto& w : c.heartbeat_warnings())
       host().warn(w);
-    seq_.reset();
+    const int64_t now = sluice::now_unix_ns();
+    const std::string session = api_ ? api_->session_id() : std::string();
     if (ever_connected_) {
       ++reconnects_;
       host().metric("reconnects");
       host().info("reconnected (" + std::to_string(reconnects_) + "): " + last_close_reason_);
-      submit({hmc::reconnected_event(source_, reconnects_, last_close_reason_)});
+      sluice::framework_events::Reconnected r;
+      r.reconnects = reconnects_;
+      r.attempts = attempts_;
+      r.reason = last_close_reason_;
+      r.from_unix_ns = lost_at_ns_;
+      r.to_unix_ns = now;
+      r.resubscribed = wanted_topics();
+      std::vector<sluice::Event> events{
+          sluice::framework_events::reconnected(ids_.next("reconnected"), source_, r)};
+      account_outage(session, now, events);
+      submit(events);
     }
+    lost_at_ns_ = 0;
+    attempts_ = 0;
+    session_ = session;
+    session_topics_.clear();
+    for (const auto* list : {&type_topics_, &channel_topics_})
+      for (const auto& t : *list)
+        session_topics_.push_back("/topic/" + t);
     last_close_reason_.clear();
     ever_connected_ = true;
     subscribe_all(c);
     update_state();
+  }
+
+  // What the outage that just ended cost. Within one WS API session (or with explicit topics and
+  // no session) each topic keeps its numbering, so the first session-sequence-nr after the
+  // outage gives the exact count (SequenceTracker). A new session's topics are new: whatever was
+  // published to the old ones during the outage is lost in unknown number; say so, with the
+  // outage window.
+  void account_outage(const std::string& session, int64_t now, std::vector<sluice::Event>& events) {
+    if (api_ && session != session_ && !session_topics_.empty()) {
+      for (const auto& destination : session_topics_)
+        seq_.forget(destination);
+      sluice::framework_events::Gap g;
+      g.from_unix_ns = lost_at_ns_;
+      g.to_unix_ns = now;
+      g.reason =
+          "new WS API session: notifications published during the outage to the topics of the "
+          "previous session are lost in unknown number";
+      events.push_back(sluice::framework_events::gap(ids_.next("gap"), source_, g));
+      host().metric("gaps");
+      host().warn(
+          "a new WS API session began after the outage: notifications of the previous "
+          "session's topics may have been missed (unknown number)");
+    }
+    seq_.outage(lost_at_ns_, now);
   }
 
   void subscribe_all(StompConnection& c) {
@@ -348,8 +395,13 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
     if (stats.gaps) {
       host().metric("gaps", static_cast<int64_t>(stats.gaps));
       host().metric("missed_notifications", static_cast<int64_t>(stats.missed));
-      host().warn(std::to_string(stats.missed) +
-                  " notification(s) missed (session-sequence-nr gap)");
+      if (stats.missed)
+        host().warn(std::to_string(stats.missed) +
+                    " notification(s) missed (session-sequence-nr gap)");
+      if (stats.unknown_gaps)
+        host().warn("session-sequence-nr started again after the outage on " +
+                    std::to_string(stats.unknown_gaps) +
+                    " topic(s): an unknown number of notifications was missed");
     }
     read_messages_ = 0;
     read_stats_ = {};
@@ -377,7 +429,7 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
   // Reports an ERROR frame; returns why the connection ends.
   std::string handle_error_frame(const stomp::FrameView& f, sluice::PackedEvents& batch) {
     const auto m = f.header("message");
-    const std::string message(m ? *m : f.body.substr(0, 200));
+    const std::string message = secrets_.scrub(m ? *m : f.body.substr(0, 200));
     std::optional<std::string> topic;
     if (const auto r = f.header("receipt-id"))
       if (auto it = receipts_.find(std::string(*r)); it != receipts_.end()) topic = it->second;
@@ -396,7 +448,7 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
     host().metric("stomp_errors");
     host().error("broker ERROR" + (destination ? " for " + *destination : std::string()) + ": " +
                  message);
-    batch.add(hmc::error_event(f, source_, ++errors_, destination));
+    batch.add(hmc::error_event(f, source_, ids_.next("error"), destination, secrets_));
     if (topic) {
       failed_topics_[*topic] = message;
       return "ERROR frame for " + *destination + ": " + message;
@@ -404,8 +456,9 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
     return "ERROR frame: " + message;
   }
 
-  void on_closed(StompConnection& c, StompConnection::CloseKind kind, const std::string& reason,
-                 const stomp::Frame* error) override {
+  void on_closed(StompConnection& c, StompConnection::CloseKind kind,
+                 const std::string& peer_reason, const stomp::Frame* error) override {
+    const std::string reason = secrets_.scrub(peer_reason);
     // Events collected over several reads (on_read_end) go out before anything else happens.
     if (!read_events_.empty()) submit(read_events_);
     if (&c != conn_.get()) return;
@@ -413,6 +466,7 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
     conn_.reset();
     receipts_.clear();
     if (stopping_) return;
+    if (ever_connected_ && lost_at_ns_ == 0) lost_at_ns_ = sluice::now_unix_ns();
     // sluice.reconnected tells why the last working connection ended, not the failed retries.
     if (kind == StompConnection::CloseKind::lost || last_close_reason_.empty())
       last_close_reason_ = reason;
@@ -437,7 +491,8 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
       if (use_connect_ && !connect_works_) use_connect_ = false;
       if (error) {
         host().metric("stomp_errors");
-        submit({hmc::error_event(error->view(), source_, ++errors_, std::nullopt)});
+        submit(
+            {hmc::error_event(error->view(), source_, ids_.next("error"), std::nullopt, secrets_)});
       }
       return report_down(reason, o_.reconnect.max);
     }
@@ -554,7 +609,12 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
   bool quick_reconnect_ = false;
   uint64_t reconnects_ = 0;
   uint64_t attempt_ = 0;  // WS API attempts, so that an abandoned one cannot complete
-  uint64_t errors_ = 0;
+  uint64_t attempts_ = 0;   // STOMP connection attempts since the last working connection
+  int64_t lost_at_ns_ = 0;  // when the last working connection ended (0: it has not)
+  std::string session_;     // the WS API session of the last working connection (a secret)
+  std::vector<std::string> session_topics_;  // its destinations resolved through that session
+  sluice::EventIds ids_;  // ids of the events this instance makes up: unique across runs
+  hmc::Secrets secrets_;
   uint64_t subscribed_ = 0;
   std::string last_close_reason_;
   std::vector<std::string> type_topics_;

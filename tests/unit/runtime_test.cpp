@@ -137,7 +137,9 @@ TEST_CASE("emit: data that is not JSON becomes sluice.parse-error carrying the r
   auto e = captured()[0];
   CHECK(e.type == "sluice.parse-error");
   CHECK(e.id == "1");
-  CHECK(*e.data == "\"not {json\\n\xEF\xBF\xBD\"");  // a JSON string; bad UTF-8 became U+FFFD
+  // The shape every sluice.parse-error has (framework_events.hpp): {"error", "raw"}; bad UTF-8
+  // in the raw text became U+FFFD.
+  CHECK(*e.data == "{\"error\":\"data is not valid JSON\",\"raw\":\"not {json\\n\xEF\xBF\xBD\"}");
   CHECK(e.find_attribute("sluice-original-type") == "hmc.os-message");
   CHECK(e.find_attribute("sluice-error") == "data is not valid JSON");
   CHECK(e.find_attribute("sluice-source") == "in");
@@ -177,13 +179,39 @@ TEST_CASE("emit: an event without id is a contract violation, counted, logged on
   CHECK(m.contract_violations == 3);
   CHECK(m.parse_errors == 3);
   CHECK(captured()[0].type == "sluice.parse-error");
-  CHECK(captured()[0].id == "sluice-in-1");
+  const std::string id0 = captured()[0].id;
+  CHECK(id0.rfind("sluice-in-", 0) == 0);
+  CHECK(id0.size() > std::string("sluice-in-1").size());  // a random token in the middle
+  CHECK(captured()[1].id != id0);
+  CHECK(*captured()[0].data ==
+        R"x({"error":"event without id (plugin contract violation)","raw":""})x");
   CHECK(captured()[0].find_attribute("sluice-error") ==
         "event without id (plugin contract violation)");
   int lines = 0;
   for (const auto& l : log.lines)
     if (l.find("event without id") != std::string::npos) ++lines;
   CHECK(lines == 1);  // rate-limited: three violations within a second, one line
+}
+
+TEST_CASE("emit: ids the core makes up differ from one run (runtime) to the next") {
+  // A receiver that de-duplicates by id (the webhook's Idempotency-Key) must not take the first
+  // made-up id of a restarted daemon for one it has seen.
+  std::vector<std::string> ids;
+  for (int run = 0; run < 2; ++run) {
+    Setup setup;
+    CapturedLog log;
+    Runtime rt(simple(capture_sink("out")), host(), log.logger);
+    rt.start();
+    sluice_event raw{};
+    raw.struct_size = sizeof raw;
+    raw.source = sluice::to_str("test://x");
+    raw.type = sluice::to_str("test.event");
+    CHECK(sluice_test::CountingSource::last_host().emit(&raw, 1));
+    REQUIRE(eventually([] { return captured().size() == 1; }));
+    rt.stop();
+    ids.push_back(captured()[0].id);
+  }
+  CHECK(ids[0] != ids[1]);
 }
 
 TEST_CASE("routes: type, subject and attribute globs pick the sink; unmatched are counted") {

@@ -453,10 +453,10 @@ TEST_SUITE("replay") {
     CHECK(bad.subject == path);
     CHECK(bad.find_attribute("replay-file") == path);
     CHECK(bad.find_attribute("replay-line") == "2");
+    // The one shape every sluice.parse-error has (framework_events.hpp): {error, raw}.
     auto data = nlohmann::json::parse(*bad.data);
+    CHECK(data.size() == 2);
     CHECK(data["raw"] == "this is not json");
-    CHECK(data["line"] == 2);
-    CHECK(data["file"] == path);
     CHECK(data["error"].get<std::string>().rfind("[json.exception.parse_error.101]", 0) == 0);
     CHECK(h.metric("parse_errors") == 1);
   }

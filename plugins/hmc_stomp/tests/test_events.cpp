@@ -293,29 +293,111 @@ TEST_CASE("gap: a jump in session-sequence-nr emits sluice.gap before the notifi
   CHECK(out[2].subject == "/topic/t");
   CHECK(out[2].find_attribute("subscription") == "sub-1");
   CHECK(nlohmann::json::parse(*out[2].data) ==
-        nlohmann::json{{"expected", 7}, {"received", 10}, {"missed", 3}});
+        nlohmann::json{{"missed", 3},
+                       {"expected", 7},
+                       {"received", 10},
+                       {"stream", "/topic/t"},
+                       {"from", nullptr},
+                       {"to", nullptr},
+                       {"reason", "session-sequence-nr jumped"}});
   CHECK(out[3].id == "id10");
   CHECK(stats.gaps == 1);
   CHECK(stats.missed == 3);
 }
 
-TEST_CASE("gap: tracked per subscription; a restart or repeat is no gap") {
+TEST_CASE("gap: tracked per stream; a restart or repeat is no gap") {
   SequenceTracker seq;
-  CHECK(!seq.observe("sub-1", 1));
-  CHECK(!seq.observe("sub-2", 100));
-  CHECK(!seq.observe("sub-1", 2));
-  CHECK(!seq.observe("sub-2", 101));
-  CHECK(!seq.observe("sub-1", 2));  // repeated
-  CHECK(!seq.observe("sub-1", 0));  // restarted
-  auto gap = seq.observe("sub-1", 3);
+  CHECK(!seq.observe("/topic/a", 1));
+  CHECK(!seq.observe("/topic/b", 100));
+  CHECK(!seq.observe("/topic/a", 2));
+  CHECK(!seq.observe("/topic/b", 101));
+  CHECK(!seq.observe("/topic/a", 2));  // repeated
+  CHECK(!seq.observe("/topic/a", 0));  // restarted
+  auto gap = seq.observe("/topic/a", 3);
   REQUIRE(gap);
   CHECK(gap->expected == 1);
   CHECK(gap->received == 3);
+  CHECK(gap->from_unix_ns == 0);
   seq.reset();
-  CHECK(!seq.observe("sub-1", 50));
+  CHECK(!seq.observe("/topic/a", 50));
 }
 
-TEST_CASE("error_event carries the message header and the destination") {
+TEST_CASE("gap across an outage: the numbering is kept, the jump counted with the window") {
+  SequenceTracker seq;
+  CHECK(!seq.observe("/topic/a", 50));
+  CHECK(!seq.observe("/topic/b", 7));
+  seq.outage(1000, 2000);
+  seq.outage(3000, 4000);  // a second outage before any notification: one window
+  auto gap = seq.observe("/topic/a", 901);
+  REQUIRE(gap);
+  CHECK(gap->expected == 51);
+  CHECK(gap->received == 901);
+  CHECK(!gap->restarted);
+  CHECK(gap->from_unix_ns == 1000);
+  CHECK(gap->to_unix_ns == 4000);
+  CHECK(!seq.observe("/topic/a", 902));  // the window is used once
+  // The numbering went back during the outage: lost, number unknown.
+  auto restarted = seq.observe("/topic/b", 1);
+  REQUIRE(restarted);
+  CHECK(restarted->restarted);
+  CHECK(restarted->expected == 8);
+  CHECK(restarted->received == 1);
+  // Nothing missed: no gap.
+  seq.outage(5000, 6000);
+  CHECK(!seq.observe("/topic/a", 903));
+  seq.forget("/topic/a");
+  CHECK(!seq.observe("/topic/a", 1));
+}
+
+TEST_CASE("map_message: a gap after an outage carries the window; a restart has missed null") {
+  SequenceTracker seq;
+  MapStats stats;
+  sluice::PackedEvents packed;
+  auto frame = [](int nr, const std::string& sub) {
+    return message({{"destination", "/topic/t"},
+                    {"subscription", sub},
+                    {"message-id", "id" + std::to_string(nr)},
+                    {"notification-type", "status-change"},
+                    {"session-sequence-nr", std::to_string(nr)}},
+                   "{}");
+  };
+  hmc::map_message(frame(50, "sub-1").view(), kSource, false, seq, packed, stats);
+  seq.outage(1700000000000000000, 1700000060000000000);
+  // The new connection numbers its subscriptions afresh: the topic is what counts.
+  hmc::map_message(frame(901, "sub-3").view(), kSource, false, seq, packed, stats);
+  seq.outage(1700000100000000000, 1700000160000000000);
+  hmc::map_message(frame(2, "sub-1").view(), kSource, false, seq, packed, stats);
+  auto out = events_of(packed);
+  REQUIRE(out.size() == 5);
+  CHECK(out[1].type == "sluice.gap");
+  auto d = nlohmann::json::parse(*out[1].data);
+  CHECK(d["missed"] == 850);
+  CHECK(d["expected"] == 51);
+  CHECK(d["received"] == 901);
+  CHECK(d["from"] == "2023-11-14T22:13:20.000Z");
+  CHECK(d["to"] == "2023-11-14T22:14:20.000Z");
+  CHECK(out[3].type == "sluice.gap");
+  auto r = nlohmann::json::parse(*out[3].data);
+  CHECK(r["missed"].is_null());
+  CHECK(r["expected"] == 902);
+  CHECK(r["received"] == 2);
+  CHECK(r["from"] == "2023-11-14T22:15:00.000Z");
+  CHECK(stats.gaps == 2);
+  CHECK(stats.missed == 850);
+  CHECK(stats.unknown_gaps == 1);
+}
+
+TEST_CASE("Secrets: session id and credential are scrubbed from peer text, short values ignored") {
+  hmc::Secrets secrets;
+  secrets.add("3f1c9a6e-4a1b-11ee-8c1a-fa163e7d1a2b");
+  secrets.add("credential-xyz");
+  secrets.add("ab");  // too short to hide without garbling other text
+  CHECK(secrets.scrub("User name [3f1c9a6e-4a1b-11ee-8c1a-fa163e7d1a2b] or password is invalid.") ==
+        "User name [***] or password is invalid.");
+  CHECK(secrets.scrub("credential-xyzcredential-xyz, about") == "******, about");
+}
+
+TEST_CASE("error_event carries the message header, the destination and the body") {
   Frame f;
   f.command = "ERROR";
   f.add("content-type", "text/plain")
@@ -323,24 +405,34 @@ TEST_CASE("error_event carries the message header and the destination") {
            "remote addConsumer failed because the specified destination, 'topic://X', is not a "
            "known or approved topic.");
   f.body = "java.lang.Exception";
-  Event e = hmc::error_event(f.view(), kSource, 3, std::string("/topic/X"));
+  Event e = hmc::error_event(f.view(), kSource, "error-t-3", std::string("/topic/X"), {});
   CHECK(e.type == "sluice.error");
-  CHECK(e.id == "error-3");
+  CHECK(e.id == "error-t-3");
   CHECK(e.subject == "/topic/X");
   CHECK(e.find_attribute("content-type") == "text/plain");
   auto data = nlohmann::json::parse(*e.data);
-  CHECK(data["destination"] == "/topic/X");
-  CHECK(data["body"] == "java.lang.Exception");
+  CHECK(data["stream"] == "/topic/X");
+  CHECK(data["detail"] == "java.lang.Exception");
   CHECK(data["message"].get<std::string>().find("not a known or approved topic") !=
         std::string::npos);
 }
 
-TEST_CASE("reconnected_event and source_uri") {
-  Event e = hmc::reconnected_event("hmc://h", 2, "heart-beat timeout");
-  CHECK(e.type == "sluice.reconnected");
-  CHECK(e.id == "reconnected-2");
-  CHECK(nlohmann::json::parse(*e.data) ==
-        nlohmann::json{{"reconnects", 2}, {"reason", "heart-beat timeout"}});
+TEST_CASE("error_event: a session id the broker echoes appears nowhere in the event") {
+  const std::string id = "5e8f1a7c-0b1d-11ef-9a2b-fa163e000001";
+  hmc::Secrets secrets;
+  secrets.add(id);
+  Frame f;
+  f.command = "ERROR";
+  f.add("message", "User name [" + id + "] or password is invalid.").add("login", id);
+  f.body = "javax.jms.JMSSecurityException: User name [" + id + "] or password is invalid.\n";
+  Event e = hmc::error_event(f.view(), kSource, "error-t-1", std::nullopt, secrets);
+  CHECK(e.data->find(id) == std::string::npos);
+  for (const auto& [k, v] : e.attributes)
+    CHECK(v.find(id) == std::string::npos);
+  CHECK(nlohmann::json::parse(*e.data)["message"] == "User name [***] or password is invalid.");
+}
+
+TEST_CASE("source_uri") {
   CHECK(hmc::source_uri("hmc1.example.com") == "hmc://hmc1.example.com");
   CHECK(hmc::source_uri("::1") == "hmc://[::1]");
 }

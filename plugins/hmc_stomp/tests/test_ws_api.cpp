@@ -23,7 +23,7 @@ struct Peers {
   test::WsApiServer api{pem};
   test::Broker broker;
   std::string ca_file;
-  Peers() {
+  explicit Peers(test::BrokerConfig broker_config = {}) : broker(std::move(broker_config)) {
     ca_file = "/tmp/hmc_stomp_wsapi_" + std::to_string(getpid()) + ".pem";
     std::ofstream(ca_file) << pem.certificate;
   }
@@ -127,6 +127,47 @@ TEST_CASE("mfa: STOMP login is the session id and credential; mfa_code_file read
   CHECK(p.api.calls()[0].body ==
         json{{"userid", "sysprog"}, {"password", "secret"}, {"mfa-code", "123456"}});
   CHECK(p.broker.subscriptions(1) == std::vector<std::string>{"/topic/explicit.topic"});
+}
+
+TEST_CASE("mfa: the session id and credential never appear in a log line, a state or an event") {
+  // The broker refuses the STOMP logon and echoes the login, as ActiveMQ does: "User name
+  // [<login>] or password is invalid." With mfa the login is the WS API session id, which works
+  // as X-API-Session for anyone who reads it.
+  test::BrokerConfig refusing;
+  refusing.password = "not-the-session-credential";
+  Peers p(refusing);
+  Harness h(HMC_STOMP_PLUGIN_PATH);
+  const std::string code_file = p.ca_file + ".mfa";
+  std::ofstream(code_file) << "123456\n";
+  json o = p.options();
+  o["mfa"] = true;
+  o["mfa_code_file"] = code_file;
+  o["topics"] = {"explicit.topic"};
+  auto& inst = h.create(o.dump());
+  inst.start();
+  REQUIRE(h.wait_until([](const auto& ev) {
+    return std::any_of(ev.begin(), ev.end(),
+                       [](const auto& e) { return e.type == "sluice.error"; });
+  }));
+  REQUIRE(h.wait_for_state(SLUICE_STATE_DOWN));
+  inst.stop();
+  std::remove(code_file.c_str());
+  // The broker did get the session id as login: the plugin had it to leak.
+  REQUIRE(!p.broker.received().empty());
+  CHECK(*p.broker.received()[0].header("login") == "session-1");
+  for (const std::string secret : {"session-1", "cred-1"}) {
+    CAPTURE(secret);
+    for (const auto& l : h.logs())
+      CHECK(l.message.find(secret) == std::string::npos);
+    for (const auto& st : h.states())
+      CHECK(st.detail.find(secret) == std::string::npos);
+    for (const auto& e : h.events()) {
+      CHECK((!e.data || e.data->find(secret) == std::string::npos));
+      for (const auto& [k, v] : e.attributes)
+        CHECK(v.find(secret) == std::string::npos);
+    }
+  }
+  CHECK(h.logged("User name [***] or password is invalid."));
 }
 
 TEST_CASE("session gone after an outage: log on again, resolve again, subscribe the new topics") {

@@ -1,6 +1,7 @@
 #include "ldm_client.hpp"
 
 #include <sluice/format.hpp>
+#include <sluice/framework_events.hpp>
 #include "ldm_event_mapper.hpp"
 #include "ldm_protocol.hpp"
 
@@ -206,6 +207,8 @@ struct Shared {
   ClientOptions options;
   EventMapper mapper;
   std::vector<std::string> registrations;
+  // Random per instance: the ids this source makes up never repeat after a restart.
+  sluice::EventIds ids;
   Shared(Host h, ClientOptions o)
       : host(h),
         options(std::move(o)),
@@ -228,7 +231,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
         write_deadline_(io),
         framer_(shared.options.limits),
         epoch_(epoch),
-        id_prefix_(shared.options.host + "-" + std::to_string(epoch) + "-"),
+        id_prefix_(shared.options.host + "-" + shared.ids.token() + "-" + std::to_string(epoch) +
+                   "-"),
         on_up_(std::move(on_up)),
         on_lost_(std::move(on_lost)) {}
 
@@ -696,6 +700,8 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   bool ever_up = false;
   int64_t last_epoch = 0;
   uint64_t attempts_since_up = 0;
+  uint64_t reconnects = 0;
+  int64_t lost_at_ns = 0;  // when the last registered connection ended (0: it has not)
   std::string last_loss;
 
   Impl(Host host, ClientOptions options)
@@ -725,23 +731,17 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     backoff.reset();
     if (ever_up) {
       shared.host.metric("ldm.reconnects");
-      Event e;
-      e.id = shared.options.host + "-" + std::to_string(c.epoch()) + "-0";
-      e.source = shared.mapper.source();
-      e.type = "sluice.reconnected";
-      std::string data = "{\"host\":";
-      append_json_string(data, shared.options.host);
-      data += ",\"attempts\":" + std::to_string(attempts_since_up) + ",\"reason\":";
-      append_json_string(data, last_loss);
-      data += ",\"registrations\":[";
-      for (size_t i = 0; i < shared.registrations.size(); ++i) {
-        if (i) data += ',';
-        append_json_string(data, shared.registrations[i]);
-      }
-      data += "]}";
-      e.data = std::move(data);
-      c.emit_first(std::move(e));
+      sluice::framework_events::Reconnected r;
+      r.reconnects = ++reconnects;
+      r.attempts = attempts_since_up;
+      r.reason = last_loss;
+      r.from_unix_ns = lost_at_ns;
+      r.to_unix_ns = sluice::now_unix_ns();
+      r.resubscribed = shared.registrations;
+      c.emit_first(sluice::framework_events::reconnected(shared.ids.next("reconnected"),
+                                                         shared.mapper.source(), r));
     }
+    lost_at_ns = 0;
     ever_up = true;
     attempts_since_up = 0;
   }
@@ -749,6 +749,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   void on_lost(const Outcome& o) {
     conn.reset();
     if (stopping) return;
+    if (ever_up && lost_at_ns == 0) lost_at_ns = sluice::now_unix_ns();
     last_loss = o.reason;
     milliseconds delay = o.slow_retry ? shared.options.reconnect.max : backoff.next();
     std::string detail = o.reason + "; retrying in " + seconds_text(delay);

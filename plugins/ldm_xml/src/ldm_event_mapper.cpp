@@ -1,6 +1,7 @@
 #include "ldm_event_mapper.hpp"
 
 #include <sluice/format.hpp>
+#include <sluice/framework_events.hpp>
 
 #include <pugixml.hpp>
 
@@ -247,19 +248,7 @@ EventMapper::EventMapper(const std::string& host) : source_("ldm://" + host) {}
 
 Event EventMapper::parse_error(std::string_view raw, std::string_view reason,
                                std::string id) const {
-  Event e;
-  e.id = std::move(id);
-  e.source = source_;
-  e.type = "sluice.parse-error";
-  std::string data;
-  data.reserve(raw.size() + reason.size() + 32);
-  data += "{\"error\":";
-  append_json_string(data, reason);
-  data += ",\"raw\":";
-  append_json_string(data, raw);
-  data += '}';
-  e.data = std::move(data);
-  return e;
+  return sluice::framework_events::parse_error(std::move(id), source_, reason, raw);
 }
 
 Event EventMapper::map(std::string_view xml, std::string id) const {

@@ -273,9 +273,32 @@ TEST_CASE(
     if (e.type == "sluice.reconnected") {
       json d = json::parse(*e.data);
       CHECK(d["reason"] == "ldmd closed the connection");
-      CHECK(d["registrations"] == json{"reg-all-events"});
+      CHECK(d["resubscribed"] == json{"reg-all-events"});
     }
   CHECK(rig.harness.metric("ldm.reconnects") == 1);
+}
+
+TEST_CASE("sluice.reconnected: the SDK's one shape, an id that differs from one run to the next") {
+  // A restart is a new instance: a receiver that de-duplicates by id (the webhook's
+  // Idempotency-Key) must not take its first reconnected event for the previous run's.
+  std::vector<std::string> ids;
+  for (int run = 0; run < 2; ++run) {
+    Rig rig(fake_options({event("start-domain", 1), fault("close"), event("stop-domain", 1)}));
+    rig.start();
+    REQUIRE(rig.all_delivered());
+    for (const auto& e : rig.harness.events())
+      if (e.type == "sluice.reconnected") {
+        ids.push_back(e.id);
+        json d = json::parse(*e.data);
+        CHECK(d["reconnects"] == 1);
+        CHECK(d["attempts"] >= 1);
+        CHECK(d["from"].is_string());
+        CHECK(d["to"].is_string());
+        CHECK(d.size() == 6);  // reconnects, attempts, reason, from, to, resubscribed
+      }
+  }
+  REQUIRE(ids.size() == 2);
+  CHECK(ids[0] != ids[1]);
 }
 
 TEST_CASE("fault: documents split into 1-byte writes arrive whole") {

@@ -307,6 +307,8 @@ TEST_CASE("skipped sequence numbers: one sluice.gap with the count missed") {
       CHECK(d["expected"] == 6);
       CHECK(d["received"] == 9);
       CHECK(d["missed"] == 3);
+      CHECK(d["stream"] == "/topic/static.topic");
+      CHECK(d["from"].is_null());  // inside a working connection: no outage window
     }
   CHECK(s.h.metric("missed_notifications") == 3);
   s.check_exact(s.sent());
@@ -343,4 +345,98 @@ TEST_CASE("broker restart: stop and start the fake on the same ports, nothing lo
   s.fake.publish(burst(50));
   REQUIRE(s.wait_notifications(100));
   s.check_exact(s.sent());
+}
+
+TEST_CASE("broker restart: what was published during the outage is one sluice.gap, exact count") {
+  Setup s;
+  s.start();
+  REQUIRE(s.fake.await_subscribers(1, kWait));
+  s.fake.publish(burst(50));
+  REQUIRE(s.wait_notifications(50));
+  REQUIRE(s.fake.wait_idle(kWait));
+  s.fake.stop();
+  // Queued while the broker is down: at start() the fake runs its queue before it accepts a
+  // connection, so nobody is subscribed and the 850 are lost (numbered, never delivered).
+  s.fake.publish(burst(850));
+  s.fake.start();
+  REQUIRE(s.wait_type("sluice.reconnected"));
+  REQUIRE(s.fake.await_subscribers(1, kWait));
+  s.fake.publish(burst(5));
+  REQUIRE(s.wait_notifications(55));
+  REQUIRE(s.wait_type("sluice.gap"));
+  CHECK(s.fake.stats().no_subscriber == 850);
+  CHECK(s.count("sluice.gap") == 1);
+  for (const auto& e : s.h.events())
+    if (e.type == "sluice.gap") {
+      json d = json::parse(*e.data);
+      CHECK(d["missed"] == 850);
+      CHECK(d["expected"] == 51);
+      CHECK(d["received"] == 901);
+      CHECK(d["stream"] == "/topic/static.topic");
+      CHECK(d["from"].is_string());  // the outage window
+      CHECK(d["to"].is_string());
+      CHECK(d["from"].get<std::string>() <= d["to"].get<std::string>());
+    }
+  CHECK(s.h.metric("missed_notifications") == 850);
+  s.check_exact(s.sent());
+}
+
+TEST_CASE("new WS API session after an outage: a sluice.gap of unknown size with the window") {
+  Setup s;
+  s.start({{"topic_types", {"object-notification"}}});
+  REQUIRE(s.fake.await_subscribers(1, kWait, "object-notification"));
+  s.fake.publish(burst(5, "object-notification"));
+  REQUIRE(s.wait_notifications(5));
+  s.fake.fault({{"fault", "expire-session"}});
+  REQUIRE(s.wait_type("sluice.reconnected"));
+  REQUIRE(s.wait_type("sluice.gap"));
+  REQUIRE(s.fake.await_subscribers(1, kWait, "object-notification"));
+  s.fake.publish(burst(5, "object-notification"));
+  REQUIRE(s.wait_notifications(10));
+  // The new session's topic numbers from 1: no second (bogus) gap from the old numbering.
+  CHECK(s.count("sluice.gap") == 1);
+  for (const auto& e : s.h.events())
+    if (e.type == "sluice.gap") {
+      json d = json::parse(*e.data);
+      CHECK(d["missed"].is_null());
+      CHECK(d["stream"].is_null());
+      CHECK(d["from"].is_string());
+      CHECK(d["to"].is_string());
+      CHECK(d["reason"].get<std::string>().find("new WS API session") != std::string::npos);
+    }
+  s.check_exact(s.sent());
+}
+
+TEST_CASE("reconnected and error events: one shape, ids that differ from one run to the next") {
+  std::vector<std::string> ids;
+  for (int run = 0; run < 2; ++run) {
+    Setup s;
+    s.start();
+    REQUIRE(s.fake.await_subscribers(1, kWait));
+    s.fake.fault({{"fault", "error-frame"}, {"message", "broker says no"}});
+    REQUIRE(s.wait_type("sluice.reconnected"));
+    for (const auto& e : s.h.events()) {
+      if (e.type == "sluice.error") {
+        ids.push_back(e.id);
+        json d = json::parse(*e.data);
+        CHECK(d["message"] == "broker says no");
+        CHECK(d.contains("stream"));
+        CHECK(d.contains("detail"));
+      }
+      if (e.type == "sluice.reconnected") {
+        ids.push_back(e.id);
+        json d = json::parse(*e.data);
+        CHECK(d["reconnects"] == 1);
+        CHECK(d["attempts"] >= 1);
+        CHECK(d["reason"].get<std::string>().find("broker says no") != std::string::npos);
+        CHECK(d["from"].is_string());
+        CHECK(d["to"].is_string());
+        CHECK(d["resubscribed"] == json{"static.topic"});
+      }
+    }
+  }
+  // Two runs (a restart): the first error and reconnected events must not share their ids.
+  REQUIRE(ids.size() == 4);
+  CHECK(ids[0] != ids[2]);
+  CHECK(ids[1] != ids[3]);
 }
