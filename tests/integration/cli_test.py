@@ -380,7 +380,8 @@ def case_reload_valid_switches(tmp):
     # The old runtime's accounting: logged before "reloaded:", balanced, matching the old file.
     before = err[:err.index("reloaded:")]
     check("stopped; accounting:" in before, "the old pipeline was stopped with its accounting logged")
-    table = before[before.rindex("stopped; accounting:"):].splitlines()
+    # One log record per row: "<time> info [core] <row>".
+    table = [l.split("[core] ", 1)[-1] for l in before[before.rindex("stopped; accounting:"):].splitlines()]
     row = next((l.split() for l in table if l.startswith("out ")), None)
     check(row is not None and row[-1] == "yes", f"the old sink's accounting is balanced: {row}")
     check(int(row[1]) > 0 and int(row[3]) == len(lines_of(old_file)),

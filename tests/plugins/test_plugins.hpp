@@ -57,6 +57,11 @@ class ScriptedSink : public sluice::Sink {
     calls().clear();
     gate_closed() = false;
   }
+  // Instances destroyed so far (a test waits for a stuck one to be cleaned up).
+  static std::atomic<int>& destroyed() {
+    static std::atomic<int> n{0};
+    return n;
+  }
   static size_t delivered_events() {
     std::lock_guard lock(mutex());
     size_t n = 0;
@@ -71,13 +76,26 @@ class ScriptedSink : public sluice::Sink {
         then_(options.value("then", std::string("ok"))),
         delay_(options.value("delay_ms", 0)),
         async_(options.value("async", false)),
-        in_flight_(options.value("max_in_flight", 1u)) {
+        in_flight_(options.value("max_in_flight", 1u)),
+        hang_(options.value("hang", std::string())),
+        reason_(options.value("reason", std::string())) {
     if (options.value("fail_create", false)) throw std::runtime_error("told to fail in create");
+    if (options.value("gate_closed", false)) set_gate(true);
   }
-  ~ScriptedSink() override { join(); }
+  ~ScriptedSink() override {
+    join();
+    ++destroyed();
+  }
 
   // Releases a deliver() stuck at the closed gate, as a real sink's stop aborts its I/O.
+  // hang "deliver": stop() leaves it stuck (a write() that nothing interrupts); hang "stop":
+  // stop() itself waits for the gate (a plugin that joins a thread stuck in write()).
   void stop() override {
+    if (hang_ == "deliver") return;
+    if (hang_ == "stop") {
+      std::unique_lock lock(mutex());
+      changed().wait(lock, [] { return !gate_closed(); });
+    }
     {
       std::lock_guard lock(mutex());
       stopping_ = true;
@@ -94,7 +112,7 @@ class ScriptedSink : public sluice::Sink {
       call.ids.emplace_back(batch[i].id());
     {
       std::unique_lock lock(mutex());
-      changed().wait(lock, [this] { return !gate_closed() || stopping_; });
+      changed().wait(lock, [this] { return !gate_closed() || (stopping_ && hang_.empty()); });
       answer = stopping_ ? "retry" : next_ < answers_.size() ? answers_[next_] : then_;
       ++next_;
     }
@@ -114,7 +132,7 @@ class ScriptedSink : public sluice::Sink {
         uint32_t after = answer.size() > 6 ? std::stoul(answer.substr(6)) : 0;
         done(sluice::Delivery::retry("scripted retry", after, 503));
       } else {
-        done(sluice::Delivery::reject("scripted reject", 400));
+        done(sluice::Delivery::reject(reason_.empty() ? "scripted reject" : reason_, 400));
       }
     };
     if (!async_) return finish();
@@ -138,6 +156,8 @@ class ScriptedSink : public sluice::Sink {
   int delay_;
   bool async_;
   uint32_t in_flight_;
+  std::string hang_;
+  std::string reason_;
   size_t next_ = 0;
   bool stopping_ = false;  // under mutex()
   std::mutex threads_mutex_;
@@ -205,7 +225,11 @@ inline const char* kScriptedSinkSchema = R"json({"type":"object","properties":{
   "delay_ms":{"type":"integer","default":0},
   "async":{"type":"boolean","default":false},
   "max_in_flight":{"type":"integer","default":1},
-  "fail_create":{"type":"boolean","default":false}}})json";
+  "fail_create":{"type":"boolean","default":false},
+  "hang":{"type":"string","enum":["","deliver","stop"],"default":"","description":"stuck sink: stop() does not release deliver(), or blocks itself"},
+  "gate_closed":{"type":"boolean","default":false,"description":"deliver() waits from the start"},
+  "reason":{"type":"string","description":"reject reason (echo tests)"},
+  "token":{"type":"string","writeOnly":true,"description":"a secret option (redaction tests)"}}})json";
 
 inline const char* kCountingSourceSchema = R"json({"type":"object","properties":{
   "count":{"type":"integer","default":0},
