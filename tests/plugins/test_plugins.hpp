@@ -174,20 +174,51 @@ class CountingSource : public sluice::Source {
     return h;
   }
 
+  // While closed, a source created with hang_stop does not return from stop().
+  static std::mutex& gate_mutex() {
+    static std::mutex m;
+    return m;
+  }
+  static std::condition_variable& gate_changed() {
+    static std::condition_variable cv;
+    return cv;
+  }
+  static bool& stop_gate_closed() {
+    static bool closed = false;
+    return closed;
+  }
+  static void set_stop_gate(bool closed) {
+    {
+      std::lock_guard lock(gate_mutex());
+      stop_gate_closed() = closed;
+    }
+    gate_changed().notify_all();
+  }
+  static std::atomic<int>& destroyed() {
+    static std::atomic<int> n{0};
+    return n;
+  }
+
   CountingSource(sluice::Host host, const nlohmann::json& options)
       : sluice::Source(host),
         count_(options.value("count", 0)),
         per_emit_(std::max(1, options.value("per_emit", 1))),
         type_(options.value("type", std::string("test.count"))),
         data_(options.value("data", std::string())),
-        log_(options.value("log", std::string())) {
+        log_(options.value("log", std::string())),
+        hang_stop_(options.value("hang_stop", false)) {
     last_host() = host;
   }
+  ~CountingSource() override { ++destroyed(); }
   void start() override {
     if (!log_.empty()) host().info(log_);
     worker_ = std::thread([this] { run(); });
   }
   void stop() override {
+    if (hang_stop_) {
+      std::unique_lock lock(gate_mutex());
+      gate_changed().wait(lock, [] { return !stop_gate_closed(); });
+    }
     stopping_ = true;
     if (worker_.joinable()) worker_.join();
   }
@@ -215,6 +246,7 @@ class CountingSource : public sluice::Source {
   std::string type_;
   std::string data_;
   std::string log_;
+  bool hang_stop_;
   std::atomic<bool> stopping_{false};
   std::thread worker_;
 };
@@ -236,6 +268,8 @@ inline const char* kCountingSourceSchema = R"json({"type":"object","properties":
   "per_emit":{"type":"integer","default":1},
   "type":{"type":"string","default":"test.count"},
   "data":{"type":"string","description":"data of every event (JSON text)"},
-  "log":{"type":"string","description":"logged at start (redaction tests)"}}})json";
+  "log":{"type":"string","description":"logged at start (redaction tests)"},
+  "password":{"type":"string","writeOnly":true,"description":"a secret option (redaction tests)"},
+  "hang_stop":{"type":"boolean","default":false,"description":"stop() waits for the test's gate"}}})json";
 
 }  // namespace sluice_test

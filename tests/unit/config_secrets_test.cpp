@@ -188,8 +188,9 @@ TEST_CASE("config.warnings: clear-text credentials and unverified TLS are warned
     load_text(l, web(R"({url: "http://hook.example/x", auth: {bearer: tok-4f9a8b7c6d5e}})"));
     REQUIRE(l.result.ok());
     CHECK(l.diagnostics ==
-          Strings{"P:6:20: warning: sinks.w.options.url: no TLS: auth.bearer would go over the "
-                  "network in clear text; anyone on the path can read or replay them"});
+          Strings{"P:6:20: warning: sinks.w.options.url: no TLS: this connection is clear text "
+                  "and carries credentials (auth.bearer): anyone on the network path can read or "
+                  "replay them"});
   }
   SUBCASE("tls.verify: false") {
     Loaded l;

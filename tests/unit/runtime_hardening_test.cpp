@@ -141,3 +141,33 @@ TEST_CASE("host calls: an exception inside the host never reaches the plugin") {
   rt.stop();
   CHECK(log.contains("[in] log failed in the host: writer failed"));
 }
+
+TEST_CASE("shutdown: a source stuck in stop() cannot hold it; it is named and its emits refused") {
+  ScriptedSink::reset();
+  const int destroyed_before = sluice_test::CountingSource::destroyed().load();
+  static CapturedLog* log = new CapturedLog;  // outlives the stuck source
+  auto p = simple(sink("out"));
+  p.sources[0].options = {{"hang_stop", true}};
+  p.drain_timeout = std::chrono::milliseconds(50);
+  sluice_test::CountingSource::set_stop_gate(true);
+  {
+    Runtime rt(p, host(), log->logger);
+    rt.start();
+    REQUIRE(emit(events(3)));
+    auto done = std::async(std::launch::async, [&rt] { rt.stop(); });
+    const bool returned = done.wait_for(std::chrono::seconds(30)) == std::future_status::ready;
+    if (!returned) sluice_test::CountingSource::set_stop_gate(false);
+    done.wait();
+    CHECK(returned);
+    CHECK(rt.stuck());
+    CHECK(log->contains("[in] source did not return from stop()"));
+    CHECK_FALSE(emit(events(1, 10)));  // refused, counted
+    auto m = rt.metrics();
+    CHECK(m.sources[0].refused == 1);
+    CHECK(sink_metrics(m, "out").delivered == 3);
+    CHECK(sink_metrics(m, "out").balanced());
+  }
+  sluice_test::CountingSource::set_stop_gate(false);
+  CHECK(eventually(
+      [&] { return sluice_test::CountingSource::destroyed().load() == destroyed_before + 1; }));
+}

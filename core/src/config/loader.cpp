@@ -677,9 +677,8 @@ class Loader {
         if (std::string(kind) == "x-sluice-cleartext") {
           if (secrets.empty()) continue;
           add(Diagnostic::Severity::warning, at, false,
-              "no TLS: " + secrets +
-                  " would go over the network in clear text; anyone on the path can read or "
-                  "replay them",
+              "no TLS: this connection is clear text and carries credentials (" + secrets +
+                  "): anyone on the network path can read or replay them",
               false);
         } else {
           add(Diagnostic::Severity::warning, at, false,
