@@ -73,14 +73,19 @@ void Logger::set_writer(Writer writer) {
   writer_ = std::move(writer);
 }
 
+std::string Logger::redact(std::string_view text) const {
+  std::lock_guard lock(mutex_);
+  return core::redact(text, secrets_);
+}
+
 void Logger::log(LogLevel level, std::string_view component, std::string_view message) {
   if (!enabled(level)) return;
   std::lock_guard lock(mutex_);
   // Redact before formatting: JSON escaping would otherwise hide a secret holding " or \.
   std::string clean_message, clean_component;
   if (!secrets_.empty()) {
-    clean_message = redact(message, secrets_);
-    clean_component = redact(component, secrets_);
+    clean_message = core::redact(message, secrets_);
+    clean_component = core::redact(component, secrets_);
     message = clean_message;
     component = clean_component;
   }
@@ -100,10 +105,11 @@ void Logger::log(LogLevel level, std::string_view component, std::string_view me
     line += utc_now();
     line += ' ';
     line += to_string(level);
+    // One record per line, whatever a peer's text holds (JSON escapes these itself).
     line += " [";
-    line += component;
+    line += escape_controls(component);
     line += "] ";
-    line += message;
+    line += escape_controls(message);
     line += '\n';
   }
   writer_(line);

@@ -13,8 +13,10 @@
 #include <condition_variable>
 #include <cstdio>
 #include <ctime>
+#include <functional>
 #include <mutex>
 #include <sstream>
+#include <system_error>
 #include <thread>
 
 // The opaque handle of plugin.h: every instance the runtime creates is one.
@@ -87,22 +89,24 @@ class LogDeadLetter final : public DeadLetter {
 std::string format_accounting(const Metrics& m) {
   std::ostringstream out;
   char line[256];
-  snprintf(line, sizeof line, "%-16s %10s %9s %10s %8s %8s %8s %8s %8s %8s %8s %8s %8s %8s %8s\n",
-           "sink", "received", "recovered", "delivered", "queued", "inflight", "spooled", "deadlet",
-           "d.newest", "d.oldest", "d.reject", "d.shutdn", "d.spool", "lost", "balanced");
+  snprintf(
+      line, sizeof line, "%-16s %10s %9s %10s %8s %8s %8s %8s %8s %8s %8s %8s %8s %8s %8s %8s\n",
+      "sink", "received", "recovered", "delivered", "queued", "inflight", "spooled", "deadlet",
+      "abandon", "d.newest", "d.oldest", "d.reject", "d.shutdn", "d.spool", "lost", "balanced");
   out << line;
   for (const auto& s : m.sinks) {
-    snprintf(
-        line, sizeof line,
-        "%-16s %10llu %9llu %10llu %8llu %8llu %8llu %8llu %8llu %8llu %8llu %8llu %8llu %8llu "
-        "%8s\n",
-        s.name.c_str(), (unsigned long long)s.received, (unsigned long long)s.recovered,
-        (unsigned long long)s.delivered, (unsigned long long)s.queued,
-        (unsigned long long)s.in_flight, (unsigned long long)s.spooled,
-        (unsigned long long)s.dead_lettered, (unsigned long long)s.dropped_newest,
-        (unsigned long long)s.dropped_oldest, (unsigned long long)s.dropped_rejected,
-        (unsigned long long)s.dropped_shutdown, (unsigned long long)s.dropped_spool_error,
-        (unsigned long long)s.spool_lost, s.balanced() ? "yes" : "NO");
+    snprintf(line, sizeof line,
+             "%-16s %10llu %9llu %10llu %8llu %8llu %8llu %8llu %8llu %8llu %8llu %8llu %8llu "
+             "%8llu %8llu "
+             "%8s\n",
+             s.name.c_str(), (unsigned long long)s.received, (unsigned long long)s.recovered,
+             (unsigned long long)s.delivered, (unsigned long long)s.queued,
+             (unsigned long long)s.in_flight, (unsigned long long)s.spooled,
+             (unsigned long long)s.dead_lettered, (unsigned long long)s.abandoned,
+             (unsigned long long)s.dropped_newest, (unsigned long long)s.dropped_oldest,
+             (unsigned long long)s.dropped_rejected, (unsigned long long)s.dropped_shutdown,
+             (unsigned long long)s.dropped_spool_error, (unsigned long long)s.spool_lost,
+             s.balanced() ? "yes" : "NO");
     out << line;
   }
   snprintf(line, sizeof line, "%-16s %10s %12s %10s %8s %8s\n", "source", "emitted", "parse_errors",
@@ -154,6 +158,13 @@ struct Instance : sluice_host_context {
   std::mutex metrics_mutex;
   std::map<std::string, int64_t> metrics;
 
+  // Shutdown: the lifecycle call (stop, destroy) runs on a thread of its own so that a plugin
+  // that never returns cannot hold the process. A call still running at its deadline stays
+  // here, joined by the reaper if it ever returns.
+  std::thread call_thread;
+  bool stop_stuck = false;
+  bool destroy_stuck = false;
+
   const sluice_plugin_descriptor& d() const { return plugin->descriptor(); }
 };
 
@@ -202,12 +213,19 @@ struct Sink : Instance {
   uint32_t blocked_emitters = 0;
   bool draining = false;  // flush partial batches at once
   bool halt = false;      // the dispatcher ends
+  bool dispatcher_done = false;
+  bool deliver_stuck = false;   // stop(): the dispatcher did not come back from deliver() in time
+  bool abandoned_flag = false;  // stop() gave up on this sink: late completions are ignored
   std::thread dispatcher;
+  // Batches a stuck sink still held when stop() gave up; kept (never freed before the plugin
+  // lets go of them) because the plugin may still read them.
+  std::vector<std::unique_ptr<Batch>> abandoned_batches;
 
   // Accounting (under m).
   uint64_t received = 0, delivered = 0, in_flight = 0, dead_lettered = 0;
   uint64_t dropped_newest = 0, dropped_oldest = 0, dropped_rejected = 0, dropped_shutdown = 0;
   uint64_t dropped_spool_error = 0;
+  uint64_t abandoned = 0;
   uint64_t recovered = 0;        // the queue's backlog from an earlier run, found at start
   uint64_t spooled_at_stop = 0;  // batches in flight at stop that stay in the spool
   uint64_t spool_errors_unlogged = 0;
@@ -232,7 +250,7 @@ struct Sink : Instance {
   }
 };
 
-struct Runtime::Impl {
+struct Runtime::Impl : std::enable_shared_from_this<Runtime::Impl> {
   PipelineConfig pipeline;
   PluginHost& plugins;
   Logger& log;
@@ -244,6 +262,7 @@ struct Runtime::Impl {
   std::vector<std::unique_ptr<CompiledRoute>> routes;
 
   std::atomic<bool> stopping{false};
+  std::atomic<bool> stuck{false};  // stop() abandoned a plugin call
   std::atomic<bool> abort_now{false};
   std::atomic<int64_t> drain_deadline_ns{0};  // steady clock, valid while stopping
   bool running = false;
@@ -275,29 +294,54 @@ struct Runtime::Impl {
   // ---- host API -------------------------------------------------------------------------
   static Instance* self(sluice_host_context* ctx) { return static_cast<Instance*>(ctx); }
 
+  // Nothing thrown here may reach the plugin (plugin.h: no exception crosses the boundary);
+  // what is caught is reported as well as a failing logger or allocator still allows.
+  template <typename F>
+  static void guarded(Instance* in, const char* call, F&& f) noexcept {
+    try {
+      f();
+    } catch (const std::exception& e) {
+      try {
+        in->rt->log.error(in->name, std::string(call) + " failed in the host: " + e.what());
+      } catch (...) {
+      }
+    } catch (...) {
+      try {
+        in->rt->log.error(in->name, std::string(call) + " failed in the host");
+      } catch (...) {
+      }
+    }
+  }
+
   static void host_log(sluice_host_context* ctx, sluice_log_level level, const char* message) {
     if (!ctx) return;
     Instance* in = self(ctx);
-    int l = std::clamp(static_cast<int>(level), 0, 4);
-    in->rt->log.log(static_cast<LogLevel>(l), in->name, message ? message : "");
+    guarded(in, "log", [&] {
+      int l = std::clamp(static_cast<int>(level), 0, 4);
+      in->rt->log.log(static_cast<LogLevel>(l), in->name, message ? message : "");
+    });
   }
 
   static void host_report_state(sluice_host_context* ctx, sluice_state state, const char* detail) {
     if (!ctx) return;
     Instance* in = self(ctx);
-    int old = in->state.exchange(static_cast<int>(state));
-    if (old == static_cast<int>(state)) return;
-    std::string m = std::string("state: ") + state_name(state);
-    if (detail && *detail) m += std::string(" (") + detail + ")";
-    bool bad = state == SLUICE_STATE_DEGRADED || state == SLUICE_STATE_DOWN;
-    in->rt->log.log(bad ? LogLevel::warn : LogLevel::info, in->name, m);
+    guarded(in, "report_state", [&] {
+      int old = in->state.exchange(static_cast<int>(state));
+      if (old == static_cast<int>(state)) return;
+      std::string m = std::string("state: ") + state_name(state);
+      if (detail && *detail) m += std::string(" (") + detail + ")";
+      bool bad = state == SLUICE_STATE_DEGRADED || state == SLUICE_STATE_DOWN;
+      in->rt->log.log(bad ? LogLevel::warn : LogLevel::info, in->name, m);
+    });
   }
 
   static void host_count_metric(sluice_host_context* ctx, const char* name, int64_t delta) {
     if (!ctx || !name) return;
     Instance* in = self(ctx);
-    std::lock_guard lock(in->metrics_mutex);
-    in->metrics[name] += delta;
+    guarded(in, "count_metric", [&] {
+      std::lock_guard lock(in->metrics_mutex);
+      in->metrics[name] += delta;
+    });
   }
 
   static sluice_status host_emit(sluice_host_context* ctx, const sluice_event* events,
@@ -306,18 +350,15 @@ struct Runtime::Impl {
     Instance* in = self(ctx);
     auto* src = dynamic_cast<Source*>(in);
     if (!src) {
-      in->rt->log.error(in->name, "a sink called emit(); ignored");
+      guarded(in, "emit", [&] { in->rt->log.error(in->name, "a sink called emit(); ignored"); });
       return SLUICE_INVALID;
     }
     if (count && !events) return SLUICE_INVALID;
-    try {
-      return in->rt->emit(*src, events, count);
-    } catch (const std::exception& e) {
-      // Never across the C boundary. Queue I/O errors are counted inside (dropped_spool_error);
-      // this is the last resort (e.g. out of memory).
-      in->rt->log.error(in->name, std::string("emit failed: ") + e.what());
-      return SLUICE_ERROR;
-    }
+    // Queue I/O errors are counted inside (dropped_spool_error); this is the last resort (out
+    // of memory, say).
+    sluice_status status = SLUICE_ERROR;
+    guarded(in, "emit", [&] { status = in->rt->emit(*src, events, count); });
+    return status;
   }
 
   static void host_complete_batch(sluice_host_context* ctx, uint64_t batch_id,
@@ -326,7 +367,7 @@ struct Runtime::Impl {
     Instance* in = self(ctx);
     auto* sink = dynamic_cast<Sink*>(in);
     if (!sink) return;
-    in->rt->complete(*sink, batch_id, result);
+    guarded(in, "complete_batch", [&] { in->rt->complete(*sink, batch_id, result); });
   }
 
   // ---- emit path ------------------------------------------------------------------------
@@ -351,7 +392,18 @@ struct Runtime::Impl {
               bool want_sink, const char* what);
   void start();
   void stop();
-  void teardown();
+  void teardown(Clock::time_point until);
+  void reap();
+
+  // A plugin lifecycle call on a thread of its own (Instance::call_thread).
+  struct Call {
+    std::mutex m;
+    std::condition_variable cv;
+    bool done = false;
+  };
+  std::shared_ptr<Call> begin_call(Instance& in, std::function<void()> fn);
+  // Waits for the call until `until`; false when it is still running (then abandoned).
+  static bool wait_call(Instance& in, Call* call, Clock::time_point until);
   void metrics_loop();
   Metrics metrics() const;
 };
@@ -637,11 +689,14 @@ void Runtime::Impl::dispatch(Sink& s) {
       s.work.wait_until(lock, until);
     s.dispatcher_waiting = false;
   }
+  s.dispatcher_done = true;
+  s.idle.notify_all();
 }
 
 void Runtime::Impl::complete(Sink& s, uint64_t id, const sluice_delivery_result* r) {
   std::unique_lock lock(s.m);
   Batch* b = s.find_batch(id);
+  if (!b && s.abandoned_flag) return;  // counted as abandoned already; too late to count again
   if (!b || b->state != Batch::State::at_sink) {
     if (s.contract_log.allow())
       log.error(s.name, "completed batch " + std::to_string(id) +
@@ -649,7 +704,9 @@ void Runtime::Impl::complete(Sink& s, uint64_t id, const sluice_delivery_result*
     return;
   }
   sluice_delivery_code code = r ? r->code : SLUICE_DELIVERY_REJECT;
-  std::string reason = r && r->reason.data ? std::string(to_view(r->reason)) : std::string();
+  // A peer's answer may echo what it was sent (an Authorization header): the reason goes to
+  // the log and the dead-letter file only with the secrets hidden.
+  std::string reason = r && r->reason.data ? log.redact(to_view(r->reason)) : std::string();
   if (code == SLUICE_DELIVERY_OK) {
     s.delivered += b->events.size();
     s.remove_batch(b);
@@ -832,6 +889,43 @@ void Runtime::Impl::start() {
     metrics_thread = std::thread([this] { metrics_loop(); });
 }
 
+std::shared_ptr<Runtime::Impl::Call> Runtime::Impl::begin_call(Instance& in,
+                                                               std::function<void()> fn) {
+  auto call = std::make_shared<Call>();
+  try {
+    in.call_thread = std::thread([call, fn] {
+      fn();
+      {
+        std::lock_guard lock(call->m);
+        call->done = true;
+      }
+      call->cv.notify_all();
+    });
+  } catch (const std::system_error&) {
+    fn();  // no thread to spare: call it here, unbounded, rather than not at all
+    call->done = true;
+  }
+  return call;
+}
+
+bool Runtime::Impl::wait_call(Instance& in, Call* call, Clock::time_point until) {
+  if (!call) return true;
+  std::unique_lock lock(call->m);
+  if (!call->cv.wait_until(lock, until, [call] { return call->done; })) return false;
+  lock.unlock();
+  if (in.call_thread.joinable()) in.call_thread.join();
+  return true;
+}
+
+namespace {
+// How long past the drain deadline shutdown waits for plugins that do not return: sources'
+// stop(), then sinks' stop() and their deliver(), then destroy(). All within the documented
+// drain_timeout + 1 s.
+constexpr milliseconds kSourceStopGrace{250};
+constexpr milliseconds kSinkStopGrace{700};
+constexpr milliseconds kDestroyGrace{900};
+}  // namespace
+
 void Runtime::Impl::stop() {
   std::lock_guard guard(lifecycle);
   if (!running || stopped) return;
@@ -851,10 +945,24 @@ void Runtime::Impl::stop() {
     std::lock_guard lock(s->m);
     s->space.notify_all();
   }
-  // 1. Sources: stop() returns when they no longer call the host.
-  for (auto& s : sources) {
-    if (s->started) s->d().stop(s->handle);
-    s->accepting = false;
+  // 1. Sources, all at once: stop() returns when they no longer call the host. One that does
+  //    not return in time is abandoned; what it emits from now on is refused and counted.
+  {
+    std::vector<std::pair<Source*, std::shared_ptr<Call>>> calls;
+    for (auto& s : sources)
+      if (s->started)
+        calls.emplace_back(s.get(),
+                           begin_call(*s, [src = s.get()] { src->d().stop(src->handle); }));
+    for (auto& [src, call] : calls) {
+      if (!wait_call(*src, call.get(), deadline + kSourceStopGrace)) {
+        src->stop_stuck = true;
+        log.error(src->name,
+                  "source did not return from stop() within drain_timeout; abandoned (its thread "
+                  "still runs; what it emits from now on is refused and counted as refused)");
+      }
+    }
+    for (auto& s : sources)
+      s->accepting = false;
   }
   // 2. Drain: flush partial batches, wait until every queue is empty or the deadline passes.
   for (auto& s : sinks) {
@@ -868,47 +976,85 @@ void Runtime::Impl::stop() {
         break;
     }
   }
-  // 3. Sinks: the dispatchers hand out nothing more; stop the plugins (which also ends a
-  //    deliver() still running, and after which they call us no more); end the dispatchers.
-  for (auto& s : sinks) {
-    {
-      std::lock_guard lock(s->m);
-      s->halt = true;
-      s->space.notify_all();
+  // 3. Sinks: the dispatchers hand out nothing more; stop the plugins, all at once (which also
+  //    ends a deliver() still running, and after which they call us no more); end the
+  //    dispatchers. A sink whose stop() or deliver() does not return in time is abandoned.
+  const auto sinks_until = deadline + kSinkStopGrace;
+  {
+    std::vector<std::pair<Sink*, std::shared_ptr<Call>>> calls;
+    for (auto& s : sinks) {
+      {
+        std::lock_guard lock(s->m);
+        s->halt = true;
+        s->space.notify_all();
+      }
+      s->work.notify_one();
+      if (s->started)
+        calls.emplace_back(s.get(),
+                           begin_call(*s, [sink = s.get()] { sink->d().stop(sink->handle); }));
     }
-    s->work.notify_one();
-    if (s->started) s->d().stop(s->handle);
-    if (s->dispatcher.joinable()) s->dispatcher.join();
+    for (auto& [sink, call] : calls)
+      sink->stop_stuck = !wait_call(*sink, call.get(), sinks_until);
+    for (auto& s : sinks) {
+      if (!s->dispatcher.joinable()) continue;
+      std::unique_lock lock(s->m);
+      const bool done = s->idle.wait_until(lock, sinks_until, [&] { return s->dispatcher_done; });
+      lock.unlock();
+      if (done)
+        s->dispatcher.join();
+      else
+        s->deliver_stuck = true;
+    }
   }
-  // 4. Count what is left. Failed batches still go to the dead-letter writer.
+  // 4. Count what is left. Failed batches still go to the dead-letter writer. What a stuck
+  //    sink holds is counted as abandoned (or stays in the spool): it may yet be delivered.
   for (auto& s : sinks) {
     std::vector<std::unique_ptr<Batch>> failed;
-    uint64_t left_queue = 0, left_flight = 0, left_spool = 0;
+    uint64_t left_queue = 0, left_flight = 0, left_spool = 0, held = 0;
+    const bool sink_stuck = s->stop_stuck || s->deliver_stuck;
     {
       std::lock_guard lock(s->m);
+      if (sink_stuck) s->abandoned_flag = true;
       for (auto& b : s->batches) {
+        const uint64_t n = b->events.size();
         if (b->state == Batch::State::failed) {
           failed.push_back(std::move(b));
+        } else if (sink_stuck && b->state == Batch::State::at_sink) {
+          held += n;
+          s->in_flight -= n;
+          s->abandoned_batches.push_back(std::move(b));
         } else {
-          left_flight += b->events.size();
-          s->in_flight -= b->events.size();
+          left_flight += n;
+          s->in_flight -= n;
         }
       }
       s->batches.clear();
       if (s->queue->durable()) {
         // Batches in flight were not acknowledged: they stay on disk and are sent again at the
-        // next start, like what is still queued.
-        s->spooled_at_stop += left_flight;
-        left_spool = s->queue->events() + left_flight;
+        // next start, like what is still queued (a stuck sink's too).
+        s->spooled_at_stop += left_flight + held;
+        left_spool = s->queue->events() + left_flight + held;
         left_flight = 0;
       } else {
         while (s->queue->pop())
           ++left_queue;
+        s->abandoned += held;
       }
       s->dropped_shutdown += left_queue + left_flight;
     }
     for (auto& b : failed)
       fail(*s, std::move(b));
+    if (sink_stuck) {
+      const char* where = s->stop_stuck && s->deliver_stuck ? "stop() and deliver()"
+                          : s->stop_stuck                   ? "stop()"
+                                                            : "deliver()";
+      log.error(s->name, std::string("sink is stuck: it did not return from ") + where +
+                             " within drain_timeout; abandoned with " + std::to_string(held) +
+                             " events it held" +
+                             (s->queue->durable() ? " (they stay in the spool)"
+                                                  : " (counted as abandoned: they may or may not "
+                                                    "have been delivered)"));
+    }
     if (left_queue + left_flight)
       log.warn(s->name, "stopped with " + std::to_string(left_queue + left_flight) +
                             " events undelivered (" + std::to_string(left_queue) + " queued, " +
@@ -917,22 +1063,80 @@ void Runtime::Impl::stop() {
     if (left_spool)
       log.info(s->name, std::to_string(left_spool) + " events stay in the spool for the next run");
   }
-  teardown();
-  if (started_ok) log.info("core", "stopped; accounting:\n" + format_accounting(metrics()));
+  teardown(deadline + kDestroyGrace);
+  if (started_ok) {
+    // One record per row: the logger keeps every record on one line.
+    log.info("core", "stopped; accounting:");
+    std::istringstream table(format_accounting(metrics()));
+    for (std::string row; std::getline(table, row);)
+      log.info("core", row);
+  }
+  bool any_stuck = false;
+  for (auto& s : sources)
+    any_stuck = any_stuck || s->stop_stuck || s->destroy_stuck;
+  for (auto& s : sinks)
+    any_stuck = any_stuck || s->stop_stuck || s->deliver_stuck || s->destroy_stuck;
+  if (any_stuck) {
+    stuck = true;
+    // The stuck threads use this Impl (host calls, the dispatcher): it lives until they end.
+    try {
+      std::thread([self = shared_from_this()] { self->reap(); }).detach();
+    } catch (const std::system_error&) {
+      // No reaper: the stuck calls and what they hold stay for the life of the process.
+      new std::shared_ptr<Impl>(shared_from_this());
+    }
+  }
 }
 
-void Runtime::Impl::teardown() {
-  for (auto& s : sources)
-    if (s->handle) s->d().destroy(std::exchange(s->handle, nullptr));
+void Runtime::Impl::teardown(Clock::time_point until) {
   for (auto& s : sinks) {
-    if (s->dispatcher.joinable()) {  // start failed half-way
+    if (s->dispatcher.joinable() && !s->deliver_stuck) {  // start failed half-way
       {
         std::lock_guard lock(s->m);
         s->halt = true;
       }
       s->work.notify_one();
-      s->dispatcher.join();
+      std::unique_lock lock(s->m);
+      const bool done = s->idle.wait_until(lock, until, [&] { return s->dispatcher_done; });
+      lock.unlock();
+      if (done)
+        s->dispatcher.join();
+      else
+        s->deliver_stuck = true;
     }
+  }
+  // destroy() of every instance that is not stuck, all at once, bounded like stop().
+  std::vector<std::pair<Instance*, std::shared_ptr<Call>>> calls;
+  auto destroy = [&](Instance& in, bool stuck_now) {
+    if (!in.handle || stuck_now) return;
+    void* handle = std::exchange(in.handle, nullptr);
+    calls.emplace_back(&in, begin_call(in, [d = &in.d(), handle] { d->destroy(handle); }));
+  };
+  for (auto& s : sources)
+    destroy(*s, s->stop_stuck);
+  for (auto& s : sinks)
+    destroy(*s, s->stop_stuck || s->deliver_stuck);
+  for (auto& [in, call] : calls) {
+    if (!wait_call(*in, call.get(), until)) {
+      in->destroy_stuck = true;
+      log.error(in->name, "did not return from destroy() in time; abandoned");
+    }
+  }
+}
+
+// After stop() abandoned plugin calls: waits for them (for ever, if need be), then finishes the
+// teardown of those instances. Runs on a detached thread that keeps the Impl alive.
+void Runtime::Impl::reap() {
+  auto finish = [](Instance& in) {
+    if (in.call_thread.joinable()) in.call_thread.join();
+  };
+  for (auto& s : sources) {
+    finish(*s);
+    if (s->handle) s->d().destroy(std::exchange(s->handle, nullptr));
+  }
+  for (auto& s : sinks) {
+    finish(*s);
+    if (s->dispatcher.joinable()) s->dispatcher.join();
     if (s->handle) s->d().destroy(std::exchange(s->handle, nullptr));
   }
 }
@@ -987,6 +1191,7 @@ Metrics Runtime::Impl::metrics() const {
       x.spooled += s->spooled_at_stop;
       x.in_flight = s->in_flight;
       x.dead_lettered = s->dead_lettered;
+      x.abandoned = s->abandoned;
       x.dropped_newest = s->dropped_newest;
       x.dropped_oldest = s->dropped_oldest;
       x.dropped_rejected = s->dropped_rejected;
@@ -1032,6 +1237,7 @@ std::map<std::string, int64_t> Metrics::flat() const {
     out[p + "in_flight"] = s.in_flight;
     out[p + "spooled"] = s.spooled;
     out[p + "dead_lettered"] = s.dead_lettered;
+    out[p + "abandoned"] = s.abandoned;
     out[p + "dropped.newest"] = s.dropped_newest;
     out[p + "dropped.oldest"] = s.dropped_oldest;
     out[p + "dropped.rejected"] = s.dropped_rejected;
@@ -1047,7 +1253,7 @@ std::map<std::string, int64_t> Metrics::flat() const {
 }
 
 Runtime::Runtime(PipelineConfig pipeline, PluginHost& plugins, Logger& log, RuntimeOptions options)
-    : impl_(std::make_unique<Impl>(std::move(pipeline), plugins, log, std::move(options))) {}
+    : impl_(std::make_shared<Impl>(std::move(pipeline), plugins, log, std::move(options))) {}
 
 Runtime::~Runtime() {
   stop();
@@ -1059,6 +1265,10 @@ void Runtime::start() {
 
 void Runtime::stop() {
   impl_->stop();
+}
+
+bool Runtime::stuck() const {
+  return impl_->stuck.load();
 }
 
 void Runtime::abort_drain() {

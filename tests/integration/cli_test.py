@@ -132,7 +132,7 @@ plugins: {{path: [{A.test_plugins}]}}
 sources:
   src:
     plugin: counting
-    options: {{count: 3, log: "logging in with ${{SLUICE_IT_SECRET}}"}}
+    options: {{count: 3, password: "${{SLUICE_IT_SECRET}}", log: "logging in with ${{SLUICE_IT_SECRET}}"}}
 sinks:
   out:
     plugin: scripted
@@ -143,7 +143,8 @@ routes:
 
 
 def case_secret_validate(tmp):
-    # The secret sits in a value that breaks the schema: its error must not show it.
+    # The secret (the value of a secret option, `password`) also sits in a value that breaks the
+    # schema: its error must not show it.
     p = write(tmp, "s.yaml", secret_pipeline(tmp).replace("count: 3", "count: ${SLUICE_IT_SECRET}"))
     rc, out, err = run(["validate", p], env={"SLUICE_IT_SECRET": SECRET})
     print(err)
@@ -312,6 +313,75 @@ routes:
     check(any("second SIGINT" in l for l in lines), "and says so")
 
 
+def case_stuck_sink_sigterm(tmp):
+    # A sink whose deliver() and stop() never return (a write() to a peer that reads nothing):
+    # SIGTERM still ends sluice, soon after drain_timeout, naming the sink and counting what it held.
+    p = write(tmp, "stuck.yaml", f"""version: 1
+shutdown: {{drain_timeout: 200ms}}
+plugins: {{path: [{A.test_plugins}]}}
+sources:
+  src: {{plugin: counting, options: {{count: 5}}}}
+sinks:
+  out:
+    plugin: scripted
+    options: {{gate_closed: true, hang: stop}}
+    batch: {{max_events: 2, max_delay: 10ms}}
+routes:
+  - {{from: src, to: out}}
+""")
+    proc, lines, t = start_and_wait(["run", p], "state: up")
+    time.sleep(0.3)  # let the first batch reach the sink (it is stuck either way)
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=60)  # generous: the guarantee is drain_timeout + 1 s
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        t.join(timeout=5)
+        print("".join(lines))
+        fail("a sink stuck in deliver() and stop() kept sluice from stopping after SIGTERM")
+    t.join(timeout=5)
+    err = "".join(lines)
+    print(err)
+    check(proc.returncode == 3, f"sluice exits 3 when it had to abandon a plugin (got {proc.returncode})")
+    check("[out] sink is stuck: it did not return from stop() and deliver()" in err,
+          "the stuck sink is named, with the calls it is stuck in")
+    row = next((l.split("[core] ", 1)[-1].split() for l in err.splitlines()
+                if l.split("[core] ", 1)[-1].startswith("out ")), None)
+    check(row is not None and row[-1] == "yes", f"the accounting is balanced: {row}")
+    check(row is not None and int(row[1]) == 5 and int(row[8]) >= 1,
+          f"5 events received, those the sink held counted as abandoned: {row}")
+
+
+def case_insecure_warnings(tmp):
+    p = write(tmp, "w.yaml", """version: 1
+sources:
+  gen: {plugin: generator, options: {count: 1, rate: 0}}
+sinks:
+  hook:
+    plugin: webhook
+    options: {url: "http://127.0.0.1:9/x", auth: {bearer: "${SLUICE_IT_SECRET}"}}
+  tls:
+    plugin: webhook
+    options: {url: "https://127.0.0.1:9/x", tls: {verify: false}}
+routes:
+  - {from: gen, to: [hook, tls]}
+""")
+    rc, out, err = run(["validate", p], env={"SLUICE_IT_SECRET": SECRET})
+    print(out + err)
+    check(rc == 0, "warnings alone leave the pipeline valid")
+    check("warning: sinks.hook.options.url: no TLS: this connection is clear text and carries "
+          "credentials (auth.bearer)" in err, "an http:// webhook with a bearer token is warned about")
+    check("warning: sinks.tls.options.tls.verify: TLS certificate verification is off" in err,
+          "tls.verify: false is warned about")
+    check(SECRET not in out + err, "the token appears nowhere")
+    proc = subprocess.Popen([A.sluice, "run", p], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=dict(os.environ, SLUICE_IT_SECRET=SECRET))
+    out, err = stop_and_collect(proc, lambda: True, settle_on="started:")
+    check("no TLS: this connection is clear text" in err and "verification is off" in err,
+          "run says the same at start")
+    check(SECRET not in out + err, "and never shows the token")
+
+
 def gen_file_pipeline(out_file):
     # An endless generator (50 events/s) into a file: events keep arriving while it runs.
     return f"""version: 1
@@ -380,7 +450,8 @@ def case_reload_valid_switches(tmp):
     # The old runtime's accounting: logged before "reloaded:", balanced, matching the old file.
     before = err[:err.index("reloaded:")]
     check("stopped; accounting:" in before, "the old pipeline was stopped with its accounting logged")
-    table = before[before.rindex("stopped; accounting:"):].splitlines()
+    # One log record per row: "<time> info [core] <row>".
+    table = [l.split("[core] ", 1)[-1] for l in before[before.rindex("stopped; accounting:"):].splitlines()]
     row = next((l.split() for l in table if l.startswith("out ")), None)
     check(row is not None and row[-1] == "yes", f"the old sink's accounting is balanced: {row}")
     check(int(row[1]) > 0 and int(row[3]) == len(lines_of(old_file)),

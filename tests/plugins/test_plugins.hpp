@@ -57,6 +57,11 @@ class ScriptedSink : public sluice::Sink {
     calls().clear();
     gate_closed() = false;
   }
+  // Instances destroyed so far (a test waits for a stuck one to be cleaned up).
+  static std::atomic<int>& destroyed() {
+    static std::atomic<int> n{0};
+    return n;
+  }
   static size_t delivered_events() {
     std::lock_guard lock(mutex());
     size_t n = 0;
@@ -71,13 +76,26 @@ class ScriptedSink : public sluice::Sink {
         then_(options.value("then", std::string("ok"))),
         delay_(options.value("delay_ms", 0)),
         async_(options.value("async", false)),
-        in_flight_(options.value("max_in_flight", 1u)) {
+        in_flight_(options.value("max_in_flight", 1u)),
+        hang_(options.value("hang", std::string())),
+        reason_(options.value("reason", std::string())) {
     if (options.value("fail_create", false)) throw std::runtime_error("told to fail in create");
+    if (options.value("gate_closed", false)) set_gate(true);
   }
-  ~ScriptedSink() override { join(); }
+  ~ScriptedSink() override {
+    join();
+    ++destroyed();
+  }
 
   // Releases a deliver() stuck at the closed gate, as a real sink's stop aborts its I/O.
+  // hang "deliver": stop() leaves it stuck (a write() that nothing interrupts); hang "stop":
+  // stop() itself waits for the gate (a plugin that joins a thread stuck in write()).
   void stop() override {
+    if (hang_ == "deliver") return;
+    if (hang_ == "stop") {
+      std::unique_lock lock(mutex());
+      changed().wait(lock, [] { return !gate_closed(); });
+    }
     {
       std::lock_guard lock(mutex());
       stopping_ = true;
@@ -94,7 +112,7 @@ class ScriptedSink : public sluice::Sink {
       call.ids.emplace_back(batch[i].id());
     {
       std::unique_lock lock(mutex());
-      changed().wait(lock, [this] { return !gate_closed() || stopping_; });
+      changed().wait(lock, [this] { return !gate_closed() || (stopping_ && hang_.empty()); });
       answer = stopping_ ? "retry" : next_ < answers_.size() ? answers_[next_] : then_;
       ++next_;
     }
@@ -114,7 +132,7 @@ class ScriptedSink : public sluice::Sink {
         uint32_t after = answer.size() > 6 ? std::stoul(answer.substr(6)) : 0;
         done(sluice::Delivery::retry("scripted retry", after, 503));
       } else {
-        done(sluice::Delivery::reject("scripted reject", 400));
+        done(sluice::Delivery::reject(reason_.empty() ? "scripted reject" : reason_, 400));
       }
     };
     if (!async_) return finish();
@@ -138,6 +156,8 @@ class ScriptedSink : public sluice::Sink {
   int delay_;
   bool async_;
   uint32_t in_flight_;
+  std::string hang_;
+  std::string reason_;
   size_t next_ = 0;
   bool stopping_ = false;  // under mutex()
   std::mutex threads_mutex_;
@@ -154,20 +174,51 @@ class CountingSource : public sluice::Source {
     return h;
   }
 
+  // While closed, a source created with hang_stop does not return from stop().
+  static std::mutex& gate_mutex() {
+    static std::mutex m;
+    return m;
+  }
+  static std::condition_variable& gate_changed() {
+    static std::condition_variable cv;
+    return cv;
+  }
+  static bool& stop_gate_closed() {
+    static bool closed = false;
+    return closed;
+  }
+  static void set_stop_gate(bool closed) {
+    {
+      std::lock_guard lock(gate_mutex());
+      stop_gate_closed() = closed;
+    }
+    gate_changed().notify_all();
+  }
+  static std::atomic<int>& destroyed() {
+    static std::atomic<int> n{0};
+    return n;
+  }
+
   CountingSource(sluice::Host host, const nlohmann::json& options)
       : sluice::Source(host),
         count_(options.value("count", 0)),
         per_emit_(std::max(1, options.value("per_emit", 1))),
         type_(options.value("type", std::string("test.count"))),
         data_(options.value("data", std::string())),
-        log_(options.value("log", std::string())) {
+        log_(options.value("log", std::string())),
+        hang_stop_(options.value("hang_stop", false)) {
     last_host() = host;
   }
+  ~CountingSource() override { ++destroyed(); }
   void start() override {
     if (!log_.empty()) host().info(log_);
     worker_ = std::thread([this] { run(); });
   }
   void stop() override {
+    if (hang_stop_) {
+      std::unique_lock lock(gate_mutex());
+      gate_changed().wait(lock, [] { return !stop_gate_closed(); });
+    }
     stopping_ = true;
     if (worker_.joinable()) worker_.join();
   }
@@ -195,6 +246,7 @@ class CountingSource : public sluice::Source {
   std::string type_;
   std::string data_;
   std::string log_;
+  bool hang_stop_;
   std::atomic<bool> stopping_{false};
   std::thread worker_;
 };
@@ -205,13 +257,19 @@ inline const char* kScriptedSinkSchema = R"json({"type":"object","properties":{
   "delay_ms":{"type":"integer","default":0},
   "async":{"type":"boolean","default":false},
   "max_in_flight":{"type":"integer","default":1},
-  "fail_create":{"type":"boolean","default":false}}})json";
+  "fail_create":{"type":"boolean","default":false},
+  "hang":{"type":"string","enum":["","deliver","stop"],"default":"","description":"stuck sink: stop() does not release deliver(), or blocks itself"},
+  "gate_closed":{"type":"boolean","default":false,"description":"deliver() waits from the start"},
+  "reason":{"type":"string","description":"reject reason (echo tests)"},
+  "token":{"type":"string","writeOnly":true,"description":"a secret option (redaction tests)"}}})json";
 
 inline const char* kCountingSourceSchema = R"json({"type":"object","properties":{
   "count":{"type":"integer","default":0},
   "per_emit":{"type":"integer","default":1},
   "type":{"type":"string","default":"test.count"},
   "data":{"type":"string","description":"data of every event (JSON text)"},
-  "log":{"type":"string","description":"logged at start (redaction tests)"}}})json";
+  "log":{"type":"string","description":"logged at start (redaction tests)"},
+  "password":{"type":"string","writeOnly":true,"description":"a secret option (redaction tests)"},
+  "hang_stop":{"type":"boolean","default":false,"description":"stop() waits for the test's gate"}}})json";
 
 }  // namespace sluice_test

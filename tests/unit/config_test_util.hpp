@@ -56,7 +56,9 @@ class TempDir {
 // Plugins the fake lookup knows:
 //   gen    source  {count: int >= 1 (default 10), interval: duration (default "1s"),
 //                   mode: a|b, label: string, nested: {depth: int (default 2)} (default {})}
-//   hmc    source  {host: string (required), password: string, level: low|high}
+//   hmc    source  {host: string (required), password: secret string, level: low|high}
+//   web    sink    {url: string (http:// is clear text), auth: {bearer: secret, user},
+//                   tls: {verify: bool (false: unverified)}}
 //   stdout sink    {format: text|json (default "text")}
 //   any    source  no schema: options are taken as written
 //   broken sink    a schema that is not JSON
@@ -82,8 +84,21 @@ inline std::optional<sluice::core::PluginSchemaInfo> fake_lookup(
       "type": "object", "additionalProperties": false, "required": ["host"],
       "properties": {
         "host": {"type": "string"},
-        "password": {"type": "string"},
+        "password": {"type": "string", "writeOnly": true},
         "level": {"type": "string", "enum": ["low", "high"]}
+      }})";
+  } else if (name == "web") {
+    info.is_sink = true;
+    info.options_schema = R"({
+      "type": "object", "additionalProperties": false, "required": ["url"],
+      "properties": {
+        "url": {"type": "string", "x-sluice-cleartext": {"pattern": "^http://"}},
+        "auth": {"type": "object", "properties": {
+          "bearer": {"type": "string", "writeOnly": true},
+          "user": {"type": "string"}}},
+        "tls": {"type": "object", "default": {}, "properties": {
+          "verify": {"type": "boolean", "default": true,
+                     "x-sluice-unverified": {"const": false}}}}
       }})";
   } else if (name == "stdout") {
     info.is_sink = true;

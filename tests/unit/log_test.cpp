@@ -80,3 +80,31 @@ TEST_CASE("rate limit: the first message passes, the next ones within the interv
   CHECK_FALSE(limit.allow());
   CHECK_FALSE(limit.allow());
 }
+
+TEST_CASE("log: text a peer wrote cannot forge a record (control characters escaped)") {
+  Logger log;
+  Lines lines;
+  lines.attach(log);
+  // An ERROR frame body with a line of its own that looks like a record.
+  const std::string body =
+      "bad topic\n2026-11-21T05:10:55.123Z error [core] stopped\r\x1b[2Jcleared\xc2\x85next";
+  log.warn("hmc", "broker said: " + body);
+  log.set_format(LogFormat::json);
+  log.warn("hmc", "broker said: " + body);
+  REQUIRE(lines.v.size() == 2);
+  for (const auto& l : lines.v)
+    CHECK(l.find('\n') == l.size() - 1);  // exactly one line each
+  CHECK(lines.v[0].find("broker said: bad topic\\n2026-11-21T05:10:55.123Z error [core] "
+                        "stopped\\r\\x1b[2Jcleared\\u0085next\n") != std::string::npos);
+  CHECK(nlohmann::json::parse(lines.v[1])["message"] == "broker said: " + body);
+}
+
+TEST_CASE("log: a one-letter password does not garble the log; a long secret is hidden") {
+  Logger log;
+  Lines lines;
+  lines.attach(log);
+  log.set_secrets({"x", "s3cr3t-token-value"});
+  log.info("hmc", "expected text, logged on as sysprog with s3cr3t-token-value");
+  REQUIRE(lines.v.size() == 1);
+  CHECK(lines.v[0].find("expected text, logged on as sysprog with ***\n") != std::string::npos);
+}

@@ -44,9 +44,13 @@ struct ReplayHost {
     a.struct_size = sizeof a;
     a.api_major = SLUICE_API_VERSION_MAJOR;
     a.api_minor = SLUICE_API_VERSION_MINOR;
+    // Nothing thrown here may reach the plugin (plugin.h).
     a.log = [](sluice_host_context* ctx, sluice_log_level level, const char* message) {
-      self(ctx)->log->log(static_cast<core::LogLevel>(level), self(ctx)->name,
-                          message ? message : "");
+      try {
+        self(ctx)->log->log(static_cast<core::LogLevel>(level), self(ctx)->name,
+                            message ? message : "");
+      } catch (...) {
+      }
     };
     a.emit = [](sluice_host_context*, const sluice_event*, size_t) { return SLUICE_INVALID; };
     a.report_state = [](sluice_host_context*, sluice_state, const char*) {};
@@ -55,10 +59,16 @@ struct ReplayHost {
       ReplayHost* h = self(ctx);
       {
         std::lock_guard lock(h->m);
-        sluice_delivery_result copy = *r;
-        h->reasons[id] = r->reason.data ? std::string(r->reason.data, r->reason.size) : "";
+        sluice_delivery_result copy{};
+        copy.code = SLUICE_DELIVERY_REJECT;
+        try {
+          if (r) copy = *r;
+          h->reasons[id] = r && r->reason.data ? std::string(r->reason.data, r->reason.size) : "";
+        } catch (...) {
+          copy.code = SLUICE_DELIVERY_REJECT;  // out of memory: the reason is lost, not the answer
+        }
         copy.reason = sluice_str{nullptr, 0};
-        h->results[id] = copy;
+        if (auto slot = h->results.find(id); slot != h->results.end()) slot->second = copy;
       }
       h->done.notify_all();
     };

@@ -154,6 +154,10 @@ class Daemon {
 
     log_.info("core", "reloading " + path_ + ": stopping the running pipeline");
     runtime_->stop();
+    if (runtime_->stuck())
+      log_.error("core",
+                 "reload: a plugin of the old pipeline is stuck and was abandoned; its thread "
+                 "keeps running (restart sluice to end it)");
     runtime_.reset();
     try {
       launch(next);
@@ -176,8 +180,11 @@ class Daemon {
     return true;
   }
 
-  void stop() {
-    if (runtime_) runtime_->stop();
+  // True when a plugin did not return and was abandoned (its thread still runs).
+  bool stop() {
+    if (!runtime_) return false;
+    runtime_->stop();
+    return runtime_->stuck();
   }
 
  private:
@@ -288,7 +295,14 @@ int cmd_run(const std::vector<std::string>& args) {
       return kRuntime;
     }
   }
-  daemon.stop();
+  if (daemon.stop()) {
+    // A plugin thread is stuck in plugin code: leave now rather than run exit handlers and
+    // unload libraries under it. Every line is written already (the logger flushes each).
+    log.error("core", "exiting with a stuck plugin call abandoned (see above)");
+    fflush(stdout);
+    fflush(stderr);
+    std::_Exit(kRuntime);
+  }
   end_signal_thread();
   return kOk;
 }

@@ -17,6 +17,8 @@
 #include <sluice/core/config.hpp>
 #include <sluice/core/redact.hpp>
 #include <sluice/json_check.hpp>
+
+#include <functional>
 #include <sluice/units.hpp>
 
 #include "loader.hpp"
@@ -262,7 +264,6 @@ class Loader {
     if (!doc_.root.is_object()) return false;
 
     pc.path = path_;
-    pc.secrets = secrets_;
     read_globals(pc);
     read_sources(pc);
     read_sinks(pc);
@@ -275,6 +276,7 @@ class Loader {
     std::stable_sort(pc.sinks.begin(), pc.sinks.end(), by_mark);
     check_names(pc);
     check_plugins(pc);
+    pc.secrets = secrets_;  // known once every plugin's schema has marked its secret options
     check_routes(pc);
     return errors_ == 0;
   }
@@ -320,11 +322,9 @@ class Loader {
         return std::string(v);
       };
       source.base_dir = dir_.string();
+      // What is a secret is decided by the plugin's schema (check_instance), not by where a
+      // value came from: a host name or userid from ${ENV} is not hidden.
       config::Substitution sub = config::substitute(s, source);
-      for (auto& secret : sub.secrets)
-        if (!secret.empty() &&
-            std::find(secrets_.begin(), secrets_.end(), secret) == secrets_.end())
-          secrets_.push_back(secret);
       for (auto& e : sub.errors)
         error(path, e);
       if (sub.errors.empty() && !utf8_valid(sub.value)) {
@@ -567,12 +567,128 @@ class Loader {
     if (!e.checker) return;
     Path options_path = child(p, "options");
     if (bad_.count(pointer(options_path))) return;
+    // Before the check, so that an invalid secret is hidden in the errors about it too.
+    std::vector<Path> secret_paths = collect_secrets(e.checker->schema(), options, options_path);
     std::vector<SchemaError> errors = e.checker->check(options);
     if (!errors.empty()) {
       report(options_path, errors);
       return;
     }
     e.checker->fill_defaults(options);
+    warn_insecure(e.checker->schema(), options, options_path, secret_paths);
+  }
+
+  // ---- secrets and insecure settings, as the plugin's schema marks them ------------------
+  //
+  // `"writeOnly": true` (JSON Schema's annotation for passwords) marks a secret option; its value
+  // is hidden everywhere. `"x-sluice-cleartext": S` on an option says that a value matching the
+  // schema S makes the plugin talk without TLS (`transport: tcp`, an http:// URL);
+  // `"x-sluice-unverified": S` that it turns certificate verification off (`tls.verify: false`).
+
+  using Visit = std::function<void(const json& schema, const json& value, const Path& at)>;
+
+  // Every schema node that applies to `value`, through properties, additionalProperties, items,
+  // allOf/anyOf/oneOf, if/then/else (both branches) and local $ref.
+  static void walk_schema(const json& root, const json& schema, const json& value, const Path& at,
+                          const Visit& visit, int depth = 0) {
+    if (depth > 32 || !schema.is_object()) return;
+    visit(schema, value, at);
+    if (auto ref = schema.find("$ref"); ref != schema.end() && ref->is_string()) {
+      const std::string& r = ref->get_ref<const std::string&>();
+      if (r.rfind('#', 0) == 0) {
+        try {
+          walk_schema(root, root.at(json::json_pointer(r.substr(1))), value, at, visit, depth + 1);
+        } catch (const std::exception&) {
+        }
+      }
+    }
+    for (const char* key : {"allOf", "anyOf", "oneOf"})
+      if (auto list = schema.find(key); list != schema.end() && list->is_array())
+        for (const auto& sub : *list)
+          walk_schema(root, sub, value, at, visit, depth + 1);
+    for (const char* key : {"then", "else"})
+      if (auto sub = schema.find(key); sub != schema.end())
+        walk_schema(root, *sub, value, at, visit, depth + 1);
+    if (value.is_object()) {
+      auto props = schema.find("properties");
+      auto extra = schema.find("additionalProperties");
+      for (auto& [key, v] : value.items()) {
+        if (props != schema.end() && props->is_object() && props->contains(key))
+          walk_schema(root, (*props)[key], v, child(at, key), visit, depth + 1);
+        else if (extra != schema.end() && extra->is_object())
+          walk_schema(root, *extra, v, child(at, key), visit, depth + 1);
+      }
+    } else if (value.is_array()) {
+      auto items = schema.find("items");
+      if (items == schema.end()) return;
+      for (size_t i = 0; i < value.size(); ++i) {
+        const json* sub =
+            items->is_array() ? (i < items->size() ? &(*items)[i] : nullptr) : &*items;
+        if (sub) walk_schema(root, *sub, value[i], child(at, std::to_string(i)), visit, depth + 1);
+      }
+    }
+  }
+
+  // Records the values of secret options; returns their paths. Warns about a secret too short
+  // to be hidden safely (core/redact.hpp).
+  std::vector<Path> collect_secrets(const json& schema, const json& options, const Path& base) {
+    std::vector<Path> paths;
+    walk_schema(schema, schema, options, base, [&](const json& s, const json& v, const Path& at) {
+      auto marked = s.find("writeOnly");
+      if (marked == s.end() || *marked != true || v.is_object() || v.is_array() || v.is_null())
+        return;
+      if (std::find(paths.begin(), paths.end(), at) != paths.end()) return;
+      std::string value = v.is_string() ? v.get<std::string>() : v.dump();
+      if (value.empty()) return;
+      paths.push_back(at);
+      if (std::find(secrets_.begin(), secrets_.end(), value) == secrets_.end())
+        secrets_.push_back(value);
+      if (value.size() < kMinSubstringSecret)
+        add(Diagnostic::Severity::warning, at, false,
+            "this secret is shorter than " + std::to_string(kMinSubstringSecret) +
+                " characters: logs hide it only where it stands alone as a word, not inside "
+                "longer text (where hiding it would garble the text and give it away); use a "
+                "longer one",
+            false);
+    });
+    return paths;
+  }
+
+  static bool matches(const json& marker, const json& value) {
+    try {
+      return SchemaChecker(marker).check(value).empty();
+    } catch (const std::exception&) {
+      return false;  // a marker that is not a schema marks nothing
+    }
+  }
+
+  // Clear-text credentials and unverified TLS: warnings from `validate` and at every start.
+  void warn_insecure(const json& schema, const json& options, const Path& base,
+                     const std::vector<Path>& secret_paths) {
+    std::string secrets;
+    for (const auto& sp : secret_paths)
+      secrets += (secrets.empty() ? "" : ", ") +
+                 config::human_path(options, Path(sp.begin() + base.size(), sp.end()));
+    std::set<std::pair<Path, std::string>> said;
+    walk_schema(schema, schema, options, base, [&](const json& s, const json& v, const Path& at) {
+      for (const char* kind : {"x-sluice-cleartext", "x-sluice-unverified"}) {
+        auto marker = s.find(kind);
+        if (marker == s.end() || !matches(*marker, v) || !said.insert({at, kind}).second) continue;
+        if (std::string(kind) == "x-sluice-cleartext") {
+          if (secrets.empty()) continue;
+          add(Diagnostic::Severity::warning, at, false,
+              "no TLS: this connection is clear text and carries credentials (" + secrets +
+                  "): anyone on the network path can read or replay them",
+              false);
+        } else {
+          add(Diagnostic::Severity::warning, at, false,
+              "TLS certificate verification is off: anyone on the network path can pose as the "
+              "peer" +
+                  (secrets.empty() ? std::string() : " and receive " + secrets) + "",
+              false);
+        }
+      }
+    });
   }
 
   void check_plugins(PipelineConfig& pc) {

@@ -152,6 +152,7 @@ const char* options_schema() {
           {"user", {{"type", "string"}, {"description", "SASL PLAIN user (remote mode)"}}},
           {"password",
            {{"type", "string"},
+            {"writeOnly", true},
             {"description", "SASL PLAIN password (remote mode); use ${ENV} or ${file:PATH}"}}},
           {"tls", tls_schema},
           {"events",

@@ -722,16 +722,16 @@ const char* options_schema() {
   "additionalProperties": false,
   "required": ["url"],
   "properties": {
-    "url": {"type": "string", "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://", "description": "http:// or https:// URL to POST to"},
+    "url": {"type": "string", "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://", "x-sluice-cleartext": {"pattern": "^[Hh][Tt][Tt][Pp]://"}, "description": "http:// or https:// URL to POST to"},
     "body": {"type": "string", "enum": ["cloudevents", "cloudevents-batch", "json-array", "json-lines"], "default": "cloudevents-batch", "description": "request body: one structured CloudEvent per request, a CloudEvents batch, a JSON array or JSON lines of sluice's JSON form"},
     "gzip": {"type": "boolean", "default": false, "description": "compress bodies (Content-Encoding: gzip)"},
     "headers": {"type": "object", "additionalProperties": {"type": "string"}, "description": "extra headers; {type} {source} {subject} {id} are replaced (first event of a batch)"},
     "auth": {"type": "object", "additionalProperties": false, "properties": {
-      "bearer": {"type": "string", "description": "token for Authorization: Bearer"},
+      "bearer": {"type": "string", "writeOnly": true, "description": "token for Authorization: Bearer"},
       "username": {"type": "string", "description": "user for Authorization: Basic"},
-      "password": {"type": "string", "description": "password for Authorization: Basic"}}},
+      "password": {"type": "string", "writeOnly": true, "description": "password for Authorization: Basic"}}},
     "idempotency_header": {"type": "string", "default": "Idempotency-Key", "description": "header carrying a key stable across retries; empty: none"},
-    "signing_secret": {"type": "string", "description": "HMAC-SHA256 key; adds X-Sluice-Timestamp and X-Sluice-Signature"},
+    "signing_secret": {"type": "string", "writeOnly": true, "description": "HMAC-SHA256 key; adds X-Sluice-Timestamp and X-Sluice-Signature"},
     "max_in_flight": {"type": "integer", "minimum": 1, "maximum": 256, "default": 4, "description": "requests (and connections) at once"},
     "status_map": {"type": "object", "propertyNames": {"pattern": "^[1-5][0-9][0-9]$"}, "additionalProperties": {"type": "string", "enum": ["ok", "retry", "reject"]}, "description": "override the answer for given HTTP status codes"},
     "user_agent": {"type": "string", "default": "sluice-webhook/1.0"}

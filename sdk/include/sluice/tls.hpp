@@ -48,7 +48,7 @@ inline constexpr const char* kClientOptionsSchema = R"json({
   "type": "object",
   "additionalProperties": false,
   "properties": {
-    "verify": {"type": "boolean", "default": true, "description": "verify the peer's certificate and host name"},
+    "verify": {"type": "boolean", "default": true, "x-sluice-unverified": {"const": false}, "description": "verify the peer's certificate and host name"},
     "ca_file": {"type": "string", "description": "PEM file of trusted CAs (default: system store)"},
     "ca_dir": {"type": "string", "description": "directory of hashed CA certificates"},
     "cert_file": {"type": "string", "description": "client certificate (PEM) for mutual TLS"},

@@ -1,4 +1,5 @@
-// The process's log: one line per message on stderr, as text or JSON, every line redacted.
+// The process's log: one line per message on stderr, as text or JSON, every line redacted;
+// control characters in text lines are escaped, so a message is always exactly one line.
 #pragma once
 
 #include <atomic>
@@ -30,8 +31,10 @@ class Logger {
   void set_level(LogLevel level) { level_.store(static_cast<int>(level)); }
   LogLevel level() const { return static_cast<LogLevel>(level_.load()); }
   void set_format(LogFormat format) { format_.store(static_cast<int>(format)); }
-  // Every occurrence of these values is replaced by *** in every line.
+  // These values are hidden (core::redact) in every line.
   void set_secrets(std::vector<std::string> secrets);
+  // `text` with the same secrets hidden, for what the core writes elsewhere (dead-letter reasons).
+  std::string redact(std::string_view text) const;
   void set_writer(Writer writer);
 
   bool enabled(LogLevel level) const { return static_cast<int>(level) >= level_.load(); }
@@ -47,7 +50,7 @@ class Logger {
  private:
   std::atomic<int> level_{static_cast<int>(LogLevel::info)};
   std::atomic<int> format_{static_cast<int>(LogFormat::text)};
-  std::mutex mutex_;  // guards secrets_, writer_ and keeps lines whole
+  mutable std::mutex mutex_;  // guards secrets_, writer_ and keeps lines whole
   std::vector<std::string> secrets_;
   Writer writer_;
 };

@@ -1,53 +1,28 @@
-// Removing secret values from text before it is shown: log lines, diagnostics, `validate` output.
+// Removing secret values from text before it is shown: log lines, diagnostics, `validate` output,
+// dead-letter reasons. One redactor for all of them (docs/pipeline.md, "Secrets").
 #pragma once
 
-#include <algorithm>
+#include <cstddef>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace sluice::core {
 
-// Every occurrence of every non-empty secret in `text` becomes "***", the longest secret first
-// where several start at one place. Characters covered by overlapping occurrences ("abc" and
-// "bcd" in "abcd") are hidden too, so no piece of a secret survives.
-inline std::string redact(std::string_view text, const std::vector<std::string>& secrets) {
-  std::vector<std::string_view> order;
-  for (const auto& s : secrets)
-    if (!s.empty() && s.size() <= text.size()) order.push_back(s);
-  if (order.empty()) return std::string(text);
-  std::sort(order.begin(), order.end(),
-            [](std::string_view a, std::string_view b) { return a.size() > b.size(); });
+// A secret at least this long is hidden wherever it occurs, inside longer words too. A shorter
+// one is hidden only where it stands alone as a token (no letter, digit or '_' right before or
+// after it): hiding every 'x' of a one-letter password would turn "expected" into "e***pected"
+// and still tell a reader that the password is 'x'. `validate` warns about such secrets.
+inline constexpr size_t kMinSubstringSecret = 8;
 
-  std::vector<bool> covered(text.size(), false);
-  bool any = false;
-  for (std::string_view secret : order) {
-    for (size_t at = text.find(secret); at != std::string_view::npos;
-         at = text.find(secret, at + 1)) {
-      std::fill(covered.begin() + at, covered.begin() + at + secret.size(), true);
-      any = true;
-    }
-  }
-  if (!any) return std::string(text);
+// Hides every occurrence of every non-empty secret (see kMinSubstringSecret) and every base64
+// word whose decoded text holds one (an `Authorization: Basic` value, a SASL PLAIN message).
+// Each run of hidden characters becomes one "***"; no piece of a secret survives, even where
+// two occurrences overlap.
+std::string redact(std::string_view text, const std::vector<std::string>& secrets);
 
-  std::string out;
-  out.reserve(text.size());
-  for (size_t i = 0; i < text.size();) {
-    if (!covered[i]) {
-      out += text[i++];
-      continue;
-    }
-    auto longest = std::find_if(order.begin(), order.end(), [&](std::string_view s) {
-      return text.compare(i, s.size(), s) == 0;
-    });
-    if (longest != order.end()) {
-      out += "***";
-      i += longest->size();
-    } else {
-      ++i;  // the tail of an overlapping occurrence, already hidden behind the previous "***"
-    }
-  }
-  return out;
-}
+// Text logs are one record per line: control characters (C0, DEL, C1) in text a peer wrote
+// become visible escapes (\n, \r, \t, \xHH, \u0085) so that it cannot forge a second record.
+std::string escape_controls(std::string_view text);
 
 }  // namespace sluice::core

@@ -19,8 +19,8 @@
 namespace sluice::core {
 
 // Every term of a sink's accounting. At any moment:
-//   received + recovered == delivered + queued + in_flight + spooled + dead_lettered + dropped()
-//                           + spool_lost
+//   received + recovered == delivered + queued + in_flight + spooled + dead_lettered + abandoned
+//                           + dropped() + spool_lost
 struct SinkMetrics {
   std::string name;
   uint64_t received = 0;             // events routed to this sink
@@ -30,6 +30,8 @@ struct SinkMetrics {
   uint64_t in_flight = 0;            // in batches handed to the sink or waiting for a retry
   uint64_t spooled = 0;              // waiting in the queue, on disk
   uint64_t dead_lettered = 0;        // written to the dead-letter file
+  uint64_t abandoned = 0;            // held by a sink stuck at shutdown (deliver/stop did not
+                                     // return in time): fate unknown, maybe delivered
   uint64_t dropped_newest = 0;       // queue full, policy drop_newest
   uint64_t dropped_oldest = 0;       // queue full, policy drop_oldest (the evicted ones)
   uint64_t dropped_rejected = 0;     // rejected or out of retries, no dead-letter file took them
@@ -45,8 +47,8 @@ struct SinkMetrics {
            dropped_spool_error;
   }
   bool balanced() const {
-    return received + recovered ==
-           delivered + queued + in_flight + spooled + dead_lettered + dropped() + spool_lost;
+    return received + recovered == delivered + queued + in_flight + spooled + dead_lettered +
+                                       abandoned + dropped() + spool_lost;
   }
 };
 
@@ -96,7 +98,15 @@ class Runtime {
 
   // Stops the sources, drains the queues within drain_timeout, stops the sinks, counts what is
   // left as dropped_shutdown and logs the accounting table. Idempotent.
+  //
+  // Returns within drain_timeout + 1 s whatever a plugin does: a plugin whose stop(), deliver()
+  // or destroy() does not return in time is abandoned (logged by instance name, what it held
+  // counted as `abandoned`); its thread keeps running and is cleaned up if it ever returns.
+  // The Logger must then outlive that thread; stuck() says whether there is one.
   void stop();
+
+  // True after a stop() that abandoned a stuck plugin call (`sluice run` then exits at once).
+  bool stuck() const;
 
   // Makes a stop() in progress give up draining now (a second SIGINT).
   void abort_drain();
@@ -111,7 +121,7 @@ class Runtime {
   struct Impl;
 
  private:
-  std::unique_ptr<Impl> impl_;
+  std::shared_ptr<Impl> impl_;  // shared with the threads of abandoned plugin calls
 };
 
 }  // namespace sluice::core
