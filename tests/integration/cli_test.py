@@ -216,6 +216,55 @@ routes:
     check("stopped; accounting:" in err and " yes" in err, "the accounting table is logged, balanced")
 
 
+def case_run_fifo_reader_exits(tmp):
+    # A file sink on a FIFO whose reader goes away (like `head` after its lines): sluice must not
+    # die of SIGPIPE (exit 141); the write error is logged, retried and the accounting balances.
+    fifo = os.path.join(tmp, "events.fifo")
+    os.mkfifo(fifo, 0o600)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # the sink opens it without blocking
+    p = write(tmp, "fifo.yaml", f"""version: 1
+sources:
+  gen: {{plugin: generator, options: {{count: 100000, rate: 200, template: hmc-os-message}}}}
+sinks:
+  out:
+    plugin: file
+    options: {{path: {fifo}, format: json}}
+    batch: {{max_events: 5, max_delay: 10ms}}
+    retry: {{initial: 50ms, max: 200ms}}
+routes:
+  - {{from: gen, to: out}}
+""")
+    log_path = os.path.join(tmp, "sluice.log")
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen([A.sluice, "run", p], stdout=subprocess.DEVNULL, stderr=log)
+    got = b""
+
+    def read_some():
+        nonlocal got
+        try:
+            got += os.read(reader, 65536)
+        except BlockingIOError:
+            pass
+        return len(got) > 0
+
+    check(poll(read_some), "the reader gets events through the FIFO")
+    os.close(reader)  # the reader exits
+    check(poll(lambda: "went away (EPIPE)" in open(log_path).read() or proc.poll() is not None),
+          "the next write notices")
+    check(proc.poll() is None, f"sluice is still running (exit {proc.returncode})")
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    err = open(log_path).read()
+    print(err[-3000:])
+    check(proc.returncode == 0, f"SIGTERM ends the run with exit 0, not 141 (got {proc.returncode})")
+    check("write '" + fifo + "': Broken pipe" in err, "the EPIPE is logged with the path")
+    check("stopped; accounting:" in err and " yes" in err, "the accounting table is logged, balanced")
+
+
 def case_run_invalid(tmp):
     p = write(tmp, "bad.yaml", "version: 1\nsources: {}\nsinks: {}\nroutes: [{from: a, to: b}]\n")
     rc, _, err = run(["run", p])
