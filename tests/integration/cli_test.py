@@ -125,6 +125,34 @@ routes:
     check("invalid" in err, "and a summary says invalid")
 
 
+def case_validate_untrusted_plugin_dir(tmp):
+    # `plugins.path` comes from the pipeline file, and validate loads plugin code: a plugin in a
+    # directory anyone can write to must be refused before it is loaded, not run.
+    shared = os.path.join(tmp, "shared")
+    os.mkdir(shared)
+    import shutil
+    shutil.copy(os.path.join(A.test_plugins, "sluice_scripted.so"), shared)
+    os.chmod(os.path.join(shared, "sluice_scripted.so"), 0o644)
+    os.chmod(shared, 0o1777)  # like /tmp: sticky does not make it a place for code
+    p = write(tmp, "untrusted.yaml", f"""version: 1
+plugins: {{path: [{shared}]}}
+sources:
+  gen: {{plugin: generator, options: {{count: 1, rate: 0}}}}
+sinks:
+  out: {{plugin: scripted, options: {{then: ok}}}}
+routes:
+  - {{from: gen, to: out}}
+""")
+    rc, out, err = run(["validate", p])
+    print(out + err)
+    check(rc == 1, f"validate refuses the pipeline (exit {rc})")
+    check("refused: directory " + shared + " is writable by group or others (mode 1777)" in err,
+          "naming the directory and why")
+    os.chmod(shared, 0o755)
+    rc, out, err = run(["validate", p])
+    check(rc == 0, f"the same plugin in a directory only its owner can write to is fine ({err.strip()})")
+
+
 def secret_pipeline(tmp, extra_sink_options=""):
     return f"""version: 1
 log: {{level: debug}}
