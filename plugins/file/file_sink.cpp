@@ -7,7 +7,7 @@
 // writable by other users, and a symbolic link is only followed when it sits in such a trusted
 // directory and belongs to root or to sluice's user (/dev/stdout), never one another user could
 // have planted. A write to a pipe or FIFO whose reader is gone is an error (EPIPE, retried), not
-// a SIGPIPE that kills the process.
+// a SIGPIPE that kills the process (blocked around the write, for hosts that do not ignore it).
 #include <sluice/format.hpp>
 #include <sluice/sdk.hpp>
 #include <sluice/sigpipe.hpp>

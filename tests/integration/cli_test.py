@@ -125,6 +125,34 @@ routes:
     check("invalid" in err, "and a summary says invalid")
 
 
+def case_validate_untrusted_plugin_dir(tmp):
+    # `plugins.path` comes from the pipeline file, and validate loads plugin code: a plugin in a
+    # directory anyone can write to must be refused before it is loaded, not run.
+    shared = os.path.join(tmp, "shared")
+    os.mkdir(shared)
+    import shutil
+    shutil.copy(os.path.join(A.test_plugins, "sluice_scripted.so"), shared)
+    os.chmod(os.path.join(shared, "sluice_scripted.so"), 0o644)
+    os.chmod(shared, 0o1777)  # like /tmp: sticky does not make it a place for code
+    p = write(tmp, "untrusted.yaml", f"""version: 1
+plugins: {{path: [{shared}]}}
+sources:
+  gen: {{plugin: generator, options: {{count: 1, rate: 0}}}}
+sinks:
+  out: {{plugin: scripted, options: {{then: ok}}}}
+routes:
+  - {{from: gen, to: out}}
+""")
+    rc, out, err = run(["validate", p])
+    print(out + err)
+    check(rc == 1, f"validate refuses the pipeline (exit {rc})")
+    check("refused: directory " + shared + " is writable by group or others (mode 1777)" in err,
+          "naming the directory and why")
+    os.chmod(shared, 0o755)
+    rc, out, err = run(["validate", p])
+    check(rc == 0, f"the same plugin in a directory only its owner can write to is fine ({err.strip()})")
+
+
 def secret_pipeline(tmp, extra_sink_options=""):
     return f"""version: 1
 log: {{level: debug}}
@@ -214,6 +242,55 @@ routes:
     check(attrs.get("sluice-source") == "gen" or "sluice-source\":\"gen" in lines[0],
           "each carries sluice-source: gen")
     check("SIGTERM: stopping" in err, "the signal is logged")
+    check("stopped; accounting:" in err and " yes" in err, "the accounting table is logged, balanced")
+
+
+def case_run_fifo_reader_exits(tmp):
+    # A file sink on a FIFO whose reader goes away (like `head` after its lines): sluice must not
+    # die of SIGPIPE (exit 141); the write error is logged, retried and the accounting balances.
+    fifo = os.path.join(tmp, "events.fifo")
+    os.mkfifo(fifo, 0o600)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # the sink opens it without blocking
+    p = write(tmp, "fifo.yaml", f"""version: 1
+sources:
+  gen: {{plugin: generator, options: {{count: 100000, rate: 200, template: hmc-os-message}}}}
+sinks:
+  out:
+    plugin: file
+    options: {{path: {fifo}, format: json}}
+    batch: {{max_events: 5, max_delay: 10ms}}
+    retry: {{initial: 50ms, max: 200ms}}
+routes:
+  - {{from: gen, to: out}}
+""")
+    log_path = os.path.join(tmp, "sluice.log")
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen([A.sluice, "run", p], stdout=subprocess.DEVNULL, stderr=log)
+    got = b""
+
+    def read_some():
+        nonlocal got
+        try:
+            got += os.read(reader, 65536)
+        except BlockingIOError:
+            pass
+        return len(got) > 0
+
+    check(poll(read_some), "the reader gets events through the FIFO")
+    os.close(reader)  # the reader exits
+    check(poll(lambda: "went away (EPIPE)" in open(log_path).read() or proc.poll() is not None),
+          "the next write notices")
+    check(proc.poll() is None, f"sluice is still running (exit {proc.returncode})")
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    err = open(log_path).read()
+    print(err[-3000:])
+    check(proc.returncode == 0, f"SIGTERM ends the run with exit 0, not 141 (got {proc.returncode})")
+    check("write '" + fifo + "': Broken pipe" in err, "the EPIPE is logged with the path")
     check("stopped; accounting:" in err and " yes" in err, "the accounting table is logged, balanced")
 
 

@@ -49,14 +49,19 @@ void check_tiling(std::string_view bytes, bool last) {
   if (!last && scan.torn_bytes) abort();
 }
 
-const fs::path& work_dir() {
-  static const fs::path dir = [] {
+// A private directory for one input, removed again when the input is done.
+struct WorkDir {
+  fs::path path;
+  WorkDir() {
     std::string tmpl = (fs::temp_directory_path() / "sluice-spool-fuzz-XXXXXX").string();
     if (!::mkdtemp(tmpl.data())) abort();
-    return fs::path(tmpl);
-  }();
-  return dir;
-}
+    path = tmpl;
+  }
+  ~WorkDir() {
+    std::error_code ignored;
+    fs::remove_all(path, ignored);
+  }
+};
 
 void write(const fs::path& p, std::string_view bytes) {
   std::ofstream out(p, std::ios::binary | std::ios::trunc);
@@ -84,10 +89,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (size_t i = 0; i < segments.size(); ++i)
     check_tiling(segments[i], i + 1 == segments.size());
 
-  const fs::path dir = work_dir() / "spool";
-  fs::remove_all(dir);
-  fs::create_directory(dir);
-  fs::permissions(dir, fs::perms(0700));
+  const WorkDir work;
+  const fs::path& dir = work.path;
   write(dir / "cursor", cursor);
   for (size_t i = 0; i < segments.size(); ++i) {
     char name[32];
@@ -98,7 +101,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   o.directory = dir.string();
   o.fsync = sluice::core::SpoolFsync::never;
   o.segment_bytes = 4096;
-  sluice::core::Spool spool(o);
+  sluice::core::Spool spool(o);  // destroyed before `work` removes the directory
   const auto& rec = spool.recovery();
   uint64_t read = 0;
   while (auto batch = spool.next_batch(7)) {
