@@ -163,7 +163,7 @@ TEST_CASE("webhook: NUL, a lone LF and other control characters in a header valu
   Receiver r;
   Fixture f(
       options_for(r.url(), {{"body", "cloudevents"}, {"headers", {{"X-Subject", "s={subject}"}}}}));
-  for (const std::string subject :
+  for (const std::string& subject :
        {std::string("a\nb"), std::string("a\0b", 3), std::string("a\x01")}) {
     auto ev = events(1);
     ev[0].subject = subject;
