@@ -6,8 +6,13 @@
 
 #include "receiver.hpp"
 
+#include <sluice/http_read.hpp>
 #include <sluice/testing.hpp>
 #include <sluice/testing_http.hpp>
+
+#include <boost/asio/connect.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
 
 #include <dlfcn.h>
 #include <netdb.h>
@@ -91,6 +96,83 @@ struct Fixture {
 };
 
 }  // namespace
+
+// ---- the reading helper itself (sluice/http_read.hpp) ------------------------------------------
+
+namespace {
+
+struct ReadResult {
+  boost::system::error_code ec;
+  std::string body;
+  bool header_done = false;
+  size_t buffer_capacity = 0;
+};
+
+// Sends one request to the server and reads the answer with async_read_response.
+ReadResult read_one(const RawHttpServer& server, sluice::http::ResponseLimits limits) {
+  namespace beast = boost::beast;
+  boost::asio::io_context io;
+  beast::tcp_stream stream(io);
+  stream.connect({boost::asio::ip::make_address("127.0.0.1"), server.port()});
+  beast::http::request<beast::http::string_body> req(beast::http::verb::get, "/", 11);
+  beast::http::write(stream, req);
+  beast::flat_buffer buffer;
+  beast::http::response_parser<beast::http::string_body> parser;
+  ReadResult r;
+  stream.expires_after(20s);
+  sluice::http::async_read_response(stream, buffer, parser, limits,
+                                    [&](boost::system::error_code ec, size_t) { r.ec = ec; });
+  io.run();
+  r.body = parser.get().body();
+  r.header_done = parser.is_header_done();
+  r.buffer_capacity = buffer.capacity();
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("http_read: a body of exactly the limit is read; one byte more is not") {
+  RawHttpServer server;
+  server.script(
+      {{"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" + std::string(1000, 'a'), 0, true},
+       {"HTTP/1.1 200 OK\r\nContent-Length: 1001\r\n\r\n" + std::string(1001, 'a'), 0, true}});
+  ReadResult r = read_one(server, {1000, 16384});
+  CHECK(!r.ec);
+  CHECK(r.body.size() == 1000);
+  r = read_one(server, {1000, 16384});
+  CHECK(r.ec == boost::beast::http::error::body_limit);
+  CHECK(r.header_done);
+  CHECK(r.body.empty());
+}
+
+TEST_CASE("http_read: chunks and a body read to EOF count against the limit") {
+  RawHttpServer server;
+  std::string chunked = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+  for (int i = 0; i < 20; ++i)
+    chunked += "64\r\n" + std::string(100, 'c') + "\r\n";
+  server.script(
+      {{chunked + "0\r\n\r\n", 0, true},
+       {"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + std::string(4000, 'e'), 0, true}});
+  ReadResult r = read_one(server, {1000, 16384});
+  CHECK(r.ec == boost::beast::http::error::body_limit);
+  CHECK(r.body.size() <= 1000);
+  r = read_one(server, {1000, 16384});
+  CHECK(r.ec == boost::beast::http::error::body_limit);
+  CHECK(r.body.size() <= 1000);
+}
+
+TEST_CASE("http_read: a header or a chunk-size line that never ends does not grow the buffer") {
+  const sluice::http::ResponseLimits limits{1000, 4096};
+  RawHttpServer server;
+  server.script({{"HTTP/1.1 200 OK\r\n", 4u << 20, true},
+                 {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1", 4u << 20, true}});
+  ReadResult r = read_one(server, limits);
+  CHECK(r.ec == boost::beast::http::error::header_limit);
+  CHECK(r.buffer_capacity <= sluice::http::read_buffer_limit(limits));
+  r = read_one(server, limits);
+  CHECK(r.ec);
+  CHECK(r.buffer_capacity <= sluice::http::read_buffer_limit(limits));
+}
 
 // ---- response size (items 1 and 2) ------------------------------------------------------------
 
