@@ -222,6 +222,22 @@ TEST_CASE("webhook: a chunked body over max_response_bytes is cut off; its statu
   CHECK(f.harness.metric("webhook.responses_too_large") == 1);
 }
 
+// ---- io thread (item 1) -----------------------------------------------------------------------
+
+TEST_CASE("webhook: an exception on the io thread: logged, the request retried, the sink goes on") {
+  // Before: std::terminate. The harness throws once from a metric call on the io thread,
+  // standing for a bug in that handler.
+  Receiver r;
+  Fixture f(options_for(r.url()));
+  f.harness.throw_once_on("webhook.connections_opened");
+  Delivery d = f.deliver(events(1), 10s);
+  CHECK(d.code == SLUICE_DELIVERY_RETRY);
+  CHECK(d.reason == "webhook: internal error: injected fault");
+  CHECK(f.harness.logged("webhook: internal error: injected fault"));
+  CHECK(f.harness.metric("webhook.internal_errors") == 1);
+  CHECK(f.deliver(events(1), 10s).code == SLUICE_DELIVERY_OK);
+}
+
 // ---- header templates (item 3) ----------------------------------------------------------------
 
 TEST_CASE("webhook: a header template that expands to CR LF is refused, never sent") {
