@@ -272,12 +272,21 @@ TEST_CASE("webhook: NUL, a lone LF and other control characters in a header valu
   CHECK(r.request_count() == 0);
 }
 
-TEST_CASE("webhook: a header option with a control character or a bad name is refused at create") {
+TEST_CASE(
+    "webhook: header options, auth, user_agent with a control character or a bad name are refused "
+    "at create") {
   Receiver r;
   Harness h(SLUICE_WEBHOOK_PLUGIN);
   CHECK_THROWS_WITH_AS(h.create(options_for(r.url(), {{"headers", {{"X-A", "a\r\nB: c"}}}}).dump()),
                        doctest::Contains("headers: X-A: CR"), std::runtime_error);
   CHECK_THROWS_WITH_AS(h.create(options_for(r.url(), {{"headers", {{"X A", "v"}}}}).dump()),
+                       doctest::Contains("not a header name"), std::runtime_error);
+  CHECK_THROWS_WITH_AS(
+      h.create(options_for(r.url(), {{"auth", {{"bearer", "tok\r\nX-Evil: 1"}}}}).dump()),
+      doctest::Contains("auth: the credentials hold a CR at offset 10"), std::runtime_error);
+  CHECK_THROWS_WITH_AS(h.create(options_for(r.url(), {{"user_agent", "a\nb"}}).dump()),
+                       doctest::Contains("user_agent: LF"), std::runtime_error);
+  CHECK_THROWS_WITH_AS(h.create(options_for(r.url(), {{"idempotency_header", "Key:"}}).dump()),
                        doctest::Contains("not a header name"), std::runtime_error);
 }
 
