@@ -115,3 +115,44 @@ TEST_CASE("WS API: answers with members of the wrong type are errors, not crashe
   CHECK(p.broker.subscriptions(1) == std::vector<std::string>{"/topic/ensadmin.1"});
   CHECK(h.logged("WS API logon failed: WS API POST /api/sessions: HTTP 403; "));
 }
+
+// ---- io thread: an exception out of a handler (issue 9, item 1) --------------------------------
+// The harness throws once from a host call, standing for a bug in the handler that made it.
+
+TEST_CASE("io thread: an exception in a STOMP handler replaces the connection") {
+  // Before: the io thread logged it and ran on, but the connection was left half set up: the
+  // source stayed `connecting` for good.
+  test::Broker broker;
+  Harness h(HMC_STOMP_PLUGIN_PATH);
+  h.throw_once_on("connected to 127.0.0.1");
+  auto& inst = h.create(json{{"host", "127.0.0.1"},
+                             {"stomp_port", broker.port()},
+                             {"transport", "tcp"},
+                             {"userid", "u"},
+                             {"password", "p"},
+                             {"topics", {"t1"}},
+                             {"heartbeat", {{"send", 0}, {"receive", 0}}},
+                             {"reconnect", {{"initial", 20}, {"max", 200}}}}
+                            .dump());
+  inst.start();
+  REQUIRE(broker.wait_connections(2));
+  REQUIRE(broker.wait_live_subscriptions(1));
+  CHECK(h.wait_for_state(SLUICE_STATE_UP));
+  CHECK(h.logged("internal error: injected fault"));
+  CHECK(h.metric("internal_errors") == 1);
+}
+
+TEST_CASE("io thread: an exception while a WS API attempt ends: the attempt is retried") {
+  // Before: the retry was never scheduled; the source stayed `down` for good.
+  Peers p;
+  p.api.script({{response(403, "Forbidden", {{"reason", 0}, {"message", "Logon failed"}}), 0, true},
+                {kLogon, 0, true},
+                {kTopics, 0, true}});
+  Harness h(HMC_STOMP_PLUGIN_PATH);
+  h.throw_once_on("WS API logon failed");
+  auto& inst = h.create(p.options().dump());
+  inst.start();
+  REQUIRE(p.broker.wait_live_subscriptions(1));
+  CHECK(h.wait_for_state(SLUICE_STATE_UP));
+  CHECK(h.logged("internal error: injected fault"));
+}

@@ -478,3 +478,23 @@ TEST_CASE("connection refused: state connecting with the reason, retried with ba
   inst.stop();
   CHECK(h.last_state() == SLUICE_STATE_DOWN);
 }
+
+TEST_CASE("an exception out of a handler on the io thread: logged, the connection replaced") {
+  // Before: it ended in std::terminate. The harness throws once from the log call of on_up,
+  // standing for a bug in a handler.
+  Rig rig(fake_options({event("start-domain", 3)}));
+  rig.harness.throw_once_on("ldm_xml: connected to");
+  rig.start();
+  REQUIRE(rig.fake.wait([](const ldmd::Stats& s) { return s.connections >= 2; }, seconds(20)));
+  auto up_twice = [&] {
+    size_t ups = 0;
+    for (const auto& s : rig.harness.states())
+      ups += s.state == SLUICE_STATE_UP;
+    return ups >= 2;
+  };
+  for (int i = 0; i < 200 && !up_twice(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  CHECK(up_twice());
+  CHECK(rig.harness.logged("ldm_xml: internal error: injected fault"));
+  CHECK(rig.harness.metric("ldm.internal_errors") == 1);
+}

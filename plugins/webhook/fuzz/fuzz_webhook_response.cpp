@@ -25,7 +25,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const sluice::http::ResponseLimits limits{static_cast<uint64_t>(data[0]) * 64, 2048};
   boost::asio::io_context io;
   boost::beast::test::stream client(io);
-  client.append(std::string_view(reinterpret_cast<const char*>(data + 1), size - 1));
+  client.append(boost::beast::string_view(reinterpret_cast<const char*>(data + 1), size - 1));
   client.close_remote();
   boost::beast::flat_buffer buffer;
   http::response_parser<http::string_body> parser;

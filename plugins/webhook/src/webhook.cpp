@@ -123,6 +123,15 @@ struct Config {
         c.status_map[code] = parse_action(it.value().get<std::string>());
       }
     c.user_agent = o.value("user_agent", c.user_agent);
+    // What the configuration puts into headers must not end them either (a token file with a
+    // stray line break, say); the secrets themselves stay out of the message.
+    if (auto why = header_value_problem(c.authorization))
+      throw std::invalid_argument("auth: the credentials hold a " + *why);
+    if (auto why = header_value_problem(c.user_agent))
+      throw std::invalid_argument("user_agent: " + *why);
+    if (!c.idempotency_header.empty() && !is_header_name(c.idempotency_header))
+      throw std::invalid_argument("idempotency_header: '" + c.idempotency_header +
+                                  "' is not a header name");
     return c;
   }
 };

@@ -6,8 +6,13 @@
 
 #include "receiver.hpp"
 
+#include <sluice/http_read.hpp>
 #include <sluice/testing.hpp>
 #include <sluice/testing_http.hpp>
+
+#include <boost/asio/connect.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
 
 #include <dlfcn.h>
 #include <netdb.h>
@@ -92,6 +97,83 @@ struct Fixture {
 
 }  // namespace
 
+// ---- the reading helper itself (sluice/http_read.hpp) ------------------------------------------
+
+namespace {
+
+struct ReadResult {
+  boost::system::error_code ec;
+  std::string body;
+  bool header_done = false;
+  size_t buffer_capacity = 0;
+};
+
+// Sends one request to the server and reads the answer with async_read_response.
+ReadResult read_one(const RawHttpServer& server, sluice::http::ResponseLimits limits) {
+  namespace beast = boost::beast;
+  boost::asio::io_context io;
+  beast::tcp_stream stream(io);
+  stream.connect({boost::asio::ip::make_address("127.0.0.1"), server.port()});
+  beast::http::request<beast::http::string_body> req(beast::http::verb::get, "/", 11);
+  beast::http::write(stream, req);
+  beast::flat_buffer buffer;
+  beast::http::response_parser<beast::http::string_body> parser;
+  ReadResult r;
+  stream.expires_after(20s);
+  sluice::http::async_read_response(stream, buffer, parser, limits,
+                                    [&](boost::system::error_code ec, size_t) { r.ec = ec; });
+  io.run();
+  r.body = parser.get().body();
+  r.header_done = parser.is_header_done();
+  r.buffer_capacity = buffer.capacity();
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("http_read: a body of exactly the limit is read; one byte more is not") {
+  RawHttpServer server;
+  server.script(
+      {{"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" + std::string(1000, 'a'), 0, true},
+       {"HTTP/1.1 200 OK\r\nContent-Length: 1001\r\n\r\n" + std::string(1001, 'a'), 0, true}});
+  ReadResult r = read_one(server, {1000, 16384});
+  CHECK(!r.ec);
+  CHECK(r.body.size() == 1000);
+  r = read_one(server, {1000, 16384});
+  CHECK(r.ec == boost::beast::http::error::body_limit);
+  CHECK(r.header_done);
+  CHECK(r.body.empty());
+}
+
+TEST_CASE("http_read: chunks and a body read to EOF count against the limit") {
+  RawHttpServer server;
+  std::string chunked = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+  for (int i = 0; i < 20; ++i)
+    chunked += "64\r\n" + std::string(100, 'c') + "\r\n";
+  server.script(
+      {{chunked + "0\r\n\r\n", 0, true},
+       {"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + std::string(4000, 'e'), 0, true}});
+  ReadResult r = read_one(server, {1000, 16384});
+  CHECK(r.ec == boost::beast::http::error::body_limit);
+  CHECK(r.body.size() <= 1000);
+  r = read_one(server, {1000, 16384});
+  CHECK(r.ec == boost::beast::http::error::body_limit);
+  CHECK(r.body.size() <= 1000);
+}
+
+TEST_CASE("http_read: a header or a chunk-size line that never ends does not grow the buffer") {
+  const sluice::http::ResponseLimits limits{1000, 4096};
+  RawHttpServer server;
+  server.script({{"HTTP/1.1 200 OK\r\n", 4u << 20, true},
+                 {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1", 4u << 20, true}});
+  ReadResult r = read_one(server, limits);
+  CHECK(r.ec == boost::beast::http::error::header_limit);
+  CHECK(r.buffer_capacity <= sluice::http::read_buffer_limit(limits));
+  r = read_one(server, limits);
+  CHECK(r.ec);
+  CHECK(r.buffer_capacity <= sluice::http::read_buffer_limit(limits));
+}
+
 // ---- response size (items 1 and 2) ------------------------------------------------------------
 
 TEST_CASE("webhook: Content-Length 100 GB with body bytes glued to the header is not read") {
@@ -140,6 +222,22 @@ TEST_CASE("webhook: a chunked body over max_response_bytes is cut off; its statu
   CHECK(f.harness.metric("webhook.responses_too_large") == 1);
 }
 
+// ---- io thread (item 1) -----------------------------------------------------------------------
+
+TEST_CASE("webhook: an exception on the io thread: logged, the request retried, the sink goes on") {
+  // Before: std::terminate. The harness throws once from a metric call on the io thread,
+  // standing for a bug in that handler.
+  Receiver r;
+  Fixture f(options_for(r.url()));
+  f.harness.throw_once_on("webhook.connections_opened");
+  Delivery d = f.deliver(events(1), 10s);
+  CHECK(d.code == SLUICE_DELIVERY_RETRY);
+  CHECK(d.reason == "webhook: internal error: injected fault");
+  CHECK(f.harness.logged("webhook: internal error: injected fault"));
+  CHECK(f.harness.metric("webhook.internal_errors") == 1);
+  CHECK(f.deliver(events(1), 10s).code == SLUICE_DELIVERY_OK);
+}
+
 // ---- header templates (item 3) ----------------------------------------------------------------
 
 TEST_CASE("webhook: a header template that expands to CR LF is refused, never sent") {
@@ -163,7 +261,7 @@ TEST_CASE("webhook: NUL, a lone LF and other control characters in a header valu
   Receiver r;
   Fixture f(
       options_for(r.url(), {{"body", "cloudevents"}, {"headers", {{"X-Subject", "s={subject}"}}}}));
-  for (const std::string subject :
+  for (const std::string& subject :
        {std::string("a\nb"), std::string("a\0b", 3), std::string("a\x01")}) {
     auto ev = events(1);
     ev[0].subject = subject;
@@ -174,12 +272,21 @@ TEST_CASE("webhook: NUL, a lone LF and other control characters in a header valu
   CHECK(r.request_count() == 0);
 }
 
-TEST_CASE("webhook: a header option with a control character or a bad name is refused at create") {
+TEST_CASE(
+    "webhook: header options, auth, user_agent with a control character or a bad name are refused "
+    "at create") {
   Receiver r;
   Harness h(SLUICE_WEBHOOK_PLUGIN);
   CHECK_THROWS_WITH_AS(h.create(options_for(r.url(), {{"headers", {{"X-A", "a\r\nB: c"}}}}).dump()),
                        doctest::Contains("headers: X-A: CR"), std::runtime_error);
   CHECK_THROWS_WITH_AS(h.create(options_for(r.url(), {{"headers", {{"X A", "v"}}}}).dump()),
+                       doctest::Contains("not a header name"), std::runtime_error);
+  CHECK_THROWS_WITH_AS(
+      h.create(options_for(r.url(), {{"auth", {{"bearer", "tok\r\nX-Evil: 1"}}}}).dump()),
+      doctest::Contains("auth: the credentials hold a CR at offset 10"), std::runtime_error);
+  CHECK_THROWS_WITH_AS(h.create(options_for(r.url(), {{"user_agent", "a\nb"}}).dump()),
+                       doctest::Contains("user_agent: LF"), std::runtime_error);
+  CHECK_THROWS_WITH_AS(h.create(options_for(r.url(), {{"idempotency_header", "Key:"}}).dump()),
                        doctest::Contains("not a header name"), std::runtime_error);
 }
 

@@ -252,6 +252,14 @@ class Harness {
   }
   // Print log lines to stderr as they come (handy when a test fails).
   void echo_logs(bool on) { echo_logs_ = on; }
+  // Fault injection: the next log line or metric name that contains `needle` makes that host
+  // call throw std::runtime_error("injected fault") once, after recording it. It stands for a
+  // bug in whatever handler of the plugin made the call: a test can check that the plugin's
+  // thread survives it (no std::terminate) and that the plugin recovers.
+  void throw_once_on(std::string needle) {
+    std::lock_guard lock(mutex_);
+    throw_on_ = std::move(needle);
+  }
 
  private:
   static Harness* self(sluice_host_context* ctx) { return reinterpret_cast<Harness*>(ctx); }
@@ -265,6 +273,7 @@ class Harness {
       if (h->echo_logs_) fprintf(stderr, "[plugin %d] %s\n", static_cast<int>(level), message);
       std::lock_guard lock(h->mutex_);
       h->logs_.push_back({level, message ? message : ""});
+      h->maybe_throw(h->logs_.back().message);
     };
     api_.emit = [](sluice_host_context* ctx, const sluice_event* events, size_t count) {
       Harness* h = self(ctx);
@@ -289,6 +298,7 @@ class Harness {
       Harness* h = self(ctx);
       std::lock_guard lock(h->mutex_);
       h->metrics_[name] += delta;
+      h->maybe_throw(name);
     };
     api_.complete_batch = [](sluice_host_context* ctx, uint64_t batch_id,
                              const sluice_delivery_result* r) {
@@ -306,6 +316,13 @@ class Harness {
     };
   }
 
+  // Called with mutex_ held; the lock_guard releases it while the exception unwinds.
+  void maybe_throw(const std::string& text) {
+    if (throw_on_.empty() || text.find(throw_on_) == std::string::npos) return;
+    throw_on_.clear();
+    throw std::runtime_error("injected fault");
+  }
+
   const sluice_plugin_descriptor* d_ = nullptr;
   void* lib_ = nullptr;
   sluice_host_api api_{};
@@ -321,6 +338,7 @@ class Harness {
   uint64_t next_batch_ = 0;
   bool emit_blocked_ = false;
   bool emit_refused_ = false;
+  std::string throw_on_;
   std::atomic<bool> echo_logs_{false};
 };
 
