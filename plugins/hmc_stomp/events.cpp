@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdint>
 #include <cstring>
 
 #include <sluice/json_check.hpp>
@@ -111,7 +112,10 @@ void begin_notification(const stomp::FrameView& frame, const MessageHeaders& h, 
     out.subject(*h.element_uri);
   else if (h.object_uri && !h.object_uri->empty())
     out.subject(*h.object_uri);
-  if (auto ts = to_int(h.timestamp); ts && *ts > 0) out.time_unix_ns(*ts * 1000000);
+  // Milliseconds since 1970; past what nanoseconds in 64 bits hold (the year 2262), the
+  // header is ignored and the host stamps the time of receipt.
+  if (auto ts = to_int(h.timestamp); ts && *ts > 0 && *ts <= INT64_MAX / 1000000)
+    out.time_unix_ns(*ts * 1000000);
   stomp::for_each_distinct_header(
       frame, [&out](std::string_view k, std::string_view v) { out.attribute(k, v); });
 }

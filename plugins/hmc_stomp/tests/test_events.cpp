@@ -175,6 +175,19 @@ TEST_CASE("many headers, repeated ones among them: one attribute per name, the f
   CHECK(events[0].find_attribute("h99999") == "99999");
 }
 
+TEST_CASE("a timestamp header too large for nanoseconds is ignored, not overflowed") {
+  // Found by hmc_stomp_fuzz_events: 17000200000615 ms * 10^6 overflows int64_t.
+  for (const char* ts : {"17000200000615", "9223372036854775807", "9223372036854"}) {
+    CAPTURE(ts);
+    auto events = map(message({{"message-id", "t"}, {"timestamp", ts}}, "{}"));
+    REQUIRE(events.size() == 1);
+    CHECK(events[0].time_unix_ns == 0);  // the host stamps the time of receipt
+    CHECK(events[0].find_attribute("timestamp") == ts);
+  }
+  auto events = map(message({{"message-id", "t"}, {"timestamp", "9223372036853"}}, "{}"));
+  CHECK(events[0].time_unix_ns == 9223372036853000000LL);
+}
+
 TEST_CASE("a UTF-8 byte order mark before the JSON body is skipped") {
   const std::string bom = "\xEF\xBB\xBF";
   for (bool split : {false, true}) {
