@@ -37,6 +37,19 @@ bool null_body(std::string_view body) {
 
 const char* const kListKeys[] = {"os-messages", "log-entries", "change-reports"};
 
+// split_lists copies the frame's headers into the event of every entry. A list whose split would
+// copy more header bytes than this is delivered whole, as one event: otherwise one frame within
+// max_frame_bytes (say 5 million tiny entries and 10 KB of headers) would multiply into
+// gigabytes of events.
+constexpr size_t kMaxSplitHeaderBytes = 64u << 20;
+
+size_t header_bytes(const stomp::FrameView& frame) {
+  size_t n = 0;
+  for (const auto& [k, v] : frame.headers)
+    n += k.size() + v.size() + 16;  // 16: an attribute's own bookkeeping, roughly
+  return n;
+}
+
 }  // namespace
 
 std::optional<std::string> json_error(std::string_view text) {
@@ -181,6 +194,10 @@ void map_message(const stomp::FrameView& frame, const std::string& source, bool 
         for (const char* key : kListKeys) {
           auto it = doc.find(key);
           if (it == doc.end() || !it->is_array() || it->empty()) continue;
+          if (it->size() > 1 && it->size() * header_bytes(frame) > kMaxSplitHeaderBytes) {
+            ++stats.lists_not_split;
+            break;  // delivered whole, below
+          }
           size_t n = 0;
           for (const auto& entry : *it) {
             scratch_id.assign(id);

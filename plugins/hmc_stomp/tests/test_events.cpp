@@ -267,6 +267,33 @@ TEST_CASE("split_lists: log-entries and change-reports are split too") {
   CHECK(changes[0].data == R"({"property-name":"x"})");
 }
 
+TEST_CASE("split_lists: a list whose split would copy over 64 MiB of headers stays whole") {
+  // 200 headers of about 500 bytes (100 KB) and 1000 entries: 100 MB of copied headers.
+  std::vector<std::pair<std::string, std::string>> headers = {{"notification-type", "os-message"},
+                                                              {"message-id", "big"}};
+  for (int i = 0; i < 200; ++i)
+    headers.emplace_back("h" + std::to_string(i), std::string(500, 'v'));
+  std::string body = R"({"os-messages":[)";
+  for (int i = 0; i < 1000; ++i)
+    body += i ? ",{}" : "{}";
+  body += "]}";
+  SequenceTracker seq;
+  MapStats stats;
+  sluice::PackedEvents packed;
+  hmc::map_message(message(headers, body).view(), kSource, true, seq, packed, stats);
+  auto events = events_of(packed);
+  REQUIRE(events.size() == 1);
+  CHECK(events[0].id == "big");
+  CHECK(events[0].data == body);
+  CHECK(stats.lists_not_split == 1);
+  // Fewer entries with the same headers: split as usual.
+  packed.clear();
+  hmc::map_message(message(headers, R"({"os-messages":[{"a":1},{"a":2}]})").view(), kSource, true,
+                   seq, packed, stats);
+  CHECK(packed.size() == 2);
+  CHECK(stats.lists_not_split == 1);
+}
+
 TEST_CASE("split_lists: an empty list keeps the whole notification") {
   auto events = map(
       message({{"notification-type", "os-message"}, {"message-id", "c"}}, R"({"os-messages":[]})"),
