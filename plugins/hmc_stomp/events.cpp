@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdint>
 #include <cstring>
 
 #include <sluice/json_check.hpp>
@@ -35,6 +36,19 @@ bool null_body(std::string_view body) {
 }
 
 const char* const kListKeys[] = {"os-messages", "log-entries", "change-reports"};
+
+// split_lists copies the frame's headers into the event of every entry. A list whose split would
+// copy more header bytes than this is delivered whole, as one event: otherwise one frame within
+// max_frame_bytes (say 5 million tiny entries and 10 KB of headers) would multiply into
+// gigabytes of events.
+constexpr size_t kMaxSplitHeaderBytes = 64u << 20;
+
+size_t header_bytes(const stomp::FrameView& frame) {
+  size_t n = 0;
+  for (const auto& [k, v] : frame.headers)
+    n += k.size() + v.size() + 16;  // 16: an attribute's own bookkeeping, roughly
+  return n;
+}
 
 }  // namespace
 
@@ -145,7 +159,10 @@ void begin_notification(const stomp::FrameView& frame, const MessageHeaders& h, 
     out.subject(*h.element_uri);
   else if (h.object_uri && !h.object_uri->empty())
     out.subject(*h.object_uri);
-  if (auto ts = to_int(h.timestamp); ts && *ts > 0) out.time_unix_ns(*ts * 1000000);
+  // Milliseconds since 1970; past what nanoseconds in 64 bits hold (the year 2262), the
+  // header is ignored and the host stamps the time of receipt.
+  if (auto ts = to_int(h.timestamp); ts && *ts > 0 && *ts <= INT64_MAX / 1000000)
+    out.time_unix_ns(*ts * 1000000);
   stomp::for_each_distinct_header(
       frame, [&out](std::string_view k, std::string_view v) { out.attribute(k, v); });
 }
@@ -225,6 +242,10 @@ void map_message(const stomp::FrameView& frame, const std::string& source, bool 
         for (const char* key : kListKeys) {
           auto it = doc.find(key);
           if (it == doc.end() || !it->is_array() || it->empty()) continue;
+          if (it->size() > 1 && it->size() * header_bytes(frame) > kMaxSplitHeaderBytes) {
+            ++stats.lists_not_split;
+            break;  // delivered whole, below
+          }
           size_t n = 0;
           for (const auto& entry : *it) {
             scratch_id.assign(id);

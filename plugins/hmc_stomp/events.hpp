@@ -76,6 +76,7 @@ struct MapStats {
   uint64_t missed = 0;        // of the gaps with a known size
   uint64_t unknown_gaps = 0;  // numbering restarted during an outage: size unknown
   uint64_t unknown_type = 0;
+  uint64_t lists_not_split = 0;  // split_lists: lists too large to split, delivered whole
 };
 
 // Maps one MESSAGE frame to its events (appended to `out`): an optional sluice.gap, then the

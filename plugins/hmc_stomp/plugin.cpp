@@ -392,6 +392,11 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
     if (read_messages_) host().metric("messages", static_cast<int64_t>(read_messages_));
     const hmc::MapStats stats = read_stats_;
     if (stats.parse_errors) host().metric("parse_errors", static_cast<int64_t>(stats.parse_errors));
+    if (stats.lists_not_split) {
+      host().metric("lists_not_split", static_cast<int64_t>(stats.lists_not_split));
+      host().warn(std::to_string(stats.lists_not_split) +
+                  " notification list(s) too large to split (split_lists): delivered whole");
+    }
     if (stats.gaps) {
       host().metric("gaps", static_cast<int64_t>(stats.gaps));
       host().metric("missed_notifications", static_cast<int64_t>(stats.missed));

@@ -91,6 +91,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::vector<stomp::Frame> again;
     stomp::Parser p(1 << 20);
     p.set_version(v);
+    p.set_max_headers(f.headers.size() + 1);  // serialize may add content-length
     try {
       p.feed(stomp::serialize(f, v), again);
     } catch (const stomp::FrameError&) {

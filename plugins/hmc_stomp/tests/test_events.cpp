@@ -175,6 +175,19 @@ TEST_CASE("many headers, repeated ones among them: one attribute per name, the f
   CHECK(events[0].find_attribute("h99999") == "99999");
 }
 
+TEST_CASE("a timestamp header too large for nanoseconds is ignored, not overflowed") {
+  // Found by hmc_stomp_fuzz_events: 17000200000615 ms * 10^6 overflows int64_t.
+  for (const char* ts : {"17000200000615", "9223372036854775807", "9223372036855"}) {
+    CAPTURE(ts);
+    auto events = map(message({{"message-id", "t"}, {"timestamp", ts}}, "{}"));
+    REQUIRE(events.size() == 1);
+    CHECK(events[0].time_unix_ns == 0);  // the host stamps the time of receipt
+    CHECK(events[0].find_attribute("timestamp") == ts);
+  }
+  auto events = map(message({{"message-id", "t"}, {"timestamp", "9223372036854"}}, "{}"));
+  CHECK(events[0].time_unix_ns == 9223372036854000000LL);  // the largest that fits
+}
+
 TEST_CASE("a UTF-8 byte order mark before the JSON body is skipped") {
   const std::string bom = "\xEF\xBB\xBF";
   for (bool split : {false, true}) {
@@ -252,6 +265,33 @@ TEST_CASE("split_lists: log-entries and change-reports are split too") {
   REQUIRE(changes.size() == 1);
   CHECK(changes[0].id == "b#0");
   CHECK(changes[0].data == R"({"property-name":"x"})");
+}
+
+TEST_CASE("split_lists: a list whose split would copy over 64 MiB of headers stays whole") {
+  // 200 headers of about 500 bytes (100 KB) and 1000 entries: 100 MB of copied headers.
+  std::vector<std::pair<std::string, std::string>> headers = {{"notification-type", "os-message"},
+                                                              {"message-id", "big"}};
+  for (int i = 0; i < 200; ++i)
+    headers.emplace_back("h" + std::to_string(i), std::string(500, 'v'));
+  std::string body = R"({"os-messages":[)";
+  for (int i = 0; i < 1000; ++i)
+    body += i ? ",{}" : "{}";
+  body += "]}";
+  SequenceTracker seq;
+  MapStats stats;
+  sluice::PackedEvents packed;
+  hmc::map_message(message(headers, body).view(), kSource, true, seq, packed, stats);
+  auto events = events_of(packed);
+  REQUIRE(events.size() == 1);
+  CHECK(events[0].id == "big");
+  CHECK(events[0].data == body);
+  CHECK(stats.lists_not_split == 1);
+  // Fewer entries with the same headers: split as usual.
+  packed.clear();
+  hmc::map_message(message(headers, R"({"os-messages":[{"a":1},{"a":2}]})").view(), kSource, true,
+                   seq, packed, stats);
+  CHECK(packed.size() == 2);
+  CHECK(stats.lists_not_split == 1);
 }
 
 TEST_CASE("split_lists: an empty list keeps the whole notification") {
