@@ -183,6 +183,7 @@ TEST_CASE("emit: an event without id is a contract violation, counted, logged on
   CHECK(id0.rfind("sluice-in-", 0) == 0);
   CHECK(id0.size() > std::string("sluice-in-1").size());  // a random token in the middle
   CHECK(captured()[1].id != id0);
+  REQUIRE(captured()[0].data);
   CHECK(*captured()[0].data ==
         R"x({"error":"event without id (plugin contract violation)","raw":""})x");
   CHECK(captured()[0].find_attribute("sluice-error") ==

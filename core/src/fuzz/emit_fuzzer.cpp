@@ -1,10 +1,11 @@
 // libFuzzer target for what the emit path does with a plugin's bytes: the JSON check (data),
-// checked against nlohmann::json::accept, the lossy JSON string of a parse-error event, the
-// event copy, and the route globs (config). Input: pattern '\n' text, where text is also used
+// checked against nlohmann::json::accept, the data of a parse-error event (lossy for bad UTF-8),
+// the event copy, and the route globs (config). Input: pattern '\n' text, where text is also used
 // as event data.
 #include <sluice/core/glob.hpp>
 #include <sluice/core/owned_event.hpp>
 #include <sluice/format.hpp>
+#include <sluice/framework_events.hpp>
 #include <sluice/json_check.hpp>
 
 #include <nlohmann/json.hpp>
@@ -37,9 +38,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* bytes, size_t size) {
       text.substr(0, 3) == "\xEF\xBB\xBF" || text.find('\0') != std::string_view::npos;
   if (!nlohmann_lenient && valid != nlohmann::json::accept(text)) abort();
   if (!valid) {
-    std::string s;
-    sluice::append_json_string(s, text);
-    if (!sluice::json_valid(s)) abort();  // a parse-error event always carries valid JSON
+    // What the core puts in the sluice.parse-error it makes of this event: always valid JSON.
+    const std::string s =
+        sluice::framework_events::parse_error_data("data is not valid JSON", text);
+    if (!sluice::json_valid(s)) abort();
   }
   return 0;
 }

@@ -646,3 +646,42 @@ TEST_CASE("a broker that accepts but never answers: timeout waiting for CONNECTE
   io.stop();
   t.join();
 }
+
+TEST_CASE("across outages: numbering kept per topic, exact gap; numbering started again, unknown") {
+  Broker broker;
+  Harness h(kPlugin);
+  auto& inst = h.create(base_options(broker.port(), {"a"}).dump());
+  inst.start();
+  REQUIRE(broker.wait_live_subscriptions(1));
+  broker.publish("/topic/a", hmc_headers(1, "m1"), "{}");
+  broker.publish("/topic/a", hmc_headers(2, "m2"), "{}");
+  REQUIRE(h.wait_for_events(2));
+  // Outage 1: the broker publishes 3, 4, 5, 6 to nobody; the next one sluice sees is 7.
+  broker.drop_connections();
+  REQUIRE(broker.wait_connections(2));
+  REQUIRE(broker.wait([&] { return broker.subscriptions(2).size() == 1; }));
+  broker.publish("/topic/a", hmc_headers(7, "m7"), "{}");
+  REQUIRE(h.wait_until([](const auto& ev) { return count_type(ev, "hmc.status-change") >= 3; }));
+  // Outage 2: the numbering starts again (an HMC restart): how many were lost is unknown.
+  broker.drop_connections();
+  REQUIRE(broker.wait_connections(3));
+  REQUIRE(broker.wait([&] { return broker.subscriptions(3).size() == 1; }));
+  broker.publish("/topic/a", hmc_headers(1, "n1"), "{}");
+  REQUIRE(h.wait_until([](const auto& ev) { return count_type(ev, "hmc.status-change") >= 4; }));
+  std::vector<json> gaps;
+  for (const auto& e : h.events())
+    if (e.type == "sluice.gap") gaps.push_back(json::parse(*e.data));
+  REQUIRE(gaps.size() == 2);
+  CHECK(gaps[0]["missed"] == 4);
+  CHECK(gaps[0]["expected"] == 3);
+  CHECK(gaps[0]["received"] == 7);
+  CHECK(gaps[0]["stream"] == "/topic/a");
+  CHECK(gaps[0]["from"].is_string());
+  CHECK(gaps[0]["to"].is_string());
+  CHECK(gaps[1]["missed"].is_null());
+  CHECK(gaps[1]["expected"] == 8);
+  CHECK(gaps[1]["received"] == 1);
+  CHECK(gaps[1]["from"].is_string());
+  CHECK(h.metric("missed_notifications") == 4);
+  CHECK(h.logged("an unknown number of notifications was missed"));
+}
