@@ -693,7 +693,7 @@ class Loader {
           add(Diagnostic::Severity::warning, at, false,
               "TLS certificate verification is off: anyone on the network path can pose as the "
               "peer" +
-                  (secrets.empty() ? std::string() : " and receive " + secrets) + "",
+                  (secrets.empty() ? std::string() : " and receive " + secrets),
               false);
         }
       }
