@@ -22,7 +22,11 @@ std::optional<sluice::core::PluginSchemaInfo> lookup(const std::string& name,
         "mode": {"type": "string", "enum": ["a", "b"]},
         "tags": {"type": "array", "items": {"type": "string"}, "maxItems": 3},
         "nested": {"type": "object", "default": {}, "properties": {"d": {"default": 1}}},
-        "either": {"anyOf": [{"type": "string"}, {"type": "integer"}]}
+        "either": {"anyOf": [{"type": "string"}, {"type": "integer"}]},
+        "password": {"type": "string", "writeOnly": true},
+        "url": {"type": "string", "x-sluice-cleartext": {"pattern": "^http://"}},
+        "tls": {"type": "object", "properties": {
+          "verify": {"type": "boolean", "x-sluice-unverified": {"const": false}}}}
       }})";
   } else if (name == "stdout") {
     info.is_sink = true;

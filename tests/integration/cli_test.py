@@ -429,6 +429,37 @@ routes:
           f"5 events received, those the sink held counted as abandoned: {row}")
 
 
+def case_dead_letter_reason_redacted(tmp):
+    # A receiver that echoes the Authorization header it got: the token must not reach the
+    # dead-letter file or the log through the reject reason.
+    dl = os.path.join(tmp, "dead.jsonl")
+    p = write(tmp, "d.yaml", f"""version: 1
+plugins: {{path: [{A.test_plugins}]}}
+sources:
+  src: {{plugin: counting, options: {{count: 2}}}}
+sinks:
+  out:
+    plugin: scripted
+    options:
+      then: reject
+      token: "${{SLUICE_IT_SECRET}}"
+      reason: "HTTP 401: got Authorization: Bearer ${{SLUICE_IT_SECRET}}"
+    dead_letter: {{path: {dl}}}
+routes:
+  - {{from: src, to: out}}
+""")
+    proc = subprocess.Popen([A.sluice, "run", p], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=dict(os.environ, SLUICE_IT_SECRET=SECRET))
+    out, err = stop_and_collect(proc, lambda: len(lines_of(dl)) >= 2)
+    records = [json.loads(l) for l in lines_of(dl)]
+    check(len(records) == 2, f"both events are dead-lettered ({len(records)})")
+    check(all(r["reason"] == "rejected: HTTP 401: got Authorization: Bearer ***" for r in records),
+          f"the reason is there, the token hidden: {records[0]['reason'] if records else None}")
+    with open(dl) as f:
+        check(SECRET not in f.read(), "the token appears nowhere in the dead-letter file")
+    check(SECRET not in out + err, "nor in the log")
+
+
 def case_insecure_warnings(tmp):
     p = write(tmp, "w.yaml", """version: 1
 sources:

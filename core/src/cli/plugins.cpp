@@ -48,6 +48,8 @@ void print_options(const char* schema_text) {
   for (const auto& [name, prop] : schema["properties"].items()) {
     std::string line = "    " + name + " (" + type_of(prop) + ")";
     if (std::find(required.begin(), required.end(), name) != required.end()) line += " required";
+    if (prop.is_object() && prop.value("writeOnly", false) == true)
+      line += " secret";  // hidden in logs (docs/pipeline.md)
     if (prop.contains("default")) line += " default " + prop["default"].dump();
     if (prop.contains("enum")) {
       std::string values;

@@ -81,11 +81,15 @@ std::string file_bytes(const std::string& path) {
   return bytes.str();
 }
 
-// What decides whether a reload changes anything: the file's bytes and the resolved secrets
-// (a ${file:PATH} secret can change while the pipeline file does not).
-std::string fingerprint(const std::string& bytes, const std::vector<std::string>& secrets) {
+// What decides whether a reload changes anything: the file's bytes and the resolved options
+// (a ${file:PATH} value can change while the pipeline file does not, secret or not).
+std::string fingerprint(const std::string& bytes, const core::PipelineConfig& p) {
   std::string f = bytes;
-  for (const auto& s : secrets)
+  for (const auto& s : p.sources)
+    f += '\0' + s.options.dump();
+  for (const auto& s : p.sinks)
+    f += '\0' + s.options.dump();
+  for (const auto& s : p.secrets)
     f += '\0' + s;
   return f;
 }
@@ -146,7 +150,7 @@ class Daemon {
       return true;
     }
     core::PipelineConfig next = std::move(*loaded.result.pipeline);
-    std::string next_fingerprint = fingerprint(bytes, next.secrets);
+    std::string next_fingerprint = fingerprint(bytes, next);
     if (next_fingerprint == fingerprint_) {
       log_.info("core", "SIGHUP: " + path_ + " is unchanged; the running pipeline stays");
       return true;
@@ -245,7 +249,7 @@ int cmd_run(const std::vector<std::string>& args) {
   core::PipelineConfig pipeline = std::move(*loaded.pipeline);
   log.set_secrets(pipeline.secrets);
   if (!apply_logging(log, pipeline.log.level, pipeline.log.format, level, format)) return kUsage;
-  std::string first_fingerprint = fingerprint(bytes, pipeline.secrets);
+  std::string first_fingerprint = fingerprint(bytes, pipeline);
   Daemon daemon(pipeline_path, plugins, log, level, format);
 
   Requests requests;

@@ -588,16 +588,24 @@ class Loader {
   using Visit = std::function<void(const json& schema, const json& value, const Path& at)>;
 
   // Every schema node that applies to `value`, through properties, additionalProperties, items,
-  // allOf/anyOf/oneOf, if/then/else (both branches) and local $ref.
+  // allOf/anyOf/oneOf, if/then/else (both branches) and local $ref. Bounded in depth and in
+  // visits, so that a recursive or branching schema costs little.
   static void walk_schema(const json& root, const json& schema, const json& value, const Path& at,
-                          const Visit& visit, int depth = 0) {
-    if (depth > 32 || !schema.is_object()) return;
+                          const Visit& visit) {
+    size_t budget = 20000;
+    walk_schema(root, schema, value, at, visit, 0, budget);
+  }
+  static void walk_schema(const json& root, const json& schema, const json& value, const Path& at,
+                          const Visit& visit, int depth, size_t& budget) {
+    if (depth > 32 || budget == 0 || !schema.is_object()) return;
+    --budget;
     visit(schema, value, at);
     if (auto ref = schema.find("$ref"); ref != schema.end() && ref->is_string()) {
       const std::string& r = ref->get_ref<const std::string&>();
       if (r.rfind('#', 0) == 0) {
         try {
-          walk_schema(root, root.at(json::json_pointer(r.substr(1))), value, at, visit, depth + 1);
+          walk_schema(root, root.at(json::json_pointer(r.substr(1))), value, at, visit, depth + 1,
+                      budget);
         } catch (const std::exception&) {
         }
       }
@@ -605,18 +613,18 @@ class Loader {
     for (const char* key : {"allOf", "anyOf", "oneOf"})
       if (auto list = schema.find(key); list != schema.end() && list->is_array())
         for (const auto& sub : *list)
-          walk_schema(root, sub, value, at, visit, depth + 1);
+          walk_schema(root, sub, value, at, visit, depth + 1, budget);
     for (const char* key : {"then", "else"})
       if (auto sub = schema.find(key); sub != schema.end())
-        walk_schema(root, *sub, value, at, visit, depth + 1);
+        walk_schema(root, *sub, value, at, visit, depth + 1, budget);
     if (value.is_object()) {
       auto props = schema.find("properties");
       auto extra = schema.find("additionalProperties");
       for (auto& [key, v] : value.items()) {
         if (props != schema.end() && props->is_object() && props->contains(key))
-          walk_schema(root, (*props)[key], v, child(at, key), visit, depth + 1);
+          walk_schema(root, (*props)[key], v, child(at, key), visit, depth + 1, budget);
         else if (extra != schema.end() && extra->is_object())
-          walk_schema(root, *extra, v, child(at, key), visit, depth + 1);
+          walk_schema(root, *extra, v, child(at, key), visit, depth + 1, budget);
       }
     } else if (value.is_array()) {
       auto items = schema.find("items");
@@ -624,7 +632,8 @@ class Loader {
       for (size_t i = 0; i < value.size(); ++i) {
         const json* sub =
             items->is_array() ? (i < items->size() ? &(*items)[i] : nullptr) : &*items;
-        if (sub) walk_schema(root, *sub, value[i], child(at, std::to_string(i)), visit, depth + 1);
+        if (sub)
+          walk_schema(root, *sub, value[i], child(at, std::to_string(i)), visit, depth + 1, budget);
       }
     }
   }
@@ -684,7 +693,7 @@ class Loader {
           add(Diagnostic::Severity::warning, at, false,
               "TLS certificate verification is off: anyone on the network path can pose as the "
               "peer" +
-                  (secrets.empty() ? std::string() : " and receive " + secrets) + "",
+                  (secrets.empty() ? std::string() : " and receive " + secrets),
               false);
         }
       }
