@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds sluice and runs every test: the sanitizer build (AddressSanitizer +
 # UndefinedBehaviorSanitizer) with all unit, integration and real-peer tests, an optimised build
-# for the benchmarks' smoke runs, and the libFuzzer targets (clang) for a short time each.
+# for the benchmarks' smoke runs, the libFuzzer targets (clang) for a short time each, and a
+# ThreadSanitizer build of the core and the sources with their tests.
 # Installs what it needs with apt-get; running it again only rebuilds what changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,5 +33,23 @@ fuzzers=$(ninja -C build/fuzz -t targets all | sed -n 's/^\([^:]*\): CXX_EXECUTA
 ninja -C build/fuzz -j"$jobs" $fuzzers
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:suppressions=$PWD/scripts/ubsan-fuzz.supp \
   ctest --test-dir build/fuzz --output-on-failure -L fuzz || status=1
+
+echo "== ThreadSanitizer build: core and sources"
+tsan_start=$SECONDS
+cmake -S . -B build/tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSLUICE_SANITIZE=thread \
+  -DSLUICE_BUILD_BENCH=OFF >/dev/null
+# Only what the tests below run: the core's unit tests and test plugins, the `sluice` executable
+# with every plugin and the fakes (integration tests), and the tests of the sources (generator,
+# hmc_stomp, ldm_xml) except the ActiveMQ one, which mostly exercises a Java broker.
+tsan_targets=$(ninja -C build/tsan -t targets all |
+  sed -n 's/^\([^:]*\): C[X]*_\(EXECUTABLE\|MODULE_LIBRARY\|SHARED_LIBRARY\)_LINKER.*/\1/p' |
+  grep -E '^(bin/|lib/sluice/plugins/|tests/|plugins/(generator|hmc_stomp|ldm_xml)/)' |
+  grep -vE 'activemq|sluice_hello')
+ninja -C build/tsan -j"$jobs" $tsan_targets
+TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/scripts/tsan.supp \
+  ctest --test-dir build/tsan -j"$jobs" --output-on-failure \
+  -R '^(unit|integration|generator|hmc_stomp|ldm_xml)\.' \
+  -E '^(hmc_stomp\.activemq|integration\.install_sdk_out_of_tree)$' || status=1
+echo "== ThreadSanitizer phase took $((SECONDS - tsan_start)) s"
 
 exit $status
