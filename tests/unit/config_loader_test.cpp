@@ -15,7 +15,7 @@ using Strings = std::vector<std::string>;
 namespace {
 std::string fixture(const std::string& name) {
   // Fixtures sit beside this file, in pipelines/.
-  std::ifstream in(std::filesystem::path(__FILE__).parent_path() / "pipelines" / name);
+  std::ifstream in(std::filesystem::path(SLUICE_UNIT_PIPELINES_DIR) / name);
   std::ostringstream s;
   s << in.rdbuf();
   return s.str();
