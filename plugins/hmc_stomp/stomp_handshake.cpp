@@ -82,10 +82,19 @@ Heartbeats negotiate_heartbeats(std::chrono::milliseconds want_send,
   const int64_t cx = want_send.count(), cy = want_receive.count();
   hb.send = std::chrono::milliseconds(cx <= 0 || sy == 0 ? 0 : std::max(cx, sy));
   hb.receive = std::chrono::milliseconds(cy <= 0 || sx == 0 ? 0 : std::max(cy, sx));
-  if (cy > 0 && sx == 0)
-    hb.warnings.push_back("the broker sends no heart-beats (heart-beat " +
-                          (header ? "'" + shown(*header) + "'" : std::string("header missing")) +
-                          "): a dead broker or a lost connection is then noticed only through TCP");
+  if (cy > 0 && sx == 0) {
+    // Appended, not "literal" + std::string: GCC 12 reports a false -Wrestrict on that.
+    std::string w = "the broker sends no heart-beats (heart-beat ";
+    if (header) {
+      w += '\'';
+      w += shown(*header);
+      w += '\'';
+    } else {
+      w += "header missing";
+    }
+    w += "): a dead broker or a lost connection is then noticed only through TCP";
+    hb.warnings.push_back(std::move(w));
+  }
   return hb;
 }
 

@@ -167,7 +167,8 @@ TEST_CASE("many headers, repeated ones among them: one attribute per name, the f
   const size_t n = 200000;
   std::vector<std::pair<std::string, std::string>> headers = {{"message-id", "many"}};
   for (size_t i = 0; i < n; ++i)
-    headers.emplace_back("h" + std::to_string(i % (n / 2)), std::to_string(i));
+    headers.emplace_back(std::string(1, 'h').append(std::to_string(i % (n / 2))),
+                         std::to_string(i));
   auto events = map(message(std::move(headers), "{}"));
   REQUIRE(events.size() == 1);
   CHECK(events[0].attributes.size() == 1 + n / 2);
@@ -272,7 +273,7 @@ TEST_CASE("split_lists: a list whose split would copy over 64 MiB of headers sta
   std::vector<std::pair<std::string, std::string>> headers = {{"notification-type", "os-message"},
                                                               {"message-id", "big"}};
   for (int i = 0; i < 200; ++i)
-    headers.emplace_back("h" + std::to_string(i), std::string(500, 'v'));
+    headers.emplace_back(std::string(1, 'h').append(std::to_string(i)), std::string(500, 'v'));
   std::string body = R"({"os-messages":[)";
   for (int i = 0; i < 1000; ++i)
     body += i ? ",{}" : "{}";

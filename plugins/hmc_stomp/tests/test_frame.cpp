@@ -216,8 +216,11 @@ TEST_CASE("frame size limit: the message gives the frame's size, not the body's"
 namespace {
 std::string headers_frame(size_t n) {
   std::string wire = "MESSAGE\n";
-  for (size_t i = 0; i < n; ++i)
-    wire += "h" + std::to_string(i) + ":v\n";
+  for (size_t i = 0; i < n; ++i) {
+    wire += 'h';
+    wire += std::to_string(i);
+    wire += ":v\n";
+  }
   return wire;
 }
 }  // namespace
@@ -256,8 +259,8 @@ TEST_CASE("for_each_distinct_header: the first of each name, in order, for few a
     const size_t period = std::max<size_t>(1, n / 2);
     std::vector<std::string> names, values;
     for (size_t i = 0; i < n; ++i) {
-      names.push_back("k" + std::to_string(i % period));
-      values.push_back("v" + std::to_string(i));
+      names.push_back(std::string(1, 'k').append(std::to_string(i % period)));
+      values.push_back(std::string(1, 'v').append(std::to_string(i)));
     }
     stomp::FrameView f;
     for (size_t i = 0; i < n; ++i)
