@@ -585,10 +585,15 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
           if (auto conn = resume.lock()) conn->resume();
         });
       const auto n = static_cast<int64_t>(batch.size());
-      if (host().emit(batch)) {
-        host().metric("events", n);
-      } else {
-        host().metric("events_refused", n);
+      try {
+        if (host().emit(batch)) {
+          host().metric("events", n);
+        } else {
+          host().metric("events_refused", n);
+        }
+      } catch (const std::exception& e) {  // never std::terminate: log it and go on
+        host().error(std::string("internal error (emitter): ") + e.what());
+        host().metric("internal_errors");
       }
     }
   }

@@ -4,6 +4,7 @@
 #include <sluice/format.hpp>
 #include <sluice/testing.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -459,6 +460,27 @@ TEST_SUITE("replay") {
     CHECK(data["raw"] == "this is not json");
     CHECK(data["error"].get<std::string>().rfind("[json.exception.parse_error.101]", 0) == 0);
     CHECK(h.metric("parse_errors") == 1);
+  }
+
+  TEST_CASE("generator: an exception while making events is logged and the stream goes on") {
+    // Before: std::terminate. The harness throws once from the parse_errors metric, standing for
+    // a bug in making an event.
+    TempDir dir;
+    const std::string path = dir.file("in.jsonl");
+    std::ofstream(path) << R"({"id":"a","source":"s","type":"t"})"
+                        << "\n"
+                        << "this is not json\n"
+                        << R"({"id":"c","source":"s","type":"t"})"
+                        << "\n";
+    Harness h(GENERATOR_SO);
+    h.throw_once_on("parse_errors");
+    auto& src = h.create(nlohmann::json{{"replay", path}, {"rate", 0}}.dump());
+    src.start();
+    REQUIRE(h.wait_until([](const auto& ev) {
+      return std::any_of(ev.begin(), ev.end(), [](const Event& e) { return e.id == "c"; });
+    }));
+    CHECK(h.logged("generator: internal error: injected fault"));
+    CHECK(h.metric("internal_errors") == 1);
   }
 
   TEST_CASE("generator: replay_loop starts over and marks later passes' ids") {

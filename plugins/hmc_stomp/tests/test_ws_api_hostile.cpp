@@ -156,3 +156,28 @@ TEST_CASE("io thread: an exception while a WS API attempt ends: the attempt is r
   CHECK(h.wait_for_state(SLUICE_STATE_UP));
   CHECK(h.logged("internal error: injected fault"));
 }
+
+TEST_CASE("emitter thread: an exception after an emit is logged and the stream goes on") {
+  // Before: std::terminate (the emitter thread had no handler).
+  test::Broker broker;
+  Harness h(HMC_STOMP_PLUGIN_PATH);
+  h.throw_once_on("events");
+  auto& inst = h.create(json{{"host", "127.0.0.1"},
+                             {"stomp_port", broker.port()},
+                             {"transport", "tcp"},
+                             {"userid", "u"},
+                             {"password", "p"},
+                             {"topics", {"t1"}},
+                             {"heartbeat", {{"send", 0}, {"receive", 0}}}}
+                            .dump());
+  inst.start();
+  REQUIRE(broker.wait_live_subscriptions(1));
+  broker.publish("/topic/t1", {{"message-id", "m1"}, {"notification-type", "inventory-change"}},
+                 "");
+  REQUIRE(h.wait_for_events(1));
+  broker.publish("/topic/t1", {{"message-id", "m2"}, {"notification-type", "inventory-change"}},
+                 "");
+  REQUIRE(h.wait_for_events(2));
+  CHECK(h.events()[1].id == "m2");
+  CHECK(h.logged("internal error (emitter): injected fault"));
+}
