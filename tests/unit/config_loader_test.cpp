@@ -14,8 +14,9 @@ using Strings = std::vector<std::string>;
 
 namespace {
 std::string fixture(const std::string& name) {
-  // Fixtures sit beside this file, in pipelines/.
-  std::ifstream in(std::filesystem::path(__FILE__).parent_path() / "pipelines" / name);
+  // Fixtures sit beside this file, in pipelines/. Not found through __FILE__: ccache with
+  // base_dir compiles with relative paths, which do not hold from the test's working directory.
+  std::ifstream in(std::filesystem::path(SLUICE_UNIT_PIPELINES_DIR) / name);
   std::ostringstream s;
   s << in.rdbuf();
   return s.str();
