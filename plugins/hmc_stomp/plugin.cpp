@@ -8,6 +8,7 @@
 
 #include <sluice/backoff.hpp>
 #include <sluice/framework_events.hpp>
+#include <sluice/io_thread.hpp>
 #include <sluice/sdk.hpp>
 #include <sluice/tls.hpp>
 
@@ -96,16 +97,7 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
  private:
   // ---- io thread -----------------------------------------------------------------------------
   void run_io() {
-    for (;;) {
-      try {
-        io_.run();
-        return;
-      } catch (const std::exception& e) {
-        recover(e.what());
-      } catch (...) {
-        recover("unknown exception");
-      }
-    }
+    sluice::run_io_context(io_, [this](const std::string& what) { recover(what); });
   }
 
   // An exception escaped a handler: whatever it was doing is lost (a WS API coroutine then never
@@ -618,7 +610,7 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
   bool connect_works_ = false;
   bool quick_reconnect_ = false;
   uint64_t reconnects_ = 0;
-  uint64_t attempt_ = 0;  // WS API attempts, so that an abandoned one cannot complete
+  uint64_t attempt_ = 0;    // WS API attempts, so that an abandoned one cannot complete
   uint64_t attempts_ = 0;   // STOMP connection attempts since the last working connection
   int64_t lost_at_ns_ = 0;  // when the last working connection ended (0: it has not)
   std::string session_;     // the WS API session of the last working connection (a secret)

@@ -2,6 +2,7 @@
 
 #include <sluice/format.hpp>
 #include <sluice/framework_events.hpp>
+#include <sluice/io_thread.hpp>
 #include "ldm_event_mapper.hpp"
 #include "ldm_protocol.hpp"
 
@@ -787,16 +788,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   // The io thread: an exception out of a handler must not end in std::terminate. It is logged
   // and reported, and the connection is replaced (or the stop finished).
   void run_io() {
-    for (;;) {
-      try {
-        io.run();
-        return;
-      } catch (const std::exception& e) {
-        recover(e.what());
-      } catch (...) {
-        recover("unknown exception");
-      }
-    }
+    sluice::run_io_context(io, [this](const std::string& what) { recover(what); });
   }
 
   void recover(const std::string& what) {

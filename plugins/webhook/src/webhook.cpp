@@ -5,6 +5,7 @@
 
 #include <sluice/format.hpp>
 #include <sluice/http_read.hpp>
+#include <sluice/io_thread.hpp>
 #include <sluice/sdk.hpp>
 #include <sluice/tls.hpp>
 #include <sluice/units.hpp>
@@ -541,16 +542,7 @@ class WebhookSink : public Sink {
   // The io thread: an exception out of a handler must not end in std::terminate. It is logged,
   // reported, and the requests in flight are answered with retry.
   void run_io() {
-    for (;;) {
-      try {
-        ioc_.run();
-        return;
-      } catch (const std::exception& e) {
-        recover(e.what());
-      } catch (...) {
-        recover("unknown exception");
-      }
-    }
+    sluice::run_io_context(ioc_, [this](const std::string& what) { recover(what); });
   }
 
   void recover(const std::string& what) {
