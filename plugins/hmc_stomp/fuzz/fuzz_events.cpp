@@ -56,12 +56,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   hmc::SequenceTracker seq, seq_bom;
   sluice::PackedEvents out, out_bom;
   uint64_t errors = 0;
+  const hmc::Secrets no_secrets;
   try {
     parser.append(rest);
     stomp::FrameView f;
     while (parser.next(f)) {
       if (f.command == "ERROR") {
-        const sluice::Event e = hmc::error_event(f, kSource, ++errors, std::nullopt);
+        const sluice::Event e = hmc::error_event(f, kSource, "error-" + std::to_string(++errors),
+                                                 std::nullopt, no_secrets);
         check_event(e, f);
         continue;
       }
