@@ -112,11 +112,16 @@ void SequenceTracker::forget(std::string_view stream) {
 void Secrets::add(const std::string& value) {
   // Short values would garble unrelated text; a session id or credential is never that short.
   if (value.size() < 4 || std::find(values_.begin(), values_.end(), value) != values_.end()) return;
-  // Old sessions' values stay secret (a late error may still name one), within a bound.
-  if (values_.size() >= 8) values_.erase(values_.begin());
+  // Old sessions' values stay secret (a late error may still name one), within a bound: the
+  // oldest goes first, never the newest (the session in use).
+  if (added_.size() >= 8) {
+    values_.erase(std::find(values_.begin(), values_.end(), added_.front()));
+    added_.erase(added_.begin());
+  }
+  added_.push_back(value);
   values_.push_back(value);
-  std::sort(values_.begin(), values_.end(),
-            [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
+  std::stable_sort(values_.begin(), values_.end(),
+                   [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
 }
 
 std::string Secrets::scrub(std::string_view text) const {

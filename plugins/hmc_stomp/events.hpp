@@ -67,7 +67,8 @@ class Secrets {
   bool empty() const { return values_.empty(); }
 
  private:
-  std::vector<std::string> values_;  // the latest few sessions' values
+  std::vector<std::string> values_;  // the latest few sessions' values, longest first
+  std::vector<std::string> added_;   // the same, oldest first
 };
 
 struct MapStats {

@@ -654,6 +654,33 @@ TEST_CASE("spool: a failed cursor sync does not acknowledge; the events come bac
   CHECK(drain_ids(again) == id_range(0, 5));
 }
 
+TEST_CASE("spool: a segment that cannot be created at a roll does not break the spool for good") {
+  // Creating the next segment fails (ENOSPC or EMFILE in real life; here its name is taken by a
+  // directory): that append fails, but once the cause is gone the spool takes events again.
+  TempDir dir;
+  SpoolOptions o = options_for(dir);
+  o.segment_bytes = 4096;
+  Spool spool(o);
+  const fs::path next = dir.path / "00000000000000000002.seg";
+  fs::create_directory(next);
+  int failed_at = -1;
+  for (int i = 0; i < 100 && failed_at < 0; ++i) {
+    try {
+      spool.append(make_events(i, i + 1, std::string(100, 'x')));
+    } catch (const std::runtime_error&) {
+      failed_at = i;
+    }
+  }
+  REQUIRE(failed_at > 0);
+  CHECK_THROWS_AS(spool.append(make_events(500, 501)), std::runtime_error);  // still taken
+  fs::remove(next);
+  CHECK_NOTHROW(spool.append(make_events(1000, 1001)));
+  std::vector<std::string> expected = id_range(0, failed_at);
+  expected.push_back("ev-1000");
+  CHECK(drain_ids(spool) == expected);
+  CHECK(spool.stats().pending == 0);
+}
+
 // ---- links, foreign directories, modes -------------------------------------------------------
 
 namespace {

@@ -599,6 +599,12 @@ void Spool::flush_locked() {
   Segment& seg = segments_[write_seq_];
   const std::string path = segment_path(write_seq_);
   try {
+    if (write_fd_ < 0) {
+      // A roll could not create this segment (ENOSPC, EMFILE): try again now, so that the
+      // spool works again once the cause is gone.
+      write_fd_ = open_segment(path);
+      directory_dirty_ = true;
+    }
     if (options_.fail_write)
       if (int err = options_.fail_write()) {
         errno = err;
@@ -621,7 +627,7 @@ void Spool::flush_locked() {
     // Nothing of the buffer is accepted: cut off whatever part reached the file, so that the
     // segment ends at a record boundary again, and forget the buffered records.
     const int saved = errno;
-    if (::ftruncate(write_fd_, static_cast<off_t>(seg.size)) != 0) {
+    if (write_fd_ >= 0 && ::ftruncate(write_fd_, static_cast<off_t>(seg.size)) != 0) {
       // The torn tail is cut off by recovery at the next open.
     }
     stats_.appended -= write_buffer_records_;

@@ -438,6 +438,21 @@ TEST_CASE("Secrets: session id and credential are scrubbed from peer text, short
   CHECK(secrets.scrub("credential-xyzcredential-xyz, about") == "******, about");
 }
 
+TEST_CASE("Secrets: many logons later, the session in use is still scrubbed") {
+  // Each logon adds a session id and a (shorter) credential; the bound must drop the oldest
+  // values, never the newest, whatever their lengths.
+  hmc::Secrets secrets;
+  for (int logon = 1; logon <= 12; ++logon) {
+    const std::string session = "session-id-of-logon-number-" + std::to_string(100 + logon);
+    const std::string credential = "cred-" + std::to_string(100 + logon);
+    secrets.add(session);
+    secrets.add(credential);
+    CAPTURE(logon);
+    CHECK(secrets.scrub("User name [" + session + "] is invalid") == "User name [***] is invalid");
+    CHECK(secrets.scrub("credential " + credential) == "credential ***");
+  }
+}
+
 TEST_CASE("error_event carries the message header, the destination and the body") {
   Frame f;
   f.command = "ERROR";
