@@ -74,8 +74,9 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
         done->set_value();
       }
     });
-    finished.wait_for(
-        std::min<std::chrono::milliseconds>(o_.request_timeout, std::chrono::seconds(10)));
+    // A slow HMC must not hold up shutdown (the host gives a stopping source about a second): a
+    // session not logged off expires on the HMC by itself.
+    finished.wait_for(std::min<std::chrono::milliseconds>(o_.request_timeout, kLogoffWait));
     // Give DISCONNECT a moment to leave; the io thread ends when nothing is left to do. Every
     // handler on the io thread is short (a frame's parse and mapping are linear in its size, and
     // max_frame_bytes and max_headers bound that), so a peer cannot keep stop waiting: without a
@@ -103,7 +104,7 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
   // An exception escaped a handler: whatever it was doing is lost (a WS API coroutine then never
   // completes), so the connection or the attempt starts over instead of waiting for it.
   void recover(const std::string& what) {
-    const std::string why = "internal error: " + what;
+    const std::string why = "internal error: " + secrets_.scrub(what);
     host().error(why);
     host().metric("internal_errors");
     if (stopping_) return;
@@ -520,6 +521,7 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
   // At most two batches exist then (the one being emitted and the queue), each at most the bound
   // plus what the io thread collected (kMaxCollected*, plus one socket read).
   static constexpr std::chrono::milliseconds kDisconnectGrace{500};
+  static constexpr std::chrono::milliseconds kLogoffWait{400};
   static constexpr size_t kMaxQueuedEvents = 4096;
   static constexpr size_t kMaxQueuedBytes = 1u << 20;
   // How much the io thread collects over several reads before queueing it (see on_read_end).

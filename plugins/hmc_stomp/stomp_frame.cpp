@@ -326,8 +326,8 @@ bool Parser::scan_head(const char* b, size_t n) {
       }
       // lines_ holds the command line and then one line per header.
       if (lines_.size() > max_headers_)
-        fail("frame too large (more than " + std::to_string(max_headers_) +
-             " headers > max_headers " + std::to_string(max_headers_) + ")");
+        fail("frame too large (more headers than max_headers " + std::to_string(max_headers_) +
+             ")");
       lines_.push_back({line_start_, end, line_colon_, line_escaped_});
       line_start_ = k + 1;
       line_colon_ = kNone;

@@ -239,7 +239,7 @@ TEST_CASE("max_headers: 1000 by default; more is an error as soon as the extra h
     Parser p;
     std::vector<Frame> out;
     CHECK_THROWS_WITH_AS(p.feed(headers_frame(1001), out),
-                         "frame too large (more than 1000 headers > max_headers 1000)", FrameError);
+                         "frame too large (more headers than max_headers 1000)", FrameError);
   }
   {
     Parser p;
@@ -248,7 +248,7 @@ TEST_CASE("max_headers: 1000 by default; more is an error as soon as the extra h
     p.feed(headers_frame(2) + "\n" + '\0', out);
     CHECK(out.size() == 1);
     CHECK_THROWS_WITH_AS(p.feed(headers_frame(3) + "\n" + '\0', out),
-                         "frame too large (more than 2 headers > max_headers 2)", FrameError);
+                         "frame too large (more headers than max_headers 2)", FrameError);
   }
 }
 

@@ -471,7 +471,7 @@ TEST_CASE("500000 headers (5.5 MB, under max_frame_bytes): refused by max_header
   REQUIRE(broker.wait_connections(2));
   REQUIRE(broker.wait_live_subscriptions(1));
   CHECK(h.metric("frame_errors") == 1);
-  CHECK(h.logged("frame too large (more than 1000 headers > max_headers 1000)"));
+  CHECK(h.logged("frame too large (more headers than max_headers 1000)"));
   broker.publish("/topic/t1", hmc_headers(1, "after"), "{}");
   REQUIRE(h.wait_until([](const auto& ev) { return count_type(ev, "hmc.status-change") == 1; }));
   // A peer sending the pathological frame again while stop runs: stop must not wait for it.
