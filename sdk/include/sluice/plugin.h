@@ -146,6 +146,8 @@ typedef struct sluice_batch {
 /* Opaque handle the host gives each plugin instance; passed back on every host call. */
 typedef struct sluice_host_context sluice_host_context;
 
+/* Grows by appending (later minors add host calls): a plugin reads any entry added after 1.0
+ * only when SLUICE_HAS_FIELD(host, sluice_host_api, entry) says this host has it. */
 typedef struct sluice_host_api {
   uint32_t struct_size;
   uint16_t api_major;
@@ -176,10 +178,12 @@ typedef struct sluice_host_api {
                          const sluice_delivery_result* result);
 } sluice_host_api;
 
+/* Grows by appending. The host checks struct_size against the minimum for the plugin's
+ * api_minor (SLUICE_DESCRIPTOR_MIN_SIZE_1_<n>) and reads later entries via SLUICE_HAS_FIELD. */
 typedef struct sluice_plugin_descriptor {
   uint32_t struct_size;
   uint16_t api_major; /* SLUICE_API_VERSION_MAJOR the plugin was built with */
-  uint16_t api_minor; /* SLUICE_API_VERSION_MINOR the plugin was built with */
+  uint16_t api_minor; /* the oldest host minor it needs: normally SLUICE_API_VERSION_MINOR */
 
   const char* name;        /* NUL-terminated, [a-z0-9_]; the `plugin:` value in pipelines */
   const char* version;     /* the plugin's own version, NUL-terminated */
