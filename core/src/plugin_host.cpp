@@ -71,7 +71,16 @@ class BuiltinPlugin : public LoadedPlugin {
   }
 };
 
+// Arrays of these are stepped by sizeof on both sides: they must keep their 1.0 layout.
+static_assert(sizeof(sluice_event) == SLUICE_EVENT_SIZE, "sluice_event is frozen (plugin.h)");
+static_assert(sizeof(sluice_attribute) == SLUICE_ATTRIBUTE_SIZE,
+              "sluice_attribute is frozen (plugin.h)");
+
 }  // namespace
+
+std::vector<uint32_t> descriptor_min_sizes() {
+  return {SLUICE_DESCRIPTOR_MIN_SIZE_1_0};
+}
 
 void check_descriptor(const sluice_plugin_descriptor* d, const std::string& file,
                       const std::optional<std::string>& expect_name, PluginHost::ApiVersion api) {
@@ -86,10 +95,15 @@ void check_descriptor(const sluice_plugin_descriptor* d, const std::string& file
   if (d->api_major != api.major || d->api_minor > api.minor)
     fail("was built for sluice plugin API " + version_text(d->api_major, d->api_minor) +
          "; this sluice speaks " + version_text(api.major, api.minor));
-  if (d->struct_size < sizeof(sluice_plugin_descriptor))
+  // The minimum for the plugin's own minor, not the host's sizeof: a plugin built for an older
+  // minor has a shorter descriptor, and the host reads what came later only through
+  // SLUICE_HAS_FIELD. (A host minor beyond the table only exists in tests.)
+  const auto& sizes = api.descriptor_min_size;
+  const size_t need = sizes.empty() ? SLUICE_DESCRIPTOR_MIN_SIZE_1_0
+                                    : sizes[std::min<size_t>(d->api_minor, sizes.size() - 1)];
+  if (d->struct_size < need)
     fail("has a descriptor of " + std::to_string(d->struct_size) + " bytes; plugin API " +
-         version_text(d->api_major, d->api_minor) + " needs at least " +
-         std::to_string(sizeof(sluice_plugin_descriptor)));
+         version_text(d->api_major, d->api_minor) + " needs at least " + std::to_string(need));
   if (!valid_name(d->name)) fail("has no valid name (NUL-terminated, [a-z0-9_])");
   if (expect_name && *expect_name != d->name)
     fail("calls itself '" + std::string(d->name) + "'; its file name says '" + *expect_name + "'");
@@ -106,6 +120,40 @@ void check_descriptor(const sluice_plugin_descriptor* d, const std::string& file
                         : (d->kind == SLUICE_KIND_SINK && !d->deliver) ? "deliver"
                                                                        : nullptr;
   if (missing) fail(std::string("has no '") + missing + "' function");
+}
+
+std::optional<sluice_delivery_result> read_delivery_result(const sluice_delivery_result* r,
+                                                           std::string* why) {
+  if (!r) {
+    if (why) *why = "no delivery result (NULL)";
+    return std::nullopt;
+  }
+  if (r->struct_size < SLUICE_DELIVERY_RESULT_MIN_SIZE_1_0) {
+    if (why)
+      *why = "a delivery result of " + std::to_string(r->struct_size) +
+             " bytes (struct_size); plugin API 1.0 needs at least " +
+             std::to_string(SLUICE_DELIVERY_RESULT_MIN_SIZE_1_0);
+    return std::nullopt;
+  }
+  // Field by field, never *r: the plugin's struct may be shorter than the host's.
+  sluice_delivery_result out{};
+  out.struct_size = sizeof out;
+  out.code = r->code;
+  out.retry_after_ms = r->retry_after_ms;
+  out.reason = r->reason;
+  out.status = r->status;
+  // Fields a later minor appends are read here, each as
+  //   if (SLUICE_HAS_FIELD(r, sluice_delivery_result, f)) out.f = r->f;  (else its default)
+  return out;
+}
+
+std::string check_event_array(const sluice_event* events, size_t count) {
+  for (size_t i = 0; i < count; ++i)
+    if (events[i].struct_size != SLUICE_EVENT_SIZE)
+      return "event " + std::to_string(i) + " of " + std::to_string(count) + " has struct_size " +
+             std::to_string(events[i].struct_size) + "; sluice_event is frozen at " +
+             std::to_string(SLUICE_EVENT_SIZE) + " bytes";
+  return {};
 }
 
 std::string executable_dir() {

@@ -477,6 +477,18 @@ sluice_status Runtime::Impl::emit(Source& src, const sluice_event* events, size_
     src.refused.fetch_add(count, std::memory_order_relaxed);
     return SLUICE_STOPPED;
   }
+  // Frozen array (plugin.h): a struct_size other than the 1.0 size means the plugin steps the
+  // array differently from the host; nothing in it can be read safely.
+  if (std::string bad = check_event_array(events, count); !bad.empty()) {
+    src.violations.fetch_add(count, std::memory_order_relaxed);
+    uint64_t suppressed = 0;
+    if (src.violation_log.allow(&suppressed))
+      log.error(src.name, "emit refused (plugin contract violation): " + bad +
+                              (suppressed ? " (" + std::to_string(suppressed) +
+                                                " more since the last message)"
+                                          : std::string()));
+    return SLUICE_INVALID;
+  }
   // Per-thread scratch: one list per sink, so each sink's lock is taken once per call.
   thread_local std::vector<std::vector<EventPtr>> per_sink;
   thread_local std::vector<uint32_t> targets;
@@ -703,10 +715,20 @@ void Runtime::Impl::complete(Sink& s, uint64_t id, const sluice_delivery_result*
                             ", which it does not hold (completed twice?); ignored");
     return;
   }
+  // struct_size first (plugin.h); an unreadable answer dead-letters the batch, saying why.
+  std::string unreadable;
+  const std::optional<sluice_delivery_result> answer = read_delivery_result(r, &unreadable);
+  r = answer ? &*answer : nullptr;
   sluice_delivery_code code = r ? r->code : SLUICE_DELIVERY_REJECT;
   // A peer's answer may echo what it was sent (an Authorization header): the reason goes to
   // the log and the dead-letter file only with the secrets hidden.
   std::string reason = r && r->reason.data ? log.redact(to_view(r->reason)) : std::string();
+  if (!r) {
+    if (s.contract_log.allow())
+      log.error(s.name, "answered batch " + std::to_string(id) + " with " + unreadable +
+                            " (plugin contract violation); dead-lettered");
+    reason = "invalid delivery result: " + unreadable;
+  }
   if (code == SLUICE_DELIVERY_OK) {
     s.delivered += b->events.size();
     s.remove_batch(b);

@@ -69,7 +69,90 @@ TEST_CASE("plugin host: a descriptor smaller than API 1.0's is refused") {
   CHECK(load_error("small_struct") ==
         "plugin " + file("small_struct") +
             " has a descriptor of 24 bytes; plugin API 1.0 needs at least " +
-            std::to_string(sizeof(sluice_plugin_descriptor)));
+            std::to_string(SLUICE_DESCRIPTOR_MIN_SIZE_1_0));
+}
+
+// ---- versions: minimum size per minor, not the host's sizeof ----------------------------------
+
+namespace {
+
+// A host one minor later whose descriptor grew by two pointers, as 1.1 will append fields.
+PluginHost::ApiVersion later_host() {
+  PluginHost::ApiVersion v;
+  v.major = 1;
+  v.minor = 1;
+  v.descriptor_min_size = {SLUICE_DESCRIPTOR_MIN_SIZE_1_0, SLUICE_DESCRIPTOR_MIN_SIZE_1_0 + 16};
+  return v;
+}
+
+}  // namespace
+
+TEST_CASE("plugin host: the 1.0 minimum is the end of the last 1.0 descriptor field") {
+  CHECK(sluice::core::descriptor_min_sizes().size() == SLUICE_API_VERSION_MINOR + 1u);
+  CHECK(sluice::core::descriptor_min_sizes()[0] ==
+        offsetof(sluice_plugin_descriptor, max_in_flight) + sizeof(void (*)(void)));
+}
+
+TEST_CASE("plugin host: a 1.0 descriptor, shorter than a later host's, still loads there") {
+  // The old check demanded the host's own sizeof: the day the descriptor grows, every plugin
+  // built for 1.0 would be refused. Here the host's 1.1 descriptor is 16 bytes longer.
+  for (const char* name : {"older_minor", "abi10_source", "abi10_sink"}) {
+    CAPTURE(name);
+    CHECK(load_error(name, later_host()) == "");
+  }
+}
+
+TEST_CASE("plugin host: a plugin claiming a minor needs that minor's descriptor size") {
+  // newer_minor says 1.1 but carries a 1.0-sized descriptor: a 1.1 host refuses it.
+  CHECK(load_error("newer_minor", later_host()) ==
+        "plugin " + file("newer_minor") + " has a descriptor of " +
+            std::to_string(sizeof(sluice_plugin_descriptor)) +
+            " bytes; plugin API 1.1 needs at least " +
+            std::to_string(SLUICE_DESCRIPTOR_MIN_SIZE_1_0 + 16));
+}
+
+TEST_CASE("plugin host: the frozen-1.0 plugins are refused by a host older than they claim") {
+  PluginHost::ApiVersion v;
+  v.major = 2;  // a host of the next major
+  CHECK(load_error("abi10_sink", v) == "plugin " + file("abi10_sink") +
+                                           " was built for sluice plugin API 1.0; this sluice "
+                                           "speaks 2." +
+                                           std::to_string(SLUICE_API_VERSION_MINOR));
+}
+
+TEST_CASE("SLUICE_HAS_FIELD: true only when struct_size covers the whole field") {
+  sluice_plugin_descriptor d{};
+  d.struct_size = SLUICE_DESCRIPTOR_MIN_SIZE_1_0;
+  CHECK(SLUICE_HAS_FIELD(&d, sluice_plugin_descriptor, max_in_flight));
+  d.struct_size = SLUICE_FIELD_END(sluice_plugin_descriptor, reopen);
+  CHECK(SLUICE_HAS_FIELD(&d, sluice_plugin_descriptor, reopen));
+  CHECK_FALSE(SLUICE_HAS_FIELD(&d, sluice_plugin_descriptor, max_in_flight));
+  d.struct_size = SLUICE_FIELD_END(sluice_plugin_descriptor, max_in_flight) - 1;
+  CHECK_FALSE(SLUICE_HAS_FIELD(&d, sluice_plugin_descriptor, max_in_flight));
+  sluice_delivery_result r{};
+  r.struct_size = SLUICE_DELIVERY_RESULT_MIN_SIZE_1_0;
+  CHECK(SLUICE_HAS_FIELD(&r, sluice_delivery_result, status));
+}
+
+TEST_CASE("plugin host: a delivery result is read by its struct_size, never past it") {
+  std::string why;
+  CHECK_FALSE(sluice::core::read_delivery_result(nullptr, &why));
+  CHECK(why == "no delivery result (NULL)");
+  sluice_delivery_result r{};
+  r.struct_size = 8;
+  r.code = SLUICE_DELIVERY_OK;
+  CHECK_FALSE(sluice::core::read_delivery_result(&r, &why));
+  CHECK(why == "a delivery result of 8 bytes (struct_size); plugin API 1.0 needs at least " +
+                   std::to_string(SLUICE_DELIVERY_RESULT_MIN_SIZE_1_0));
+  r.struct_size = SLUICE_DELIVERY_RESULT_MIN_SIZE_1_0;
+  r.code = SLUICE_DELIVERY_RETRY;
+  r.retry_after_ms = 7;
+  r.status = 503;
+  auto got = sluice::core::read_delivery_result(&r, &why);
+  REQUIRE(got);
+  CHECK(got->code == SLUICE_DELIVERY_RETRY);
+  CHECK(got->retry_after_ms == 7);
+  CHECK(got->status == 503);
 }
 
 TEST_CASE("plugin host: a file that is not a shared library is refused") {
@@ -136,7 +219,8 @@ TEST_CASE("plugin host: discover lists every plugin file, refused ones with thei
   }
   CHECK(saw_scripted);
   CHECK(saw_garbage);
-  CHECK(loaded == 4);   // older_minor, create_fails, scripted, counting
+  CHECK(loaded == 7);   // older_minor, create_fails, scripted, counting, abi10_source, abi10_sink,
+                        // short_result
   CHECK(refused == 7);  // wrong_major, newer_minor, no_entry, null_entry, small_struct, garbage,
                         // missing_dep
 }

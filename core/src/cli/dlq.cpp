@@ -62,8 +62,15 @@ struct ReplayHost {
         sluice_delivery_result copy{};
         copy.code = SLUICE_DELIVERY_REJECT;
         try {
-          if (r) copy = *r;
-          h->reasons[id] = r && r->reason.data ? std::string(r->reason.data, r->reason.size) : "";
+          // Never *r: read struct_size first, the plugin's struct may be shorter (plugin.h).
+          std::string why;
+          if (auto answer = core::read_delivery_result(r, &why)) {
+            copy = *answer;
+            h->reasons[id] =
+                answer->reason.data ? std::string(answer->reason.data, answer->reason.size) : "";
+          } else {
+            h->reasons[id] = "invalid delivery result: " + why;
+          }
         } catch (...) {
           copy.code = SLUICE_DELIVERY_REJECT;  // out of memory: the reason is lost, not the answer
         }

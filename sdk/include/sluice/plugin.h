@@ -6,8 +6,22 @@
  *  - A plugin exports one symbol, SLUICE_PLUGIN_ENTRY_SYMBOL, returning a constant descriptor.
  *    The host reads api_major/api_minor first: the major must equal the host's, the plugin's
  *    minor must be <= the host's. Anything else is refused before any other field is read.
- *  - Every struct that may grow starts with `struct_size`; readers check it before touching a
- *    field added by a later minor version. New fields are only ever appended.
+ *  - Versions: a later minor version of the same major only appends fields, and only to the
+ *    structs passed by pointer (descriptor, host table, batch, delivery result). A field appended
+ *    by minor N starts at or after the previous minor's sizeof (never in its tail padding).
+ *    Structs that travel in arrays (sluice_event, sluice_attribute) are FROZEN at their 1.0
+ *    layout: later minors extend events through attributes or a separate pointer, never by
+ *    growing them, so both sides step such arrays by the 1.0 size.
+ *  - Every struct that may grow starts with `struct_size`, which its writer sets to the sizeof it
+ *    was built with. The SLUICE_*_MIN_SIZE_1_<n> constants below give the least struct_size a
+ *    reader accepts from a writer built for minor n; the host checks the descriptor against the
+ *    minimum for the plugin's OWN minor (not the host's sizeof), so plugins built for an older
+ *    minor keep loading.
+ *  - Every read of a field added after 1.0 goes through SLUICE_HAS_FIELD(ptr, type, field), which
+ *    is true only when the writer's struct_size covers the field; otherwise the reader uses the
+ *    documented default. Fields of 1.0 need no check once the 1.0 minimum was checked.
+ *  - A plugin's api_minor is the oldest host minor it needs: a plugin built against a newer
+ *    header may state an older minor if it checks SLUICE_HAS_FIELD before using newer entries.
  *  - Strings are UTF-8 (pointer + length, not NUL-terminated unless said so). A NULL pointer
  *    means "absent", which is not the same as empty.
  *  - Memory a call hands back (error text, result reason) stays owned by the plugin and valid
@@ -27,6 +41,16 @@ extern "C" {
 
 #define SLUICE_API_VERSION_MAJOR 1
 #define SLUICE_API_VERSION_MINOR 0
+
+/*
+ * The end of `field` in `type`: the least struct_size that covers it.
+ * SLUICE_HAS_FIELD(ptr, type, field): does the writer's ptr->struct_size cover `field`?
+ * Use it for every read of a field added after 1.0, e.g. (a 1.1 host table entry `name`):
+ *   if (SLUICE_HAS_FIELD(host, sluice_host_api, name) && host->name) ... else ... (1.0 fallback)
+ */
+#define SLUICE_FIELD_END(type, field) (offsetof(type, field) + sizeof(((const type*)0)->field))
+#define SLUICE_HAS_FIELD(ptr, type, field) \
+  ((size_t)(ptr)->struct_size >= SLUICE_FIELD_END(type, field))
 
 /* The exported entry point: `const sluice_plugin_descriptor* sluice_plugin_entry(void)`. */
 #define SLUICE_PLUGIN_ENTRY_SYMBOL "sluice_plugin_entry"
@@ -66,6 +90,7 @@ typedef struct sluice_str {
   size_t size;
 } sluice_str;
 
+/* FROZEN (travels in arrays): its 1.0 layout never changes. */
 typedef struct sluice_attribute {
   sluice_str key;
   sluice_str value;
@@ -75,6 +100,9 @@ typedef struct sluice_attribute {
  * One event, a view that maps 1:1 onto CloudEvents 1.0. All strings are borrowed.
  * id, source and type are required. time_unix_ns == 0 means "unknown": the host stamps the
  * time of receipt. data is JSON text; data.data == NULL means null data.
+ * FROZEN (travels in arrays): its 1.0 layout never changes; struct_size must be
+ * sizeof(sluice_event) (SLUICE_EVENT_SIZE), and the host refuses an emit() whose events say
+ * otherwise. Later minors add to an event through attributes, never by growing this struct.
  */
 typedef struct sluice_event {
   uint32_t struct_size;
@@ -94,6 +122,7 @@ typedef enum sluice_delivery_code {
   SLUICE_DELIVERY_REJECT = 2 /* permanent failure: the host dead-letters the batch */
 } sluice_delivery_code;
 
+/* Grows by appending (passed by pointer); the host reads struct_size before any field. */
 typedef struct sluice_delivery_result {
   uint32_t struct_size;
   sluice_delivery_code code;
@@ -102,7 +131,10 @@ typedef struct sluice_delivery_result {
   int32_t status;          /* optional protocol status (HTTP code...), 0 if none */
 } sluice_delivery_result;
 
-/* A batch handed to a sink; valid until the sink completes it with host->complete_batch. */
+/*
+ * A batch handed to a sink; valid until the sink completes it with host->complete_batch.
+ * Grows by appending (passed by pointer); `events` is an array of the frozen sluice_event.
+ */
 typedef struct sluice_batch {
   uint32_t struct_size;
   uint64_t id; /* unique per sink instance */
@@ -114,6 +146,8 @@ typedef struct sluice_batch {
 /* Opaque handle the host gives each plugin instance; passed back on every host call. */
 typedef struct sluice_host_context sluice_host_context;
 
+/* Grows by appending (later minors add host calls): a plugin reads any entry added after 1.0
+ * only when SLUICE_HAS_FIELD(host, sluice_host_api, entry) says this host has it. */
 typedef struct sluice_host_api {
   uint32_t struct_size;
   uint16_t api_major;
@@ -144,10 +178,12 @@ typedef struct sluice_host_api {
                          const sluice_delivery_result* result);
 } sluice_host_api;
 
+/* Grows by appending. The host checks struct_size against the minimum for the plugin's
+ * api_minor (SLUICE_DESCRIPTOR_MIN_SIZE_1_<n>) and reads later entries via SLUICE_HAS_FIELD. */
 typedef struct sluice_plugin_descriptor {
   uint32_t struct_size;
   uint16_t api_major; /* SLUICE_API_VERSION_MAJOR the plugin was built with */
-  uint16_t api_minor; /* SLUICE_API_VERSION_MINOR the plugin was built with */
+  uint16_t api_minor; /* the oldest host minor it needs: normally SLUICE_API_VERSION_MINOR */
 
   const char* name;        /* NUL-terminated, [a-z0-9_]; the `plugin:` value in pipelines */
   const char* version;     /* the plugin's own version, NUL-terminated */
@@ -185,6 +221,19 @@ typedef struct sluice_plugin_descriptor {
 } sluice_plugin_descriptor;
 
 typedef const sluice_plugin_descriptor* (*sluice_plugin_entry_fn)(void);
+
+/*
+ * Minimum struct_size per minor version, for the structs that grow: a reader accepts anything
+ * at least this large from a writer built for that minor. A later minor adds its own
+ * SLUICE_MIN_SIZE_1_<n> lines here; the 1.0 ones never change.
+ */
+#define SLUICE_DESCRIPTOR_MIN_SIZE_1_0 SLUICE_FIELD_END(sluice_plugin_descriptor, max_in_flight)
+#define SLUICE_HOST_API_MIN_SIZE_1_0 SLUICE_FIELD_END(sluice_host_api, complete_batch)
+#define SLUICE_BATCH_MIN_SIZE_1_0 SLUICE_FIELD_END(sluice_batch, attempt)
+#define SLUICE_DELIVERY_RESULT_MIN_SIZE_1_0 SLUICE_FIELD_END(sluice_delivery_result, status)
+/* The frozen sizes of the structs that travel in arrays (equal to their sizeof, for ever). */
+#define SLUICE_EVENT_SIZE SLUICE_FIELD_END(sluice_event, data)
+#define SLUICE_ATTRIBUTE_SIZE SLUICE_FIELD_END(sluice_attribute, value)
 
 #ifdef __cplusplus
 }

@@ -146,6 +146,7 @@ class Plugin {
 
   virtual void start() {}
   virtual void stop() {}
+  // Optional: a class that declares reopen() gets the descriptor's reopen entry; else it is NULL.
   virtual void reopen() {}
 
   const Host& host() const { return host_; }
@@ -170,7 +171,9 @@ class Sink : public Plugin {
   // Asynchronous sinks override this and call done(...) once per batch, from any thread.
   // The batch's memory stays valid until done is called.
   virtual void deliver_async(const Batch& batch, Completion done) { done(deliver(batch)); }
-  // How many batches may be in flight at once (only > 1 for deliver_async sinks).
+  // How many batches may be in flight at once (only > 1 for deliver_async sinks). Optional: a
+  // class that declares it gets the descriptor's max_in_flight entry; else it is NULL (1).
+  // A sink class that defines neither deliver nor deliver_async does not compile.
   virtual uint32_t max_in_flight() const { return 1; }
 };
 
@@ -197,11 +200,49 @@ struct Instance {
   std::unique_ptr<Plugin> plugin;
 };
 
+// Optional capabilities, seen at compile time: a class "has" reopen / max_in_flight / deliver
+// when it (or a base between it and sluice::Plugin / sluice::Sink) declares the function; the
+// defaults in Plugin and Sink do not count. (&T::f names the class that declared f.)
+template <typename T>
+constexpr bool declares_reopen() {
+  return !std::is_same_v<decltype(&T::reopen), void (Plugin::*)()>;
+}
+template <typename T>
+constexpr bool declares_max_in_flight() {
+  if constexpr (std::is_base_of_v<Sink, T>)
+    return !std::is_same_v<decltype(&T::max_in_flight), uint32_t (Sink::*)() const>;
+  return false;
+}
+template <typename T>
+constexpr bool declares_deliver() {
+  if constexpr (std::is_base_of_v<Sink, T>)
+    return !std::is_same_v<decltype(&T::deliver), Delivery (Sink::*)(const Batch&)> ||
+           !std::is_same_v<decltype(&T::deliver_async), void (Sink::*)(const Batch&, Completion)>;
+  return false;
+}
+
+// The oldest host minor the plugin needs: T::sluice_min_host_minor if the class states it
+// (it then checks SLUICE_HAS_FIELD before using anything newer), else the header's minor.
+template <typename T>
+constexpr uint16_t min_host_minor() {
+  if constexpr (requires { T::sluice_min_host_minor; }) {
+    static_assert(
+        T::sluice_min_host_minor <= SLUICE_API_VERSION_MINOR,
+        "sluice_min_host_minor cannot be newer than the sluice/plugin.h it is built with");
+    return static_cast<uint16_t>(T::sluice_min_host_minor);
+  } else {
+    return SLUICE_API_VERSION_MINOR;
+  }
+}
+
 template <typename T>
 struct Adapter {
   static_assert(std::is_base_of_v<Source, T> || std::is_base_of_v<Sink, T>,
                 "a sluice plugin class derives from sluice::Source or sluice::Sink");
   static constexpr bool is_sink = std::is_base_of_v<Sink, T>;
+  static_assert(!is_sink || declares_deliver<T>(),
+                "a sluice sink class must define deliver(const sluice::Batch&) or "
+                "deliver_async(const sluice::Batch&, sluice::Completion)");
 
   static sluice_status create(const sluice_host_api* api, sluice_host_context* ctx,
                               const char* options_json, void** instance, const char** error) {
@@ -285,7 +326,7 @@ struct Adapter {
     sluice_plugin_descriptor d{};
     d.struct_size = sizeof d;
     d.api_major = SLUICE_API_VERSION_MAJOR;
-    d.api_minor = SLUICE_API_VERSION_MINOR;
+    d.api_minor = min_host_minor<T>();
     d.name = name;
     d.version = version;
     d.description = description;
@@ -296,8 +337,9 @@ struct Adapter {
     d.stop = &stop;
     d.destroy = &destroy;
     d.deliver = is_sink ? &deliver : nullptr;
-    d.reopen = &reopen;
-    d.max_in_flight = is_sink ? &max_in_flight : nullptr;
+    // NULL unless the class has them: the host then knows there is nothing to call.
+    d.reopen = declares_reopen<T>() ? &reopen : nullptr;
+    d.max_in_flight = declares_max_in_flight<T>() ? &max_in_flight : nullptr;
     return d;
   }
 };

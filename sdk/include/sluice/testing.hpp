@@ -277,6 +277,10 @@ class Harness {
     };
     api_.emit = [](sluice_host_context* ctx, const sluice_event* events, size_t count) {
       Harness* h = self(ctx);
+      // As the sluice host: events are a frozen array (plugin.h), any other struct_size is
+      // refused before anything is read.
+      for (size_t i = 0; i < count; ++i)
+        if (events[i].struct_size != SLUICE_EVENT_SIZE) return SLUICE_INVALID;
       std::unique_lock lock(h->mutex_);
       h->changed_.wait(lock, [&] { return !h->emit_blocked_; });
       if (h->emit_refused_) return SLUICE_STOPPED;
@@ -306,10 +310,17 @@ class Harness {
       {
         std::lock_guard lock(h->mutex_);
         Delivery d;
-        d.code = r->code;
-        d.retry_after_ms = r->retry_after_ms;
-        d.reason = std::string(to_view(r->reason));
-        d.status = r->status;
+        // As the sluice host: struct_size first; a result too short for 1.0 is not believed.
+        if (!r || r->struct_size < SLUICE_DELIVERY_RESULT_MIN_SIZE_1_0) {
+          d = Delivery::reject("invalid delivery result: struct_size " +
+                               std::to_string(r ? r->struct_size : 0) + " below API 1.0's " +
+                               std::to_string(SLUICE_DELIVERY_RESULT_MIN_SIZE_1_0));
+        } else {
+          d.code = r->code;
+          d.retry_after_ms = r->retry_after_ms;
+          d.reason = std::string(to_view(r->reason));
+          d.status = r->status;
+        }
         h->pending_[batch_id] = std::move(d);
       }
       h->changed_.notify_all();

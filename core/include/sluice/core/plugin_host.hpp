@@ -36,10 +36,16 @@ class LoadedPlugin {
   std::string file_;
 };
 
-// The plugin API version the host speaks.
+// The least descriptor struct_size the host accepts from a plugin built for each minor, index =
+// minor (plugin.h: SLUICE_DESCRIPTOR_MIN_SIZE_1_<n>). A new minor appends its entry.
+std::vector<uint32_t> descriptor_min_sizes();
+
+// The plugin API version the host speaks. Tests pass another one (and another size table, to
+// play a later host whose descriptor has grown) to check the compatibility rules both ways.
 struct PluginApiVersion {
   uint16_t major = SLUICE_API_VERSION_MAJOR;
   uint16_t minor = SLUICE_API_VERSION_MINOR;
+  std::vector<uint32_t> descriptor_min_size = descriptor_min_sizes();
 };
 
 class PluginHost {
@@ -91,6 +97,17 @@ class PluginHost {
 // Checks a descriptor as the host would (exposed for tests); throws PluginError naming file.
 void check_descriptor(const sluice_plugin_descriptor* d, const std::string& file,
                       const std::optional<std::string>& expect_name, PluginApiVersion api);
+
+// What the host reads of a sink's answer (plugin.h): struct_size first, at least the 1.0
+// minimum; fields added after 1.0 only where SLUICE_HAS_FIELD says the plugin wrote them.
+// nullopt, with *why set, when the answer is missing or too short to read.
+std::optional<sluice_delivery_result> read_delivery_result(const sluice_delivery_result* r,
+                                                           std::string* why);
+
+// Events handed to emit() travel as an array of the frozen sluice_event: each must say
+// struct_size == SLUICE_EVENT_SIZE, or the host cannot know where the next one starts.
+// "" when they do, else why not (naming the first bad event).
+std::string check_event_array(const sluice_event* events, size_t count);
 
 // The directory holding the running executable (/proc/self/exe), or "" if unknown.
 std::string executable_dir();

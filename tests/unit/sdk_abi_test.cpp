@@ -1,0 +1,159 @@
+// The SDK's side of the ABI rules: optional descriptor entries only for classes that have them,
+// the oldest host minor a plugin needs, and a test harness that checks struct_size as the host
+// does.
+#include <doctest/doctest.h>
+
+#include <sluice/core/plugin_host.hpp>
+#include <sluice/sdk.hpp>
+#include <sluice/testing.hpp>
+
+#include <string>
+
+namespace {
+
+struct PlainSource : sluice::Source {
+  PlainSource(sluice::Host h, const nlohmann::json&) : Source(h) {}
+};
+struct ReopeningSource : sluice::Source {
+  ReopeningSource(sluice::Host h, const nlohmann::json&) : Source(h) {}
+  void reopen() override {}
+};
+struct PlainSink : sluice::Sink {
+  PlainSink(sluice::Host h, const nlohmann::json&) : Sink(h) {}
+  sluice::Delivery deliver(const sluice::Batch&) override { return sluice::Delivery::ok(); }
+};
+struct AsyncSink : sluice::Sink {
+  AsyncSink(sluice::Host h, const nlohmann::json&) : Sink(h) {}
+  void deliver_async(const sluice::Batch&, sluice::Completion done) override {
+    done(sluice::Delivery::ok());
+  }
+  uint32_t max_in_flight() const override { return 8; }
+  void reopen() override {}
+};
+struct DerivedAsyncSink : AsyncSink {  // inherits all three from AsyncSink
+  using AsyncSink::AsyncSink;
+};
+struct ModestSink : PlainSink {
+  using PlainSink::PlainSink;
+  static constexpr uint16_t sluice_min_host_minor = 0;
+};
+
+// Is this descriptor entry filled in?
+template <typename F>
+bool set(F* f) {
+  return f != nullptr;
+}
+
+template <typename T>
+sluice_plugin_descriptor make() {
+  return sluice::detail::Adapter<T>::make("t", "1.0.0", "test", "{}");
+}
+
+}  // namespace
+
+TEST_CASE("sdk: reopen is in the descriptor only for a class that defines it") {
+  CHECK_FALSE(set(make<PlainSource>().reopen));
+  CHECK_FALSE(set(make<PlainSink>().reopen));
+  CHECK(set(make<ReopeningSource>().reopen));
+  CHECK(set(make<AsyncSink>().reopen));
+  CHECK(set(make<DerivedAsyncSink>().reopen));
+}
+
+TEST_CASE("sdk: max_in_flight is in the descriptor only for a sink that defines it") {
+  CHECK_FALSE(set(make<PlainSource>().max_in_flight));
+  CHECK_FALSE(set(make<PlainSink>().max_in_flight));
+  auto d = make<DerivedAsyncSink>();
+  REQUIRE(set(d.max_in_flight));
+  CHECK(set(d.deliver));
+}
+
+TEST_CASE("sdk: the descriptor states the oldest host minor the plugin needs") {
+  CHECK(make<PlainSink>().api_minor == SLUICE_API_VERSION_MINOR);  // default: the header's
+  CHECK(make<ModestSink>().api_minor == ModestSink::sluice_min_host_minor);
+  CHECK(make<ModestSink>().struct_size == sizeof(sluice_plugin_descriptor));
+  // A host of exactly that minor takes it; one minor older (here: the plugin claiming one more)
+  // is refused, naming both versions and the file.
+  auto d = make<ModestSink>();
+  CHECK_NOTHROW(sluice::core::check_descriptor(&d, "/p/sluice_t.so", std::nullopt,
+                                               {1, ModestSink::sluice_min_host_minor}));
+  d.api_minor = ModestSink::sluice_min_host_minor + 1;
+  std::string e;
+  try {
+    sluice::core::check_descriptor(&d, "/p/sluice_t.so", std::nullopt,
+                                   {1, ModestSink::sluice_min_host_minor});
+  } catch (const sluice::core::PluginError& x) {
+    e = x.what();
+  }
+  CHECK(e == "plugin /p/sluice_t.so was built for sluice plugin API 1." +
+                 std::to_string(ModestSink::sluice_min_host_minor + 1) + "; this sluice speaks 1." +
+                 std::to_string(ModestSink::sluice_min_host_minor));
+}
+
+// ---- the SDK's test harness holds plugins to the same struct_size rules as the host ----------
+
+namespace {
+
+const std::string kDir = SLUICE_TEST_PLUGIN_DIR;
+
+// Emits one event with the given struct_size from start() and remembers what emit returned.
+struct SizedEmitter : sluice::Source {
+  SizedEmitter(sluice::Host h, const nlohmann::json& o) : Source(h), size(o.value("size", 0u)) {}
+  void start() override {
+    sluice_event e{};
+    e.struct_size = size;
+    e.id = sluice::to_str("1");
+    e.source = sluice::to_str("test://sized");
+    e.type = sluice::to_str("test.sized");
+    status() = host().api()->emit(host().context(), &e, 1);
+  }
+  static sluice_status& status() {
+    static sluice_status s = SLUICE_ERROR;
+    return s;
+  }
+  uint32_t size;
+};
+
+}  // namespace
+
+TEST_CASE("harness: an emit whose events do not have the frozen struct_size is refused") {
+  static const auto d = make<SizedEmitter>();
+  sluice::testing::Harness h(&d);
+  auto& bad = h.create(R"({"size": )" + std::to_string(sizeof(sluice_event) + 8) + "}");
+  bad.start();
+  CHECK(SizedEmitter::status() == SLUICE_INVALID);
+  CHECK(h.events().empty());
+  auto& good = h.create(R"({"size": )" + std::to_string(sizeof(sluice_event)) + "}");
+  good.start();
+  CHECK(SizedEmitter::status() == SLUICE_OK);
+  CHECK(h.events().size() == 1);
+}
+
+TEST_CASE("harness: a delivery result shorter than 1.0's is a rejection, not OK") {
+  sluice::testing::Harness h(kDir + "/sluice_short_result.so");
+  auto& sink = h.create();
+  sluice::Event e;
+  e.id = "1";
+  e.source = "test://x";
+  e.type = "test.event";
+  auto d = h.deliver(sink, {e});
+  CHECK(d.code == SLUICE_DELIVERY_REJECT);
+  CHECK(d.reason == "invalid delivery result: struct_size 8 below API 1.0's " +
+                        std::to_string(SLUICE_DELIVERY_RESULT_MIN_SIZE_1_0));
+}
+
+TEST_CASE("harness: the frozen-1.0 sink checks the events the SDK hands it") {
+  sluice::testing::Harness h(kDir + "/sluice_abi10_sink.so");
+  auto& sink = h.create();
+  std::vector<sluice::Event> evs(3);
+  for (size_t i = 0; i < evs.size(); ++i) {
+    evs[i].id = std::to_string(i);
+    evs[i].source = "test://x";
+    evs[i].type = "test.abi_v1_0";
+    evs[i].subject = "frozen";
+    evs[i].attributes = {{"abi", "1.0"}};
+    evs[i].data = "{\"n\":" + std::to_string(i) + "}";
+  }
+  CHECK(h.deliver(sink, evs).code == SLUICE_DELIVERY_OK);
+  CHECK(h.metric("delivered") == 3);
+  CHECK(h.metric("malformed") == 0);
+}
