@@ -223,9 +223,16 @@ constexpr bool declares_deliver() {
 
 // The oldest host minor the plugin needs: T::sluice_min_host_minor if the class states it
 // (it then checks SLUICE_HAS_FIELD before using anything newer), else the header's minor.
+// C++17 detection (the public headers stay C++17: no `requires`).
+template <typename T, typename = void>
+struct states_min_host_minor : std::false_type {};
+template <typename T>
+struct states_min_host_minor<T, std::void_t<decltype(T::sluice_min_host_minor)>> : std::true_type {
+};
+
 template <typename T>
 constexpr uint16_t min_host_minor() {
-  if constexpr (requires { T::sluice_min_host_minor; }) {
+  if constexpr (states_min_host_minor<T>::value) {
     static_assert(
         T::sluice_min_host_minor <= SLUICE_API_VERSION_MINOR,
         "sluice_min_host_minor cannot be newer than the sluice/plugin.h it is built with");
