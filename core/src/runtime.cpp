@@ -404,6 +404,8 @@ struct Runtime::Impl : std::enable_shared_from_this<Runtime::Impl> {
   std::shared_ptr<Call> begin_call(Instance& in, std::function<void()> fn);
   // Waits for the call until `until`; false when it is still running (then abandoned).
   static bool wait_call(Instance& in, Call* call, Clock::time_point until);
+  // Joins the sink's dispatcher if it finishes by `until`, else marks its deliver stuck.
+  static void join_dispatcher(Sink& s, Clock::time_point until);
   void metrics_loop();
   Metrics metrics() const;
 };
@@ -930,6 +932,16 @@ std::shared_ptr<Runtime::Impl::Call> Runtime::Impl::begin_call(Instance& in,
   return call;
 }
 
+void Runtime::Impl::join_dispatcher(Sink& s, Clock::time_point until) {
+  std::unique_lock lock(s.m);
+  const bool done = s.idle.wait_until(lock, until, [&] { return s.dispatcher_done; });
+  lock.unlock();
+  if (done)
+    s.dispatcher.join();
+  else
+    s.deliver_stuck = true;
+}
+
 bool Runtime::Impl::wait_call(Instance& in, Call* call, Clock::time_point until) {
   if (!call) return true;
   std::unique_lock lock(call->m);
@@ -1018,14 +1030,7 @@ void Runtime::Impl::stop() {
     for (auto& [sink, call] : calls)
       sink->stop_stuck = !wait_call(*sink, call.get(), sinks_until);
     for (auto& s : sinks) {
-      if (!s->dispatcher.joinable()) continue;
-      std::unique_lock lock(s->m);
-      const bool done = s->idle.wait_until(lock, sinks_until, [&] { return s->dispatcher_done; });
-      lock.unlock();
-      if (done)
-        s->dispatcher.join();
-      else
-        s->deliver_stuck = true;
+      if (s->dispatcher.joinable()) join_dispatcher(*s, sinks_until);
     }
   }
   // 4. Count what is left. Failed batches still go to the dead-letter writer. What a stuck
@@ -1118,13 +1123,7 @@ void Runtime::Impl::teardown(Clock::time_point until) {
         s->halt = true;
       }
       s->work.notify_one();
-      std::unique_lock lock(s->m);
-      const bool done = s->idle.wait_until(lock, until, [&] { return s->dispatcher_done; });
-      lock.unlock();
-      if (done)
-        s->dispatcher.join();
-      else
-        s->deliver_stuck = true;
+      join_dispatcher(*s, until);
     }
   }
   // destroy() of every instance that is not stuck, all at once, bounded like stop().
