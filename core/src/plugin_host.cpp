@@ -73,13 +73,15 @@ class BuiltinPlugin : public LoadedPlugin {
 
 // Arrays of these are stepped by sizeof on both sides: they must keep their 1.0 layout.
 static_assert(sizeof(sluice_event) == SLUICE_EVENT_SIZE, "sluice_event is frozen (plugin.h)");
+static_assert(sizeof(sluice_event_result) == SLUICE_EVENT_RESULT_SIZE,
+              "sluice_event_result is frozen (plugin.h)");
 static_assert(sizeof(sluice_attribute) == SLUICE_ATTRIBUTE_SIZE,
               "sluice_attribute is frozen (plugin.h)");
 
 }  // namespace
 
 std::vector<uint32_t> descriptor_min_sizes() {
-  return {SLUICE_DESCRIPTOR_MIN_SIZE_1_0};
+  return {SLUICE_DESCRIPTOR_MIN_SIZE_1_0, SLUICE_DESCRIPTOR_MIN_SIZE_1_1};
 }
 
 void check_descriptor(const sluice_plugin_descriptor* d, const std::string& file,

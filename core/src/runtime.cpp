@@ -285,6 +285,7 @@ struct Runtime::Impl : std::enable_shared_from_this<Runtime::Impl> {
     api.report_state = &host_report_state;
     api.count_metric = &host_count_metric;
     api.complete_batch = &host_complete_batch;
+    api.instance_name = &host_instance_name;
   }
 
   Clock::time_point drain_deadline() const {
@@ -359,6 +360,11 @@ struct Runtime::Impl : std::enable_shared_from_this<Runtime::Impl> {
     sluice_status status = SLUICE_ERROR;
     guarded(in, "emit", [&] { status = in->rt->emit(*src, events, count); });
     return status;
+  }
+
+  // The name never changes while the instance lives, so the pointer stays valid that long.
+  static const char* host_instance_name(sluice_host_context* ctx) {
+    return ctx ? self(ctx)->name.c_str() : "";
   }
 
   static void host_complete_batch(sluice_host_context* ctx, uint64_t batch_id,

@@ -32,8 +32,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using sluice::generator::Template;
 
-std::atomic<uint64_t> g_instances{0};
-
 int64_t wall_clock_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -131,7 +129,10 @@ class Generator : public sluice::Source {
         source_(options.value("source_uri", std::string())),
         id_prefix_(options.value("id_prefix", std::string())) {
     if (batch_ < 1 || batch_ > 65536) throw std::invalid_argument("batch: must be 1 to 65536");
-    if (source_.empty()) source_ = "generator://" + std::to_string(++g_instances);
+    if (source_.empty()) {
+      const std::string name = host.instance_name();
+      source_ = "generator://" + (name.empty() ? std::string("generator") : name);
+    }
     std::string replay = options.value("replay", std::string());
     if (!replay.empty())
       replay_ = std::make_unique<Replay>(replay, options.value("replay_loop", false));
@@ -311,7 +312,7 @@ constexpr const char* kSchema = R"json({
     "batch": {"type": "integer", "minimum": 1, "maximum": 65536, "default": 256,
               "description": "events handed to the host per emit call; large batches are how a benchmark reaches millions of events per second"},
     "source_uri": {"type": "string", "default": "",
-                   "description": "the events' source; empty: generator://<n>, n counting generator instances in the process from 1"},
+                   "description": "the events' source; empty: generator://<name>, name being the instance's name in the pipeline"},
     "id_prefix": {"type": "string", "default": "",
                   "description": "text put before the event number (1, 2, ...) to form each event's id; ids are unique and increasing per instance"},
     "replay": {"type": "string", "default": "",

@@ -64,7 +64,7 @@ def lines_of(path):
 def case_version(tmp):
     rc, out, _ = run(["--version"])
     check(rc == 0, "--version exits 0")
-    check(out.startswith("sluice ") and "plugin API 1.0" in out, "--version names the API: " + out.strip())
+    check(out.startswith("sluice ") and "plugin API 1.1" in out, "--version names the API: " + out.strip())
 
 
 def case_usage(tmp):
@@ -314,14 +314,14 @@ def case_plugins(tmp):
     rc, out, err = run(["plugins", "--path", A.test_plugins])
     print(out)
     check(rc == 1, "a refused plugin on the path makes `plugins` exit 1")
-    check("scripted 1.0.0 (sink, plugin API 1.0)" in out, "a sink is listed with version, kind, API")
+    check("scripted 1.0.0 (sink, plugin API 1.1)" in out, "a sink is listed with version, kind, API")
     check("answers (array of string)" in out and "then (string) default \"ok\"" in out,
           "with its options, types and defaults")
     check("sluice_wrong_major.so: REFUSED" in out and "built for sluice plugin API 2.0" in out,
           "a refused plugin says why")
     rc, out, _ = run(["plugins"])
     check(rc == 0, "the default path (next to the executable) holds only good plugins")
-    check("generator" in out and "(source, plugin API 1.0)" in out, "the generator is found there")
+    check("generator" in out and "(source, plugin API 1.1)" in out, "the generator is found there")
 
 
 def start_and_wait(args, needle, timeout=30):

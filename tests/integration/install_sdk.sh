@@ -25,7 +25,7 @@ out=$("$tmp/prefix/bin/sluice" plugins --path "$tmp/hello") || true
 echo "$out"
 # The installed tree has its own hello in lib/sluice/plugins (first on the path); the one built
 # here must load too, so ask for it by file as well.
-echo "$out" | grep -q "^hello 1.0.0 (source, plugin API 1.0)" || { echo "FAIL: hello not listed"; exit 1; }
+echo "$out" | grep -q "^hello 1.0.0 (source, plugin API 1.1)" || { echo "FAIL: hello not listed"; exit 1; }
 out2=$("$tmp/prefix/bin/sluice" plugins --path "$tmp/hello" 2>&1 | grep -c REFUSED || true)
 test "$out2" = 0 || { echo "FAIL: a plugin was refused"; exit 1; }
 mkdir "$tmp/only" && cp "$tmp/hello/sluice_hello.so" "$tmp/only/"

@@ -35,8 +35,11 @@ __attribute__((unused)) static sluice_plugin_descriptor descriptor = {
     2,
     0,
 #elif defined(FAULT_NEWER_MINOR)
-    1,
-    1,
+    SLUICE_API_VERSION_MAJOR,
+    SLUICE_API_VERSION_MINOR + 1,
+#elif defined(OLDER_MINOR)
+    SLUICE_API_VERSION_MAJOR,
+    0,
 #else
     SLUICE_API_VERSION_MAJOR,
     SLUICE_API_VERSION_MINOR,
@@ -61,6 +64,8 @@ SLUICE_PLUGIN_EXPORT const sluice_plugin_descriptor* sluice_plugin_entry(void) {
 #else
 #if defined(FAULT_SMALL_STRUCT)
   descriptor.struct_size = 24; /* holds the version, not the functions */
+#elif defined(OLDER_MINOR)
+  descriptor.struct_size = SLUICE_DESCRIPTOR_MIN_SIZE_1_0; /* as a 1.0 plugin's descriptor */
 #endif
   return &descriptor;
 #endif

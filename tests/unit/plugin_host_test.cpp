@@ -37,13 +37,15 @@ std::string load_error(const std::string& name, PluginHost::ApiVersion api = {})
 TEST_CASE("plugin host: a plugin built for another major version is refused, naming both") {
   CHECK(load_error("wrong_major") ==
         "plugin " + file("wrong_major") +
-            " was built for sluice plugin API 2.0; this sluice speaks 1.0");
+            " was built for sluice plugin API 2.0; this sluice speaks 1." +
+            std::to_string(SLUICE_API_VERSION_MINOR));
 }
 
 TEST_CASE("plugin host: a plugin built for a newer minor version is refused") {
   CHECK(load_error("newer_minor") ==
-        "plugin " + file("newer_minor") +
-            " was built for sluice plugin API 1.1; this sluice speaks 1.0");
+        "plugin " + file("newer_minor") + " was built for sluice plugin API 1." +
+            std::to_string(SLUICE_API_VERSION_MINOR + 1) + "; this sluice speaks 1." +
+            std::to_string(SLUICE_API_VERSION_MINOR));
 }
 
 TEST_CASE("plugin host: a plugin built for an older minor version is accepted") {
@@ -65,23 +67,25 @@ TEST_CASE("plugin host: an entry point returning NULL is refused") {
         "plugin " + file("null_entry") + " returned no descriptor (its entry point returned NULL)");
 }
 
-TEST_CASE("plugin host: a descriptor smaller than API 1.0's is refused") {
+TEST_CASE("plugin host: a descriptor smaller than its API minor's minimum is refused") {
   CHECK(load_error("small_struct") ==
-        "plugin " + file("small_struct") +
-            " has a descriptor of 24 bytes; plugin API 1.0 needs at least " +
-            std::to_string(SLUICE_DESCRIPTOR_MIN_SIZE_1_0));
+        "plugin " + file("small_struct") + " has a descriptor of 24 bytes; plugin API 1." +
+            std::to_string(SLUICE_API_VERSION_MINOR) + " needs at least " +
+            std::to_string(sluice::core::descriptor_min_sizes().back()));
 }
 
 // ---- versions: minimum size per minor, not the host's sizeof ----------------------------------
 
 namespace {
 
-// A host one minor later whose descriptor grew by two pointers, as 1.1 will append fields.
+// A host one minor later than this one whose descriptor grew by two more pointers.
+constexpr size_t kLaterMinSize = sizeof(sluice_plugin_descriptor) + 16;
 PluginHost::ApiVersion later_host() {
   PluginHost::ApiVersion v;
   v.major = 1;
-  v.minor = 1;
-  v.descriptor_min_size = {SLUICE_DESCRIPTOR_MIN_SIZE_1_0, SLUICE_DESCRIPTOR_MIN_SIZE_1_0 + 16};
+  v.minor = SLUICE_API_VERSION_MINOR + 1;
+  v.descriptor_min_size = sluice::core::descriptor_min_sizes();
+  v.descriptor_min_size.push_back(kLaterMinSize);
   return v;
 }
 
@@ -93,9 +97,20 @@ TEST_CASE("plugin host: the 1.0 minimum is the end of the last 1.0 descriptor fi
         offsetof(sluice_plugin_descriptor, max_in_flight) + sizeof(void (*)(void)));
 }
 
+TEST_CASE("plugin host: the 1.1 minimum is the end of check_options, after 1.0's sizeof") {
+  CHECK(sluice::core::descriptor_min_sizes().at(1) ==
+        offsetof(sluice_plugin_descriptor, check_options) + sizeof(void (*)(void)));
+  // Appended fields start at or after the previous minor's end (never in its padding).
+  CHECK(offsetof(sluice_plugin_descriptor, check_options) >= SLUICE_DESCRIPTOR_MIN_SIZE_1_0);
+  CHECK(offsetof(sluice_host_api, instance_name) >= SLUICE_HOST_API_MIN_SIZE_1_0);
+  CHECK(offsetof(sluice_delivery_result, event_results) >=
+        ((SLUICE_DELIVERY_RESULT_MIN_SIZE_1_0 + alignof(void*) - 1) & ~(alignof(void*) - 1)));
+  CHECK(SLUICE_EVENT_RESULT_SIZE == sizeof(sluice_event_result));
+}
+
 TEST_CASE("plugin host: a 1.0 descriptor, shorter than a later host's, still loads there") {
   // The old check demanded the host's own sizeof: the day the descriptor grows, every plugin
-  // built for 1.0 would be refused. Here the host's 1.1 descriptor is 16 bytes longer.
+  // built for 1.0 would be refused. Here the later host's descriptor is 16 bytes longer.
   for (const char* name : {"older_minor", "abi10_source", "abi10_sink"}) {
     CAPTURE(name);
     CHECK(load_error(name, later_host()) == "");
@@ -103,12 +118,13 @@ TEST_CASE("plugin host: a 1.0 descriptor, shorter than a later host's, still loa
 }
 
 TEST_CASE("plugin host: a plugin claiming a minor needs that minor's descriptor size") {
-  // newer_minor says 1.1 but carries a 1.0-sized descriptor: a 1.1 host refuses it.
+  // newer_minor claims the next minor but carries this header's descriptor: a host of that
+  // minor refuses it.
   CHECK(load_error("newer_minor", later_host()) ==
         "plugin " + file("newer_minor") + " has a descriptor of " +
-            std::to_string(sizeof(sluice_plugin_descriptor)) +
-            " bytes; plugin API 1.1 needs at least " +
-            std::to_string(SLUICE_DESCRIPTOR_MIN_SIZE_1_0 + 16));
+            std::to_string(sizeof(sluice_plugin_descriptor)) + " bytes; plugin API 1." +
+            std::to_string(SLUICE_API_VERSION_MINOR + 1) + " needs at least " +
+            std::to_string(kLaterMinSize));
 }
 
 TEST_CASE("plugin host: the frozen-1.0 plugins are refused by a host older than they claim") {

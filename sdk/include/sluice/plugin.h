@@ -9,9 +9,10 @@
  *  - Versions: a later minor version of the same major only appends fields, and only to the
  *    structs passed by pointer (descriptor, host table, batch, delivery result). A field appended
  *    by minor N starts at or after the previous minor's sizeof (never in its tail padding).
- *    Structs that travel in arrays (sluice_event, sluice_attribute) are FROZEN at their 1.0
- *    layout: later minors extend events through attributes or a separate pointer, never by
- *    growing them, so both sides step such arrays by the 1.0 size.
+ *    Structs that travel in arrays (sluice_event, sluice_attribute, and sluice_event_result
+ *    from 1.1) are FROZEN at the layout of the minor that introduced them: later minors extend
+ *    them through attributes or a separate pointer, never by growing them, so both sides step
+ *    such arrays by the frozen size.
  *  - Every struct that may grow starts with `struct_size`, which its writer sets to the sizeof it
  *    was built with. The SLUICE_*_MIN_SIZE_1_<n> constants below give the least struct_size a
  *    reader accepts from a writer built for minor n; the host checks the descriptor against the
@@ -40,7 +41,7 @@ extern "C" {
 #endif
 
 #define SLUICE_API_VERSION_MAJOR 1
-#define SLUICE_API_VERSION_MINOR 0
+#define SLUICE_API_VERSION_MINOR 1
 
 /*
  * The end of `field` in `type`: the least struct_size that covers it.
@@ -117,18 +118,48 @@ typedef struct sluice_event {
 } sluice_event;
 
 typedef enum sluice_delivery_code {
-  SLUICE_DELIVERY_OK = 0,    /* the whole batch is delivered */
-  SLUICE_DELIVERY_RETRY = 1, /* transient failure: the host retries the batch later */
-  SLUICE_DELIVERY_REJECT = 2 /* permanent failure: the host dead-letters the batch */
+  SLUICE_DELIVERY_OK = 0,    /* delivered */
+  SLUICE_DELIVERY_RETRY = 1, /* transient failure: the host retries later */
+  SLUICE_DELIVERY_REJECT = 2 /* permanent failure: the host dead-letters */
 } sluice_delivery_code;
 
-/* Grows by appending (passed by pointer); the host reads struct_size before any field. */
+/*
+ * 1.1: the answer for one event of a batch (see sluice_delivery_result.event_results).
+ * FROZEN (travels in an array): its layout never changes; struct_size must be
+ * sizeof(sluice_event_result) (SLUICE_EVENT_RESULT_SIZE), else the host cannot step the array
+ * and treats the whole answer as a contract violation.
+ */
+typedef struct sluice_event_result {
+  uint32_t struct_size;
+  sluice_delivery_code code; /* this event: OK, RETRY or REJECT */
+  uint32_t retry_after_ms;   /* RETRY only; 0: the host's back-off decides */
+  int32_t status;            /* optional protocol status (HTTP code...), 0 if none */
+  sluice_str reason;         /* optional; copied by the host during complete_batch */
+} sluice_event_result;
+
+/*
+ * A sink's answer to a batch. Grows by appending (passed by pointer); the host reads
+ * struct_size before any field.
+ * 1.0: `code` answers the whole batch.
+ * 1.1: a sink may answer each event instead: event_results points to event_result_count
+ * answers, one per event in batch order, and event_result_count equals the batch's count. A
+ * 1.1 host then retries only the events answered RETRY (once, after the longest retry_after_ms
+ * among them, or its back-off), dead-letters only those answered REJECT (each with its own
+ * reason and status) and counts the rest delivered; `code`, `reason` and `status` are not used.
+ * A 1.0 host reads only `code`: a plugin that states api_minor 0 but answers per event still
+ * sets `code` to what the whole batch should get from an old host (the SDK uses RETRY if any
+ * event needs a retry, else REJECT if any was rejected, else OK). A count that differs from the
+ * batch's is a contract violation: the host dead-letters the batch, saying why.
+ */
 typedef struct sluice_delivery_result {
   uint32_t struct_size;
   sluice_delivery_code code;
   uint32_t retry_after_ms; /* RETRY only; 0: the host's back-off decides */
   sluice_str reason;       /* optional; copied by the host during complete_batch */
   int32_t status;          /* optional protocol status (HTTP code...), 0 if none */
+  /* 1.1 (read through SLUICE_HAS_FIELD): per-event answers; NULL: `code` answers the batch. */
+  const sluice_event_result* event_results;
+  size_t event_result_count;
 } sluice_delivery_result;
 
 /*
@@ -176,6 +207,15 @@ typedef struct sluice_host_api {
    */
   void (*complete_batch)(sluice_host_context* ctx, uint64_t batch_id,
                          const sluice_delivery_result* result);
+
+  /* ---- 1.1 (read through SLUICE_HAS_FIELD(host, sluice_host_api, <entry>)) ---- */
+
+  /*
+   * The instance's name in the pipeline (the key under sources: / sinks:), NUL-terminated and
+   * valid for the instance's life. Callable from create() on. A 1.0 host has no such entry:
+   * fall back to something of the plugin's own.
+   */
+  const char* (*instance_name)(sluice_host_context* ctx);
 } sluice_host_api;
 
 /* Grows by appending. The host checks struct_size against the minimum for the plugin's
@@ -218,6 +258,23 @@ typedef struct sluice_plugin_descriptor {
    * at once. The host never hands over more. A sink that answers inside deliver() leaves it NULL.
    */
   uint32_t (*max_in_flight)(void* instance);
+
+  /* ---- 1.1 (the host reads these through SLUICE_HAS_FIELD) ---- */
+
+  /*
+   * Optional (may be NULL): check options without creating anything. `sluice validate` calls
+   * it, and `sluice run` calls it before create(); options_json is what create() would get
+   * (validated against options_schema, defaults filled in). It must refuse everything create()
+   * would refuse from the options alone (bad values, missing companions, files that cannot be
+   * read), with the same message, and may refuse nothing else (no network, no side effects).
+   * Returns SLUICE_OK when the options are fine. Otherwise SLUICE_INVALID and *problems_json, a
+   * JSON array of objects {"pointer": "<RFC 6901 JSON pointer into the options>", "message":
+   * "<text>"}, one per problem ("" for the pointer when no single option is at fault); the host
+   * shows each at the pipeline file's line and column. SLUICE_ERROR with *problems_json as plain
+   * text when the check itself failed. *problems_json is plugin-owned, NUL-terminated, valid
+   * until the next call into the plugin from this thread. Thread-safe: no instance is involved.
+   */
+  sluice_status (*check_options)(const char* options_json, const char** problems_json);
 } sluice_plugin_descriptor;
 
 typedef const sluice_plugin_descriptor* (*sluice_plugin_entry_fn)(void);
@@ -231,9 +288,15 @@ typedef const sluice_plugin_descriptor* (*sluice_plugin_entry_fn)(void);
 #define SLUICE_HOST_API_MIN_SIZE_1_0 SLUICE_FIELD_END(sluice_host_api, complete_batch)
 #define SLUICE_BATCH_MIN_SIZE_1_0 SLUICE_FIELD_END(sluice_batch, attempt)
 #define SLUICE_DELIVERY_RESULT_MIN_SIZE_1_0 SLUICE_FIELD_END(sluice_delivery_result, status)
+#define SLUICE_DESCRIPTOR_MIN_SIZE_1_1 SLUICE_FIELD_END(sluice_plugin_descriptor, check_options)
+#define SLUICE_HOST_API_MIN_SIZE_1_1 SLUICE_FIELD_END(sluice_host_api, instance_name)
+#define SLUICE_BATCH_MIN_SIZE_1_1 SLUICE_BATCH_MIN_SIZE_1_0
+#define SLUICE_DELIVERY_RESULT_MIN_SIZE_1_1 \
+  SLUICE_FIELD_END(sluice_delivery_result, event_result_count)
 /* The frozen sizes of the structs that travel in arrays (equal to their sizeof, for ever). */
 #define SLUICE_EVENT_SIZE SLUICE_FIELD_END(sluice_event, data)
 #define SLUICE_ATTRIBUTE_SIZE SLUICE_FIELD_END(sluice_attribute, value)
+#define SLUICE_EVENT_RESULT_SIZE SLUICE_FIELD_END(sluice_event_result, reason) /* since 1.1 */
 
 #ifdef __cplusplus
 }

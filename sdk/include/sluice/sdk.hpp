@@ -68,6 +68,13 @@ class Host {
   }
   void metric(const char* name, int64_t delta = 1) const { api_->count_metric(ctx_, name, delta); }
 
+  // The instance's name in the pipeline (1.1); "" from a 1.0 host, which cannot tell.
+  std::string instance_name() const {
+    if (!SLUICE_HAS_FIELD(api_, sluice_host_api, instance_name) || !api_->instance_name) return {};
+    const char* name = api_->instance_name(ctx_);
+    return name ? name : "";
+  }
+
   const sluice_host_api* api() const { return api_; }
   sluice_host_context* context() const { return ctx_; }
 

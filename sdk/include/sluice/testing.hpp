@@ -250,6 +250,9 @@ class Harness {
     std::lock_guard lock(mutex_);
     emit_refused_ = refused;
   }
+  // The pipeline name host->instance_name gives this harness's instances ("test" unless set);
+  // set it before create().
+  void set_instance_name(std::string name) { instance_name_ = std::move(name); }
   // Print log lines to stderr as they come (handy when a test fails).
   void echo_logs(bool on) { echo_logs_ = on; }
   // Fault injection: the next log line or metric name that contains `needle` makes that host
@@ -304,6 +307,7 @@ class Harness {
       h->metrics_[name] += delta;
       h->maybe_throw(name);
     };
+    api_.instance_name = [](sluice_host_context* ctx) { return self(ctx)->instance_name_.c_str(); };
     api_.complete_batch = [](sluice_host_context* ctx, uint64_t batch_id,
                              const sluice_delivery_result* r) {
       Harness* h = self(ctx);
@@ -350,6 +354,7 @@ class Harness {
   bool emit_blocked_ = false;
   bool emit_refused_ = false;
   std::string throw_on_;
+  std::string instance_name_ = "test";
   std::atomic<bool> echo_logs_{false};
 };
 
