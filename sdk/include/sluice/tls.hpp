@@ -12,6 +12,13 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include <sluice/option_problem.hpp>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -57,21 +64,76 @@ inline constexpr const char* kClientOptionsSchema = R"json({
   }
 })json";
 
+// Why `path` cannot be used as a file (want_dir: as a directory) by this process, in the
+// system's words; "" when it can be read.
+inline std::string unreadable_reason(const std::string& path, bool want_dir = false) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return std::strerror(errno);
+  if (want_dir && !S_ISDIR(st.st_mode)) return std::strerror(ENOTDIR);
+  if (!want_dir && S_ISDIR(st.st_mode)) return std::strerror(EISDIR);
+  if (::access(path.c_str(), want_dir ? (R_OK | X_OK) : R_OK) != 0) return std::strerror(errno);
+  return {};
+}
+
+// What make_client_context would refuse from the options alone, one problem per option:
+// files that do not exist or cannot be read (naming the file and the system's reason), and a
+// client certificate without its key or the other way round. `pointer` is the JSON pointer of
+// the TLS options object inside the plugin's options (e.g. "/tls").
+inline OptionProblems check_client_files(const ClientOptions& o, const std::string& pointer) {
+  OptionProblems problems;
+  const std::string where = pointer.empty() ? std::string() : pointer.substr(1) + ".";
+  auto check = [&](const std::string& key, const std::string& path, bool dir) {
+    if (path.empty()) return;
+    const std::string why = unreadable_reason(path, dir);
+    if (!why.empty())
+      problems.push_back({pointer + "/" + key, where + key + ": cannot read " + path + ": " + why});
+  };
+  if (o.verify) {
+    check("ca_file", o.ca_file, false);
+    check("ca_dir", o.ca_dir, true);
+  }
+  check("cert_file", o.cert_file, false);
+  check("key_file", o.key_file, false);
+  if (!o.cert_file.empty() && o.key_file.empty())
+    problems.push_back({pointer + "/cert_file", where + "cert_file needs " + where + "key_file"});
+  if (o.cert_file.empty() && !o.key_file.empty())
+    problems.push_back({pointer + "/key_file", where + "key_file needs " + where + "cert_file"});
+  return problems;
+}
+
+// Throws std::runtime_error naming the option, the file and the reason (a file that is not
+// PEM, a key that does not match its certificate); run check_client_files first for the
+// problems the options alone show.
 inline boost::asio::ssl::context make_client_context(const ClientOptions& o) {
   namespace ssl = boost::asio::ssl;
   ssl::context ctx(ssl::context::tls_client);
   SSL_CTX_set_min_proto_version(ctx.native_handle(),
                                 o.min_version == "1.3" ? TLS1_3_VERSION : TLS1_2_VERSION);
+  if (OptionProblems p = check_client_files(o, "/tls"); !p.empty())
+    throw std::runtime_error(p.front().message);
+  auto load = [](const char* key, const std::string& path, auto&& call) {
+    boost::system::error_code ec;
+    call(ec);
+    if (ec)
+      throw std::runtime_error(std::string("tls.") + key + ": cannot use " + path + ": " +
+                               ec.message());
+  };
   if (o.verify) {
     ctx.set_verify_mode(ssl::verify_peer);
     if (o.ca_file.empty() && o.ca_dir.empty()) ctx.set_default_verify_paths();
-    if (!o.ca_file.empty()) ctx.load_verify_file(o.ca_file);
-    if (!o.ca_dir.empty()) ctx.add_verify_path(o.ca_dir);
+    if (!o.ca_file.empty())
+      load("ca_file", o.ca_file, [&](auto& ec) { ctx.load_verify_file(o.ca_file, ec); });
+    if (!o.ca_dir.empty())
+      load("ca_dir", o.ca_dir, [&](auto& ec) { ctx.add_verify_path(o.ca_dir, ec); });
   } else {
     ctx.set_verify_mode(ssl::verify_none);
   }
-  if (!o.cert_file.empty()) ctx.use_certificate_chain_file(o.cert_file);
-  if (!o.key_file.empty()) ctx.use_private_key_file(o.key_file, ssl::context::pem);
+  if (!o.cert_file.empty())
+    load("cert_file", o.cert_file,
+         [&](auto& ec) { ctx.use_certificate_chain_file(o.cert_file, ec); });
+  if (!o.key_file.empty())
+    load("key_file", o.key_file,
+         [&](auto& ec) { ctx.use_private_key_file(o.key_file, ssl::context::pem, ec); });
   return ctx;
 }
 
