@@ -5,6 +5,8 @@
 //    `sluice dlq replay` delivers them.
 //  - per event (body: cloudevents): the receiver refuses one subject; exactly the refused events
 //    are dead-lettered, the others count as delivered, and a replay sends only the refused ones.
+//    With the spool on and kill -9 while some events of a batch wait for a retry, nothing is
+//    lost; the events read from the spool with them are sent again (at least once).
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 #include <sluice/testing.hpp>
@@ -398,4 +400,74 @@ TEST_CASE(
     replayed_ids.insert(id);
   }
   CHECK(replayed_ids == refused);
+}
+
+TEST_CASE("pipeline per event + spool: kill -9 while some events wait for a retry loses none") {
+  TempDir dir;
+  Receiver r;
+  r.answer_subject("/later", Answer::with_status(503, "not yet"));
+  const fs::path log = dir.path / "sluice.log";
+  const fs::path p1 = dir.path / "first.yaml", p2 = dir.path / "second.yaml";
+  const fs::path events = dir.path / "events.jsonl";
+  std::set<std::string> later;  // 1, 11, ... 91: retried until the receiver takes them
+  {
+    std::ofstream out(events);
+    for (int i = 1; i <= 100; ++i) {
+      const std::string id = "k-" + std::to_string(i);
+      if (i % 10 == 1) later.insert(id);
+      out << json{{"id", id},
+                  {"source", "test://gen"},
+                  {"type", "test.per-event"},
+                  {"subject", i % 10 == 1 ? "/later" : "/now"},
+                  {"data", {{"n", i}}}}
+                 .dump()
+          << "\n";
+    }
+  }
+  const std::string spool = "    queue: {policy: spool, max_events: 100000}\n";
+  std::string text = pipeline(r.url(), dir.path / "state", "", 100, spool);
+  text.replace(text.find("template: minimal"), 17, "replay: \"" + events.string() + "\"");
+  text.replace(text.find("body: cloudevents-batch"), 23, "body: cloudevents");
+  write_file(p1, text);
+  text = pipeline(r.url(), dir.path / "state", "second-", 1, spool);
+  text.replace(text.find("body: cloudevents-batch"), 23, "body: cloudevents");
+  write_file(p2, text);
+  auto accepted = [&](size_t from = 0) {
+    std::map<std::string, int> ids;
+    const auto reqs = r.requests();
+    for (size_t i = from; i < reqs.size(); ++i)
+      if (reqs[i].answered >= 200 && reqs[i].answered <= 299)
+        ++ids[json::parse(reqs[i].body)["id"].get<std::string>()];
+    return ids;
+  };
+  {
+    Sluice first({"run", p1.string()}, log);
+    REQUIRE(poll_until([&] { return accepted().size() >= 90; }));
+    first.signal(SIGKILL);
+    CHECK(first.wait() == -SIGKILL);
+  }
+  auto before = accepted();
+  CHECK(before.size() == 90);
+  for (const auto& id : later)
+    CHECK_MESSAGE(before.count(id) == 0, id);
+  const size_t requests_before = r.request_count();
+  r.answer_subject("/later", Answer::ok());
+  Sluice second({"run", p2.string()}, log);
+  const bool all = poll_until([&] {
+    auto ids = accepted(requests_before);
+    for (const auto& id : later)
+      if (!ids.count(id)) return false;
+    return ids.count("second-1") == 1;
+  });
+  second.signal(SIGTERM);
+  CHECK(second.wait() == 0);
+  INFO(read_file(log));
+  CHECK(all);
+  auto after = accepted(requests_before);
+  for (const auto& id : later)
+    CHECK_MESSAGE(after[id] == 1, id);
+  // The delivered events were read from the spool together with the retried ones (one spool
+  // read per batch of 50): their records were not acknowledged, so they come again.
+  for (const auto& [id, n] : before)
+    CHECK_MESSAGE(after[id] == 1, id);
 }
