@@ -307,6 +307,48 @@ TEST_CASE("pipeline outage: receiver down while events keep coming; all arrive a
     CHECK_MESSAGE(keys.size() == 1, first);
 }
 
+namespace {
+
+// Writes `count` events (ids <prefix>1..., in sluice's JSON form) for the generator's `replay`;
+// those for which `odd(i)` holds get the subject `odd_subject`, the others "/fine". Returns the
+// ids of the odd ones.
+std::set<std::string> write_events(const fs::path& file, int count, const std::string& prefix,
+                                   bool (*odd)(int), const std::string& odd_subject) {
+  std::set<std::string> odd_ids;
+  std::ofstream out(file);
+  for (int i = 1; i <= count; ++i) {
+    const std::string id = prefix + std::to_string(i);
+    if (odd(i)) odd_ids.insert(id);
+    out << json{{"id", id},
+                {"source", "test://gen"},
+                {"type", "test.per-event"},
+                {"subject", odd(i) ? odd_subject : std::string("/fine")},
+                {"data", {{"n", i}}}}
+               .dump()
+        << "\n";
+  }
+  return odd_ids;
+}
+
+// The pipeline() text with the generator replaying `events` and the webhook in body: cloudevents.
+std::string per_event_pipeline(std::string text, const fs::path& events) {
+  text.replace(text.find("template: minimal"), 17, "replay: \"" + events.string() + "\"");
+  text.replace(text.find("body: cloudevents-batch"), 23, "body: cloudevents");
+  return text;
+}
+
+// Event ids the receiver answered 2xx (one CloudEvent per request) from request `from` on.
+std::map<std::string, int> accepted_events(const Receiver& r, size_t from = 0) {
+  std::map<std::string, int> ids;
+  const auto reqs = r.requests();
+  for (size_t i = from; i < reqs.size(); ++i)
+    if (reqs[i].answered >= 200 && reqs[i].answered <= 299)
+      ++ids[json::parse(reqs[i].body)["id"].get<std::string>()];
+  return ids;
+}
+
+}  // namespace
+
 TEST_CASE(
     "pipeline per event: one refused subject dead-letters only its events, replay sends them") {
   TempDir dir;
@@ -316,27 +358,13 @@ TEST_CASE(
   const fs::path p = dir.path / "p.yaml", dlq = dir.path / "dlq.jsonl";
   const fs::path events = dir.path / "events.jsonl";
   // 200 events; 1, 13, 25, ... 193 (17 of them) have the subject the receiver refuses.
-  std::set<std::string> refused;
-  {
-    std::ofstream out(events);
-    for (int i = 1; i <= 200; ++i) {
-      const bool bad = i % 12 == 1;
-      const std::string id = "pe-" + std::to_string(i);
-      if (bad) refused.insert(id);
-      out << json{{"id", id},
-                  {"source", "test://gen"},
-                  {"type", "test.per-event"},
-                  {"subject", bad ? "/refused" : "/fine"},
-                  {"data", {{"n", i}}}}
-                 .dump()
-          << "\n";
-    }
-  }
+  const std::set<std::string> refused = write_events(
+      events, 200, "pe-", [](int i) { return i % 12 == 1; }, "/refused");
   REQUIRE(refused.size() == 17);
-  std::string text = pipeline(r.url(), dir.path / "state", "", 200,
-                              "    dead_letter: {path: " + dlq.string() + "}\n");
-  text.replace(text.find("template: minimal"), 17, "replay: \"" + events.string() + "\"");
-  text.replace(text.find("body: cloudevents-batch"), 23, "body: cloudevents");
+  const std::string text =
+      per_event_pipeline(pipeline(r.url(), dir.path / "state", "", 200,
+                                  "    dead_letter: {path: " + dlq.string() + "}\n"),
+                         events);
   write_file(p, text);
   auto dlq_lines = [&] {
     std::vector<json> lines;
@@ -345,15 +373,7 @@ TEST_CASE(
       if (!l.empty()) lines.push_back(json::parse(l));
     return lines;
   };
-  // Event ids the receiver answered 2xx (one CloudEvent per request), with how many times.
-  auto accepted = [&](size_t from = 0) {
-    std::map<std::string, int> ids;
-    const auto reqs = r.requests();
-    for (size_t i = from; i < reqs.size(); ++i)
-      if (reqs[i].answered >= 200 && reqs[i].answered <= 299)
-        ++ids[json::parse(reqs[i].body)["id"].get<std::string>()];
-    return ids;
-  };
+  auto accepted = [&](size_t from = 0) { return accepted_events(r, from); };
   {
     Sluice run({"run", p.string()}, log);
     REQUIRE(poll_until([&] { return dlq_lines().size() >= 17 && accepted().size() >= 183; }));
@@ -409,37 +429,15 @@ TEST_CASE("pipeline per event + spool: kill -9 while some events wait for a retr
   const fs::path log = dir.path / "sluice.log";
   const fs::path p1 = dir.path / "first.yaml", p2 = dir.path / "second.yaml";
   const fs::path events = dir.path / "events.jsonl";
-  std::set<std::string> later;  // 1, 11, ... 91: retried until the receiver takes them
-  {
-    std::ofstream out(events);
-    for (int i = 1; i <= 100; ++i) {
-      const std::string id = "k-" + std::to_string(i);
-      if (i % 10 == 1) later.insert(id);
-      out << json{{"id", id},
-                  {"source", "test://gen"},
-                  {"type", "test.per-event"},
-                  {"subject", i % 10 == 1 ? "/later" : "/now"},
-                  {"data", {{"n", i}}}}
-                 .dump()
-          << "\n";
-    }
-  }
+  // 1, 11, ... 91: retried until the receiver takes them.
+  const std::set<std::string> later = write_events(
+      events, 100, "k-", [](int i) { return i % 10 == 1; }, "/later");
   const std::string spool = "    queue: {policy: spool, max_events: 100000}\n";
-  std::string text = pipeline(r.url(), dir.path / "state", "", 100, spool);
-  text.replace(text.find("template: minimal"), 17, "replay: \"" + events.string() + "\"");
-  text.replace(text.find("body: cloudevents-batch"), 23, "body: cloudevents");
-  write_file(p1, text);
-  text = pipeline(r.url(), dir.path / "state", "second-", 1, spool);
+  write_file(p1, per_event_pipeline(pipeline(r.url(), dir.path / "state", "", 100, spool), events));
+  std::string text = pipeline(r.url(), dir.path / "state", "second-", 1, spool);
   text.replace(text.find("body: cloudevents-batch"), 23, "body: cloudevents");
   write_file(p2, text);
-  auto accepted = [&](size_t from = 0) {
-    std::map<std::string, int> ids;
-    const auto reqs = r.requests();
-    for (size_t i = from; i < reqs.size(); ++i)
-      if (reqs[i].answered >= 200 && reqs[i].answered <= 299)
-        ++ids[json::parse(reqs[i].body)["id"].get<std::string>()];
-    return ids;
-  };
+  auto accepted = [&](size_t from = 0) { return accepted_events(r, from); };
   {
     Sluice first({"run", p1.string()}, log);
     REQUIRE(poll_until([&] { return accepted().size() >= 90; }));
