@@ -146,7 +146,26 @@ std::optional<sluice_delivery_result> read_delivery_result(const sluice_delivery
   out.status = r->status;
   // Fields a later minor appends are read here, each as
   //   if (SLUICE_HAS_FIELD(r, sluice_delivery_result, f)) out.f = r->f;  (else its default)
+  if (SLUICE_HAS_FIELD(r, sluice_delivery_result, event_results))
+    out.event_results = r->event_results;
+  if (SLUICE_HAS_FIELD(r, sluice_delivery_result, event_result_count))
+    out.event_result_count = r->event_result_count;
   return out;
+}
+
+std::string check_event_results(const sluice_delivery_result& r, size_t batch_count) {
+  if (!r.event_results) return {};
+  if (r.event_result_count != batch_count)
+    return std::to_string(r.event_result_count) + " per-event answers (event_result_count) for " +
+           "a batch of " + std::to_string(batch_count) + " events";
+  // Frozen array (plugin.h): an element of another size means the plugin steps it differently.
+  for (size_t i = 0; i < batch_count; ++i)
+    if (r.event_results[i].struct_size != SLUICE_EVENT_RESULT_SIZE)
+      return "per-event answer " + std::to_string(i) + " of " + std::to_string(batch_count) +
+             " has struct_size " + std::to_string(r.event_results[i].struct_size) +
+             "; sluice_event_result is frozen at " + std::to_string(SLUICE_EVENT_RESULT_SIZE) +
+             " bytes";
+  return {};
 }
 
 std::string check_event_array(const sluice_event* events, size_t count) {

@@ -194,6 +194,15 @@ struct Batch {
   int32_t status = 0;
 
   explicit Batch(const BackoffPolicy& policy) : backoff(policy) {}
+  // The views (and abi.events / abi.count) of `events`, after they were filled or shrunk.
+  void point_views() {
+    views.clear();
+    views.reserve(events.size());
+    for (const auto& e : events)
+      views.push_back(e.view());
+    abi.events = views.data();
+    abi.count = views.size();
+  }
 };
 
 struct Sink : Instance {
@@ -385,6 +394,7 @@ struct Runtime::Impl : std::enable_shared_from_this<Runtime::Impl> {
   void dispatch(Sink& sink);
   void deliver(Sink& sink, Batch& b);
   void complete(Sink& sink, uint64_t id, const sluice_delivery_result* r);
+  void complete_per_event(Sink& sink, Batch* b, const sluice_delivery_result& r);  // under s.m
   void fail(Sink& sink, std::unique_ptr<Batch> b);  // dead-letter; call without the lock
   bool batch_ready(const Sink& s, Clock::time_point now) const {
     return s.queue->events() >= s.config.batch.max_events ||
@@ -678,13 +688,9 @@ void Runtime::Impl::dispatch(Sink& s) {
         b->events.push_back(std::move(e));
         if (bytes >= s.config.batch.max_bytes) break;
       }
-      b->views.reserve(b->events.size());
-      for (const auto& e : b->events)
-        b->views.push_back(e.view());
       b->abi.struct_size = sizeof(sluice_batch);
       b->abi.id = b->id;
-      b->abi.events = b->views.data();
-      b->abi.count = b->views.size();
+      b->point_views();
       b->first_try = now;
       s.in_flight += b->events.size();
       ++s.batch_count;
@@ -723,10 +729,20 @@ void Runtime::Impl::complete(Sink& s, uint64_t id, const sluice_delivery_result*
                             ", which it does not hold (completed twice?); ignored");
     return;
   }
-  // struct_size first (plugin.h); an unreadable answer dead-letters the batch, saying why.
+  // struct_size first (plugin.h); an unreadable answer dead-letters the batch, saying why. So
+  // do per-event answers (1.1) that are not one per event or not of the frozen size.
   std::string unreadable;
-  const std::optional<sluice_delivery_result> answer = read_delivery_result(r, &unreadable);
+  std::optional<sluice_delivery_result> answer = read_delivery_result(r, &unreadable);
+  if (answer) {
+    unreadable = check_event_results(*answer, b->events.size());
+    if (!unreadable.empty()) answer.reset();
+  }
   r = answer ? &*answer : nullptr;
+  if (r && r->event_results) {
+    complete_per_event(s, b, *r);
+    s.work.notify_one();
+    return;
+  }
   sluice_delivery_code code = r ? r->code : SLUICE_DELIVERY_REJECT;
   // A peer's answer may echo what it was sent (an Authorization header): the reason goes to
   // the log and the dead-letter file only with the secrets hidden.
@@ -768,6 +784,86 @@ void Runtime::Impl::complete(Sink& s, uint64_t id, const sluice_delivery_result*
     b->status = r ? r->status : 0;
   }
   s.work.notify_one();
+}
+
+// Per-event answers (1.1, checked): OK events are delivered and released at once; REJECT ones,
+// and RETRY ones once the retry limits are reached, go to the dead-letter writer in batches of
+// one reason and status each; the batch shrinks to the RETRY ones, retried after the longest
+// retry_after_ms among them or the back-off.
+void Runtime::Impl::complete_per_event(Sink& s, Batch* b, const sluice_delivery_result& r) {
+  const auto now = Clock::now();
+  const auto& retry = s.config.retry;
+  const bool out_of_attempts = retry.max_attempts && b->attempt >= retry.max_attempts;
+  const bool out_of_time = retry.max_elapsed.count() && now - b->first_try >= retry.max_elapsed;
+  const bool give_up = out_of_attempts || out_of_time;
+  const size_t n = b->events.size();
+  std::vector<EventPtr> again;                 // answered RETRY: this batch, smaller
+  std::vector<std::unique_ptr<Batch>> failed;  // one per reason + status
+  uint64_t delivered = 0;
+  uint32_t retry_after_ms = 0;
+  std::string retry_reason;  // the first RETRY's, for the log
+  for (size_t i = 0; i < n; ++i) {
+    const sluice_event_result& e = r.event_results[i];
+    if (e.code == SLUICE_DELIVERY_OK) {
+      ++delivered;
+      continue;
+    }
+    // As for a whole batch: the reason may echo a secret the peer was sent.
+    const std::string reason = e.reason.data ? log.redact(to_view(e.reason)) : std::string();
+    if (e.code == SLUICE_DELIVERY_RETRY && !give_up) {
+      if (again.empty()) retry_reason = reason;
+      retry_after_ms = std::max(retry_after_ms, e.retry_after_ms);
+      again.push_back(std::move(b->events[i]));
+      continue;
+    }
+    std::string why;
+    if (e.code == SLUICE_DELIVERY_RETRY)
+      why = "gave up after " + std::to_string(b->attempt) + " attempt(s)" +
+            (reason.empty() ? std::string() : ": " + reason);
+    else if (e.code == SLUICE_DELIVERY_REJECT)
+      why = reason.empty() ? std::string("rejected") : "rejected: " + reason;
+    else
+      why = "invalid delivery code " + std::to_string(static_cast<int>(e.code));
+    auto group = std::find_if(failed.begin(), failed.end(), [&](const auto& f) {
+      return f->reason == why && f->status == e.status;
+    });
+    if (group == failed.end()) {
+      auto f = std::make_unique<Batch>(s.config.retry.backoff);
+      f->id = s.next_batch_id++;
+      f->state = Batch::State::failed;
+      f->attempt = b->attempt;
+      f->first_try = b->first_try;
+      f->reason = std::move(why);
+      f->status = e.status;
+      failed.push_back(std::move(f));
+      group = std::prev(failed.end());
+    }
+    (*group)->events.push_back(std::move(b->events[i]));
+  }
+  s.delivered += delivered;
+  s.in_flight -= delivered;
+  // The failed ones stay counted in_flight until fail() has counted them elsewhere.
+  for (auto& f : failed) {
+    f->point_views();
+    s.batches.push_back(std::move(f));
+  }
+  // Releases the delivered events (a spool acknowledges its records once all are released).
+  b->events = std::move(again);
+  if (delivered && s.blocked_emitters) s.space.notify_all();
+  if (b->events.empty()) {
+    s.remove_batch(b);
+    return;
+  }
+  b->point_views();
+  const milliseconds delay = retry_after_ms ? milliseconds(retry_after_ms) : b->backoff.next();
+  b->state = Batch::State::waiting;
+  b->due = now + delay;
+  if (s.retry_log.allow())
+    log.warn(s.name, std::to_string(b->events.size()) + " of " + std::to_string(n) +
+                         " events of a batch failed (" +
+                         (retry_reason.empty() ? std::string("no reason given") : retry_reason) +
+                         "); attempt " + std::to_string(b->attempt + 1) + " for those in " +
+                         std::to_string(delay.count()) + " ms");
 }
 
 void Runtime::Impl::fail(Sink& s, std::unique_ptr<Batch> b) {

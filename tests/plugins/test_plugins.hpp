@@ -5,6 +5,7 @@
 
 #include <sluice/sdk.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -17,7 +18,11 @@
 namespace sluice_test {
 
 // Answers batches from a script: `answers` is a list of "ok", "retry", "retry:<ms>", "reject",
-// one per deliver call in order, then `then` for every later call. `delay_ms` makes it slow,
+// one per deliver call in order, then `then` for every later call. Per-event answers (plugin
+// API 1.1): "events:<a>,<b>,..." answers event i with element i % n, each "ok", "retry",
+// "retry:<ms>", "reject" or "reject:<status>" (reason "scripted reject <status>");
+// "events-bad-count" and "events-bad-size" break the contract (one answer too few; elements
+// of the wrong struct_size). `delay_ms` makes it slow,
 // `async` answers from its own thread, `max_in_flight` lets it hold several batches.
 class ScriptedSink : public sluice::Sink {
  public:
@@ -26,6 +31,7 @@ class ScriptedSink : public sluice::Sink {
     uint32_t attempt;
     std::vector<std::string> ids;
     std::string answer;
+    std::vector<std::string> event_answers;  // "events:...": ok / retry / reject per event
   };
   // What every ScriptedSink in this process was handed (tests read it).
   static std::mutex& mutex() {
@@ -65,8 +71,11 @@ class ScriptedSink : public sluice::Sink {
   static size_t delivered_events() {
     std::lock_guard lock(mutex());
     size_t n = 0;
-    for (const auto& c : calls())
+    for (const auto& c : calls()) {
       if (c.answer == "ok") n += c.ids.size();
+      for (const auto& a : c.event_answers)
+        n += a == "ok";
+    }
     return n;
   }
 
@@ -107,7 +116,7 @@ class ScriptedSink : public sluice::Sink {
 
   void deliver_async(const sluice::Batch& batch, sluice::Completion done) override {
     std::string answer;
-    Call call{batch.id(), batch.attempt(), {}, {}};
+    Call call{batch.id(), batch.attempt(), {}, {}, {}};
     for (size_t i = 0; i < batch.size(); ++i)
       call.ids.emplace_back(batch[i].id());
     {
@@ -121,12 +130,54 @@ class ScriptedSink : public sluice::Sink {
     auto finish = [this, answer, call, done]() mutable {
       if (delay_) std::this_thread::sleep_for(std::chrono::milliseconds(delay_));
       call.answer = answer.substr(0, answer.find(':'));
+      std::vector<sluice::Delivery> per_event;
+      if (call.answer == "events") {
+        std::vector<std::string> script;
+        std::string rest = answer.substr(7);
+        for (size_t pos = 0; pos <= rest.size();) {
+          const size_t comma = std::min(rest.find(',', pos), rest.size());
+          script.push_back(rest.substr(pos, comma - pos));
+          pos = comma + 1;
+        }
+        for (size_t i = 0; i < call.ids.size(); ++i) {
+          const std::string& a = script[i % script.size()];
+          const std::string kind = a.substr(0, a.find(':'));
+          const std::string arg = a.find(':') == std::string::npos ? "" : a.substr(a.find(':') + 1);
+          call.event_answers.push_back(kind);
+          if (kind == "ok")
+            per_event.push_back(sluice::Delivery::ok());
+          else if (kind == "retry")
+            per_event.push_back(sluice::Delivery::retry(
+                "scripted retry", arg.empty() ? 0 : static_cast<uint32_t>(std::stoul(arg)), 503));
+          else
+            per_event.push_back(sluice::Delivery::reject(
+                "scripted reject " + (arg.empty() ? std::string("400") : arg),
+                arg.empty() ? 400 : std::stoi(arg)));
+        }
+      }
       {
         std::lock_guard lock(mutex());
         calls().push_back(call);
       }
       changed().notify_all();
-      if (answer == "ok") {
+      if (call.answer == "events") {
+        done(sluice::Delivery::per_event(std::move(per_event)));
+      } else if (call.answer == "events-bad-count" || call.answer == "events-bad-size") {
+        // Raw, past the SDK (which always writes the frozen size), as a broken plugin would.
+        std::vector<sluice_event_result> results(call.ids.size());
+        for (auto& x : results) {
+          x.struct_size = call.answer == "events-bad-size" ? SLUICE_EVENT_RESULT_SIZE + 8
+                                                           : SLUICE_EVENT_RESULT_SIZE;
+          x.code = SLUICE_DELIVERY_OK;
+        }
+        sluice_delivery_result r{};
+        r.struct_size = sizeof r;
+        r.code = SLUICE_DELIVERY_OK;
+        r.event_results = results.data();
+        r.event_result_count =
+            call.answer == "events-bad-count" ? results.size() - 1 : results.size();
+        host().api()->complete_batch(host().context(), call.batch_id, &r);
+      } else if (answer == "ok") {
         done(sluice::Delivery::ok());
       } else if (answer.rfind("retry", 0) == 0) {
         uint32_t after = answer.size() > 6 ? std::stoul(answer.substr(6)) : 0;

@@ -13,6 +13,7 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <condition_variable>
@@ -28,14 +29,22 @@ namespace sluice::cli {
 
 namespace {
 
+// One answer as the replay keeps it: for the batch, or (plugin API 1.1) one per event.
+struct ReplayAnswer {
+  sluice_delivery_code code = SLUICE_DELIVERY_REJECT;
+  uint32_t retry_after_ms = 0;
+  std::string reason;
+  std::vector<ReplayAnswer> events;  // per-event answers, checked; empty: `code` answers all
+};
+
 // The host side of one sink instance: logs go to the core logger, batches complete here.
 struct ReplayHost {
   core::Logger* log = nullptr;
   std::string name;
   std::mutex m;
   std::condition_variable done;
-  std::map<uint64_t, std::optional<sluice_delivery_result>> results;
-  std::map<uint64_t, std::string> reasons;
+  std::map<uint64_t, std::optional<ReplayAnswer>> results;
+  std::map<uint64_t, size_t> counts;  // events in each batch handed out
 
   static ReplayHost* self(sluice_host_context* ctx) { return reinterpret_cast<ReplayHost*>(ctx); }
 
@@ -59,22 +68,31 @@ struct ReplayHost {
       ReplayHost* h = self(ctx);
       {
         std::lock_guard lock(h->m);
-        sluice_delivery_result copy{};
-        copy.code = SLUICE_DELIVERY_REJECT;
+        ReplayAnswer copy;
+        auto text = [](sluice_str s) { return s.data ? std::string(s.data, s.size) : ""; };
         try {
-          // Never *r: read struct_size first, the plugin's struct may be shorter (plugin.h).
+          // Never *r: read struct_size first, the plugin's struct may be shorter (plugin.h); the
+          // per-event answers only as the runtime reads them (one per event, frozen size).
           std::string why;
-          if (auto answer = core::read_delivery_result(r, &why)) {
-            copy = *answer;
-            h->reasons[id] =
-                answer->reason.data ? std::string(answer->reason.data, answer->reason.size) : "";
+          std::optional<sluice_delivery_result> answer = core::read_delivery_result(r, &why);
+          if (answer) {
+            why = core::check_event_results(*answer, h->counts[id]);
+            if (!why.empty()) answer.reset();
+          }
+          if (answer) {
+            copy.code = answer->code;
+            copy.retry_after_ms = answer->retry_after_ms;
+            copy.reason = text(answer->reason);
+            for (size_t i = 0; answer->event_results && i < answer->event_result_count; ++i) {
+              const sluice_event_result& e = answer->event_results[i];
+              copy.events.push_back({e.code, e.retry_after_ms, text(e.reason), {}});
+            }
           } else {
-            h->reasons[id] = "invalid delivery result: " + why;
+            copy.reason = "invalid delivery result: " + why;
           }
         } catch (...) {
-          copy.code = SLUICE_DELIVERY_REJECT;  // out of memory: the reason is lost, not the answer
+          copy = ReplayAnswer();  // out of memory: the reason is lost, not the answer
         }
-        copy.reason = sluice_str{nullptr, 0};
         if (auto slot = h->results.find(id); slot != h->results.end()) slot->second = copy;
       }
       h->done.notify_all();
@@ -187,12 +205,14 @@ int cmd_dlq(const std::vector<std::string>& args) {
                                     ? *max_attempts_option
                                     : (sink->retry.max_attempts ? sink->retry.max_attempts : 10);
   uint64_t next_id = 1, delivered = 0, failed = 0;
+  // Per-event answers (1.1): what was answered OK counts as delivered, REJECT as failed, and
+  // only the RETRY events go again.
   auto send = [&](std::vector<Event>& events) {
     if (events.empty()) return;
-    EventViews views(events);
     Backoff backoff(sink->retry.backoff);
     const auto first = std::chrono::steady_clock::now();
-    for (uint32_t attempt = 1;; ++attempt) {
+    for (uint32_t attempt = 1; !events.empty(); ++attempt) {
+      EventViews views(events);
       sluice_batch b{};
       b.struct_size = sizeof b;
       b.id = next_id++;
@@ -202,39 +222,57 @@ int cmd_dlq(const std::vector<std::string>& args) {
       {
         std::lock_guard lock(host.m);
         host.results[b.id] = std::nullopt;
+        host.counts[b.id] = views.size();
       }
       d.deliver(instance, &b);
-      sluice_delivery_result r;
-      std::string reason;
+      ReplayAnswer r;
       {
         std::unique_lock lock(host.m);
         host.done.wait(lock, [&] { return host.results[b.id].has_value(); });
-        r = *host.results[b.id];
-        reason = host.reasons[b.id];
+        r = std::move(*host.results[b.id]);
         host.results.erase(b.id);
-        host.reasons.erase(b.id);
-      }
-      if (r.code == SLUICE_DELIVERY_OK) {
-        delivered += events.size();
-        break;
+        host.counts.erase(b.id);
       }
       const bool out_of_time = sink->retry.max_elapsed.count() &&
                                std::chrono::steady_clock::now() - first >= sink->retry.max_elapsed;
-      if (r.code != SLUICE_DELIVERY_RETRY || (max_attempts && attempt >= max_attempts) ||
-          out_of_time) {
-        failed += events.size();
-        log.error(sink->name, "replay of " + std::to_string(events.size()) + " events failed" +
-                                  (r.code == SLUICE_DELIVERY_RETRY
-                                       ? " after " + std::to_string(attempt) + " attempts"
-                                       : std::string()) +
-                                  ": " + (reason.empty() ? std::string("no reason") : reason) +
-                                  " (first id " + events.front().id + ")");
-        break;
+      const bool give_up = (max_attempts && attempt >= max_attempts) || out_of_time;
+      // What each event got: the batch's answer, or its own.
+      std::vector<Event> again;
+      uint32_t retry_after_ms = 0;
+      std::string retry_reason;
+      // Failed events, logged once per reason: how many, and the first id.
+      std::vector<std::pair<std::string, std::pair<uint64_t, std::string>>> failures;
+      for (size_t i = 0; i < events.size(); ++i) {
+        const ReplayAnswer& a = r.events.empty() ? r : r.events[i];
+        if (a.code == SLUICE_DELIVERY_OK) {
+          ++delivered;
+        } else if (a.code == SLUICE_DELIVERY_RETRY && !give_up) {
+          if (again.empty()) retry_reason = a.reason;
+          retry_after_ms = std::max(retry_after_ms, a.retry_after_ms);
+          again.push_back(std::move(events[i]));
+        } else {
+          ++failed;
+          const std::string why =
+              (a.code == SLUICE_DELIVERY_RETRY ? " after " + std::to_string(attempt) + " attempts"
+                                               : std::string()) +
+              ": " + (a.reason.empty() ? std::string("no reason") : a.reason);
+          auto f = std::find_if(failures.begin(), failures.end(),
+                                [&](const auto& x) { return x.first == why; });
+          if (f == failures.end())
+            failures.push_back({why, {1, events[i].id}});
+          else
+            ++f->second.first;
+        }
       }
+      for (const auto& [why, what] : failures)
+        log.error(sink->name, "replay of " + std::to_string(what.first) + " events failed" + why +
+                                  " (first id " + what.second + ")");
+      events = std::move(again);
+      if (events.empty()) break;
       const auto delay =
-          r.retry_after_ms ? std::chrono::milliseconds(r.retry_after_ms) : backoff.next();
-      log.warn(sink->name, "replay batch failed (" + reason + "); attempt " +
-                               std::to_string(attempt + 1) + " in " +
+          retry_after_ms ? std::chrono::milliseconds(retry_after_ms) : backoff.next();
+      log.warn(sink->name, "replay of " + std::to_string(events.size()) + " events failed (" +
+                               retry_reason + "); attempt " + std::to_string(attempt + 1) + " in " +
                                std::to_string(delay.count()) + " ms");
       std::this_thread::sleep_for(delay);
     }

@@ -32,7 +32,6 @@
 #include <set>
 #include <string>
 #include <thread>
-#include <unordered_set>
 #include <vector>
 
 namespace sluice::webhook {
@@ -448,66 +447,41 @@ void Connection::finish(const Outcome& outcome, bool keep_alive) {
   if (job) job->done(outcome);
 }
 
-// Joins the outcomes of the requests one batch became (one, or one per event for `cloudevents`).
+Delivery to_delivery(const Outcome& o) {
+  switch (o.action) {
+    case Action::ok:
+      return Delivery::ok();
+    case Action::retry:
+      return Delivery::retry(o.reason, o.retry_after_ms, o.status);
+    case Action::reject:
+      break;
+  }
+  return Delivery::reject(o.reason, o.status);
+}
+
+// Joins the outcomes of the requests one batch became. The batch modes send one request, whose
+// one status answers all its events: a whole-batch answer. `cloudevents` sends one request per
+// event, each status answering its own event: a per-event answer (plugin API 1.1), so the host
+// retries only the events that need it and dead-letters only the refused ones.
 struct BatchState {
   Completion done;
+  bool per_event;
+  std::vector<Outcome> outcomes;  // by request, in batch order
   size_t remaining;
-  Outcome worst;
-  bool any = false;
-  std::function<void(Action)> on_end;  // just before the batch is answered
-  BatchState(Completion d, size_t n) : done(std::move(d)), remaining(n) {}
+  BatchState(Completion d, size_t requests, bool each)
+      : done(std::move(d)), per_event(each), outcomes(requests), remaining(requests) {}
 
-  void add(const Outcome& o) {
-    // retry beats reject (the whole batch comes again), reject beats ok; the longest
-    // Retry-After wins.
-    auto rank = [](Action a) { return a == Action::retry ? 2 : a == Action::reject ? 1 : 0; };
-    const uint32_t after = std::max(worst.retry_after_ms, o.retry_after_ms);
-    if (!any || rank(o.action) > rank(worst.action)) worst = o;
-    if (worst.action == Action::retry && o.action == Action::retry) worst.retry_after_ms = after;
-    any = true;
+  // Outcomes arrive on the io thread only: no lock.
+  void add(size_t request, const Outcome& o) {
+    outcomes[request] = o;
     if (--remaining > 0) return;
-    if (on_end) on_end(worst.action);
-    switch (worst.action) {
-      case Action::ok:
-        done(Delivery::ok());
-        break;
-      case Action::retry:
-        done(Delivery::retry(worst.reason, worst.retry_after_ms, worst.status));
-        break;
-      case Action::reject:
-        done(Delivery::reject(worst.reason, worst.status));
-        break;
-    }
+    if (!per_event) return done(to_delivery(outcomes[0]));
+    std::vector<Delivery> answers;
+    answers.reserve(outcomes.size());
+    for (const auto& x : outcomes)
+      answers.push_back(to_delivery(x));
+    done(Delivery::per_event(std::move(answers)));
   }
-};
-
-// With `body: cloudevents` a batch is one request per event, and one failed request makes the
-// core retry the whole batch. When a batch ends in retry, the events of it that were accepted
-// are remembered by their idempotency key, so that the retry sends only the others; they are
-// forgotten when the batch ends. Past `kLimit` keys (batches the core gave up on while some of
-// their events had been accepted) everything is forgotten: at worst a few accepted events are
-// sent once more, with the idempotency key a receiver drops repeats by.
-class AcceptedEvents {
- public:
-  bool contains(const std::string& key) const {
-    std::lock_guard lock(m_);
-    return keys_.count(key) != 0;
-  }
-  void remember(const std::vector<std::string>& keys) {
-    std::lock_guard lock(m_);
-    if (keys_.size() + keys.size() > kLimit) keys_.clear();
-    keys_.insert(keys.begin(), keys.end());
-  }
-  void forget(const std::vector<std::string>& keys) {
-    std::lock_guard lock(m_);
-    for (const auto& key : keys)
-      keys_.erase(key);
-  }
-
- private:
-  static constexpr size_t kLimit = 16384;
-  mutable std::mutex m_;
-  std::unordered_set<std::string> keys_;
 };
 
 class WebhookSink : public Sink {
@@ -560,55 +534,26 @@ class WebhookSink : public Sink {
 
   void deliver_async(const Batch& batch, Completion done) override {
     if (batch.empty()) return done(Delivery::ok());
-    if (config_.body == BodyMode::cloudevents) return deliver_each(batch, std::move(done));
-    auto job =
-        make_job(batch.events(), batch.size(), idempotency_key(batch.events(), batch.size()));
-    auto state = std::make_shared<BatchState>(std::move(done), 1);
-    job->done = [this, state](const Outcome& o) {
-      account(o);
-      state->add(o);
-    };
-    submit({std::move(job)});
-  }
-
- private:
-  // body: cloudevents: one request per event, but not for those a retried batch already
-  // delivered (AcceptedEvents).
-  void deliver_each(const Batch& batch, Completion done) {
-    std::vector<std::string> keys;
+    // body: cloudevents: one request (and one answer) per event; else one for the batch.
+    const bool each = config_.body == BodyMode::cloudevents;
     std::vector<std::shared_ptr<Job>> jobs;
-    for (size_t i = 0; i < batch.size(); ++i) {
-      keys.push_back(idempotency_key(batch.events() + i, 1));
-      if (batch.attempt() > 1 && accepted_.contains(keys.back())) {
-        host().metric("webhook.resends_skipped");
-        continue;
-      }
-      jobs.push_back(make_job(batch.events() + i, 1, keys.back()));
+    if (each) {
+      for (size_t i = 0; i < batch.size(); ++i)
+        jobs.push_back(make_job(batch.events() + i, 1, idempotency_key(batch.events() + i, 1)));
+    } else {
+      jobs.push_back(
+          make_job(batch.events(), batch.size(), idempotency_key(batch.events(), batch.size())));
     }
-    if (jobs.empty()) {
-      accepted_.forget(keys);
-      return done(Delivery::ok());
-    }
-    // Outcomes arrive on the io thread only, so this batch's list needs no lock; the shared set
-    // is touched only by batches that end in retry or are retries themselves.
-    auto accepted_now = std::make_shared<std::vector<std::string>>();
-    auto state = std::make_shared<BatchState>(std::move(done), jobs.size());
-    state->on_end = [this, keys = std::move(keys), accepted_now,
-                     retried = batch.attempt() > 1](Action action) {
-      if (action == Action::retry)
-        accepted_.remember(*accepted_now);
-      else if (retried)
-        accepted_.forget(keys);
-    };
-    for (auto& job : jobs)
-      job->done = [this, state, accepted_now, key = job->idempotency_key](const Outcome& o) {
+    auto state = std::make_shared<BatchState>(std::move(done), jobs.size(), each);
+    for (size_t i = 0; i < jobs.size(); ++i)
+      jobs[i]->done = [this, state, i](const Outcome& o) {
         account(o);
-        if (o.action == Action::ok) accepted_now->push_back(key);
-        state->add(o);
+        state->add(i, o);
       };
     submit(std::move(jobs));
   }
 
+ private:
   void submit(std::vector<std::shared_ptr<Job>> jobs) {
     net::post(ioc_, [this, jobs = std::move(jobs)]() mutable {
       for (auto& job : jobs) {
@@ -713,7 +658,6 @@ class WebhookSink : public Sink {
   std::unique_ptr<Pool> pool_;
   std::thread thread_;
   std::atomic<int> state_{0};
-  AcceptedEvents accepted_;
 };
 
 const char* options_schema() {

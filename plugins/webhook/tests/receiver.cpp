@@ -12,6 +12,8 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 
+#include <nlohmann/json.hpp>
+
 #include <condition_variable>
 #include <deque>
 #include <future>
@@ -63,6 +65,7 @@ struct Receiver::Impl {
   std::deque<Answer> script;
   std::optional<std::pair<Answer, std::chrono::steady_clock::time_point>> window;
   Answer fallback;
+  std::map<std::string, Answer> by_subject;
   std::vector<Recorded> recorded;
   uint64_t connections = 0;
   size_t concurrent = 0;
@@ -70,12 +73,18 @@ struct Receiver::Impl {
   uint64_t events = 0;
   std::vector<std::function<void()>> closers;  // io thread only
 
-  Answer next_answer() {
+  Answer next_answer(const std::string& body) {
     std::lock_guard lock(mutex);
     if (!script.empty()) {
       Answer a = std::move(script.front());
       script.pop_front();
       return a;
+    }
+    if (!by_subject.empty() && !body.empty() && body.front() == '{') {
+      const auto event = nlohmann::json::parse(body, nullptr, false);
+      if (event.is_object() && event.contains("subject") && event["subject"].is_string())
+        if (auto it = by_subject.find(event["subject"].get<std::string>()); it != by_subject.end())
+          return it->second;
     }
     if (window && std::chrono::steady_clock::now() < window->second) return window->first;
     return fallback;
@@ -165,7 +174,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       rec.client_certificate = peer != nullptr;
       if (peer) X509_free(peer);
     }
-    answer_ = r_.next_answer();
+    answer_ = r_.next_answer(rec.body);
     rec.answered = answer_.kind == Answer::Kind::respond ? answer_.status : 0;
     answered_ = false;
     {
@@ -332,6 +341,11 @@ void Receiver::answer_for(Answer answer, std::chrono::milliseconds window) {
 void Receiver::set_default(Answer answer) {
   std::lock_guard lock(impl_->mutex);
   impl_->fallback = std::move(answer);
+}
+
+void Receiver::answer_subject(std::string subject, Answer answer) {
+  std::lock_guard lock(impl_->mutex);
+  impl_->by_subject[std::move(subject)] = std::move(answer);
 }
 
 void Receiver::go_down() {

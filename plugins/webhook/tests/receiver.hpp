@@ -92,6 +92,9 @@ class Receiver {
   void answer_for(Answer answer, std::chrono::milliseconds window);
   // What everything else gets (200 with an empty body unless set).
   void set_default(Answer answer);
+  // A request whose body is one CloudEvent (body: cloudevents) with this subject gets `answer`
+  // (the script still comes first; the window and the default are not asked).
+  void answer_subject(std::string subject, Answer answer);
 
   // Stop listening and drop every connection (the sink then sees "connection refused"); come_up
   // listens on the same port again.

@@ -272,35 +272,42 @@ std::vector<std::string> request_ids(const Receiver& r, size_t first = 0) {
   return ids;
 }
 
-TEST_CASE("webhook: body cloudevents retries only the events of a batch that were not accepted") {
+TEST_CASE("webhook: body cloudevents answers each event with its own request's status") {
   Receiver r;
   // One request at a time, so the answers meet the events in order.
-  r.script({Answer::ok(), Answer::with_status(503), Answer::ok()});
+  r.script({Answer::ok(), Answer::retry_after(503, "2"), Answer::with_status(400, "bad subject"),
+            Answer::ok()});
   Fixture f(options_for(r, {{"body", "cloudevents"}, {"max_in_flight", 1}}));
-  auto batch = events(3);
-  CHECK(f.deliver(batch, 1).code == SLUICE_DELIVERY_RETRY);
-  CHECK(request_ids(r) == std::vector<std::string>{"id-0", "id-1", "id-2"});
+  Delivery d = f.deliver(events(4), 1);
+  CHECK(request_ids(r) == std::vector<std::string>{"id-0", "id-1", "id-2", "id-3"});
+  REQUIRE(d.events.size() == 4);
+  CHECK(d.events[0].code == SLUICE_DELIVERY_OK);
+  CHECK(d.events[1].code == SLUICE_DELIVERY_RETRY);
+  CHECK(d.events[1].status == 503);
+  CHECK(d.events[1].retry_after_ms == 2000);
+  CHECK(d.events[2].code == SLUICE_DELIVERY_REJECT);
+  CHECK(d.events[2].status == 400);
+  CHECK(d.events[2].reason.find("bad subject") != std::string::npos);
+  CHECK(d.events[3].code == SLUICE_DELIVERY_OK);
+  // What a 1.0 host reads: retry (the host would send all four again).
+  CHECK(d.code == SLUICE_DELIVERY_RETRY);
 
-  CHECK(f.deliver(batch, 2).code == SLUICE_DELIVERY_OK);
-  CHECK(request_ids(r, 3) == std::vector<std::string>{"id-1"});
-  CHECK(f.harness.metric("webhook.resends_skipped") == 2);
-
-  // The batch has ended: the same events in a new batch (attempt 1) are all sent again.
-  CHECK(f.deliver(batch, 1).code == SLUICE_DELIVERY_OK);
-  CHECK(request_ids(r, 4) == std::vector<std::string>{"id-0", "id-1", "id-2"});
+  // The host retries only id-1: the sink sends what it is given, nothing it remembers.
+  d = f.deliver({events(4)[1]}, 2);
+  CHECK(request_ids(r, 4) == std::vector<std::string>{"id-1"});
+  REQUIRE(d.events.size() == 1);
+  CHECK(d.events[0].code == SLUICE_DELIVERY_OK);
 }
 
-TEST_CASE("webhook: body cloudevents forgets accepted events once their batch is rejected") {
+TEST_CASE("webhook: a batch body mode answers the whole batch with its one status") {
   Receiver r;
-  r.script({Answer::ok(), Answer::with_status(503), Answer::with_status(400, "bad")});
-  Fixture f(options_for(r, {{"body", "cloudevents"}, {"max_in_flight", 1}}));
-  auto batch = events(2);
-  CHECK(f.deliver(batch, 1).code == SLUICE_DELIVERY_RETRY);
-  CHECK(f.deliver(batch, 2).code == SLUICE_DELIVERY_REJECT);  // only id-1 was sent
-  CHECK(request_ids(r, 2) == std::vector<std::string>{"id-1"});
-  // A later retry of the same events (a dead-letter replay, say) sends both again.
-  CHECK(f.deliver(batch, 2).code == SLUICE_DELIVERY_OK);
-  CHECK(request_ids(r, 3) == std::vector<std::string>{"id-0", "id-1"});
+  r.script({Answer::with_status(400, "one bad event")});
+  Fixture f(options_for(r, {{"body", "json-array"}}));
+  Delivery d = f.deliver(events(3));
+  CHECK(r.request_count() == 1);
+  CHECK(d.code == SLUICE_DELIVERY_REJECT);
+  CHECK(d.status == 400);
+  CHECK(d.events.empty());  // the status cannot say which event was at fault
 }
 
 TEST_CASE("webhook: body json-array and json-lines carry sluice's JSON form") {

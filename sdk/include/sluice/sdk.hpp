@@ -16,6 +16,7 @@
 #include <sluice/event.hpp>
 #include <sluice/packed_events.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <exception>
@@ -83,19 +84,49 @@ class Host {
   sluice_host_context* ctx_ = nullptr;
 };
 
-// A sink's answer to one batch.
+// A sink's answer to one batch, or (plugin API 1.1) to each of its events:
+//   done(Delivery::per_event({Delivery::ok(), Delivery::reject("bad subject", 400), ...}));
+// one answer per event, in batch order. A 1.1 host then retries only the RETRY events,
+// dead-letters only the REJECT ones and counts the rest delivered; a 1.0 host gets the summary
+// in `code` (RETRY if any event needs a retry, else REJECT if any was rejected, else OK).
 struct Delivery {
   sluice_delivery_code code = SLUICE_DELIVERY_OK;
   uint32_t retry_after_ms = 0;
   std::string reason;
   int32_t status = 0;
+  // Per-event answers (their own `events` are not used); empty: this answers the whole batch.
+  std::vector<Delivery> events;
 
   static Delivery ok() { return {}; }
   static Delivery retry(std::string reason, uint32_t after_ms = 0, int32_t status = 0) {
-    return {SLUICE_DELIVERY_RETRY, after_ms, std::move(reason), status};
+    return {SLUICE_DELIVERY_RETRY, after_ms, std::move(reason), status, {}};
   }
   static Delivery reject(std::string reason, int32_t status = 0) {
-    return {SLUICE_DELIVERY_REJECT, 0, std::move(reason), status};
+    return {SLUICE_DELIVERY_REJECT, 0, std::move(reason), status, {}};
+  }
+  // One answer per event of the batch, in its order. code, reason, status and retry_after_ms
+  // become the summary a 1.0 host reads: those of the first RETRY answer (with the longest
+  // retry_after_ms of them all), else of the first REJECT, else OK.
+  static Delivery per_event(std::vector<Delivery> answers) {
+    Delivery d = summary_of(answers);
+    d.events = std::move(answers);
+    return d;
+  }
+  static Delivery summary_of(const std::vector<Delivery>& answers) {
+    const Delivery* first_retry = nullptr;
+    const Delivery* first_reject = nullptr;
+    uint32_t after = 0;
+    for (const auto& a : answers) {
+      if (a.code == SLUICE_DELIVERY_RETRY) {
+        if (!first_retry) first_retry = &a;
+        after = std::max(after, a.retry_after_ms);
+      } else if (a.code != SLUICE_DELIVERY_OK && !first_reject) {
+        first_reject = &a;
+      }
+    }
+    if (first_retry) return retry(first_retry->reason, after, first_retry->status);
+    if (first_reject) return reject(first_reject->reason, first_reject->status);
+    return ok();
   }
 };
 
@@ -124,12 +155,31 @@ class Completion {
 
   void operator()(const Delivery& d) const {
     if (state_->done.exchange(true)) return;
+    // With per-event answers the summary is always derived from them (plugin.h: what a 1.0
+    // host, which reads only `code`, should do with the whole batch).
+    const Delivery summary = d.events.empty() ? Delivery() : Delivery::summary_of(d.events);
+    const Delivery& top = d.events.empty() ? d : summary;
     sluice_delivery_result r{};
     r.struct_size = sizeof r;
-    r.code = d.code;
-    r.retry_after_ms = d.retry_after_ms;
-    r.reason = d.reason.empty() ? absent_str() : to_str(d.reason);
-    r.status = d.status;
+    r.code = top.code;
+    r.retry_after_ms = top.retry_after_ms;
+    r.reason = top.reason.empty() ? absent_str() : to_str(top.reason);
+    r.status = top.status;
+    std::vector<sluice_event_result> results;
+    if (!d.events.empty()) {
+      results.resize(d.events.size());
+      for (size_t i = 0; i < d.events.size(); ++i) {
+        const Delivery& e = d.events[i];
+        sluice_event_result& x = results[i];
+        x.struct_size = SLUICE_EVENT_RESULT_SIZE;
+        x.code = e.code;
+        x.retry_after_ms = e.retry_after_ms;
+        x.status = e.status;
+        x.reason = e.reason.empty() ? absent_str() : to_str(e.reason);
+      }
+      r.event_results = results.data();
+      r.event_result_count = results.size();
+    }
     state_->host.api()->complete_batch(state_->host.context(), state_->batch_id, &r);
   }
   bool done() const { return state_->done.load(); }

@@ -156,7 +156,10 @@ class Harness {
     return *instances_.back();
   }
 
-  // Hand a batch to a sink and wait for its answer (sync or async).
+  // Hand a batch to a sink and wait for its answer (sync or async). Per-event answers (1.1) are
+  // read as the sluice host reads them and come back in Delivery::events, one per event; when
+  // they break the contract (not one per event, an element not of the frozen size) the answer
+  // is a rejection saying why, as the host dead-letters such a batch.
   Delivery deliver(Instance& sink, const std::vector<Event>& events, uint32_t attempt = 1,
                    std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
     EventViews views(events);
@@ -167,6 +170,7 @@ class Harness {
       std::lock_guard lock(mutex_);
       id = ++next_batch_;
       pending_[id] = std::nullopt;
+      batch_sizes_[id] = views.size();
     }
     b.id = id;
     b.events = views.data();
@@ -178,6 +182,7 @@ class Harness {
       throw std::runtime_error("sink did not complete the batch in time");
     Delivery d = std::move(*pending_[id]);
     pending_.erase(id);
+    batch_sizes_.erase(id);
     return d;
   }
 
@@ -324,11 +329,46 @@ class Harness {
           d.retry_after_ms = r->retry_after_ms;
           d.reason = std::string(to_view(r->reason));
           d.status = r->status;
+          h->read_event_results(*r, h->batch_sizes_[batch_id], d);
         }
         h->pending_[batch_id] = std::move(d);
       }
       h->changed_.notify_all();
     };
+  }
+
+  // As the sluice host (core plugin_host.cpp): 1.1 fields only where struct_size covers them;
+  // one answer per event, each of the frozen size, else the batch is rejected saying why.
+  static void read_event_results(const sluice_delivery_result& r, size_t batch_count, Delivery& d) {
+    const sluice_event_result* results =
+        SLUICE_HAS_FIELD(&r, sluice_delivery_result, event_results) ? r.event_results : nullptr;
+    const size_t count =
+        SLUICE_HAS_FIELD(&r, sluice_delivery_result, event_result_count) ? r.event_result_count : 0;
+    if (!results) return;
+    std::string why;
+    if (count != batch_count) {
+      why = std::to_string(count) + " per-event answers (event_result_count) for a batch of " +
+            std::to_string(batch_count) + " events";
+    } else {
+      for (size_t i = 0; i < count && why.empty(); ++i)
+        if (results[i].struct_size != SLUICE_EVENT_RESULT_SIZE)
+          why = "per-event answer " + std::to_string(i) + " of " + std::to_string(count) +
+                " has struct_size " + std::to_string(results[i].struct_size) +
+                "; sluice_event_result is frozen at " + std::to_string(SLUICE_EVENT_RESULT_SIZE) +
+                " bytes";
+    }
+    if (!why.empty()) {
+      d = Delivery::reject("invalid delivery result: " + why);
+      return;
+    }
+    for (size_t i = 0; i < count; ++i) {
+      Delivery e;
+      e.code = results[i].code;
+      e.retry_after_ms = results[i].retry_after_ms;
+      e.reason = std::string(to_view(results[i].reason));
+      e.status = results[i].status;
+      d.events.push_back(std::move(e));
+    }
   }
 
   // Called with mutex_ held; the lock_guard releases it while the exception unwinds.
@@ -350,6 +390,7 @@ class Harness {
   std::vector<StateChange> states_;
   std::map<std::string, int64_t> metrics_;
   std::map<uint64_t, std::optional<Delivery>> pending_;
+  std::map<uint64_t, size_t> batch_sizes_;  // events in each pending batch
   uint64_t next_batch_ = 0;
   bool emit_blocked_ = false;
   bool emit_refused_ = false;

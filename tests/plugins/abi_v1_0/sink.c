@@ -1,7 +1,8 @@
 /*
  * A sink built only against the frozen 1.0 header (include/sluice/plugin.h here, never the SDK):
  * checks every batch and event the host hands it against the 1.0 layout, counts what it saw
- * (metrics "delivered", "malformed") and answers each batch OK inside deliver().
+ * (metrics "delivered", "malformed") and answers each batch OK inside deliver(), with a 1.0
+ * result (struct_size 1.0's) that has something in memory right after it.
  */
 #include <sluice/plugin.h>
 
@@ -50,9 +51,18 @@ static void destroy(void* p) {
   free(p);
 }
 
+/* What happens to lie in memory after a 1.0 result: here, what a 1.1 host would take for
+ * per-event answers (event_results, event_result_count) if it read past struct_size. */
+typedef struct padded_result {
+  sluice_delivery_result result;
+  const void* looks_like_event_results;
+  size_t looks_like_event_result_count;
+} padded_result;
+static const uint32_t not_event_results[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+
 static void deliver(void* p, const sluice_batch* batch) {
   instance* in = (instance*)p;
-  sluice_delivery_result result;
+  padded_result padded;
   int64_t good = 0, bad = 0;
   size_t i, a;
   if (batch->struct_size < sizeof(sluice_batch)) {
@@ -75,10 +85,12 @@ static void deliver(void* p, const sluice_batch* batch) {
   }
   in->host->count_metric(in->ctx, "delivered", good);
   in->host->count_metric(in->ctx, "malformed", bad);
-  memset(&result, 0, sizeof result);
-  result.struct_size = sizeof result;
-  result.code = SLUICE_DELIVERY_OK;
-  in->host->complete_batch(in->ctx, batch->id, &result);
+  memset(&padded, 0, sizeof padded);
+  padded.looks_like_event_results = not_event_results;
+  padded.looks_like_event_result_count = 12345;
+  padded.result.struct_size = sizeof padded.result;
+  padded.result.code = SLUICE_DELIVERY_OK;
+  in->host->complete_batch(in->ctx, batch->id, &padded.result);
 }
 
 static const sluice_plugin_descriptor descriptor = {

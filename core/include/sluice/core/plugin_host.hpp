@@ -101,8 +101,15 @@ void check_descriptor(const sluice_plugin_descriptor* d, const std::string& file
 // What the host reads of a sink's answer (plugin.h): struct_size first, at least the 1.0
 // minimum; fields added after 1.0 only where SLUICE_HAS_FIELD says the plugin wrote them.
 // nullopt, with *why set, when the answer is missing or too short to read.
+// 1.1: event_results and event_result_count are copied only where the plugin's struct_size
+// covers them (else NULL and 0: `code` answers the batch); check_event_results checks them.
 std::optional<sluice_delivery_result> read_delivery_result(const sluice_delivery_result* r,
                                                            std::string* why);
+
+// Per-event answers (1.1) of a result read by read_delivery_result, for a batch of batch_count
+// events: one answer per event, each of the frozen struct_size. "" when they can be used (or
+// when there are none: event_results NULL), else why not; the host then dead-letters the batch.
+std::string check_event_results(const sluice_delivery_result& r, size_t batch_count);
 
 // Events handed to emit() travel as an array of the frozen sluice_event: each must say
 // struct_size == SLUICE_EVENT_SIZE, or the host cannot know where the next one starts.

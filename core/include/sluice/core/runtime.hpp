@@ -25,7 +25,7 @@ struct SinkMetrics {
   std::string name;
   uint64_t received = 0;             // events routed to this sink
   uint64_t recovered = 0;            // found in the spool at start (received in an earlier run)
-  uint64_t delivered = 0;            // in batches the sink answered OK
+  uint64_t delivered = 0;            // answered OK (the batch, or the event: plugin API 1.1)
   uint64_t queued = 0;               // waiting in the queue (in memory)
   uint64_t in_flight = 0;            // in batches handed to the sink or waiting for a retry
   uint64_t spooled = 0;              // waiting in the queue, on disk
