@@ -3,8 +3,11 @@
 // is at fault) and what, in words the user reads next to the pipeline file's line and column.
 #pragma once
 
+#include <stdexcept>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 namespace sluice {
 
@@ -18,5 +21,35 @@ struct OptionProblem {
 };
 
 using OptionProblems = std::vector<OptionProblem>;
+
+// The problems as the check_options entry answers them: [{"pointer": ..., "message": ...}].
+inline std::string problems_to_json(const OptionProblems& problems) {
+  nlohmann::json array = nlohmann::json::array();
+  for (const auto& p : problems)
+    array.push_back({{"pointer", p.pointer}, {"message", p.message}});
+  return array.dump();
+}
+
+// The other way round (hosts, the test harness). Throws std::runtime_error for anything but an
+// array of objects with a string "message" and, if present, a string "pointer" that is "" or
+// starts with '/'.
+inline OptionProblems problems_from_json(const std::string& text) {
+  nlohmann::json array = nlohmann::json::parse(text, nullptr, false);
+  if (!array.is_array())
+    throw std::runtime_error("the problems are not a JSON array: " + text.substr(0, 200));
+  OptionProblems problems;
+  for (const auto& p : array) {
+    const bool message_ok = p.is_object() && p.contains("message") && p["message"].is_string();
+    const bool pointer_ok =
+        !p.is_object() || !p.contains("pointer") ||
+        (p["pointer"].is_string() && (p["pointer"].get<std::string>().empty() ||
+                                      p["pointer"].get<std::string>().front() == '/'));
+    if (!message_ok || !pointer_ok)
+      throw std::runtime_error("a problem is not {\"pointer\": \"/...\", \"message\": \"...\"}: " +
+                               p.dump().substr(0, 200));
+    problems.push_back({p.value("pointer", std::string()), p["message"].get<std::string>()});
+  }
+  return problems;
+}
 
 }  // namespace sluice
