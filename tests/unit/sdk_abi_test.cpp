@@ -233,3 +233,16 @@ TEST_CASE("sdk: problems travel as a JSON array; anything else is refused when r
   CHECK_THROWS(sluice::problems_from_json(R"([{"pointer": 3, "message": "m"}])"));
   CHECK_THROWS(sluice::problems_from_json(R"([{"pointer": "a", "message": "m"}])"));
 }
+
+TEST_CASE("sdk: read_option records a bad value at its pointer, named as messages name it") {
+  sluice::OptionProblems problems;
+  CHECK(sluice::read_option(
+            problems, "/rate", [] { return 2.5; }, 10.0) == 2.5);
+  CHECK(problems.empty());
+  CHECK(sluice::read_option(
+            problems, "/tls/ca_file", []() -> int { throw std::invalid_argument("bad"); }, 7) == 7);
+  CHECK(problems == sluice::OptionProblems{{"/tls/ca_file", "tls.ca_file: bad"}});
+  CHECK(sluice::option_name("/a~1b/c~0d") == "a/b.c~d");
+  CHECK_THROWS_WITH(sluice::throw_first(problems), "tls.ca_file: bad");
+  CHECK_NOTHROW(sluice::throw_first({}));
+}

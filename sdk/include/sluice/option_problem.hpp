@@ -22,6 +22,40 @@ struct OptionProblem {
 
 using OptionProblems = std::vector<OptionProblem>;
 
+// The option a pointer names, as messages say it: "/tls/ca_file" -> "tls.ca_file".
+inline std::string option_name(const std::string& pointer) {
+  std::string name;
+  for (size_t i = 0; i < pointer.size(); ++i) {
+    if (pointer[i] == '/') {
+      if (i > 0) name += '.';
+    } else if (pointer[i] == '~' && i + 1 < pointer.size()) {
+      name += pointer[++i] == '1' ? '/' : '~';
+    } else {
+      name += pointer[i];
+    }
+  }
+  return name;
+}
+
+// Reads one option with read(), which throws a std::exception for a bad value: on failure
+// records {pointer, "<option>: <what>"} and returns `fallback`. So the constructor and
+// check_options can share one code path that collects every problem:
+//   rate_ = sluice::read_option(problems, "/rate", [&] { return rate_option(o["rate"]); }, 10.0);
+template <typename T, typename Read>
+T read_option(OptionProblems& problems, const std::string& pointer, Read&& read, T fallback = T{}) {
+  try {
+    return read();
+  } catch (const std::exception& e) {
+    problems.push_back({pointer, option_name(pointer) + ": " + e.what()});
+    return fallback;
+  }
+}
+
+// For constructors: throws std::invalid_argument with the first problem's message, if any.
+inline void throw_first(const OptionProblems& problems) {
+  if (!problems.empty()) throw std::invalid_argument(problems.front().message);
+}
+
 // The problems as the check_options entry answers them: [{"pointer": ..., "message": ...}].
 inline std::string problems_to_json(const OptionProblems& problems) {
   nlohmann::json array = nlohmann::json::array();
