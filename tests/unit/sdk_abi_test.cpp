@@ -246,3 +246,50 @@ TEST_CASE("sdk: read_option records a bad value at its pointer, named as message
   CHECK_THROWS_WITH(sluice::throw_first(problems), "tls.ca_file: bad");
   CHECK_NOTHROW(sluice::throw_first({}));
 }
+
+// ---- the host's side of check_options -------------------------------------------------------
+
+namespace {
+
+// A C-style entry answering whatever `answer` and `status` say.
+sluice_status g_status = SLUICE_OK;
+const char* g_answer = nullptr;
+sluice_status scripted_check(const char*, const char** problems) {
+  *problems = g_answer;
+  return g_status;
+}
+
+}  // namespace
+
+TEST_CASE("host: check_options answers are read as plugin.h says, anything else is an error") {
+  static auto d = make<CheckedSink>();
+  d.name = "checked";
+  sluice::core::PluginHost host;
+  host.add_builtin(&d);
+  auto plugin = host.load("checked", {});
+  CHECK(sluice::core::check_options(*plugin, R"({"name": "x"})") == sluice::OptionProblems{});
+  CHECK(sluice::core::check_options(*plugin, R"({"n": 0, "name": "x"})") ==
+        sluice::OptionProblems{{"/n", "n must be at least 1"}});
+  CHECK_THROWS_WITH(sluice::core::check_options(*plugin, R"({"boom": true})"),
+                    "check_options failed: the check broke");
+
+  d.check_options = &scripted_check;
+  for (const char* garbage : {"not json", "{}", "[]", R"([{"pointer": "/a"}])"}) {
+    g_status = SLUICE_INVALID;
+    g_answer = garbage;
+    INFO(garbage);
+    CHECK_THROWS_WITH(sluice::core::check_options(*plugin, "{}"),
+                      doctest::Contains("check_options answered what sluice cannot read"));
+  }
+  g_status = SLUICE_ERROR;
+  g_answer = nullptr;
+  CHECK_THROWS_WITH(sluice::core::check_options(*plugin, "{}"),
+                    "check_options failed: no reason given");
+
+  // A descriptor too short for the 1.1 entry (a 1.0 plugin) or a NULL entry: nothing to call.
+  d.struct_size = SLUICE_DESCRIPTOR_MIN_SIZE_1_0;
+  CHECK_FALSE(sluice::core::check_options(*plugin, "{}").has_value());
+  d.struct_size = sizeof d;
+  d.check_options = nullptr;
+  CHECK_FALSE(sluice::core::check_options(*plugin, "{}").has_value());
+}
