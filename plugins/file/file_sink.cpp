@@ -42,41 +42,132 @@ std::string parent_directory(const std::string& path) {
   return path.substr(0, slash);
 }
 
+mode_t parse_mode(const std::string& text) {
+  if (text.empty() || text.size() > 4 || text.find_first_not_of("01234567") != std::string::npos)
+    throw std::invalid_argument("'" + text + "' is not an octal mode such as \"0640\"");
+  return static_cast<mode_t>(std::stoul(text, nullptr, 8));
+}
+
+Fsync parse_fsync(const std::string& text) {
+  if (text == "never") return Fsync::never;
+  if (text == "batch") return Fsync::batch;
+  if (text == "interval") return Fsync::interval;
+  throw std::invalid_argument("'" + text + "' is not one of never, batch, interval");
+}
+
+sluice::Format parse_file_format(const std::string& text) {
+  if (text != "json" && text != "cloudevents" && text != "text")
+    throw std::invalid_argument("'" + text + "' is not one of json, cloudevents, text");
+  return sluice::parse_format(text);
+}
+
+// Why the sink cannot write into the directory of `path` (it does not exist, or it is not
+// trusted: sluice/trusted_path.hpp); "" when it can. At start, on reopen and in check_options.
+std::string directory_problem(const std::string& path) {
+  const std::string dir = parent_directory(path);
+  struct stat dst;
+  if (::stat(dir.c_str(), &dst) != 0 && errno == ENOENT)
+    return "file sink: directory '" + dir +
+           "' does not exist (the file sink does not create directories)";
+  if (std::string why = sluice::untrusted_directory(dir); !why.empty())
+    return "file sink: refusing '" + path + "': " + why;
+  return {};
+}
+
+// What opening `path` for appending would refuse, seen without opening it: the directory, a
+// directory at the path, a link another user planted, no permission. Same words as open_file.
+std::string path_problem(const std::string& path) {
+  if (std::string why = directory_problem(path); !why.empty()) return why;
+  struct stat st;
+  if (::lstat(path.c_str(), &st) != 0) {
+    if (errno != ENOENT) return "file sink: cannot open '" + path + "': " + errno_text(errno);
+    if (::access(parent_directory(path).c_str(), W_OK | X_OK) != 0)
+      return "file sink: cannot open '" + path + "': " + errno_text(errno);
+    return {};
+  }
+  if (S_ISLNK(st.st_mode) && st.st_uid != 0 && st.st_uid != ::geteuid())
+    return "file sink: refusing '" + path + "': it is a symbolic link owned by another user";
+  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+    return "file sink: cannot open '" + path + "': " + errno_text(EISDIR);
+  if (::access(path.c_str(), W_OK) != 0 && errno != ENOENT)
+    return "file sink: cannot open '" + path + "': " + errno_text(errno);
+  return {};
+}
+
+// The options as the sink uses them. One code path for the constructor and check_options: every
+// bad value is a problem at its option.
+struct Settings {
+  std::string path;
+  sluice::Format format = sluice::Format::json;
+  mode_t mode = 0640;
+  uint64_t max_bytes = 0;  // 0: no rotation
+  int keep = 5;
+  Fsync fsync = Fsync::never;
+  std::chrono::milliseconds fsync_interval{1000};
+
+  static Settings read(const nlohmann::json& o, sluice::OptionProblems& problems) {
+    using sluice::read_option;
+    Settings s;
+    if (!o.contains("path") || !o["path"].is_string() || o["path"].get<std::string>().empty())
+      problems.push_back({"/path", "path: a file name is required"});
+    else
+      s.path = o["path"].get<std::string>();
+    s.format = read_option(
+        problems, "/format",
+        [&] { return parse_file_format(o.value("format", std::string("json"))); }, s.format);
+    s.mode = read_option(
+        problems, "/mode", [&] { return parse_mode(o.value("mode", std::string("0640"))); },
+        s.mode);
+    if (o.contains("rotate")) {
+      const auto& r = o["rotate"];
+      s.max_bytes = read_option(problems, "/rotate/max_bytes", [&] {
+        const uint64_t n = sluice::size_option(r.value("max_bytes", nlohmann::json("100MiB")));
+        if (n == 0) throw std::invalid_argument("must be more than 0");
+        return n;
+      });
+      // Each rotation renames every kept file: a bound keeps it from running for hours.
+      if (r.contains("keep"))
+        s.keep = read_option(
+            problems, "/rotate/keep",
+            [&] {
+              const int keep = static_cast<int>(sluice::count_option(r["keep"], 1000));
+              if (keep < 1) throw std::invalid_argument("must be at least 1");
+              return keep;
+            },
+            s.keep);
+    }
+    s.fsync = read_option(
+        problems, "/fsync", [&] { return parse_fsync(o.value("fsync", std::string("never"))); },
+        s.fsync);
+    s.fsync_interval = read_option(
+        problems, "/fsync_interval",
+        [&] { return sluice::duration_option(o.value("fsync_interval", nlohmann::json("1s"))); },
+        s.fsync_interval);
+    if (!s.path.empty())
+      if (std::string why = path_problem(s.path); !why.empty()) problems.push_back({"/path", why});
+    return s;
+  }
+};
+
 class FileSink : public sluice::Sink {
  public:
+  static sluice::OptionProblems check_options(const nlohmann::json& options) {
+    sluice::OptionProblems problems;
+    Settings::read(options, problems);
+    return problems;
+  }
+
   FileSink(sluice::Host host, const nlohmann::json& options) : sluice::Sink(host) {
-    if (!options.contains("path") || !options["path"].is_string() ||
-        options["path"].get<std::string>().empty())
-      throw std::invalid_argument("path: a file name is required");
-    path_ = options["path"].get<std::string>();
-    std::string format = options.value("format", std::string("json"));
-    if (format != "json" && format != "cloudevents" && format != "text")
-      throw std::invalid_argument("format: '" + format + "' is not one of json, cloudevents, text");
-    format_ = sluice::parse_format(format);
-    mode_ = parse_mode(options.value("mode", std::string("0640")));
-    if (options.contains("rotate")) {
-      const auto& r = options["rotate"];
-      max_bytes_ = sluice::size_option(r.value("max_bytes", nlohmann::json("100MiB")));
-      if (max_bytes_ == 0) throw std::invalid_argument("rotate.max_bytes: must be more than 0");
-      // Each rotation renames every kept file: a bound keeps it from running for hours.
-      try {
-        if (r.contains("keep")) keep_ = static_cast<int>(sluice::count_option(r["keep"], 1000));
-      } catch (const std::exception& e) {
-        throw std::invalid_argument(std::string("rotate.keep: ") + e.what());
-      }
-      if (keep_ < 1) throw std::invalid_argument("rotate.keep: must be at least 1");
-    }
-    std::string fsync = options.value("fsync", std::string("never"));
-    if (fsync == "never")
-      fsync_ = Fsync::never;
-    else if (fsync == "batch")
-      fsync_ = Fsync::batch;
-    else if (fsync == "interval")
-      fsync_ = Fsync::interval;
-    else
-      throw std::invalid_argument("fsync: '" + fsync + "' is not one of never, batch, interval");
-    fsync_interval_ =
-        sluice::duration_option(options.value("fsync_interval", nlohmann::json("1s")));
+    sluice::OptionProblems problems;
+    Settings s = Settings::read(options, problems);
+    sluice::throw_first(problems);
+    path_ = s.path;
+    format_ = s.format;
+    mode_ = s.mode;
+    max_bytes_ = s.max_bytes;
+    keep_ = s.keep;
+    fsync_ = s.fsync;
+    fsync_interval_ = s.fsync_interval;
   }
 
   ~FileSink() override {
@@ -148,23 +239,11 @@ class FileSink : public sluice::Sink {
   }
 
  private:
-  static mode_t parse_mode(const std::string& text) {
-    if (text.empty() || text.size() > 4 || text.find_first_not_of("01234567") != std::string::npos)
-      throw std::invalid_argument("mode: '" + text + "' is not an octal mode such as \"0640\"");
-    return static_cast<mode_t>(std::stoul(text, nullptr, 8));
-  }
-
   // Opens path for appending. A file this call creates gets exactly `mode` (whatever the umask);
   // an existing file keeps its mode. O_NONBLOCK for the open only: a FIFO nobody reads is an
   // error (ENXIO) instead of a deliver() that hangs in open(2).
   void open_file() {
-    const std::string dir = parent_directory(path_);
-    struct stat dst;
-    if (::stat(dir.c_str(), &dst) != 0 && errno == ENOENT)
-      throw std::runtime_error("file sink: directory '" + dir +
-                               "' does not exist (the file sink does not create directories)");
-    if (std::string why = sluice::untrusted_directory(dir); !why.empty())
-      throw std::runtime_error("file sink: refusing '" + path_ + "': " + why);
+    if (std::string why = directory_problem(path_); !why.empty()) throw std::runtime_error(why);
     for (int attempt = 0; attempt < 3; ++attempt) {
       bool created = false;
       int fd =

@@ -8,19 +8,51 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <stdexcept>
 #include <string>
 
 #include <unistd.h>
 
 namespace {
 
+// The options as the sink uses them; every bad value is a problem at its option.
+struct Settings {
+  sluice::Format format = sluice::Format::text;
+  int fd = STDOUT_FILENO;
+
+  static int parse_stream(const std::string& name) {
+    if (name == "stdout") return STDOUT_FILENO;
+    if (name == "stderr") return STDERR_FILENO;
+    throw std::invalid_argument("'" + name + "' is not one of stdout, stderr");
+  }
+
+  static Settings read(const nlohmann::json& o, sluice::OptionProblems& problems) {
+    Settings s;
+    s.format = sluice::read_option(
+        problems, "/format",
+        [&] { return sluice::parse_format(o.value("format", std::string("text"))); }, s.format);
+    s.fd = sluice::read_option(
+        problems, "/stream", [&] { return parse_stream(o.value("stream", std::string("stdout"))); },
+        s.fd);
+    return s;
+  }
+};
+
 class StdoutSink : public sluice::Sink {
  public:
-  StdoutSink(sluice::Host host, const nlohmann::json& options)
-      : sluice::Sink(host),
-        format_(sluice::parse_format(options.value("format", std::string("text")))),
-        fd_(options.value("stream", std::string("stdout")) == "stderr" ? STDERR_FILENO
-                                                                       : STDOUT_FILENO) {}
+  static sluice::OptionProblems check_options(const nlohmann::json& options) {
+    sluice::OptionProblems problems;
+    Settings::read(options, problems);
+    return problems;
+  }
+
+  StdoutSink(sluice::Host host, const nlohmann::json& options) : sluice::Sink(host) {
+    sluice::OptionProblems problems;
+    Settings s = Settings::read(options, problems);
+    sluice::throw_first(problems);
+    format_ = s.format;
+    fd_ = s.fd;
+  }
 
   sluice::Delivery deliver(const sluice::Batch& batch) override {
     buffer_.clear();  // keeps its capacity: no allocation per batch once warmed up
@@ -51,8 +83,8 @@ class StdoutSink : public sluice::Sink {
  private:
   const char* stream_name() const { return fd_ == STDERR_FILENO ? "stderr" : "stdout"; }
 
-  sluice::Format format_;
-  int fd_;
+  sluice::Format format_ = sluice::Format::text;
+  int fd_ = STDOUT_FILENO;
   std::string buffer_;
 };
 
