@@ -5,6 +5,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -41,8 +42,9 @@ inline std::string option_name(const std::string& pointer) {
 // records {pointer, "<option>: <what>"} and returns `fallback`. So the constructor and
 // check_options can share one code path that collects every problem:
 //   rate_ = sluice::read_option(problems, "/rate", [&] { return rate_option(o["rate"]); }, 10.0);
-template <typename T, typename Read>
-T read_option(OptionProblems& problems, const std::string& pointer, Read&& read, T fallback = T{}) {
+template <typename Read, typename T = std::decay_t<std::invoke_result_t<Read&>>>
+T read_option(OptionProblems& problems, const std::string& pointer, Read&& read,
+              std::common_type_t<T> fallback = T{}) {  // (not deduced: read() says what T is)
   try {
     return read();
   } catch (const std::exception& e) {
