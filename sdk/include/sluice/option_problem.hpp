@@ -58,6 +58,24 @@ inline void throw_first(const OptionProblems& problems) {
   if (!problems.empty()) throw std::invalid_argument(problems.front().message);
 }
 
+// The usual shape of the shared code path: a Settings type with
+//   static Settings read(const nlohmann::json& options, OptionProblems& problems);
+// check_options returns problems_of<Settings>(options), the constructor takes
+// read_settings<Settings>(options), which throws the first problem's message.
+template <typename Settings>
+OptionProblems problems_of(const nlohmann::json& options) {
+  OptionProblems problems;
+  Settings::read(options, problems);
+  return problems;
+}
+template <typename Settings>
+Settings read_settings(const nlohmann::json& options) {
+  OptionProblems problems;
+  Settings settings = Settings::read(options, problems);
+  throw_first(problems);
+  return settings;
+}
+
 // The problems as the check_options entry answers them: [{"pointer": ..., "message": ...}].
 inline std::string problems_to_json(const OptionProblems& problems) {
   nlohmann::json array = nlohmann::json::array();
