@@ -594,10 +594,9 @@ class Loader {
     try {
       problems = info.check_options(options.dump());
     } catch (const std::exception& ex) {
-      error(child(p, "plugin"), "plugin '" + plugin_name + "'" +
-                                    (info.file.empty() ? "" : " (" + info.file + ")") +
-                                    " could not check the options of " + instance + ": " +
-                                    ex.what());
+      error(child(p, "plugin"),
+            "plugin '" + plugin_name + "'" + (info.file.empty() ? "" : " (" + info.file + ")") +
+                " could not check the options of " + instance + ": " + ex.what());
       return;
     }
     for (const auto& problem : problems) {
