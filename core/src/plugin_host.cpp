@@ -299,6 +299,26 @@ std::vector<PluginHost::Found> PluginHost::discover(const std::vector<std::strin
   return found;
 }
 
+std::optional<OptionProblems> check_options(const LoadedPlugin& plugin,
+                                            const std::string& options_json) {
+  const sluice_plugin_descriptor& d = plugin.descriptor();
+  if (!SLUICE_HAS_FIELD(&d, sluice_plugin_descriptor, check_options) || !d.check_options)
+    return std::nullopt;
+  const char* text = nullptr;
+  const sluice_status status = d.check_options(options_json.c_str(), &text);
+  const std::string answer = text ? text : "";
+  if (status == SLUICE_OK) return OptionProblems{};
+  if (status != SLUICE_INVALID)
+    throw PluginError("check_options failed: " + (answer.empty() ? "no reason given" : answer));
+  try {
+    OptionProblems problems = problems_from_json(answer);
+    if (problems.empty()) throw std::runtime_error("SLUICE_INVALID with no problem in it");
+    return problems;
+  } catch (const std::exception& e) {
+    throw PluginError(std::string("check_options answered what sluice cannot read: ") + e.what());
+  }
+}
+
 PluginSchemaLookup PluginHost::schema_lookup() {
   return [this](const std::string& name, const std::vector<std::string>& paths,
                 std::string* error) -> std::optional<PluginSchemaInfo> {
@@ -309,6 +329,11 @@ PluginSchemaLookup PluginHost::schema_lookup() {
       info.is_sink = plugin->is_sink();
       info.options_schema = plugin->descriptor().options_schema;
       info.file = plugin->file();
+      const auto& d = plugin->descriptor();
+      if (SLUICE_HAS_FIELD(&d, sluice_plugin_descriptor, check_options) && d.check_options)
+        info.check_options = [plugin](const std::string& options_json) {
+          return check_options(*plugin, options_json).value_or(OptionProblems{});
+        };
       return info;
     } catch (const std::exception& e) {
       if (error) *error = e.what();

@@ -42,42 +42,121 @@ std::string parent_directory(const std::string& path) {
   return path.substr(0, slash);
 }
 
+mode_t parse_mode(const std::string& text) {
+  if (text.empty() || text.size() > 4 || text.find_first_not_of("01234567") != std::string::npos)
+    throw std::invalid_argument("'" + text + "' is not an octal mode such as \"0640\"");
+  return static_cast<mode_t>(std::stoul(text, nullptr, 8));
+}
+
+Fsync parse_fsync(const std::string& text) {
+  if (text == "never") return Fsync::never;
+  if (text == "batch") return Fsync::batch;
+  if (text == "interval") return Fsync::interval;
+  throw std::invalid_argument("'" + text + "' is not one of never, batch, interval");
+}
+
+sluice::Format parse_file_format(const std::string& text) {
+  if (text != "json" && text != "cloudevents" && text != "text")
+    throw std::invalid_argument("'" + text + "' is not one of json, cloudevents, text");
+  return sluice::parse_format(text);
+}
+
+// Why the sink cannot write into the directory of `path` (it does not exist, or it is not
+// trusted: sluice/trusted_path.hpp); "" when it can. At start, on reopen and in check_options.
+std::string directory_problem(const std::string& path) {
+  const std::string dir = parent_directory(path);
+  struct stat dst;
+  if (::stat(dir.c_str(), &dst) != 0 && errno == ENOENT)
+    return "file sink: directory '" + dir +
+           "' does not exist (the file sink does not create directories)";
+  if (std::string why = sluice::untrusted_directory(dir); !why.empty())
+    return "file sink: refusing '" + path + "': " + why;
+  return {};
+}
+
+// What opening `path` for appending would refuse, seen without opening it: the directory, a
+// directory at the path, a link another user planted, no permission. Same words as open_file.
+std::string path_problem(const std::string& path) {
+  if (std::string why = directory_problem(path); !why.empty()) return why;
+  struct stat st;
+  if (::lstat(path.c_str(), &st) != 0) {
+    if (errno != ENOENT) return "file sink: cannot open '" + path + "': " + errno_text(errno);
+    if (::access(parent_directory(path).c_str(), W_OK | X_OK) != 0)
+      return "file sink: cannot open '" + path + "': " + errno_text(errno);
+    return {};
+  }
+  if (S_ISLNK(st.st_mode) && st.st_uid != 0 && st.st_uid != ::geteuid())
+    return "file sink: refusing '" + path + "': it is a symbolic link owned by another user";
+  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+    return "file sink: cannot open '" + path + "': " + errno_text(EISDIR);
+  if (::access(path.c_str(), W_OK) != 0 && errno != ENOENT)
+    return "file sink: cannot open '" + path + "': " + errno_text(errno);
+  return {};
+}
+
+// The options as the sink uses them. One code path for the constructor and check_options: every
+// bad value is a problem at its option.
+struct Settings {
+  std::string path;
+  sluice::Format format = sluice::Format::json;
+  mode_t mode = 0640;
+  uint64_t max_bytes = 0;  // 0: no rotation
+  int keep = 5;
+  Fsync fsync = Fsync::never;
+  std::chrono::milliseconds fsync_interval{1000};
+
+  static Settings read(const nlohmann::json& o, sluice::OptionProblems& problems) {
+    using sluice::read_option;
+    Settings s;
+    if (!o.contains("path") || !o["path"].is_string() || o["path"].get<std::string>().empty())
+      problems.push_back({"/path", "path: a file name is required"});
+    else
+      s.path = o["path"].get<std::string>();
+    s.format = read_option(
+        problems, "/format",
+        [&] { return parse_file_format(o.value("format", std::string("json"))); }, s.format);
+    s.mode = read_option(
+        problems, "/mode", [&] { return parse_mode(o.value("mode", std::string("0640"))); },
+        s.mode);
+    if (o.contains("rotate")) {
+      const auto& r = o["rotate"];
+      s.max_bytes = read_option(problems, "/rotate/max_bytes", [&] {
+        const uint64_t n = sluice::size_option(r.value("max_bytes", nlohmann::json("100MiB")));
+        if (n == 0) throw std::invalid_argument("must be more than 0");
+        return n;
+      });
+      // Each rotation renames every kept file: a bound keeps it from running for hours.
+      if (r.contains("keep"))
+        s.keep = read_option(
+            problems, "/rotate/keep",
+            [&] {
+              const int keep = static_cast<int>(sluice::count_option(r["keep"], 1000));
+              if (keep < 1) throw std::invalid_argument("must be at least 1");
+              return keep;
+            },
+            s.keep);
+    }
+    s.fsync = read_option(
+        problems, "/fsync", [&] { return parse_fsync(o.value("fsync", std::string("never"))); },
+        s.fsync);
+    s.fsync_interval = read_option(
+        problems, "/fsync_interval",
+        [&] { return sluice::duration_option(o.value("fsync_interval", nlohmann::json("1s"))); },
+        s.fsync_interval);
+    if (!s.path.empty())
+      if (std::string why = path_problem(s.path); !why.empty()) problems.push_back({"/path", why});
+    return s;
+  }
+};
+
 class FileSink : public sluice::Sink {
  public:
-  FileSink(sluice::Host host, const nlohmann::json& options) : sluice::Sink(host) {
-    if (!options.contains("path") || !options["path"].is_string() ||
-        options["path"].get<std::string>().empty())
-      throw std::invalid_argument("path: a file name is required");
-    path_ = options["path"].get<std::string>();
-    std::string format = options.value("format", std::string("json"));
-    if (format != "json" && format != "cloudevents" && format != "text")
-      throw std::invalid_argument("format: '" + format + "' is not one of json, cloudevents, text");
-    format_ = sluice::parse_format(format);
-    mode_ = parse_mode(options.value("mode", std::string("0640")));
-    if (options.contains("rotate")) {
-      const auto& r = options["rotate"];
-      max_bytes_ = sluice::size_option(r.value("max_bytes", nlohmann::json("100MiB")));
-      if (max_bytes_ == 0) throw std::invalid_argument("rotate.max_bytes: must be more than 0");
-      // Each rotation renames every kept file: a bound keeps it from running for hours.
-      try {
-        if (r.contains("keep")) keep_ = static_cast<int>(sluice::count_option(r["keep"], 1000));
-      } catch (const std::exception& e) {
-        throw std::invalid_argument(std::string("rotate.keep: ") + e.what());
-      }
-      if (keep_ < 1) throw std::invalid_argument("rotate.keep: must be at least 1");
-    }
-    std::string fsync = options.value("fsync", std::string("never"));
-    if (fsync == "never")
-      fsync_ = Fsync::never;
-    else if (fsync == "batch")
-      fsync_ = Fsync::batch;
-    else if (fsync == "interval")
-      fsync_ = Fsync::interval;
-    else
-      throw std::invalid_argument("fsync: '" + fsync + "' is not one of never, batch, interval");
-    fsync_interval_ =
-        sluice::duration_option(options.value("fsync_interval", nlohmann::json("1s")));
+  static sluice::OptionProblems check_options(const nlohmann::json& options) {
+    return sluice::problems_of<Settings>(options);
   }
+
+  FileSink(sluice::Host host, const nlohmann::json& options)
+      : sluice::Sink(host), s_(sluice::read_settings<Settings>(options)) {}
 
   ~FileSink() override {
     stop_syncer();
@@ -91,20 +170,20 @@ class FileSink : public sluice::Sink {
       last_sync_ = std::chrono::steady_clock::now();
       stopping_ = false;
     }
-    if (fsync_ == Fsync::interval) syncer_ = std::thread([this] { sync_periodically(); });
+    if (s_.fsync == Fsync::interval) syncer_ = std::thread([this] { sync_periodically(); });
   }
 
   void stop() override {
     stop_syncer();
     std::lock_guard lock(mutex_);
-    if (fd_ >= 0 && fsync_ != Fsync::never && dirty_) sync("stop");
+    if (fd_ >= 0 && s_.fsync != Fsync::never && dirty_) sync("stop");
     close_file();
   }
 
   // logrotate moved the file away and sent SIGHUP: continue in a new file at the same path.
   void reopen() override {
     std::lock_guard lock(mutex_);
-    if (fd_ >= 0 && fsync_ != Fsync::never && dirty_) sync("reopen");
+    if (fd_ >= 0 && s_.fsync != Fsync::never && dirty_) sync("reopen");
     close_file();
     host().metric("reopens");
     open_file();  // on failure the next batch tries again (and answers retry while it fails)
@@ -113,9 +192,10 @@ class FileSink : public sluice::Sink {
   sluice::Delivery deliver(const sluice::Batch& batch) override {
     std::lock_guard lock(mutex_);
     buffer_.clear();  // keeps its capacity: no allocation per batch once warmed up
-    sluice::append_batch(buffer_, format_, batch.events(), batch.size());
+    sluice::append_batch(buffer_, s_.format, batch.events(), batch.size());
 
-    if (fd_ >= 0 && max_bytes_ > 0 && size_ > 0 && size_ + buffer_.size() > max_bytes_) rotate();
+    if (fd_ >= 0 && s_.max_bytes > 0 && size_ > 0 && size_ + buffer_.size() > s_.max_bytes)
+      rotate();
     if (fd_ < 0) {
       try {
         open_file();
@@ -142,33 +222,21 @@ class FileSink : public sluice::Sink {
     dirty_ = true;
 
     // The batch is in the file but maybe not on disk, and the caller asked for durability.
-    if (fsync_ == Fsync::batch && !sync("batch"))
-      return sluice::Delivery::retry("fsync '" + path_ + "': " + errno_text(errno));
+    if (s_.fsync == Fsync::batch && !sync("batch"))
+      return sluice::Delivery::retry("fsync '" + s_.path + "': " + errno_text(errno));
     return sluice::Delivery::ok();
   }
 
  private:
-  static mode_t parse_mode(const std::string& text) {
-    if (text.empty() || text.size() > 4 || text.find_first_not_of("01234567") != std::string::npos)
-      throw std::invalid_argument("mode: '" + text + "' is not an octal mode such as \"0640\"");
-    return static_cast<mode_t>(std::stoul(text, nullptr, 8));
-  }
-
   // Opens path for appending. A file this call creates gets exactly `mode` (whatever the umask);
   // an existing file keeps its mode. O_NONBLOCK for the open only: a FIFO nobody reads is an
   // error (ENXIO) instead of a deliver() that hangs in open(2).
   void open_file() {
-    const std::string dir = parent_directory(path_);
-    struct stat dst;
-    if (::stat(dir.c_str(), &dst) != 0 && errno == ENOENT)
-      throw std::runtime_error("file sink: directory '" + dir +
-                               "' does not exist (the file sink does not create directories)");
-    if (std::string why = sluice::untrusted_directory(dir); !why.empty())
-      throw std::runtime_error("file sink: refusing '" + path_ + "': " + why);
+    if (std::string why = directory_problem(s_.path); !why.empty()) throw std::runtime_error(why);
     for (int attempt = 0; attempt < 3; ++attempt) {
       bool created = false;
       int fd =
-          sluice::open_private(path_, O_WRONLY | O_APPEND | O_NONBLOCK, mode_, false, &created);
+          sluice::open_private(s_.path, O_WRONLY | O_APPEND | O_NONBLOCK, s_.mode, false, &created);
       if (fd < 0 && errno == ELOOP) fd = open_trusted_link();
       if (fd >= 0) {
         const int flags = ::fcntl(fd, F_GETFL);
@@ -186,22 +254,22 @@ class FileSink : public sluice::Sink {
   // sluice's own user can have made it, but check who did: follow it only then.
   int open_trusted_link() {
     struct stat st;
-    if (::lstat(path_.c_str(), &st) != 0) return -1;
+    if (::lstat(s_.path.c_str(), &st) != 0) return -1;
     if (!S_ISLNK(st.st_mode) || (st.st_uid != 0 && st.st_uid != ::geteuid())) {
       errno = ELOOP;
       return -1;
     }
-    return ::open(path_.c_str(), O_WRONLY | O_APPEND | O_NONBLOCK | O_CLOEXEC);
+    return ::open(s_.path.c_str(), O_WRONLY | O_APPEND | O_NONBLOCK | O_CLOEXEC);
   }
 
   std::runtime_error open_error(int err) const {
     if (err == ELOOP)
-      return std::runtime_error("file sink: refusing '" + path_ +
+      return std::runtime_error("file sink: refusing '" + s_.path +
                                 "': it is a symbolic link owned by another user");
     if (err == ENXIO)
-      return std::runtime_error("file sink: cannot open '" + path_ +
+      return std::runtime_error("file sink: cannot open '" + s_.path +
                                 "': it is a FIFO that no process has open for reading");
-    return std::runtime_error("file sink: cannot open '" + path_ + "': " + errno_text(err));
+    return std::runtime_error("file sink: cannot open '" + s_.path + "': " + errno_text(err));
   }
 
   void adopt(int fd) {
@@ -220,7 +288,7 @@ class FileSink : public sluice::Sink {
   void sync_periodically() {
     std::unique_lock lock(mutex_);
     while (!stopping_) {
-      wake_.wait_until(lock, last_sync_ + fsync_interval_, [this] { return stopping_; });
+      wake_.wait_until(lock, last_sync_ + s_.fsync_interval, [this] { return stopping_; });
       if (stopping_) break;
       if (fd_ >= 0 && dirty_)
         sync("interval");
@@ -247,7 +315,7 @@ class FileSink : public sluice::Sink {
     }
     int err = errno;
     host().metric("fsync_errors");
-    host().warn(std::string("file sink: fsync (") + why + ") of '" + path_ +
+    host().warn(std::string("file sink: fsync (") + why + ") of '" + s_.path +
                 "' failed: " + errno_text(err));
     errno = err;
     return false;
@@ -255,18 +323,18 @@ class FileSink : public sluice::Sink {
 
   // path -> path.1 -> ... -> path.keep; the oldest is deleted. Between batches only.
   void rotate() {
-    if (fsync_ != Fsync::never && dirty_) sync("rotate");
+    if (s_.fsync != Fsync::never && dirty_) sync("rotate");
     close_file();
-    auto numbered = [this](int i) { return path_ + "." + std::to_string(i); };
-    if (::unlink(numbered(keep_).c_str()) != 0 && errno != ENOENT)
-      host().warn("file sink: cannot delete '" + numbered(keep_) + "': " + errno_text(errno));
-    for (int i = keep_ - 1; i >= 1; --i)
+    auto numbered = [this](int i) { return s_.path + "." + std::to_string(i); };
+    if (::unlink(numbered(s_.keep).c_str()) != 0 && errno != ENOENT)
+      host().warn("file sink: cannot delete '" + numbered(s_.keep) + "': " + errno_text(errno));
+    for (int i = s_.keep - 1; i >= 1; --i)
       if (::rename(numbered(i).c_str(), numbered(i + 1).c_str()) != 0 && errno != ENOENT)
         host().warn("file sink: cannot rename '" + numbered(i) + "': " + errno_text(errno));
-    if (::rename(path_.c_str(), numbered(1).c_str()) != 0) {
+    if (::rename(s_.path.c_str(), numbered(1).c_str()) != 0) {
       // Keep writing into the current file rather than stall the pipeline.
       host().metric("rotation_errors");
-      host().warn("file sink: cannot rotate '" + path_ + "': " + errno_text(errno));
+      host().warn("file sink: cannot rotate '" + s_.path + "': " + errno_text(errno));
     } else {
       host().metric("rotations");
     }
@@ -279,12 +347,12 @@ class FileSink : public sluice::Sink {
 
   sluice::Delivery write_failed(int err, uint64_t size_before, size_t written) {
     host().metric("write_errors");
-    std::string reason = "write '" + path_ + "': " + errno_text(err);
+    std::string reason = "write '" + s_.path + "': " + errno_text(err);
     if (err == EPIPE) {
       // The reader of a pipe or FIFO is gone. The retry opens the path again: a new reader of
       // the FIFO gets the batch; without one, opening fails (ENXIO) and the batch waits.
       host().metric("pipe_errors");
-      host().warn("file sink: the reader of '" + path_ + "' went away (EPIPE); will reopen");
+      host().warn("file sink: the reader of '" + s_.path + "' went away (EPIPE); will reopen");
       close_file();
       return sluice::Delivery::retry(reason);
     }
@@ -300,13 +368,7 @@ class FileSink : public sluice::Sink {
     return sluice::Delivery::retry(reason);
   }
 
-  std::string path_;
-  sluice::Format format_ = sluice::Format::json;
-  mode_t mode_ = 0640;
-  uint64_t max_bytes_ = 0;  // 0: no rotation
-  int keep_ = 5;
-  Fsync fsync_ = Fsync::never;
-  std::chrono::milliseconds fsync_interval_{1000};
+  const Settings s_;
 
   std::mutex mutex_;  // deliver and reopen (SIGHUP) come from different threads
   int fd_ = -1;

@@ -7,6 +7,7 @@
 
 #include <sluice/format.hpp>
 #include <sluice/framework_events.hpp>
+#include <sluice/readable.hpp>
 #include <sluice/sdk.hpp>
 #include <sluice/units.hpp>
 
@@ -38,28 +39,74 @@ int64_t wall_clock_ns() {
       .count();
 }
 
-double rate_of(const nlohmann::json& options) {
-  if (!options.contains("rate")) return 10.0;
-  try {
-    return sluice::rate_option(options["rate"]);
-  } catch (const std::exception& e) {
-    throw std::invalid_argument(std::string("rate: ") + e.what());
-  }
-}
-
-std::optional<int64_t> fixed_time_option(const nlohmann::json& options) {
-  auto it = options.find("fixed_time");
-  if (it == options.end() || it->is_null()) return std::nullopt;
-  if (it->is_number_integer()) return it->get<int64_t>();
-  if (it->is_string()) {
-    auto t = sluice::generator::parse_rfc3339(it->get<std::string>());
+std::optional<int64_t> fixed_time_option(const nlohmann::json& v) {
+  if (v.is_null()) return std::nullopt;
+  if (v.is_number_integer()) return v.get<int64_t>();
+  if (v.is_string()) {
+    auto t = sluice::generator::parse_rfc3339(v.get<std::string>());
     if (!t)
-      throw std::invalid_argument("fixed_time: '" + it->get<std::string>() +
+      throw std::invalid_argument("'" + v.get<std::string>() +
                                   "' is not an RFC 3339 date-time such as 2024-01-02T03:04:05Z");
     return t;
   }
-  throw std::invalid_argument("fixed_time: an RFC 3339 string or integer nanoseconds");
+  throw std::invalid_argument("an RFC 3339 string or integer nanoseconds");
 }
+
+// The options as the generator uses them. One code path for the constructor and check_options:
+// every bad value is a problem at its option.
+struct Settings {
+  Template template_ = Template::mixed;
+  double rate = 10.0;
+  uint64_t count = 0;
+  uint64_t seed = 1;
+  std::optional<int64_t> fixed_time;
+  size_t batch = 256;
+  std::string source;
+  std::string id_prefix;
+  std::string replay;
+  bool replay_loop = false;
+
+  static Settings read(const nlohmann::json& o, sluice::OptionProblems& problems) {
+    using sluice::read_option;
+    Settings s;
+    auto at = [&](const char* key) {
+      auto it = o.find(key);
+      return it == o.end() ? nlohmann::json() : *it;
+    };
+    try {  // parse_template names the option itself
+      s.template_ = sluice::generator::parse_template(o.value("template", "mixed"));
+    } catch (const std::exception& e) {
+      problems.push_back({"/template", e.what()});
+    }
+    if (o.contains("rate"))
+      s.rate = read_option(
+          problems, "/rate", [&] { return sluice::rate_option(o["rate"]); }, 10.0);
+    if (o.contains("count"))
+      s.count = read_option(problems, "/count", [&] { return sluice::count_option(o["count"]); });
+    if (o.contains("seed"))
+      s.seed = read_option(
+          problems, "/seed", [&] { return sluice::count_option(o["seed"]); }, 1);
+    s.fixed_time =
+        read_option(problems, "/fixed_time", [&] { return fixed_time_option(at("fixed_time")); });
+    if (o.contains("batch")) {
+      const size_t batch = read_option(
+          problems, "/batch", [&] { return static_cast<size_t>(sluice::count_option(o["batch"])); },
+          s.batch);
+      if (batch < 1 || batch > 65536)
+        problems.push_back({"/batch", "batch: must be 1 to 65536"});
+      else
+        s.batch = batch;
+    }
+    s.source = o.value("source_uri", std::string());
+    s.id_prefix = o.value("id_prefix", std::string());
+    s.replay = o.value("replay", std::string());
+    s.replay_loop = o.value("replay_loop", false);
+    if (!s.replay.empty())
+      if (std::string why = sluice::unreadable_reason(s.replay); !why.empty())
+        problems.push_back({"/replay", "replay: cannot open '" + s.replay + "': " + why});
+    return s;
+  }
+};
 
 // Reads the replay file line by line, turning each line into an event or a parse error.
 class Replay {
@@ -118,31 +165,38 @@ class Replay {
 
 class Generator : public sluice::Source {
  public:
+  static sluice::OptionProblems check_options(const nlohmann::json& options) {
+    return sluice::problems_of<Settings>(options);
+  }
+
   Generator(sluice::Host host, const nlohmann::json& options)
+      : Generator(host, sluice::read_settings<Settings>(options)) {}
+
+  ~Generator() override { stop(); }
+
+ private:
+  Generator(sluice::Host host, const Settings& s)
       : sluice::Source(host),
-        template_(sluice::generator::parse_template(options.value("template", "mixed"))),
-        rate_(rate_of(options)),
-        count_(options.value("count", uint64_t{0})),
-        seed_(options.value("seed", uint64_t{1})),
-        fixed_time_(fixed_time_option(options)),
-        batch_(options.value("batch", size_t{256})),
-        source_(options.value("source_uri", std::string())),
-        id_prefix_(options.value("id_prefix", std::string())) {
-    if (batch_ < 1 || batch_ > 65536) throw std::invalid_argument("batch: must be 1 to 65536");
+        template_(s.template_),
+        rate_(s.rate),
+        count_(s.count),
+        seed_(s.seed),
+        fixed_time_(s.fixed_time),
+        batch_(s.batch),
+        source_(s.source),
+        id_prefix_(s.id_prefix) {
     if (source_.empty()) {
       const std::string name = host.instance_name();
       source_ = "generator://" + (name.empty() ? std::string("generator") : name);
     }
-    std::string replay = options.value("replay", std::string());
-    if (!replay.empty())
-      replay_ = std::make_unique<Replay>(replay, options.value("replay_loop", false));
+    if (!s.replay.empty())
+      replay_ = std::make_unique<Replay>(s.replay, s.replay_loop);
     else
       filler_ = std::make_unique<sluice::generator::TemplateFiller>(template_, seed_, source_);
     events_.resize(batch_);
   }
 
-  ~Generator() override { stop(); }
-
+ public:
   void start() override {
     if (replay_) replay_->open();  // a missing file stops the start with its name
     worker_ = std::thread([this] { run(); });

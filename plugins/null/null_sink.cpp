@@ -12,13 +12,43 @@
 
 namespace {
 
+// The options as the sink uses them; every bad value is a problem at its option.
+struct Settings {
+  std::chrono::milliseconds delay{0};
+  std::chrono::milliseconds retry_after{0};
+  sluice_delivery_code answer = SLUICE_DELIVERY_OK;
+
+  static sluice_delivery_code parse_answer(const std::string& a) {
+    if (a == "ok") return SLUICE_DELIVERY_OK;
+    if (a == "retry") return SLUICE_DELIVERY_RETRY;
+    if (a == "reject") return SLUICE_DELIVERY_REJECT;
+    throw std::invalid_argument("'" + a + "' is not one of ok, retry, reject");
+  }
+
+  static Settings read(const nlohmann::json& o, sluice::OptionProblems& problems) {
+    using sluice::read_option;
+    Settings s;
+    s.delay = read_option(problems, "/delay", [&] {
+      return sluice::duration_option(o.value("delay", nlohmann::json(0)));
+    });
+    s.retry_after = read_option(problems, "/retry_after", [&] {
+      return sluice::duration_option(o.value("retry_after", nlohmann::json(0)));
+    });
+    s.answer = read_option(
+        problems, "/answer", [&] { return parse_answer(o.value("answer", std::string("ok"))); },
+        SLUICE_DELIVERY_OK);
+    return s;
+  }
+};
+
 class NullSink : public sluice::Sink {
  public:
+  static sluice::OptionProblems check_options(const nlohmann::json& options) {
+    return sluice::problems_of<Settings>(options);
+  }
+
   NullSink(sluice::Host host, const nlohmann::json& options)
-      : sluice::Sink(host),
-        delay_(sluice::duration_option(options.value("delay", nlohmann::json(0)))),
-        retry_after_(sluice::duration_option(options.value("retry_after", nlohmann::json(0)))),
-        answer_(parse_answer(options.value("answer", std::string("ok")))) {}
+      : sluice::Sink(host), settings_(sluice::read_settings<Settings>(options)) {}
 
   void stop() override {
     {
@@ -31,16 +61,16 @@ class NullSink : public sluice::Sink {
   sluice::Delivery deliver(const sluice::Batch& batch) override {
     host().metric("batches");
     host().metric("events", static_cast<int64_t>(batch.size()));
-    if (delay_.count() > 0) {
+    if (settings_.delay.count() > 0) {
       // Interruptible, so a stopping host is not held up by a long delay.
       std::unique_lock lock(mutex_);
-      wake_.wait_for(lock, delay_, [this] { return stopping_; });
+      wake_.wait_for(lock, settings_.delay, [this] { return stopping_; });
     }
-    switch (answer_) {
+    switch (settings_.answer) {
       case SLUICE_DELIVERY_RETRY:
         host().metric("answered.retry");
         return sluice::Delivery::retry("null sink configured with answer: retry",
-                                       static_cast<uint32_t>(retry_after_.count()));
+                                       static_cast<uint32_t>(settings_.retry_after.count()));
       case SLUICE_DELIVERY_REJECT:
         host().metric("answered.reject");
         return sluice::Delivery::reject("null sink configured with answer: reject");
@@ -51,16 +81,7 @@ class NullSink : public sluice::Sink {
   }
 
  private:
-  static sluice_delivery_code parse_answer(const std::string& a) {
-    if (a == "ok") return SLUICE_DELIVERY_OK;
-    if (a == "retry") return SLUICE_DELIVERY_RETRY;
-    if (a == "reject") return SLUICE_DELIVERY_REJECT;
-    throw std::invalid_argument("answer: '" + a + "' is not one of ok, retry, reject");
-  }
-
-  std::chrono::milliseconds delay_;
-  std::chrono::milliseconds retry_after_;
-  sluice_delivery_code answer_;
+  const Settings settings_;
   std::mutex mutex_;
   std::condition_variable wake_;
   bool stopping_ = false;

@@ -8,28 +8,53 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <stdexcept>
 #include <string>
 
 #include <unistd.h>
 
 namespace {
 
+// The options as the sink uses them; every bad value is a problem at its option.
+struct Settings {
+  sluice::Format format = sluice::Format::text;
+  int fd = STDOUT_FILENO;
+
+  static int parse_stream(const std::string& name) {
+    if (name == "stdout") return STDOUT_FILENO;
+    if (name == "stderr") return STDERR_FILENO;
+    throw std::invalid_argument("'" + name + "' is not one of stdout, stderr");
+  }
+
+  static Settings read(const nlohmann::json& o, sluice::OptionProblems& problems) {
+    Settings s;
+    s.format = sluice::read_option(
+        problems, "/format",
+        [&] { return sluice::parse_format(o.value("format", std::string("text"))); }, s.format);
+    s.fd = sluice::read_option(
+        problems, "/stream", [&] { return parse_stream(o.value("stream", std::string("stdout"))); },
+        s.fd);
+    return s;
+  }
+};
+
 class StdoutSink : public sluice::Sink {
  public:
+  static sluice::OptionProblems check_options(const nlohmann::json& options) {
+    return sluice::problems_of<Settings>(options);
+  }
+
   StdoutSink(sluice::Host host, const nlohmann::json& options)
-      : sluice::Sink(host),
-        format_(sluice::parse_format(options.value("format", std::string("text")))),
-        fd_(options.value("stream", std::string("stdout")) == "stderr" ? STDERR_FILENO
-                                                                       : STDOUT_FILENO) {}
+      : sluice::Sink(host), s_(sluice::read_settings<Settings>(options)) {}
 
   sluice::Delivery deliver(const sluice::Batch& batch) override {
     buffer_.clear();  // keeps its capacity: no allocation per batch once warmed up
-    sluice::append_batch(buffer_, format_, batch.events(), batch.size());
+    sluice::append_batch(buffer_, s_.format, batch.events(), batch.size());
     const char* p = buffer_.data();
     size_t left = buffer_.size();
     sluice::SigpipeGuard no_sigpipe;
     while (left > 0) {
-      ssize_t n = ::write(fd_, p, left);
+      ssize_t n = ::write(s_.fd, p, left);
       if (n < 0) {
         if (errno == EINTR) continue;
         // EPIPE (reader gone; the host ignores SIGPIPE), EBADF (stdout closed), ENOSPC...
@@ -49,10 +74,9 @@ class StdoutSink : public sluice::Sink {
   }
 
  private:
-  const char* stream_name() const { return fd_ == STDERR_FILENO ? "stderr" : "stdout"; }
+  const char* stream_name() const { return s_.fd == STDERR_FILENO ? "stderr" : "stdout"; }
 
-  sluice::Format format_;
-  int fd_;
+  const Settings s_;
   std::string buffer_;
 };
 

@@ -310,6 +310,46 @@ def case_run_start_fails(tmp):
           "naming the sink and the reason")
 
 
+def checking_pipeline(options):
+    return f"""version: 1
+plugins: {{path: [{A.test_plugins}]}}
+sources:
+  c:
+    plugin: checking
+    options:
+{options}
+  old:
+    plugin: abi10_source
+sinks:
+  out: {{plugin: "null"}}
+routes:
+  - {{from: [c, old], to: out}}
+"""
+
+
+def case_plugin_check(tmp):
+    # A plugin's own options check (API 1.1 check_options, here a C plugin): validate reports
+    # its problem at the option's line, run refuses the same way before creating anything
+    # (create would refuse it with exit 3 and no line); the 1.0 plugin beside it is unaffected.
+    p = write(tmp, "port.yaml", checking_pipeline("      port: 70000\n      broken: false"))
+    want = f"{p}:7:7: error: sources.c: port: 70000 is not a TCP port (1 to 65535)"
+    rc, _, err = run(["validate", p])
+    print(err)
+    check(rc == 1 and want in err.splitlines(), "validate: the plugin's problem at the option")
+    rc, _, err = run(["run", p], timeout=60)
+    check(rc == 1 and want in err.splitlines() and "not started" in err,
+          f"run: the same line, exit 1 (got {rc}), nothing started")
+    p = write(tmp, "fine.yaml", checking_pipeline("      port: 8080"))
+    rc, out, err = run(["validate", p])
+    check(rc == 0 and "valid" in out, f"a port the check accepts is valid ({err.strip()})")
+    p = write(tmp, "broken.yaml", checking_pipeline("      broken: true"))
+    rc, _, err = run(["validate", p])
+    print(err)
+    check(rc == 1 and f"{p}:5:13: error: sources.c.plugin: plugin 'checking' (" in err and
+          "could not check the options of sources.c: check_options failed: cannot check: told to "
+          "break" in err, "a check that fails is an error naming the plugin and the instance")
+
+
 def case_plugins(tmp):
     rc, out, err = run(["plugins", "--path", A.test_plugins])
     print(out)

@@ -55,7 +55,8 @@ __attribute__((unused)) static sluice_plugin_descriptor descriptor = {
     destroy,
     NULL,
     NULL,
-    NULL};
+    NULL,
+    NULL /* check_options (1.1) */};
 
 #if !defined(FAULT_NO_ENTRY)
 SLUICE_PLUGIN_EXPORT const sluice_plugin_descriptor* sluice_plugin_entry(void) {

@@ -58,7 +58,8 @@ static const sluice_plugin_descriptor descriptor = {sizeof(sluice_plugin_descrip
                                                     destroy,
                                                     deliver,
                                                     NULL,
-                                                    NULL};
+                                                    NULL,
+                                                    NULL /* check_options (1.1) */};
 
 SLUICE_PLUGIN_EXPORT const sluice_plugin_descriptor* sluice_plugin_entry(void) {
   return &descriptor;

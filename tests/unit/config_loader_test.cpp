@@ -453,3 +453,147 @@ routes:
         });
   CHECK_FALSE(l.result.ok());
 }
+
+// ---- the plugin's own options check (ABI 1.1 check_options) ---------------------------------
+
+namespace {
+
+// The fake plugins, and a check_options for `gen` and `hmc` that records the options it was
+// given and finds problems by value.
+std::vector<nlohmann::json>& checked() {
+  static std::vector<nlohmann::json> options;
+  return options;
+}
+
+std::optional<PluginSchemaInfo> checking_lookup(const std::string& name,
+                                                const std::vector<std::string>& paths,
+                                                std::string* error) {
+  auto info = config_test::fake_lookup(name, paths, error);
+  if (info && (name == "gen" || name == "hmc"))
+    info->check_options = [](const std::string& text) {
+      auto o = nlohmann::json::parse(text);
+      checked().push_back(o);
+      sluice::OptionProblems problems;
+      if (o.value("label", "") == "throw") throw std::runtime_error("the check broke");
+      if (o.value("label", "") == "bad") problems.push_back({"/label", "label: not good"});
+      if (o.contains("nested") && o["nested"].value("depth", 0) == 7)
+        problems.push_back({"/nested/depth", "nested.depth: 7 is unlucky"});
+      if (o.value("count", 0) == 10) problems.push_back({"/count", "count: 10 is the default"});
+      if (o.value("mode", "") == "b") problems.push_back({"", "mode b needs a label"});
+      if (o.value("password", "") == "s3cret-value") problems.push_back({"/password", "no"});
+      if (o.value("password", "") == "leaky-s3cret")
+        problems.push_back({"/password", "password: 'leaky-s3cret' is wrong"});
+      return problems;
+    };
+  return info;
+}
+
+Strings load_checked(Loaded& l, const std::string& yaml) {
+  checked().clear();
+  l.file = l.dir.write("pipeline.yaml", yaml);
+  l.result = load_pipeline(l.file, checking_lookup);
+  l.diagnostics = config_test::printed(l.result, l.file);
+  return l.diagnostics;
+}
+
+}  // namespace
+
+TEST_CASE("config.check: each problem of the plugin's check is an error at its option") {
+  Loaded l;
+  CHECK(load_checked(l, R"(sources:
+  g:
+    plugin: gen
+    options:
+      count: 3
+      label: bad
+      nested:
+        depth: 7
+sinks:
+  out: {plugin: stdout}
+routes:
+  - {from: g, to: out}
+)") == Strings{
+           "P:6:7: error: sources.g: label: not good",
+           "P:8:9: error: sources.g: nested.depth: 7 is unlucky",
+       });
+  CHECK_FALSE(l.result.ok());
+  // It got the options as create() gets them: validated, defaults filled in.
+  REQUIRE(checked().size() == 1);
+  CHECK(checked()[0] == nlohmann::json::parse(
+                            R"({"count": 3, "interval": "1s", "label": "bad",
+                                "nested": {"depth": 7}})"));
+}
+
+TEST_CASE("config.check: a default or no single option: at options:, else at the instance") {
+  Loaded l;
+  CHECK(load_checked(l, R"(sources:
+  g1:
+    plugin: gen
+    options:
+      mode: b
+  g2:
+    plugin: gen
+sinks:
+  out: {plugin: stdout}
+routes:
+  - {from: [g1, g2], to: out}
+)") == Strings{
+           "P:4:5: error: sources.g1: count: 10 is the default",
+           "P:4:5: error: sources.g1: mode b needs a label",
+           "P:6:3: error: sources.g2: count: 10 is the default",
+       });
+}
+
+TEST_CASE("config.check: not run after a schema error; a failed check names plugin, instance") {
+  Loaded l;
+  CHECK(load_checked(l, R"(sources:
+  g1:
+    plugin: gen
+    options: {count: 0, label: bad}
+  g2:
+    plugin: gen
+    options: {count: 2, label: throw}
+sinks:
+  out: {plugin: stdout}
+routes:
+  - {from: [g1, g2], to: out}
+)") == Strings{
+           "P:4:22: error: sources.g1.options.count: must be at least 1, got 0",
+           "P:6:13: error: sources.g2.plugin: plugin 'gen' (/fake/sluice_gen.so) could not "
+           "check the options of sources.g2: the check broke",
+       });
+  CHECK(checked().size() == 1);  // g2 only
+}
+
+TEST_CASE("config.check: secrets are substituted for the check and hidden in its messages") {
+  Loaded l;
+  setenv("SLUICE_TEST_CHECK_SECRET", "leaky-s3cret", 1);
+  CHECK(load_checked(l, R"(sources:
+  h:
+    plugin: hmc
+    options:
+      host: h1
+      password: ${SLUICE_TEST_CHECK_SECRET}
+sinks:
+  out: {plugin: stdout}
+routes:
+  - {from: h, to: out}
+)") == Strings{"P:6:7: error: sources.h: password: '***' is wrong"});
+  REQUIRE(checked().size() == 1);
+  CHECK(checked()[0]["password"] == "leaky-s3cret");
+  unsetenv("SLUICE_TEST_CHECK_SECRET");
+}
+
+TEST_CASE("config.check: a plugin without check_options is checked against its schema only") {
+  Loaded l;
+  l.file = l.dir.write("pipeline.yaml", R"(sources:
+  g:
+    plugin: gen
+    options: {label: bad}
+sinks:
+  out: {plugin: stdout}
+routes:
+  - {from: g, to: out}
+)");
+  CHECK(load_pipeline(l.file, config_test::fake_lookup).ok());
+}

@@ -235,8 +235,8 @@ TEST_CASE("plugin host: discover lists every plugin file, refused ones with thei
   }
   CHECK(saw_scripted);
   CHECK(saw_garbage);
-  CHECK(loaded == 7);   // older_minor, create_fails, scripted, counting, abi10_source, abi10_sink,
-                        // short_result
+  CHECK(loaded == 8);   // older_minor, create_fails, scripted, counting, abi10_source, abi10_sink,
+                        // short_result, checking
   CHECK(refused == 7);  // wrong_major, newer_minor, no_entry, null_entry, small_struct, garbage,
                         // missing_dep
 }

@@ -157,3 +157,139 @@ TEST_CASE("harness: the frozen-1.0 sink checks the events the SDK hands it") {
   CHECK(h.metric("delivered") == 3);
   CHECK(h.metric("malformed") == 0);
 }
+
+// ---- 1.1 check_options: only for a class that declares it; problems as a JSON array ---------
+
+namespace {
+
+// Refuses "n" below 1 and, in the same code path as its constructor, a missing "name".
+struct CheckedSink : PlainSink {
+  static sluice::OptionProblems check_options(const nlohmann::json& o) {
+    sluice::OptionProblems problems;
+    if (o.value("n", 1) < 1) problems.push_back({"/n", "n must be at least 1"});
+    if (!o.contains("name")) problems.push_back({"", "name is required"});
+    if (o.value("boom", false)) throw std::runtime_error("the check broke");
+    return problems;
+  }
+  CheckedSink(sluice::Host h, const nlohmann::json& o) : PlainSink(h, o) {
+    if (auto p = check_options(o); !p.empty()) throw std::runtime_error(p.front().message);
+  }
+};
+struct DerivedCheckedSink : CheckedSink {
+  using CheckedSink::CheckedSink;
+};
+
+}  // namespace
+
+TEST_CASE("sdk: check_options is in the descriptor only for a class that declares it") {
+  CHECK_FALSE(set(make<PlainSource>().check_options));
+  CHECK_FALSE(set(make<PlainSink>().check_options));
+  CHECK_FALSE(set(make<ModestSink>().check_options));
+  CHECK(set(make<CheckedSink>().check_options));
+  CHECK(set(make<DerivedCheckedSink>().check_options));
+  auto d = make<CheckedSink>();
+  CHECK(SLUICE_HAS_FIELD(&d, sluice_plugin_descriptor, check_options));
+}
+
+TEST_CASE("sdk: the check_options entry answers OK, INVALID with a JSON array, or ERROR") {
+  auto d = make<CheckedSink>();
+  const char* text = nullptr;
+  CHECK(d.check_options(R"({"name": "x", "n": 2})", &text) == SLUICE_OK);
+  REQUIRE(d.check_options(R"({"n": 0})", &text) == SLUICE_INVALID);
+  REQUIRE(text != nullptr);
+  CHECK(nlohmann::json::parse(text) ==
+        nlohmann::json::parse(R"([{"pointer": "/n", "message": "n must be at least 1"},
+                                  {"pointer": "", "message": "name is required"}])"));
+  CHECK(d.check_options(R"({"name": "x", "boom": true})", &text) == SLUICE_ERROR);
+  CHECK(std::string(text) == "the check broke");
+  CHECK(d.check_options("{not json", &text) == SLUICE_ERROR);
+  CHECK(std::string(text).find("parse") != std::string::npos);
+}
+
+TEST_CASE("harness: check() calls check_options as the host does") {
+  static const auto checked = make<CheckedSink>();
+  sluice::testing::Harness h(&checked);
+  CHECK(h.check(R"({"name": "x"})").empty());
+  CHECK(h.check(R"({"n": -3, "name": "x"})") ==
+        sluice::OptionProblems{{"/n", "n must be at least 1"}});
+  CHECK_THROWS_WITH(h.check(R"({"name": "x", "boom": true})"),
+                    "check_options failed: the check broke");
+  // The constructor refuses with the first problem's message: the same code path.
+  CHECK_THROWS_WITH(h.create(R"({"n": 0})"), "n must be at least 1");
+
+  static const auto plain = make<PlainSink>();
+  sluice::testing::Harness without(&plain);
+  CHECK_THROWS_WITH(without.check("{}"), "plugin t has no check_options");
+}
+
+TEST_CASE("sdk: problems travel as a JSON array; anything else is refused when read") {
+  sluice::OptionProblems problems{{"/tls/ca_file", "tls.ca_file: cannot read /x: gone"},
+                                  {"", "no single option"}};
+  CHECK(sluice::problems_from_json(sluice::problems_to_json(problems)) == problems);
+  CHECK(sluice::problems_from_json(R"([{"message": "m"}])") == sluice::OptionProblems{{"", "m"}});
+  CHECK_THROWS(sluice::problems_from_json("not json"));
+  CHECK_THROWS(sluice::problems_from_json(R"({"message": "m"})"));
+  CHECK_THROWS(sluice::problems_from_json(R"([{"pointer": "/a"}])"));
+  CHECK_THROWS(sluice::problems_from_json(R"([{"pointer": 3, "message": "m"}])"));
+  CHECK_THROWS(sluice::problems_from_json(R"([{"pointer": "a", "message": "m"}])"));
+}
+
+TEST_CASE("sdk: read_option records a bad value at its pointer, named as messages name it") {
+  sluice::OptionProblems problems;
+  CHECK(sluice::read_option(
+            problems, "/rate", [] { return 2.5; }, 10.0) == 2.5);
+  CHECK(problems.empty());
+  CHECK(sluice::read_option(
+            problems, "/tls/ca_file", []() -> int { throw std::invalid_argument("bad"); }, 7) == 7);
+  CHECK(problems == sluice::OptionProblems{{"/tls/ca_file", "tls.ca_file: bad"}});
+  CHECK(sluice::option_name("/a~1b/c~0d") == "a/b.c~d");
+  CHECK_THROWS_WITH(sluice::throw_first(problems), "tls.ca_file: bad");
+  CHECK_NOTHROW(sluice::throw_first({}));
+}
+
+// ---- the host's side of check_options -------------------------------------------------------
+
+namespace {
+
+// A C-style entry answering whatever `answer` and `status` say.
+sluice_status g_status = SLUICE_OK;
+const char* g_answer = nullptr;
+sluice_status scripted_check(const char*, const char** problems) {
+  *problems = g_answer;
+  return g_status;
+}
+
+}  // namespace
+
+TEST_CASE("host: check_options answers are read as plugin.h says, anything else is an error") {
+  static auto d = make<CheckedSink>();
+  d.name = "checked";
+  sluice::core::PluginHost host;
+  host.add_builtin(&d);
+  auto plugin = host.load("checked", {});
+  CHECK(sluice::core::check_options(*plugin, R"({"name": "x"})") == sluice::OptionProblems{});
+  CHECK(sluice::core::check_options(*plugin, R"({"n": 0, "name": "x"})") ==
+        sluice::OptionProblems{{"/n", "n must be at least 1"}});
+  CHECK_THROWS_WITH(sluice::core::check_options(*plugin, R"({"boom": true})"),
+                    "check_options failed: the check broke");
+
+  d.check_options = &scripted_check;
+  for (const char* garbage : {"not json", "{}", "[]", R"([{"pointer": "/a"}])"}) {
+    g_status = SLUICE_INVALID;
+    g_answer = garbage;
+    INFO(garbage);
+    CHECK_THROWS_WITH(sluice::core::check_options(*plugin, "{}"),
+                      doctest::Contains("check_options answered what sluice cannot read"));
+  }
+  g_status = SLUICE_ERROR;
+  g_answer = nullptr;
+  CHECK_THROWS_WITH(sluice::core::check_options(*plugin, "{}"),
+                    "check_options failed: no reason given");
+
+  // A descriptor too short for the 1.1 entry (a 1.0 plugin) or a NULL entry: nothing to call.
+  d.struct_size = SLUICE_DESCRIPTOR_MIN_SIZE_1_0;
+  CHECK_FALSE(sluice::core::check_options(*plugin, "{}").has_value());
+  d.struct_size = sizeof d;
+  d.check_options = nullptr;
+  CHECK_FALSE(sluice::core::check_options(*plugin, "{}").has_value());
+}

@@ -564,18 +564,62 @@ class Loader {
       error(plugin_path, e.schema_error);
       return;
     }
-    if (!e.checker) return;
     Path options_path = child(p, "options");
     if (bad_.count(pointer(options_path))) return;
-    // Before the check, so that an invalid secret is hidden in the errors about it too.
-    std::vector<Path> secret_paths = collect_secrets(e.checker->schema(), options, options_path);
-    std::vector<SchemaError> errors = e.checker->check(options);
-    if (!errors.empty()) {
-      report(options_path, errors);
+    if (e.checker) {
+      // Before the check, so that an invalid secret is hidden in the errors about it too.
+      std::vector<Path> secret_paths = collect_secrets(e.checker->schema(), options, options_path);
+      std::vector<SchemaError> errors = e.checker->check(options);
+      if (!errors.empty()) {
+        report(options_path, errors);
+        return;
+      }
+      e.checker->fill_defaults(options);
+      warn_insecure(e.checker->schema(), options, options_path, secret_paths);
+    }
+    if (e.info->check_options) check_with_plugin(p, plugin_name, *e.info, options);
+  }
+
+  // The plugin's own check (ABI 1.1 check_options) of options the schema accepted, as create()
+  // would get them: each problem at the line and column of the option its pointer names, or of
+  // the nearest enclosing key in the file (an option left to its default: `options:`, or the
+  // instance).
+  void check_with_plugin(const Path& p, const std::string& plugin_name,
+                         const PluginSchemaInfo& info, const json& options) {
+    const std::string options_pointer = pointer(child(p, "options"));
+    for (const auto& b : bad_)  // a value whose ${...} failed: said once already
+      if (b.rfind(options_pointer, 0) == 0) return;
+    const std::string instance = config::human_path(doc_.root, p);
+    OptionProblems problems;
+    try {
+      problems = info.check_options(options.dump());
+    } catch (const std::exception& ex) {
+      error(child(p, "plugin"),
+            "plugin '" + plugin_name + "'" + (info.file.empty() ? "" : " (" + info.file + ")") +
+                " could not check the options of " + instance + ": " + ex.what());
       return;
     }
-    e.checker->fill_defaults(options);
-    warn_insecure(e.checker->schema(), options, options_path, secret_paths);
+    for (const auto& problem : problems) {
+      Diagnostic d;
+      d.mark = key_mark(options_pointer + problem.pointer);
+      if (d.mark.file.empty()) d.mark.file = path_;
+      d.message = instance + ": " + problem.message;
+      ++errors_;
+      diagnostics_.push_back(std::move(d));
+    }
+  }
+
+  // The mark of the key that names `json_pointer` (of the value, for an item of a list), or of
+  // the nearest ancestor that is in the file.
+  Mark key_mark(std::string json_pointer) const {
+    for (;;) {
+      if (auto it = doc_.marks.find(json_pointer); it != doc_.marks.end()) {
+        if (it->second.key.line > 0) return it->second.key;
+        if (it->second.value.line > 0) return it->second.value;
+      }
+      if (json_pointer.empty()) return doc_.mark_of("");
+      json_pointer.erase(json_pointer.rfind('/'));
+    }
   }
 
   // ---- secrets and insecure settings, as the plugin's schema marks them ------------------

@@ -87,6 +87,27 @@ TEST_SUITE("descriptor") {
     CHECK_THROWS_WITH(h.create(R"({"path":"/tmp/x","rotate":{"keep":1000000000}})"),
                       "rotate.keep: too large: 1000000000 (at most 1000)");
   }
+
+  TEST_CASE("file: check_options refuses what create refuses, each at its option") {
+    TempDir dir;
+    Harness h(FILE_SO);
+    CHECK(h.check(options(dir.file("out.jsonl"))).empty());
+    nlohmann::json bad = {{"path", dir.file("out.jsonl")},
+                          {"mode", "rw-r-----"},
+                          {"rotate", {{"max_bytes", 0}, {"keep", 0}}},
+                          {"fsync", "always"},
+                          {"fsync_interval", ".."}};
+    CHECK(
+        h.check(bad.dump()) ==
+        sluice::OptionProblems{{"/mode", "mode: 'rw-r-----' is not an octal mode such as \"0640\""},
+                               {"/rotate/max_bytes", "rotate.max_bytes: must be more than 0"},
+                               {"/rotate/keep", "rotate.keep: must be at least 1"},
+                               {"/fsync", "fsync: 'always' is not one of never, batch, interval"},
+                               {"/fsync_interval", "fsync_interval: not a duration: '..'"}});
+    CHECK_THROWS_WITH(h.create(bad.dump()),
+                      "mode: 'rw-r-----' is not an octal mode such as \"0640\"");
+    CHECK(h.check("{}") == sluice::OptionProblems{{"/path", "path: a file name is required"}});
+  }
 }
 
 TEST_SUITE("formats") {
@@ -308,13 +329,14 @@ TEST_SUITE("fsync") {
 }
 
 TEST_SUITE("errors") {
-  TEST_CASE("file: a missing directory is a clear error at start") {
+  TEST_CASE("file: a missing directory is a clear error of the check and at create") {
     TempDir dir;
     Harness h(FILE_SO);
-    auto& sink = h.create(options(dir.file("nope/out.jsonl")));
-    CHECK_THROWS_WITH(sink.start(), ("start failed: file sink: directory '" + dir.file("nope") +
-                                     "' does not exist (the file sink does not create directories)")
-                                        .c_str());
+    const std::string message = "file sink: directory '" + dir.file("nope") +
+                                "' does not exist (the file sink does not create directories)";
+    CHECK(h.check(options(dir.file("nope/out.jsonl"))) ==
+          sluice::OptionProblems{{"/path", message}});
+    CHECK_THROWS_WITH(h.create(options(dir.file("nope/out.jsonl"))), message.c_str());
     CHECK_FALSE(fs::exists(dir.file("nope")));
   }
 
@@ -322,10 +344,10 @@ TEST_SUITE("errors") {
     TempDir dir;
     fs::create_directory(dir.file("sub"));
     Harness h(FILE_SO);
-    auto& sink = h.create(options(dir.file("sub")));  // a directory, not a file
-    CHECK_THROWS_WITH(
-        sink.start(),
-        ("start failed: file sink: cannot open '" + dir.file("sub") + "': Is a directory").c_str());
+    // A directory, not a file.
+    const std::string message = "file sink: cannot open '" + dir.file("sub") + "': Is a directory";
+    CHECK(h.check(options(dir.file("sub"))) == sluice::OptionProblems{{"/path", message}});
+    CHECK_THROWS_WITH(h.create(options(dir.file("sub"))), message.c_str());
   }
 
   TEST_CASE("file: a full disk (ENOSPC) is a retry naming the error") {
@@ -375,9 +397,11 @@ TEST_SUITE("security") {
     fs::create_symlink(victim, path);
     REQUIRE(::lchown(path.c_str(), 65534, 65534) == 0);
     Harness h(FILE_SO);
-    auto& sink = h.create(options(path));
-    CHECK_THROWS_WITH(sink.start(),
+    CHECK_THROWS_WITH(h.create(options(path)),
                       doctest::Contains("it is a symbolic link owned by another user"));
+    REQUIRE(h.check(options(path)).size() == 1);
+    CHECK(h.check(options(path))[0].message ==
+          "file sink: refusing '" + path + "': it is a symbolic link owned by another user");
     CHECK(read_file(victim) == "root:secret\n");
   }
 
@@ -386,9 +410,13 @@ TEST_SUITE("security") {
     fs::create_directory(dir.file("shared"));
     fs::permissions(dir.file("shared"), fs::perms(01777));  // like /tmp: sticky does not help
     Harness h(FILE_SO);
-    auto& sink = h.create(options(dir.file("shared/out.jsonl")));
     const std::string expected = dir.file("shared") + " is writable by group or others";
-    CHECK_THROWS_WITH(sink.start(), doctest::Contains(expected.c_str()));
+    CHECK_THROWS_WITH(h.create(options(dir.file("shared/out.jsonl"))),
+                      doctest::Contains(expected.c_str()));
+    auto problems = h.check(options(dir.file("shared/out.jsonl")));
+    REQUIRE(problems.size() == 1);
+    CHECK(problems[0].pointer == "/path");
+    CHECK(problems[0].message.find(expected) != std::string::npos);
     CHECK_FALSE(fs::exists(dir.file("shared/out.jsonl")));
   }
 
@@ -398,8 +426,8 @@ TEST_SUITE("security") {
     fs::create_directory(dir.file("theirs"));
     REQUIRE(::chown(dir.file("theirs").c_str(), 65534, 65534) == 0);
     Harness h(FILE_SO);
-    auto& sink = h.create(options(dir.file("theirs/out.jsonl")));
-    CHECK_THROWS_WITH(sink.start(), doctest::Contains("is owned by uid 65534"));
+    CHECK_THROWS_WITH(h.create(options(dir.file("theirs/out.jsonl"))),
+                      doctest::Contains("is owned by uid 65534"));
   }
 
   TEST_CASE("file: /dev/stderr, a link root owns in a trusted directory, is still accepted") {

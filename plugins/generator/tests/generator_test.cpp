@@ -118,6 +118,27 @@ TEST_SUITE("descriptor") {
                       "2024-01-02T03:04:05Z");
     CHECK_THROWS_WITH(h.create(R"({"batch":0})"), "batch: must be 1 to 65536");
   }
+
+  TEST_CASE("generator: check_options refuses what create refuses, each at its option") {
+    Harness h(GENERATOR_SO);
+    CHECK(h.check(R"({"template": "minimal", "rate": 0, "fixed_time": "2024-01-02T03:04:05Z"})")
+              .empty());
+    const std::string bad =
+        R"({"template": "nope", "rate": 1e-9, "fixed_time": "yesterday", "batch": 0})";
+    auto problems = h.check(bad);
+    REQUIRE(problems.size() == 4);
+    CHECK(problems[0].pointer == "/template");
+    CHECK(problems[0].message.rfind("template: 'nope' is not one of hmc-os-message, ", 0) == 0);
+    CHECK(
+        problems[1] ==
+        sluice::OptionProblem{
+            "/rate", "rate: a rate is 0 (no pacing) or from 1e-06 to 1e+09 per second, not 1e-09"});
+    CHECK(problems[2] == sluice::OptionProblem{"/fixed_time",
+                                               "fixed_time: 'yesterday' is not an RFC 3339 "
+                                               "date-time such as 2024-01-02T03:04:05Z"});
+    CHECK(problems[3] == sluice::OptionProblem{"/batch", "batch: must be 1 to 65536"});
+    CHECK_THROWS_WITH(h.create(bad), problems[0].message.c_str());
+  }
 }
 
 TEST_SUITE("templates") {
@@ -518,12 +539,17 @@ TEST_SUITE("replay") {
     CHECK(fixed[0].time_unix_ns == kFixedNs);
   }
 
-  TEST_CASE("generator: a missing replay file stops the start with its name") {
+  TEST_CASE("generator: a missing replay file is refused by the check and at create") {
     Harness h(GENERATOR_SO);
-    auto& src = h.create(R"({"replay":"/nonexistent/recording.jsonl"})");
-    CHECK_THROWS_WITH(src.start(),
-                      "start failed: replay: cannot open '/nonexistent/recording.jsonl': No such "
-                      "file or directory");
+    const std::string options = R"({"replay":"/nonexistent/recording.jsonl"})";
+    const std::string message =
+        "replay: cannot open '/nonexistent/recording.jsonl': No such file or directory";
+    CHECK(h.check(options) == sluice::OptionProblems{{"/replay", message}});
+    CHECK_THROWS_WITH(h.create(options), message.c_str());
+    sluice::testing::TempDir dir;
+    CHECK(h.check(nlohmann::json{{"replay", dir.path.string()}}.dump()) ==
+          sluice::OptionProblems{
+              {"/replay", "replay: cannot open '" + dir.path.string() + "': Is a directory"}});
   }
 }
 

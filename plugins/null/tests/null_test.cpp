@@ -44,6 +44,20 @@ TEST_SUITE("descriptor") {
     CHECK_THROWS_WITH(h.create(R"({"answer":"maybe"})"),
                       "answer: 'maybe' is not one of ok, retry, reject");
   }
+
+  TEST_CASE("null: check_options refuses what create refuses, every problem at its option") {
+    Harness h(NULL_SO);
+    CHECK(h.check(R"({"delay": "250ms", "answer": "retry", "retry_after": 100})").empty());
+    const std::string bad = R"({"delay": "..", "answer": "maybe", "retry_after": 2000000000000})";
+    auto problems = h.check(bad);
+    REQUIRE(problems.size() == 3);
+    CHECK(problems[0] == sluice::OptionProblem{"/delay", "delay: not a duration: '..'"});
+    CHECK(problems[1].pointer == "/retry_after");
+    CHECK(problems[1].message.rfind("retry_after: too large: 2000000000000", 0) == 0);
+    CHECK(problems[2] ==
+          sluice::OptionProblem{"/answer", "answer: 'maybe' is not one of ok, retry, reject"});
+    CHECK_THROWS_WITH(h.create(bad), "delay: not a duration: '..'");
+  }
 }
 
 TEST_SUITE("answers") {

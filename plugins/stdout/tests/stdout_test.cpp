@@ -97,7 +97,19 @@ TEST_SUITE("descriptor") {
   TEST_CASE("stdout: an unknown format is refused at create") {
     Harness h(STDOUT_SO);
     CHECK_THROWS_WITH(h.create(R"({"format":"xml"})"),
-                      "unknown format 'xml' (text, json, cloudevents, cloudevents-batch)");
+                      "format: unknown format 'xml' (text, json, cloudevents, cloudevents-batch)");
+  }
+
+  TEST_CASE("stdout: check_options refuses what create refuses, each at its option") {
+    Harness h(STDOUT_SO);
+    CHECK(h.check(R"({"format": "json", "stream": "stderr"})").empty());
+    CHECK(h.check(R"({"format": "xml", "stream": "stdlog"})") ==
+          sluice::OptionProblems{
+              {"/format",
+               "format: unknown format 'xml' (text, json, cloudevents, cloudevents-batch)"},
+              {"/stream", "stream: 'stdlog' is not one of stdout, stderr"}});
+    CHECK_THROWS_WITH(h.create(R"({"stream": "stdlog"})"),
+                      "stream: 'stdlog' is not one of stdout, stderr");
   }
 }
 

@@ -63,6 +63,14 @@ BodyMode parse_body(const std::string& s) {
                               "' (cloudevents, cloudevents-batch, json-array, json-lines)");
 }
 
+// An RFC 6901 pointer token: '~' as "~0", '/' as "~1".
+std::string pointer_token(const std::string& key) {
+  std::string out;
+  for (char ch : key)
+    out += ch == '~' ? std::string("~0") : ch == '/' ? std::string("~1") : std::string(1, ch);
+  return out;
+}
+
 struct Config {
   Url url;
   BodyMode body = BodyMode::cloudevents_batch;
@@ -80,18 +88,43 @@ struct Config {
   std::map<int, Action> status_map;
   std::string user_agent = "sluice-webhook/1.0";
 
+  // Throws std::invalid_argument with the first problem read() finds.
   static Config from_json(const nlohmann::json& o) {
+    OptionProblems problems;
+    Config c = read(o, problems);
+    throw_first(problems);
+    return c;
+  }
+
+  // The options as the sink uses them. One code path for create and check_options: every bad
+  // value is a problem at its option (the TLS files are options() below).
+  static Config read(const nlohmann::json& o, OptionProblems& problems) {
     Config c;
-    c.url = parse_url(o.at("url").get<std::string>());
-    c.body = parse_body(o.value("body", std::string("cloudevents-batch")));
+    auto fail = [&](const std::string& pointer, const std::string& message) {
+      problems.push_back({pointer, message});
+    };
+    try {  // parse_url names the URL itself
+      if (!o.contains("url") || !o["url"].is_string())
+        throw std::invalid_argument("url: an http:// or https:// URL is required");
+      c.url = parse_url(o["url"].get<std::string>());
+    } catch (const std::exception& e) {
+      fail("/url", e.what());
+    }
+    try {
+      c.body = parse_body(o.value("body", std::string("cloudevents-batch")));
+    } catch (const std::exception& e) {
+      fail("/body", e.what());
+    }
     c.gzip = o.value("gzip", false);
     if (auto h = o.find("headers"); h != o.end())
       for (auto it = h->begin(); it != h->end(); ++it) {
+        const std::string at = "/headers/" + pointer_token(it.key());
         if (!is_header_name(it.key()))
-          throw std::invalid_argument("headers: '" + it.key() + "' is not a header name");
-        if (auto why = header_value_problem(it.value().get<std::string>()))
-          throw std::invalid_argument("headers: " + it.key() + ": " + *why);
-        c.headers.emplace_back(it.key(), it.value().get<std::string>());
+          fail(at, "headers: '" + it.key() + "' is not a header name");
+        else if (auto why = header_value_problem(it.value().get<std::string>()))
+          fail(at, "headers: " + it.key() + ": " + *why);
+        else
+          c.headers.emplace_back(it.key(), it.value().get<std::string>());
       }
     if (auto a = o.find("auth"); a != o.end()) {
       if (a->contains("bearer")) {
@@ -104,12 +137,22 @@ struct Config {
     c.idempotency_header = o.value("idempotency_header", c.idempotency_header);
     c.signing_secret = o.value("signing_secret", std::string());
     c.max_in_flight = o.value("max_in_flight", c.max_in_flight);
-    if (c.max_in_flight == 0) throw std::invalid_argument("max_in_flight must be at least 1");
-    if (o.contains("connect_timeout")) c.connect_timeout = duration_option(o["connect_timeout"]);
-    if (o.contains("write_timeout")) c.write_timeout = duration_option(o["write_timeout"]);
-    if (o.contains("read_timeout")) c.read_timeout = duration_option(o["read_timeout"]);
+    if (c.max_in_flight == 0) {
+      fail("/max_in_flight", "max_in_flight must be at least 1");
+      c.max_in_flight = 1;
+    }
+    auto duration = [&](const char* key, milliseconds& out) {
+      if (o.contains(key))
+        out = read_option(
+            problems, std::string("/") + key, [&] { return duration_option(o[key]); }, out);
+    };
+    duration("connect_timeout", c.connect_timeout);
+    duration("write_timeout", c.write_timeout);
+    duration("read_timeout", c.read_timeout);
     if (o.contains("max_response_bytes"))
-      c.max_response_bytes = size_option(o["max_response_bytes"]);
+      c.max_response_bytes = read_option(
+          problems, "/max_response_bytes", [&] { return size_option(o["max_response_bytes"]); },
+          c.max_response_bytes);
     if (o.contains("tls")) c.tls = tls::ClientOptions::from_json(o["tls"]);
     if (auto m = o.find("status_map"); m != o.end())
       for (auto it = m->begin(); it != m->end(); ++it) {
@@ -118,21 +161,48 @@ struct Config {
           code = std::stoi(it.key());
         } catch (...) {
         }
-        if (code < 100 || code > 599)
-          throw std::invalid_argument("status_map: '" + it.key() + "' is not an HTTP status");
-        c.status_map[code] = parse_action(it.value().get<std::string>());
+        const std::string at = "/status_map/" + pointer_token(it.key());
+        if (code < 100 || code > 599) {
+          fail(at, "status_map: '" + it.key() + "' is not an HTTP status");
+          continue;
+        }
+        try {
+          c.status_map[code] = parse_action(it.value().get<std::string>());
+        } catch (const std::exception& e) {
+          fail(at, e.what());
+        }
       }
     c.user_agent = o.value("user_agent", c.user_agent);
     // What the configuration puts into headers must not end them either (a token file with a
     // stray line break, say); the secrets themselves stay out of the message.
     if (auto why = header_value_problem(c.authorization))
-      throw std::invalid_argument("auth: the credentials hold a " + *why);
-    if (auto why = header_value_problem(c.user_agent))
-      throw std::invalid_argument("user_agent: " + *why);
+      fail("/auth", "auth: the credentials hold a " + *why);
+    if (auto why = header_value_problem(c.user_agent)) fail("/user_agent", "user_agent: " + *why);
     if (!c.idempotency_header.empty() && !is_header_name(c.idempotency_header))
-      throw std::invalid_argument("idempotency_header: '" + c.idempotency_header +
-                                  "' is not a header name");
+      fail("/idempotency_header",
+           "idempotency_header: '" + c.idempotency_header + "' is not a header name");
     return c;
+  }
+
+  // What create refuses from the options alone, in the order it refuses them: the values, then
+  // (https only) the TLS files and what OpenSSL makes of them.
+  static OptionProblems problems(const nlohmann::json& o) {
+    OptionProblems problems;
+    Config c = read(o, problems);
+    if (!problems.empty() || !c.url.tls) return problems;
+    problems = tls::check_client_files(c.tls, "/tls");
+    if (!problems.empty()) return problems;
+    try {
+      tls::make_client_context(c.tls);  // a file that is not PEM, a key that does not match
+    } catch (const std::exception& e) {
+      // "tls.<key>: cannot use ...": the option it names.
+      const std::string message = e.what();
+      std::string pointer = "/tls";
+      if (message.rfind("tls.", 0) == 0 && message.find(':') != std::string::npos)
+        pointer += "/" + message.substr(4, message.find(':') - 4);
+      problems.push_back({pointer, message});
+    }
+    return problems;
   }
 };
 
@@ -486,6 +556,10 @@ struct BatchState {
 
 class WebhookSink : public Sink {
  public:
+  static OptionProblems check_options(const nlohmann::json& options) {
+    return Config::problems(options);
+  }
+
   WebhookSink(Host host, const nlohmann::json& options)
       : Sink(host), config_(Config::from_json(options)), work_(net::make_work_guard(ioc_)) {
     if (config_.url.tls) {

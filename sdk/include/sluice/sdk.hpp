@@ -8,12 +8,20 @@
 //   };
 //   SLUICE_PLUGIN(Hello, "hello", "1.0.0", "Says hello", R"({"type":"object"})")
 //
+// Optional (ABI 1.1): a class that declares
+//     static sluice::OptionProblems check_options(const nlohmann::json& options);
+// gets the descriptor's check_options entry, which `sluice validate` and `sluice run` call before
+// any create(). It must refuse (one OptionProblem per problem, with the JSON pointer of the
+// option) everything the constructor refuses from the options alone, with the same message:
+// let the constructor and the check share one code path. Without it the entry is NULL.
+//
 // Exceptions thrown by a plugin never cross the boundary: the layer catches them and turns
 // them into errors (create/start), a logged error (stop/destroy) or a retried batch (deliver).
 #pragma once
 
 #include <sluice/plugin.h>
 #include <sluice/event.hpp>
+#include <sluice/option_problem.hpp>
 #include <sluice/packed_events.hpp>
 
 #include <algorithm>
@@ -21,6 +29,7 @@
 #include <cstdint>
 #include <exception>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -299,6 +308,18 @@ constexpr uint16_t min_host_minor() {
   }
 }
 
+// T::check_options(const nlohmann::json&) -> OptionProblems, if the class declares it (1.1).
+template <typename T, typename = void>
+struct declares_check_options : std::false_type {};
+template <typename T>
+struct declares_check_options<
+    T, std::void_t<decltype(T::check_options(std::declval<const nlohmann::json&>()))>>
+    : std::true_type {
+  static_assert(std::is_same_v<decltype(T::check_options(std::declval<const nlohmann::json&>())),
+                               OptionProblems>,
+                "a sluice plugin's check_options returns sluice::OptionProblems");
+};
+
 template <typename T>
 struct Adapter {
   static_assert(std::is_base_of_v<Source, T> || std::is_base_of_v<Sink, T>,
@@ -385,6 +406,26 @@ struct Adapter {
     return 1;
   }
 
+  static sluice_status check_options(const char* options_json, const char** problems_json) {
+    try {
+      if constexpr (declares_check_options<T>::value) {
+        nlohmann::json options = options_json && *options_json ? nlohmann::json::parse(options_json)
+                                                               : nlohmann::json::object();
+        OptionProblems problems = T::check_options(options);
+        if (problems.empty()) return SLUICE_OK;
+        *problems_json = keep_error(problems_to_json(problems));
+        return SLUICE_INVALID;
+      } else {
+        (void)options_json;
+        *problems_json = keep_error("no check_options");
+        return SLUICE_ERROR;
+      }
+    } catch (...) {
+      *problems_json = current_exception_text();
+      return SLUICE_ERROR;
+    }
+  }
+
   static sluice_plugin_descriptor make(const char* name, const char* version,
                                        const char* description, const char* schema) {
     sluice_plugin_descriptor d{};
@@ -404,6 +445,7 @@ struct Adapter {
     // NULL unless the class has them: the host then knows there is nothing to call.
     d.reopen = declares_reopen<T>() ? &reopen : nullptr;
     d.max_in_flight = declares_max_in_flight<T>() ? &max_in_flight : nullptr;
+    d.check_options = declares_check_options<T>::value ? &check_options : nullptr;
     return d;
   }
 };

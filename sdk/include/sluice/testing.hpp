@@ -156,6 +156,21 @@ class Harness {
     return *instances_.back();
   }
 
+  // Check options as the host does before create() (ABI 1.1 check_options): the problems, none
+  // when the options are fine. Throws when the plugin has no check_options entry or the check
+  // itself failed (SLUICE_ERROR, with the plugin's text).
+  OptionProblems check(const std::string& options_json = "{}") const {
+    if (!SLUICE_HAS_FIELD(d_, sluice_plugin_descriptor, check_options) || !d_->check_options)
+      throw std::runtime_error(std::string("plugin ") + (d_->name ? d_->name : "?") +
+                               " has no check_options");
+    const char* problems = nullptr;
+    sluice_status status = d_->check_options(options_json.c_str(), &problems);
+    if (status == SLUICE_OK) return {};
+    if (status != SLUICE_INVALID)
+      throw std::runtime_error(std::string("check_options failed: ") + (problems ? problems : "?"));
+    return problems_from_json(problems ? problems : "");
+  }
+
   // Hand a batch to a sink and wait for its answer (sync or async). Per-event answers (1.1) are
   // read as the sluice host reads them and come back in Delivery::events, one per event; when
   // they break the contract (not one per event, an element not of the frozen size) the answer

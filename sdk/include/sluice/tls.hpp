@@ -13,6 +13,7 @@
 #include <openssl/x509v3.h>
 
 #include <sluice/option_problem.hpp>
+#include <sluice/readable.hpp>
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -64,16 +65,7 @@ inline constexpr const char* kClientOptionsSchema = R"json({
   }
 })json";
 
-// Why `path` cannot be used as a file (want_dir: as a directory) by this process, in the
-// system's words; "" when it can be read.
-inline std::string unreadable_reason(const std::string& path, bool want_dir = false) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) return std::strerror(errno);
-  if (want_dir && !S_ISDIR(st.st_mode)) return std::strerror(ENOTDIR);
-  if (!want_dir && S_ISDIR(st.st_mode)) return std::strerror(EISDIR);
-  if (::access(path.c_str(), want_dir ? (R_OK | X_OK) : R_OK) != 0) return std::strerror(errno);
-  return {};
-}
+using sluice::unreadable_reason;  // sluice/readable.hpp
 
 // What make_client_context would refuse from the options alone, one problem per option:
 // files that do not exist or cannot be read (naming the file and the system's reason), and a

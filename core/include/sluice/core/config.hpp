@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include <sluice/backoff.hpp>
+#include <sluice/option_problem.hpp>
 
 namespace sluice::core {
 
@@ -135,6 +136,11 @@ struct PluginSchemaInfo {
   bool is_sink = false;
   std::string options_schema;  // JSON Schema text from the plugin's descriptor
   std::string file;            // where it was found
+  // The plugin's own options check (ABI 1.1 check_options); empty when it has none (a 1.0
+  // plugin, or a NULL entry). Takes the options as create() gets them (JSON text: validated,
+  // defaults filled in, secrets substituted) and returns the problems (none: fine); throws
+  // std::runtime_error with the plugin's text when the check itself failed.
+  std::function<OptionProblems(const std::string& options_json)> check_options;
 };
 
 // Finds a plugin by name along the search path (the default places, then plugin_paths).

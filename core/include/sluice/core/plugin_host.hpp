@@ -111,6 +111,13 @@ std::optional<sluice_delivery_result> read_delivery_result(const sluice_delivery
 // when there are none: event_results NULL), else why not; the host then dead-letters the batch.
 std::string check_event_results(const sluice_delivery_result& r, size_t batch_count);
 
+// Runs the plugin's check_options (ABI 1.1) on options as create() gets them: nullopt when the
+// plugin has none (built for 1.0, or a NULL entry), else its problems (empty: the options are
+// fine). Throws PluginError when the check failed (SLUICE_ERROR, with the plugin's text) or
+// answered something the host cannot read.
+std::optional<OptionProblems> check_options(const LoadedPlugin& plugin,
+                                            const std::string& options_json);
+
 // Events handed to emit() travel as an array of the frozen sluice_event: each must say
 // struct_size == SLUICE_EVENT_SIZE, or the host cannot know where the next one starts.
 // "" when they do, else why not (naming the first bad event).
