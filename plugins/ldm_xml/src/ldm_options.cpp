@@ -23,18 +23,18 @@ ClientOptions parse(const nlohmann::json& j, OptionCollector& c) {
     c.add("", "options must be an object");
     return o;
   }
-  o.host = c.get(j, "host", std::string(), "/host", "host", "a string");
+  o.host = c.get(j, "host", std::string(), "/host", "a string");
   if (o.host.empty()) c.add("/host", "option 'host' is required (the control domain running ldmd)");
-  const int64_t port = c.get<int64_t>(j, "port", o.port, "/port", "port", "an integer");
+  const int64_t port = c.get<int64_t>(j, "port", o.port, "/port", "an integer");
   if (port < 1 || port > 65535)
     c.add("/port", "port: from 1 to 65535, not " + std::to_string(port));
   else
     o.port = static_cast<uint16_t>(port);
-  const std::string mode = c.get(j, "mode", std::string("remote"), "/mode", "mode", "a string");
+  const std::string mode = c.get(j, "mode", std::string("remote"), "/mode", "a string");
   if (mode != "remote" && mode != "local") c.add("/mode", "option 'mode' must be remote or local");
   o.local_mode = mode == "local";
-  o.user = c.get(j, "user", std::string(), "/user", "user", "a string");
-  o.password = c.get(j, "password", std::string(), "/password", "password", "a string");
+  o.user = c.get(j, "user", std::string(), "/user", "a string");
+  o.password = c.get(j, "password", std::string(), "/password", "a string");
   if (!o.local_mode && (o.user.empty() || o.password.empty())) {
     // at the empty one when the file has it, else at mode (or the whole options object)
     const char* empty = o.user.empty() ? "user" : "password";
@@ -69,24 +69,23 @@ ClientOptions parse(const nlohmann::json& j, OptionCollector& c) {
     if (o.events.empty()) o.events = {"all"};  // refused above; keeps the value usable
   }
   if (auto r = j.find("reconnect"); r != j.end() && r->is_object()) {
-    o.reconnect.initial = c.duration(*r, "initial", "/reconnect/initial", "reconnect.initial")
-                              .value_or(o.reconnect.initial);
-    o.reconnect.max =
-        c.duration(*r, "max", "/reconnect/max", "reconnect.max").value_or(o.reconnect.max);
-    o.reconnect.multiplier = c.get(*r, "multiplier", o.reconnect.multiplier,
-                                   "/reconnect/multiplier", "reconnect.multiplier", "a number");
+    o.reconnect.initial =
+        c.duration(*r, "initial", "/reconnect/initial").value_or(o.reconnect.initial);
+    o.reconnect.max = c.duration(*r, "max", "/reconnect/max").value_or(o.reconnect.max);
+    o.reconnect.multiplier =
+        c.get(*r, "multiplier", o.reconnect.multiplier, "/reconnect/multiplier", "a number");
     if (!(o.reconnect.multiplier >= 1.0))
       c.add("/reconnect/multiplier", "reconnect.multiplier must be >= 1");
   } else if (r != j.end()) {
     c.add("/reconnect", "reconnect: must be an object with initial, max and multiplier");
   }
-  if (auto v = c.size(j, "max_element_bytes", "/max_element_bytes", "max_element_bytes")) {
+  if (auto v = c.size(j, "max_element_bytes", "/max_element_bytes")) {
     if (*v < 1)
       c.add("/max_element_bytes", "max_element_bytes: at least 1");
     else
       o.limits.max_element_bytes = static_cast<size_t>(*v);
   }
-  if (auto v = c.count(j, "max_depth", "/max_depth", "max_depth")) {
+  if (auto v = c.count(j, "max_depth", "/max_depth")) {
     if (*v < 1 || *v > 1024)
       c.add("/max_depth", "max_depth: from 1 to 1024, not " + std::to_string(*v));
     else
@@ -95,15 +94,14 @@ ClientOptions parse(const nlohmann::json& j, OptionCollector& c) {
   // A zero timeout would fail every attempt at once: the source could never connect.
   for (auto [key, field] : {std::pair{"connect_timeout", &ClientOptions::connect_timeout},
                             std::pair{"response_timeout", &ClientOptions::response_timeout}}) {
-    if (auto v = c.duration(j, key, std::string("/") + key, key)) {
+    if (auto v = c.duration(j, key, std::string("/") + key)) {
       if (v->count() <= 0)
         c.add(std::string("/") + key, std::string(key) + ": must be > 0");
       else
         o.*field = *v;
     }
   }
-  o.stop_timeout =
-      c.duration(j, "stop_timeout", "/stop_timeout", "stop_timeout").value_or(o.stop_timeout);
+  o.stop_timeout = c.duration(j, "stop_timeout", "/stop_timeout").value_or(o.stop_timeout);
   return o;
 }
 

@@ -179,3 +179,19 @@ TEST_CASE("the built plugin's create() refuses every row with check_options' fir
   }
   CHECK_NOTHROW(h.create(remote().dump()));
 }
+
+TEST_CASE("the built plugin's check_options entry answers every row as check_options does") {
+  Harness h(SLUICE_LDM_XML_PLUGIN);
+  for (const auto& row : refusals()) {
+    CAPTURE(row.dump());
+    const OptionProblems p = h.check(row.at("options").dump());
+    CHECK(p == sluice::ldm::check_options(row.at("options")));
+    REQUIRE(p.size() == 1);
+    CHECK(p[0].pointer == row.at("pointer").get<std::string>());
+    CHECK(p[0].message.find(row.at("message").get<std::string>()) != std::string::npos);
+  }
+  CHECK(h.check(remote().dump()).empty());
+  CHECK(h.check(R"({"host":"x","user":"","password":"p","max_element_bytes":0})") ==
+        OptionProblems{{"/user", kRemoteNeeds},
+                       {"/max_element_bytes", "max_element_bytes: at least 1"}});
+}
