@@ -152,23 +152,11 @@ struct Settings {
 class FileSink : public sluice::Sink {
  public:
   static sluice::OptionProblems check_options(const nlohmann::json& options) {
-    sluice::OptionProblems problems;
-    Settings::read(options, problems);
-    return problems;
+    return sluice::problems_of<Settings>(options);
   }
 
-  FileSink(sluice::Host host, const nlohmann::json& options) : sluice::Sink(host) {
-    sluice::OptionProblems problems;
-    Settings s = Settings::read(options, problems);
-    sluice::throw_first(problems);
-    path_ = s.path;
-    format_ = s.format;
-    mode_ = s.mode;
-    max_bytes_ = s.max_bytes;
-    keep_ = s.keep;
-    fsync_ = s.fsync;
-    fsync_interval_ = s.fsync_interval;
-  }
+  FileSink(sluice::Host host, const nlohmann::json& options)
+      : sluice::Sink(host), s_(sluice::read_settings<Settings>(options)) {}
 
   ~FileSink() override {
     stop_syncer();
@@ -182,20 +170,20 @@ class FileSink : public sluice::Sink {
       last_sync_ = std::chrono::steady_clock::now();
       stopping_ = false;
     }
-    if (fsync_ == Fsync::interval) syncer_ = std::thread([this] { sync_periodically(); });
+    if (s_.fsync == Fsync::interval) syncer_ = std::thread([this] { sync_periodically(); });
   }
 
   void stop() override {
     stop_syncer();
     std::lock_guard lock(mutex_);
-    if (fd_ >= 0 && fsync_ != Fsync::never && dirty_) sync("stop");
+    if (fd_ >= 0 && s_.fsync != Fsync::never && dirty_) sync("stop");
     close_file();
   }
 
   // logrotate moved the file away and sent SIGHUP: continue in a new file at the same path.
   void reopen() override {
     std::lock_guard lock(mutex_);
-    if (fd_ >= 0 && fsync_ != Fsync::never && dirty_) sync("reopen");
+    if (fd_ >= 0 && s_.fsync != Fsync::never && dirty_) sync("reopen");
     close_file();
     host().metric("reopens");
     open_file();  // on failure the next batch tries again (and answers retry while it fails)
@@ -204,9 +192,10 @@ class FileSink : public sluice::Sink {
   sluice::Delivery deliver(const sluice::Batch& batch) override {
     std::lock_guard lock(mutex_);
     buffer_.clear();  // keeps its capacity: no allocation per batch once warmed up
-    sluice::append_batch(buffer_, format_, batch.events(), batch.size());
+    sluice::append_batch(buffer_, s_.format, batch.events(), batch.size());
 
-    if (fd_ >= 0 && max_bytes_ > 0 && size_ > 0 && size_ + buffer_.size() > max_bytes_) rotate();
+    if (fd_ >= 0 && s_.max_bytes > 0 && size_ > 0 && size_ + buffer_.size() > s_.max_bytes)
+      rotate();
     if (fd_ < 0) {
       try {
         open_file();
@@ -233,8 +222,8 @@ class FileSink : public sluice::Sink {
     dirty_ = true;
 
     // The batch is in the file but maybe not on disk, and the caller asked for durability.
-    if (fsync_ == Fsync::batch && !sync("batch"))
-      return sluice::Delivery::retry("fsync '" + path_ + "': " + errno_text(errno));
+    if (s_.fsync == Fsync::batch && !sync("batch"))
+      return sluice::Delivery::retry("fsync '" + s_.path + "': " + errno_text(errno));
     return sluice::Delivery::ok();
   }
 
@@ -243,11 +232,11 @@ class FileSink : public sluice::Sink {
   // an existing file keeps its mode. O_NONBLOCK for the open only: a FIFO nobody reads is an
   // error (ENXIO) instead of a deliver() that hangs in open(2).
   void open_file() {
-    if (std::string why = directory_problem(path_); !why.empty()) throw std::runtime_error(why);
+    if (std::string why = directory_problem(s_.path); !why.empty()) throw std::runtime_error(why);
     for (int attempt = 0; attempt < 3; ++attempt) {
       bool created = false;
       int fd =
-          sluice::open_private(path_, O_WRONLY | O_APPEND | O_NONBLOCK, mode_, false, &created);
+          sluice::open_private(s_.path, O_WRONLY | O_APPEND | O_NONBLOCK, s_.mode, false, &created);
       if (fd < 0 && errno == ELOOP) fd = open_trusted_link();
       if (fd >= 0) {
         const int flags = ::fcntl(fd, F_GETFL);
@@ -265,22 +254,22 @@ class FileSink : public sluice::Sink {
   // sluice's own user can have made it, but check who did: follow it only then.
   int open_trusted_link() {
     struct stat st;
-    if (::lstat(path_.c_str(), &st) != 0) return -1;
+    if (::lstat(s_.path.c_str(), &st) != 0) return -1;
     if (!S_ISLNK(st.st_mode) || (st.st_uid != 0 && st.st_uid != ::geteuid())) {
       errno = ELOOP;
       return -1;
     }
-    return ::open(path_.c_str(), O_WRONLY | O_APPEND | O_NONBLOCK | O_CLOEXEC);
+    return ::open(s_.path.c_str(), O_WRONLY | O_APPEND | O_NONBLOCK | O_CLOEXEC);
   }
 
   std::runtime_error open_error(int err) const {
     if (err == ELOOP)
-      return std::runtime_error("file sink: refusing '" + path_ +
+      return std::runtime_error("file sink: refusing '" + s_.path +
                                 "': it is a symbolic link owned by another user");
     if (err == ENXIO)
-      return std::runtime_error("file sink: cannot open '" + path_ +
+      return std::runtime_error("file sink: cannot open '" + s_.path +
                                 "': it is a FIFO that no process has open for reading");
-    return std::runtime_error("file sink: cannot open '" + path_ + "': " + errno_text(err));
+    return std::runtime_error("file sink: cannot open '" + s_.path + "': " + errno_text(err));
   }
 
   void adopt(int fd) {
@@ -299,7 +288,7 @@ class FileSink : public sluice::Sink {
   void sync_periodically() {
     std::unique_lock lock(mutex_);
     while (!stopping_) {
-      wake_.wait_until(lock, last_sync_ + fsync_interval_, [this] { return stopping_; });
+      wake_.wait_until(lock, last_sync_ + s_.fsync_interval, [this] { return stopping_; });
       if (stopping_) break;
       if (fd_ >= 0 && dirty_)
         sync("interval");
@@ -326,7 +315,7 @@ class FileSink : public sluice::Sink {
     }
     int err = errno;
     host().metric("fsync_errors");
-    host().warn(std::string("file sink: fsync (") + why + ") of '" + path_ +
+    host().warn(std::string("file sink: fsync (") + why + ") of '" + s_.path +
                 "' failed: " + errno_text(err));
     errno = err;
     return false;
@@ -334,18 +323,18 @@ class FileSink : public sluice::Sink {
 
   // path -> path.1 -> ... -> path.keep; the oldest is deleted. Between batches only.
   void rotate() {
-    if (fsync_ != Fsync::never && dirty_) sync("rotate");
+    if (s_.fsync != Fsync::never && dirty_) sync("rotate");
     close_file();
-    auto numbered = [this](int i) { return path_ + "." + std::to_string(i); };
-    if (::unlink(numbered(keep_).c_str()) != 0 && errno != ENOENT)
-      host().warn("file sink: cannot delete '" + numbered(keep_) + "': " + errno_text(errno));
-    for (int i = keep_ - 1; i >= 1; --i)
+    auto numbered = [this](int i) { return s_.path + "." + std::to_string(i); };
+    if (::unlink(numbered(s_.keep).c_str()) != 0 && errno != ENOENT)
+      host().warn("file sink: cannot delete '" + numbered(s_.keep) + "': " + errno_text(errno));
+    for (int i = s_.keep - 1; i >= 1; --i)
       if (::rename(numbered(i).c_str(), numbered(i + 1).c_str()) != 0 && errno != ENOENT)
         host().warn("file sink: cannot rename '" + numbered(i) + "': " + errno_text(errno));
-    if (::rename(path_.c_str(), numbered(1).c_str()) != 0) {
+    if (::rename(s_.path.c_str(), numbered(1).c_str()) != 0) {
       // Keep writing into the current file rather than stall the pipeline.
       host().metric("rotation_errors");
-      host().warn("file sink: cannot rotate '" + path_ + "': " + errno_text(errno));
+      host().warn("file sink: cannot rotate '" + s_.path + "': " + errno_text(errno));
     } else {
       host().metric("rotations");
     }
@@ -358,12 +347,12 @@ class FileSink : public sluice::Sink {
 
   sluice::Delivery write_failed(int err, uint64_t size_before, size_t written) {
     host().metric("write_errors");
-    std::string reason = "write '" + path_ + "': " + errno_text(err);
+    std::string reason = "write '" + s_.path + "': " + errno_text(err);
     if (err == EPIPE) {
       // The reader of a pipe or FIFO is gone. The retry opens the path again: a new reader of
       // the FIFO gets the batch; without one, opening fails (ENXIO) and the batch waits.
       host().metric("pipe_errors");
-      host().warn("file sink: the reader of '" + path_ + "' went away (EPIPE); will reopen");
+      host().warn("file sink: the reader of '" + s_.path + "' went away (EPIPE); will reopen");
       close_file();
       return sluice::Delivery::retry(reason);
     }
@@ -379,13 +368,7 @@ class FileSink : public sluice::Sink {
     return sluice::Delivery::retry(reason);
   }
 
-  std::string path_;
-  sluice::Format format_ = sluice::Format::json;
-  mode_t mode_ = 0640;
-  uint64_t max_bytes_ = 0;  // 0: no rotation
-  int keep_ = 5;
-  Fsync fsync_ = Fsync::never;
-  std::chrono::milliseconds fsync_interval_{1000};
+  const Settings s_;
 
   std::mutex mutex_;  // deliver and reopen (SIGHUP) come from different threads
   int fd_ = -1;

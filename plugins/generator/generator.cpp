@@ -166,12 +166,11 @@ class Replay {
 class Generator : public sluice::Source {
  public:
   static sluice::OptionProblems check_options(const nlohmann::json& options) {
-    sluice::OptionProblems problems;
-    Settings::read(options, problems);
-    return problems;
+    return sluice::problems_of<Settings>(options);
   }
 
-  Generator(sluice::Host host, const nlohmann::json& options) : Generator(host, checked(options)) {}
+  Generator(sluice::Host host, const nlohmann::json& options)
+      : Generator(host, sluice::read_settings<Settings>(options)) {}
 
   ~Generator() override { stop(); }
 
@@ -213,13 +212,6 @@ class Generator : public sluice::Source {
   }
 
  private:
-  static Settings checked(const nlohmann::json& options) {
-    sluice::OptionProblems problems;
-    Settings s = Settings::read(options, problems);
-    sluice::throw_first(problems);
-    return s;
-  }
-
   // Sleeps until `deadline` or stop(); false when stopping.
   bool sleep_until(Clock::time_point deadline) {
     std::unique_lock lock(mutex_);

@@ -44,13 +44,11 @@ struct Settings {
 class NullSink : public sluice::Sink {
  public:
   static sluice::OptionProblems check_options(const nlohmann::json& options) {
-    sluice::OptionProblems problems;
-    Settings::read(options, problems);
-    return problems;
+    return sluice::problems_of<Settings>(options);
   }
 
   NullSink(sluice::Host host, const nlohmann::json& options)
-      : sluice::Sink(host), settings_(checked(options)) {}
+      : sluice::Sink(host), settings_(sluice::read_settings<Settings>(options)) {}
 
   void stop() override {
     {
@@ -83,13 +81,6 @@ class NullSink : public sluice::Sink {
   }
 
  private:
-  static Settings checked(const nlohmann::json& options) {
-    sluice::OptionProblems problems;
-    Settings s = Settings::read(options, problems);
-    sluice::throw_first(problems);
-    return s;
-  }
-
   const Settings settings_;
   std::mutex mutex_;
   std::condition_variable wake_;

@@ -41,27 +41,20 @@ struct Settings {
 class StdoutSink : public sluice::Sink {
  public:
   static sluice::OptionProblems check_options(const nlohmann::json& options) {
-    sluice::OptionProblems problems;
-    Settings::read(options, problems);
-    return problems;
+    return sluice::problems_of<Settings>(options);
   }
 
-  StdoutSink(sluice::Host host, const nlohmann::json& options) : sluice::Sink(host) {
-    sluice::OptionProblems problems;
-    Settings s = Settings::read(options, problems);
-    sluice::throw_first(problems);
-    format_ = s.format;
-    fd_ = s.fd;
-  }
+  StdoutSink(sluice::Host host, const nlohmann::json& options)
+      : sluice::Sink(host), s_(sluice::read_settings<Settings>(options)) {}
 
   sluice::Delivery deliver(const sluice::Batch& batch) override {
     buffer_.clear();  // keeps its capacity: no allocation per batch once warmed up
-    sluice::append_batch(buffer_, format_, batch.events(), batch.size());
+    sluice::append_batch(buffer_, s_.format, batch.events(), batch.size());
     const char* p = buffer_.data();
     size_t left = buffer_.size();
     sluice::SigpipeGuard no_sigpipe;
     while (left > 0) {
-      ssize_t n = ::write(fd_, p, left);
+      ssize_t n = ::write(s_.fd, p, left);
       if (n < 0) {
         if (errno == EINTR) continue;
         // EPIPE (reader gone; the host ignores SIGPIPE), EBADF (stdout closed), ENOSPC...
@@ -81,10 +74,9 @@ class StdoutSink : public sluice::Sink {
   }
 
  private:
-  const char* stream_name() const { return fd_ == STDERR_FILENO ? "stderr" : "stdout"; }
+  const char* stream_name() const { return s_.fd == STDERR_FILENO ? "stderr" : "stdout"; }
 
-  sluice::Format format_ = sluice::Format::text;
-  int fd_ = STDOUT_FILENO;
+  const Settings s_;
   std::string buffer_;
 };
 

@@ -53,6 +53,9 @@ def env():
 def case_examples_validate(work):
     files = sorted(glob.glob(os.path.join(A.source_dir, "examples", "*.yaml")))
     check(len(files) >= 4, f"examples/ holds the pipelines ({len(files)} found)")
+    # As their comments say: the file sinks write under out/, which the user creates first (the
+    # file sink does not create directories, and validate checks that they exist).
+    os.makedirs(os.path.join(A.source_dir, "out", "demo"), exist_ok=True)
     for f in files:
         p = subprocess.run([os.path.join(A.bin, "sluice"), "validate", f], capture_output=True,
                            text=True, timeout=60, env=env(), cwd=A.source_dir)
@@ -74,7 +77,16 @@ def case_readme_pipeline(work):
     p = subprocess.run([os.path.join(A.bin, "sluice"), "validate", path], capture_output=True,
                        text=True, timeout=60, env=e)
     print(p.stdout + p.stderr)
-    check(p.returncode == 0, "the pipeline shown in README.md validates")
+    # It names the files of a deployed machine (/var/log/sluice/, /etc/sluice/*.pem), which
+    # plugins check when they can (plugin API 1.1 check_options): those may be missing here,
+    # nothing else may be wrong.
+    errors = [l for l in p.stderr.splitlines() if ": error: " in l]
+    elsewhere = [l for l in errors
+                 if not ("/var/log/sluice' does not exist" in l or
+                         ("/etc/sluice/" in l and "No such file or directory" in l))]
+    check(p.returncode == 0 or (errors and not elsewhere),
+          f"the pipeline shown in README.md validates but for the deployed machine's files "
+          f"(other errors: {elsewhere})")
 
 
 def events_of(path):

@@ -105,7 +105,9 @@ struct Config {
       problems.push_back({pointer, message});
     };
     try {  // parse_url names the URL itself
-      c.url = parse_url(o.at("url").get<std::string>());
+      if (!o.contains("url") || !o["url"].is_string())
+        throw std::invalid_argument("url: an http:// or https:// URL is required");
+      c.url = parse_url(o["url"].get<std::string>());
     } catch (const std::exception& e) {
       fail("/url", e.what());
     }

@@ -290,6 +290,44 @@ TEST_CASE(
                        doctest::Contains("not a header name"), std::runtime_error);
 }
 
+TEST_CASE("webhook: check_options refuses what create refuses, each problem at its option") {
+  Harness h(SLUICE_WEBHOOK_PLUGIN);
+  const std::string https = "https://127.0.0.1:1/hook";
+  CHECK(h.check(options_for(https).dump()).empty());
+  // Every value problem at once, in create's words; create throws the first.
+  json bad = options_for("http://h:99999/x", {{"headers", {{"X A", "v"}, {"X-B", "a\nb"}}},
+                                              {"user_agent", "a\rb"},
+                                              {"connect_timeout", ".."},
+                                              {"max_response_bytes", "."},
+                                              {"status_map", {{"404", "maybe"}}}});
+  CHECK(h.check(bad.dump()) ==
+        sluice::OptionProblems{
+            {"/url", "bad url 'http://h:99999/x': port out of range"},
+            {"/headers/X A", "headers: 'X A' is not a header name"},
+            {"/headers/X-B", "headers: X-B: LF at offset 1"},
+            {"/connect_timeout", "connect_timeout: not a duration: '..'"},
+            {"/max_response_bytes", "max_response_bytes: not a size: '.'"},
+            {"/status_map/404", "status_map: unknown answer 'maybe' (ok, retry, reject)"},
+            {"/user_agent", "user_agent: CR at offset 1"}});
+  CHECK_THROWS_WITH(h.create(bad.dump()), "bad url 'http://h:99999/x': port out of range");
+  // With https: the TLS files, named with the system's reason, then what OpenSSL makes of them.
+  json tls = options_for(https, {{"tls", {{"ca_file", "/nonexistent/ca.pem"}}}});
+  const std::string missing =
+      "tls.ca_file: cannot read /nonexistent/ca.pem: No such file or directory";
+  CHECK(h.check(tls.dump()) == sluice::OptionProblems{{"/tls/ca_file", missing}});
+  CHECK_THROWS_WITH(h.create(tls.dump()), missing.c_str());
+  tls["tls"] = {{"ca_file", "/etc/passwd"}};  // readable, not PEM
+  auto problems = h.check(tls.dump());
+  REQUIRE(problems.size() == 1);
+  CHECK(problems[0].pointer == "/tls/ca_file");
+  CHECK(problems[0].message.rfind("tls.ca_file: cannot use /etc/passwd: ", 0) == 0);
+  CHECK_THROWS_WITH(h.create(tls.dump()), problems[0].message.c_str());
+  // Over plain http the TLS block is not used, so neither create nor the check look at it.
+  json plain =
+      options_for("http://127.0.0.1:1/hook", {{"tls", {{"ca_file", "/nonexistent/ca.pem"}}}});
+  CHECK(h.check(plain.dump()).empty());
+}
+
 // ---- DNS (item 21) ----------------------------------------------------------------------------
 
 TEST_CASE("webhook: a DNS resolve that never answers ends after connect_timeout") {

@@ -5,6 +5,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -41,8 +42,9 @@ inline std::string option_name(const std::string& pointer) {
 // records {pointer, "<option>: <what>"} and returns `fallback`. So the constructor and
 // check_options can share one code path that collects every problem:
 //   rate_ = sluice::read_option(problems, "/rate", [&] { return rate_option(o["rate"]); }, 10.0);
-template <typename T, typename Read>
-T read_option(OptionProblems& problems, const std::string& pointer, Read&& read, T fallback = T{}) {
+template <typename Read, typename T = std::decay_t<std::invoke_result_t<Read&>>>
+T read_option(OptionProblems& problems, const std::string& pointer, Read&& read,
+              std::common_type_t<T> fallback = T{}) {  // (not deduced: read() says what T is)
   try {
     return read();
   } catch (const std::exception& e) {
@@ -54,6 +56,24 @@ T read_option(OptionProblems& problems, const std::string& pointer, Read&& read,
 // For constructors: throws std::invalid_argument with the first problem's message, if any.
 inline void throw_first(const OptionProblems& problems) {
   if (!problems.empty()) throw std::invalid_argument(problems.front().message);
+}
+
+// The usual shape of the shared code path: a Settings type with
+//   static Settings read(const nlohmann::json& options, OptionProblems& problems);
+// check_options returns problems_of<Settings>(options), the constructor takes
+// read_settings<Settings>(options), which throws the first problem's message.
+template <typename Settings>
+OptionProblems problems_of(const nlohmann::json& options) {
+  OptionProblems problems;
+  Settings::read(options, problems);
+  return problems;
+}
+template <typename Settings>
+Settings read_settings(const nlohmann::json& options) {
+  OptionProblems problems;
+  Settings settings = Settings::read(options, problems);
+  throw_first(problems);
+  return settings;
 }
 
 // The problems as the check_options entry answers them: [{"pointer": ..., "message": ...}].
