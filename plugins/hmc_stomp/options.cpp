@@ -324,8 +324,7 @@ sluice::OptionProblems check_options(const nlohmann::json& j, Options* parsed) {
 
 Options Options::from_json(const nlohmann::json& j) {
   Options o;
-  if (const auto problems = check_options(j, &o); !problems.empty())
-    throw std::invalid_argument(problems.front().message);
+  sluice::throw_first(check_options(j, &o));
   return o;
 }
 

@@ -121,8 +121,7 @@ OptionProblems check_options(const nlohmann::json& j, ClientOptions* parsed) {
 
 ClientOptions ClientOptions::from_json(const nlohmann::json& j) {
   ClientOptions o;
-  if (const auto problems = check_options(j, &o); !problems.empty())
-    throw std::invalid_argument(problems.front().message);
+  sluice::throw_first(check_options(j, &o));
   return o;
 }
 

@@ -38,7 +38,7 @@ class OptionCollector {
     using T = decltype(parse(std::declval<const nlohmann::json&>()));
     auto it = j.find(key);
     if (it == j.end()) return std::nullopt;
-    return read_option<std::optional<T>>(
+    return read_option(
         *out_, pointer,
         [&]() -> std::optional<T> {
           try {
