@@ -558,7 +558,7 @@ sinks:
 routes:
   - {from: [g1, g2], to: out}
 )") == Strings{
-           "P:4:22: error: sources.g1.options.count: must be at least 1",
+           "P:4:22: error: sources.g1.options.count: must be at least 1, got 0",
            "P:6:13: error: sources.g2.plugin: plugin 'gen' (/fake/sluice_gen.so) could not "
            "check the options of sources.g2: the check broke",
        });
