@@ -1,5 +1,6 @@
 #include "options.hpp"
 
+#include <sluice/option_check.hpp>
 #include <sluice/units.hpp>
 
 #include <stdexcept>
@@ -152,14 +153,148 @@ std::string build_schema() {
   return schema.dump();
 }
 
-std::chrono::milliseconds duration_of(const nlohmann::json& j, const char* key,
-                                      std::chrono::milliseconds dflt) {
-  if (!j.is_object() || !j.contains(key)) return dflt;
-  try {
-    return sluice::duration_option(j.at(key));
-  } catch (const std::exception& e) {
-    throw std::invalid_argument(std::string(key) + ": " + e.what());
+// The options as create() reads them; every value it would refuse becomes a problem. Files are
+// checked in check_options, after this.
+Options parse(const nlohmann::json& j, sluice::OptionCollector& c) {
+  Options o;
+  if (!j.is_object()) {
+    c.add("", "options must be an object");
+    return o;
   }
+  o.host = c.get(j, "host", std::string(), "/host", "a string");
+  if (o.host.empty()) c.add("/host", "host: required");
+  auto port = [&](const char* key, uint16_t dflt) {
+    const std::string name(key);
+    const int64_t p = c.get<int64_t>(j, key, dflt, "/" + name, "an integer");
+    if (p < 1 || p > 65535) {
+      c.add("/" + name, name + ": from 1 to 65535, not " + std::to_string(p));
+      return dflt;
+    }
+    return static_cast<uint16_t>(p);
+  };
+  o.stomp_port = port("stomp_port", o.stomp_port);
+  o.api_port = port("api_port", o.api_port);
+  const std::string transport = c.get(j, "transport", std::string("tls"), "/transport", "a string");
+  if (transport != "tls" && transport != "tcp")
+    c.add("/transport", "transport: tls or tcp, not '" + transport + "'");
+  o.use_tls = transport != "tcp";
+  if (auto t = j.find("tls"); t != j.end()) {
+    if (t->is_object()) {
+      try {
+        o.tls = sluice::tls::ClientOptions::from_json(*t);
+      } catch (const nlohmann::json::exception&) {
+        c.add("/tls", "tls: verify is a boolean, the others are strings");
+      }
+    } else {
+      c.add("/tls", "tls: must be an object");
+    }
+  }
+  o.userid = c.get(j, "userid", std::string(), "/userid", "a string");
+  o.password = c.get(j, "password", std::string(), "/password", "a string");
+  o.mfa = c.get(j, "mfa", false, "/mfa", "true or false");
+  o.mfa_code = c.get(j, "mfa_code", std::string(), "/mfa_code", "a string");
+  o.mfa_code_file = c.get(j, "mfa_code_file", std::string(), "/mfa_code_file", "a string");
+  // A topic is subscribed as /topic/<name>: a name given with the prefix loses it here, so it
+  // is neither subscribed as /topic//topic/<name> nor compared under two spellings later.
+  const auto topics =
+      c.get(j, "topics", std::vector<std::string>{}, "/topics", "a list of strings");
+  for (size_t i = 0; i < topics.size(); ++i) {
+    static constexpr std::string_view kPrefix = "/topic/";
+    std::string t = topics[i];
+    if (std::string_view(t).substr(0, kPrefix.size()) == kPrefix) t.erase(0, kPrefix.size());
+    if (t.empty()) {
+      c.add("/topics/" + std::to_string(i), topics[i].empty()
+                                                ? std::string("topics: an empty name")
+                                                : std::string("topics: '/topic/' names no topic"));
+      continue;
+    }
+    o.topics.push_back(std::move(t));
+  }
+  o.topic_types =
+      c.get(j, "topic_types", std::vector<std::string>{}, "/topic_types", "a list of strings");
+  if (auto ch = j.find("os_message_channels"); ch != j.end()) {
+    if (!ch->is_array()) c.add("/os_message_channels", "os_message_channels: must be a list");
+    for (size_t i = 0; ch->is_array() && i < ch->size(); ++i) {
+      const auto& e = (*ch)[i];
+      const std::string at = "/os_message_channels/" + std::to_string(i);
+      OsChannel channel;
+      if (e.is_object()) {
+        channel.cpc = c.get(e, "cpc", std::string(), at + "/cpc", "a string");
+        channel.partition = c.get(e, "partition", std::string(), at + "/partition", "a string");
+        channel.lpar = c.get(e, "lpar", std::string(), at + "/lpar", "a string");
+      }
+      if (channel.cpc.empty() || channel.partition.empty() == channel.lpar.empty()) {
+        c.add(at, "os_message_channels: each entry needs cpc and exactly one of partition, lpar");
+        continue;
+      }
+      o.os_message_channels.push_back(std::move(channel));
+    }
+  }
+  o.include_refresh_messages =
+      c.get(j, "include_refresh_messages", false, "/include_refresh_messages", "true or false");
+  o.split_lists = c.get(j, "split_lists", false, "/split_lists", "true or false");
+  if (auto hb = j.find("heartbeat"); hb != j.end() && hb->is_object()) {
+    o.heartbeat_send = c.duration(*hb, "send", "/heartbeat/send").value_or(o.heartbeat_send);
+    o.heartbeat_receive =
+        c.duration(*hb, "receive", "/heartbeat/receive").value_or(o.heartbeat_receive);
+  } else if (hb != j.end()) {
+    c.add("/heartbeat", "heartbeat: must be an object with send and receive");
+  }
+  if (auto r = j.find("reconnect"); r != j.end() && r->is_object()) {
+    o.reconnect.initial =
+        c.duration(*r, "initial", "/reconnect/initial").value_or(o.reconnect.initial);
+    o.reconnect.max = c.duration(*r, "max", "/reconnect/max").value_or(o.reconnect.max);
+    o.reconnect.multiplier =
+        c.get(*r, "multiplier", o.reconnect.multiplier, "/reconnect/multiplier", "a number");
+    if (!(o.reconnect.multiplier >= 1))
+      c.add("/reconnect/multiplier", "reconnect.multiplier: must be >= 1");
+    if (o.reconnect.max < o.reconnect.initial) o.reconnect.max = o.reconnect.initial;
+  } else if (r != j.end()) {
+    c.add("/reconnect", "reconnect: must be an object with initial, max and multiplier");
+  }
+  if (auto v = c.size(j, "max_frame_bytes", "/max_frame_bytes")) {
+    if (*v < 64)
+      c.add("/max_frame_bytes", "max_frame_bytes: at least 64");
+    else
+      o.max_frame_bytes = *v;
+  }
+  if (auto v = c.count(j, "max_headers", "/max_headers")) {
+    if (*v < 1)
+      c.add("/max_headers", "max_headers: at least 1");
+    else
+      o.max_headers = *v;
+  }
+  if (auto v = c.duration(j, "connect_timeout", "/connect_timeout")) {
+    if (v->count() <= 0)
+      c.add("/connect_timeout", "connect_timeout: must be > 0");
+    else
+      o.connect_timeout = *v;
+  }
+  if (auto v = c.duration(j, "request_timeout", "/request_timeout")) {
+    if (v->count() <= 0)
+      c.add("/request_timeout", "request_timeout: must be > 0");
+    else
+      o.request_timeout = *v;
+  }
+  o.max_response_bytes =
+      c.size(j, "max_response_bytes", "/max_response_bytes").value_or(o.max_response_bytes);
+  o.stomp_version = c.get(j, "stomp_version", std::string("auto"), "/stomp_version", "a string");
+  if (o.stomp_version != "auto" && o.stomp_version != "1.2" && o.stomp_version != "1.1" &&
+      o.stomp_version != "1.0")
+    c.add("/stomp_version", "stomp_version: auto, 1.2, 1.1 or 1.0");
+
+  // Rules across options: at the option that asks for something, or at the list left empty.
+  if (o.topics.empty() && o.topic_types.empty() && o.os_message_channels.empty() && topics.empty())
+    c.add(j.contains("topics") ? "/topics" : "",
+          "nothing to subscribe to: give topics, topic_types or os_message_channels");
+  if (o.needs_ws_api() && (o.userid.empty() || o.password.empty()))
+    c.add(!o.topic_types.empty()           ? "/topic_types"
+          : !o.os_message_channels.empty() ? "/os_message_channels"
+                                           : "/mfa",
+          "userid and password are required with topic_types, os_message_channels or mfa");
+  if (!o.mfa_code.empty() && !o.mfa_code_file.empty())
+    c.add("/mfa_code_file", "mfa_code and mfa_code_file: give one, not both");
+  return o;
 }
 
 }  // namespace
@@ -169,96 +304,27 @@ const char* options_schema() {
   return schema.c_str();
 }
 
+sluice::OptionProblems check_options(const nlohmann::json& j, Options* parsed) {
+  sluice::OptionProblems problems;
+  sluice::OptionCollector c(problems);
+  Options o = parse(j, c);
+  // The files create() reads, only where it reads them: TLS when STOMP is over TLS or the WS
+  // API is used (its context is built in create), the MFA code file at every WS API logon.
+  if (j.is_object()) {
+    if (o.use_tls || o.needs_ws_api())
+      for (auto& p : sluice::tls::check_client_context(o.tls, "/tls"))
+        problems.push_back(std::move(p));
+    if (o.needs_ws_api() && !o.mfa_code_file.empty())
+      if (const std::string why = sluice::unreadable_reason(o.mfa_code_file); !why.empty())
+        c.add("/mfa_code_file", "mfa_code_file: cannot read " + o.mfa_code_file + ": " + why);
+  }
+  if (parsed) *parsed = std::move(o);
+  return problems;
+}
+
 Options Options::from_json(const nlohmann::json& j) {
   Options o;
-  if (!j.is_object()) throw std::invalid_argument("options must be an object");
-  o.host = j.value("host", std::string());
-  if (o.host.empty()) throw std::invalid_argument("host: required");
-  o.stomp_port = static_cast<uint16_t>(j.value("stomp_port", 61612));
-  o.api_port = static_cast<uint16_t>(j.value("api_port", 6794));
-  o.use_tls = j.value("transport", std::string("tls")) != "tcp";
-  if (j.contains("tls")) o.tls = sluice::tls::ClientOptions::from_json(j.at("tls"));
-  o.userid = j.value("userid", std::string());
-  o.password = j.value("password", std::string());
-  o.mfa = j.value("mfa", false);
-  o.mfa_code = j.value("mfa_code", std::string());
-  o.mfa_code_file = j.value("mfa_code_file", std::string());
-  // A topic is subscribed as /topic/<name>: a name given with the prefix loses it here, so it
-  // is neither subscribed as /topic//topic/<name> nor compared under two spellings later.
-  for (std::string t : j.value("topics", std::vector<std::string>{})) {
-    static constexpr std::string_view kPrefix = "/topic/";
-    if (std::string_view(t).substr(0, kPrefix.size()) == kPrefix) t.erase(0, kPrefix.size());
-    if (t.empty()) throw std::invalid_argument("topics: '/topic/' names no topic");
-    o.topics.push_back(std::move(t));
-  }
-  o.topic_types = j.value("topic_types", std::vector<std::string>{});
-  if (j.contains("os_message_channels")) {
-    for (const auto& c : j.at("os_message_channels")) {
-      OsChannel ch;
-      ch.cpc = c.value("cpc", std::string());
-      ch.partition = c.value("partition", std::string());
-      ch.lpar = c.value("lpar", std::string());
-      if (ch.cpc.empty() || ch.partition.empty() == ch.lpar.empty())
-        throw std::invalid_argument(
-            "os_message_channels: each entry needs cpc and exactly one of partition, lpar");
-      o.os_message_channels.push_back(std::move(ch));
-    }
-  }
-  o.include_refresh_messages = j.value("include_refresh_messages", false);
-  o.split_lists = j.value("split_lists", false);
-  if (j.contains("heartbeat")) {
-    o.heartbeat_send = duration_of(j.at("heartbeat"), "send", o.heartbeat_send);
-    o.heartbeat_receive = duration_of(j.at("heartbeat"), "receive", o.heartbeat_receive);
-  }
-  if (j.contains("reconnect")) {
-    const auto& r = j.at("reconnect");
-    o.reconnect.initial = duration_of(r, "initial", o.reconnect.initial);
-    o.reconnect.max = duration_of(r, "max", o.reconnect.max);
-    o.reconnect.multiplier = r.value("multiplier", o.reconnect.multiplier);
-    if (o.reconnect.multiplier < 1)
-      throw std::invalid_argument("reconnect.multiplier: must be >= 1");
-    if (o.reconnect.max < o.reconnect.initial) o.reconnect.max = o.reconnect.initial;
-  }
-  if (j.contains("max_frame_bytes")) {
-    try {
-      o.max_frame_bytes = sluice::size_option(j.at("max_frame_bytes"));
-    } catch (const std::exception& e) {
-      throw std::invalid_argument(std::string("max_frame_bytes: ") + e.what());
-    }
-    if (o.max_frame_bytes < 64) throw std::invalid_argument("max_frame_bytes: at least 64");
-  }
-  if (j.contains("max_headers")) {
-    try {
-      o.max_headers = sluice::count_option(j.at("max_headers"));
-    } catch (const std::exception& e) {
-      throw std::invalid_argument(std::string("max_headers: ") + e.what());
-    }
-    if (o.max_headers < 1) throw std::invalid_argument("max_headers: at least 1");
-  }
-  o.connect_timeout = duration_of(j, "connect_timeout", o.connect_timeout);
-  o.request_timeout = duration_of(j, "request_timeout", o.request_timeout);
-  if (j.contains("max_response_bytes")) {
-    try {
-      o.max_response_bytes = sluice::size_option(j.at("max_response_bytes"));
-    } catch (const std::exception& e) {
-      throw std::invalid_argument(std::string("max_response_bytes: ") + e.what());
-    }
-  }
-  o.stomp_version = j.value("stomp_version", std::string("auto"));
-  if (o.stomp_version != "auto" && o.stomp_version != "1.2" && o.stomp_version != "1.1" &&
-      o.stomp_version != "1.0")
-    throw std::invalid_argument("stomp_version: auto, 1.2, 1.1 or 1.0");
-  if (o.connect_timeout.count() <= 0) throw std::invalid_argument("connect_timeout: must be > 0");
-  if (o.request_timeout.count() <= 0) throw std::invalid_argument("request_timeout: must be > 0");
-
-  if (o.topics.empty() && o.topic_types.empty() && o.os_message_channels.empty())
-    throw std::invalid_argument(
-        "nothing to subscribe to: give topics, topic_types or os_message_channels");
-  if (o.needs_ws_api() && (o.userid.empty() || o.password.empty()))
-    throw std::invalid_argument(
-        "userid and password are required with topic_types, os_message_channels or mfa");
-  if (!o.mfa_code.empty() && !o.mfa_code_file.empty())
-    throw std::invalid_argument("mfa_code and mfa_code_file: give one, not both");
+  sluice::throw_first(check_options(j, &o));
   return o;
 }
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <sluice/backoff.hpp>
+#include <sluice/option_problem.hpp>
 #include <sluice/tls.hpp>
 
 #include <chrono>
@@ -55,10 +56,17 @@ struct Options {
   // Needs the Web Services API (topic types, OS message channels, or MFA login).
   bool needs_ws_api() const { return mfa || !topic_types.empty() || !os_message_channels.empty(); }
 
-  // Reads validated options; absent keys keep their defaults. Throws std::invalid_argument with
-  // a message naming the option on values the schema cannot rule out.
+  // Reads options (normally validated against the schema with defaults filled in; the test
+  // harness does neither); absent keys keep their defaults. Throws std::invalid_argument with
+  // the message of the first problem check_options finds.
   static Options from_json(const nlohmann::json& j);
 };
+
+// Everything create() refuses from the options alone, each problem at its JSON pointer (plugin
+// ABI 1.1 check_options): values the schema cannot rule out, options that need others, and
+// the files create() would read (TLS, mfa_code_file) where it reads them. Options::from_json
+// throws the first one's message. `parsed` (optional) receives the options as read.
+sluice::OptionProblems check_options(const nlohmann::json& j, Options* parsed = nullptr);
 
 // The JSON Schema (draft 7) of the options object, NUL-terminated, static storage.
 const char* options_schema();

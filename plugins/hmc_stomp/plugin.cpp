@@ -43,9 +43,15 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
         source_(hmc::source_uri(o_.host)),
         retry_timer_(io_),
         backoff_(o_.reconnect) {
-    if (o_.use_tls || o_.needs_ws_api())
-      tls_ctx_.emplace(sluice::tls::make_client_context(o_.tls));  // throws on a bad CA file
+    // from_json refused what check_options finds, the TLS files included
+    if (o_.use_tls || o_.needs_ws_api()) tls_ctx_.emplace(sluice::tls::make_client_context(o_.tls));
     if (o_.needs_ws_api()) api_ = std::make_unique<hmc::WsApi>(io_, *tls_ctx_, o_);
+  }
+
+  // Plugin ABI 1.1 (`sluice validate`, and `sluice run` before create): everything the
+  // constructor would refuse from these options, with the same messages.
+  static sluice::OptionProblems check_options(const nlohmann::json& options) {
+    return hmc::check_options(options);
   }
 
   ~HmcSource() override { stop(); }

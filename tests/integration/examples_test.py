@@ -50,15 +50,37 @@ def env():
     return e
 
 
+def write_ca(path):
+    """A PEM CA certificate at path, as a fake's --ca-out writes one."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=sluice-test-ca", "-days",
+                    "2", "-keyout", path + ".key", "-out", path], check=True,
+                   capture_output=True, timeout=60)
+
+
+# The CA files the example pipelines name (relative to the working directory), written by the
+# fakes' --ca-out before `sluice run`. validate checks that they can be read and used (the
+# plugins' check_options), as run does, so they must exist.
+EXAMPLE_CA_FILES = ["out/fake-hmc-ca.pem", "out/fake-ldmd-ca.pem", "out/demo/fake-hmc-ca.pem",
+                    "out/demo/fake-ldmd-ca.pem"]
+
+
 def case_examples_validate(work):
     files = sorted(glob.glob(os.path.join(A.source_dir, "examples", "*.yaml")))
     check(len(files) >= 4, f"examples/ holds the pipelines ({len(files)} found)")
-    # As their comments say: the file sinks write under out/, which the user creates first (the
-    # file sink does not create directories, and validate checks that they exist).
-    os.makedirs(os.path.join(A.source_dir, "out", "demo"), exist_ok=True)
+    # Paths in the examples are relative to the repository root. Validate in a stand-in root:
+    # a copy of examples/, and out/ as their comments say to prepare it (the file sinks write
+    # under out/, which the user creates first; the fakes' --ca-out writes the CA files there),
+    # so nothing is written to the source tree.
+    root = os.path.join(work, "root")
+    shutil.copytree(os.path.join(A.source_dir, "examples"), os.path.join(root, "examples"))
+    for ca in EXAMPLE_CA_FILES:
+        write_ca(os.path.join(root, ca))
     for f in files:
-        p = subprocess.run([os.path.join(A.bin, "sluice"), "validate", f], capture_output=True,
-                           text=True, timeout=60, env=env(), cwd=A.source_dir)
+        copy = os.path.join(root, "examples", os.path.basename(f))
+        p = subprocess.run([os.path.join(A.bin, "sluice"), "validate", copy], capture_output=True,
+                           text=True, timeout=60, env=env(), cwd=root)
         print(p.stdout + p.stderr)
         check(p.returncode == 0, f"sluice validate {os.path.relpath(f, A.source_dir)} exits 0")
         leaked = [name for name, value in ENV.items() if value in p.stdout + p.stderr]

@@ -3,8 +3,41 @@
 
 #include <doctest/doctest.h>
 
+#include <fstream>
+
 using hmc::Options;
 using nlohmann::json;
+using sluice::OptionProblem;
+using sluice::OptionProblems;
+
+namespace {
+
+// Options::from_json's message (what create() says), or "" when it accepts the options.
+std::string create_message(const json& options) {
+  try {
+    Options::from_json(options);
+    return "";
+  } catch (const std::invalid_argument& e) {
+    return e.what();
+  }
+}
+
+// One refusal: check_options finds exactly this problem, and from_json throws its message.
+void refused(const json& options, const std::string& pointer, const std::string& message) {
+  CAPTURE(options.dump());
+  CHECK(hmc::check_options(options) == OptionProblems{{pointer, message}});
+  CHECK(create_message(options) == message);
+}
+
+json minimal(json extra = json::object()) {
+  json o = {{"host", "hmc1"}, {"topics", {"t1"}}};
+  o.update(extra);
+  return o;
+}
+
+const std::string kMissing = "/nonexistent/sluice-test";
+
+}  // namespace
 
 TEST_CASE("defaults for a minimal config") {
   Options o = Options::from_json(json{{"host", "hmc1"}, {"topics", {"t1"}}});
@@ -39,9 +72,24 @@ TEST_CASE("durations and sizes with units") {
 TEST_CASE("nothing to subscribe to is an error") {
   CHECK_THROWS_WITH(Options::from_json(json{{"host", "h"}}),
                     "nothing to subscribe to: give topics, topic_types or os_message_channels");
+  // at the empty list when the options have it (the host fills in the default [])
+  refused(json{{"host", "h"}, {"topics", json::array()}}, "/topics",
+          "nothing to subscribe to: give topics, topic_types or os_message_channels");
+  CHECK(hmc::check_options(json{{"host", "h"}}) ==
+        OptionProblems{
+            {"", "nothing to subscribe to: give topics, topic_types or os_message_channels"}});
 }
 
 TEST_CASE("topic_types need userid and password") {
+  const std::string needs =
+      "userid and password are required with topic_types, os_message_channels or mfa";
+  refused(json{{"host", "h"}, {"topic_types", {"object-notification"}}}, "/topic_types", needs);
+  refused(json{{"host", "h"}, {"userid", "u"}, {"topic_types", {"job-notification"}}},
+          "/topic_types", needs);
+  refused(json{{"host", "h"}, {"password", "p"}, {"topic_types", {"job-notification"}}},
+          "/topic_types", needs);
+  refused(json{{"host", "h"}, {"os_message_channels", {{{"cpc", "C"}, {"partition", "P"}}}}},
+          "/os_message_channels", needs);
   CHECK_THROWS_WITH(
       Options::from_json(json{{"host", "h"}, {"topic_types", {"object-notification"}}}),
       "userid and password are required with topic_types, os_message_channels or mfa");
@@ -92,4 +140,155 @@ TEST_CASE("max_headers: a whole number of at least 1") {
   json schema = json::parse(hmc::options_schema());
   CHECK(schema["properties"]["max_headers"]["default"] == 1000);
   CHECK(schema["properties"]["max_headers"]["minimum"] == 1);
+}
+
+// ---- check_options (plugin ABI 1.1): every refusal at its JSON pointer, create's message ----
+
+TEST_CASE("check_options: valid options have no problem") {
+  CHECK(hmc::check_options(minimal()).empty());
+  CHECK(hmc::check_options(minimal({{"heartbeat", {{"send", 0}, {"receive", "1h"}}},
+                                    {"max_frame_bytes", 64},
+                                    {"connect_timeout", 1},
+                                    {"transport", "tcp"}}))
+            .empty());
+}
+
+TEST_CASE("check_options: heartbeat durations in the integer form must not be negative") {
+  refused(minimal({{"heartbeat", {{"receive", -5}}}}), "/heartbeat/receive",
+          "heartbeat.receive: must not be negative: -5");
+  refused(minimal({{"heartbeat", {{"send", -1}, {"receive", "10s"}}}}), "/heartbeat/send",
+          "heartbeat.send: must not be negative: -1");
+  refused(minimal({{"heartbeat", {{"receive", "99999999h"}}}}), "/heartbeat/receive",
+          "heartbeat.receive: duration too large: '99999999h' (at most 1000000000000 ms, about "
+          "31 years)");
+}
+
+TEST_CASE("check_options: timeouts are durations above 0") {
+  refused(minimal({{"connect_timeout", -1}}), "/connect_timeout",
+          "connect_timeout: must not be negative: -1");
+  refused(minimal({{"connect_timeout", 0}}), "/connect_timeout", "connect_timeout: must be > 0");
+  refused(minimal({{"connect_timeout", "."}}), "/connect_timeout",
+          "connect_timeout: not a duration: '.'");
+  refused(minimal({{"request_timeout", "0s"}}), "/request_timeout", "request_timeout: must be > 0");
+  refused(minimal({{"reconnect", {{"initial", -1}}}}), "/reconnect/initial",
+          "reconnect.initial: must not be negative: -1");
+  refused(minimal({{"reconnect", {{"multiplier", 0.5}}}}), "/reconnect/multiplier",
+          "reconnect.multiplier: must be >= 1");
+}
+
+TEST_CASE("check_options: sizes and counts") {
+  refused(minimal({{"max_frame_bytes", 0}}), "/max_frame_bytes", "max_frame_bytes: at least 64");
+  refused(minimal({{"max_frame_bytes", "63B"}}), "/max_frame_bytes",
+          "max_frame_bytes: at least 64");
+  refused(minimal({{"max_frame_bytes", -1}}), "/max_frame_bytes",
+          "max_frame_bytes: must not be negative: -1");
+  refused(minimal({{"max_response_bytes", -1}}), "/max_response_bytes",
+          "max_response_bytes: must not be negative: -1");
+  refused(minimal({{"max_headers", 0}}), "/max_headers", "max_headers: at least 1");
+  refused(minimal({{"max_headers", -5}}), "/max_headers", "max_headers: must not be negative: -5");
+}
+
+TEST_CASE("check_options: topics, channels, ports and version at their place in the list") {
+  refused(minimal({{"topics", {"t1", "/topic/"}}}), "/topics/1",
+          "topics: '/topic/' names no topic");
+  refused(
+      json{{"host", "h"},
+           {"userid", "u"},
+           {"password", "p"},
+           {"os_message_channels",
+            {{{"cpc", "C"}, {"lpar", "L"}}, {{"cpc", "C"}, {"lpar", "L"}, {"partition", "P"}}}}},
+      "/os_message_channels/1",
+      "os_message_channels: each entry needs cpc and exactly one of partition, lpar");
+  refused(minimal({{"stomp_port", 0}}), "/stomp_port", "stomp_port: from 1 to 65535, not 0");
+  refused(minimal({{"api_port", 70000}}), "/api_port", "api_port: from 1 to 65535, not 70000");
+  refused(minimal({{"stomp_version", "2.0"}}), "/stomp_version",
+          "stomp_version: auto, 1.2, 1.1 or 1.0");
+  refused(json{{"topics", {"t"}}}, "/host", "host: required");
+  refused(minimal({{"heartbeat", {{"send", true}}}}), "/heartbeat/send",
+          "heartbeat.send: must be a number or a string with a unit");
+}
+
+TEST_CASE("check_options: mfa needs userid and password; one MFA code source") {
+  refused(minimal({{"mfa", true}}), "/mfa",
+          "userid and password are required with topic_types, os_message_channels or mfa");
+  refused(minimal({{"mfa_code", "123456"}, {"mfa_code_file", kMissing + "/code"}}),
+          "/mfa_code_file", "mfa_code and mfa_code_file: give one, not both");
+}
+
+TEST_CASE("check_options: mfa_code_file must be readable where the WS API reads it") {
+  const json ws = minimal({{"userid", "u"}, {"password", "p"}, {"mfa", true}});
+  json o = ws;
+  o["mfa_code_file"] = kMissing + "/code";
+  refused(o, "/mfa_code_file",
+          "mfa_code_file: cannot read " + kMissing + "/code: No such file or directory");
+  o["mfa_code_file"] = "/";
+  refused(o, "/mfa_code_file", "mfa_code_file: cannot read /: Is a directory");
+  // without the WS API the file is never read, so nothing is refused
+  CHECK(hmc::check_options(minimal({{"mfa_code_file", kMissing + "/code"}})).empty());
+}
+
+TEST_CASE("check_options: TLS files name the option, the file and the reason") {
+  refused(minimal({{"tls", {{"ca_file", kMissing + "/ca.pem"}}}}), "/tls/ca_file",
+          "tls.ca_file: cannot read " + kMissing + "/ca.pem: No such file or directory");
+  refused(minimal({{"tls", {{"ca_dir", "/etc/passwd"}}}}), "/tls/ca_dir",
+          "tls.ca_dir: cannot read /etc/passwd: Not a directory");
+  refused(minimal({{"tls", {{"cert_file", "/etc/passwd"}}}}), "/tls/cert_file",
+          "tls.cert_file needs tls.key_file");
+  refused(minimal({{"tls", {{"key_file", "/etc/passwd"}}}}), "/tls/key_file",
+          "tls.key_file needs tls.cert_file");
+  // a file that exists but is no PEM: what building the TLS context says, at that option
+  const OptionProblems p = hmc::check_options(minimal({{"tls", {{"ca_file", "/etc/passwd"}}}}));
+  REQUIRE(p.size() == 1);
+  CHECK(p[0].pointer == "/tls/ca_file");
+  CHECK(p[0].message.rfind("tls.ca_file: cannot use /etc/passwd: ", 0) == 0);
+  CHECK(create_message(minimal({{"tls", {{"ca_file", "/etc/passwd"}}}})) == p[0].message);
+  // verify: false reads no CA
+  CHECK(
+      hmc::check_options(minimal({{"tls", {{"verify", false}, {"ca_file", kMissing + "/ca.pem"}}}}))
+          .empty());
+}
+
+TEST_CASE("check_options: TLS files are checked only where create() builds a TLS context") {
+  const json tls = {{"ca_file", kMissing + "/ca.pem"}};
+  // plain TCP and no WS API: the files are never read
+  CHECK(hmc::check_options(minimal({{"transport", "tcp"}, {"tls", tls}})).empty());
+  // the WS API is always HTTPS
+  refused(json{{"host", "h"},
+               {"transport", "tcp"},
+               {"userid", "u"},
+               {"password", "p"},
+               {"topic_types", {"object-notification"}},
+               {"tls", tls}},
+          "/tls/ca_file",
+          "tls.ca_file: cannot read " + kMissing + "/ca.pem: No such file or directory");
+}
+
+TEST_CASE("check_options: every problem at once, create() says the first") {
+  const json o = minimal({{"heartbeat", {{"receive", -5}}},
+                          {"connect_timeout", -1},
+                          {"max_frame_bytes", 0},
+                          {"tls", {{"ca_file", kMissing + "/ca.pem"}}}});
+  const OptionProblems p = hmc::check_options(o);
+  CHECK(p == OptionProblems{{"/heartbeat/receive", "heartbeat.receive: must not be negative: -5"},
+                            {"/max_frame_bytes", "max_frame_bytes: at least 64"},
+                            {"/connect_timeout", "connect_timeout: must not be negative: -1"},
+                            {"/tls/ca_file", "tls.ca_file: cannot read " + kMissing +
+                                                 "/ca.pem: No such file or directory"}});
+  CHECK(create_message(o) == "heartbeat.receive: must not be negative: -5");
+}
+
+TEST_CASE("refusals.json: each row is refused with one problem at its pointer") {
+  std::ifstream in(HMC_STOMP_REFUSALS);
+  REQUIRE(in);
+  const json rows = json::parse(in);
+  REQUIRE(rows.is_array());
+  CHECK(rows.size() >= 30);
+  for (const auto& row : rows) {
+    CAPTURE(row.dump());
+    const OptionProblems p = hmc::check_options(row.at("options"));
+    REQUIRE(p.size() == 1);
+    CHECK(p[0].pointer == row.at("pointer").get<std::string>());
+    CHECK(p[0].message.find(row.at("message").get<std::string>()) != std::string::npos);
+    CHECK(create_message(row.at("options")) == p[0].message);
+  }
 }

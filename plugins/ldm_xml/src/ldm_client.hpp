@@ -5,6 +5,7 @@
 #include "xml_stream_framer.hpp"
 
 #include <sluice/backoff.hpp>
+#include <sluice/option_problem.hpp>
 #include <sluice/sdk.hpp>
 #include <sluice/tls.hpp>
 
@@ -33,7 +34,8 @@ struct ClientOptions {
   std::chrono::milliseconds stop_timeout{2000};  // waiting for unregister answers on stop
 
   // From the plugin's options object (validated by the host; checked again here because the
-  // test harness does not validate). Throws std::invalid_argument naming the option.
+  // test harness does not validate). Throws std::invalid_argument with the message of the first
+  // problem check_options finds.
   static ClientOptions from_json(const nlohmann::json& j);
 
   // The LDM_interface registration actions these options ask for.
@@ -42,6 +44,12 @@ struct ClientOptions {
 
 // The options' JSON Schema (strict, with defaults and descriptions).
 const char* options_schema();
+
+// Everything the source refuses from the options alone (create, and the TLS context start()
+// builds), each problem at its JSON pointer (plugin ABI 1.1 check_options): values the schema
+// cannot rule out and the TLS files. ClientOptions::from_json throws the first one's message.
+// `parsed` (optional) receives the options as read.
+OptionProblems check_options(const nlohmann::json& j, ClientOptions* parsed = nullptr);
 
 class Client {
  public:

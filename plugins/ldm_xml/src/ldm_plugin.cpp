@@ -10,6 +10,12 @@ class LdmSource : public sluice::Source {
   LdmSource(sluice::Host host, const nlohmann::json& options)
       : sluice::Source(host), client_(host, sluice::ldm::ClientOptions::from_json(options)) {}
 
+  // Plugin ABI 1.1 (`sluice validate`, and `sluice run` before create): everything create()
+  // and start() would refuse from these options, with the same messages.
+  static sluice::OptionProblems check_options(const nlohmann::json& options) {
+    return sluice::ldm::check_options(options);
+  }
+
   void start() override { client_.start(); }
   void stop() override { client_.stop(); }
 

@@ -23,6 +23,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -93,9 +94,17 @@ inline OptionProblems check_client_files(const ClientOptions& o, const std::stri
   return problems;
 }
 
+// What make_client_context throws when a file it loads is unusable: the message names the
+// option, the file and the reason; `key` is the option (ca_file, ca_dir, cert_file, key_file).
+struct ClientFileError : std::runtime_error {
+  ClientFileError(std::string k, const std::string& message)
+      : std::runtime_error(message), key(std::move(k)) {}
+  std::string key;
+};
+
 // Throws std::runtime_error naming the option, the file and the reason (a file that is not
-// PEM, a key that does not match its certificate); run check_client_files first for the
-// problems the options alone show.
+// PEM, a key that does not match its certificate: ClientFileError); run check_client_files
+// first for the problems the options alone show.
 inline boost::asio::ssl::context make_client_context(const ClientOptions& o) {
   namespace ssl = boost::asio::ssl;
   ssl::context ctx(ssl::context::tls_client);
@@ -107,8 +116,8 @@ inline boost::asio::ssl::context make_client_context(const ClientOptions& o) {
     boost::system::error_code ec;
     call(ec);
     if (ec)
-      throw std::runtime_error(std::string("tls.") + key + ": cannot use " + path + ": " +
-                               ec.message());
+      throw ClientFileError(
+          key, std::string("tls.") + key + ": cannot use " + path + ": " + ec.message());
   };
   if (o.verify) {
     ctx.set_verify_mode(ssl::verify_peer);
@@ -127,6 +136,28 @@ inline boost::asio::ssl::context make_client_context(const ClientOptions& o) {
     load("key_file", o.key_file,
          [&](auto& ec) { ctx.use_private_key_file(o.key_file, ssl::context::pem, ec); });
   return ctx;
+}
+
+// Everything make_client_context would refuse, as option problems, without any network: the
+// problems of check_client_files and, when there are none, what building the context finds (a
+// file that is not PEM, a key that does not match its certificate), each at its option under
+// `pointer`, with make_client_context's message. For the 1.1 check_options entry of a plugin
+// whose create() (or start()) builds the context from the same options.
+inline OptionProblems check_client_context(const ClientOptions& o,
+                                           const std::string& pointer = "/tls") {
+  OptionProblems problems = check_client_files(o, pointer);
+  // Without a file to load, building the context cannot fail on the options.
+  const bool no_files = (!o.verify || (o.ca_file.empty() && o.ca_dir.empty())) &&
+                        o.cert_file.empty() && o.key_file.empty();
+  if (!problems.empty() || no_files) return problems;
+  try {
+    make_client_context(o);
+  } catch (const ClientFileError& e) {
+    problems.push_back({pointer + "/" + e.key, e.what()});
+  } catch (const std::exception& e) {
+    problems.push_back({pointer, e.what()});
+  }
+  return problems;
 }
 
 // Before the handshake: SNI for host names, and the name or address the certificate must match.
