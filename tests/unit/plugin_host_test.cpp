@@ -5,6 +5,7 @@
 #include <sluice/core/plugin_host.hpp>
 #include <sluice/testing.hpp>
 
+#include <dlfcn.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -60,6 +61,19 @@ TEST_CASE("plugin host: a library without the entry symbol is refused") {
   CHECK(load_error("no_entry") == "plugin " + file("no_entry") +
                                       " is not a sluice plugin: it exports no "
                                       "'sluice_plugin_entry' symbol");
+}
+
+TEST_CASE("plugin host: a loaded plugin stays mapped after its host is gone") {
+  // A plugin's threads or its thread-local storage on a host thread may outlive the host's
+  // handle; unmapping the library under them crashes the process (or its leak check) at exit.
+  const std::string so = file("older_minor");  // C: no STB_GNU_UNIQUE symbol pins it
+  {
+    PluginHost host("");
+    host.load("older_minor", {kDir});
+  }
+  void* still = ::dlopen(so.c_str(), RTLD_NOW | RTLD_NOLOAD);
+  CHECK(still != nullptr);
+  if (still) ::dlclose(still);
 }
 
 TEST_CASE("plugin host: an entry point returning NULL is refused") {

@@ -8,6 +8,7 @@
 #include <sluice/testing.hpp>
 
 #include <string>
+#include <thread>
 
 namespace {
 
@@ -259,6 +260,15 @@ sluice_status scripted_check(const char*, const char** problems) {
   return g_status;
 }
 
+// Where the check ran: the host calls it on a thread of its own, so that the plugin's
+// thread-local answer does not stay on a host thread for the life of the process.
+std::thread::id g_checked_on;
+sluice_status thread_recording_check(const char*, const char** problems) {
+  g_checked_on = std::this_thread::get_id();
+  *problems = nullptr;
+  return SLUICE_OK;
+}
+
 }  // namespace
 
 TEST_CASE("host: check_options answers are read as plugin.h says, anything else is an error") {
@@ -285,6 +295,11 @@ TEST_CASE("host: check_options answers are read as plugin.h says, anything else 
   g_answer = nullptr;
   CHECK_THROWS_WITH(sluice::core::check_options(*plugin, "{}"),
                     "check_options failed: no reason given");
+
+  d.check_options = &thread_recording_check;
+  CHECK(sluice::core::check_options(*plugin, "{}") == sluice::OptionProblems{});
+  CHECK(g_checked_on != std::thread::id());
+  CHECK(g_checked_on != std::this_thread::get_id());
 
   // A descriptor too short for the 1.1 entry (a 1.0 plugin) or a NULL entry: nothing to call.
   d.struct_size = SLUICE_DESCRIPTOR_MIN_SIZE_1_0;

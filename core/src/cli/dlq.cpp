@@ -64,6 +64,7 @@ struct ReplayHost {
     a.emit = [](sluice_host_context*, const sluice_event*, size_t) { return SLUICE_INVALID; };
     a.report_state = [](sluice_host_context*, sluice_state, const char*) {};
     a.count_metric = [](sluice_host_context*, const char*, int64_t) {};
+    a.instance_name = [](sluice_host_context* ctx) { return self(ctx)->name.c_str(); };
     a.complete_batch = [](sluice_host_context* ctx, uint64_t id, const sluice_delivery_result* r) {
       ReplayHost* h = self(ctx);
       {

@@ -221,7 +221,7 @@ TEST_CASE("pipeline 4xx: rejected events go to the dead-letter file and replay d
   Sluice replay({"dlq", "replay", dlq.string(), "--pipeline", p.string(), "--to", "hook", "--type",
                  "generator.*"},
                 log);
-  CHECK(replay.wait() == 0);
+  INFO(read_file(log)); CHECK(replay.wait() == 0);
   INFO(read_file(log));
   auto ids = delivered_ids(r);
   CHECK(ids.size() == 20);
