@@ -240,18 +240,7 @@ Options parse(const nlohmann::json& j, sluice::OptionCollector& c) {
   } else if (hb != j.end()) {
     c.add("/heartbeat", "heartbeat: must be an object with send and receive");
   }
-  if (auto r = j.find("reconnect"); r != j.end() && r->is_object()) {
-    o.reconnect.initial =
-        c.duration(*r, "initial", "/reconnect/initial").value_or(o.reconnect.initial);
-    o.reconnect.max = c.duration(*r, "max", "/reconnect/max").value_or(o.reconnect.max);
-    o.reconnect.multiplier =
-        c.get(*r, "multiplier", o.reconnect.multiplier, "/reconnect/multiplier", "a number");
-    if (!(o.reconnect.multiplier >= 1))
-      c.add("/reconnect/multiplier", "reconnect.multiplier: must be >= 1");
-    if (o.reconnect.max < o.reconnect.initial) o.reconnect.max = o.reconnect.initial;
-  } else if (r != j.end()) {
-    c.add("/reconnect", "reconnect: must be an object with initial, max and multiplier");
-  }
+  o.reconnect = c.backoff(j, "reconnect", "/reconnect", o.reconnect);
   if (auto v = c.size(j, "max_frame_bytes", "/max_frame_bytes")) {
     if (*v < 64)
       c.add("/max_frame_bytes", "max_frame_bytes: at least 64");

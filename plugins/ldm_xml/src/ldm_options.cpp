@@ -68,17 +68,7 @@ ClientOptions parse(const nlohmann::json& j, OptionCollector& c) {
     if (events->is_array() && events->empty()) c.add("/events", "events: name at least one class");
     if (o.events.empty()) o.events = {"all"};  // refused above; keeps the value usable
   }
-  if (auto r = j.find("reconnect"); r != j.end() && r->is_object()) {
-    o.reconnect.initial =
-        c.duration(*r, "initial", "/reconnect/initial").value_or(o.reconnect.initial);
-    o.reconnect.max = c.duration(*r, "max", "/reconnect/max").value_or(o.reconnect.max);
-    o.reconnect.multiplier =
-        c.get(*r, "multiplier", o.reconnect.multiplier, "/reconnect/multiplier", "a number");
-    if (!(o.reconnect.multiplier >= 1.0))
-      c.add("/reconnect/multiplier", "reconnect.multiplier must be >= 1");
-  } else if (r != j.end()) {
-    c.add("/reconnect", "reconnect: must be an object with initial, max and multiplier");
-  }
+  o.reconnect = c.backoff(j, "reconnect", "/reconnect", o.reconnect);
   if (auto v = c.size(j, "max_element_bytes", "/max_element_bytes")) {
     if (*v < 1)
       c.add("/max_element_bytes", "max_element_bytes: at least 1");

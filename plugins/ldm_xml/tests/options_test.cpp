@@ -100,7 +100,7 @@ TEST_CASE("durations: not negative, timeouts above 0") {
           "reconnect.max: duration too large: '99999999h' (at most 1000000000000 ms, about 31 "
           "years)");
   refused(remote({{"reconnect", {{"multiplier", 0.5}}}}), "/reconnect/multiplier",
-          "reconnect.multiplier must be >= 1");
+          "reconnect.multiplier: must be >= 1");
   refused(remote({{"connect_timeout", 0}}), "/connect_timeout", "connect_timeout: must be > 0");
   refused(remote({{"connect_timeout", -1}}), "/connect_timeout",
           "connect_timeout: must not be negative: -1");

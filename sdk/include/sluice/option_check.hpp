@@ -5,6 +5,7 @@
 // throws the first problem: sluice::throw_first) and for check_options (which returns them all).
 #pragma once
 
+#include <sluice/backoff.hpp>
 #include <sluice/option_problem.hpp>
 #include <sluice/units.hpp>
 
@@ -74,6 +75,25 @@ class OptionCollector {
                                 const std::string& pointer, uint64_t max = UINT64_MAX) {
     return value(j, key, pointer, "a whole number",
                  [max](const nlohmann::json& v) { return count_option(v, max); });
+  }
+
+  // A back-off object {initial, max, multiplier} (e.g. `reconnect`): `dflt` with what is given
+  // read over it; max below initial is raised to initial.
+  BackoffPolicy backoff(const nlohmann::json& j, const char* key, const std::string& pointer,
+                        BackoffPolicy dflt) {
+    auto it = j.find(key);
+    if (it == j.end()) return dflt;
+    if (!it->is_object()) {
+      add(pointer, std::string(key) + ": must be an object with initial, max and multiplier");
+      return dflt;
+    }
+    dflt.initial = duration(*it, "initial", pointer + "/initial").value_or(dflt.initial);
+    dflt.max = duration(*it, "max", pointer + "/max").value_or(dflt.max);
+    dflt.multiplier = get(*it, "multiplier", dflt.multiplier, pointer + "/multiplier", "a number");
+    if (!(dflt.multiplier >= 1))
+      add(pointer + "/multiplier", std::string(key) + ".multiplier: must be >= 1");
+    if (dflt.max < dflt.initial) dflt.max = dflt.initial;
+    return dflt;
   }
 
  private:
