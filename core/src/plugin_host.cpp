@@ -250,17 +250,17 @@ std::shared_ptr<const LoadedPlugin> PluginHost::load_file(const std::string& fil
   } catch (const std::exception& e) {
     throw PluginError("plugin " + file + " cannot be loaded: " + loader_message(e.what()));
   }
-  // Never unmapped, even after the last handle closes: a thread that a plugin stuck in stop or
-  // deliver still runs when the host gives up on it (docs/runtime.md, "abandoned") must not
-  // find its code gone. Re-opening with RTLD_NOLOAD only sets the flag.
-  if (void* again = ::dlopen(canonical.c_str(), RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE))
-    ::dlclose(again);
   if (!lib.has(SLUICE_PLUGIN_ENTRY_SYMBOL))
     throw PluginError("plugin " + file + " is not a sluice plugin: it exports no '" +
                       SLUICE_PLUGIN_ENTRY_SYMBOL + "' symbol");
   auto entry = lib.get<const sluice_plugin_descriptor*()>(SLUICE_PLUGIN_ENTRY_SYMBOL);
   const sluice_plugin_descriptor* d = entry();
   check_descriptor(d, file, expect_name, api_);
+  // Accepted, so never unmapped, even after the last handle closes: a thread that a plugin stuck in
+  // stop or deliver still runs when the host gives up on it (docs/runtime.md, "abandoned") must not
+  // find its code gone. Re-opening with RTLD_NOLOAD only sets the flag.
+  if (void* again = ::dlopen(canonical.c_str(), RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE))
+    ::dlclose(again);
   auto plugin = std::make_shared<DllPlugin>(std::move(lib), d, key);
   loaded_[key] = plugin;
   return plugin;

@@ -797,23 +797,31 @@ void Runtime::Impl::complete_per_event(Sink& s, Batch* b, const sluice_delivery_
   const bool out_of_time = retry.max_elapsed.count() && now - b->first_try >= retry.max_elapsed;
   const bool give_up = out_of_attempts || out_of_time;
   const size_t n = b->events.size();
-  std::vector<EventPtr> again;                 // answered RETRY: this batch, smaller
+  // Two phases, so that running out of memory half-way loses nothing: first every decision and
+  // every allocation (the batch untouched: a throw leaves it at the sink, counted in flight),
+  // then only moves into reserved room, which cannot throw.
+  constexpr size_t kDelivered = SIZE_MAX, kAgain = SIZE_MAX - 1;
+  std::vector<size_t> where(n);                // per event: kDelivered, kAgain or a failed group
   std::vector<std::unique_ptr<Batch>> failed;  // one per reason + status
+  std::vector<size_t> failed_size;             // how many events each will hold
+  size_t again_count = 0;
   uint64_t delivered = 0;
   uint32_t retry_after_ms = 0;
   std::string retry_reason;  // the first RETRY's, for the log
   for (size_t i = 0; i < n; ++i) {
     const sluice_event_result& e = r.event_results[i];
     if (e.code == SLUICE_DELIVERY_OK) {
+      where[i] = kDelivered;
       ++delivered;
       continue;
     }
     // As for a whole batch: the reason may echo a secret the peer was sent.
     const std::string reason = e.reason.data ? log.redact(to_view(e.reason)) : std::string();
     if (e.code == SLUICE_DELIVERY_RETRY && !give_up) {
-      if (again.empty()) retry_reason = reason;
+      if (again_count == 0) retry_reason = reason;
       retry_after_ms = std::max(retry_after_ms, e.retry_after_ms);
-      again.push_back(std::move(b->events[i]));
+      where[i] = kAgain;
+      ++again_count;
       continue;
     }
     std::string why;
@@ -836,9 +844,25 @@ void Runtime::Impl::complete_per_event(Sink& s, Batch* b, const sluice_delivery_
       f->reason = std::move(why);
       f->status = e.status;
       failed.push_back(std::move(f));
+      failed_size.push_back(0);
       group = std::prev(failed.end());
     }
-    (*group)->events.push_back(std::move(b->events[i]));
+    where[i] = static_cast<size_t>(group - failed.begin());
+    ++failed_size[where[i]];
+  }
+  std::vector<EventPtr> again;  // answered RETRY: this batch, smaller
+  again.reserve(again_count);
+  for (size_t g = 0; g < failed.size(); ++g) {
+    failed[g]->events.reserve(failed_size[g]);
+    failed[g]->views.reserve(failed_size[g]);
+  }
+  s.batches.reserve(s.batches.size() + failed.size());
+  // Phase two: moves only.
+  for (size_t i = 0; i < n; ++i) {
+    if (where[i] == kAgain)
+      again.push_back(std::move(b->events[i]));
+    else if (where[i] != kDelivered)
+      failed[where[i]]->events.push_back(std::move(b->events[i]));
   }
   s.delivered += delivered;
   s.in_flight -= delivered;

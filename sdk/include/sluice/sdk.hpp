@@ -163,32 +163,44 @@ class Completion {
   }
 
   void operator()(const Delivery& d) const {
-    if (state_->done.exchange(true)) return;
-    // With per-event answers the summary is always derived from them (plugin.h: what a 1.0
-    // host, which reads only `code`, should do with the whole batch).
-    const Delivery summary = d.events.empty() ? Delivery() : Delivery::summary_of(d.events);
-    const Delivery& top = d.events.empty() ? d : summary;
+    if (state_->done.load()) return;
+    // Everything that allocates comes before the batch is marked done: should it throw, the
+    // answer becomes a plain RETRY (no allocation), never no answer at all.
     sluice_delivery_result r{};
     r.struct_size = sizeof r;
-    r.code = top.code;
-    r.retry_after_ms = top.retry_after_ms;
-    r.reason = top.reason.empty() ? absent_str() : to_str(top.reason);
-    r.status = top.status;
+    Delivery summary;
     std::vector<sluice_event_result> results;
-    if (!d.events.empty()) {
-      results.resize(d.events.size());
-      for (size_t i = 0; i < d.events.size(); ++i) {
-        const Delivery& e = d.events[i];
-        sluice_event_result& x = results[i];
-        x.struct_size = SLUICE_EVENT_RESULT_SIZE;
-        x.code = e.code;
-        x.retry_after_ms = e.retry_after_ms;
-        x.status = e.status;
-        x.reason = e.reason.empty() ? absent_str() : to_str(e.reason);
+    try {
+      // With per-event answers the summary is always derived from them (plugin.h: what a 1.0
+      // host, which reads only `code`, should do with the whole batch).
+      if (!d.events.empty()) summary = Delivery::summary_of(d.events);
+      const Delivery& top = d.events.empty() ? d : summary;
+      r.code = top.code;
+      r.retry_after_ms = top.retry_after_ms;
+      r.reason = top.reason.empty() ? absent_str() : to_str(top.reason);
+      r.status = top.status;
+      if (!d.events.empty()) {
+        results.resize(d.events.size());
+        for (size_t i = 0; i < d.events.size(); ++i) {
+          const Delivery& e = d.events[i];
+          sluice_event_result& x = results[i];
+          x.struct_size = SLUICE_EVENT_RESULT_SIZE;
+          x.code = e.code;
+          x.retry_after_ms = e.retry_after_ms;
+          x.status = e.status;
+          x.reason = e.reason.empty() ? absent_str() : to_str(e.reason);
+        }
+        r.event_results = results.data();
+        r.event_result_count = results.size();
       }
-      r.event_results = results.data();
-      r.event_result_count = results.size();
+    } catch (...) {
+      static const char kNoMemory[] = "the sink could not build its answer (out of memory)";
+      r = sluice_delivery_result{};
+      r.struct_size = sizeof r;
+      r.code = SLUICE_DELIVERY_RETRY;
+      r.reason = sluice_str{kNoMemory, sizeof kNoMemory - 1};
     }
+    if (state_->done.exchange(true)) return;
     state_->host.api()->complete_batch(state_->host.context(), state_->batch_id, &r);
   }
   bool done() const { return state_->done.load(); }
