@@ -101,6 +101,15 @@ bool poll_until(Pred pred, std::chrono::seconds timeout = 60s) {
   return pred();
 }
 
+// The records of a JSON-lines file (a dead-letter file), none while it does not exist.
+std::vector<json> json_lines(const fs::path& file) {
+  std::vector<json> lines;
+  std::ifstream in(file);
+  for (std::string l; std::getline(in, l);)
+    if (!l.empty()) lines.push_back(json::parse(l));
+  return lines;
+}
+
 // Event ids the receiver acknowledged with a 2xx, with how many times each.
 std::map<std::string, int> delivered_ids(const Receiver& r) {
   std::map<std::string, int> ids;
@@ -193,13 +202,7 @@ TEST_CASE("pipeline 4xx: rejected events go to the dead-letter file and replay d
   const fs::path p = dir.path / "p.yaml", dlq = dir.path / "dlq.jsonl";
   write_file(p, pipeline(r.url(), dir.path / "state", "d-", 20,
                          "    dead_letter: {path: " + dlq.string() + "}\n"));
-  auto dlq_lines = [&] {
-    std::vector<json> lines;
-    std::ifstream in(dlq);
-    for (std::string l; std::getline(in, l);)
-      if (!l.empty()) lines.push_back(json::parse(l));
-    return lines;
-  };
+  auto dlq_lines = [&] { return json_lines(dlq); };
   {
     Sluice run({"run", p.string()}, log);
     REQUIRE(poll_until([&] { return dlq_lines().size() >= 20; }));
@@ -366,13 +369,7 @@ TEST_CASE(
                                   "    dead_letter: {path: " + dlq.string() + "}\n"),
                          events);
   write_file(p, text);
-  auto dlq_lines = [&] {
-    std::vector<json> lines;
-    std::ifstream in(dlq);
-    for (std::string l; std::getline(in, l);)
-      if (!l.empty()) lines.push_back(json::parse(l));
-    return lines;
-  };
+  auto dlq_lines = [&] { return json_lines(dlq); };
   auto accepted = [&](size_t from = 0) { return accepted_events(r, from); };
   {
     Sluice run({"run", p.string()}, log);
