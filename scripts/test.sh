@@ -7,24 +7,38 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh
+# Each phase says how long it took, so CI time can be kept in view.
+phase_name=
+phase() {
+  [[ -z $phase_name ]] || echo "== $phase_name took $((SECONDS - phase_start)) s"
+  phase_name=$1
+  phase_start=$SECONDS
+  [[ -z $phase_name ]] || echo "== $phase_name"
+}
+
+phase "packages"
 ensure_packages "${SLUICE_BUILD_PACKAGES[@]}" "${SLUICE_TEST_PACKAGES[@]}"
 
 jobs=$(nproc)
 status=0
 
-echo "== sanitizer build (address,undefined)"
+phase "sanitizer build (address,undefined)"
 cmake -S . -B build/asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSLUICE_SANITIZE=address,undefined >/dev/null
 cmake --build build/asan -j"$jobs"
-export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
+# intercept_tls_get_addr=0: GCC 12's LeakSanitizer can crash in its exit scan ("Tracer caught
+# signal 11", a garbage dynamic-TLS range) after a dlopen'ed plugin touched a thread_local,
+# depending on the binaries' layout; seen in file.* and ldm_xml.options. Not tracking dynamic TLS
+# avoids it; it could only add false leak reports, never hide a leak.
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1:intercept_tls_get_addr=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 ctest --test-dir build/asan -j"$jobs" --output-on-failure -LE 'bench|fuzz' || status=1
 
-echo "== optimised build: benchmark smoke runs"
+phase "optimised build: benchmark smoke runs"
 cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build/release -j"$jobs"
 ctest --test-dir build/release --output-on-failure -L bench || status=1
 
-echo "== libFuzzer targets (clang)"
+phase "libFuzzer targets (clang)"
 CC=clang-14 CXX=clang++-14 cmake -S . -B build/fuzz -G Ninja -DCMAKE_BUILD_TYPE=Debug \
   -DSLUICE_BUILD_FUZZERS=ON -DSLUICE_BUILD_TESTS=OFF -DSLUICE_BUILD_BENCH=OFF >/dev/null
 # Only the fuzz executables (targets named *fuzz*) and what they link: clang 14 cannot build the
@@ -34,8 +48,7 @@ ninja -C build/fuzz -j"$jobs" $fuzzers
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:suppressions=$PWD/scripts/ubsan-fuzz.supp \
   ctest --test-dir build/fuzz --output-on-failure -L fuzz || status=1
 
-echo "== ThreadSanitizer build: core and sources"
-tsan_start=$SECONDS
+phase "ThreadSanitizer build: core and sources"
 cmake -S . -B build/tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSLUICE_SANITIZE=thread \
   -DSLUICE_BUILD_BENCH=OFF >/dev/null
 # Only what the tests below run: the core's unit tests and test plugins, the `sluice` executable
@@ -50,6 +63,6 @@ TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/scripts/t
   ctest --test-dir build/tsan -j"$jobs" --output-on-failure \
   -R '^(unit|integration|generator|hmc_stomp|ldm_xml)\.' \
   -E '^(hmc_stomp\.activemq|integration\.install_sdk_out_of_tree)$' || status=1
-echo "== ThreadSanitizer phase took $((SECONDS - tsan_start)) s"
+phase ""
 
 exit $status
