@@ -35,7 +35,11 @@ ctest --test-dir build/asan -j"$jobs" --output-on-failure -LE 'bench|fuzz' || st
 
 phase "optimised build: benchmark smoke runs"
 cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build build/release -j"$jobs"
+# Only the benchmarks (executables under bench/) and what they depend on: the tests are built and
+# run in the sanitizer build already.
+bench_targets=$(ninja -C build/release -t targets all |
+  sed -n 's/^\(bench\/[^:]*\): CXX_EXECUTABLE_LINKER.*/\1/p')
+ninja -C build/release -j"$jobs" $bench_targets
 ctest --test-dir build/release --output-on-failure -L bench || status=1
 
 phase "libFuzzer targets (clang)"
