@@ -714,8 +714,11 @@ class Loader {
       auto marked = s.find("writeOnly");
       if (marked == s.end() || *marked != true || v.is_object() || v.is_array() || v.is_null())
         return;
-      if (placeholder(pointer(at))) return;  // --no-secrets: no secret here to hide
       if (std::find(paths.begin(), paths.end(), at) != paths.end()) return;
+      if (placeholder(pointer(at))) {  // --no-secrets: no value to hide, but a secret all the same
+        paths.push_back(at);
+        return;
+      }
       std::string value = v.is_string() ? v.get<std::string>() : v.dump();
       if (value.empty()) return;
       paths.push_back(at);
