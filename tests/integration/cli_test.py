@@ -854,6 +854,11 @@ routes:
         dst.write(src.read().replace("gzip", "gzip").replace("auth:", "gzp: true\n      auth:"))
     rc, _, err = run(["validate", bad, "--no-secrets"])
     check(rc == 1 and "unknown key 'gzp' (did you mean 'gzip'?)" in err, "other errors still count")
+    with open(p) as src, open(bad, "w") as dst:
+        dst.write(src.read().split("routes:")[0])
+    rc, _, err = run(["validate", bad, "--no-secrets"])
+    check(rc == 1 and "missing required key 'routes'" in err,
+          "also those of a mapping that holds an unresolved reference: " + err.strip())
 
 
 def case_nested_suggestions(tmp):
