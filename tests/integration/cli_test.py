@@ -890,7 +890,7 @@ def case_yaml_error_wording(tmp):
     cases = [("version: 1\nsources: {a: {plugin: x}\n", "a '{' is not closed"),
              ("version: 1\nsources:\n\tgen: {}\n", "a tab in the indentation"),
              ("version: 1\nsources:\n  a: 1\n b: 2\n", "this line is not lined up with the keys above it"),
-             ("version: 1\nlog: {level: @info}\n", "put the value in quotes")]
+             ("version: 1\nlog: {level: @info}\n", "a value cannot start with this character")]
     for text, words in cases:
         p = write(tmp, "y.yaml", text)
         rc, _, err = run(["validate", p])
