@@ -910,6 +910,41 @@ def case_plugins_nested_options(tmp):
           "with its description")
 
 
+def case_dlq_replay_progress_bar(tmp):
+    """On a terminal the progress is a bar redrawn in place, ended by a newline."""
+    import pty
+    r = Receiver(delay=0)
+    try:
+        f, p = replay_setup(tmp, r, 5)
+        master, slave = pty.openpty()
+        proc = subprocess.Popen([A.sluice, "dlq", "replay", f, "-p", p, "--to", "hook"],
+                                stdout=subprocess.DEVNULL, stderr=slave)
+        os.close(slave)
+        chunks = []
+        while True:
+            try:
+                data = os.read(master, 4096)
+            except OSError:  # EIO: the replay closed the terminal
+                break
+            if not data:
+                break
+            chunks.append(data)
+        proc.wait(timeout=60)
+        os.close(master)
+        err = b"".join(chunks).decode(errors="replace")
+        print(repr(err))
+        check(proc.returncode == 0, f"the replay exits 0 (got {proc.returncode})")
+        first, full = err.find("\r\x1b[K["), err.find("] 100% 5/5 lines, 5 delivered, 0 failed")
+        check(0 <= first < full, "a bar reaches 100%")
+        check(err.count("\r\x1b[K[") >= 2 and "\n" not in err[first:full],
+              "redrawn in place: no new line between the first bar and the last")
+        check(err[full:].startswith("] 100% 5/5 lines, 5 delivered, 0 failed\r\n"),
+              "the finished bar ends its line before the summary")
+        check("replay progress:" not in err, "instead of progress lines")
+    finally:
+        r.close()
+
+
 CASES = {name[5:]: fn for name, fn in globals().items() if name.startswith("case_")}
 
 if __name__ == "__main__":

@@ -508,7 +508,7 @@ int cmd_dlq(const std::vector<std::string>& args) {
           g_interrupted = g_interrupted ? g_interrupted : -1;
         }
       }
-      progress.finish();
+      if (!failures.empty()) progress.finish();  // the log lines go below the bar
       for (const auto& [why, what] : failures)
         log.error(sink->name, "replay of " + std::to_string(what.first) + " events failed" + why +
                                   " (first id " + what.second + ")");
@@ -517,6 +517,7 @@ int cmd_dlq(const std::vector<std::string>& args) {
       const auto delay =
           retry_after_ms ? std::chrono::milliseconds(retry_after_ms) : backoff.next();
       if (g_interrupted) break;
+      progress.finish();
       log.warn(sink->name, "replay of " + std::to_string(records.size()) + " events failed (" +
                                retry_reason + "); attempt " + std::to_string(attempt + 1) + " in " +
                                std::to_string(delay.count()) + " ms");
