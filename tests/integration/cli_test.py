@@ -642,6 +642,309 @@ routes:
     check(proc.returncode == 0, f"SIGTERM ends it with exit 0 (got {proc.returncode})")
 
 
+# ---- dead-letter files, validate --no-secrets, messages (issue 12) ----------------------------
+
+def dlq_record(i, hours_ago, sink="hook", reason="HTTP 400 Bad Request", status=400, type_="a.b",
+               subject=None):
+    import datetime
+    t = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=hours_ago)
+    event = {"id": f"e-{i}", "source": "test://dlq", "type": type_}
+    if subject:
+        event["subject"] = subject
+    return json.dumps({"time": t.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "sink": sink, "reason": reason,
+                       "status": status, "attempts": 1, "event": event})
+
+
+def case_dlq_stats(tmp):
+    recs = [dlq_record(1, 0.1), dlq_record(2, 0.5, status=503, reason="HTTP 503 busy"),
+            dlq_record(3, 2, type_="c.d"), dlq_record(4, 30, type_="c.d", sink="other"),
+            dlq_record(5, 100, status=503, reason="HTTP 503 busy"),
+            dlq_record(6, 24 * 8, type_="c.d", status=0, reason="")]
+    # one record without a time, one malformed line, one empty line
+    no_time = json.loads(dlq_record(7, 0))
+    del no_time["time"]
+    text = "\n".join(recs + [json.dumps(no_time), "not json", ""]) + "\n"
+    f = write(tmp, "d.jsonl", text)
+    rc, out, err = run(["dlq", "stats", f, "--json"])
+    check(rc == 0, f"dlq stats exits 0 (got {rc}; {err.strip()})")
+    s = json.loads(out)
+    print(json.dumps(s, indent=1))
+    check(s["events"] == 7 and s["malformed_lines"] == 1, "7 events, 1 malformed line")
+    check(s["by_type"] == {"a.b": 4, "c.d": 3}, "counts by type")
+    check(s["by_reason"] == {"HTTP 400 Bad Request": 4, "HTTP 503 busy": 2, "": 1}, "counts by reason")
+    check(s["by_status"] == {"0": 1, "400": 4, "503": 2}, "counts by status")
+    check(s["by_sink"] == {"hook": 6, "other": 1}, "counts by sink")
+    check(s["by_age"] == {"under 1h": 2, "1h to 1d": 1, "1d to 7d": 2, "7d or more": 1, "no time": 1},
+          "counts by age")
+    check("d.jsonl:8:" in err, "the malformed line is named with its number")
+    rc, out, _ = run(["dlq", "stats", f, "--type", "c.*", "--json"])
+    s = json.loads(out)
+    check(rc == 0 and s["events"] == 3 and s["left_out_by_filter"] == 4, "filters apply to stats")
+    rc, out, _ = run(["dlq", "stats", f])
+    print(out)
+    check(rc == 0 and "d.jsonl: 7 events, 1 malformed lines" in out, "the text form says the total")
+    check("\nby type:\n         4  a.b\n         3  c.d\n" in out, "and a table per count, largest first")
+    rc, _, err = run(["dlq", "stats", f, "--to", "x"])
+    check(rc == 2 and "--to is an option of replay" in err, "replay's options are refused by stats")
+
+
+class Receiver:
+    """A webhook receiver: records the id of every event it is sent, answers 200 after `delay`."""
+
+    def __init__(self, delay):
+        import http.server
+        import threading
+        self.ids, self.lock, self.delay = [], threading.Lock(), delay
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                events = json.loads(body)
+                with outer.lock:
+                    outer.ids.extend(e["id"] for e in (events if isinstance(events, list) else [events]))
+                time.sleep(outer.delay)
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/events"
+
+    def received(self):
+        with self.lock:
+            return list(self.ids)
+
+    def close(self):
+        self.server.shutdown()
+
+
+def replay_setup(tmp, receiver, count):
+    f = write(tmp, "d.jsonl", "".join(dlq_record(i, 1) + "\n" for i in range(1, count + 1)))
+    p = write(tmp, "p.yaml", f"""
+version: 1
+sources:
+  gen: {{plugin: generator, options: {{count: 1, rate: 0}}}}
+sinks:
+  hook:
+    plugin: webhook
+    options: {{url: "{receiver.url}", body: cloudevents-batch, gzip: false, max_in_flight: 1}}
+    batch: {{max_events: 1}}
+routes:
+  - {{from: gen, to: hook}}
+""")
+    return f, p
+
+
+def case_dlq_replay_interrupted(tmp):
+    r = Receiver(delay=0.2)
+    try:
+        f, p = replay_setup(tmp, r, 20)
+        proc = subprocess.Popen([A.sluice, "dlq", "replay", f, "-p", p, "--to", "hook",
+                                 "--progress-interval", "0"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        check(poll(lambda: len(r.received()) >= 5 or proc.poll() is not None), "5 events arrive")
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        print(err)
+        got = r.received()
+        check(proc.returncode == 130, f"SIGINT ends the replay with exit 130 (got {proc.returncode})")
+        check(5 <= len(got) < 20, f"it stopped part way ({len(got)} of 20 sent)")
+        check(f"interrupted (SIGINT): replayed {len(got)} events to hook" in err,
+              "a summary says how many were delivered")
+        left = lines_of(f)
+        left_ids = [json.loads(l)["event"]["id"] for l in left]
+        check(len(left) == 20 - len(got) and not set(left_ids) & set(got),
+              f"what was delivered left the file, the rest stayed ({len(left)} lines left)")
+        progress = [l for l in err.splitlines() if l.startswith("replay progress: ")]
+        check(len(progress) >= len(got) - 1, f"a progress line per batch off a terminal ({len(progress)})")
+        check(f"{len(got)} delivered" in progress[-1], "the last one counts what was delivered: " + progress[-1])
+        rc, _, err = run(["dlq", "replay", f, "-p", p, "--to", "hook"])
+        print(err)
+        got = r.received()
+        check(rc == 0, f"the rerun exits 0 (got {rc})")
+        check(sorted(got) == sorted(f"e-{i}" for i in range(1, 21)),
+              f"every event was delivered exactly once over both runs ({len(got)} deliveries)")
+        check(lines_of(f) == [], "and the file is empty")
+    finally:
+        r.close()
+
+
+def case_dlq_replay_keep(tmp):
+    r = Receiver(delay=0)
+    try:
+        f, p = replay_setup(tmp, r, 3)
+        before = lines_of(f)
+        rc, _, err = run(["dlq", "replay", f, "-p", p, "--to", "hook", "--keep"])
+        check(rc == 0 and len(r.received()) == 3, f"--keep replays everything ({err.strip()})")
+        check(lines_of(f) == before, "and leaves the file as it was")
+        os.chmod(tmp, 0o500)
+        try:
+            rc, _, err = run(["dlq", "replay", f, "-p", p, "--to", "hook"])
+        finally:
+            os.chmod(tmp, 0o700)
+        if os.geteuid() != 0:
+            check(rc == 2 and "cannot remove what is delivered" in err and "--keep" in err,
+                  "a file that cannot be rewritten is refused before anything is sent: " + err.strip())
+            check(len(r.received()) == 3, "nothing was sent")
+    finally:
+        r.close()
+
+
+def case_dlq_usage(tmp):
+    rc, _, err = run(["dlq", "list", "x"])
+    check(rc == 2 and "unknown action 'list' (replay, stats)" in err and "--pipeline" not in err.split("\n")[0],
+          "an unknown action is named, not a missing --pipeline: " + err.strip())
+    rc, _, err = run(["dlq", "replay", "x", "--to", "y"])
+    check(rc == 2 and "replay needs --pipeline PIPELINE" in err, "replay without --pipeline")
+    rc, out, _ = run(["dlq", "--help"])
+    check(rc == 0 and "sluice dlq replay FILE (-p|--pipeline) PIPELINE --to SINK" in out and
+          "sluice dlq stats FILE" in out, "dlq --help shows the documented usage")
+    check("--action" not in out and "--file" not in out, "and not the positional arguments as options")
+    rc, out, _ = run(["run", "--help"])
+    check(rc == 0 and "Usage: sluice run PIPELINE" in out and "--pipeline" not in out,
+          "run --help shows PIPELINE as an argument, not a --pipeline option")
+    rc, _, err = run(["run"])
+    check(rc == 2 and "missing PIPELINE" in err, "run without PIPELINE says it is missing: " + err.strip())
+
+
+def case_log_level_every_command(tmp):
+    f = write(tmp, "d.jsonl", dlq_record(1, 1) + "\n")
+    for args in (["run", "x.yaml"], ["validate", "x.yaml"], ["plugins"], ["dlq", "stats", f],
+                 ["dlq", "replay", f, "-p", "x.yaml", "--to", "y"]):
+        rc, _, err = run(args + ["--log-level", "loud"])
+        check(rc == 2 and "unknown log level 'loud'" in err, f"{args[0]}: a bad --log-level exits 2 ({rc})")
+        rc, _, err = run(args + ["--log-format", "xml"])
+        check(rc == 2 and "unknown log format 'xml'" in err, f"{args[0]}: a bad --log-format exits 2 ({rc})")
+
+
+def case_validate_no_secrets(tmp):
+    for v in ("HOOK_URL", "HOOK_TOKEN"):
+        os.environ.pop(v, None)
+    p = write(tmp, "p.yaml", """
+version: 1
+sources:
+  gen: {plugin: generator, options: {count: 1, rate: 0}}
+sinks:
+  hook:
+    plugin: webhook
+    options:
+      url: "${HOOK_URL}"
+      auth: {bearer: "${HOOK_TOKEN}", password: "${file:/nonexistent/sluice-secret}"}
+routes:
+  - {from: gen, to: hook}
+""")
+    rc, _, err = run(["validate", p])
+    check(rc == 1 and "environment variable HOOK_URL is not set" in err, "without the flag: errors")
+    rc, out, err = run(["validate", p, "--no-secrets"])
+    print(out + err)
+    check(rc == 0 and "valid (" in out, "--no-secrets: valid without the secrets")
+    check(err.count(": warning: ") == 3 and "--no-secrets: this value is not checked" in err,
+          "each unresolved reference is a warning")
+    check("cannot read secret file '/nonexistent/sluice-secret'" in err, "naming why")
+    bad = p.replace("p.yaml", "bad.yaml")
+    with open(p) as src, open(bad, "w") as dst:
+        dst.write(src.read().replace("gzip", "gzip").replace("auth:", "gzp: true\n      auth:"))
+    rc, _, err = run(["validate", bad, "--no-secrets"])
+    check(rc == 1 and "unknown key 'gzp' (did you mean 'gzip'?)" in err, "other errors still count")
+    with open(p) as src, open(bad, "w") as dst:
+        dst.write(src.read().split("routes:")[0])
+    rc, _, err = run(["validate", bad, "--no-secrets"])
+    check(rc == 1 and "missing required key 'routes'" in err,
+          "also those of a mapping that holds an unresolved reference: " + err.strip())
+
+
+def case_nested_suggestions(tmp):
+    p = write(tmp, "p.yaml", """version: 1
+sources:
+  hmc:
+    plugin: hmc_stomp
+    options:
+      host: hmc.example.com
+      os_message_channels:
+        - {cpc: CPC2, lapr: ZOS1}
+      tls: {verfy: true}
+sinks:
+  out: {plugin: file, options: {path: out.jsonl, rotate: {max_byts: 10}}}
+routes:
+  - {from: hmc, to: out}
+""")
+    rc, _, err = run(["validate", p])
+    print(err)
+    check(rc == 1, "invalid")
+    check(":8:23: error: sources.hmc.options.os_message_channels[0]: unknown key 'lapr' (did you mean 'lpar'?)" in err,
+          "a misspelt key in a list item gets a suggestion, at the key")
+    check("matches none of the forms" not in err, "instead of 'matches none of the forms'")
+    check("tls: unknown key 'verfy' (did you mean 'verify'?)" in err, "in a nested mapping")
+    check("rotate: unknown key 'max_byts' (did you mean 'max_bytes'?)" in err, "in a sink's nested mapping")
+
+
+def case_yaml_error_wording(tmp):
+    cases = [("version: 1\nsources: {a: {plugin: x}\n", "a '{' is not closed"),
+             ("version: 1\nsources:\n\tgen: {}\n", "a tab in the indentation"),
+             ("version: 1\nsources:\n  a: 1\n b: 2\n", "this line is not lined up with the keys above it"),
+             ("version: 1\nlog: {level: @info}\n", "a value cannot start with this character")]
+    for text, words in cases:
+        p = write(tmp, "y.yaml", text)
+        rc, _, err = run(["validate", p])
+        print(err.strip())
+        check(rc == 1 and "YAML syntax error: " + words in err and "(the parser says: " in err,
+              f"plain words: {words}")
+
+
+def case_plugins_nested_options(tmp):
+    rc, out, _ = run(["plugins"])
+    check(rc == 0, "plugins exits 0")
+    for line in ("    tls.verify (boolean) default true", "    rotate.max_bytes (",
+                 "    auth.bearer (string) secret", "    os_message_channels[].cpc (string) required"):
+        check(line in out, "nested option listed: " + line.strip())
+    i = out.index("    tls.verify (boolean)")
+    check(out[i:].split("\n")[1].startswith("        ") and len(out[i:].split("\n")[1].strip()) > 0,
+          "with its description")
+
+
+def case_dlq_replay_progress_bar(tmp):
+    """On a terminal the progress is a bar redrawn in place, ended by a newline."""
+    import pty
+    r = Receiver(delay=0)
+    try:
+        f, p = replay_setup(tmp, r, 5)
+        master, slave = pty.openpty()
+        proc = subprocess.Popen([A.sluice, "dlq", "replay", f, "-p", p, "--to", "hook"],
+                                stdout=subprocess.DEVNULL, stderr=slave)
+        os.close(slave)
+        chunks = []
+        while True:
+            try:
+                data = os.read(master, 4096)
+            except OSError:  # EIO: the replay closed the terminal
+                break
+            if not data:
+                break
+            chunks.append(data)
+        proc.wait(timeout=60)
+        os.close(master)
+        err = b"".join(chunks).decode(errors="replace")
+        print(repr(err))
+        check(proc.returncode == 0, f"the replay exits 0 (got {proc.returncode})")
+        first, full = err.find("\r\x1b[K["), err.find("] 100% 5/5 lines, 5 delivered, 0 failed")
+        check(0 <= first < full, "a bar reaches 100%")
+        check(err.count("\r\x1b[K[") >= 2 and "\n" not in err[first:full],
+              "redrawn in place: no new line between the first bar and the last")
+        check(err[full:].startswith("] 100% 5/5 lines, 5 delivered, 0 failed\r\n"),
+              "the finished bar ends its line before the summary")
+        check("replay progress:" not in err, "instead of progress lines")
+    finally:
+        r.close()
+
+
 CASES = {name[5:]: fn for name, fn in globals().items() if name.startswith("case_")}
 
 if __name__ == "__main__":

@@ -111,6 +111,70 @@ def case_readme_pipeline(work):
           f"(other errors: {elsewhere})")
 
 
+# Marks a ```yaml block in README.md or docs/*.md that is not a whole pipeline; it goes on the
+# line before the fence (blank lines between are allowed): <!-- fragment: why -->
+FRAGMENT_MARK = "<!-- fragment"
+
+
+def yaml_blocks(path):
+    """(line number of the fence, marked as fragment, text) for each ```yaml block of a file."""
+    with open(path) as f:
+        lines = f.read().split("\n")
+    blocks, i = [], 0
+    while i < len(lines):
+        if lines[i].strip() == "```yaml":
+            before = [l for l in lines[:i] if l.strip()]
+            fragment = bool(before) and before[-1].strip().startswith(FRAGMENT_MARK)
+            end = i + 1
+            while end < len(lines) and lines[end].strip() != "```":
+                end += 1
+            blocks.append((i + 1, fragment, "\n".join(lines[i + 1:end]) + "\n"))
+            i = end
+        i += 1
+    return blocks
+
+
+def case_doc_pipelines(work):
+    """Every pipeline shown in README.md and docs/*.md validates (secrets not needed: the
+    documents use ${...} references), but for the files of a deployed machine they name
+    (/etc/sluice/*.pem, /var/log/sluice/). A block that is only part of a pipeline must say so
+    with <!-- fragment: ... --> before its fence, or this test fails on it."""
+    docs = [os.path.join(A.source_dir, "README.md")] + sorted(
+        glob.glob(os.path.join(A.source_dir, "docs", "*.md")))
+    root = os.path.join(work, "root")
+    os.makedirs(os.path.join(root, "out"))
+    os.makedirs(os.path.join(root, "plugins"))
+    os.makedirs(os.path.join(root, "my-plugins"))
+    checked = skipped = 0
+    failures = []
+    for doc in docs:
+        name = os.path.relpath(doc, A.source_dir)
+        for line, fragment, text in yaml_blocks(doc):
+            if fragment:
+                skipped += 1
+                continue
+            checked += 1
+            path = os.path.join(root, "snippet.yaml")
+            with open(path, "w") as f:
+                f.write(text)
+            p = subprocess.run([os.path.join(A.bin, "sluice"), "validate", "--no-secrets", path],
+                               capture_output=True, text=True, timeout=60, cwd=root)
+            errors = [l for l in p.stderr.splitlines() if ": error: " in l]
+            elsewhere = [l for l in errors
+                         if not ("/var/log/sluice' does not exist" in l or
+                                 ("/etc/sluice/" in l and "No such file or directory" in l))]
+            print(f"{name}:{line}: {'valid' if p.returncode == 0 else 'errors'}"
+                  f"{' (only the deployed machine files)' if errors and not elsewhere else ''}")
+            if p.returncode != 0 and (elsewhere or not errors):
+                failures.append(f"{name}:{line}: not a valid pipeline; if it is only part of one, "
+                                f"put {FRAGMENT_MARK}: why -->  on the line before its fence:\n  " +
+                                "\n  ".join(elsewhere or p.stderr.splitlines()))
+    for f in failures:
+        print("   " + f)
+    check(checked >= 3, f"pipelines found in the documents ({checked}; {skipped} marked fragments)")
+    check(not failures, "every ```yaml block in README.md and docs/ is a valid pipeline or a marked fragment")
+
+
 def events_of(path):
     try:
         with open(path) as f:

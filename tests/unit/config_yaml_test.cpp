@@ -116,11 +116,46 @@ TEST_CASE("config.yaml: a syntax error is reported where the parser stopped") {
 sinks:
   out: {plugin: stdout}
 )");
-  CHECK(l.diagnostics == Strings{"P:3:6: error: YAML syntax error: end of map flow not found"});
+  CHECK(l.diagnostics ==
+        Strings{"P:3:6: error: YAML syntax error: a '{' is not closed: the '}' is missing, or a "
+                "value inside holds ',', ':', '{' or '}' and needs quotes (the parser says: end "
+                "of map flow not found)"});
 
   Loaded tabs;
   load_text(tabs, "sources:\n  g:\n\tplugin: gen\n");
-  CHECK(tabs.diagnostics == Strings{"P:3:2: error: YAML syntax error: end of map not found"});
+  CHECK(tabs.diagnostics ==
+        Strings{"P:3:2: error: YAML syntax error: a tab in the indentation: YAML indents with "
+                "spaces only (the parser says: end of map not found)"});
+}
+
+TEST_CASE("config.yaml: syntax errors say in plain words what is wrong") {
+  auto first = [](const std::string& text) {
+    Loaded l;
+    load_text(l, text);
+    return l.diagnostics.empty() ? std::string() : l.diagnostics.front();
+  };
+  CHECK(first("sources:\n  a: 1\n b: 2\n") ==
+        "P:3:2: error: YAML syntax error: this line is not lined up with the keys above it: the "
+        "keys of one mapping start in the same column (the parser says: end of map not found)");
+  CHECK(first("log: [info, text\n") ==
+        "P:2:1: error: YAML syntax error: a '[' is not closed: the ']' is missing, or a value "
+        "inside holds ',' or ']' and needs quotes (the parser says: end of sequence flow not "
+        "found)");
+  CHECK(first("log: {level: @info}\n") ==
+        "P:1:14: error: YAML syntax error: a value cannot start with this character ('@' and '`' "
+        "are reserved): put the value in quotes (the parser says: unknown token)");
+  CHECK(first("log: level: info\n") ==
+        "P:1:11: error: YAML syntax error: a ':' where no value can start: a key indented deeper "
+        "than the keys beside it, or a value holding ': ' that needs quotes (the parser says: "
+        "illegal map value)");
+  CHECK(first("log: \"a\\qb\"\n") ==
+        "P:1:10: error: YAML syntax error: '\\q' is not an escape sequence in a double-quoted "
+        "value: write '\\\\' for a backslash, or use single quotes (the parser says: unknown "
+        "escape character: q)");
+  CHECK(first("log: *nowhere\n") ==
+        "P:1:6: error: YAML syntax error: '*NAME' refers to an anchor '&NAME' that is not "
+        "defined above it; a value that starts with '*' needs quotes (the parser says: the "
+        "referenced anchor is not defined)");
 }
 
 TEST_CASE("config.yaml: unsupported tags and a second document are errors") {

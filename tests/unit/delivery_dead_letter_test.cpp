@@ -239,3 +239,93 @@ TEST_CASE("dead-letter file: created 0600 whatever the umask") {
   REQUIRE(::stat(f.path.c_str(), &st) == 0);
   CHECK((st.st_mode & 07777) == 0600);
 }
+
+TEST_CASE("dead-letter stats: counts by type, reason, status, sink and age") {
+  using sluice::core::DeadLetterRecord;
+  using sluice::core::DeadLetterStats;
+  const int64_t hour = 3600LL * 1000000000LL;
+  const int64_t now = 1763701500000000000;  // 2025-11-21T05:05:00Z
+  auto record = [](std::string type, std::string reason, int32_t status, std::string sink,
+                   std::string time) {
+    DeadLetterRecord r;
+    r.event.type = std::move(type);
+    r.reason = std::move(reason);
+    r.status = status;
+    r.sink = std::move(sink);
+    r.time = std::move(time);
+    return r;
+  };
+  DeadLetterStats s;
+  s.add(record("a", "HTTP 400", 400, "hook", "2025-11-21T05:00:00Z"), now);  // 5 min
+  s.add(record("a", "HTTP 400", 400, "hook", "2025-11-21T03:00:00Z"), now);  // 2 h
+  s.add(record("b", "HTTP 503", 503, "hook", "2025-11-19T05:00:00Z"), now);  // 2 d
+  s.add(record("b", "", 0, "other", "2025-11-01T05:00:00Z"), now);           // 20 d
+  s.add(record("b", "", 0, "other", ""), now);                               // no time
+  s.add(record("c", "", 0, "other", "not a time"), now);                     // no time
+  s.add(record("c", "", 0, "other", "2025-11-21T06:00:00Z"), now);           // future: under 1h
+  CHECK(s.events == 7);
+  CHECK(s.by_type == std::map<std::string, uint64_t>{{"a", 2}, {"b", 3}, {"c", 2}});
+  CHECK(s.by_reason == std::map<std::string, uint64_t>{{"", 4}, {"HTTP 400", 2}, {"HTTP 503", 1}});
+  CHECK(s.by_status == std::map<int32_t, uint64_t>{{0, 4}, {400, 2}, {503, 1}});
+  CHECK(s.by_sink == std::map<std::string, uint64_t>{{"hook", 3}, {"other", 4}});
+  CHECK(s.by_age[DeadLetterStats::kUnderHour] == 2);
+  CHECK(s.by_age[DeadLetterStats::kUnderDay] == 1);
+  CHECK(s.by_age[DeadLetterStats::kUnderWeek] == 1);
+  CHECK(s.by_age[DeadLetterStats::kOlder] == 1);
+  CHECK(s.by_age[DeadLetterStats::kNoTime] == 2);
+  CHECK(s.oldest_ns == now - 20 * 24 * hour - 5 * 60 * 1000000000LL);
+  CHECK(s.newest_ns == now + hour - 5 * 60 * 1000000000LL);
+  CHECK(std::string(DeadLetterStats::age_name(DeadLetterStats::kUnderWeek)) == "1d to 7d");
+}
+
+TEST_CASE("dead-letter remover: removed lines leave the file atomically; the rest stays") {
+  using sluice::core::DeadLetterRemover;
+  TempFile f;
+  {
+    std::ofstream out(f.path);
+    out << "one\n\nthree\nfour\nfive";  // an empty line counts; the last has no newline
+  }
+  ::chmod(f.path.c_str(), 0640);
+  DeadLetterRemover remover(f.path.string());
+  struct stat before;
+  REQUIRE(::stat(f.path.c_str(), &before) == 0);
+  remover.remove({1, 4});
+  CHECK(lines_of(f.path) == std::vector<std::string>{"", "three", "five"});
+  struct stat after;
+  REQUIRE(::stat(f.path.c_str(), &after) == 0);
+  CHECK(after.st_ino != before.st_ino);  // a new file renamed over the old one
+  CHECK((after.st_mode & 07777) == 0640);
+  // Line numbers stay those of the original file; removals add up.
+  remover.remove({5});
+  CHECK(lines_of(f.path) == std::vector<std::string>{"", "three"});
+  CHECK(remover.removed() == 3);
+  std::ifstream in(f.path);
+  std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  CHECK(all == "\nthree\n");
+  // No temporary file is left beside it.
+  size_t files = 0;
+  for (const auto& e : fs::directory_iterator(f.dir.path)) {
+    (void)e;
+    ++files;
+  }
+  CHECK(files == 1);
+}
+
+TEST_CASE("dead-letter remover: a file moved away meanwhile is left alone, with an error") {
+  using sluice::core::DeadLetterRemover;
+  TempFile f;
+  {
+    std::ofstream out(f.path);
+    out << "a\nb\n";
+  }
+  DeadLetterRemover remover(f.path.string());
+  fs::rename(f.path, f.dir.path / "moved.jsonl");
+  {
+    std::ofstream out(f.path);
+    out << "new\n";
+  }
+  CHECK_THROWS_WITH_AS(remover.remove({1}), doctest::Contains("moved or replaced"),
+                       std::runtime_error);
+  CHECK(lines_of(f.path) == std::vector<std::string>{"new"});
+  CHECK(lines_of(f.dir.path / "moved.jsonl") == std::vector<std::string>{"a", "b"});
+}

@@ -2,6 +2,8 @@
 
 #include <sluice/core/redact.hpp>
 
+#include "../config/loader.hpp"
+
 #include <cstdio>
 #include <iostream>
 #include <stdexcept>
@@ -13,9 +15,13 @@ namespace sluice::cli {
 const std::vector<Command>& commands() {
   static const std::vector<Command> list = {
       {"run", "PIPELINE", "run a pipeline until SIGINT/SIGTERM", &cmd_run},
-      {"validate", "PIPELINE", "check a pipeline file; list every error", &cmd_validate},
+      {"validate", "PIPELINE", "check a pipeline file; list every error", &cmd_validate,
+       "sluice validate PIPELINE [--no-secrets] [OPTIONS]"},
       {"plugins", "[--path DIR...]", "list the plugins found and their options", &cmd_plugins},
-      {"dlq", "replay FILE ...", "send the events of a dead-letter file to a sink again", &cmd_dlq},
+      {"dlq", "replay|stats FILE ...",
+       "dead-letter files: send the events to a sink again, or count them", &cmd_dlq,
+       "sluice dlq replay FILE (-p|--pipeline) PIPELINE --to SINK [OPTIONS]\n"
+       "       sluice dlq stats FILE [OPTIONS]"},
   };
   return list;
 }
@@ -28,9 +34,17 @@ const Command& command(const char* name) {
 
 po::options_description logging_options(std::string* level, std::string* format) {
   po::options_description o("Logging");
-  o.add_options()("log-level", po::value(level)->value_name("LEVEL"),
-                  "trace, debug, info, warn or error (overrides the pipeline's log.level)")(
-      "log-format", po::value(format)->value_name("FORMAT"),
+  // Checked while parsing, so that every command refuses an unknown value the same way (exit 2).
+  o.add_options()(
+      "log-level", po::value(level)->value_name("LEVEL")->notifier([](const std::string& v) {
+        if (!core::parse_log_level(v))
+          throw po::error("unknown log level '" + v + "' (trace, debug, info, warn, error)");
+      }),
+      "trace, debug, info, warn or error (overrides the pipeline's log.level)")(
+      "log-format", po::value(format)->value_name("FORMAT")->notifier([](const std::string& v) {
+        if (!core::parse_log_format(v))
+          throw po::error("unknown log format '" + v + "' (text, json)");
+      }),
       "text or json (overrides the pipeline's log.format)");
   return o;
 }
@@ -56,49 +70,70 @@ bool apply_logging(core::Logger& log, const std::string& pipeline_level,
   return true;
 }
 
+std::string usage_line(const Command& cmd) {
+  if (cmd.usage && *cmd.usage) return cmd.usage;
+  return std::string("sluice ") + cmd.name + " " + cmd.args;
+}
+
 void print_usage(const Command& cmd, const po::options_description& options) {
-  std::cout << "Usage: sluice " << cmd.name << " " << cmd.args << "\n\n"
+  std::cout << "Usage: " << usage_line(cmd) << "\n\n"
             << cmd.summary << "\n\n"
             << options << std::flush;
 }
 
 int parse(const std::vector<std::string>& args, const Command& cmd,
           const po::options_description& options,
-          const po::positional_options_description& positional, po::variables_map& vm) {
+          const po::positional_options_description& positional, po::variables_map& vm,
+          const po::options_description* hidden) {
   try {
-    po::store(po::command_line_parser(args).options(options).positional(positional).run(), vm);
+    po::options_description all;
+    all.add(options);
+    if (hidden) all.add(*hidden);
+    po::store(po::command_line_parser(args).options(all).positional(positional).run(), vm);
     if (vm.count("help")) {
       print_usage(cmd, options);
       return -1;
     }
     po::notify(vm);
   } catch (const po::error& e) {
-    std::cerr << "sluice " << cmd.name << ": " << e.what() << "\n"
-              << "Usage: sluice " << cmd.name << " " << cmd.args << "  (see `sluice " << cmd.name
-              << " --help`)\n";
+    std::string what = e.what();
+    // A positional argument is named as the usage line names it, not as its hidden option.
+    if (auto* missing = dynamic_cast<const po::required_option*>(&e); missing && hidden) {
+      std::string name = missing->get_option_name();
+      name.erase(0, name.find_first_not_of('-'));
+      if (const auto* o = hidden->find_nothrow(name, false))
+        what = "missing " + (o->semantic()->name().empty() ? name : o->semantic()->name());
+    }
+    std::cerr << "sluice " << cmd.name << ": " << what << "\n"
+              << "Usage: " << usage_line(cmd) << "  (see `sluice " << cmd.name << " --help`)\n";
     return kUsage;
   }
   return kOk;
 }
 
 int parse_pipeline_command(const std::vector<std::string>& args, const Command& cmd,
-                           std::string* pipeline_path, std::string* level, std::string* format) {
+                           std::string* pipeline_path, std::string* level, std::string* format,
+                           const po::options_description* extra) {
   po::options_description options("Options");
-  options.add_options()("help,h", "this text")(
-      "pipeline", po::value(pipeline_path)->required()->value_name("PIPELINE"),
-      "the pipeline file (YAML)");
+  options.add_options()("help,h", "this text");
+  if (extra) options.add(*extra);
   options.add(logging_options(level, format));
+  po::options_description hidden;
+  hidden.add_options()("pipeline", po::value(pipeline_path)->required()->value_name("PIPELINE"),
+                       "the pipeline file (YAML)");
   po::positional_options_description positional;
   positional.add("pipeline", 1);
   po::variables_map vm;
-  return parse(args, cmd, options, positional, vm);
+  return parse(args, cmd, options, positional, vm, &hidden);
 }
 
 Loaded load_and_report(const std::string& pipeline_path, core::PluginHost& plugins,
-                       const DiagnosticReport& report) {
-  Loaded loaded{core::load_pipeline(pipeline_path, plugins.schema_lookup())};
-  const std::vector<std::string> no_secrets;
-  const auto& secrets = loaded.result.pipeline ? loaded.result.pipeline->secrets : no_secrets;
+                       const DiagnosticReport& report, bool no_secrets) {
+  core::config::LoadOptions load_options;
+  load_options.secret_placeholders = no_secrets;
+  Loaded loaded{core::config::load_pipeline(pipeline_path, plugins.schema_lookup(), load_options)};
+  const std::vector<std::string> none;
+  const auto& secrets = loaded.result.pipeline ? loaded.result.pipeline->secrets : none;
   for (const auto& d : loaded.result.diagnostics) {
     (d.severity == core::Diagnostic::Severity::error ? loaded.errors : loaded.warnings)++;
     std::string line = core::redact(d.to_string(), secrets);

@@ -33,25 +33,26 @@ std::string type_of(const nlohmann::json& prop) {
   return out;
 }
 
-void print_options(const char* schema_text) {
-  nlohmann::json schema = nlohmann::json::parse(schema_text, nullptr, false);
-  if (!schema.is_object() || !schema.contains("properties") || !schema["properties"].is_object() ||
-      schema["properties"].empty()) {
-    printf("  options: none\n");
+// One line per option, then its description; the options of a mapping (`tls.verify`) and of
+// the mappings in a list (`os_message_channels[].cpc`) follow their parent, by full name.
+void print_properties(const nlohmann::json& schema, const std::string& prefix, int depth) {
+  if (depth > 6 || !schema.is_object() || !schema.contains("properties") ||
+      !schema["properties"].is_object())
     return;
-  }
   std::vector<std::string> required;
   if (schema.contains("required") && schema["required"].is_array())
     for (const auto& r : schema["required"])
       if (r.is_string()) required.push_back(r.get<std::string>());
-  printf("  options:\n");
   for (const auto& [name, prop] : schema["properties"].items()) {
-    std::string line = "    " + name + " (" + type_of(prop) + ")";
+    if (!prop.is_object()) continue;
+    std::string line = "    " + prefix + name + " (" + type_of(prop) + ")";
     if (std::find(required.begin(), required.end(), name) != required.end()) line += " required";
-    if (prop.is_object() && prop.value("writeOnly", false) == true)
+    if (prop.value("writeOnly", false) == true)
       line += " secret";  // hidden in logs (docs/pipeline.md)
-    if (prop.contains("default")) line += " default " + prop["default"].dump();
-    if (prop.contains("enum")) {
+    // A mapping's default is the sum of its options' defaults, listed below.
+    if (prop.contains("default") && !prop.contains("properties"))
+      line += " default " + prop["default"].dump();
+    if (prop.contains("enum") && prop["enum"].is_array()) {
       std::string values;
       for (const auto& v : prop["enum"])
         values += (values.empty() ? "" : ", ") + (v.is_string() ? v.get<std::string>() : v.dump());
@@ -60,7 +61,20 @@ void print_options(const char* schema_text) {
     printf("%s\n", line.c_str());
     if (prop.contains("description") && prop["description"].is_string())
       printf("        %s\n", prop["description"].get<std::string>().c_str());
+    print_properties(prop, prefix + name + ".", depth + 1);
+    if (prop.contains("items")) print_properties(prop["items"], prefix + name + "[].", depth + 1);
   }
+}
+
+void print_options(const char* schema_text) {
+  nlohmann::json schema = nlohmann::json::parse(schema_text, nullptr, false);
+  if (!schema.is_object() || !schema.contains("properties") || !schema["properties"].is_object() ||
+      schema["properties"].empty()) {
+    printf("  options: none\n");
+    return;
+  }
+  printf("  options:\n");
+  print_properties(schema, "", 0);
 }
 
 }  // namespace

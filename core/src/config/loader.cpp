@@ -63,8 +63,9 @@ std::string join(const std::vector<std::string>& items) {
 class Loader {
  public:
   Loader(const std::string& path, const PluginSchemaLookup& lookup,
-         std::optional<std::string> text = std::nullopt)
-      : path_(path), lookup_(lookup), text_(std::move(text)) {
+         std::optional<std::string> text = std::nullopt,
+         config::LoadOptions options = config::LoadOptions())
+      : path_(path), lookup_(lookup), text_(std::move(text)), options_(options) {
     std::error_code ec;
     auto absolute = std::filesystem::absolute(path, ec);
     dir_ = (ec ? std::filesystem::path(path) : absolute).parent_path().lexically_normal();
@@ -151,6 +152,14 @@ class Loader {
     bool ok =
         v->type() == type || (type == json::value_t::number_integer && v->is_number_integer());
     return ok ? v : nullptr;
+  }
+
+  // The value at json_pointer is a --no-secrets stand-in, or inside one. (Not a mapping that
+  // holds one: its other problems are real.)
+  bool placeholder(const std::string& json_pointer) const {
+    for (const auto& p : placeholders_)
+      if (json_pointer == p || json_pointer.rfind(p + "/", 0) == 0) return true;
+    return false;
   }
 
   bool tainted(const Path& path) const {
@@ -322,11 +331,23 @@ class Loader {
         return std::string(v);
       };
       source.base_dir = dir_.string();
+      source.placeholders = options_.secret_placeholders;
       // What is a secret is decided by the plugin's schema (check_instance), not by where a
       // value came from: a host name or userid from ${ENV} is not hidden.
       config::Substitution sub = config::substitute(s, source);
       for (auto& e : sub.errors)
         error(path, e);
+      if (sub.errors.empty() && !sub.unresolved.empty()) {
+        // --no-secrets: the reference stands in for the value, which nothing checks.
+        placeholders_.insert(pointer(path));
+        std::string why;
+        for (const auto& u : sub.unresolved)
+          why += (why.empty() ? "" : "; ") + u;
+        warning(path, config::human_path(doc_.root, path) + ": " + why +
+                          " (--no-secrets: this value is not checked)");
+        node = std::move(sub.value);
+        return;
+      }
       if (sub.errors.empty() && !utf8_valid(sub.value)) {
         error(path, "a value put in by ${...} is not valid UTF-8 text");
         sub.value.clear();
@@ -354,6 +375,7 @@ class Loader {
       Path full = base;
       full.insert(full.end(), e.path.begin(), e.path.end());
       if (tainted(full)) continue;  // e.g. a value whose ${...} failed: said once already
+      if (placeholder(pointer(full))) continue;  // --no-secrets: not checked
       // A missing key leaves the rest of its mapping usable (a sink without `plugin` is still
       // a name routes may use).
       bool missing = e.message.rfind("missing required key", 0) == 0;
@@ -600,6 +622,7 @@ class Loader {
       return;
     }
     for (const auto& problem : problems) {
+      if (placeholder(options_pointer + problem.pointer)) continue;  // --no-secrets
       Diagnostic d;
       d.mark = key_mark(options_pointer + problem.pointer);
       if (d.mark.file.empty()) d.mark.file = path_;
@@ -691,6 +714,10 @@ class Loader {
       if (marked == s.end() || *marked != true || v.is_object() || v.is_array() || v.is_null())
         return;
       if (std::find(paths.begin(), paths.end(), at) != paths.end()) return;
+      if (placeholder(pointer(at))) {  // --no-secrets: no value to hide, but a secret all the same
+        paths.push_back(at);
+        return;
+      }
       std::string value = v.is_string() ? v.get<std::string>() : v.dump();
       if (value.empty()) return;
       paths.push_back(at);
@@ -813,6 +840,8 @@ class Loader {
   std::string path_;
   const PluginSchemaLookup& lookup_;
   std::optional<std::string> text_;
+  config::LoadOptions options_;
+  std::set<std::string> placeholders_;  // pointers of values --no-secrets left unresolved
   std::filesystem::path dir_;
   config::YamlDocument doc_;
   std::vector<Diagnostic> diagnostics_;
@@ -823,9 +852,10 @@ class Loader {
 };
 
 LoadResult load_guarded(const std::string& path, const PluginSchemaLookup& lookup,
-                        std::optional<std::string> text) {
+                        std::optional<std::string> text,
+                        const config::LoadOptions& options = config::LoadOptions()) {
   try {
-    return Loader(path, lookup, std::move(text)).run();
+    return Loader(path, lookup, std::move(text), options).run();
   } catch (const std::exception& e) {
     // Not expected; a bug here must still not take `sluice validate` down with a stack trace.
     // The fuzzer wants to see it, though.
@@ -849,6 +879,10 @@ namespace config {
 LoadResult load_pipeline_text(const std::string& text, const std::string& path,
                               const PluginSchemaLookup& lookup) {
   return load_guarded(path, lookup, text);
+}
+LoadResult load_pipeline(const std::string& path, const PluginSchemaLookup& lookup,
+                         const LoadOptions& options) {
+  return load_guarded(path, lookup, std::nullopt, options);
 }
 }  // namespace config
 

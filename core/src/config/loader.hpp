@@ -12,4 +12,13 @@ namespace sluice::core::config {
 LoadResult load_pipeline_text(const std::string& text, const std::string& path,
                               const PluginSchemaLookup& lookup);
 
+struct LoadOptions {
+  // `sluice validate --no-secrets`: a ${NAME} or ${file:PATH} that cannot be resolved is a
+  // warning instead of an error; the value keeps the reference's text, and nothing about that
+  // value is checked (not its schema, not the plugin's check of that option).
+  bool secret_placeholders = false;
+};
+LoadResult load_pipeline(const std::string& path, const PluginSchemaLookup& lookup,
+                         const LoadOptions& options);
+
 }  // namespace sluice::core::config

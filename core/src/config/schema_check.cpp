@@ -25,6 +25,8 @@ struct SchemaChecker::Compiled {
 
 namespace {
 
+constexpr std::string_view kNoForm = "matches none of the forms allowed here";
+
 bool starts_with(const std::string& s, std::string_view prefix) {
   return s.compare(0, prefix.size(), prefix) == 0;
 }
@@ -299,7 +301,7 @@ std::vector<SchemaError> SchemaChecker::check(const json& instance) const {
       // The alternatives' own complaints contradict each other; one summary reads better.
       while (!out.empty() && has_prefix(out.back().path, path))
         out.pop_back();
-      e.message = "matches none of the forms allowed here";
+      e.message = std::string(kNoForm);
     } else if (starts_with(d, "Failed to validate against exactly one child schema")) {
       e.message = "matches more than one of the forms allowed here";
     } else if (starts_with(d, "Object contains a property that could not be validated")) {
@@ -383,9 +385,17 @@ std::vector<SchemaError> SchemaChecker::check(const json& instance) const {
   std::set<std::vector<std::string>> mistyped;
   for (const auto& e : out)
     if (starts_with(e.message, "expected ")) mistyped.insert(e.path);
+  // A key the mapping's own schema does not know is wrong whichever form is meant, and a
+  // misspelt key is the likely reason that no form matches: its message (with the suggestion)
+  // says more than the summary, which would also hide it (a summary marks the whole mapping).
+  std::set<std::vector<std::string>> misspelt;
+  for (const auto& e : out)
+    if (e.at_key && !e.path.empty() && starts_with(e.message, "unknown key '"))
+      misspelt.insert(std::vector<std::string>(e.path.begin(), e.path.end() - 1));
   std::vector<SchemaError> kept;
   std::set<std::tuple<std::vector<std::string>, bool, std::string>> seen;
   for (auto& e : out) {
+    if (!e.at_key && e.message == kNoForm && misspelt.count(e.path)) continue;
     if (!e.at_key && mistyped.count(e.path) && !starts_with(e.message, "expected ") &&
         !starts_with(e.message, "missing required key"))
       continue;

@@ -93,6 +93,9 @@ Substitution substitute(const std::string& text, const SecretSource& source) {
       if (auto content = read_secret_file(path, source.base_dir, &error)) {
         v += *content;
         out.secrets.push_back(*content);
+      } else if (source.placeholders) {
+        v += "${" + ref + "}";
+        out.unresolved.push_back(error);
       } else {
         out.errors.push_back(error);
       }
@@ -106,7 +109,12 @@ Substitution substitute(const std::string& text, const SecretSource& source) {
     }
     std::optional<std::string> value = source.env ? source.env(ref) : std::nullopt;
     if (!value) {
-      out.errors.push_back("environment variable " + ref + " is not set");
+      if (source.placeholders) {
+        v += "${" + ref + "}";
+        out.unresolved.push_back("environment variable " + ref + " is not set");
+      } else {
+        out.errors.push_back("environment variable " + ref + " is not set");
+      }
       continue;
     }
     v += *value;

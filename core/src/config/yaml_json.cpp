@@ -425,6 +425,58 @@ Mark YamlDocument::mark_of(const std::string& pointer, bool key) const {
   return none;
 }
 
+std::string plain_yaml_error(const std::string& parser_message, const std::string& line_text) {
+  auto is = [&](const char* m) { return parser_message.rfind(m, 0) == 0; };
+  const size_t indent_end = line_text.find_first_not_of(" \t");
+  const bool tab_indent = line_text.substr(0, indent_end).find('\t') != std::string::npos;
+  std::string plain;
+  if (tab_indent || is("illegal tab"))
+    plain = "a tab in the indentation: YAML indents with spaces only";
+  else if (is("end of map flow not found"))
+    plain =
+        "a '{' is not closed: the '}' is missing, or a value inside holds ',', ':', '{' or '}' "
+        "and needs quotes";
+  else if (is("end of sequence flow not found"))
+    plain =
+        "a '[' is not closed: the ']' is missing, or a value inside holds ',' or ']' and "
+        "needs quotes";
+  else if (is("end of map not found"))
+    plain =
+        "this line is not lined up with the keys above it: the keys of one mapping start in the "
+        "same column";
+  else if (is("end of sequence not found"))
+    plain =
+        "this line is not lined up with the list above it: the '- ' items of one list start "
+        "in the same column";
+  else if (is("illegal map value"))
+    plain =
+        "a ':' where no value can start: a key indented deeper than the keys beside it, or a "
+        "value holding ': ' that needs quotes";
+  else if (is("illegal block entry"))
+    plain =
+        "a list item ('- ') where none can be: under a key that already has a value, or not "
+        "lined up with the other items";
+  else if (is("unknown token"))
+    plain =
+        "a value cannot start with this character ('@' and '`' are reserved): put the value "
+        "in quotes";
+  else if (is("illegal flow end"))
+    plain = "a '}' or ']' that closes nothing: remove it, or put the value holding it in quotes";
+  else if (is("unknown escape character"))
+    plain = "'\\" + parser_message.substr(parser_message.rfind(' ') + 1) +
+            "' is not an escape sequence in a double-quoted value: write '\\\\' for a "
+            "backslash, or use single quotes";
+  else if (is("the referenced anchor is not defined"))
+    plain =
+        "'*NAME' refers to an anchor '&NAME' that is not defined above it; a value that "
+        "starts with '*' needs quotes";
+  else if (is("illegal EOF in scalar") || is("end of verbatim"))
+    plain = "the file ends inside a quoted value: its closing quote is missing";
+  else
+    return "YAML syntax error: " + parser_message;
+  return "YAML syntax error: " + plain + " (the parser says: " + parser_message + ")";
+}
+
 YamlDocument yaml_to_json(const std::string& text, const std::string& file) {
   YamlDocument doc;
   std::istringstream in(text);
@@ -435,8 +487,14 @@ YamlDocument yaml_to_json(const std::string& text, const std::string& file) {
     }
     doc.parsed = true;
   } catch (const YAML::Exception& e) {
+    std::string line_text;
+    if (!e.mark.is_null()) {
+      std::istringstream lines(text);
+      for (int i = 0; i <= e.mark.line && std::getline(lines, line_text); ++i) {
+      }
+    }
     doc.errors.push_back(
-        {Diagnostic::Severity::error, to_mark(e.mark, file), "YAML syntax error: " + e.msg});
+        {Diagnostic::Severity::error, to_mark(e.mark, file), plain_yaml_error(e.msg, line_text)});
   } catch (const TooLarge& e) {
     doc.errors.push_back({Diagnostic::Severity::error, to_mark(e.mark, file),
                           "the document is too large (more than " + std::to_string(kMaxNodes) +

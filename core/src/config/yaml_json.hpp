@@ -36,6 +36,10 @@ struct YamlDocument {
   Mark mark_of(const std::string& pointer, bool key = false) const;
 };
 
+// yaml-cpp's message for a syntax error in plain words, with what usually causes it, given the
+// text of the line it points at; the parser's own words follow in parentheses.
+std::string plain_yaml_error(const std::string& parser_message, const std::string& line_text);
+
 // Plain scalars are typed by the YAML 1.2 core schema (null, booleans, integers, floats); quoted
 // and block scalars stay strings. Duplicate keys are errors (the first value is kept).
 YamlDocument yaml_to_json(const std::string& text, const std::string& file);

@@ -5,6 +5,7 @@
 #include <sluice/units.hpp>
 
 #include <fcntl.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -273,6 +274,153 @@ std::optional<DeadLetterRecord> DeadLetterReader::next() {
     return r;
   }
   return std::nullopt;
+}
+
+const char* DeadLetterStats::age_name(int bucket) {
+  static const char* const names[kAgeBuckets] = {"under 1h", "1h to 1d", "1d to 7d", "7d or more",
+                                                 "no time"};
+  return bucket >= 0 && bucket < kAgeBuckets ? names[bucket] : "?";
+}
+
+void DeadLetterStats::add(const DeadLetterRecord& r, int64_t now_unix_ns) {
+  ++events;
+  ++by_type[r.event.type];
+  ++by_reason[r.reason];
+  ++by_sink[r.sink];
+  ++by_status[r.status];
+  int64_t t = 0;
+  try {
+    if (!r.time.empty()) t = parse_rfc3339(r.time);
+  } catch (const std::exception&) {
+    t = 0;
+  }
+  if (!t) {
+    ++by_age[kNoTime];
+    return;
+  }
+  if (!oldest_ns || t < oldest_ns) oldest_ns = t;
+  if (!newest_ns || t > newest_ns) newest_ns = t;
+  constexpr int64_t hour = 3600LL * 1000000000LL;
+  const int64_t age = now_unix_ns - t;
+  ++by_age[age < hour            ? kUnderHour
+           : age < 24 * hour     ? kUnderDay
+           : age < 7 * 24 * hour ? kUnderWeek
+                                 : kOlder];
+}
+
+namespace {
+
+std::string directory_of(const std::string& path) {
+  const size_t slash = path.find_last_of('/');
+  return slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+}
+
+std::string io_error(const std::string& path, const char* what) {
+  return "dead-letter file " + path + ": " + what + ": " + std::strerror(errno);
+}
+
+bool write_all(int fd, const char* data, size_t size) {
+  while (size) {
+    ssize_t n = ::write(fd, data, size);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    data += n;
+    size -= static_cast<size_t>(n);
+  }
+  return true;
+}
+
+}  // namespace
+
+DeadLetterRemover::DeadLetterRemover(std::string path) : path_(std::move(path)) {
+  fd_ = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd_ < 0) throw std::runtime_error(io_error(path_, "cannot open"));
+  struct stat st;
+  if (::fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd_);
+    throw std::runtime_error("dead-letter file " + path_ + ": not a regular file");
+  }
+  dev_ = st.st_dev;
+  ino_ = st.st_ino;
+  const std::string dir = directory_of(path_);
+  if (::access(dir.c_str(), W_OK | X_OK) != 0) {
+    const std::string why = io_error(dir, "cannot write to its directory");
+    ::close(fd_);
+    throw std::runtime_error("dead-letter file " + path_ + ": cannot remove what is delivered: " +
+                             why.substr(why.find(": ") + 2));
+  }
+}
+
+DeadLetterRemover::~DeadLetterRemover() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void DeadLetterRemover::remove(const std::vector<uint64_t>& lines) {
+  std::set<uint64_t> all = removed_;
+  all.insert(lines.begin(), lines.end());
+  struct stat st;
+  if (::stat(path_.c_str(), &st) != 0)
+    throw std::runtime_error(io_error(path_, "cannot remove the delivered records"));
+  if (static_cast<uint64_t>(st.st_dev) != dev_ || static_cast<uint64_t>(st.st_ino) != ino_)
+    throw std::runtime_error("dead-letter file " + path_ +
+                             ": it was moved or replaced during the replay; the delivered "
+                             "records are not removed from it");
+  std::string tmp = path_ + ".replay-XXXXXX";
+  int out = ::mkstemp(tmp.data());  // 0600, O_EXCL: never through a planted link
+  if (out < 0) throw std::runtime_error(io_error(tmp, "cannot create"));
+  auto fail = [&](const char* what) {
+    const std::string message = io_error(tmp, what);
+    ::close(out);
+    ::unlink(tmp.c_str());
+    throw std::runtime_error(message);
+  };
+  if (::fchmod(out, st.st_mode & 07777) != 0) fail("cannot set its mode");
+  // Copy the original, line by line, leaving out the removed lines.
+  std::string buffer(64 * 1024, '\0'), kept;
+  off_t offset = 0;
+  uint64_t line = 1;
+  bool dropping = all.count(1) > 0;
+  for (;;) {
+    ssize_t n = ::pread(fd_, buffer.data(), buffer.size(), offset);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) fail("cannot read the original");
+    if (n == 0) break;
+    offset += n;
+    kept.clear();
+    for (ssize_t i = 0; i < n; ++i) {
+      if (!dropping) kept.push_back(buffer[static_cast<size_t>(i)]);
+      if (buffer[static_cast<size_t>(i)] == '\n') dropping = all.count(++line) > 0;
+    }
+    if (!write_all(out, kept.data(), kept.size())) fail("cannot write");
+  }
+  // A last line without its newline that stays gets one, so that appending goes on cleanly.
+  if (offset > 0) {
+    char last = 0;
+    if (::pread(fd_, &last, 1, offset - 1) == 1 && last != '\n' && !dropping &&
+        !write_all(out, "\n", 1))
+      fail("cannot write");
+  }
+  if (::fsync(out) != 0) fail("cannot sync");
+  struct stat written;
+  if (::fstat(out, &written) != 0) fail("cannot stat");
+  if (::close(out) != 0) {
+    const std::string message = io_error(tmp, "cannot close");
+    ::unlink(tmp.c_str());
+    throw std::runtime_error(message);
+  }
+  if (::rename(tmp.c_str(), path_.c_str()) != 0) {
+    const std::string message = io_error(path_, "cannot replace");
+    ::unlink(tmp.c_str());
+    throw std::runtime_error(message);
+  }
+  int dir = ::open(directory_of(path_).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir >= 0) {
+    ::fsync(dir);  // the rename itself survives a crash
+    ::close(dir);
+  }
+  dev_ = written.st_dev;
+  ino_ = written.st_ino;
+  removed_ = std::move(all);
 }
 
 }  // namespace sluice::core

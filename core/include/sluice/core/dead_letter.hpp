@@ -9,11 +9,14 @@
 
 #include <sluice/event.hpp>
 
+#include <array>
 #include <cstdint>
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -104,6 +107,53 @@ class DeadLetterReader {
   uint64_t line_ = 0;
   uint64_t filtered_ = 0;
   std::vector<std::string> errors_;
+};
+
+// What `sluice dlq stats` counts: events by type, reason, status, original sink and age (the age
+// of the dead-letter record, from its "time", at the moment given to add()).
+struct DeadLetterStats {
+  // Age buckets, in this order; a record without a readable time counts as kNoTime, one from the
+  // future (a clock set back) as kUnderHour.
+  enum Age { kUnderHour, kUnderDay, kUnderWeek, kOlder, kNoTime, kAgeBuckets };
+  static const char* age_name(int bucket);  // "under 1h", "1h to 1d", "1d to 7d", ...
+
+  uint64_t events = 0;
+  std::map<std::string, uint64_t> by_type, by_reason, by_sink;
+  std::map<int32_t, uint64_t> by_status;
+  std::array<uint64_t, kAgeBuckets> by_age{};
+  int64_t oldest_ns = 0, newest_ns = 0;  // of the records with a time; 0 when none has one
+
+  void add(const DeadLetterRecord& r, int64_t now_unix_ns);
+};
+
+// Removes records from a dead-letter file by line number, atomically: the lines that stay are
+// written to a new file beside it (same mode), synced, and renamed over the path, so that the
+// file is at every moment either the old or the new one, whatever happens to the process.
+// Line numbers are those DeadLetterReader gives (1-based, empty lines counted) in the file as it
+// was when the remover was made: it keeps the original open and copies from it every time, so
+// lines appended to the original meanwhile are kept too. A writer that still has the old file
+// open after a removal writes to a file no longer at the path: replay a file nothing writes to.
+class DeadLetterRemover {
+ public:
+  // Throws std::runtime_error when the file cannot be opened, or its directory cannot take the
+  // new file (not writable by this user).
+  explicit DeadLetterRemover(std::string path);
+  ~DeadLetterRemover();
+  DeadLetterRemover(const DeadLetterRemover&) = delete;
+  DeadLetterRemover& operator=(const DeadLetterRemover&) = delete;
+
+  // Adds `lines` to the lines removed so far and rewrites the file without all of them. Throws
+  // std::runtime_error (the file is then unchanged) on an I/O error, or when the path no longer
+  // names the file this remover last wrote (someone moved or replaced it).
+  void remove(const std::vector<uint64_t>& lines);
+
+  uint64_t removed() const { return removed_.size(); }
+
+ private:
+  std::string path_;
+  int fd_ = -1;                 // the original file
+  uint64_t dev_ = 0, ino_ = 0;  // what the path names now
+  std::set<uint64_t> removed_;
 };
 
 // Parses one line as written by DeadLetterFile; throws std::invalid_argument saying what is wrong.
