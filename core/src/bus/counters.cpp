@@ -2,20 +2,20 @@
 // periodic metrics line. None of them names a counter.
 #include <sluice/core/counters.hpp>
 
-#include <cstdio>
 #include <string_view>
 
 namespace sluice::core {
 
 namespace {
 
+// One column: right-aligned in `width` (left-aligned for the name), never cut; a space before
+// every column but the first of a row.
 void cell(std::string& out, int width, std::string_view text, bool left = false) {
-  char buf[64];
-  const int w = width;
-  snprintf(buf, sizeof buf, left ? "%-*.*s" : "%*.*s", w, static_cast<int>(text.size()),
-           text.data());
   if (!out.empty() && out.back() != '\n') out += ' ';
-  out += buf;
+  const size_t pad = text.size() < static_cast<size_t>(width) ? width - text.size() : 0;
+  if (!left) out.append(pad, ' ');
+  out += text;
+  if (left) out.append(pad, ' ');
 }
 
 template <typename M>
