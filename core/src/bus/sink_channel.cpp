@@ -196,6 +196,7 @@ void SinkChannel::remove_batch(Batch* b) {
   c_.in_flight -= b->events.size();
   batches_.erase(
       std::find_if(batches_.begin(), batches_.end(), [&](const auto& p) { return p.get() == b; }));
+  queue_->release_done();
   // A spool frees room once a batch's events are released: a blocked emitter may go on.
   if (blocked_emitters_) space_.notify_all();
 }
@@ -480,6 +481,7 @@ void SinkChannel::fail(std::unique_ptr<Batch> b) {
   std::lock_guard lock(m_);
   c_.in_flight -= n;
   (stored ? c_.dead_lettered : c_.dropped_rejected) += n;
+  queue_->release_done();
   if (blocked_emitters_) space_.notify_all();
   work_.notify_one();
 }

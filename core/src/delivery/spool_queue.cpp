@@ -77,6 +77,7 @@ class SpoolQueue final : public SinkQueue {
     ready_.pop_front();
     return e;
   }
+  void release_done() override { acknowledge_done(); }
   bool durable() const override { return true; }
   uint64_t recovered() const override { return recovered_; }
   uint64_t lost() const override { return spool_.stats().lost; }

@@ -55,6 +55,10 @@ class SinkQueue {
   }
   // The oldest event; empty EventPtr when there is none.
   virtual EventPtr pop() = 0;
+  // The sink let go of events (delivered or dead-lettered): a spool acknowledges the ones it
+  // handed out that nobody holds any more, now rather than at its next push or pop (else the
+  // last batches of a run would stay unacknowledged and be sent again at the next start).
+  virtual void release_done() {}
   // True when what is left at shutdown survives a restart (it is then counted as spooled,
   // not dropped).
   virtual bool durable() const { return false; }
