@@ -3,13 +3,19 @@
 // plain mutex + condvar queue handing std::string events between two threads), and the two JSON
 // validators the emit path could use, on HMC-shaped bodies.
 //
-//   bus_bench [--events N] [--plugins DIR]
+// The spool policy with fsync (`queue: {policy: spool}`, `spool: {fsync: batch}`) is measured
+// beside a baseline of its own from the same run: the raw spool appending one event per call
+// (one write and one fdatasync per event, what a per-event push costs).
+//
+//   bus_bench [--events N] [--spool-events N] [--plugins DIR]
 #include <sluice/core/json_check.hpp>
 #include <sluice/core/log.hpp>
 #include <sluice/core/plugin_host.hpp>
 #include <sluice/core/runtime.hpp>
+#include <sluice/core/spool.hpp>
 #include <sluice/json_check.hpp>
 #include <sluice/sdk.hpp>
+#include <sluice/testing.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -121,7 +127,7 @@ struct RunResult {
 
 RunResult run_pipeline(sluice::core::PluginHost& host, const std::string& plugin_dir,
                        const std::string& sink_plugin, const std::string& templ, size_t n,
-                       double rate = 0) {
+                       double rate = 0, const std::string& spool_dir = "") {
   sluice::core::Logger log;
   log.set_level(sluice::core::LogLevel::warn);
   sluice::core::PipelineConfig p;
@@ -140,6 +146,17 @@ RunResult run_pipeline(sluice::core::PluginHost& host, const std::string& plugin
   sink.queue.max_events = 65536;
   sink.batch.max_events = 1024;
   sink.batch.max_delay = std::chrono::milliseconds(5);
+  sluice::core::RuntimeOptions options;
+  if (!spool_dir.empty()) {
+    sink.queue.policy = sluice::core::QueuePolicy::spool;
+    sink.spool.directory = spool_dir;
+    sink.spool.fsync = sluice::core::SpoolFsync::batch;
+    sink.spool.max_bytes = 1ull << 30;
+    options.spool_queue_factory = [](const sluice::core::SinkConfig& s) {
+      return sluice::core::make_spool_queue(s, sluice::core::spool_options_for(s),
+                                            [](const std::string&) {});
+    };
+  }
   sluice::core::RouteConfig r;
   r.name = "all";
   r.from = {"gen"};
@@ -148,7 +165,7 @@ RunResult run_pipeline(sluice::core::PluginHost& host, const std::string& plugin
   p.sinks = {sink};
   p.routes = {r};
 
-  sluice::core::Runtime rt(p, host, log);
+  sluice::core::Runtime rt(p, host, log, options);
   auto start = Clock::now();
   rt.start();
   RunResult result;
@@ -167,6 +184,25 @@ RunResult run_pipeline(sluice::core::PluginHost& host, const std::string& plugin
   return result;
 }
 
+// Baseline for the spool policy: the raw spool, one event per append() with fsync: batch (one
+// write and one fdatasync per event), as a per-event push under the sink's lock did.
+double spool_per_event_baseline(size_t n, const std::string& dir) {
+  sluice::core::SpoolOptions o;
+  o.directory = dir;
+  o.fsync = sluice::core::SpoolFsync::batch;
+  sluice::core::Spool spool(o);
+  sluice::Event e;
+  e.id = "1";
+  e.source = "bench";
+  e.type = "hmc.os-message";
+  e.data = kOsMessage;
+  sluice::EventViews views(&e, &e + 1);
+  auto start = Clock::now();
+  for (size_t i = 0; i < n; ++i)
+    spool.append(views.data(), 1);
+  return static_cast<double>(n) / seconds_since(start);
+}
+
 int64_t percentile(std::vector<int64_t>& v, double q) {
   if (v.empty()) return 0;
   size_t i = std::min(v.size() - 1, static_cast<size_t>(q * static_cast<double>(v.size())));
@@ -178,14 +214,17 @@ int64_t percentile(std::vector<int64_t>& v, double q) {
 
 int main(int argc, char** argv) {
   size_t n = 2000000;
+  size_t spool_n = 0;  // default: n / 4
   std::string plugin_dir = SLUICE_BENCH_PLUGIN_DIR;
   for (int i = 1; i < argc; ++i) {
     if (!strcmp(argv[i], "--events") && i + 1 < argc)
       n = std::stoull(argv[++i]);
+    else if (!strcmp(argv[i], "--spool-events") && i + 1 < argc)
+      spool_n = std::stoull(argv[++i]);
     else if (!strcmp(argv[i], "--plugins") && i + 1 < argc)
       plugin_dir = argv[++i];
     else {
-      fprintf(stderr, "usage: bus_bench [--events N] [--plugins DIR]\n");
+      fprintf(stderr, "usage: bus_bench [--events N] [--spool-events N] [--plugins DIR]\n");
       return 2;
     }
   }
@@ -232,6 +271,23 @@ int main(int argc, char** argv) {
   run_pipeline(host, plugin_dir, "probe", "minimal", paced_n, 100000);
   std::vector<int64_t> paced = lat;
 
+  // The spool policy with fsync, on the file system of TMPDIR (or /tmp).
+  if (!spool_n) spool_n = std::max<size_t>(1000, n / 4);
+  double spool_base = 0;
+  RunResult spool_run;
+  {
+    sluice::testing::TempDir dir("sluice-bus-bench");
+    spool_base =
+        spool_per_event_baseline(std::max<size_t>(100, spool_n / 20), (dir.path / "raw").string());
+    try {
+      spool_run = run_pipeline(host, plugin_dir, "null", "hmc-os-message", spool_n, 0,
+                               (dir.path / "out").string());
+    } catch (const std::exception& e) {
+      fprintf(stderr, "cannot run generator -> null through a spool: %s\n", e.what());
+      return 1;
+    }
+  }
+
   printf("\n%-52s %12s %8s\n", "", "events/s", "vs base");
   printf("%-52s %12.0f %8s\n", "baseline: mutex+condvar queue of std::string", base, "1.00x");
   auto row = [&](const char* name, const RunResult& r) {
@@ -241,6 +297,13 @@ int main(int argc, char** argv) {
   row("runtime: generator.so(minimal) -> null.so", null_min);
   row("runtime: generator.so(hmc-os-message) -> null.so", null_os);
   row("runtime: generator.so(minimal) -> in-process probe", probe_run);
+  printf("\n%-52s %12s %8s\n", "spool policy, fsync: batch", "events/s", "vs base");
+  printf("%-52s %12.0f %8s\n", "baseline: raw spool, one append+fdatasync per event", spool_base,
+         "1.00x");
+  printf("%-52s %12.0f %7.2fx  (delivered %llu, balanced %s)\n",
+         "runtime: generator.so(hmc-os-message) -> spool -> null", spool_run.events_per_s,
+         spool_run.events_per_s / spool_base, (unsigned long long)spool_run.delivered,
+         spool_run.balanced ? "yes" : "NO");
   printf("\nlatency event time -> delivery (batch max_delay 5ms, queue 65536):\n");
   printf("  saturated (%zu events as fast as possible): p50 %.1f us  p99 %.1f us  p999 %.1f us\n",
          saturated.size(), percentile(saturated, 0.50) / 1e3, percentile(saturated, 0.99) / 1e3,
@@ -248,5 +311,5 @@ int main(int argc, char** argv) {
   printf("  paced (%zu events at 100000/s):             p50 %.1f us  p99 %.1f us  p999 %.1f us\n",
          paced.size(), percentile(paced, 0.50) / 1e3, percentile(paced, 0.99) / 1e3,
          percentile(paced, 0.999) / 1e3);
-  return null_min.balanced && null_os.balanced && probe_run.balanced ? 0 : 1;
+  return null_min.balanced && null_os.balanced && probe_run.balanced && spool_run.balanced ? 0 : 1;
 }

@@ -29,12 +29,16 @@ namespace {
 using sluice::testing::TempDir;
 
 std::atomic<int> g_write_errno{0};  // the errno the spool's next writes fail with (0: none)
+std::atomic<int> g_writes{0};       // writes of appended records so far
 
 RuntimeOptions spool_options() {
   RuntimeOptions o;
   o.spool_queue_factory = [](const SinkConfig& sink) -> std::unique_ptr<SinkQueue> {
     auto options = sluice::core::spool_options_for(sink);
-    options.fail_write = [] { return g_write_errno.load(); };
+    options.fail_write = [] {
+      ++g_writes;
+      return g_write_errno.load();
+    };
     return sluice::core::make_spool_queue(sink, options, [](const std::string&) {});
   };
   return o;
@@ -251,4 +255,21 @@ TEST_CASE("spool damage: a record lost on disk is spool_lost, the rest delivered
   CHECK(m.dropped() == 0);
   CHECK(m.balanced());
   CHECK(rt.metrics().flat().at("sink.out.spool_lost") == 1);
+}
+
+TEST_CASE("spool policy: the events of one emit call reach the disk in one write") {
+  ScriptedSink::reset();
+  g_write_errno = 0;
+  TempDir dir;
+  CapturedLog log;
+  Runtime rt(simple(spooled_sink(dir)), host(), log.logger, spool_options());
+  rt.start();
+  g_writes = 0;
+  REQUIRE(emit(events(50, 1)));
+  CHECK(g_writes == 1);  // not one per event
+  REQUIRE(eventually([&] { return sink_metrics(rt.metrics(), "out").delivered == 50; }));
+  rt.stop();
+  const auto m = sink_metrics(rt.metrics(), "out");
+  CHECK(m.received == 50);
+  CHECK(m.balanced());
 }

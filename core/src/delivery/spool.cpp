@@ -631,6 +631,7 @@ void Spool::flush_locked() {
       // The torn tail is cut off by recovery at the next open.
     }
     stats_.appended -= write_buffer_records_;
+    failed_records_ = write_buffer_records_;
     write_buffer_.clear();
     write_buffer_records_ = 0;
     errno = saved;
@@ -773,6 +774,30 @@ SpoolAppendResult Spool::append(const std::vector<Event>& events) {
 SpoolAppendResult Spool::append(const sluice_event* events, size_t count) {
   SpoolAppendResult result;
   std::unique_lock lock(mutex_);
+  failed_records_ = 0;
+  try {
+    append_locked(lock, events, count, result);
+  } catch (const std::exception& e) {
+    // Records of this call reach the disk only through flush_locked(): those a failed flush
+    // lost are in failed_records_; the ones flushed before it (a roll) are accepted. Whatever
+    // is still buffered (a throw elsewhere) is not: it must not be written by a later call.
+    if (write_buffer_records_) {
+      stats_.appended -= write_buffer_records_;
+      failed_records_ += write_buffer_records_;
+      write_buffer_.clear();
+      write_buffer_records_ = 0;
+    }
+    const size_t written = result.accepted - failed_records_;
+    if (written == 0) throw;
+    result.accepted = written;
+    result.failed = count - written - result.dropped;
+    result.error = e.what();
+  }
+  return result;
+}
+
+void Spool::append_locked(std::unique_lock<std::mutex>& lock, const sluice_event* events,
+                          size_t count, SpoolAppendResult& result) {
   std::string record;
   for (size_t i = 0; i < count; ++i) {
     if (closed_) {
@@ -844,7 +869,6 @@ SpoolAppendResult Spool::append(const sluice_event* events, size_t count) {
                             "; events appended since the last sync may not survive a power loss");
     }
   }
-  return result;
 }
 
 // A record that was readable at open (or when appended) is not any more: find what is still

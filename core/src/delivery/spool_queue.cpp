@@ -48,27 +48,25 @@ class SpoolQueue final : public SinkQueue {
   }
   uint64_t bytes() const override { return spool_.stats().bytes; }
   size_t spooled() const override { return events(); }
-  bool full(uint64_t bytes) const override {
+  bool full(uint64_t bytes) const override { return full_after(bytes, 0, 0); }
+  bool full_after(uint64_t bytes, size_t pending_events, uint64_t pending_bytes) const override {
     // drop_oldest: the spool makes room itself by evicting the oldest unread events.
     if (evicts_) return false;
     // Batches the dispatcher has let go of free their room first (a blocked emitter asks here;
     // the runtime calls every SinkQueue method under the sink's lock).
     const_cast<SpoolQueue*>(this)->acknowledge_done();
-    return spool_.stats().bytes + bytes + 64 > max_bytes_;
+    return spool_.stats().bytes + pending_bytes + kRecordOverhead * pending_events + bytes +
+               kRecordOverhead >
+           max_bytes_;
   }
-  void push(EventPtr event) override {
-    acknowledge_done();
-    SpoolAppendResult r;
-    try {
-      r = spool_.append(&event.view(), 1);
-    } catch (const std::exception& e) {
-      // ENOSPC, EIO...: the event is not on disk. The runtime counts it as spool_error.
-      ++losses_.spool_error;
-      losses_.error = e.what();
-      return;
-    }
-    losses_.dropped_newest += r.dropped;
-    losses_.dropped_oldest += r.dropped_oldest;
+  void push(EventPtr event) override { append(&event.view(), 1); }
+  void push_batch(std::vector<EventPtr>& events) override {
+    views_.clear();
+    views_.reserve(events.size());
+    for (const EventPtr& e : events)
+      views_.push_back(e.view());
+    append(views_.data(), views_.size());
+    views_.clear();
   }
   Losses take_losses() override { return std::exchange(losses_, Losses{}); }
   EventPtr pop() override {
@@ -79,6 +77,7 @@ class SpoolQueue final : public SinkQueue {
     ready_.pop_front();
     return e;
   }
+  void release_done() override { acknowledge_done(); }
   bool durable() const override { return true; }
   uint64_t recovered() const override { return recovered_; }
   uint64_t lost() const override { return spool_.stats().lost; }
@@ -91,6 +90,29 @@ class SpoolQueue final : public SinkQueue {
     uint64_t id;
     std::vector<EventPtr> events;  // our references; the dispatcher's batch holds the others
   };
+
+  // About what a record adds to an event's bytes on disk (header, checksum, lengths).
+  static constexpr uint64_t kRecordOverhead = 64;
+
+  // One Spool::append for all of them: one write, one fdatasync (fsync: batch).
+  void append(const sluice_event* views, size_t count) {
+    acknowledge_done();
+    SpoolAppendResult r;
+    try {
+      r = spool_.append(views, count);
+    } catch (const std::exception& e) {
+      // ENOSPC, EIO...: none of them is on disk. The runtime counts them as spool_error.
+      losses_.spool_error += count;
+      losses_.error = e.what();
+      return;
+    }
+    losses_.dropped_newest += r.dropped;
+    losses_.dropped_oldest += r.dropped_oldest;
+    if (r.failed) {
+      losses_.spool_error += r.failed;
+      losses_.error = r.error;
+    }
+  }
 
   void read() {
     auto batch = spool_.next_batch(read_ahead_);
@@ -128,6 +150,7 @@ class SpoolQueue final : public SinkQueue {
   // What the spool held at open: readable or not (the unreadable ones are lost() from the start).
   uint64_t recovered_ = spool_.recovery().pending_events + spool_.recovery().lost_events;
   Losses losses_;
+  std::vector<sluice_event> views_;  // push_batch(): the views of one append
   std::deque<EventPtr> ready_;
   std::deque<Held> held_batches_;
   uint64_t held_ = 0;  // events read from the spool and not yet acknowledged

@@ -10,6 +10,7 @@
 #include <deque>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace sluice::core {
 
@@ -26,8 +27,9 @@ class DeadLetter {
   virtual void reopen() {}
 };
 
-// A sink's pending events, oldest first. The sink calls it under its own lock, so
-// implementations need no locking of their own; they must not block for long.
+// A sink's pending events, oldest first. The sink channel calls it under its own lock, so
+// implementations need no locking of their own; they must not block for long (a spool's append
+// with fsync is the one wait, once per push_batch).
 class SinkQueue {
  public:
   virtual ~SinkQueue() = default;
@@ -38,9 +40,25 @@ class SinkQueue {
   virtual size_t spooled() const { return 0; }
   // Whether one more event of `bytes` must wait (the sink then applies its policy).
   virtual bool full(uint64_t bytes) const = 0;
+  // The same, were `pending_events` more events of `pending_bytes` pushed first (the run the
+  // sink is assembling for push_batch). The default cannot tell: it says full whenever
+  // something is pending, so the sink pushes the run first and asks again.
+  virtual bool full_after(uint64_t bytes, size_t pending_events, uint64_t pending_bytes) const {
+    return pending_events ? true : full(bytes + pending_bytes);
+  }
   virtual void push(EventPtr event) = 0;
+  // Several events at once, in order (moved from; the vector is left for the caller to clear).
+  // A spool appends them in one write and one sync. Losses as for push().
+  virtual void push_batch(std::vector<EventPtr>& events) {
+    for (EventPtr& e : events)
+      push(std::move(e));
+  }
   // The oldest event; empty EventPtr when there is none.
   virtual EventPtr pop() = 0;
+  // The sink let go of events (delivered or dead-lettered): a spool acknowledges the ones it
+  // handed out that nobody holds any more, now rather than at its next push or pop (else the
+  // last batches of a run would stay unacknowledged and be sent again at the next start).
+  virtual void release_done() {}
   // True when what is left at shutdown survives a restart (it is then counted as spooled,
   // not dropped).
   virtual bool durable() const { return false; }
@@ -71,8 +89,10 @@ class MemoryQueue final : public SinkQueue {
       : max_events_(max_events ? max_events : 1), max_bytes_(max_bytes) {}
   size_t events() const override { return q_.size(); }
   uint64_t bytes() const override { return bytes_; }
-  bool full(uint64_t bytes) const override {
-    return q_.size() >= max_events_ || (!q_.empty() && bytes_ + bytes > max_bytes_);
+  bool full(uint64_t bytes) const override { return full_after(bytes, 0, 0); }
+  bool full_after(uint64_t bytes, size_t pending_events, uint64_t pending_bytes) const override {
+    const uint64_t n = q_.size() + pending_events;
+    return n >= max_events_ || (n > 0 && bytes_ + pending_bytes + bytes > max_bytes_);
   }
   void push(EventPtr event) override {
     bytes_ += event.bytes();

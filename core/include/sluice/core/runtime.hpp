@@ -1,8 +1,11 @@
-// The running pipeline: plugin instances, routes, one bounded queue and dispatcher per sink,
-// retries, dead letters, accounting, and the orderly shutdown.
+// The running pipeline: builds, starts and stops it. The parts live in core/src/bus/: one sink
+// channel per sink (queue, batching, dispatch, retries, dead letters, spool, counters), the
+// router (normalisation, filters, routes), the host-API trampolines; the counters' one table is
+// sluice/core/counters.hpp.
 #pragma once
 
 #include <sluice/core/config.hpp>
+#include <sluice/core/counters.hpp>
 #include <sluice/core/delivery_hooks.hpp>
 #include <sluice/core/log.hpp>
 #include <sluice/core/plugin_host.hpp>
@@ -18,58 +21,9 @@
 
 namespace sluice::core {
 
-// Every term of a sink's accounting. At any moment:
-//   received + recovered == delivered + queued + in_flight + spooled + dead_lettered + abandoned
-//                           + dropped() + spool_lost
-struct SinkMetrics {
-  std::string name;
-  uint64_t received = 0;             // events routed to this sink
-  uint64_t recovered = 0;            // found in the spool at start (received in an earlier run)
-  uint64_t delivered = 0;            // answered OK (the batch, or the event: plugin API 1.1)
-  uint64_t queued = 0;               // waiting in the queue (in memory)
-  uint64_t in_flight = 0;            // in batches handed to the sink or waiting for a retry
-  uint64_t spooled = 0;              // waiting in the queue, on disk
-  uint64_t dead_lettered = 0;        // written to the dead-letter file
-  uint64_t abandoned = 0;            // held by a sink stuck at shutdown (deliver/stop did not
-                                     // return in time): fate unknown, maybe delivered
-  uint64_t dropped_newest = 0;       // queue full, policy drop_newest
-  uint64_t dropped_oldest = 0;       // queue full, policy drop_oldest (the evicted ones)
-  uint64_t dropped_rejected = 0;     // rejected or out of retries, no dead-letter file took them
-  uint64_t dropped_shutdown = 0;     // still undelivered when the drain deadline passed
-  uint64_t dropped_spool_error = 0;  // the spool could not store them (ENOSPC, EIO, ...)
-  uint64_t spool_lost = 0;           // stored, but damaged on disk: could not be read back
-  uint64_t batches = 0;              // batches handed to the sink (first attempts)
-  uint64_t retries = 0;              // batches handed again after RETRY
-  std::string state;                 // the plugin's last reported state ("" if none)
-
-  uint64_t dropped() const {
-    return dropped_newest + dropped_oldest + dropped_rejected + dropped_shutdown +
-           dropped_spool_error;
-  }
-  bool balanced() const {
-    return received + recovered == delivered + queued + in_flight + spooled + dead_lettered +
-                                       abandoned + dropped() + spool_lost;
-  }
-};
-
-struct SourceMetrics {
-  std::string name;
-  uint64_t emitted = 0;              // events the plugin handed to emit()
-  uint64_t parse_errors = 0;         // of those, turned into sluice.parse-error (bad JSON data)
-  uint64_t contract_violations = 0;  // of those, missing id/source/type (also parse errors)
-  uint64_t unrouted = 0;             // matched no route
-  uint64_t refused = 0;              // emitted after the source was stopped: not accepted
-  std::string state;
-};
-
-struct Metrics {
-  std::vector<SourceMetrics> sources;
-  std::vector<SinkMetrics> sinks;
-  std::map<std::string, int64_t> plugin;  // "<instance>.<name>" from count_metric
-
-  // Every counter as "source.<n>.<term>", "sink.<n>.<term>", "plugin.<instance>.<name>".
-  std::map<std::string, int64_t> flat() const;
-};
+// A sink's channel (core/src/bus/sink_channel.hpp): its plugin instance, queue or spool,
+// batches in flight, dispatcher and counters. Opaque here; see Runtime::release / adopt.
+class SinkChannel;
 
 struct RuntimeOptions {
   // Makes the dead-letter writer for a sink with dead_letter.path set. Unset, or for a sink
@@ -117,6 +71,21 @@ class Runtime {
   Metrics metrics() const;
   // The accounting of every sink and source as an aligned table (logged at shutdown).
   std::string accounting_table() const;
+
+  // ---- handing a sink channel to the next pipeline (reload without loss) ------------------
+  // Releases the running sink `sink` with everything it holds: plugin instance, queue or spool,
+  // batches in flight (the plugin keeps working on them), dispatcher and counters. First stops
+  // this runtime's sources (as stop() does; idempotent), so nothing more is routed to it from
+  // here. From then on this runtime neither counts, drains, stops nor destroys it. nullptr when
+  // no running sink has that name (or it was released already).
+  std::shared_ptr<SinkChannel> release(const std::string& sink);
+  // Before start(): the sink of the channel's name in this pipeline is the channel, not a new
+  // instance; start() re-attaches it to this pipeline's routes and leaves it running. Throws
+  // StartError (the channel stays the caller's) when no sink here has its name or that sink's
+  // configuration is not the one the channel was built from (plugin, options, queue, batch,
+  // retry, spool, dead letter). From here on this runtime stops it as its own, also when
+  // start() fails or never comes.
+  void adopt(const std::shared_ptr<SinkChannel>& channel);
 
   struct Impl;
 

@@ -76,6 +76,10 @@ struct SpoolAppendResult {
   size_t accepted = 0;
   size_t dropped = 0;         // by the overflow policy (drop_newest, block timeout, closed)
   size_t dropped_oldest = 0;  // older, not yet handed out events dropped to make room
+  // An I/O error after part of the call was written (a call spanning a segment roll): the
+  // events from the failed write on are not accepted; `error` says why.
+  size_t failed = 0;
+  std::string error;
 };
 
 // One batch read back from the spool. Hand it to ack() once the sink is done with it
@@ -97,8 +101,12 @@ class Spool {
 
   const SpoolRecovery& recovery() const { return recovery_; }
 
-  // Appends events; returns once they are written (and synced as the fsync policy says).
-  // Thread-safe. Throws std::runtime_error on an I/O error (nothing of this call is accepted).
+  // Appends events; returns once they are written (and synced as the fsync policy says): one
+  // write (and with fsync: batch, one fdatasync) for the whole call, unless it crosses a
+  // segment boundary or makes room by dropping the oldest segment. A torn write (a crash
+  // in the middle) is recovered as the records before the tear. Thread-safe. Throws
+  // std::runtime_error on an I/O error when nothing of this call is accepted; when a part was
+  // (written before a segment roll), returns it with the rest counted in `failed`.
   SpoolAppendResult append(const sluice_event* events, size_t count);
   SpoolAppendResult append(const std::vector<Event>& events);
 
@@ -146,6 +154,8 @@ class Spool {
     bool acked = false;
   };
 
+  void append_locked(std::unique_lock<std::mutex>& lock, const sluice_event* events, size_t count,
+                     SpoolAppendResult& result);
   void recover();
   void recover_segment(uint64_t seq, bool last);
   void open_writer();
@@ -187,6 +197,7 @@ class Spool {
   std::vector<std::string> messages_;
   std::string write_buffer_;  // encoded records of the current append, not yet written
   uint64_t write_buffer_records_ = 0;
+  uint64_t failed_records_ = 0;  // records of the buffer the last failing flush_locked() lost
   int read_fd_ = -1;
   uint64_t read_fd_seq_ = 0;
   std::string read_buffer_;  // bytes of the read segment starting at read_buffer_offset_
@@ -240,10 +251,11 @@ std::optional<SpoolCursor> parse_spool_cursor(std::string_view text);
 
 namespace sluice::core {
 
-// A SinkQueue whose every event is on disk before push() returns. pop() reads ahead from the
-// spool; an event popped into a batch is acknowledged (its spool position persisted) once the
-// dispatcher has let go of it, i.e. after the batch was delivered or dead-lettered. Batches still
-// out when the process dies are read again at the next start (at-least-once).
+// A SinkQueue whose every event is on disk before push() returns; push_batch() appends a whole
+// run of events in one Spool::append (one write, one fdatasync with `fsync: batch`). pop() reads
+// ahead from the spool; an event popped into a batch is acknowledged (its spool position persisted)
+// once the dispatcher has let go of it, i.e. after the batch was delivered or dead-lettered.
+// Batches still out when the process dies are read again at the next start (at-least-once).
 // `report` receives one line per problem (recovery on open: torn tail cut off, damaged records
 // skipped; later: a record failing its checksum while reading, a failed sync). Throws
 // std::runtime_error when the spool directory cannot be used.

@@ -1,0 +1,203 @@
+// Routes, filters and event normalisation. See router.hpp.
+#include "router.hpp"
+
+#include <sluice/core/owned_event.hpp>
+#include <sluice/core/runtime.hpp>
+#include <sluice/event.hpp>
+#include <sluice/json_check.hpp>
+
+#include <algorithm>
+#include <ctime>
+#include <map>
+
+namespace sluice::core {
+
+namespace {
+
+constexpr std::string_view kSourceAttribute = "sluice-source";
+
+int64_t realtime_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+}  // namespace
+
+bool CompiledRoute::matches(const sluice_event& e) const {
+  if (!filtered) return true;
+  if (!types.empty() && !types.match(to_view(e.type))) return false;
+  if (!subjects.empty() && (!e.subject.data || !subjects.match(to_view(e.subject)))) return false;
+  for (const auto& [key, globs] : attributes) {
+    bool any = false;
+    for (size_t i = 0; i < e.attribute_count && !any; ++i)
+      any = to_view(e.attributes[i].key) == key && globs.match(to_view(e.attributes[i].value));
+    if (!any) return false;
+  }
+  return true;
+}
+
+sluice_status Source::on_emit(const sluice_event* events, size_t count) {
+  return router->emit(*this, events, count);
+}
+
+SourceMetrics Source::counters() const {
+  SourceMetrics x;
+  x.name = name;
+  x.emitted = emitted.load();
+  x.parse_errors = parse_errors.load();
+  x.contract_violations = violations.load();
+  x.unrouted = unrouted.load();
+  x.refused = refused.load();
+  x.state = state_name(state.load());
+  return x;
+}
+
+Router::Router(const std::vector<RouteConfig>& routes, std::vector<Source*> sources,
+               std::vector<SinkChannel*> sinks)
+    : sinks_(std::move(sinks)) {
+  std::map<std::string, uint32_t> sink_index;
+  for (uint32_t i = 0; i < sinks_.size(); ++i)
+    sink_index[sinks_[i]->name] = i;
+  std::map<std::string, Source*> source_index;
+  for (Source* s : sources) {
+    s->router = this;
+    source_index[s->name] = s;
+  }
+  for (const auto& rc : routes) {
+    auto r = std::make_unique<CompiledRoute>();
+    r->name = rc.name;
+    r->types = GlobList(rc.filter.types);
+    r->subjects = GlobList(rc.filter.subjects);
+    for (const auto& [k, v] : rc.filter.attributes)
+      r->attributes.emplace_back(k, GlobList(v));
+    r->filtered = !rc.filter.empty();
+    for (const auto& to : rc.to) {
+      auto it = sink_index.find(to);
+      if (it == sink_index.end())
+        throw StartError("route '" + rc.name + "': no sink named '" + to + "'");
+      r->sinks.push_back(it->second);
+    }
+    for (const auto& from : rc.from) {
+      auto it = source_index.find(from);
+      if (it == source_index.end())
+        throw StartError("route '" + rc.name + "': no source named '" + from + "'");
+      it->second->routes.push_back(r.get());
+    }
+    routes_.push_back(std::move(r));
+  }
+}
+
+EventPtr Router::normalise(Source& src, const sluice_event& e, int64_t now_ns) {
+  const sluice_attribute source_attr{to_str(kSourceAttribute), to_str(src.config.name)};
+  EventParts p;
+  p.id = e.id;
+  p.source = e.source;
+  p.type = e.type;
+  p.subject = e.subject;
+  p.time_unix_ns = e.time_unix_ns ? e.time_unix_ns : now_ns;
+  p.attributes = e.attributes;
+  p.attribute_count = e.attributes ? e.attribute_count : 0;
+  p.skip_key = kSourceAttribute;
+  p.data = e.data;
+  p.extra_attributes = &source_attr;
+  p.extra_attribute_count = 1;
+
+  const char* missing = !e.id.data       ? "id"
+                        : !e.source.data ? "source"
+                        : !e.type.data   ? "type"
+                                         : nullptr;
+  if (!missing) {
+    if (!e.data.data || json_valid(to_view(e.data))) return EventPtr::make(p);
+  }
+
+  // Never dropped: the event becomes sluice.parse-error carrying the raw data as text.
+  src.parse_errors.fetch_add(1, std::memory_order_relaxed);
+  std::string error;
+  std::string fallback_id, fallback_source;
+  if (missing) {
+    src.violations.fetch_add(1, std::memory_order_relaxed);
+    error = std::string("event without ") + missing + " (plugin contract violation)";
+    uint64_t suppressed = 0;
+    if (src.violation_log.allow(&suppressed))
+      src.log->error(src.name, "emitted an " + error + "; delivered as sluice.parse-error" +
+                                   (suppressed ? " (" + std::to_string(suppressed) +
+                                                     " more since the last message)"
+                                               : std::string()));
+    if (!e.id.data) {
+      fallback_id = src.ids.next("sluice-" + src.name);
+      p.id = to_str(fallback_id);
+    }
+    if (!e.source.data) {
+      fallback_source = "sluice://" + src.name;
+      p.source = to_str(fallback_source);
+    }
+  } else {
+    error = "data is not valid JSON";
+  }
+  // The one shape of sluice.parse-error (sdk framework_events.hpp); bad UTF-8 -> U+FFFD.
+  const std::string data = sluice::framework_events::parse_error_data(error, to_view(e.data));
+  p.data = to_str(data);
+  const std::string original_type = e.type.data ? std::string(to_view(e.type)) : std::string();
+  const sluice_attribute extra[] = {
+      source_attr,
+      {to_str("sluice-error"), to_str(error)},
+      {to_str("sluice-original-type"), to_str(original_type)},
+  };
+  p.extra_attributes = extra;
+  p.extra_attribute_count = e.type.data ? 3 : 2;
+  p.type = to_str(sluice::event_types::parse_error);
+  return EventPtr::make(p);
+}
+
+sluice_status Router::emit(Source& src, const sluice_event* events, size_t count) {
+  if (!src.accepting.load(std::memory_order_acquire)) {
+    src.refused.fetch_add(count, std::memory_order_relaxed);
+    return SLUICE_STOPPED;
+  }
+  // Frozen array (plugin.h): a struct_size other than the 1.0 size means the plugin steps the
+  // array differently from the host; nothing in it can be read safely.
+  if (std::string bad = check_event_array(events, count); !bad.empty()) {
+    src.violations.fetch_add(count, std::memory_order_relaxed);
+    uint64_t suppressed = 0;
+    if (src.violation_log.allow(&suppressed))
+      src.log->error(src.name, "emit refused (plugin contract violation): " + bad +
+                                   (suppressed ? " (" + std::to_string(suppressed) +
+                                                     " more since the last message)"
+                                               : std::string()));
+    return SLUICE_INVALID;
+  }
+  // Per-thread scratch: one list per sink, so each sink's lock is taken once per call.
+  thread_local std::vector<std::vector<EventPtr>> per_sink;
+  thread_local std::vector<uint32_t> targets;
+  if (per_sink.size() < sinks_.size()) per_sink.resize(sinks_.size());
+
+  const int64_t now_ns = realtime_ns();
+  uint64_t unrouted = 0;
+  for (size_t i = 0; i < count; ++i) {
+    EventPtr ev = normalise(src, events[i], now_ns);
+    targets.clear();
+    for (const CompiledRoute* r : src.routes) {
+      if (!r->matches(ev.view())) continue;
+      for (uint32_t s : r->sinks)
+        if (std::find(targets.begin(), targets.end(), s) == targets.end()) targets.push_back(s);
+    }
+    if (targets.empty()) {
+      ++unrouted;
+      continue;
+    }
+    for (size_t t = 0; t + 1 < targets.size(); ++t)
+      per_sink[targets[t]].push_back(ev);
+    per_sink[targets.back()].push_back(std::move(ev));
+  }
+  src.emitted.fetch_add(count, std::memory_order_relaxed);
+  if (unrouted) src.unrouted.fetch_add(unrouted, std::memory_order_relaxed);
+  for (size_t s = 0; s < sinks_.size(); ++s) {
+    if (per_sink[s].empty()) continue;
+    sinks_[s]->push(per_sink[s]);
+    per_sink[s].clear();
+  }
+  return stopping_.load(std::memory_order_relaxed) ? SLUICE_STOPPED : SLUICE_OK;
+}
+
+}  // namespace sluice::core
