@@ -213,9 +213,30 @@ uint64_t count_lines(const std::string& path) {
   return lines;
 }
 
+// `perf record` attached to `pid` from now until stop_perf (a flat profile, every thread).
+pid_t start_perf(pid_t pid, const std::string& out) {
+  std::vector<std::string> args = {"perf", "record", "-q", "-F", "2000", "-p", std::to_string(pid),
+                                   "-o",   out};
+  std::vector<char*> cargs;
+  for (auto& a : args)
+    cargs.push_back(a.data());
+  cargs.push_back(nullptr);
+  pid_t perf = -1;
+  if (posix_spawnp(&perf, "perf", nullptr, nullptr, cargs.data(), environ) != 0) return -1;
+  std::this_thread::sleep_for(300ms);  // perf attaches
+  return perf;
+}
+
+void stop_perf(pid_t perf) {
+  if (perf <= 0) return;
+  kill(perf, SIGINT);
+  int status = 0;
+  waitpid(perf, &status, 0);
+}
+
 DaemonResult run_daemon(const FakeProcess& f, const std::string& sluice,
                         const std::string& plugin_dir, SinkKind kind, const std::string& base,
-                        uint64_t n) {
+                        uint64_t n, const std::string& perf_prefix) {
   DaemonResult r;
   const std::string dir = base + (kind == SinkKind::null ? "/null" : "/file");
   std::system(("rm -rf '" + dir + "'").c_str());
@@ -228,6 +249,11 @@ DaemonResult run_daemon(const FakeProcess& f, const std::string& sluice,
     r.note = "the daemon did not come up: " + d.problems;
     return r;
   }
+  const pid_t perf =
+      perf_prefix.empty()
+          ? -1
+          : start_perf(d.pid(),
+                       perf_prefix + (kind == SinkKind::null ? ".null" : ".file") + ".perf.data");
   const double cpu0 = process_cpu(d.pid()).value_or(0);
   const auto t0 = Clock::now();
   publish(f, n);
@@ -235,6 +261,7 @@ DaemonResult run_daemon(const FakeProcess& f, const std::string& sluice,
       d.wait(600s, [n](const Daemon& x) { return x.delivered >= static_cast<long long>(n); });
   const auto t1 = Clock::now();
   const double cpu1 = process_cpu(d.pid()).value_or(0);
+  stop_perf(perf);
   const int status = d.stop();
   const double secs = std::chrono::duration<double>(t1 - t0).count();
   r.rate = n / secs;
@@ -270,7 +297,7 @@ DaemonResult run_daemon(const FakeProcess& f, const std::string& sluice,
 int main(int argc, char** argv) {
   uint64_t n = 1000000, py_n = 100000, rounds = 3;
   std::string fake = SLUICE_FAKE_HMC, sluice = SLUICE_EXE, plugin_dir = SLUICE_PLUGIN_DIR,
-              python = SLUICE_PYTHON, script = STOMP_PY_SCRIPT;
+              python = SLUICE_PYTHON, script = STOMP_PY_SCRIPT, perf_prefix;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
     if (a == "--n")
@@ -287,9 +314,11 @@ int main(int argc, char** argv) {
       plugin_dir = argv[i + 1];
     else if (a == "--python")
       python = argv[i + 1];
+    else if (a == "--perf")
+      perf_prefix = argv[i + 1];
     else {
       std::cerr << "usage: bench_e2e [--n N] [--py-n N] [--rounds R] [--fake PATH] "
-                   "[--sluice PATH] [--plugin-dir DIR] [--python PATH]\n";
+                   "[--sluice PATH] [--plugin-dir DIR] [--python PATH] [--perf PREFIX]\n";
       return 2;
     }
   }
@@ -332,8 +361,8 @@ int main(int argc, char** argv) {
       }
       wait_subscribers(fp, 0);
       for (int k = 0; k < 2; ++k) {
-        DaemonResult a =
-            run_daemon(fp, sluice, plugin_dir, k == 0 ? SinkKind::null : SinkKind::file, dir, n);
+        DaemonResult a = run_daemon(fp, sluice, plugin_dir,
+                                    k == 0 ? SinkKind::null : SinkKind::file, dir, n, perf_prefix);
         wait_subscribers(fp, 0);
         if (!a.ok) {
           ++failures;
