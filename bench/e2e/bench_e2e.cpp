@@ -9,6 +9,7 @@
 // never because of a figure.
 #include "fake_hmc_bench.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 
@@ -17,6 +18,7 @@
 #include <condition_variable>
 #include <cstring>
 #include <iostream>
+#include <memory>
 #include <mutex>
 #include <optional>
 
@@ -38,6 +40,24 @@ std::optional<double> process_cpu(pid_t pid) {
     if (i == 15) stime = std::stoull(field);
   }
   return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+// Context switches (voluntary + involuntary) of every thread of `pid` so far: how often the
+// daemon's threads slept and were woken, the cost the CPU figure hides in the kernel.
+uint64_t context_switches(pid_t pid) {
+  uint64_t total = 0;
+  const std::string tasks = "/proc/" + std::to_string(pid) + "/task";
+  std::unique_ptr<DIR, int (*)(DIR*)> dir(opendir(tasks.c_str()), closedir);
+  if (!dir) return 0;
+  while (dirent* t = readdir(dir.get())) {
+    if (t->d_name[0] == '.') continue;
+    std::istringstream in(slurp(tasks + "/" + t->d_name + "/status"));
+    for (std::string line; std::getline(in, line);)
+      if (line.rfind("voluntary_ctxt_switches:", 0) == 0 ||
+          line.rfind("nonvoluntary_ctxt_switches:", 0) == 0)
+        total += std::stoull(line.substr(line.find(':') + 1));
+  }
+  return total;
 }
 
 // The value of `key=` in a metrics line (`... delivered=123 ...`), or -1.
@@ -163,6 +183,7 @@ enum class SinkKind { null, file };
 
 struct DaemonResult {
   double rate = 0, cpu_per = 0;  // notifications/s, CPU seconds per notification
+  double switches_per = 0;       // context switches per notification (threads exiting: few lost)
   bool ok = false;
   std::string note;  // why not ok
 };
@@ -255,17 +276,20 @@ DaemonResult run_daemon(const FakeProcess& f, const std::string& sluice,
           : start_perf(d.pid(),
                        perf_prefix + (kind == SinkKind::null ? ".null" : ".file") + ".perf.data");
   const double cpu0 = process_cpu(d.pid()).value_or(0);
+  const uint64_t switches0 = context_switches(d.pid());
   const auto t0 = Clock::now();
   publish(f, n);
   const bool all =
       d.wait(600s, [n](const Daemon& x) { return x.delivered >= static_cast<long long>(n); });
   const auto t1 = Clock::now();
   const double cpu1 = process_cpu(d.pid()).value_or(0);
+  const uint64_t switches1 = context_switches(d.pid());
   stop_perf(perf);
   const int status = d.stop();
   const double secs = std::chrono::duration<double>(t1 - t0).count();
   r.rate = n / secs;
   r.cpu_per = (cpu1 - cpu0) / n;
+  r.switches_per = static_cast<double>(switches1 - switches0) / static_cast<double>(n);
 
   // Exactly N, nothing lost, nothing twice: the shutdown table, and the file's lines.
   const std::string want = std::to_string(n);
@@ -371,8 +395,10 @@ int main(int argc, char** argv) {
         }
         rates[k].push_back(a.rate);
         cpus[k].push_back(a.cpu_per);
-        std::printf("  %-34s %12.0f notifications/s   %.3f us CPU/notification (n=%llu)%s\n",
-                    names[k], a.rate, a.cpu_per * 1e6, static_cast<unsigned long long>(n), "");
+        std::printf(
+            "  %-34s %12.0f notifications/s   %.3f us CPU/notification (n=%llu, %.3f context "
+            "switches/notification)\n",
+            names[k], a.rate, a.cpu_per * 1e6, static_cast<unsigned long long>(n), a.switches_per);
         if (b.ok) std::printf("  %-34s %11.1fx stomp.py in this round\n", "", a.rate / b.rate);
       }
     }
