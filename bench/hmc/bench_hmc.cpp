@@ -6,157 +6,28 @@
 // Prints rates, CPU seconds per notification (getrusage of this process = sluice's side only)
 // and the ratio A/B. Never asserts on time: exit 0 unless something did not complete at all.
 #include "activemq_broker.hpp"
+#include "fake_hmc_bench.hpp"
 
 #include <sluice/plugin.h>
 
-#include <utility>  // before Boost 1.74 asio: its awaitable.hpp misses it under C++20
-
-#include <boost/asio.hpp>
-#include <boost/asio/ssl.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
-#include <boost/beast/ssl.hpp>
-
 #include <dlfcn.h>
-#include <signal.h>
-#include <spawn.h>
 #include <sys/resource.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <algorithm>
 #include <atomic>
-#include <chrono>
 #include <condition_variable>
-#include <cstdio>
-#include <fstream>
 #include <iostream>
 #include <mutex>
-#include <sstream>
-#include <string>
-#include <thread>
-#include <vector>
 
-#include <nlohmann/json.hpp>
-
-extern char** environ;
-
-namespace asio = boost::asio;
-namespace ssl = asio::ssl;
-namespace beast = boost::beast;
-namespace http = beast::http;
-using tcp = asio::ip::tcp;
-using json = nlohmann::json;
-using Clock = std::chrono::steady_clock;
+using namespace fake_hmc_bench;
 using namespace std::chrono_literals;
 
 namespace {
-
-double median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const size_t mid = v.size() / 2;
-  return v.size() % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
-}
 
 double cpu_seconds() {
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
   return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec +
          ru.ru_stime.tv_usec / 1e6;
-}
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-struct FakeProcess {
-  pid_t pid = -1;
-  uint16_t api_port = 0, stomp_port = 0;
-  std::string ca_file;
-  ~FakeProcess() {
-    if (pid > 0) {
-      kill(pid, SIGTERM);
-      int status = 0;
-      waitpid(pid, &status, 0);
-    }
-  }
-};
-
-// HTTPS call to the fake's control endpoint.
-json control(const FakeProcess& f, http::verb verb, const std::string& target,
-             const std::string& body = "") {
-  asio::io_context io;
-  ssl::context ctx(ssl::context::tls_client);
-  ctx.load_verify_file(f.ca_file);
-  ctx.set_verify_mode(ssl::verify_peer);
-  beast::ssl_stream<beast::tcp_stream> s(io, ctx);
-  beast::get_lowest_layer(s).expires_after(30s);
-  beast::get_lowest_layer(s).connect(
-      tcp::endpoint(asio::ip::make_address("127.0.0.1"), f.api_port));
-  s.handshake(ssl::stream_base::client);
-  http::request<http::string_body> req{verb, target, 11};
-  req.set(http::field::host, "127.0.0.1");
-  req.body() = body;
-  req.prepare_payload();
-  http::write(s, req);
-  beast::flat_buffer buf;
-  http::response<http::string_body> res;
-  http::read(s, buf, res);
-  return json::parse(res.body());
-}
-
-void publish(const FakeProcess& f, uint64_t n) {
-  control(f, http::verb::post, "/fake/publish",
-          json{{"topic", "bench.topic"}, {"type", "os-message"}, {"repeat", n}}.dump());
-}
-
-bool wait_subscribers(const FakeProcess& f, uint64_t n) {
-  for (int i = 0; i < 3000; ++i) {
-    if (control(f, http::verb::get, "/fake/stats")["subscriptions"].get<uint64_t>() >= n)
-      return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  return false;
-}
-
-// ---- 0: raw reader ---------------------------------------------------------------------------
-double raw_reader(const FakeProcess& f, uint64_t n) {
-  asio::io_context io;
-  ssl::context ctx(ssl::context::tls_client);
-  ctx.load_verify_file(f.ca_file);
-  ctx.set_verify_mode(ssl::verify_peer);
-  ssl::stream<tcp::socket> s(io, ctx);
-  s.next_layer().connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), f.stomp_port));
-  s.handshake(ssl::stream_base::client);
-  const std::string hello = std::string(
-                                "STOMP\naccept-version:1.2\nlogin:hmcuser\npasscode:hmcpassword\n"
-                                "heart-beat:0,0\n\n") +
-                            '\0' +
-                            "SUBSCRIBE\nid:1\ndestination:/topic/bench.topic\nreceipt:r\n\n" + '\0';
-  asio::write(s, asio::buffer(hello));
-  std::vector<char> buf(1 << 16);
-  uint64_t nul = 0;
-  while (nul < 2) {  // CONNECTED, RECEIPT
-    size_t k = s.read_some(asio::buffer(buf));
-    for (size_t i = 0; i < k; ++i)
-      nul += buf[i] == '\0';
-  }
-  publish(f, n);
-  auto t0 = Clock::now();
-  while (nul < n + 2) {
-    size_t k = s.read_some(asio::buffer(buf));
-    for (size_t i = 0; i < k; ++i)
-      nul += buf[i] == '\0';
-  }
-  double secs = std::chrono::duration<double>(Clock::now() - t0).count();
-  boost::system::error_code ec;
-  s.next_layer().close(ec);
-  wait_subscribers(f, 0);
-  return n / secs;
 }
 
 // ---- A: the plugin in a counting host ---------------------------------------------------------
@@ -321,39 +192,6 @@ PluginResult run_activemq(const std::string& plugin_path, uint64_t n) {
   return r;
 }
 
-// ---- B: stomp.py ------------------------------------------------------------------------------
-struct PyResult {
-  double rate = 0, cpu_per = 0;
-  bool ok = false;
-  std::string note;
-};
-
-PyResult run_python(const FakeProcess& f, const std::string& python, const std::string& script,
-                    uint64_t n) {
-  PyResult r;
-  const std::string cmd = python + " " + script + " " + std::to_string(f.stomp_port) + " " +
-                          f.ca_file + " bench.topic " + std::to_string(n) + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return r;
-  char line[512];
-  while (std::fgets(line, sizeof line, p)) {
-    std::string s(line);
-    if (s.rfind("subscribed", 0) == 0) {
-      publish(f, n);
-    } else if (s.rfind("done ", 0) == 0) {
-      double secs = 0, cpu = 0;
-      std::sscanf(s.c_str(), "done %lf %lf", &secs, &cpu);
-      r.rate = n / secs;
-      r.cpu_per = cpu / n;
-      r.ok = true;
-    } else {
-      r.note += s;
-    }
-  }
-  pclose(p);
-  return r;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -385,36 +223,7 @@ int main(int argc, char** argv) {
 
   const std::string dir = "/tmp/bench_hmc_" + std::to_string(getpid());
   std::system(("mkdir -p " + dir).c_str());
-  std::ofstream(dir + "/scenario.json") << R"({"topics": ["bench.topic"]})";
-  FakeProcess fp;
-  fp.ca_file = dir + "/ca.pem";
-  const std::string ready = dir + "/ready.json";
-  std::vector<std::string> args = {fake,
-                                   "--api-port",
-                                   "0",
-                                   "--stomp-port",
-                                   "0",
-                                   "--ready-file",
-                                   ready,
-                                   "--ca-out",
-                                   fp.ca_file,
-                                   "--scenario",
-                                   dir + "/scenario.json",
-                                   "--quiet"};
-  std::vector<char*> cargs;
-  for (auto& a : args)
-    cargs.push_back(a.data());
-  cargs.push_back(nullptr);
-  if (posix_spawn(&fp.pid, fake.c_str(), nullptr, nullptr, cargs.data(), environ) != 0) {
-    std::cerr << "cannot start " << fake << "\n";
-    return 1;
-  }
-  for (int i = 0; i < 3000 && access(ready.c_str(), F_OK) != 0; ++i)
-    std::this_thread::sleep_for(10ms);
-  json r = json::parse(slurp(ready));
-  fp.api_port = r["api_port"];
-  fp.stomp_port = r["stomp_port"];
-
+  FakeProcess fp(fake, dir);
   std::printf("HMC notifications over loopback TLS; fake HMC in its own process (pid %d)\n",
               fp.pid);
   // Rounds alternate the three readers, so a noisy moment of a shared machine hits one round of
@@ -436,10 +245,7 @@ int main(int argc, char** argv) {
     std::printf("  %-34s %12.0f notifications/s   %.3f us CPU/notification (n=%llu)%s\n",
                 "sluice hmc_stomp (counting host)", a.rate, a.cpu_per * 1e6,
                 static_cast<unsigned long long>(n), a.ok ? "" : "  INCOMPLETE");
-    PyResult b;
-    // stomp.py sometimes fails its first connect (ConnectFailedException); give it three tries.
-    for (int attempt = 0; attempt < 3 && !python.empty() && !b.ok; ++attempt)
-      b = run_python(fp, python, script, py_n);
+    PyResult b = run_python(fp, python, script, py_n);
     if (b.ok) {
       py_rates.push_back(b.rate);
       py_cpus.push_back(b.cpu_per);
@@ -447,7 +253,7 @@ int main(int argc, char** argv) {
                   "stomp.py subscriber (baseline)", b.rate, b.cpu_per * 1e6,
                   static_cast<unsigned long long>(py_n));
     } else {
-      py_note = b.note.empty() ? "python3-stomp missing" : b.note;
+      py_note = b.note;
     }
   }
   const double raw = median(raws), rate = median(rates), cpu = median(cpus);

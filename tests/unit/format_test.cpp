@@ -175,8 +175,73 @@ TEST_CASE("JSON strings: valid UTF-8 is kept, ill-formed bytes become U+FFFD") {
   CHECK_NOTHROW(nlohmann::json::parse(json_string(all)));
 }
 
+TEST_CASE("JSON strings: a byte to escape at every position of the 16-byte scan") {
+  // The plain runs are found sixteen bytes at a time: put each kind of special byte at every
+  // offset of strings up to three blocks long, alone and after another one, and compare with
+  // escaping byte by byte.
+  auto by_byte = [](std::string_view s) {
+    std::string out = "\"";
+    for (char c : s) {
+      if (c == '"')
+        out += "\\\"";
+      else if (c == '\\')
+        out += "\\\\";
+      else if (c == '\n')
+        out += "\\n";
+      else if (c == '\x01')
+        out += "\\u0001";
+      else
+        out.push_back(c);
+    }
+    return out + "\"";
+  };
+  for (const std::string special : {"\"", "\\", "\n", "\x01", "\xC3\xA9", "\xFF"}) {
+    for (size_t len = 0; len <= 48; ++len) {
+      for (size_t at = 0; at <= len; ++at) {
+        std::string s(len, 'x');
+        s.insert(at, special);
+        std::string twice = s;
+        twice.insert(std::min(twice.size(), at + 17), special);
+        for (const std::string& text : {s, twice}) {
+          std::string want;
+          if (special == "\xFF") {  // ill-formed: U+FFFD
+            want = by_byte(text);
+            for (size_t k; (k = want.find('\xFF')) != std::string::npos;)
+              want.replace(k, 1, "\xEF\xBF\xBD");
+          } else {
+            want = by_byte(text);
+          }
+          INFO("len " << len << " at " << at);
+          CHECK(json_string(text) == want);
+        }
+      }
+    }
+  }
+  // Appended to what is there already, also from an empty string and past the capacity.
+  std::string out = "x";
+  sluice::append_json_string(out, "");
+  sluice::append_json_string(out, std::string(100, 'y'));
+  CHECK(out == "x\"\"\"" + std::string(100, 'y') + "\"");
+}
+
 TEST_CASE("RFC 3339 times: UTC, millisecond precision, before 1970 too") {
   CHECK(sluice::rfc3339(0) == "1970-01-01T00:00:00.000Z");
   CHECK(sluice::rfc3339(1700000123456999999) == "2023-11-14T22:15:23.456Z");
   CHECK(sluice::rfc3339(-1000000) == "1969-12-31T23:59:59.999Z");
+}
+
+TEST_CASE("RFC 3339 times: the second changes between calls and comes back") {
+  // The part up to the second is cached per thread: it must follow every change.
+  CHECK(sluice::rfc3339(1700000123000000000) == "2023-11-14T22:15:23.000Z");
+  CHECK(sluice::rfc3339(1700000123999000000) == "2023-11-14T22:15:23.999Z");
+  CHECK(sluice::rfc3339(1700000124000000000) == "2023-11-14T22:15:24.000Z");
+  CHECK(sluice::rfc3339(1700000123500000000) == "2023-11-14T22:15:23.500Z");
+  CHECK(sluice::rfc3339(-1000000) == "1969-12-31T23:59:59.999Z");
+  CHECK(sluice::rfc3339(-1001000000) == "1969-12-31T23:59:58.999Z");
+  CHECK(sluice::rfc3339(0) == "1970-01-01T00:00:00.000Z");
+  CHECK(sluice::rfc3339(86400000000000) == "1970-01-02T00:00:00.000Z");
+  std::string out;
+  sluice::append_rfc3339(out, 1700000123456000000);
+  sluice::append_rfc3339(out, 1700000123457000000);
+  CHECK(out == "2023-11-14T22:15:23.456Z2023-11-14T22:15:23.457Z");
 }

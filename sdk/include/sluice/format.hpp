@@ -6,6 +6,7 @@
 #include <sluice/event.hpp>
 #include <sluice/json_check.hpp>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <ctime>
@@ -26,20 +27,49 @@ inline Format parse_format(std::string_view name) {
                               "' (text, json, cloudevents, cloudevents-batch)");
 }
 
+namespace detail {
+// Length of the prefix of `s` that a JSON string literal holds as it is: printable ASCII but '"'
+// and '\'. Sixteen bytes at a time where SSE2 is there (the signed compare against 0x20 catches
+// control characters and every byte >= 0x80 at once).
+inline size_t json_plain_prefix(std::string_view s) {
+  size_t i = 0;
+#if defined(__SSE2__)
+  const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\'),
+                space = _mm_set1_epi8(0x20);
+  for (; i + 16 <= s.size(); i += 16) {
+    const __m128i block = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s.data() + i));
+    const unsigned mask = static_cast<unsigned>(_mm_movemask_epi8(
+        _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(block, quote), _mm_cmpeq_epi8(block, backslash)),
+                     _mm_cmplt_epi8(block, space))));
+    if (mask) return i + static_cast<size_t>(__builtin_ctz(mask));
+  }
+#endif
+  for (; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\') return i;
+  }
+  return s.size();
+}
+}  // namespace detail
+
 // A JSON string literal. Text from the wire is not always valid UTF-8: an ill-formed sequence
 // becomes U+FFFD, so that the output is always valid JSON whatever the input.
 inline void append_json_string(std::string& out, std::string_view s) {
   static constexpr char hex[] = "0123456789abcdef";
+  size_t i = detail::json_plain_prefix(s);
+  if (i == s.size()) {  // nothing to escape (ids, types, most attributes): one resize, one copy
+    const size_t at = out.size();
+    out.resize(at + s.size() + 2);
+    char* d = out.data() + at;
+    d[0] = '"';
+    if (!s.empty()) __builtin_memcpy(d + 1, s.data(), s.size());
+    d[s.size() + 1] = '"';
+    return;
+  }
   out.push_back('"');
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  const auto* end = p + s.size();
-  while (p < end) {
-    const auto* run = p;  // bytes that need no escaping are copied in one append
-    while (p < end && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\')
-      ++p;
-    out.append(reinterpret_cast<const char*>(run), static_cast<size_t>(p - run));
-    if (p == end) break;
-    const unsigned char c = *p;
+  out.append(s.data(), i);
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
     if (c < 0x80) {
       switch (c) {
         case '"':
@@ -68,24 +98,25 @@ inline void append_json_string(std::string& out, std::string_view s) {
           out.push_back(hex[c >> 4]);
           out.push_back(hex[c & 0xf]);
       }
-      ++p;
-      continue;
-    }
-    // A multi-byte sequence: copied when well-formed UTF-8, else one replacement character.
-    const size_t len = utf8_sequence_length(
-        s, static_cast<size_t>(p - reinterpret_cast<const unsigned char*>(s.data())));
-    if (len) {
-      out.append(reinterpret_cast<const char*>(p), len);
-      p += len;
+      ++i;
+    } else if (const size_t len = utf8_sequence_length(s, i)) {
+      // A multi-byte sequence: copied when well-formed UTF-8, else one replacement character.
+      out.append(s.data() + i, len);
+      i += len;
     } else {
       out += "\xEF\xBF\xBD";
-      ++p;
+      ++i;
     }
+    const size_t run = detail::json_plain_prefix(s.substr(i));  // bytes that need no escaping
+    out.append(s.data() + i, run);
+    i += run;
   }
   out.push_back('"');
 }
 
-// RFC 3339 in UTC with millisecond precision, e.g. 2026-11-21T05:03:52.123Z.
+// RFC 3339 in UTC with millisecond precision, e.g. 2026-11-21T05:03:52.123Z. The part up to the
+// second is kept per thread: consecutive events mostly fall in the same second, and gmtime_r +
+// snprintf cost more than the rest of a JSON line.
 inline void append_rfc3339(std::string& out, int64_t time_unix_ns) {
   int64_t secs = time_unix_ns / 1000000000;
   int64_t ms = (time_unix_ns % 1000000000) / 1000000;
@@ -93,14 +124,28 @@ inline void append_rfc3339(std::string& out, int64_t time_unix_ns) {
     ms += 1000;
     secs -= 1;
   }
-  std::time_t t = static_cast<std::time_t>(secs);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[40];
-  int n = std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                        tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                        static_cast<int>(ms));
-  out.append(buf, static_cast<size_t>(n));
+  struct Second {
+    int64_t secs = 0;
+    bool valid = false;
+    size_t size = 0;
+    char text[40];
+  };
+  thread_local Second second;
+  if (!second.valid || second.secs != secs) {
+    std::time_t t = static_cast<std::time_t>(secs);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    const int n = std::snprintf(second.text, sizeof second.text, "%04d-%02d-%02dT%02d:%02d:%02d.",
+                                tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                                tm.tm_sec);
+    second.size = n < 0 ? 0 : std::min(static_cast<size_t>(n), sizeof second.text - 1);
+    second.secs = secs;
+    second.valid = true;
+  }
+  const char tail[4] = {static_cast<char>('0' + ms / 100), static_cast<char>('0' + ms / 10 % 10),
+                        static_cast<char>('0' + ms % 10), 'Z'};
+  out.append(second.text, second.size);
+  out.append(tail, sizeof tail);
 }
 
 inline std::string rfc3339(int64_t time_unix_ns) {
