@@ -16,25 +16,7 @@ import sys
 import tempfile
 import time
 
-
-def fail(msg):
-    print("FAIL: " + msg)
-    sys.exit(1)
-
-
-def check(cond, msg):
-    if not cond:
-        fail(msg)
-    print("ok: " + msg)
-
-
-def poll(pred, timeout):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(0.2)
-    return pred()
+from examples_test import check, fail, poll  # the same checks as the other integration tests
 
 
 def read_json(path):
