@@ -21,6 +21,7 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
+#include <array>
 #include <memory>
 #include <string>
 #include <utility>
@@ -73,28 +74,32 @@ class Stream {
 
   // Resolves host:port and connects to the first address that answers; handler(ec, what):
   // `what` says which step failed ("cannot resolve h: ...", "cannot connect to h:p: ...").
+  // Resolves host:port and connects to the first address that answers; handler(ec, what):
+  // `what` says which step failed ("cannot resolve h: ...", "cannot connect to h:p: ..."). An
+  // IP address is not resolved: no getaddrinfo, whose one thread per io pool a slow DNS lookup
+  // would hold for every instance. `resolving()` tells the step while it runs.
   template <class Handler>
   void async_connect(const std::string& host, uint16_t port, Handler&& handler) {
+    boost::system::error_code not_ip;
+    const auto address = boost::asio::ip::make_address(host, not_ip);
+    if (!not_ip) {
+      connect_to(std::array<tcp::endpoint, 1>{tcp::endpoint(address, port)}, host, port,
+                 std::forward<Handler>(handler));
+      return;
+    }
     auto resolver = std::make_shared<tcp::resolver>(ssl_->get_executor());
     resolver_ = resolver;
+    resolving_ = true;
     resolver->async_resolve(
         host, std::to_string(port),
         [this, resolver, host, port, h = std::forward<Handler>(handler)](
             const boost::system::error_code& ec, tcp::resolver::results_type results) mutable {
+          resolving_ = false;
           if (ec) return h(ec, "cannot resolve " + host + ": " + ec.message());
-          boost::asio::async_connect(
-              socket(), results,
-              [this, host, port, h = std::move(h)](const boost::system::error_code& ec,
-                                                   const tcp::endpoint&) mutable {
-                if (ec)
-                  return h(ec, "cannot connect to " + host + ":" + std::to_string(port) + ": " +
-                                   ec.message());
-                boost::system::error_code ignored;
-                socket().set_option(tcp::no_delay(true), ignored);
-                h(ec, std::string());
-              });
+          connect_to(results, host, port, std::move(h));
         });
   }
+  bool resolving() const { return resolving_; }
 
   // TCP keepalive, for protocols without heart-beats: a vanished peer is noticed after about
   // idle + interval * count seconds.
@@ -172,6 +177,22 @@ class Stream {
   }
 
  private:
+  template <class Endpoints, class Handler>
+  void connect_to(const Endpoints& endpoints, const std::string& host, uint16_t port,
+                  Handler&& handler) {
+    boost::asio::async_connect(
+        socket(), endpoints,
+        [this, host, port, h = std::forward<Handler>(handler)](const boost::system::error_code& ec,
+                                                               const tcp::endpoint&) mutable {
+          if (ec)
+            return h(
+                ec, "cannot connect to " + host + ":" + std::to_string(port) + ": " + ec.message());
+          boost::system::error_code ignored;
+          socket().set_option(tcp::no_delay(true), ignored);
+          h(ec, std::string());
+        });
+  }
+
   static boost::asio::ssl::context& plain_context() {
     // Without TLS the ssl stream only holds the socket; this context is never used.
     static boost::asio::ssl::context ctx(boost::asio::ssl::context::tls_client);
@@ -182,6 +203,7 @@ class Stream {
   std::weak_ptr<tcp::resolver> resolver_;
   bool can_tls_;
   bool tls_ = false;
+  bool resolving_ = false;
 };
 
 }  // namespace sluice::net
