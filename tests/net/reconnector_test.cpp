@@ -35,7 +35,11 @@ struct Rig {
         rc(
             th.host(), strand, {p, "test://src", "t: ", "t."}, ids,
             [this] {
-              ++attempts;
+              {
+                std::lock_guard lock(th.mutex);  // th.wait sees it without polling
+                ++attempts;
+              }
+              th.changed.notify_all();
               on_attempt(rc);
             },
             [this](const Loss& l, milliseconds d) {
