@@ -1,34 +1,32 @@
-// The hmc_stomp source: supervises one STOMP connection at a time (reconnecting with back-off),
-// resolves topics through the WS API where configured, maps frames to events and hands them to
-// the host from an emitter thread, so that a blocking emit pauses reading but not heart-beats.
+// The hmc_stomp source: supervises one STOMP connection at a time (reconnecting with back-off,
+// sluice::net::Reconnector), resolves topics through the WS API where configured, maps frames to
+// events and hands them to the host through an emit pump (sluice::net::EmitPump), so that a
+// blocking emit pauses reading but not heart-beats. Its handlers run on a strand of the plugin's
+// shared io pool: instances share threads (sluice/net/io_pool.hpp).
 #include "events.hpp"
 #include "options.hpp"
 #include "stomp_connection.hpp"
 #include "ws_api.hpp"
 
-#include <sluice/backoff.hpp>
 #include <sluice/framework_events.hpp>
-#include <sluice/io_thread.hpp>
+#include <sluice/net/emit_pump.hpp>
+#include <sluice/net/io_pool.hpp>
+#include <sluice/net/reconnector.hpp>
 #include <sluice/sdk.hpp>
 #include <sluice/tls.hpp>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 
-#include <condition_variable>
-#include <deque>
 #include <functional>
-#include <future>
 #include <map>
-#include <mutex>
 #include <set>
-#include <thread>
 
 namespace {
 
 namespace asio = boost::asio;
 using hmc::StompConnection;
-using Clock = std::chrono::steady_clock;
+using sluice::net::Loss;
 
 std::string ms_text(std::chrono::milliseconds d) {
   if (d.count() % 1000 == 0) return std::to_string(d.count() / 1000) + "s";
@@ -41,11 +39,13 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
       : sluice::Source(host),
         o_(hmc::Options::from_json(options)),
         source_(hmc::source_uri(o_.host)),
-        retry_timer_(io_),
-        backoff_(o_.reconnect) {
+        strand_(sluice::net::IoPool::shared(), [this](const std::string& what) { recover(what); }),
+        reconnector_(
+            host, strand_, {o_.reconnect, source_, "", ""}, ids_, [this] { begin_attempt(); },
+            [this](const Loss& l, std::chrono::milliseconds d) { report(l, d); }) {
     // from_json refused what check_options finds, the TLS files included
     if (o_.use_tls || o_.needs_ws_api()) tls_ctx_.emplace(sluice::tls::make_client_context(o_.tls));
-    if (o_.needs_ws_api()) api_ = std::make_unique<hmc::WsApi>(io_, *tls_ctx_, o_);
+    if (o_.needs_ws_api()) api_ = std::make_unique<hmc::WsApi>(strand_.executor(), *tls_ctx_, o_);
   }
 
   // Plugin ABI 1.1 (`sluice validate`, and `sluice run` before create): everything the
@@ -57,93 +57,96 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
   ~HmcSource() override { stop(); }
 
   void start() override {
+    if (started_) return;
     if (tls_ctx_ && !o_.tls.verify)
       host().warn("TLS verification is off (tls.verify: false): the identity of " + o_.host +
                   " is not checked");
-    emitter_ = std::thread([this] { emitter_loop(); });
-    work_.emplace(io_.get_executor());
-    io_thread_ = std::thread([this] { run_io(); });
-    asio::post(io_, [this] { begin_attempt(); });
+    sluice::net::EmitPump::Options po;
+    po.max_events = kMaxQueuedEvents;
+    po.max_bytes = kMaxQueuedBytes;
+    po.emitted_metric = "events";
+    po.refused_metric = "events_refused";
+    pump_.emplace(host(), sluice::net::EmitPool::shared(strand_.shared_pool()), po);
+    started_ = true;
+    reconnector_.start();
   }
 
   void stop() override {
-    if (!io_thread_.joinable()) return;
-    auto done = std::make_shared<std::promise<void>>();
-    auto finished = done->get_future();
-    asio::post(io_, [this, done] {
-      stopping_ = true;
-      retry_timer_.cancel();
-      if (conn_) conn_->close("source stopping");
-      if (api_ && api_->logged_on()) {
-        asio::co_spawn(io_, api_->logoff(), [done](std::exception_ptr) { done->set_value(); });
-      } else {
-        done->set_value();
-      }
-    });
-    // A slow HMC must not hold up shutdown (the host gives a stopping source about a second): a
-    // session not logged off expires on the HMC by itself.
-    finished.wait_for(std::min<std::chrono::milliseconds>(o_.request_timeout, kLogoffWait));
-    // Give DISCONNECT a moment to leave; the io thread ends when nothing is left to do. Every
-    // handler on the io thread is short (a frame's parse and mapping are linear in its size, and
-    // max_frame_bytes and max_headers bound that), so a peer cannot keep stop waiting: without a
-    // WS API logoff, stop returns within kDisconnectGrace plus one handler.
-    work_.reset();
-    auto deadline = Clock::now() + kDisconnectGrace;
-    while (!io_.stopped() && Clock::now() < deadline)
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    io_.stop();
-    io_thread_.join();
-    {
-      std::lock_guard lock(mutex_);
-      emitter_stop_ = true;
-    }
-    wake_.notify_all();
-    if (emitter_.joinable()) emitter_.join();
+    if (!started_) return;
+    started_ = false;
+    // DISCONNECT and the WS API logoff, bounded: a slow HMC must not hold up shutdown (the host
+    // gives a stopping source about a second); a session not logged off expires on the HMC by
+    // itself. Every handler on the strand is short (a frame's parse and mapping are linear in
+    // its size, and max_frame_bytes and max_headers bound that), so a peer cannot keep stop
+    // waiting longer than this.
+    const auto wait =
+        std::min<std::chrono::milliseconds>(o_.request_timeout, kLogoffWait) + kDisconnectGrace;
+    reconnector_.stop([this](std::function<void()> done) { shutdown(std::move(done)); }, wait);
+    // The strand is closed: nothing of this instance runs on the io pool any more.
+    if (conn_) conn_->abandon();
+    conn_.reset();
+    pump_->stop();  // what was read goes out first
   }
 
  private:
-  // ---- io thread -----------------------------------------------------------------------------
-  void run_io() {
-    sluice::run_io_context(io_, [this](const std::string& what) { recover(what); });
+  // On the strand: DISCONNECT, log off; `done` once both are over.
+  void shutdown(std::function<void()> done) {
+    stop_done_ = std::move(done);
+    logoff_pending_ = api_ && api_->logged_on();
+    if (conn_) conn_->close("source stopping");  // on_closed follows (perhaps at once)
+    if (logoff_pending_)
+      asio::co_spawn(strand_.executor(), api_->logoff(), [this](std::exception_ptr) {
+        logoff_pending_ = false;
+        maybe_stopped();
+      });
+    maybe_stopped();
+  }
+
+  void maybe_stopped() {
+    if (!stop_done_ || logoff_pending_ || conn_) return;
+    auto done = std::move(stop_done_);
+    stop_done_ = nullptr;
+    done();
   }
 
   // An exception escaped a handler: whatever it was doing is lost (a WS API coroutine then never
   // completes), so the connection or the attempt starts over instead of waiting for it.
   void recover(const std::string& what) {
-    const std::string why = "internal error: " + secrets_.scrub(what);
-    host().error(why);
-    host().metric("internal_errors");
-    if (stopping_) return;
-    try {
-      if (conn_) return conn_->fail(StompConnection::CloseKind::lost, why);
+    const std::string why = secrets_.scrub(what);
+    reconnector_.internal_error(why, [this, why] {
+      if (conn_) {
+        conn_->fail(StompConnection::CloseKind::lost, "internal error: " + why);
+        return true;
+      }
       ++attempt_;  // a late completion of the lost attempt is ignored
-      retry_timer_.cancel();
-      report_down(why, backoff_.next());
-    } catch (const std::exception& e) {
-      host().error(std::string("internal error while recovering: ") + e.what());
-    }
+      loud_ = true;
+      return false;
+    });
   }
 
+  bool stopping() const { return reconnector_.stopping(); }
+
   void begin_attempt() {
-    if (stopping_) return;
+    if (stopping()) return;
     if (!api_) return connect_stomp();
     host().state(sluice::State::connecting,
                  "WS API " + o_.host + ":" + std::to_string(o_.api_port));
-    asio::co_spawn(io_, prepare_ws_api(), [this, attempt = ++attempt_](std::exception_ptr e) {
-      if (stopping_ || attempt != attempt_) return;
-      if (!e) return connect_stomp();
-      try {
-        std::rethrow_exception(e);
-      } catch (const hmc::ApiError& err) {
-        if (logon_failed_) {
-          report_down(std::string("WS API logon failed: ") + err.what(), o_.reconnect.max);
-        } else {
-          report_down(err.what(), backoff_.next());
-        }
-      } catch (const std::exception& err) {
-        report_down(std::string("WS API: ") + err.what(), backoff_.next());
-      }
-    });
+    asio::co_spawn(
+        strand_.executor(), prepare_ws_api(), [this, attempt = ++attempt_](std::exception_ptr e) {
+          if (stopping() || attempt != attempt_) return;
+          if (!e) return connect_stomp();
+          try {
+            std::rethrow_exception(e);
+          } catch (const hmc::ApiError& err) {
+            if (logon_failed_) {
+              report_down(std::string("WS API logon failed: ") + err.what(), Loss::Retry::slow);
+            } else {
+              report_down(err.what(), Loss::Retry::backoff);
+            }
+          } catch (const std::exception& err) {
+            report_down(std::string("WS API: ") + err.what(), Loss::Retry::backoff);
+          }
+        });
   }
 
   asio::awaitable<void> logon() {
@@ -228,7 +231,7 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
   }
 
   void connect_stomp() {
-    if (stopping_) return;
+    if (stopping()) return;
     hmc::ConnectParams p;
     p.host = o_.host;
     p.port = o_.stomp_port;
@@ -251,31 +254,35 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
     p.write_timeout = o_.request_timeout;
     p.max_frame_bytes = o_.max_frame_bytes;
     p.max_headers = o_.max_headers;
-    ++attempts_;
     host().state(sluice::State::connecting,
                  "STOMP " + o_.host + ":" + std::to_string(o_.stomp_port));
-    conn_ = std::make_shared<StompConnection>(io_, o_.use_tls ? &*tls_ctx_ : nullptr, p, *this);
+    conn_ = std::make_shared<StompConnection>(strand_.executor(), o_.use_tls ? &*tls_ctx_ : nullptr,
+                                              p, *this);
     conn_->start();
   }
 
-  void report_down(const std::string& peer_why, std::chrono::milliseconds retry_in) {
-    const std::string why = secrets_.scrub(peer_why);
-    host().error(why + "; retrying in " + ms_text(retry_in));
-    host().state(sluice::State::down, why);
-    schedule(retry_in);
+  // A failure that is an error of its own (refused logon, WS API): logged as an error.
+  void report_down(const std::string& peer_why, Loss::Retry retry) {
+    loud_ = true;
+    reconnector_.lost(Loss{secrets_.scrub(peer_why), retry, false});
   }
 
-  void schedule(std::chrono::milliseconds delay) {
-    if (stopping_) return;
-    retry_timer_.expires_after(delay);
-    retry_timer_.async_wait([this](const boost::system::error_code& ec) {
-      if (!ec && !stopping_) begin_attempt();
-    });
+  // The Reconnector's report of a loss: state down; the log line an error with the reason for
+  // report_down, a warning saying what ended for a lost or failed connection.
+  void report(const Loss& l, std::chrono::milliseconds delay) {
+    if (loud_) {
+      loud_ = false;
+      host().error(l.reason + "; retrying in " + ms_text(delay));
+      host().state(sluice::State::down, l.reason);
+      return;
+    }
+    const std::string what = (l.was_up ? "connection lost: " : "cannot connect: ") + l.reason;
+    host().warn(what + "; reconnecting in " + ms_text(delay));
+    host().state(sluice::State::down, what);
   }
 
   void on_connected(StompConnection& c, const stomp::FrameView& f) override {
     if (&c != conn_.get()) return;
-    backoff_.reset();
     if (use_connect_) connect_works_ = true;
     const auto server = f.header("server");
     host().info("connected to " + o_.host + ":" + std::to_string(o_.stomp_port) + " (STOMP " +
@@ -284,33 +291,18 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
                 ms_text(c.send_interval()) + " receive " + ms_text(c.receive_interval()) + ")");
     for (const auto& w : c.heartbeat_warnings())
       host().warn(w);
-    const int64_t now = sluice::now_unix_ns();
     const std::string session = api_ ? api_->session_id() : std::string();
-    if (ever_connected_) {
-      ++reconnects_;
-      host().metric("reconnects");
-      host().info("reconnected (" + std::to_string(reconnects_) + "): " + last_close_reason_);
-      sluice::framework_events::Reconnected r;
-      r.reconnects = reconnects_;
-      r.attempts = attempts_;
-      r.reason = last_close_reason_;
-      r.from_unix_ns = lost_at_ns_;
-      r.to_unix_ns = now;
-      r.resubscribed = wanted_topics();
-      std::vector<sluice::Event> events{
-          sluice::framework_events::reconnected(ids_.next("reconnected"), source_, r)};
-      account_outage(session, now, events);
+    const int64_t lost_at = reconnector_.lost_at_ns();
+    if (auto reconnected = reconnector_.up(wanted_topics())) {
+      std::vector<sluice::Event> events{std::move(*reconnected)};
+      account_outage(session, lost_at, reconnector_.up_at_ns(), events);
       submit(events);
     }
-    lost_at_ns_ = 0;
-    attempts_ = 0;
     session_ = session;
     session_topics_.clear();
     for (const auto* list : {&type_topics_, &channel_topics_})
       for (const auto& t : *list)
         session_topics_.push_back("/topic/" + t);
-    last_close_reason_.clear();
-    ever_connected_ = true;
     subscribe_all(c);
     update_state();
   }
@@ -320,12 +312,13 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
   // outage gives the exact count (SequenceTracker). A new session's topics are new: whatever was
   // published to the old ones during the outage is lost in unknown number; say so, with the
   // outage window.
-  void account_outage(const std::string& session, int64_t now, std::vector<sluice::Event>& events) {
+  void account_outage(const std::string& session, int64_t lost_at, int64_t now,
+                      std::vector<sluice::Event>& events) {
     if (api_ && session != session_ && !session_topics_.empty()) {
       for (const auto& destination : session_topics_)
         seq_.forget(destination);
       sluice::framework_events::Gap g;
-      g.from_unix_ns = lost_at_ns_;
+      g.from_unix_ns = lost_at;
       g.to_unix_ns = now;
       g.reason =
           "new WS API session: notifications published during the outage to the topics of the "
@@ -336,7 +329,7 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
           "a new WS API session began after the outage: notifications of the previous "
           "session's topics may have been missed (unknown number)");
     }
-    seq_.outage(lost_at_ns_, now);
+    seq_.outage(lost_at, now);
   }
 
   void subscribe_all(StompConnection& c) {
@@ -469,11 +462,8 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
     auto keep = conn_;  // c stays alive until this returns
     conn_.reset();
     receipts_.clear();
-    if (stopping_) return;
-    if (ever_connected_ && lost_at_ns_ == 0) lost_at_ns_ = sluice::now_unix_ns();
-    // sluice.reconnected tells why the last working connection ended, not the failed retries.
-    if (kind == StompConnection::CloseKind::lost || last_close_reason_.empty())
-      last_close_reason_ = reason;
+    if (stopping()) return maybe_stopped();
+    const bool was_up = kind == StompConnection::CloseKind::lost;
     // CONNECT is tried only when the broker refused the STOMP command itself (an ERROR that
     // says so), or hung up on it without a word. An ERROR about the login is final for this
     // attempt: a second logon with the same credentials fails too and counts against lockout
@@ -489,7 +479,7 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
       host().info("broker did not accept the STOMP frame (" + reason +
                   "); trying CONNECT (STOMP 1.0 brokers)");
       use_connect_ = true;
-      return schedule(std::chrono::milliseconds(0));
+      return reconnector_.lost(Loss{reason, Loss::Retry::now, was_up});
     }
     if (kind == StompConnection::CloseKind::rejected) {
       if (use_connect_ && !connect_works_) use_connect_ = false;
@@ -498,7 +488,7 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
         submit(
             {hmc::error_event(error->view(), source_, ids_.next("error"), std::nullopt, secrets_)});
       }
-      return report_down(reason, o_.reconnect.max);
+      return report_down(reason, Loss::Retry::slow);
     }
     if (kind == StompConnection::CloseKind::lost) {
       if (reason.rfind("heart-beat timeout", 0) == 0) host().metric("heartbeat_timeouts");
@@ -506,127 +496,67 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
         host().metric("frame_errors");
     }
     if (use_connect_ && !connect_works_) use_connect_ = false;  // fallback did not help either
-    std::chrono::milliseconds delay;
-    if (quick_reconnect_) {
-      quick_reconnect_ = false;
-      backoff_.reset();
-    }
-    delay = backoff_.next();
-    const std::string what =
-        kind == StompConnection::CloseKind::lost ? "connection lost: " : "cannot connect: ";
-    host().warn(what + reason + "; reconnecting in " + ms_text(delay));
-    host().state(sluice::State::down, what + reason);
-    schedule(delay);
+    const Loss::Retry retry = quick_reconnect_ ? Loss::Retry::fresh : Loss::Retry::backoff;
+    quick_reconnect_ = false;
+    reconnector_.lost(Loss{reason, retry, was_up});
   }
 
-  // ---- emitter thread ------------------------------------------------------------------------
-  // The io thread appends events to queue_ and goes on reading; the emitter takes the whole queue
-  // for ONE emit call. So a burst read while an emit is running costs one wake-up and one emit,
-  // not one per socket read. Bounded: when the queue holds kMaxQueuedEvents events or
-  // kMaxQueuedBytes bytes, the connection stops reading until the emitter has taken the queue.
-  // At most two batches exist then (the one being emitted and the queue), each at most the bound
-  // plus what the io thread collected (kMaxCollected*, plus one socket read).
+  // ---- emitting ------------------------------------------------------------------------------
+  // The strand appends events to the pump's queue and goes on reading; an emitter takes the whole
+  // queue for ONE emit call. So a burst read while an emit is running costs one wake-up and one
+  // emit, not one per socket read. Bounded: when the queue holds kMaxQueuedEvents events or
+  // kMaxQueuedBytes bytes, the connection stops reading until an emitter has taken the queue.
   static constexpr std::chrono::milliseconds kDisconnectGrace{500};
   static constexpr std::chrono::milliseconds kLogoffWait{400};
   static constexpr size_t kMaxQueuedEvents = 4096;
   static constexpr size_t kMaxQueuedBytes = 1u << 20;
-  // How much the io thread collects over several reads before queueing it (see on_read_end).
+  // How much the strand collects over several reads before queueing it (see on_read_end).
   static constexpr size_t kMaxCollectedEvents = 1024;
   static constexpr size_t kMaxCollectedBytes = 256u << 10;
 
-  // Queues events for the emitter; `events` is left empty (with storage to reuse). Returns true
-  // when the queue is full: the caller pauses `conn`, which the emitter resumes as soon as it has
-  // taken the queue.
+  // Queues events for the emitters; `events` is left empty (with storage to reuse). Returns
+  // true when the queue is full: the caller pauses `conn`, which is resumed as soon as an
+  // emitter has taken the queue.
   bool submit(sluice::PackedEvents& events,
               const std::shared_ptr<StompConnection>& conn = nullptr) {
-    bool full = false, wake = false;
-    {
-      std::lock_guard lock(mutex_);
-      // An empty queue takes the batch whole; `events` gets the queue's storage back.
-      if (queue_.empty())
-        std::swap(queue_, events);
-      else
-        queue_.append(events);
-      if (conn && (queue_.size() >= kMaxQueuedEvents || queue_.bytes() >= kMaxQueuedBytes)) {
-        full = true;
-        paused_conn_ = conn;
-      }
-      wake = emitter_waiting_;
-    }
-    events.clear();
-    if (wake) wake_.notify_one();
-    return full;
+    if (!conn) return pump_->submit(events);
+    std::weak_ptr<StompConnection> weak = conn;
+    auto ex = strand_.executor();
+    return pump_->submit(events, [weak, ex] {
+      asio::post(ex, [weak] {
+        if (auto c = weak.lock()) c->resume();
+      });
+    });
   }
 
-  void submit(const std::vector<sluice::Event>& events) {
-    sluice::PackedEvents packed;
-    for (const auto& e : events)
-      packed.add(e);
-    submit(packed);
-  }
-
-  void emitter_loop() {
-    sluice::PackedEvents batch;
-    for (;;) {
-      std::weak_ptr<StompConnection> resume;
-      {
-        std::unique_lock lock(mutex_);
-        emitter_waiting_ = true;
-        wake_.wait(lock, [this] { return emitter_stop_ || !queue_.empty(); });
-        emitter_waiting_ = false;
-        if (queue_.empty()) return;  // stopping and drained
-        batch.clear();
-        std::swap(batch, queue_);  // the queue gets the emitted batch's storage
-        resume.swap(paused_conn_);
-      }
-      // The queue is empty again: reading may go on while this batch is emitted.
-      if (!resume.expired())
-        asio::post(io_, [resume] {
-          if (auto conn = resume.lock()) conn->resume();
-        });
-      const auto n = static_cast<int64_t>(batch.size());
-      try {
-        if (host().emit(batch)) {
-          host().metric("events", n);
-        } else {
-          host().metric("events_refused", n);
-        }
-      } catch (const std::exception& e) {  // never std::terminate: log it and go on
-        host().error(std::string("internal error (emitter): ") + e.what());
-        host().metric("internal_errors");
-      }
-    }
-  }
+  void submit(const std::vector<sluice::Event>& events) { pump_->submit(events); }
 
   hmc::Options o_;
   std::string source_;
-  asio::io_context io_;
-  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
+  sluice::EventIds ids_;  // ids of the events this instance makes up: unique across runs
+  // This instance's serial executor on the plugin's shared io pool.
+  sluice::net::Strand strand_;
+  sluice::net::Reconnector reconnector_;
+  std::optional<sluice::net::EmitPump> pump_;
   std::optional<asio::ssl::context> tls_ctx_;
   std::unique_ptr<hmc::WsApi> api_;
   std::shared_ptr<StompConnection> conn_;
-  asio::steady_timer retry_timer_;
-  sluice::Backoff backoff_;
-  std::thread io_thread_;
+  bool started_ = false;
 
-  // io thread only
-  bool stopping_ = false;
-  bool ever_connected_ = false;
+  // strand only
   bool need_resolve_ = true;
   bool logon_failed_ = false;
   bool use_connect_ = false;
   bool connect_works_ = false;
   bool quick_reconnect_ = false;
-  uint64_t reconnects_ = 0;
-  uint64_t attempt_ = 0;    // WS API attempts, so that an abandoned one cannot complete
-  uint64_t attempts_ = 0;   // STOMP connection attempts since the last working connection
-  int64_t lost_at_ns_ = 0;  // when the last working connection ended (0: it has not)
-  std::string session_;     // the WS API session of the last working connection (a secret)
+  uint64_t attempt_ = 0;  // WS API attempts, so that an abandoned one cannot complete
+  std::string session_;   // the WS API session of the last working connection (a secret)
   std::vector<std::string> session_topics_;  // its destinations resolved through that session
-  sluice::EventIds ids_;  // ids of the events this instance makes up: unique across runs
   hmc::Secrets secrets_;
   uint64_t subscribed_ = 0;
-  std::string last_close_reason_;
+  bool loud_ = false;            // the next loss report is an error (report_down)
+  bool logoff_pending_ = false;  // stop: the WS API logoff is under way
+  std::function<void()> stop_done_;
   std::vector<std::string> type_topics_;
   std::vector<std::string> channel_topics_;
   std::map<std::string, std::string> channel_errors_;
@@ -639,15 +569,6 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
   uint64_t read_messages_ = 0;
   bool read_receipts_changed_ = false;
   std::optional<std::string> read_close_reason_;
-
-  // emitter
-  std::thread emitter_;
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  sluice::PackedEvents queue_;                  // events for the next emit call, in order
-  std::weak_ptr<StompConnection> paused_conn_;  // paused because queue_ was full
-  bool emitter_waiting_ = false;
-  bool emitter_stop_ = false;
 };
 
 }  // namespace

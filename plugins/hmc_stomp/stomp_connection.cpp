@@ -1,25 +1,8 @@
 #include "stomp_connection.hpp"
 
-#include <sluice/tls.hpp>
-
-#include <openssl/err.h>
-
 namespace hmc {
 
-namespace {
-
-std::string describe(const boost::system::error_code& ec) {
-  std::string m = ec.message();
-  // OpenSSL's verify errors say little on their own; add the reason when there is one.
-  if (ec.category() == asio::error::get_ssl_category()) {
-    std::string reason =
-        ERR_reason_error_string(ec.value()) ? ERR_reason_error_string(ec.value()) : "";
-    if (!reason.empty() && m.find(reason) == std::string::npos) m += " (" + reason + ")";
-  }
-  return m;
-}
-
-}  // namespace
+using sluice::net::describe;
 
 const char* to_string(StompConnection::CloseKind k) {
   switch (k) {
@@ -35,22 +18,18 @@ const char* to_string(StompConnection::CloseKind k) {
   return "?";
 }
 
-StompConnection::StompConnection(asio::io_context& io, asio::ssl::context* tls,
+StompConnection::StompConnection(const asio::any_io_executor& ex, asio::ssl::context* tls,
                                  ConnectParams params, Listener& listener)
-    : io_(io),
-      tls_ctx_(tls),
+    : tls_ctx_(tls),
       params_(std::move(params)),
       listener_(listener),
-      resolver_(io),
-      deadline_(io),
-      write_timer_(io),
-      heartbeat_timer_(io),
-      watchdog_timer_(io),
+      stream_(ex, tls),
+      deadline_(ex),
+      write_timer_(ex),
+      heartbeat_timer_(ex),
+      watchdog_timer_(ex),
       parser_(params_.max_frame_bytes) {
   parser_.set_max_headers(params_.max_headers);
-  // Without TLS the ssl stream is only a holder of the socket: next_layer() is used directly.
-  static asio::ssl::context plain_ctx(asio::ssl::context::tls_client);
-  stream_ = std::make_unique<asio::ssl::stream<tcp::socket>>(io_, tls_ctx_ ? *tls_ctx_ : plain_ctx);
 }
 
 void StompConnection::arm_deadline(std::chrono::milliseconds d, const char* what) {
@@ -67,49 +46,29 @@ void StompConnection::arm_deadline(std::chrono::milliseconds d, const char* what
 void StompConnection::start() {
   phase_ = Phase::resolving;
   arm_deadline(params_.connect_timeout, "resolving and connecting");
-  resolver_.async_resolve(params_.host, std::to_string(params_.port),
-                          [self = shared_from_this()](const boost::system::error_code& ec,
-                                                      tcp::resolver::results_type r) {
-                            self->on_resolved(ec, std::move(r));
-                          });
-}
-
-void StompConnection::on_resolved(const boost::system::error_code& ec,
-                                  tcp::resolver::results_type results) {
-  if (phase_ == Phase::closed) return;
-  if (ec) return fail(CloseKind::failed, "cannot resolve " + params_.host + ": " + ec.message());
-  phase_ = Phase::connecting;
-  asio::async_connect(
-      stream_->next_layer(), results,
-      [self = shared_from_this()](const boost::system::error_code& e, const tcp::endpoint& ep) {
-        self->on_connect(e, ep);
+  stream_.async_connect(
+      params_.host, params_.port,
+      [self = shared_from_this()](const boost::system::error_code& ec, std::string what) {
+        self->on_connect(ec, what);
       });
 }
 
-void StompConnection::on_connect(const boost::system::error_code& ec, const tcp::endpoint&) {
+void StompConnection::on_connect(const boost::system::error_code& ec, const std::string& what) {
   if (phase_ == Phase::closed) return;
-  if (ec)
-    return fail(CloseKind::failed, "cannot connect to " + params_.host + ":" +
-                                       std::to_string(params_.port) + ": " + ec.message());
-  boost::system::error_code ignored;
-  stream_->next_layer().set_option(tcp::no_delay(true), ignored);
+  if (ec) return fail(CloseKind::failed, what);
   if (!tls_ctx_) return send_connect_frame();
   phase_ = Phase::handshaking;
   arm_deadline(params_.connect_timeout, "in the TLS handshake");
-  try {
-    sluice::tls::prepare_client(stream_->native_handle(), params_.host, params_.verify);
-  } catch (const std::exception& e) {
-    return fail(CloseKind::failed, e.what());
-  }
-  stream_->async_handshake(
-      asio::ssl::stream_base::client,
-      [self = shared_from_this()](const boost::system::error_code& e) { self->on_handshake(e); });
+  stream_.async_handshake(
+      params_.host, params_.verify,
+      [self = shared_from_this()](const boost::system::error_code& e, std::string what) {
+        self->on_handshake(e, what);
+      });
 }
 
-void StompConnection::on_handshake(const boost::system::error_code& ec) {
+void StompConnection::on_handshake(const boost::system::error_code& ec, const std::string& what) {
   if (phase_ == Phase::closed) return;
-  if (ec)
-    return fail(CloseKind::failed, "TLS handshake with " + params_.host + ": " + describe(ec));
+  if (ec) return fail(CloseKind::failed, what);
   send_connect_frame();
 }
 
@@ -136,13 +95,9 @@ void StompConnection::send_connect_frame() {
 void StompConnection::read_more() {
   if (reading_ || paused_ || phase_ == Phase::closed) return;
   reading_ = true;
-  auto handler = [self = shared_from_this()](const boost::system::error_code& ec, size_t n) {
-    self->on_read(ec, n);
-  };
-  if (tls_ctx_)
-    stream_->async_read_some(asio::buffer(rbuf_), std::move(handler));
-  else
-    stream_->next_layer().async_read_some(asio::buffer(rbuf_), std::move(handler));
+  stream_.async_read_some(asio::buffer(rbuf_),
+                          [self = shared_from_this()](const boost::system::error_code& ec,
+                                                      size_t n) { self->on_read(ec, n); });
 }
 
 void StompConnection::on_read(const boost::system::error_code& ec, size_t n) {
@@ -150,9 +105,8 @@ void StompConnection::on_read(const boost::system::error_code& ec, size_t n) {
   if (phase_ == Phase::closed) return;
   const bool before = phase_ != Phase::connected;
   if (ec) {
-    std::string why = ec == asio::error::eof || ec == asio::ssl::error::stream_truncated
-                          ? "connection closed by the broker"
-                          : "read failed: " + describe(ec);
+    std::string why = sluice::net::peer_closed(ec) ? "connection closed by the broker"
+                                                   : "read failed: " + describe(ec);
     if (closing_) why = close_reason_;
     return fail(closing_ ? CloseKind::stopped : before ? CloseKind::failed : CloseKind::lost, why);
   }
@@ -177,12 +131,7 @@ void StompConnection::on_read(const boost::system::error_code& ec, size_t n) {
 
 bool StompConnection::more_to_read() {
   if (phase_ == Phase::closed) return false;
-  if (tls_ctx_ && SSL_pending(stream_->native_handle()) > 0) return true;
-  // A small read means the peer sends as it goes (a broker forwarding messages one by one):
-  // spare that connection the system call below, whose answer would be no.
-  if (last_read_bytes_ < kBusyReadBytes) return false;
-  boost::system::error_code ec;
-  return stream_->next_layer().available(ec) > 0 && !ec;
+  return stream_.more_to_read(last_read_bytes_, kBusyReadBytes);
 }
 
 // The broker's answer to STOMP/CONNECT.
@@ -227,13 +176,10 @@ void StompConnection::write_next() {
                "write timed out (request_timeout " +
                    std::to_string(self->params_.write_timeout.count()) + " ms)");
   });
-  auto handler = [self = shared_from_this()](const boost::system::error_code& ec, size_t n) {
-    self->on_write(ec, n);
-  };
-  if (tls_ctx_)
-    asio::async_write(*stream_, asio::buffer(outbox_.front()), std::move(handler));
-  else
-    asio::async_write(stream_->next_layer(), asio::buffer(outbox_.front()), std::move(handler));
+  stream_.async_write(asio::buffer(outbox_.front()),
+                      [self = shared_from_this()](const boost::system::error_code& ec, size_t n) {
+                        self->on_write(ec, n);
+                      });
 }
 
 void StompConnection::on_write(const boost::system::error_code& ec, size_t) {
@@ -302,14 +248,11 @@ void StompConnection::fail(CloseKind kind, const std::string& reason, const stom
 }
 
 void StompConnection::close_socket() {
-  boost::system::error_code ignored;
-  resolver_.cancel();
   deadline_.cancel();
   write_timer_.cancel();
   heartbeat_timer_.cancel();
   watchdog_timer_.cancel();
-  stream_->next_layer().shutdown(tcp::socket::shutdown_both, ignored);
-  stream_->next_layer().close(ignored);
+  stream_.close();
 }
 
 }  // namespace hmc

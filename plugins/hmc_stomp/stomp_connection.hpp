@@ -1,10 +1,12 @@
 // One STOMP connection (TCP or TLS): connect, handshake, CONNECTED, heart-beats, reading frames,
 // writing frames. One object per connection attempt; a reconnect makes a new one. Everything
-// runs on the owner's io_context thread; every operation has a timeout.
+// runs on the owner's strand (sluice/net/io_pool.hpp); every operation has a timeout.
 #pragma once
 
 #include "stomp_frame.hpp"
 #include "stomp_handshake.hpp"
+
+#include <sluice/net/stream.hpp>
 
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
@@ -64,7 +66,8 @@ class StompConnection : public std::enable_shared_from_this<StompConnection> {
                            const stomp::Frame* error) = 0;
   };
 
-  StompConnection(asio::io_context& io, asio::ssl::context* tls, ConnectParams params,
+  // `ex`: the owner's strand; `tls` null: plain TCP.
+  StompConnection(const asio::any_io_executor& ex, asio::ssl::context* tls, ConnectParams params,
                   Listener& listener);
 
   void start();
@@ -75,6 +78,11 @@ class StompConnection : public std::enable_shared_from_this<StompConnection> {
   void resume();
   // Sends DISCONNECT if connected, then closes; on_closed(stopped) follows.
   void close(const std::string& reason);
+  // Closes at once without telling the listener (the owner has stopped: its strand is closed).
+  void abandon() {
+    phase_ = Phase::closed;
+    close_socket();
+  }
   // Closes at once; on_closed(kind) follows unless already closed.
   void fail(CloseKind kind, const std::string& reason, const stomp::Frame* error = nullptr);
 
@@ -101,9 +109,8 @@ class StompConnection : public std::enable_shared_from_this<StompConnection> {
  private:
   using Clock = std::chrono::steady_clock;
   void arm_deadline(std::chrono::milliseconds d, const char* what);
-  void on_resolved(const boost::system::error_code& ec, tcp::resolver::results_type results);
-  void on_connect(const boost::system::error_code& ec, const tcp::endpoint& ep);
-  void on_handshake(const boost::system::error_code& ec);
+  void on_connect(const boost::system::error_code& ec, const std::string& what);
+  void on_handshake(const boost::system::error_code& ec, const std::string& what);
   void send_connect_frame();
   void read_more();
   void on_read(const boost::system::error_code& ec, size_t n);
@@ -115,12 +122,10 @@ class StompConnection : public std::enable_shared_from_this<StompConnection> {
   void watchdog_tick();
   void close_socket();
 
-  asio::io_context& io_;
   asio::ssl::context* tls_ctx_;
   ConnectParams params_;
   Listener& listener_;
-  tcp::resolver resolver_;
-  std::unique_ptr<asio::ssl::stream<tcp::socket>> stream_;
+  sluice::net::Stream stream_;
   asio::steady_timer deadline_;  // connect phases
   asio::steady_timer write_timer_;
   asio::steady_timer heartbeat_timer_;

@@ -35,13 +35,13 @@ std::string url_encode(const std::string& s) {
   return out;
 }
 
-WsApi::WsApi(asio::io_context& io, asio::ssl::context& tls, const Options& o)
-    : io_(io), tls_(tls), o_(o) {}
+WsApi::WsApi(asio::any_io_executor ex, asio::ssl::context& tls, const Options& o)
+    : ex_(std::move(ex)), tls_(tls), o_(o) {}
 
 asio::awaitable<ApiResponse> WsApi::request(http::verb verb, std::string target,
                                             std::optional<nlohmann::json> body) {
   const std::string where = std::string(http::to_string(verb)) + " " + target;
-  beast::ssl_stream<beast::tcp_stream> stream(io_, tls_);
+  beast::ssl_stream<beast::tcp_stream> stream(ex_, tls_);
   try {
     sluice::tls::prepare_client(stream.native_handle(), o_.host, o_.tls.verify);
   } catch (const std::exception& e) {
@@ -49,7 +49,7 @@ asio::awaitable<ApiResponse> WsApi::request(http::verb verb, std::string target,
   }
   http::response_parser<http::string_body> parser;
   try {
-    tcp::resolver resolver(io_);
+    tcp::resolver resolver(ex_);
     beast::get_lowest_layer(stream).expires_after(o_.request_timeout);
     auto endpoints =
         co_await resolver.async_resolve(o_.host, std::to_string(o_.api_port), use_awaitable);

@@ -1,5 +1,5 @@
 // HMC Web Services API client (HTTPS, Boost.Beast): log on, resolve notification topics, open
-// OS message channels, log off. Runs as coroutines on the plugin's io_context; one TLS
+// OS message channels, log off. Runs as coroutines on the instance's strand; one TLS
 // connection per request (the calls are few: at start and after an outage), each step under
 // request_timeout.
 #pragma once
@@ -34,7 +34,8 @@ struct Resolution {
 
 class WsApi {
  public:
-  WsApi(boost::asio::io_context& io, boost::asio::ssl::context& tls, const Options& o);
+  // `ex`: the instance's strand (every socket and timer of a request runs its handlers there).
+  WsApi(boost::asio::any_io_executor ex, boost::asio::ssl::context& tls, const Options& o);
 
   bool logged_on() const { return !session_.empty(); }
   const std::string& session_id() const { return session_; }
@@ -57,7 +58,7 @@ class WsApi {
   boost::asio::awaitable<std::string> open_channel(const OsChannel& ch);
   std::string read_mfa_code() const;
 
-  boost::asio::io_context& io_;
+  boost::asio::any_io_executor ex_;
   boost::asio::ssl::context& tls_;
   const Options& o_;
   std::string session_;

@@ -2,7 +2,10 @@
 
 #include <sluice/format.hpp>
 #include <sluice/framework_events.hpp>
-#include <sluice/io_thread.hpp>
+#include <sluice/net/emit_pump.hpp>
+#include <sluice/net/io_pool.hpp>
+#include <sluice/net/reconnector.hpp>
+#include <sluice/net/stream.hpp>
 #include "ldm_event_mapper.hpp"
 #include "ldm_protocol.hpp"
 
@@ -11,15 +14,10 @@
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
 
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/socket.h>
-
 #include <array>
 #include <deque>
 #include <functional>
 #include <stdexcept>
-#include <thread>
 
 namespace sluice::ldm {
 
@@ -30,12 +28,7 @@ using std::chrono::milliseconds;
 
 namespace {
 
-std::string seconds_text(milliseconds d) {
-  if (d.count() < 1000) return std::to_string(d.count()) + "ms";
-  char buf[32];
-  snprintf(buf, sizeof buf, "%.6gs", static_cast<double>(d.count()) / 1000.0);
-  return buf;
-}
+using net::delay_text;
 
 int64_t now_unix_ms() {
   return std::chrono::duration_cast<milliseconds>(
@@ -49,12 +42,6 @@ int64_t now_unix_ms() {
 
 namespace {
 
-struct Outcome {
-  std::string reason;
-  bool slow_retry = false;  // authentication / registration refused: do not hammer ldmd
-  bool was_up = false;
-};
-
 struct Shared {
   Host host;
   ClientOptions options;
@@ -62,6 +49,8 @@ struct Shared {
   std::vector<std::string> registrations;
   // Random per instance: the ids this source makes up never repeat after a restart.
   sluice::EventIds ids;
+  // Events go to the host from the emitter threads: the io side never blocks in emit.
+  std::optional<net::EmitPump> pump;
   Shared(Host h, ClientOptions o)
       : host(h),
         options(std::move(o)),
@@ -71,17 +60,16 @@ struct Shared {
 
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  using LostHandler = std::function<void(const Outcome&)>;
+  using LostHandler = std::function<void(const net::Loss&)>;
   using UpHandler = std::function<void(Connection&)>;
 
-  Connection(Shared& shared, asio::io_context& io, ssl::context& ctx, int64_t epoch,
+  Connection(Shared& shared, const net::Strand::Executor& ex, ssl::context& ctx, int64_t epoch,
              UpHandler on_up, LostHandler on_lost)
       : s_(shared),
-        io_(io),
-        resolver_(io),
-        stream_(io, ctx),
-        deadline_(io),
-        write_deadline_(io),
+        ex_(ex),
+        stream_(ex, &ctx),
+        deadline_(ex),
+        write_deadline_(ex),
         framer_(shared.options.limits),
         epoch_(epoch),
         id_prefix_(shared.options.host + "-" + shared.ids.token() + "-" + std::to_string(epoch) +
@@ -93,11 +81,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
     phase_ = Phase::connecting;
     arm(s_.options.connect_timeout, "the TCP connection");
     auto self = shared_from_this();
-    resolver_.async_resolve(
-        s_.options.host, std::to_string(s_.options.port),
-        [this, self](const boost::system::error_code& ec, tcp::resolver::results_type results) {
-          on_resolve(ec, std::move(results));
-        });
+    stream_.async_connect(s_.options.host, s_.options.port,
+                          [this, self](const boost::system::error_code& ec, std::string what) {
+                            on_connect(ec, what);
+                          });
   }
 
   // Stop: unregister what was registered, close the stream, then call done (bounded).
@@ -117,8 +104,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   int64_t epoch() const { return epoch_; }
   std::string next_id() { return id_prefix_ + std::to_string(++counter_); }
-  // After an internal error on the io thread: this connection is replaced.
+  // After an internal error on the strand: this connection is replaced.
   void abort(const std::string& reason) { fail(reason); }
+
+  // After the strand is closed (stop): nothing runs on it any more, the socket can go.
+  void close_now() { stream_.close(); }
 
  private:
   enum class Phase {
@@ -136,31 +126,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   };
 
   // --- steps ---------------------------------------------------------------------------------
-  void on_resolve(const boost::system::error_code& ec, tcp::resolver::results_type results) {
+  void on_connect(const boost::system::error_code& ec, const std::string& what) {
     if (finished_) return;
-    if (ec) return fail("cannot resolve " + s_.options.host + ": " + ec.message());
-    auto self = shared_from_this();
-    asio::async_connect(stream_.next_layer(), results,
-                        [this, self](const boost::system::error_code& ec, const tcp::endpoint&) {
-                          on_connect(ec);
-                        });
-  }
-
-  void on_connect(const boost::system::error_code& ec) {
-    if (finished_) return;
-    if (ec)
-      return fail("cannot connect to " + s_.options.host + ":" + std::to_string(s_.options.port) +
-                  ": " + ec.message());
-    boost::system::error_code ignored;
+    if (ec) return fail(what);
     // ldmd's stream has no heartbeat: TCP keepalive (60 s idle, then 3 probes 10 s apart)
     // notices a vanished peer in about 90 s.
-    auto& sock = stream_.next_layer();
-    sock.set_option(asio::socket_base::keep_alive(true), ignored);
-    int idle = 60, interval = 10, count = 3;
-    ::setsockopt(sock.native_handle(), IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
-    ::setsockopt(sock.native_handle(), IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof interval);
-    ::setsockopt(sock.native_handle(), IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count);
-    stream_.next_layer().set_option(tcp::no_delay(true), ignored);
+    stream_.keepalive({60, 10, 3});
     open_stream(Phase::features);
     read();
   }
@@ -175,20 +146,16 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void start_tls() {
     phase_ = Phase::tls_handshake;
     arm(s_.options.connect_timeout, "the TLS handshake");
-    try {
-      tls::prepare_client(stream_.native_handle(), s_.options.host, s_.options.tls.verify);
-    } catch (const std::exception& e) {
-      return fail(e.what(), true);
-    }
     auto self = shared_from_this();
-    stream_.async_handshake(ssl::stream_base::client,
-                            [this, self](const boost::system::error_code& ec) { on_tls(ec); });
+    stream_.async_handshake(
+        s_.options.host, s_.options.tls.verify,
+        [this, self](const boost::system::error_code& ec, std::string what) { on_tls(ec, what); });
   }
 
-  void on_tls(const boost::system::error_code& ec) {
+  void on_tls(const boost::system::error_code& ec, const std::string& what) {
     if (finished_) return;
-    if (ec) return fail("TLS handshake with " + s_.options.host + " failed: " + ec.message());
-    tls_ = true;
+    // A name that cannot be checked is no network failure: do not hammer ldmd with it.
+    if (ec) return fail(what, ec == asio::error::invalid_argument);
     open_stream(Phase::tls_features);
     read();
   }
@@ -205,22 +172,27 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   // --- reading -------------------------------------------------------------------------------
   void read() {
-    if (finished_) return;
+    if (finished_ || paused_) return;
     auto self = shared_from_this();
-    auto handler = [this, self](const boost::system::error_code& ec, size_t n) { on_read(ec, n); };
-    if (tls_)
-      stream_.async_read_some(asio::buffer(buf_), handler);
-    else
-      stream_.next_layer().async_read_some(asio::buffer(buf_), handler);
+    stream_.async_read_some(asio::buffer(buf_), [this, self](const boost::system::error_code& ec,
+                                                             size_t n) { on_read(ec, n); });
   }
 
+ public:
+  // The emitter took the full queue: read again.
+  void resume() {
+    if (!paused_) return;
+    paused_ = false;
+    if (phase_ != Phase::tls_handshake) read();
+  }
+
+ private:
   void on_read(const boost::system::error_code& ec, size_t n) {
     if (finished_) return;
     if (ec) {
       if (phase_ == Phase::closing || phase_ == Phase::unregistering) return finish_stop_now();
-      std::string why = ec == asio::error::eof || ec == ssl::error::stream_truncated
-                            ? "ldmd closed the connection"
-                            : "read failed: " + ec.message();
+      std::string why =
+          net::peer_closed(ec) ? "ldmd closed the connection" : "read failed: " + ec.message();
       return fail(why);
     }
     items_.clear();
@@ -240,7 +212,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
       return fail(why);
     }
     if (phase_ == Phase::tls_handshake) return start_tls();
-    read();  // only now: while emit blocks above, the socket is not read (back-pressure)
+    read();  // not while the emit queue is full (back-pressure: paused_)
   }
 
   void handle(FramedItem& item) {
@@ -355,13 +327,23 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
  public:
-  // Events collected from one read go to the host in one call; emit may block (back-pressure).
+  // Events collected from one read go to the emitter together. When its queue is full, the
+  // socket is not read until the emitter has taken it (back-pressure reaches ldmd through TCP).
   void flush_events() {
     if (pending_.empty()) return;
     s_.host.metric("ldm.events", static_cast<int64_t>(pending_.size()));
-    if (!s_.host.emit(pending_))
-      s_.host.metric("ldm.emitted_while_stopping", static_cast<int64_t>(pending_.size()));
+    packed_.clear();
+    for (const auto& e : pending_)
+      packed_.add(e);
     pending_.clear();
+    std::weak_ptr<Connection> weak = shared_from_this();
+    auto ex = ex_;
+    if (s_.pump->submit(packed_, [weak, ex] {
+          asio::post(ex, [weak] {
+            if (auto c = weak.lock()) c->resume();
+          });
+        }))
+      paused_ = true;
   }
 
   // Goes out before anything else read on this connection (flushed after the current read).
@@ -419,13 +401,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
     write_deadline_.async_wait([this, self, gen](const boost::system::error_code& ec) {
       if (ec || gen != write_gen_ || finished_) return;
       if (phase_ == Phase::closing || phase_ == Phase::unregistering) return finish_stop_now();
-      fail("timed out after " + seconds_text(s_.options.response_timeout) + " writing to ldmd");
+      fail("timed out after " + delay_text(s_.options.response_timeout) + " writing to ldmd");
     });
-    auto handler = [this, self](const boost::system::error_code& ec, size_t) { on_write(ec); };
-    if (tls_)
-      asio::async_write(stream_, asio::buffer(queue_.front()), handler);
-    else
-      asio::async_write(stream_.next_layer(), asio::buffer(queue_.front()), handler);
+    stream_.async_write(
+        asio::buffer(queue_.front()),
+        [this, self](const boost::system::error_code& ec, size_t) { on_write(ec); });
   }
 
   void on_write(const boost::system::error_code& ec) {
@@ -469,11 +449,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
       if (ec || gen != deadline_gen_ || finished_) return;
       if (phase_ == Phase::unregistering) {
         s_.host.warn("ldm_xml: ldmd did not answer the unregister requests within " +
-                     seconds_text(d) + "; closing anyway");
+                     delay_text(d) + "; closing anyway");
         return close_stream();
       }
       if (phase_ == Phase::closing) return finish_stop_now();
-      fail("timed out after " + seconds_text(d) + " waiting for " + what);
+      fail("timed out after " + delay_text(d) + " waiting for " + what);
     });
   }
 
@@ -491,27 +471,23 @@ class Connection : public std::enable_shared_from_this<Connection> {
     finished_ = true;
     disarm();
     write_deadline_.cancel();
-    resolver_.cancel();
     if (framer_.pending_bytes() != 0) {
       s_.host.metric("ldm.partial_elements_discarded");
       s_.host.warn("ldm_xml: connection ended inside an element; " +
                    std::to_string(framer_.pending_bytes()) +
                    " bytes of an unfinished document discarded (ldmd resends nothing)");
     }
-    boost::system::error_code ignored;
-    stream_.lowest_layer().shutdown(tcp::socket::shutdown_both, ignored);
-    stream_.lowest_layer().close(ignored);
+    stream_.close();
     if (notify) {
-      Outcome o{reason, slow_retry, up_};
+      net::Loss o{reason, slow_retry ? net::Loss::Retry::slow : net::Loss::Retry::backoff, up_};
       auto self = shared_from_this();
-      asio::post(io_, [self, o] { self->on_lost_(o); });
+      asio::post(ex_, [self, o] { self->on_lost_(o); });
     }
   }
 
   Shared& s_;
-  asio::io_context& io_;
-  tcp::resolver resolver_;
-  ssl::stream<tcp::socket> stream_;
+  net::Strand::Executor ex_;
+  net::Stream stream_;
   asio::steady_timer deadline_;
   uint64_t deadline_gen_ = 0;
   asio::steady_timer write_deadline_;
@@ -520,9 +496,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::array<char, 64 * 1024> buf_{};
   std::vector<FramedItem> items_;
   std::vector<Event> pending_;
+  PackedEvents packed_;
   std::deque<std::string> queue_;
   bool writing_ = false;
-  bool tls_ = false;
+  bool paused_ = false;
   bool up_ = false;
   bool finished_ = false;
   Phase phase_ = Phase::connecting;
@@ -540,36 +517,31 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
 // ---- the client -------------------------------------------------------------------------------
 
-struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
+struct Client::Impl {
   Shared shared;
-  asio::io_context io;
-  asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
   std::optional<ssl::context> tls_ctx;
-  asio::steady_timer retry_timer{io};
-  Backoff backoff;
+  // Instances share the plugin's io pool and emitters: threads do not grow with sources.
+  net::Strand strand;
   std::shared_ptr<Connection> conn;
-  std::thread thread;
-  bool stopping = false;
-  bool ever_up = false;
+  net::Reconnector reconnector;
+  bool started = false;
   int64_t last_epoch = 0;
-  uint64_t attempts_since_up = 0;
-  uint64_t reconnects = 0;
-  int64_t lost_at_ns = 0;  // when the last registered connection ended (0: it has not)
-  std::string last_loss;
 
   Impl(Host host, ClientOptions options)
-      : shared(host, std::move(options)), backoff(shared.options.reconnect) {}
+      : shared(host, std::move(options)),
+        strand(net::IoPool::shared(), [this](const std::string& what) { recover(what); }),
+        reconnector(host, strand,
+                    {shared.options.reconnect, shared.mapper.source(), "ldm_xml: ", "ldm."},
+                    shared.ids, [this] { connect(); }) {}
 
   void connect() {
-    if (stopping) return;
-    ++attempts_since_up;
     int64_t epoch = std::max(now_unix_ms(), last_epoch + 1);
     last_epoch = epoch;
     shared.host.state(State::connecting, "connecting to ldm://" + shared.options.host + ":" +
                                              std::to_string(shared.options.port));
     conn = std::make_shared<Connection>(
-        shared, io, *tls_ctx, epoch, [this](Connection& c) { on_up(c); },
-        [this](const Outcome& o) { on_lost(o); });
+        shared, strand.executor(), *tls_ctx, epoch, [this](Connection& c) { on_up(c); },
+        [this](const net::Loss& o) { on_lost(o); });
     conn->start();
   }
 
@@ -581,79 +553,22 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     shared.host.info("ldm_xml: connected to " + shared.options.host + ":" +
                      std::to_string(shared.options.port) + " (" +
                      (shared.options.local_mode ? "local" : "remote") + " mode), " + what);
-    backoff.reset();
-    if (ever_up) {
-      shared.host.metric("ldm.reconnects");
-      sluice::framework_events::Reconnected r;
-      r.reconnects = ++reconnects;
-      r.attempts = attempts_since_up;
-      r.reason = last_loss;
-      r.from_unix_ns = lost_at_ns;
-      r.to_unix_ns = sluice::now_unix_ns();
-      r.resubscribed = shared.registrations;
-      c.emit_first(sluice::framework_events::reconnected(shared.ids.next("reconnected"),
-                                                         shared.mapper.source(), r));
-    }
-    lost_at_ns = 0;
-    ever_up = true;
-    attempts_since_up = 0;
+    if (auto e = reconnector.up(shared.registrations)) c.emit_first(std::move(*e));
   }
 
-  void on_lost(const Outcome& o) {
+  void on_lost(const net::Loss& o) {
     conn.reset();
-    if (stopping) return;
-    if (ever_up && lost_at_ns == 0) lost_at_ns = sluice::now_unix_ns();
-    last_loss = o.reason;
-    milliseconds delay = o.slow_retry ? shared.options.reconnect.max : backoff.next();
-    std::string detail = o.reason + "; retrying in " + seconds_text(delay);
-    if (o.slow_retry) {
-      shared.host.state(State::down, detail);
-      shared.host.error("ldm_xml: " + detail);
-    } else {
-      shared.host.state(o.was_up ? State::degraded : State::connecting, detail);
-      shared.host.warn("ldm_xml: " + detail);
-    }
-    retry_timer.expires_after(delay);
-    retry_timer.async_wait([this](const boost::system::error_code& ec) {
-      if (!ec) connect();
-    });
+    reconnector.lost(o);
   }
 
-  void begin_stop() {
-    stopping = true;
-    retry_timer.cancel();
-    if (conn) {
-      auto c = conn;
-      c->shutdown([this] { end_stop(); });
-    } else {
-      end_stop();
-    }
-  }
-
-  void end_stop() {
-    conn.reset();
-    work.reset();
-    shared.host.state(State::down, "stopped");
-  }
-
-  // The io thread: an exception out of a handler must not end in std::terminate. It is logged
-  // and reported, and the connection is replaced (or the stop finished).
-  void run_io() {
-    sluice::run_io_context(io, [this](const std::string& what) { recover(what); });
-  }
-
+  // An exception out of a handler must not end in std::terminate: it is logged and reported,
+  // and the connection is replaced.
   void recover(const std::string& what) {
-    const std::string why = "internal error: " + what;
-    shared.host.error("ldm_xml: " + why);
-    shared.host.metric("ldm.internal_errors");
-    try {
-      if (stopping) return end_stop();
-      if (conn) return conn->abort(why);  // on_lost schedules the reconnect
-      retry_timer.cancel();
-      on_lost(Outcome{why, false, false});
-    } catch (const std::exception& e) {
-      shared.host.error("ldm_xml: internal error while recovering: " + std::string(e.what()));
-    }
+    reconnector.internal_error(what, [this, what] {
+      if (!conn) return false;
+      conn->abort("internal error: " + what);  // on_lost schedules the reconnect
+      return true;
+    });
   }
 };
 
@@ -666,7 +581,7 @@ Client::~Client() {
 
 void Client::start() {
   Impl& s = *impl_;
-  if (s.thread.joinable()) return;
+  if (s.started) return;
   const auto& o = s.shared.options;
   // from_json (create) refused what check_options finds, the TLS files included
   s.tls_ctx.emplace(tls::make_client_context(o.tls));
@@ -674,15 +589,32 @@ void Client::start() {
     s.shared.host.warn(
         "ldm_xml: TLS verification is off (tls.verify: false): anyone on the path "
         "can read the ldmd password and events");
-  asio::post(s.io, [&s] { s.connect(); });
-  s.thread = std::thread([&s] { s.run_io(); });
+  s.shared.pump.emplace(
+      s.shared.host, net::EmitPool::shared(s.strand.shared_pool()),
+      net::EmitPump::Options{4096, 1u << 20, nullptr, "ldm.emitted_while_stopping", "ldm_xml: "});
+  s.started = true;
+  s.reconnector.start();
 }
 
 void Client::stop() {
   Impl& s = *impl_;
-  if (!s.thread.joinable()) return;
-  asio::post(s.io, [&s] { s.begin_stop(); });
-  s.thread.join();
+  if (!s.started) return;
+  s.started = false;
+  // Unregister, close the stream; each step is bounded by stop_timeout (and writes by
+  // response_timeout), so this wait only guards against a handler that never finishes.
+  const auto& o = s.shared.options;
+  s.reconnector.stop(
+      [&s](std::function<void()> done) {
+        if (!s.conn) return done();
+        auto c = s.conn;
+        c->shutdown(std::move(done));
+      },
+      2 * o.stop_timeout + o.response_timeout);
+  // The strand is closed: nothing of this instance runs on the io pool any more.
+  if (s.conn) s.conn->close_now();
+  s.conn.reset();
+  s.shared.pump->stop();  // what was read goes out first
+  s.shared.host.state(State::down, "stopped");
 }
 
 }  // namespace sluice::ldm

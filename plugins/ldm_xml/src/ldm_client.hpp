@@ -1,5 +1,6 @@
-// The ldmd client: one io_context thread owned by the source, one Connection object per
-// connection attempt, reconnects with sluice::Backoff. See README.md for the behaviour.
+// The ldmd client: the ldmd protocol over the SDK's network kit (sluice/net: a strand on the
+// plugin's shared io pool, net::Stream with STARTTLS, net::Reconnector, net::EmitPump), one
+// Connection object per connection attempt. See README.md for the behaviour.
 #pragma once
 
 #include "xml_stream_framer.hpp"

@@ -1,16 +1,17 @@
 // Webhook sink: POSTs batches to an http:// or https:// URL over a keep-alive connection pool.
-// One io_context thread owned by the plugin runs every connection; deliver_async() serialises on
-// the caller's thread and hands the requests over. See README.md for the options.
+// Every connection runs on the sink's strand of the plugin's shared io pool (sluice/net);
+// deliver_async() serialises on the caller's thread and hands the requests over. See README.md for
+// the options.
 #include "webhook_util.hpp"
 
 #include <sluice/format.hpp>
 #include <sluice/http_read.hpp>
-#include <sluice/io_thread.hpp>
+#include <sluice/net/io_pool.hpp>
+#include <sluice/net/stream.hpp>
 #include <sluice/sdk.hpp>
 #include <sluice/tls.hpp>
 #include <sluice/units.hpp>
 
-#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -25,13 +26,13 @@
 #include <ctime>
 #include <deque>
 #include <functional>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
 #include <string>
-#include <thread>
 #include <vector>
 
 namespace sluice::webhook {
@@ -44,6 +45,7 @@ namespace ssl = net::ssl;
 using tcp = net::ip::tcp;
 using error_code = boost::system::error_code;
 using std::chrono::milliseconds;
+using Executor = sluice::net::Strand::Executor;
 
 enum class BodyMode { cloudevents, cloudevents_batch, json_array, json_lines };
 
@@ -204,41 +206,53 @@ struct Job {
 
 class Pool;
 
-// One keep-alive connection: resolve, connect, TLS handshake, then request after request.
+// One keep-alive connection: resolve, connect, TLS handshake, then request after request, on
+// the sink's strand. Every step ends within its timeout: the deadline closes the stream and
+// fails the step at once (a resolve already running in getaddrinfo cannot be ended; its late
+// answer is ignored).
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  Connection(Pool& pool, net::io_context& ioc, ssl::context* tls)
-      : pool_(pool), ioc_(ioc), tls_ctx_(tls), resolver_(ioc), resolve_timer_(ioc) {}
+  Connection(Pool& pool, const Executor& ex, ssl::context* tls)
+      : pool_(pool), ex_(ex), tls_ctx_(tls), deadline_(ex) {}
 
   void run(std::shared_ptr<Job> job);
   void close() {
-    error_code ec;
-    if (tls_) beast::get_lowest_layer(*tls_).socket().close(ec);
-    if (tcp_) tcp_->socket().close(ec);
-    resolver_.cancel();
-    resolve_timer_.cancel();
+    ++step_;  // a late completion of what was running changes nothing
+    if (stream_) stream_->close();
+    deadline_.cancel();
     connected_ = false;
   }
-  // After an internal error on the io thread: the request in flight ends in retry.
+  // After an internal error on the strand: the request in flight ends in retry.
   void abort(const std::string& reason) {
     close();
     finish(Outcome{Action::retry, 0, 0, reason}, false);
   }
 
  private:
-  beast::tcp_stream& lowest() { return tls_ ? beast::get_lowest_layer(*tls_) : *tcp_; }
-  template <typename F>
-  void with_stream(F&& f) {
-    if (tls_)
-      f(*tls_);
-    else
-      f(*tcp_);
+  // Starts a step: `what` names it in a timeout's reason. Returns the step's number, which its
+  // completion compares with step_ (not equal: the deadline or close() ended it already).
+  uint64_t arm(const char* what, milliseconds timeout) {
+    const uint64_t step = ++step_;
+    deadline_.expires_after(timeout);
+    deadline_.async_wait([self = shared_from_this(), step, what](error_code ec) {
+      if (ec || step != self->step_) return;
+      const char* name = what;
+      if (std::string_view(what) == "connect" && self->stream_ && self->stream_->resolving())
+        name = "resolve";
+      self->close();
+      self->fail(name, beast::error::timeout);
+    });
+    return step;
+  }
+  bool current(uint64_t step) {
+    if (step != step_) return false;
+    deadline_.cancel();
+    return true;
   }
 
   void start_connect();
-  void on_resolve(error_code ec, const tcp::resolver::results_type& results);
-  void on_connect(error_code ec, const tcp::endpoint&);
-  void on_handshake(error_code ec);
+  void on_connect(error_code ec, const std::string& what);
+  void on_handshake(error_code ec, const std::string& what);
   void start_write();
   void on_write(error_code ec, size_t);
   void on_read(error_code ec, size_t);
@@ -247,13 +261,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Outcome map_response();
 
   Pool& pool_;
-  net::io_context& ioc_;
+  Executor ex_;
   ssl::context* tls_ctx_;
-  tcp::resolver resolver_;
-  net::steady_timer resolve_timer_;  // getaddrinfo has no timeout of its own
-  uint64_t resolve_seq_ = 0;         // the resolve being waited for (timer or answer, not both)
-  std::unique_ptr<beast::tcp_stream> tcp_;
-  std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> tls_;
+  net::steady_timer deadline_;  // of the step running
+  uint64_t step_ = 0;           // the step being waited for (deadline or answer, not both)
+  std::unique_ptr<sluice::net::Stream> stream_;
   beast::flat_buffer buffer_;
   std::optional<http::response_parser<http::string_body>> parser_;
   std::shared_ptr<Job> job_;
@@ -262,11 +274,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
 };
 
 // The connections of one sink: at most max_in_flight open, idle ones kept for reuse, requests
-// beyond the limit wait in order. Runs on the io_context thread only.
+// beyond the limit wait in order. Runs on the sink's strand only.
 class Pool {
  public:
-  Pool(const Config& config, Host host, net::io_context& ioc, ssl::context* tls)
-      : config_(config), host_(host), ioc_(ioc), tls_(tls) {}
+  Pool(const Config& config, Host host, const Executor& ex, ssl::context* tls)
+      : config_(config), host_(host), ex_(ex), tls_(tls) {}
 
   void submit(std::shared_ptr<Job> job) {
     if (stopping_) {
@@ -284,10 +296,13 @@ class Pool {
     else
       --open_;
     pump();
+    if (stopping_ && busy_.empty() && stopped_) std::exchange(stopped_, nullptr)();
   }
 
-  void stop() {
+  // Closes every connection; `done` once every request in flight is answered.
+  void stop(std::function<void()> done) {
     stopping_ = true;
+    stopped_ = std::move(done);
     for (auto& c : idle_)
       c->close();
     open_ -= idle_.size();
@@ -297,6 +312,7 @@ class Pool {
     auto waiting = std::move(waiting_);
     for (auto& job : waiting)
       job->done(Outcome{Action::retry, 0, 0, "sink stopping"});
+    if (busy_.empty() && stopped_) std::exchange(stopped_, nullptr)();
   }
 
   // An exception escaped a handler (a bug): whatever it left half done, every request in flight
@@ -331,7 +347,7 @@ class Pool {
         c = std::move(idle_.back());
         idle_.pop_back();
       } else if (open_ < config_.max_in_flight) {
-        c = std::make_shared<Connection>(*this, ioc_, tls_);
+        c = std::make_shared<Connection>(*this, ex_, tls_);
         ++open_;
         all_.erase(std::remove_if(all_.begin(), all_.end(), [](auto& w) { return w.expired(); }),
                    all_.end());
@@ -348,8 +364,9 @@ class Pool {
 
   const Config& config_;
   Host host_;
-  net::io_context& ioc_;
+  Executor ex_;
   ssl::context* tls_;
+  std::function<void()> stopped_;
   std::deque<std::shared_ptr<Job>> waiting_;
   std::vector<std::shared_ptr<Connection>> idle_;
   std::vector<std::weak_ptr<Connection>> all_;
@@ -369,61 +386,36 @@ void Connection::run(std::shared_ptr<Job> job) {
 
 void Connection::start_connect() {
   const Config& c = pool_.config();
-  tls_.reset();
-  tcp_.reset();
-  if (tls_ctx_) {
-    tls_ = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(ioc_, *tls_ctx_);
-    try {
-      tls::prepare_client(tls_->native_handle(), c.url.host, c.tls.verify);
-    } catch (const std::exception& e) {
-      finish(Outcome{Action::retry, 0, 0, e.what()}, false);
-      return;
-    }
-  } else {
-    tcp_ = std::make_unique<beast::tcp_stream>(ioc_);
-  }
-  // getaddrinfo has no timeout, and cancelling a resolve that already runs does not end it:
-  // connect_timeout ends the attempt without waiting, a late answer is ignored.
-  const uint64_t seq = ++resolve_seq_;
-  resolve_timer_.expires_after(c.connect_timeout);
-  resolve_timer_.async_wait([self = shared_from_this(), seq](error_code ec) {
-    if (ec || seq != self->resolve_seq_) return;
-    ++self->resolve_seq_;
-    self->resolver_.cancel();
-    self->fail("resolve", beast::error::timeout);
-  });
-  resolver_.async_resolve(
-      c.url.host, c.url.port,
-      [self = shared_from_this(), seq](error_code ec, tcp::resolver::results_type r) {
-        if (seq != self->resolve_seq_) return;
-        ++self->resolve_seq_;
-        self->resolve_timer_.cancel();
-        self->on_resolve(ec, r);
-      });
-}
-
-void Connection::on_resolve(error_code ec, const tcp::resolver::results_type& results) {
-  if (ec) return fail("resolve", ec);
-  lowest().expires_after(pool_.config().connect_timeout);
-  lowest().async_connect(results,
-                         [self = shared_from_this()](error_code e, const tcp::endpoint& ep) {
-                           self->on_connect(e, ep);
+  stream_ = std::make_unique<sluice::net::Stream>(ex_, tls_ctx_);
+  const uint64_t step = arm("connect", c.connect_timeout);
+  stream_->async_connect(c.url.host, static_cast<uint16_t>(std::stoi(c.url.port)),
+                         [self = shared_from_this(), step](error_code ec, std::string what) {
+                           if (!self->current(step)) return;
+                           self->on_connect(ec, what);
                          });
 }
 
-void Connection::on_connect(error_code ec, const tcp::endpoint&) {
-  if (ec) return fail("connect", ec);
+void Connection::on_connect(error_code ec, const std::string& what) {
+  if (ec) return fail(what.rfind("cannot resolve", 0) == 0 ? "resolve" : "connect", ec);
   pool_.opened();
-  if (!tls_) {
+  if (!tls_ctx_) {
     connected_ = true;
     return start_write();
   }
-  lowest().expires_after(pool_.config().connect_timeout);
-  tls_->async_handshake(ssl::stream_base::client,
-                        [self = shared_from_this()](error_code e) { self->on_handshake(e); });
+  const uint64_t step = arm("TLS handshake", pool_.config().connect_timeout);
+  stream_->async_handshake(pool_.config().url.host, pool_.config().tls.verify,
+                           [self = shared_from_this(), step](error_code e, std::string what) {
+                             if (!self->current(step)) return;
+                             self->on_handshake(e, what);
+                           });
 }
 
-void Connection::on_handshake(error_code ec) {
+void Connection::on_handshake(error_code ec, const std::string& what) {
+  // A name that cannot be checked (tls::prepare_client) says so in its own words.
+  if (ec == net::error::invalid_argument) {
+    close();
+    return finish(Outcome{Action::retry, 0, 0, what}, false);
+  }
   if (ec) return fail("TLS handshake", ec);
   connected_ = true;
   start_write();
@@ -431,24 +423,25 @@ void Connection::on_handshake(error_code ec) {
 
 void Connection::start_write() {
   parser_.reset();
-  lowest().expires_after(pool_.config().write_timeout);
-  with_stream([this](auto& stream) {
-    http::async_write(stream, job_->request, [self = shared_from_this()](error_code e, size_t n) {
-      self->on_write(e, n);
-    });
-  });
+  const uint64_t step = arm("write", pool_.config().write_timeout);
+  http::async_write(*stream_, job_->request,
+                    [self = shared_from_this(), step](error_code e, size_t n) {
+                      if (!self->current(step)) return;
+                      self->on_write(e, n);
+                    });
 }
 
 void Connection::on_write(error_code ec, size_t) {
   if (ec) return fail("write", ec);
   parser_.emplace();
   buffer_.clear();
-  lowest().expires_after(pool_.config().read_timeout);
-  with_stream([this](auto& stream) {
-    sluice::http::async_read_response(
-        stream, buffer_, *parser_, sluice::http::ResponseLimits{pool_.config().max_response_bytes},
-        [self = shared_from_this()](error_code e, size_t n) { self->on_read(e, n); });
-  });
+  const uint64_t step = arm("read", pool_.config().read_timeout);
+  sluice::http::async_read_response(*stream_, buffer_, *parser_,
+                                    sluice::http::ResponseLimits{pool_.config().max_response_bytes},
+                                    [self = shared_from_this(), step](error_code e, size_t n) {
+                                      if (!self->current(step)) return;
+                                      self->on_read(e, n);
+                                    });
 }
 
 void Connection::on_read(error_code ec, size_t) {
@@ -549,38 +542,42 @@ class WebhookSink : public Sink {
   }
 
   WebhookSink(Host host, const nlohmann::json& options)
-      : Sink(host), config_(Config::from_json(options)), work_(net::make_work_guard(ioc_)) {
+      : Sink(host),
+        config_(Config::from_json(options)),
+        strand_(sluice::net::IoPool::shared(), [this](const std::string& what) { recover(what); }) {
     if (config_.url.tls) {
       tls_ctx_.emplace(tls::make_client_context(config_.tls));
       if (!config_.tls.verify)
         host.warn("webhook: TLS verification is off for " + config_.url.host_header);
     }
-    pool_ = std::make_unique<Pool>(config_, host, ioc_, tls_ctx_ ? &*tls_ctx_ : nullptr);
+    pool_ =
+        std::make_unique<Pool>(config_, host, strand_.executor(), tls_ctx_ ? &*tls_ctx_ : nullptr);
   }
 
   ~WebhookSink() override { stop(); }
 
   void start() override {
-    if (thread_.joinable()) return;
-    thread_ = std::thread([this] { run_io(); });
+    if (started_) return;
+    started_ = true;
     host().state(State::connecting, "posting to " + config_.url.host_header);
   }
 
+  // Every connection is closed, so every request in flight ends at once (answered retry); the
+  // wait is bounded all the same, then nothing of the sink runs on the shared io pool again.
   void stop() override {
-    if (!thread_.joinable()) return;
-    net::post(ioc_, [this] { pool_->stop(); });
-    work_.reset();
-    thread_.join();
+    if (!started_) return;
+    started_ = false;
+    auto stopped = std::make_shared<std::promise<void>>();
+    auto future = stopped->get_future();
+    strand_.post([this, stopped] { pool_->stop([stopped] { stopped->set_value(); }); });
+    future.wait_for(std::chrono::seconds(5));
+    strand_.close();
   }
 
   uint32_t max_in_flight() const override { return config_.max_in_flight; }
 
-  // The io thread: an exception out of a handler must not end in std::terminate. It is logged,
+  // An exception out of a handler on the strand must not end in std::terminate. It is logged,
   // reported, and the requests in flight are answered with retry.
-  void run_io() {
-    sluice::run_io_context(ioc_, [this](const std::string& what) { recover(what); });
-  }
-
   void recover(const std::string& what) {
     const std::string reason = "webhook: internal error: " + what;
     host().error(reason + "; requests in flight will be retried");
@@ -617,7 +614,7 @@ class WebhookSink : public Sink {
 
  private:
   void submit(std::vector<std::shared_ptr<Job>> jobs) {
-    net::post(ioc_, [this, jobs = std::move(jobs)]() mutable {
+    strand_.post([this, jobs = std::move(jobs)]() mutable {
       for (auto& job : jobs) {
         if (!job->refused.empty())
           job->done(Outcome{Action::reject, 0, 0, job->refused});
@@ -714,11 +711,11 @@ class WebhookSink : public Sink {
   }
 
   Config config_;
-  net::io_context ioc_;
-  net::executor_work_guard<net::io_context::executor_type> work_;
+  // The sink's serial executor on the plugin's shared io pool (sluice/net/io_pool.hpp).
+  sluice::net::Strand strand_;
   std::optional<ssl::context> tls_ctx_;
   std::unique_ptr<Pool> pool_;
-  std::thread thread_;
+  bool started_ = false;
   std::atomic<int> state_{0};
 };
 
