@@ -1,8 +1,8 @@
 #include <sluice/fakes/hmc.hpp>
 #include <sluice/units.hpp>
-#include <stomp_frame.hpp>  // the plugin's codec (plugins/hmc_stomp, library hmc_stomp_frame)
 
 #include "model.hpp"
+#include "stomp_codec.hpp"  // the fake's own codec: nothing shared with the plugin
 
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
@@ -36,7 +36,6 @@ namespace http = beast::http;
 using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 using nlohmann::json;
-namespace stomp = ::stomp;
 using stomp::Version;
 using namespace std::chrono_literals;
 
@@ -487,16 +486,16 @@ class FakeHmc::Impl {
     const Version v = c.version;
     Job::Target tg{&c, &t, {}, {}, {}, {}, {}};
     auto hdr = [&](std::string& out, std::string_view k, std::string_view val) {
-      stomp::append_escaped(out, k, v, stomp::RawBreak::blank);
+      stomp::append_escaped(out, k, v);
       out.push_back(':');
-      stomp::append_escaped(out, val, v, stomp::RawBreak::blank);
+      stomp::append_escaped(out, val, v);
       out.push_back('\n');
     };
     tg.a = "MESSAGE\n";
     hdr(tg.a, "destination", "/topic/" + t.name);
     hdr(tg.a, "subscription", s.id);
     tg.a += "message-id:";
-    stomp::append_escaped(tg.a, message_id_prefix_, v, stomp::RawBreak::blank);
+    stomp::append_escaped(tg.a, message_id_prefix_, v);
     tg.b = "\n";
     hdr(tg.b, "notification-type", j.n.type);
     tg.b += "session-sequence-nr:";
@@ -633,7 +632,7 @@ class FakeHmc::Impl {
         frame += c->subs.empty() ? "none" : c->subs.front().topic;
         frame += "\nsubscription:" + (c->subs.empty() ? std::string("none") : c->subs.front().id);
         frame += "\nmessage-id:";
-        stomp::append_escaped(frame, message_id_prefix_, c->version, stomp::RawBreak::blank);
+        stomp::append_escaped(frame, message_id_prefix_, c->version);
         frame += std::to_string(++message_counter_) +
                  "\nnotification-type:os-message\ncontent-length:40\n\n{\"os-messages\":[{"
                  "\"sequence-number\":1}]}";
@@ -722,23 +721,7 @@ class FakeHmc::Impl {
   // ---- STOMP protocol ---------------------------------------------------------------------------
   void send_frame(StompConn& c, const std::string& command, const Headers& headers,
                   const std::string& body, Version v) {
-    std::string& out = c.pend;
-    out += command;
-    out.push_back('\n');
-    for (const auto& [k, val] : headers) {
-      stomp::append_escaped(out, k, v, stomp::RawBreak::blank);
-      out.push_back(':');
-      stomp::append_escaped(out, val, v, stomp::RawBreak::blank);
-      out.push_back('\n');
-    }
-    if (!body.empty() || command == "ERROR") {
-      out += "content-length:";
-      append_number(out, body.size());
-      out.push_back('\n');
-    }
-    out.push_back('\n');
-    out += body;
-    out.push_back('\0');
+    stomp::append_frame(c.pend, command, headers, body, v, command == "ERROR");
     c.flush();
   }
 
@@ -763,7 +746,7 @@ class FakeHmc::Impl {
 
   // Returns the heart-beat periods (send, receive) the connection uses, 0 = off.
   std::pair<uint32_t, uint32_t> on_connect(StompConn& c, const stomp::Frame& f,
-                                           stomp::Parser& parser) {
+                                           stomp::Reader& parser) {
     // Version: the highest both sides accept.
     Version v = Version::v1_0;
     if (const std::string* av = f.header("accept-version")) {
@@ -834,14 +817,14 @@ class FakeHmc::Impl {
       if (st.heartbeat_send_ms && cy) send = std::max(st.heartbeat_send_ms, cy);
       if (st.heartbeat_receive_ms && cx) recv = std::max(st.heartbeat_receive_ms, cx);
     }
-    Headers h = {{"version", std::string(stomp::to_string(v))},
+    Headers h = {{"version", std::string(stomp::version_name(v))},
                  {"server", st.server},
                  {"session", "ID:fakehmc-session-" + std::to_string(c.number)}};
     if (v != Version::v1_0)
       h.emplace_back("heart-beat", std::to_string(st.heartbeat_send_ms) + "," +
                                        std::to_string(st.heartbeat_receive_ms));
     send_frame(c, "CONNECTED", h, "", Version::v1_0);
-    log("STOMP " + std::string(stomp::to_string(v)) + " connection " + std::to_string(c.number) +
+    log("STOMP " + std::string(stomp::version_name(v)) + " connection " + std::to_string(c.number) +
         " logged on as " + (c.session_id.empty() ? login : "API session " + login.substr(0, 8)) +
         " (heart-beats send " + std::to_string(send) + " ms, receive " + std::to_string(recv) +
         " ms)");
@@ -850,7 +833,7 @@ class FakeHmc::Impl {
 
   // Returns the heart-beat periods when f was the CONNECT frame; {0,0} otherwise.
   std::pair<uint32_t, uint32_t> on_frame(StompConn& c, const stomp::Frame& f,
-                                         stomp::Parser& parser) {
+                                         stomp::Reader& parser) {
     if (!c.connected) {
       if (f.command != "CONNECT" && f.command != "STOMP") {
         send_error(c, "Not connected: the first frame must be CONNECT or STOMP", "", true, &f);
@@ -1207,7 +1190,7 @@ class StompConnT : public StompConn {
         hb_send_timer_(stream_.get_executor()),
         hb_check_timer_(stream_.get_executor()),
         pause_timer_(stream_.get_executor()),
-        parser_(impl.model_.stomp.max_client_frame, stomp::Parser::Commands::uppercase) {
+        parser_(impl.model_.stomp.max_client_frame) {
     pend.reserve(1 << 21);
     out_.reserve(1 << 21);
   }
@@ -1398,7 +1381,7 @@ class StompConnT : public StompConn {
 
   Stream stream_;
   asio::steady_timer timer_, hb_send_timer_, hb_check_timer_, pause_timer_;
-  stomp::Parser parser_;
+  stomp::Reader parser_;
   std::array<char, 16384> in_{};
   std::string out_;
   bool writing_ = false, close_when_drained_ = false, shut_ = false;
