@@ -10,6 +10,9 @@
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
 
+#include <string>
+#include <utility>
+
 namespace ldmd = sluice::fakes::ldmd;
 namespace asio = boost::asio;
 namespace ssl = boost::asio::ssl;
@@ -118,6 +121,30 @@ bool has(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
 }
 
+// A raw client connected to the fake; starttls() does the steps every test shares: stream
+// header, features, STARTTLS, proceed, the TLS handshake, the stream header again.
+struct Client {
+  explicit Client(uint16_t port) {
+    ctx.set_verify_mode(ssl::verify_none);
+    tls.next_layer().connect({asio::ip::make_address("127.0.0.1"), port});
+  }
+  // Returns the answers: the first features and the proceed.
+  std::pair<std::string, std::string> starttls() {
+    asio::write(tls.next_layer(), asio::buffer(kHeader));
+    std::string features = f.until(tls.next_layer(), "</stream:features>");
+    asio::write(tls.next_layer(), asio::buffer(kStartTls));
+    std::string proceed = f.until(tls.next_layer(), "/>");
+    REQUIRE(f.buf.empty());  // nothing the TLS handshake should read
+    tls.handshake(ssl::stream_base::client);
+    asio::write(tls, asio::buffer(kHeader));
+    return {features, proceed};
+  }
+  asio::io_context io;
+  ssl::context ctx{ssl::context::tls_client};
+  ssl::stream<tcp::socket> tls{io, ctx};
+  Reader f;
+};
+
 }  // namespace
 
 TEST_CASE(
@@ -127,22 +154,13 @@ TEST_CASE(
   s.action = "start-domain";
   o.script = {s};
   ldmd::FakeLdmd fake(o);
-  asio::io_context io;
-  ssl::context ctx(ssl::context::tls_client);
-  ctx.set_verify_mode(ssl::verify_none);
-  ssl::stream<tcp::socket> tls(io, ctx);
-  tls.next_layer().connect({asio::ip::make_address("127.0.0.1"), fake.port()});
-  Reader f;
-
-  asio::write(tls.next_layer(), asio::buffer(kHeader));
-  const std::string features = f.until(tls.next_layer(), "</stream:features>");
+  Client c(fake.port());
+  auto& tls = c.tls;
+  auto& f = c.f;
+  const auto [features, proceed] = c.starttls();
   CHECK(has(features, "<stream:stream "));
   CHECK(has(features, "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'>"));
-  asio::write(tls.next_layer(), asio::buffer(kStartTls));
-  CHECK(has(f.until(tls.next_layer(), "/>"), "<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'"));
-  REQUIRE(f.buf.empty());
-  tls.handshake(ssl::stream_base::client);
-  asio::write(tls, asio::buffer(kHeader));
+  CHECK(has(proceed, "<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'"));
   CHECK(has(f.until(tls, "</stream:features>"), "<mechanism>PLAIN</mechanism>"));
   asio::write(tls, asio::buffer(kAuth));
   CHECK(has(f.until(tls, "/>"), "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'"));
@@ -164,18 +182,10 @@ TEST_CASE("hardware registration does not bring domain events (they are counted 
   o.local_mode = true;
   o.script = ldmd::every_action_script();
   ldmd::FakeLdmd fake(o);
-  asio::io_context io;
-  ssl::context ctx(ssl::context::tls_client);
-  ctx.set_verify_mode(ssl::verify_none);
-  ssl::stream<tcp::socket> tls(io, ctx);
-  tls.next_layer().connect({asio::ip::make_address("127.0.0.1"), fake.port()});
-  Reader f;
-  asio::write(tls.next_layer(), asio::buffer(kHeader));
-  f.until(tls.next_layer(), "</stream:features>");
-  asio::write(tls.next_layer(), asio::buffer(kStartTls));
-  f.until(tls.next_layer(), "/>");
-  tls.handshake(ssl::stream_base::client);
-  asio::write(tls, asio::buffer(kHeader));
+  Client c(fake.port());
+  auto& tls = c.tls;
+  auto& f = c.f;
+  c.starttls();
   f.until(tls, "</stream:features>");  // local mode: features without SASL, requests go straight in
   asio::write(tls, asio::buffer(registration("reg-hardware-events")));
   CHECK(has(f.until(tls, "</LDM_interface>"), "<status>success</status>"));
@@ -189,21 +199,11 @@ namespace {
 std::string sasl_answer(const std::string& auth) {
   ldmd::Options o;
   ldmd::FakeLdmd fake(o);
-  asio::io_context io;
-  ssl::context ctx(ssl::context::tls_client);
-  ctx.set_verify_mode(ssl::verify_none);
-  ssl::stream<tcp::socket> tls(io, ctx);
-  tls.next_layer().connect({asio::ip::make_address("127.0.0.1"), fake.port()});
-  Reader f;
-  asio::write(tls.next_layer(), asio::buffer(kHeader));
-  f.until(tls.next_layer(), "</stream:features>");
-  asio::write(tls.next_layer(), asio::buffer(kStartTls));
-  f.until(tls.next_layer(), "/>");
-  tls.handshake(ssl::stream_base::client);
-  asio::write(tls, asio::buffer(kHeader));
-  f.until(tls, "</stream:features>");
-  asio::write(tls, asio::buffer(auth));
-  return f.until(tls, "/>");
+  Client c(fake.port());
+  c.starttls();
+  c.f.until(c.tls, "</stream:features>");
+  asio::write(c.tls, asio::buffer(auth));
+  return c.f.until(c.tls, "/>");
 }
 }  // namespace
 
