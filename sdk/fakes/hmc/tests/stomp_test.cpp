@@ -437,7 +437,7 @@ TEST_SUITE("faults") {
   }
 
   TEST_CASE("raw fault: the bytes exactly as given") {
-    Fake f;
+    Fake f(with_stomp(json::object()));
     auto c = f.subscriber("static.topic");
     const std::string wire = std::string("MESSAGE\nx:1\n\nhalf a body, no NUL") + '\r';
     f.fake.fault({{"fault", "raw"}, {"text", wire}});
@@ -449,7 +449,7 @@ TEST_SUITE("faults") {
 
   TEST_CASE(
       "a notification's own message-id, session-sequence-nr and timestamp; numbering goes on") {
-    Fake f;
+    Fake f(with_stomp(json::object()));
     auto c = f.subscriber("static.topic");
     hmc::Notification n("static.topic", "status-change");
     n.headers = {{"message-id", "m:7"}, {"session-sequence-nr", "41"}, {"timestamp", "12"}};
