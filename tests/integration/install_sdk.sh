@@ -14,6 +14,13 @@ trap 'rm -rf "$tmp"' EXIT
 cmake --install "$build" --prefix "$tmp/prefix" > "$tmp/install.log"
 test -x "$tmp/prefix/bin/sluice" || { echo "FAIL: no bin/sluice installed"; exit 1; }
 test -f "$tmp/prefix/include/sluice/plugin.h" || { echo "FAIL: no SDK headers installed"; exit 1; }
+# The SDK, fakes included, uses no plugin's code: the package holds no plugin library (such as
+# the internal_stomp_frame and internal_ldm_xml_protocol the fakes once linked).
+leaked=$(find "$tmp/prefix" -path '*cmake/Sluice*' -name '*.cmake' -exec grep -l 'Sluice::internal_' {} + || true)
+test -z "$leaked" || { echo "FAIL: plugin code in the installed SDK package: $leaked"; exit 1; }
+for lib in libhmc_stomp_frame.a libsluice_ldm_xml_protocol.a; do
+  test -z "$(find "$tmp/prefix" -name "$lib")" || { echo "FAIL: $lib installed"; exit 1; }
+done
 
 generator=
 command -v ninja > /dev/null && generator="-G Ninja"

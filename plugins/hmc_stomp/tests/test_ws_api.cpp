@@ -1,8 +1,7 @@
-// Topics from the Web Services API (an in-test HTTPS server) with the in-test STOMP broker:
+// Topics from the Web Services API with STOMP, both served by the fake HMC (sdk/fakes/hmc):
 // topic types, OS message channels by partition name (409 reasons 331 and 332), MFA login,
 // re-logon and re-resolution when the session is gone, logoff on stop, refused logon.
-#include "stomp_server.hpp"
-#include "ws_api_server.hpp"
+#include "fake_peer.hpp"
 
 #include <sluice/testing.hpp>
 
@@ -15,28 +14,67 @@
 
 using nlohmann::json;
 using sluice::testing::Harness;
+namespace hmc = sluice::fakes::hmc;
 
 namespace {
 
+using test::wait_until;
+
+// The fake's world for these tests: user sysprog (with an MFA code when `mfa`), CPC1 with
+// partitions LINUX1 (p1), LINUX2 (p2, its OS message channel open in every new session, so
+// opening it answers 409 reason 331) and OLDOS (p3, no OS messages: 409 reason 332), and two
+// static topics. Sessions are numbered from 100: topics sysprog.100, sysprog.100aud,
+// sysprog.100osm.p1, ...
+nlohmann::json scenario(bool mfa) {
+  json user = {{"userid", "sysprog"}, {"password", "secret"}};
+  if (mfa) user["mfa_code"] = "123456";
+  return {{"users", {user}},
+          {"cpcs",
+           {{{"name", "CPC1"},
+             {"object-id", "c1"},
+             {"partitions",
+              {{{"name", "LINUX1"}, {"object-id", "p1"}},
+               {{"name", "LINUX2"}, {"object-id", "p2"}, {"open-on-logon", true}},
+               {{"name", "OLDOS"}, {"object-id", "p3"}, {"os-messages", false}}}}}}},
+          {"topics", {"fixed", "explicit.topic"}},
+          {"stomp", {{"heart_beat", {0, 0}}}}};
+}
+
 struct Peers {
-  sluice::tls::CertificatePem pem = sluice::tls::generate_self_signed({"127.0.0.1"});
-  test::WsApiServer api{pem};
-  test::Broker broker;
+  hmc::FakeHmc fake;
   std::string ca_file;
-  explicit Peers(test::BrokerConfig broker_config = {}) : broker(std::move(broker_config)) {
+  explicit Peers(bool mfa = false)
+      : fake([&] {
+          hmc::Options o = test::fake_options(scenario(mfa));
+          o.certificate = sluice::tls::generate_self_signed({"127.0.0.1"});
+          return o;
+        }()) {
+    fake.start();
     ca_file = "/tmp/hmc_stomp_wsapi_" + std::to_string(getpid()) + ".pem";
-    std::ofstream(ca_file) << pem.certificate;
+    fake.write_ca(ca_file);
   }
   json options() const {
     return json{{"host", "127.0.0.1"},
-                {"stomp_port", broker.port()},
-                {"api_port", api.port()},
+                {"stomp_port", fake.stomp_port()},
+                {"api_port", fake.api_port()},
                 {"transport", "tcp"},
                 {"tls", {{"ca_file", ca_file}}},
                 {"userid", "sysprog"},
                 {"password", "secret"},
                 {"heartbeat", {{"send", 0}, {"receive", 0}}},
                 {"reconnect", {{"initial", 20}, {"max", 200}}}};
+  }
+  bool wait_live_subscriptions(uint64_t n) const {
+    return wait_until([&] { return fake.stats().subscriptions == n; });
+  }
+  bool wait_connections(uint64_t n) const {
+    return wait_until([&] { return fake.stats().stomp_accepted >= n; });
+  }
+  int count(const std::string& method, const std::string& target) const {
+    int n = 0;
+    for (const auto& c : fake.api_calls())
+      n += c.method == method && c.target == target;
+    return n;
   }
 };
 
@@ -54,23 +92,25 @@ TEST_CASE("topic_types are resolved through get-notification-topics") {
   o["topic_types"] = {"object-notification", "audit-notification"};
   auto& inst = h.create(o.dump());
   inst.start();
-  REQUIRE(p.broker.wait_live_subscriptions(2));
-  CHECK(sorted(p.broker.subscriptions(1)) ==
-        std::vector<std::string>{"/topic/ensadmin.1", "/topic/ensadmin.1audit"});
+  REQUIRE(p.wait_live_subscriptions(2));
+  CHECK(sorted(p.fake.subscribed(1)) ==
+        std::vector<std::string>{"/topic/sysprog.100", "/topic/sysprog.100aud"});
   REQUIRE(h.wait_for_state(SLUICE_STATE_UP));
-  auto calls = p.api.calls();
+  auto calls = p.fake.api_calls();
+  auto sessions = p.fake.api_sessions();
+  REQUIRE(sessions.size() == 1);
   REQUIRE(calls.size() >= 2);
   CHECK(calls[0].method == "POST");
   CHECK(calls[0].target == "/api/sessions");
   CHECK(calls[0].body == json{{"userid", "sysprog"}, {"password", "secret"}});
   CHECK(calls[1].target == "/api/sessions/operations/get-notification-topics");
-  CHECK(calls[1].session == "session-1");
+  CHECK(calls[1].session == sessions[0].id);
   // STOMP login without mfa: userid and password.
-  auto frames = p.broker.received();
+  auto frames = p.fake.received_frames();
   CHECK(*frames[0].header("login") == "sysprog");
   CHECK(*frames[0].header("passcode") == "secret");
   inst.stop();
-  CHECK(p.api.count("DELETE", "/api/sessions/this-session") == 1);
+  CHECK(p.count("DELETE", "/api/sessions/this-session") == 1);
 }
 
 TEST_CASE("OS message channels by partition name: opened, 331 found by object-uri, 332 reported") {
@@ -84,9 +124,9 @@ TEST_CASE("OS message channels by partition name: opened, 331 found by object-ur
   o["include_refresh_messages"] = true;
   auto& inst = h.create(o.dump());
   inst.start();
-  REQUIRE(p.broker.wait_live_subscriptions(2));
-  CHECK(sorted(p.broker.subscriptions(1)) ==
-        std::vector<std::string>{"/topic/osm.p1.1", "/topic/osm.p2.1"});
+  REQUIRE(p.wait_live_subscriptions(2));
+  CHECK(sorted(p.fake.subscribed(1)) ==
+        std::vector<std::string>{"/topic/sysprog.100osm.p1", "/topic/sysprog.100osm.p2"});
   REQUIRE(h.wait_for_state(SLUICE_STATE_DEGRADED));
   const std::string detail = h.states().back().detail;
   CHECK(detail.find("channel CPC1/partition OLDOS: the operating system does not support OS "
@@ -94,7 +134,7 @@ TEST_CASE("OS message channels by partition name: opened, 331 found by object-ur
   CHECK(detail.find("channel CPC1/partition NOSUCH: partition 'NOSUCH' not found on CPC 'CPC1'") !=
         std::string::npos);
   bool open_body_ok = false;
-  for (const auto& c : p.api.calls())
+  for (const auto& c : p.fake.api_calls())
     if (c.target == "/api/partitions/p1/operations/open-os-message-channel")
       open_body_ok = c.body == json{{"include-refresh-messages", true}};
   CHECK(open_body_ok);
@@ -102,15 +142,15 @@ TEST_CASE("OS message channels by partition name: opened, 331 found by object-ur
     return std::count_if(ev.begin(), ev.end(),
                          [](const auto& e) { return e.type == "sluice.error"; }) == 2;
   }));
-  p.broker.publish("/topic/osm.p1.1", {{"message-id", "os1"}, {"notification-type", "os-message"}},
-                   R"({"os-messages":[{"message-text":"hello"}]})");
+  p.fake.publish(test::notification("sysprog.100osm.p1", 1, "os1",
+                                    R"({"os-messages":[{"message-text":"hello"}]})", "os-message"));
   REQUIRE(h.wait_until([](const auto& ev) {
     return std::any_of(ev.begin(), ev.end(), [](const auto& e) { return e.id == "os1"; });
   }));
 }
 
 TEST_CASE("mfa: STOMP login is the session id and credential; mfa_code_file read at logon") {
-  Peers p;
+  Peers p(true);
   Harness h(HMC_STOMP_PLUGIN_PATH);
   const std::string code_file = p.ca_file + ".mfa";
   std::ofstream(code_file) << "123456\n";
@@ -120,22 +160,27 @@ TEST_CASE("mfa: STOMP login is the session id and credential; mfa_code_file read
   o["topics"] = {"explicit.topic"};
   auto& inst = h.create(o.dump());
   inst.start();
-  REQUIRE(p.broker.wait_live_subscriptions(1));
-  auto frames = p.broker.received();
-  CHECK(*frames[0].header("login") == "session-1");
-  CHECK(*frames[0].header("passcode") == "cred-1");
-  CHECK(p.api.calls()[0].body ==
+  REQUIRE(p.wait_live_subscriptions(1));
+  auto frames = p.fake.received_frames();
+  auto sessions = p.fake.api_sessions();
+  REQUIRE(sessions.size() == 1);
+  CHECK(*frames[0].header("login") == sessions[0].id);
+  CHECK(*frames[0].header("passcode") == sessions[0].credential);
+  CHECK(p.fake.api_calls()[0].body ==
         json{{"userid", "sysprog"}, {"password", "secret"}, {"mfa-code", "123456"}});
-  CHECK(p.broker.subscriptions(1) == std::vector<std::string>{"/topic/explicit.topic"});
+  CHECK(p.fake.subscribed(1) == std::vector<std::string>{"/topic/explicit.topic"});
 }
 
 TEST_CASE("mfa: the session id and credential never appear in a log line, a state or an event") {
   // The broker refuses the STOMP logon and echoes the login, as ActiveMQ does: "User name
   // [<login>] or password is invalid." With mfa the login is the WS API session id, which works
   // as X-API-Session for anyone who reads it.
-  test::BrokerConfig refusing;
-  refusing.password = "not-the-session-credential";
-  Peers p(refusing);
+  Peers p(true);
+  p.fake.fault({{"fault", "refuse-logon"},
+                {"where", "stomp"},
+                {"count", 1000},
+                {"message", "User name [{login}] or password is invalid."}});
+  REQUIRE(p.fake.wait_idle(std::chrono::seconds(10)));  // the fault is in force
   Harness h(HMC_STOMP_PLUGIN_PATH);
   const std::string code_file = p.ca_file + ".mfa";
   std::ofstream(code_file) << "123456\n";
@@ -153,9 +198,16 @@ TEST_CASE("mfa: the session id and credential never appear in a log line, a stat
   inst.stop();
   std::remove(code_file.c_str());
   // The broker did get the session id as login: the plugin had it to leak.
-  REQUIRE(!p.broker.received().empty());
-  CHECK(*p.broker.received()[0].header("login") == "session-1");
-  for (const std::string secret : {"session-1", "cred-1"}) {
+  const auto sessions = p.fake.api_sessions();  // every session the plugin had, logged off too
+  REQUIRE(!sessions.empty());
+  REQUIRE(!p.fake.received_frames().empty());
+  CHECK(*p.fake.received_frames()[0].header("login") == sessions[0].id);
+  std::vector<std::string> secrets;
+  for (const auto& s : sessions) {
+    secrets.push_back(s.id);
+    secrets.push_back(s.credential);
+  }
+  for (const std::string& secret : secrets) {
     CAPTURE(secret);
     for (const auto& l : h.logs())
       CHECK(l.message.find(secret) == std::string::npos);
@@ -179,16 +231,17 @@ TEST_CASE("session gone after an outage: log on again, resolve again, subscribe 
   o["topics"] = {"fixed"};
   auto& inst = h.create(o.dump());
   inst.start();
-  REQUIRE(p.broker.wait_live_subscriptions(3));
-  CHECK(sorted(p.broker.subscriptions(1)) ==
-        std::vector<std::string>{"/topic/ensadmin.1", "/topic/fixed", "/topic/osm.p1.1"});
-  p.api.expire_sessions();
-  p.broker.drop_connections();
-  REQUIRE(p.broker.wait_connections(2));
-  REQUIRE(p.broker.wait_live_subscriptions(3));
-  CHECK(sorted(p.broker.subscriptions(2)) ==
-        std::vector<std::string>{"/topic/ensadmin.2", "/topic/fixed", "/topic/osm.p1.2"});
-  CHECK(p.api.count("POST", "/api/sessions") == 2);
+  REQUIRE(p.wait_live_subscriptions(3));
+  CHECK(sorted(p.fake.subscribed(1)) ==
+        std::vector<std::string>{"/topic/fixed", "/topic/sysprog.100", "/topic/sysprog.100osm.p1"});
+  p.fake.fault({{"fault", "expire-session"}, {"close_stomp", false}});
+  p.fake.fault({{"fault", "close"}});
+  REQUIRE(p.wait_connections(2));
+  REQUIRE(wait_until([&] { return p.fake.subscribed(2).size() == 3; }));
+  REQUIRE(p.wait_live_subscriptions(3));
+  CHECK(sorted(p.fake.subscribed(2)) ==
+        std::vector<std::string>{"/topic/fixed", "/topic/sysprog.101", "/topic/sysprog.101osm.p1"});
+  CHECK(p.count("POST", "/api/sessions") == 2);
   CHECK(h.logged("WS API session is gone"));
   REQUIRE(h.wait_until([](const auto& ev) {
     return std::any_of(ev.begin(), ev.end(),
@@ -198,7 +251,9 @@ TEST_CASE("session gone after an outage: log on again, resolve again, subscribe 
 
 TEST_CASE("a refused logon: state down with the reason, retried slowly") {
   Peers p;
-  p.api.refuse_logon(true);
+  p.fake.fault(
+      {{"fault", "refuse-logon"}, {"where", "api"}, {"count", 1000}, {"message", "Logon failed"}});
+  REQUIRE(p.fake.wait_idle(std::chrono::seconds(10)));  // the fault is in force
   Harness h(HMC_STOMP_PLUGIN_PATH);
   json o = p.options();
   o["topic_types"] = {"object-notification"};
@@ -208,6 +263,6 @@ TEST_CASE("a refused logon: state down with the reason, retried slowly") {
   REQUIRE(h.wait_for_state(SLUICE_STATE_DOWN));
   CHECK(h.states().back().detail ==
         "WS API logon failed: WS API POST /api/sessions: HTTP 403: Logon failed");
-  CHECK(p.broker.connections() == 0);
-  CHECK(p.api.count("POST", "/api/sessions") == 1);
+  CHECK(p.fake.stats().stomp_accepted == 0);
+  CHECK(p.count("POST", "/api/sessions") == 1);
 }

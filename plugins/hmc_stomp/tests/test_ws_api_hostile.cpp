@@ -1,7 +1,7 @@
 // The WS API client against a hostile HMC on loopback (raw HTTPS bytes): a response that lies
 // about its size must neither kill the process nor leave the source stuck, and memory stays
 // within max_response_bytes (issue 9, items 1 and 2).
-#include "stomp_server.hpp"
+#include "fake_peer.hpp"
 
 #include <sluice/testing.hpp>
 #include <sluice/testing_http.hpp>
@@ -18,6 +18,7 @@ using nlohmann::json;
 using sluice::testing::Harness;
 using sluice::testing::RawHttpServer;
 using namespace std::chrono_literals;
+using test::wait_until;
 
 namespace {
 
@@ -34,10 +35,33 @@ const std::string kTopics =
     response(200, "OK",
              {{"topics", {{{"topic-name", "ensadmin.1"}, {"topic-type", "object-notification"}}}}});
 
+// The STOMP side: the fake HMC over plain TCP, knowing the topics these tests subscribe.
+struct Broker {
+  Broker()
+      : fake(test::fake_options({{"users",
+                                  {{{"userid", "sysprog"}, {"password", "secret"}},
+                                   {{"userid", "u"}, {"password", "p"}}}},
+                                 {"topics", {"ensadmin.1", "t1"}},
+                                 {"stomp", {{"heart_beat", {0, 0}}}}})) {
+    fake.start();
+  }
+  uint16_t port() const { return fake.stomp_port(); }
+  bool wait_connections(uint64_t n) const {
+    return wait_until([&] { return fake.stats().stomp_accepted >= n; });
+  }
+  bool wait_live_subscriptions(uint64_t n) const {
+    return wait_until([&] { return fake.stats().subscriptions == n; });
+  }
+  std::vector<std::string> subscriptions(uint64_t connection) const {
+    return fake.subscribed(connection);
+  }
+  sluice::fakes::hmc::FakeHmc fake;
+};
+
 struct Peers {
   sluice::tls::CertificatePem pem = sluice::tls::generate_self_signed({"127.0.0.1"});
   RawHttpServer api{pem};
-  test::Broker broker;
+  Broker broker;
   std::string ca_file;
   Peers() {
     ca_file = "/tmp/hmc_stomp_wsapi_hostile_" + std::to_string(getpid()) + ".pem";
@@ -136,7 +160,7 @@ TEST_CASE("WS API: answers with members of the wrong type are errors, not crashe
 TEST_CASE("io thread: an exception in a STOMP handler replaces the connection") {
   // Before: the io thread logged it and ran on, but the connection was left half set up: the
   // source stayed `connecting` for good.
-  test::Broker broker;
+  Broker broker;
   Harness h(HMC_STOMP_PLUGIN_PATH);
   h.throw_once_on("connected to 127.0.0.1");
   auto& inst = h.create(json{{"host", "127.0.0.1"},
@@ -173,7 +197,7 @@ TEST_CASE("io thread: an exception while a WS API attempt ends: the attempt is r
 
 TEST_CASE("emitter thread: an exception after an emit is logged and the stream goes on") {
   // Before: std::terminate (the emitter thread had no handler).
-  test::Broker broker;
+  Broker broker;
   Harness h(HMC_STOMP_PLUGIN_PATH);
   h.throw_once_on("events");
   auto& inst = h.create(json{{"host", "127.0.0.1"},
@@ -186,11 +210,9 @@ TEST_CASE("emitter thread: an exception after an emit is logged and the stream g
                             .dump());
   inst.start();
   REQUIRE(broker.wait_live_subscriptions(1));
-  broker.publish("/topic/t1", {{"message-id", "m1"}, {"notification-type", "inventory-change"}},
-                 "");
+  broker.fake.publish(test::notification("t1", 1, "m1", "", "inventory-change"));
   REQUIRE(h.wait_for_events(1));
-  broker.publish("/topic/t1", {{"message-id", "m2"}, {"notification-type", "inventory-change"}},
-                 "");
+  broker.fake.publish(test::notification("t1", 2, "m2", "", "inventory-change"));
   REQUIRE(h.wait_for_events(2));
   CHECK(h.events()[1].id == "m2");
   CHECK(h.logged("internal error (emitter): injected fault"));

@@ -1,8 +1,8 @@
 #include <sluice/fakes/hmc.hpp>
 #include <sluice/units.hpp>
-#include <stomp_frame.hpp>  // the plugin's codec (plugins/hmc_stomp, library hmc_stomp_frame)
 
 #include "model.hpp"
+#include "stomp_codec.hpp"  // the fake's own codec: nothing shared with the plugin
 
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
@@ -36,7 +36,6 @@ namespace http = beast::http;
 using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 using nlohmann::json;
-namespace stomp = ::stomp;
 using stomp::Version;
 using namespace std::chrono_literals;
 
@@ -126,12 +125,21 @@ Notification Notification::from_json(const json& j) {
   return n;
 }
 
+const std::string* ClientFrame::header(std::string_view name) const {
+  for (const auto& [k, v] : headers)
+    if (k == name) return &v;
+  return nullptr;
+}
+
 json Stats::to_json() const {
   return json{{"notifications", notifications},
               {"messages_sent", messages_sent},
               {"no_subscriber", no_subscriber},
               {"truncated", truncated},
               {"stomp_connections", stomp_connections},
+              {"stomp_accepted", stomp_accepted},
+              {"stomp_bytes_queued", stomp_bytes_queued},
+              {"stomp_bytes_written", stomp_bytes_written},
               {"stomp_connects", stomp_connects},
               {"stomp_refused", stomp_refused},
               {"subscriptions", subscriptions},
@@ -149,9 +157,10 @@ json Stats::to_json() const {
 // ---------------------------------------------------------------------------------------------
 struct Counters {
   std::atomic<uint64_t> notifications{0}, messages_sent{0}, no_subscriber{0}, truncated{0},
-      stomp_connections{0}, stomp_connects{0}, stomp_refused{0}, subscriptions{0},
-      subscribe_errors{0}, error_frames{0}, heartbeats_sent{0}, heartbeats_received{0},
-      api_requests{0}, api_sessions{0}, api_logons{0}, faults{0}, jobs_pending{0};
+      stomp_connections{0}, stomp_accepted{0}, stomp_bytes_queued{0}, stomp_bytes_written{0},
+      stomp_connects{0}, stomp_refused{0}, subscriptions{0}, subscribe_errors{0}, error_frames{0},
+      heartbeats_sent{0}, heartbeats_received{0}, api_requests{0}, api_sessions{0}, api_logons{0},
+      faults{0}, jobs_pending{0};
 };
 
 struct Subscription {
@@ -208,6 +217,9 @@ struct Job {
   std::vector<Target> targets;
   std::vector<Topic*> topics;  // selected topics (re-selected with the targets)
   std::string body;
+  // Broker headers the notification gives itself (Notification::headers), or nullopt.
+  std::optional<std::string> fixed_id, fixed_seq, fixed_ts;
+  std::optional<uint64_t> fixed_seq_number;
 };
 
 class FakeHmc::Impl {
@@ -333,9 +345,17 @@ class FakeHmc::Impl {
   }
 
   static void validate_fault(const json& f) {
-    static const std::set<std::string> faults = {
-        "drop-mid-frame", "stop-heartbeats", "error-frame",   "malformed-json", "oversized-frame",
-        "refuse-logon",   "expire-session",  "skip-sequence", "slow-reader",    "close"};
+    static const std::set<std::string> faults = {"drop-mid-frame",
+                                                 "stop-heartbeats",
+                                                 "error-frame",
+                                                 "malformed-json",
+                                                 "oversized-frame",
+                                                 "refuse-logon",
+                                                 "expire-session",
+                                                 "skip-sequence",
+                                                 "slow-reader",
+                                                 "close",
+                                                 "raw"};
     if (!f.is_object() || !f.contains("fault") || !f["fault"].is_string())
       throw std::invalid_argument("a fault is {\"fault\": NAME, ...}");
     const std::string name = f["fault"];
@@ -343,12 +363,15 @@ class FakeHmc::Impl {
       throw std::invalid_argument("unknown fault '" + name +
                                   "' (drop-mid-frame, stop-heartbeats, error-frame, "
                                   "malformed-json, oversized-frame, refuse-logon, expire-session, "
-                                  "skip-sequence, slow-reader, close)");
+                                  "skip-sequence, slow-reader, close, raw)");
     try {
       if (f.contains("size")) size_option(f["size"]);
       if (f.contains("duration")) duration_option(f["duration"]);
       if (f.contains("count")) count_option(f["count"]);
       if (f.contains("topic")) (void)f["topic"].get<std::string>();
+      if (f.contains("message")) (void)f["message"].get<std::string>();
+      if (name == "raw" && (!f.contains("text") || !f["text"].is_string()))
+        throw std::invalid_argument("raw: text (the bytes to write) is required");
       if (f.contains("where")) {
         std::string w = f["where"];
         if (w != "stomp" && w != "api" && w != "both")
@@ -487,19 +510,20 @@ class FakeHmc::Impl {
     const Version v = c.version;
     Job::Target tg{&c, &t, {}, {}, {}, {}, {}};
     auto hdr = [&](std::string& out, std::string_view k, std::string_view val) {
-      stomp::append_escaped(out, k, v, stomp::RawBreak::blank);
+      stomp::append_escaped(out, k, v);
       out.push_back(':');
-      stomp::append_escaped(out, val, v, stomp::RawBreak::blank);
+      stomp::append_escaped(out, val, v);
       out.push_back('\n');
     };
     tg.a = "MESSAGE\n";
     hdr(tg.a, "destination", "/topic/" + t.name);
     hdr(tg.a, "subscription", s.id);
     tg.a += "message-id:";
-    stomp::append_escaped(tg.a, message_id_prefix_, v, stomp::RawBreak::blank);
+    stomp::append_escaped(tg.a, j.fixed_id ? *j.fixed_id : message_id_prefix_, v);
     tg.b = "\n";
     hdr(tg.b, "notification-type", j.n.type);
     tg.b += "session-sequence-nr:";
+    if (j.fixed_seq) stomp::append_escaped(tg.b, *j.fixed_seq, v);
     tg.c = "\nglobal-sequence-nr:";
     tg.d = "\n";
     static const std::set<std::string> reserved = {
@@ -520,6 +544,7 @@ class FakeHmc::Impl {
     for (const auto& [k, val] : headers)
       hdr(tg.d, k, val);
     tg.d += "timestamp:";
+    if (j.fixed_ts) stomp::append_escaped(tg.d, *j.fixed_ts, v);
     tg.e = "\ncontent-length:";
     append_number(tg.e, j.body.size());
     tg.e += "\n\n";
@@ -533,6 +558,16 @@ class FakeHmc::Impl {
       j.started = true;
       j.start = Clock::now();
       j.body = j.n.body ? *j.n.body : sample_body(j.n.type);
+      for (const auto& [k, val] : j.n.headers) {
+        if (k == "message-id" && !j.fixed_id) j.fixed_id = val;
+        if (k == "timestamp" && !j.fixed_ts) j.fixed_ts = val;
+        if (k == "session-sequence-nr" && !j.fixed_seq) {
+          j.fixed_seq = val;
+          uint64_t n = 0;
+          auto [p, ec] = std::from_chars(val.data(), val.data() + val.size(), n);
+          if (ec == std::errc() && p == val.data() + val.size()) j.fixed_seq_number = n;
+        }
+      }
     }
     constexpr size_t kHighWater = 1 << 20;  // queued bytes per connection before waiting
     while (j.done < j.n.repeat) {
@@ -556,24 +591,26 @@ class FakeHmc::Impl {
       for (uint64_t k = 0; k < budget; ++k) {
         for (Topic* topic : j.topics) {
           const uint64_t id = ++message_counter_;
-          const uint64_t seq = ++topic->sequence;
+          const uint64_t seq =
+              j.fixed_seq_number ? (topic->sequence = *j.fixed_seq_number) : ++topic->sequence;
           const uint64_t global = ++global_sequence_;
           bool any = false;
           for (auto& t : j.targets) {
             if (t.topic != topic) continue;
             std::string& out = t.conn->pend;
             out += t.a;
-            append_number(out, id);
+            if (!j.fixed_id) append_number(out, id);
             out += t.b;
-            append_number(out, seq);
+            if (!j.fixed_seq) append_number(out, seq);
             out += t.c;
             append_number(out, global);
             out += t.d;
-            append_number(out, ts);
+            if (!j.fixed_ts) append_number(out, ts);
             out += t.e;
             any = true;
             ++sent_local_;
-            if (opts_.record_ids) record_id(id);
+            if (opts_.record_ids)
+              record_id(j.fixed_id ? *j.fixed_id : message_id_prefix_ + std::to_string(id));
           }
           ++notifications_local_;
           if (!any) ++counters_.no_subscriber;
@@ -599,9 +636,9 @@ class FakeHmc::Impl {
     return true;
   }
 
-  void record_id(uint64_t id) {
+  void record_id(std::string id) {
     std::lock_guard lock(ids_mutex_);
-    sent_ids_.push_back(message_id_prefix_ + std::to_string(id));
+    sent_ids_.push_back(std::move(id));
   }
 
   // ---- faults --------------------------------------------------------------------------------
@@ -626,14 +663,16 @@ class FakeHmc::Impl {
     const json& f = j.fault;
     const std::string name = f["fault"];
     ++counters_.faults;
-    log("fault: " + f.dump());
+    std::string text = f.dump(-1, ' ', false, json::error_handler_t::replace);
+    if (text.size() > 300) text = text.substr(0, 300) + "...";
+    log("fault: " + text);
     if (name == "drop-mid-frame") {
       for (auto* c : fault_targets(f)) {
         std::string frame = "MESSAGE\ndestination:/topic/";
         frame += c->subs.empty() ? "none" : c->subs.front().topic;
         frame += "\nsubscription:" + (c->subs.empty() ? std::string("none") : c->subs.front().id);
         frame += "\nmessage-id:";
-        stomp::append_escaped(frame, message_id_prefix_, c->version, stomp::RawBreak::blank);
+        stomp::append_escaped(frame, message_id_prefix_, c->version);
         frame += std::to_string(++message_counter_) +
                  "\nnotification-type:os-message\ncontent-length:40\n\n{\"os-messages\":[{"
                  "\"sequence-number\":1}]}";
@@ -675,6 +714,10 @@ class FakeHmc::Impl {
       const std::string where = f.value("where", "both");
       if (where != "api") refuse_stomp_ += count;
       if (where != "stomp") refuse_api_ += count;
+      if (f.contains("message")) {
+        if (where != "api") refuse_stomp_message_ = f["message"];
+        if (where != "stomp") refuse_api_message_ = f["message"];
+      }
     } else if (name == "expire-session") {
       expire_sessions(f.value("userid", ""), f.value("close_stomp", true));
     } else if (name == "skip-sequence") {
@@ -685,6 +728,12 @@ class FakeHmc::Impl {
       const auto d = f.contains("duration") ? duration_option(f["duration"]) : 2000ms;
       for (auto* c : fault_targets(f))
         c->paused_until = Clock::now() + d;
+    } else if (name == "raw") {
+      const std::string bytes = f["text"];
+      for (auto* c : fault_targets(f)) {
+        c->pend += bytes;
+        c->flush();
+      }
     } else if (name == "close") {
       for (auto* c : fault_targets(f)) {
         c->closing = true;
@@ -722,23 +771,7 @@ class FakeHmc::Impl {
   // ---- STOMP protocol ---------------------------------------------------------------------------
   void send_frame(StompConn& c, const std::string& command, const Headers& headers,
                   const std::string& body, Version v) {
-    std::string& out = c.pend;
-    out += command;
-    out.push_back('\n');
-    for (const auto& [k, val] : headers) {
-      stomp::append_escaped(out, k, v, stomp::RawBreak::blank);
-      out.push_back(':');
-      stomp::append_escaped(out, val, v, stomp::RawBreak::blank);
-      out.push_back('\n');
-    }
-    if (!body.empty() || command == "ERROR") {
-      out += "content-length:";
-      append_number(out, body.size());
-      out.push_back('\n');
-    }
-    out.push_back('\n');
-    out += body;
-    out.push_back('\0');
+    stomp::append_frame(c.pend, command, headers, body, v, command == "ERROR");
     c.flush();
   }
 
@@ -763,7 +796,7 @@ class FakeHmc::Impl {
 
   // Returns the heart-beat periods (send, receive) the connection uses, 0 = off.
   std::pair<uint32_t, uint32_t> on_connect(StompConn& c, const stomp::Frame& f,
-                                           stomp::Parser& parser) {
+                                           stomp::Reader& parser) {
     // Version: the highest both sides accept.
     Version v = Version::v1_0;
     if (const std::string* av = f.header("accept-version")) {
@@ -803,6 +836,12 @@ class FakeHmc::Impl {
     if (refuse_stomp_ > 0) {
       --refuse_stomp_;
       why = "fake HMC: logon refused (refuse-logon fault)";
+      if (!refuse_stomp_message_.empty()) {
+        why = refuse_stomp_message_;  // "{login}" stands for the login the client sent
+        for (size_t at = why.find("{login}"); at != std::string::npos;
+             at = why.find("{login}", at + login.size()))
+          why.replace(at, 7, login);
+      }
     } else if (const User* u = model_.find_user(login); u && u->password == pass) {
       ok = u->mfa_code.empty();
       if (!ok)
@@ -834,14 +873,22 @@ class FakeHmc::Impl {
       if (st.heartbeat_send_ms && cy) send = std::max(st.heartbeat_send_ms, cy);
       if (st.heartbeat_receive_ms && cx) recv = std::max(st.heartbeat_receive_ms, cx);
     }
-    Headers h = {{"version", std::string(stomp::to_string(v))},
+    Headers h = {{"version", std::string(stomp::version_name(v))},
                  {"server", st.server},
                  {"session", "ID:fakehmc-session-" + std::to_string(c.number)}};
+    if (max_version_ == Version::v1_0) h.erase(h.begin());  // a 1.0 broker names no version
     if (v != Version::v1_0)
       h.emplace_back("heart-beat", std::to_string(st.heartbeat_send_ms) + "," +
                                        std::to_string(st.heartbeat_receive_ms));
+    for (const auto& [k, val] : st.connected_headers) {
+      bool replaced = false;
+      for (auto& hd : h)
+        if (hd.first == k) hd.second = val, replaced = true;
+      if (!replaced) h.emplace_back(k, val);
+    }
+    c.heartbeats_stopped = !st.send_heartbeats;
     send_frame(c, "CONNECTED", h, "", Version::v1_0);
-    log("STOMP " + std::string(stomp::to_string(v)) + " connection " + std::to_string(c.number) +
+    log("STOMP " + std::string(stomp::version_name(v)) + " connection " + std::to_string(c.number) +
         " logged on as " + (c.session_id.empty() ? login : "API session " + login.substr(0, 8)) +
         " (heart-beats send " + std::to_string(send) + " ms, receive " + std::to_string(recv) +
         " ms)");
@@ -850,8 +897,17 @@ class FakeHmc::Impl {
 
   // Returns the heart-beat periods when f was the CONNECT frame; {0,0} otherwise.
   std::pair<uint32_t, uint32_t> on_frame(StompConn& c, const stomp::Frame& f,
-                                         stomp::Parser& parser) {
+                                         stomp::Reader& parser) {
+    if (opts_.record_frames) {
+      std::lock_guard lock(records_mutex_);
+      received_frames_.push_back({c.number, f.command, f.headers, f.body});
+    }
     if (!c.connected) {
+      if (f.command == "STOMP" && max_version_ == Version::v1_0) {
+        // STOMP 1.0 has no STOMP frame: a 1.0 broker does not know the command.
+        send_error(c, "Unknown STOMP action: STOMP", "", true, &f);
+        return {0, 0};
+      }
       if (f.command != "CONNECT" && f.command != "STOMP") {
         send_error(c, "Not connected: the first frame must be CONNECT or STOMP", "", true, &f);
         return {0, 0};
@@ -886,6 +942,10 @@ class FakeHmc::Impl {
         return {0, 0};
       }
       c.subs.push_back({id ? *id : *dest, topic});
+      {
+        std::lock_guard lock(records_mutex_);
+        subscribed_[c.number].push_back(*dest);
+      }
       ++counters_.subscriptions;
       ++generation_;
       receipt(c, f);
@@ -956,6 +1016,15 @@ class FakeHmc::Impl {
   Response handle(const Request& req) {
     ++counters_.api_requests;
     Response res = route(req);
+    {
+      auto session = req.find("X-API-Session");
+      std::lock_guard lock(records_mutex_);
+      api_calls_.push_back({std::string(req.method_string()), std::string(req.target()),
+                            session == req.end() ? std::string() : std::string(session->value()),
+                            json::parse(req.body().empty() ? "null" : req.body(), nullptr, false),
+                            static_cast<int>(res.result_int())});
+      if (api_calls_.back().body.is_discarded()) api_calls_.back().body = nullptr;
+    }
     res.set(http::field::server, "sluice-fake-hmc");
     res.keep_alive(req.keep_alive());
     res.prepare_payload();
@@ -1001,13 +1070,19 @@ class FakeHmc::Impl {
       if (refuse_api_ > 0) {
         --refuse_api_;
         return api_error(req, http::status::forbidden, 0,
-                         "logon refused by the fake HMC (refuse-logon fault)");
+                         refuse_api_message_.empty()
+                             ? "logon refused by the fake HMC (refuse-logon fault)"
+                             : refuse_api_message_);
       }
       const User* u = model_.find_user(body.value("userid", ""));
       if (!u || u->password != body.value("password", "") ||
           (!u->mfa_code.empty() && body.value("mfa-code", "") != u->mfa_code))
         return api_error(req, http::status::forbidden, 0, "the userid or password is not valid");
       Session& s = model_.create_session(u->userid);
+      {
+        std::lock_guard lock(records_mutex_);
+        api_sessions_.push_back({s.id, s.credential, s.userid});
+      }
       ++counters_.api_logons;
       counters_.api_sessions = model_.sessions.size();
       return api_json(req, {{"api-session", s.id},
@@ -1134,6 +1209,9 @@ class FakeHmc::Impl {
     s.no_subscriber = counters_.no_subscriber;
     s.truncated = counters_.truncated;
     s.stomp_connections = counters_.stomp_connections;
+    s.stomp_accepted = counters_.stomp_accepted;
+    s.stomp_bytes_queued = counters_.stomp_bytes_queued;
+    s.stomp_bytes_written = counters_.stomp_bytes_written;
     s.stomp_connects = counters_.stomp_connects;
     s.stomp_refused = counters_.stomp_refused;
     s.subscriptions = counters_.subscriptions;
@@ -1188,6 +1266,12 @@ class FakeHmc::Impl {
   uint64_t message_counter_ = 0, global_sequence_ = 0;
   uint64_t sent_local_ = 0, notifications_local_ = 0;
   uint64_t refuse_stomp_ = 0, refuse_api_ = 0;
+  std::string refuse_stomp_message_, refuse_api_message_;  // refuse-logon's "message"
+  mutable std::mutex records_mutex_;
+  std::vector<ClientFrame> received_frames_;
+  std::map<uint64_t, std::vector<std::string>> subscribed_;
+  std::vector<ApiCall> api_calls_;
+  std::vector<ApiSession> api_sessions_;
   mutable Counters counters_;
   std::mutex ids_mutex_;
   std::vector<std::string> sent_ids_;
@@ -1207,7 +1291,7 @@ class StompConnT : public StompConn {
         hb_send_timer_(stream_.get_executor()),
         hb_check_timer_(stream_.get_executor()),
         pause_timer_(stream_.get_executor()),
-        parser_(impl.model_.stomp.max_client_frame, stomp::Parser::Commands::uppercase) {
+        parser_(impl.model_.stomp.max_client_frame) {
     pend.reserve(1 << 21);
     out_.reserve(1 << 21);
   }
@@ -1233,10 +1317,13 @@ class StompConnT : public StompConn {
   void flush() override {
     if (writing_ || dead || pend.empty()) return;
     std::swap(out_, pend);
+    impl_.counters_.stomp_bytes_queued += out_.size();
     writing_ = true;
-    asio::async_write(
-        stream_, asio::buffer(out_),
-        [self = shared()](boost::system::error_code ec, size_t) { self->on_write(ec); });
+    asio::async_write(stream_, asio::buffer(out_),
+                      [self = shared()](boost::system::error_code ec, size_t n) {
+                        self->impl_.counters_.stomp_bytes_written += n;
+                        self->on_write(ec);
+                      });
   }
 
   void close_after_flush() override {
@@ -1398,7 +1485,7 @@ class StompConnT : public StompConn {
 
   Stream stream_;
   asio::steady_timer timer_, hb_send_timer_, hb_check_timer_, pause_timer_;
-  stomp::Parser parser_;
+  stomp::Reader parser_;
   std::array<char, 16384> in_{};
   std::string out_;
   bool writing_ = false, close_when_drained_ = false, shut_ = false;
@@ -1469,6 +1556,9 @@ void FakeHmc::Impl::accept_stomp() {
   stomp_acceptor_->async_accept([this](boost::system::error_code ec, tcp::socket socket) {
     if (ec) return;
     socket.set_option(tcp::no_delay(true), ec);
+    if (opts_.stomp_send_buffer > 0)
+      socket.set_option(asio::socket_base::send_buffer_size(opts_.stomp_send_buffer), ec);
+    ++counters_.stomp_accepted;
     if (opts_.stomp_tls)
       std::make_shared<StompConnT<ssl::stream<tcp::socket>>>(*this, std::move(socket))->start();
     else
@@ -1574,6 +1664,27 @@ Stats FakeHmc::stats() const {
 std::vector<std::string> FakeHmc::sent_message_ids() const {
   std::lock_guard lock(impl_->ids_mutex_);
   return impl_->sent_ids_;
+}
+
+std::vector<ClientFrame> FakeHmc::received_frames() const {
+  std::lock_guard lock(impl_->records_mutex_);
+  return impl_->received_frames_;
+}
+
+std::vector<std::string> FakeHmc::subscribed(uint64_t connection) const {
+  std::lock_guard lock(impl_->records_mutex_);
+  auto it = impl_->subscribed_.find(connection);
+  return it == impl_->subscribed_.end() ? std::vector<std::string>{} : it->second;
+}
+
+std::vector<ApiCall> FakeHmc::api_calls() const {
+  std::lock_guard lock(impl_->records_mutex_);
+  return impl_->api_calls_;
+}
+
+std::vector<ApiSession> FakeHmc::api_sessions() const {
+  std::lock_guard lock(impl_->records_mutex_);
+  return impl_->api_sessions_;
 }
 
 std::vector<std::string> FakeHmc::topic_names() const {

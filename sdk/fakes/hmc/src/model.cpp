@@ -149,6 +149,18 @@ Model::Model(const json& scenario_in) {
     throw std::invalid_argument("scenario: stomp.heartbeat_grace is from 1 to 1000");
   stomp.server = get_or<std::string>(s, "server", stomp.server, "stomp");
   stomp.close_on_error = get_or<bool>(s, "close_on_error", true, "stomp");
+  stomp.send_heartbeats = get_or<bool>(s, "send_heartbeats", true, "stomp");
+  if (s.contains("connected_headers")) {
+    const json& h = s["connected_headers"];
+    if (!h.is_object())
+      throw std::invalid_argument("scenario: stomp.connected_headers is an object of strings");
+    for (auto it = h.begin(); it != h.end(); ++it) {
+      if (!it->is_string())
+        throw std::invalid_argument("scenario: stomp.connected_headers." + it.key() +
+                                    " is not a string");
+      stomp.connected_headers.emplace_back(it.key(), it->get<std::string>());
+    }
+  }
   if (s.contains("max_client_frame")) stomp.max_client_frame = size_option(s["max_client_frame"]);
 }
 

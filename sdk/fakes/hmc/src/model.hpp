@@ -66,7 +66,9 @@ struct StompSettings {
   uint32_t heartbeat_receive_ms = 1000;  // what the fake wants to receive
   double heartbeat_grace = 2.0;          // silence longer than grace x interval closes
   std::string server = "ActiveMQ/5.17.2";
-  bool close_on_error = true;  // ActiveMQ closes the connection after an ERROR frame
+  bool close_on_error = true;   // ActiveMQ closes the connection after an ERROR frame
+  bool send_heartbeats = true;  // false: CONNECTED offers heart-beats, none are ever sent
+  Headers connected_headers;    // added to CONNECTED, or replacing its headers of that name
   size_t max_client_frame = 1 << 20;
 };
 

@@ -162,4 +162,32 @@ TEST_SUITE("api") {
       CHECK_THROWS_WITH(hmc::FakeHmc(quiet(o)), doctest::Contains("scenario: "));
     }
   }
+
+  TEST_CASE("api_calls and api_sessions record every request and session") {
+    Fake f;
+    json s = f.logon();
+    const std::string id = s["api-session"];
+    f.api(verb::get, "/api/cpcs?name=CPC1", "", id);
+    f.api(verb::delete_, "/api/sessions/this-session", "", id);
+    f.fake.fault({{"fault", "refuse-logon"}, {"where", "api"}, {"message", "Logon failed"}});
+    REQUIRE(f.fake.wait_idle(5s));
+    auto refused =
+        f.api(verb::post, "/api/sessions", R"({"userid":"hmcuser","password":"hmcpassword"})");
+    CHECK(refused.body["message"] == "Logon failed");
+    auto calls = f.fake.api_calls();
+    REQUIRE(calls.size() == 4);
+    CHECK(calls[0].method == "POST");
+    CHECK(calls[0].body == json{{"userid", "hmcuser"}, {"password", "hmcpassword"}});
+    CHECK(calls[0].status == 200);
+    CHECK(calls[1].target == "/api/cpcs?name=CPC1");
+    CHECK(calls[1].session == id);
+    CHECK(calls[1].body.is_null());
+    CHECK(calls[2].status == 204);
+    CHECK(calls[3].status == 403);
+    auto sessions = f.fake.api_sessions();  // logged off, still listed
+    REQUIRE(sessions.size() == 1);
+    CHECK(sessions[0].id == id);
+    CHECK(sessions[0].credential == s["session-credential"]);
+    CHECK(sessions[0].userid == "hmcuser");
+  }
 }

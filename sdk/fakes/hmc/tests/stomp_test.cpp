@@ -393,4 +393,118 @@ TEST_SUITE("faults") {
     CHECK(got.size() == 50);
     CHECK(got == sent);
   }
+
+  // ---- knobs for tests that need a particular broker (issue 11) ------------------------------
+  TEST_CASE("max_version 1.0: a STOMP 1.0 broker knows no STOMP frame, CONNECTED has no version") {
+    Fake f(with_stomp({{"max_version", "1.0"}}));
+    auto a = f.stomp();
+    auto e = a.connect("hmcuser", "hmcpassword", "1.0,1.1,1.2", "0,0", "STOMP");
+    CHECK(e.command == "ERROR");
+    CHECK(e.header("message") == "Unknown STOMP action: STOMP");
+    CHECK(a.wait_closed());
+    auto b = f.stomp();
+    auto c = b.connect("hmcuser", "hmcpassword", "1.0,1.1,1.2", "0,0", "CONNECT");
+    CHECK(c.command == "CONNECTED");
+    CHECK(c.header("version") == "<absent>");
+    CHECK(c.header("server") == "ActiveMQ/5.17.2");
+  }
+
+  TEST_CASE("send_heartbeats false: heart-beats offered in CONNECTED, none sent") {
+    Fake f(with_stomp({{"heart_beat", {100, 0}}, {"send_heartbeats", false}}));
+    auto c = f.stomp();
+    CHECK(c.connect("hmcuser", "hmcpassword", "1.2", "0,100").header("heart-beat") == "100,0");
+    CHECK_FALSE(c.read_frame(600ms));  // six periods of silence
+    CHECK(c.heartbeats == 0);
+    CHECK(f.fake.stats().heartbeats_sent == 0);
+    Fake g(with_stomp({{"heart_beat", {100, 0}}}));  // the same without the knob: they come
+    auto d = g.stomp();
+    d.connect("hmcuser", "hmcpassword", "1.2", "0,100");
+    CHECK_FALSE(d.read_frame(600ms));
+    CHECK(d.heartbeats > 0);
+  }
+
+  TEST_CASE("connected_headers: a hostile CONNECTED header replaces the fake's own") {
+    Fake f(with_stomp(
+        {{"connected_headers",
+          {{"heart-beat", "9223372036854775807,9223372036854775807"}, {"x-extra", "1"}}}}));
+    auto c = f.stomp();
+    auto r = c.connect();
+    CHECK(r.header("heart-beat") == "9223372036854775807,9223372036854775807");
+    CHECK(r.header("x-extra") == "1");
+    CHECK(r.header("version") == "1.2");
+    CHECK_THROWS_AS(hmc::FakeHmc(quiet(with_stomp({{"connected_headers", {{"a", 1}}}}))),
+                    std::invalid_argument);
+  }
+
+  TEST_CASE("raw fault: the bytes exactly as given") {
+    Fake f(with_stomp(json::object()));
+    auto c = f.subscriber("static.topic");
+    const std::string wire = std::string("MESSAGE\nx:1\n\nhalf a body, no NUL") + '\r';
+    f.fake.fault({{"fault", "raw"}, {"text", wire}});
+    REQUIRE(f.fake.wait_idle(5s));
+    CHECK_FALSE(c.read_frame(300ms));  // no complete frame...
+    CHECK(c.leftover() == wire);       // ...and the bytes as given
+    CHECK_THROWS_AS(f.fake.fault({{"fault", "raw"}}), std::invalid_argument);
+  }
+
+  TEST_CASE(
+      "a notification's own message-id, session-sequence-nr and timestamp; numbering goes on") {
+    Fake f(with_stomp(json::object()));
+    auto c = f.subscriber("static.topic");
+    hmc::Notification n("static.topic", "status-change");
+    n.headers = {{"message-id", "m:7"}, {"session-sequence-nr", "41"}, {"timestamp", "12"}};
+    f.fake.publish(n);
+    f.fake.publish(hmc::Notification("static.topic", "status-change"));
+    auto a = c.read_frame();
+    auto b = c.read_frame();
+    REQUIRE(a);
+    REQUIRE(b);
+    CHECK(a->header("message-id") == "m\\c7");  // escaped like any 1.2 value
+    CHECK(a->header("session-sequence-nr") == "41");
+    CHECK(a->header("timestamp") == "12");
+    int ids = 0;
+    for (const auto& [k, v] : a->headers)
+      ids += k == "message-id";
+    CHECK(ids == 1);
+    CHECK(b->header("session-sequence-nr") == "42");
+    CHECK(b->header("message-id") != "m\\c7");
+  }
+
+  TEST_CASE("records: client frames, subscriptions by connection, accepted connections, bytes") {
+    hmc::Options o = with_stomp(json::object());
+    o.record_frames = true;
+    Fake f(o);
+    {
+      auto c = f.subscriber("static.topic");
+      f.fake.publish(hmc::Notification("static.topic"));
+      REQUIRE(c.read_frame());
+    }
+    auto d = f.subscriber("static.topic");
+    REQUIRE(f.fake.wait_idle(5s));
+    auto frames = f.fake.received_frames();
+    REQUIRE(frames.size() >= 4);
+    CHECK(frames[0].connection == 1);
+    CHECK(frames[0].command == "STOMP");
+    CHECK(*frames[0].header("login") == "hmcuser");
+    CHECK(frames[1].command == "SUBSCRIBE");
+    CHECK(*frames[1].header("destination") == "/topic/static.topic");
+    CHECK(frames.back().connection == 2);
+    CHECK(f.fake.subscribed(1) == std::vector<std::string>{"/topic/static.topic"});
+    CHECK(f.fake.subscribed(2) == std::vector<std::string>{"/topic/static.topic"});
+    CHECK(f.fake.subscribed(3).empty());
+    const auto st = f.fake.stats();
+    CHECK(st.stomp_accepted == 2);
+    CHECK(st.stomp_bytes_written == st.stomp_bytes_queued);
+    CHECK(st.stomp_bytes_written > 100);
+  }
+
+  TEST_CASE("refuse-logon with a message: ActiveMQ's text with the login sent") {
+    Fake f;
+    f.fake.fault({{"fault", "refuse-logon"},
+                  {"where", "stomp"},
+                  {"message", "User name [{login}] or password is invalid."}});
+    REQUIRE(f.fake.wait_idle(5s));
+    auto a = f.stomp();
+    CHECK(a.connect().header("message") == "User name [hmcuser] or password is invalid.");
+  }
 }

@@ -1,14 +1,10 @@
 // The fake ldmd server: one io_context thread, one Session object per connection.
 #include <sluice/fakes/ldmd.hpp>
 
-#include "ldm_event_mapper.hpp"
-#include "ldm_protocol.hpp"
-#include "xml_stream_framer.hpp"
+#include "xmpp_codec.hpp"  // the fake's own: nothing shared with the ldm_xml plugin
 
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
-
-#include <pugixml.hpp>
 
 #include <array>
 #include <condition_variable>
@@ -39,6 +35,7 @@ constexpr std::string_view kFeaturesLocal = "<stream:features></stream:features>
 constexpr std::string_view kMalformed =
     "<LDM_event version='1.0'><cmd><action>start-domain</action><data version='3.0'>"
     "<Envelope></Content></data></cmd></LDM_event>";
+constexpr std::string_view kStreamClose = "</stream:stream>";
 constexpr size_t kBatchBytes = 64 * 1024;
 
 std::string response_xml(std::string_view action, bool ok, const std::string& message) {
@@ -132,7 +129,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void on_read(const boost::system::error_code& ec, size_t n) {
     if (ec || closed_) return close();
     items_.clear();
-    if (!framer_.feed(std::string_view(rbuf_.data(), n), items_)) {
+    if (!reader_.feed(std::string_view(rbuf_.data(), n), items_)) {
       send(
           "<stream:error><bad-format xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"
           "</stream:error></stream:stream>",
@@ -147,9 +144,9 @@ class Session : public std::enable_shared_from_this<Session> {
     read();
   }
 
-  void handle(const ldm::FramedItem& item) {
-    using Kind = ldm::FramedItem::Kind;
-    if (item.kind == Kind::stream_open) {
+  void handle(const xmpp::Item& item) {
+    using Kind = xmpp::Item::Kind;
+    if (item.kind == Kind::open) {
       std::string out(kServerHeader);
       if (!tls_)
         out += kFeaturesStartTls;
@@ -160,12 +157,12 @@ class Session : public std::enable_shared_from_this<Session> {
       send(std::move(out));
       return;
     }
-    if (item.kind == Kind::stream_close) {
+    if (item.kind == Kind::close) {
       srv_.update([](Stats& s) { ++s.stream_closes_received; });
-      send(std::string(ldm::kStreamClose), true);
+      send(std::string(kStreamClose), true);
       return;
     }
-    std::string_view root = ldm::root_name(item.text);
+    const std::string root = xmpp::root_name(item.text);
     if (root == "starttls" && !tls_) {
       send("<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
       awaiting_tls_ = true;
@@ -197,25 +194,17 @@ class Session : public std::enable_shared_from_this<Session> {
                               if (ec) return close();
                               tls_ = true;
                               awaiting_tls_ = false;
-                              framer_.reset();
+                              reader_.restart();
                               srv_.update([](Stats& s) { ++s.tls_handshakes; });
                               read();
                             });
   }
 
   void authenticate(const std::string& xml) {
-    pugi::xml_document doc;
-    std::string decoded;
-    bool ok = false;
-    if (doc.load_buffer(xml.data(), xml.size()) &&
-        ldm::base64_decode(doc.document_element().child_value(), decoded)) {
-      // authzid NUL authcid NUL password
-      size_t a = decoded.find('\0');
-      size_t b = a == std::string::npos ? a : decoded.find('\0', a + 1);
-      if (b != std::string::npos)
-        ok = decoded.substr(a + 1, b - a - 1) == srv_.options.user &&
-             decoded.substr(b + 1) == srv_.options.password;
-    }
+    const auto creds = xmpp::sasl_plain(xml);
+    bool ok = creds && creds->authcid == srv_.options.user &&
+              creds->password == srv_.options.password &&
+              (creds->authzid.empty() || creds->authzid == creds->authcid);
     if (srv_.options.refuse_auth) ok = false;
     if (!ok) {
       srv_.update([](Stats& s) { ++s.auth_failed; });
@@ -227,12 +216,12 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     srv_.update([](Stats& s) { ++s.auth_ok; });
     authenticated_ = true;
-    framer_.reset();  // the client restarts the stream after <success/> (RFC 6120 6.4.6)
+    reader_.restart();  // the client restarts the stream after <success/> (RFC 6120 6.4.6)
     send("<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>");
   }
 
   void request(const std::string& xml) {
-    std::string action = ldm::request_action(xml);
+    std::string action = xmpp::request_action(xml).value_or("");
     srv_.update([&](Stats& s) { s.requests.push_back(action); });
     std::string cls = class_of_registration(action);
     if (action.rfind("reg-", 0) == 0 && !cls.empty()) {
@@ -277,7 +266,7 @@ class Session : public std::enable_shared_from_this<Session> {
       if (srv.position >= srv.options.script.size()) {
         srv.update([](Stats& s) { s.script_done = true; });
         srv.script_owner = nullptr;
-        if (srv.options.close_after_script) send(std::string(ldm::kStreamClose), true);
+        if (srv.options.close_after_script) send(std::string(kStreamClose), true);
         return;
       }
       const Step& step = srv.options.script[srv.position];
@@ -516,8 +505,8 @@ class Session : public std::enable_shared_from_this<Session> {
   ssl::stream<tcp::socket> stream_;
   asio::steady_timer timer_;
   std::array<char, 16384> rbuf_{};
-  ldm::XmlStreamFramer framer_{ldm::FramerLimits{1u << 20, 32}};
-  std::vector<ldm::FramedItem> items_;
+  xmpp::StreamReader reader_{1u << 20, 32};
+  std::vector<xmpp::Item> items_;
   std::deque<Out> queue_;
   std::function<void()> after_write_;
   std::set<std::string> registered_;

@@ -1,16 +1,17 @@
 // The fake ldmd on its own: script parsing, document shapes, and the XMPP handshake as a raw
-// TLS client sees it.
+// TLS client sees it. The client side is written out byte for byte here (no codec of the fake's
+// or of the ldm_xml plugin), so neither can hide a framing bug of its own; that the plugin reads
+// the fake's documents is tested in plugins/ldm_xml/tests.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <sluice/fakes/ldmd.hpp>
 
-#include "ldm_event_mapper.hpp"
-#include "ldm_protocol.hpp"
-#include "xml_stream_framer.hpp"
-
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
+
+#include <string>
+#include <utility>
 
 namespace ldmd = sluice::fakes::ldmd;
 namespace asio = boost::asio;
@@ -65,21 +66,6 @@ TEST_CASE("script numbers that do not fit are refused, not converted") {
         3);
 }
 
-TEST_CASE("every documented action renders to a document the plugin's mapper reads") {
-  sluice::ldm::EventMapper mapper("h");
-  auto steps = ldmd::every_action_script("ldg4");
-  CHECK(steps.size() == 9 + 42 + 3 + 1);
-  for (const auto& step : steps) {
-    CAPTURE(step.action);
-    sluice::Event e = mapper.map(ldmd::render_event(step), "1");
-    CHECK(e.type == "ldm." + ldmd::event_class(step) + "." + step.action);
-    if (ldmd::event_class(step) == "hardware")
-      CHECK_FALSE(e.subject);
-    else
-      CHECK(*e.subject == "ldg4");
-  }
-}
-
 TEST_CASE("documents carry the documented flaws: id vs ovf:id, _type vs _Type, no xmlns") {
   ldmd::Step domain, resource, hardware;
   domain.action = "start-domain";
@@ -99,31 +85,64 @@ TEST_CASE("documents carry the documented flaws: id vs ovf:id, _type vs _Type, n
 
 namespace {
 
-// Reads whole depth-1 elements with the plugin's framer.
-struct Reader {
-  sluice::ldm::XmlStreamFramer framer;
-  std::vector<sluice::ldm::FramedItem> items;
+// What a client of RFC 6120 writes, spelled out.
+const std::string kHeader =
+    "<?xml version='1.0'?><stream:stream xml:lang=\"en\" version=\"1.0\" id=\"xmpp\">";
+const std::string kStartTls = "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>";
+// base64("\0admin\0secret"), RFC 4616 PLAIN without authzid.
+const std::string kAuth =
+    "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>AGFkbWluAHNlY3JldA==</auth>";
+std::string registration(const std::string& action) {
+  return "<LDM_interface version=\"1.0\"><cmd><action>" + action +
+         "</action><data version=\"3.0\"/></cmd></LDM_interface>";
+}
 
-  void reset() {
-    framer.reset();
-    items.clear();
-  }
+// Bytes from the server, taken up to and including a marker the test names.
+struct Reader {
+  std::string buf;
 
   template <typename Stream>
-  std::string next(Stream& s) {
+  std::string until(Stream& s, const std::string& marker) {
     while (true) {
-      for (size_t i = 0; i < items.size(); ++i)
-        if (items[i].kind != sluice::ldm::FramedItem::Kind::stream_open) {
-          std::string text = items[i].text;
-          items.erase(items.begin(), items.begin() + static_cast<long>(i) + 1);
-          return text;
-        }
-      items.clear();
-      char buf[4096];
-      size_t n = s.read_some(asio::buffer(buf));
-      REQUIRE(framer.feed(std::string_view(buf, n), items));
+      size_t at = buf.find(marker);
+      if (at != std::string::npos) {
+        std::string text = buf.substr(0, at + marker.size());
+        buf.erase(0, at + marker.size());
+        return text;
+      }
+      char tmp[4096];
+      size_t n = s.read_some(asio::buffer(tmp));
+      buf.append(tmp, n);
     }
   }
+};
+
+bool has(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+// A raw client connected to the fake; starttls() does the steps every test shares: stream
+// header, features, STARTTLS, proceed, the TLS handshake, the stream header again.
+struct Client {
+  explicit Client(uint16_t port) {
+    ctx.set_verify_mode(ssl::verify_none);
+    tls.next_layer().connect({asio::ip::make_address("127.0.0.1"), port});
+  }
+  // Returns the answers: the first features and the proceed.
+  std::pair<std::string, std::string> starttls() {
+    asio::write(tls.next_layer(), asio::buffer(kHeader));
+    std::string features = f.until(tls.next_layer(), "</stream:features>");
+    asio::write(tls.next_layer(), asio::buffer(kStartTls));
+    std::string proceed = f.until(tls.next_layer(), "/>");
+    REQUIRE(f.buf.empty());  // nothing the TLS handshake should read
+    tls.handshake(ssl::stream_base::client);
+    asio::write(tls, asio::buffer(kHeader));
+    return {features, proceed};
+  }
+  asio::io_context io;
+  ssl::context ctx{ssl::context::tls_client};
+  ssl::stream<tcp::socket> tls{io, ctx};
+  Reader f;
 };
 
 }  // namespace
@@ -135,32 +154,24 @@ TEST_CASE(
   s.action = "start-domain";
   o.script = {s};
   ldmd::FakeLdmd fake(o);
-  asio::io_context io;
-  ssl::context ctx(ssl::context::tls_client);
-  ctx.set_verify_mode(ssl::verify_none);
-  ssl::stream<tcp::socket> tls(io, ctx);
-  tls.next_layer().connect({asio::ip::make_address("127.0.0.1"), fake.port()});
-  Reader f;
-  const std::string header(sluice::ldm::kStreamHeader);
-
-  asio::write(tls.next_layer(), asio::buffer(header));
-  CHECK(sluice::ldm::parse_features(f.next(tls.next_layer())).starttls);
-  asio::write(tls.next_layer(), asio::buffer(std::string(sluice::ldm::kStartTls)));
-  CHECK(sluice::ldm::root_name(f.next(tls.next_layer())) == "proceed");
-  tls.handshake(ssl::stream_base::client);
-  f.reset();
-  asio::write(tls, asio::buffer(header));
-  CHECK(sluice::ldm::parse_features(f.next(tls)).offers("PLAIN"));
-  asio::write(tls, asio::buffer(sluice::ldm::sasl_plain_auth("admin", "secret")));
-  CHECK(sluice::ldm::root_name(f.next(tls)) == "success");
-  f.reset();
-  asio::write(tls, asio::buffer(header));
-  CHECK(sluice::ldm::parse_features(f.next(tls)).parsed);
-  asio::write(tls, asio::buffer(sluice::ldm::interface_request("reg-domain-events")));
-  auto response = sluice::ldm::parse_response(f.next(tls));
-  CHECK(response.success);
-  CHECK(response.action == "reg-domain-events");
-  CHECK(sluice::ldm::root_name(f.next(tls)) == "LDM_event");
+  Client c(fake.port());
+  auto& tls = c.tls;
+  auto& f = c.f;
+  const auto [features, proceed] = c.starttls();
+  CHECK(has(features, "<stream:stream "));
+  CHECK(has(features, "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'>"));
+  CHECK(has(proceed, "<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'"));
+  CHECK(has(f.until(tls, "</stream:features>"), "<mechanism>PLAIN</mechanism>"));
+  asio::write(tls, asio::buffer(kAuth));
+  CHECK(has(f.until(tls, "/>"), "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'"));
+  asio::write(tls, asio::buffer(kHeader));
+  CHECK_FALSE(has(f.until(tls, "</stream:features>"), "mechanism"));
+  asio::write(tls, asio::buffer(registration("reg-domain-events")));
+  const std::string response = f.until(tls, "</LDM_interface>");
+  CHECK(has(response, "<action>reg-domain-events</action>"));
+  CHECK(has(response, "<status>success</status>"));
+  CHECK_FALSE(has(response, "failure"));
+  CHECK(has(f.until(tls, "</LDM_event>"), "<action>start-domain</action>"));
   CHECK(fake.wait([](const ldmd::Stats& st) { return st.script_done && st.events_sent == 1; }));
   CHECK(fake.stats().auth_ok == 1);
   CHECK(fake.stats().requests == std::vector<std::string>{"reg-domain-events"});
@@ -171,24 +182,41 @@ TEST_CASE("hardware registration does not bring domain events (they are counted 
   o.local_mode = true;
   o.script = ldmd::every_action_script();
   ldmd::FakeLdmd fake(o);
-  asio::io_context io;
-  ssl::context ctx(ssl::context::tls_client);
-  ctx.set_verify_mode(ssl::verify_none);
-  ssl::stream<tcp::socket> tls(io, ctx);
-  tls.next_layer().connect({asio::ip::make_address("127.0.0.1"), fake.port()});
-  Reader f;
-  const std::string header(sluice::ldm::kStreamHeader);
-  asio::write(tls.next_layer(), asio::buffer(header));
-  f.next(tls.next_layer());
-  asio::write(tls.next_layer(), asio::buffer(std::string(sluice::ldm::kStartTls)));
-  f.next(tls.next_layer());
-  tls.handshake(ssl::stream_base::client);
-  f.reset();
-  asio::write(tls, asio::buffer(header));
-  f.next(tls);  // local mode: features without SASL, requests go straight in
-  asio::write(tls, asio::buffer(sluice::ldm::interface_request("reg-hardware-events")));
-  CHECK(sluice::ldm::parse_response(f.next(tls)).success);
+  Client c(fake.port());
+  auto& tls = c.tls;
+  auto& f = c.f;
+  c.starttls();
+  f.until(tls, "</stream:features>");  // local mode: features without SASL, requests go straight in
+  asio::write(tls, asio::buffer(registration("reg-hardware-events")));
+  CHECK(has(f.until(tls, "</LDM_interface>"), "<status>success</status>"));
   REQUIRE(fake.wait([](const ldmd::Stats& st) { return st.script_done; }));
   CHECK(fake.stats().events_sent == 4);  // three spconfig actions + the progress event
   CHECK(fake.stats().events_skipped == 51);
+}
+
+namespace {
+// After STARTTLS and the restarted stream (remote mode): sends `auth`, returns the answer.
+std::string sasl_answer(const std::string& auth) {
+  ldmd::Options o;
+  ldmd::FakeLdmd fake(o);
+  Client c(fake.port());
+  c.starttls();
+  c.f.until(c.tls, "</stream:features>");
+  asio::write(c.tls, asio::buffer(auth));
+  return c.f.until(c.tls, "/>");
+}
+}  // namespace
+
+TEST_CASE("SASL PLAIN as RFC 4616 and RFC 4648 define it: anything else is not-authorized") {
+  const std::string open = "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>";
+  // The right user and password, as the RFCs write them: success.
+  CHECK(has(sasl_answer(open + "AGFkbWluAHNlY3JldA==</auth>"), "<success"));
+  // authzid = authcid: the same identity, success.
+  CHECK(has(sasl_answer(open + "YWRtaW4AYWRtaW4Ac2VjcmV0</auth>"), "<success"));
+  // authzid "root" for authcid "admin": acting as another identity is not granted.
+  CHECK(has(sasl_answer(open + "cm9vdABhZG1pbgBzZWNyZXQ=</auth>"), "<not-authorized"));
+  // The same credentials with a line break inside the base64, and without the padding: not
+  // canonical base64 (RFC 4648 3.1, 3.2), so not credentials at all.
+  CHECK(has(sasl_answer(open + "AGFkbWluAHNl\nY3JldA==</auth>"), "<not-authorized"));
+  CHECK(has(sasl_answer(open + "AGFkbWluAHNlY3JldA</auth>"), "<not-authorized"));
 }

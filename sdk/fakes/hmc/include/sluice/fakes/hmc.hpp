@@ -24,6 +24,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -42,6 +43,11 @@ struct Options {
   nlohmann::json scenario = nlohmann::json::object();
   // Keep the message-id of every MESSAGE frame queued to a subscriber (tests compare sets).
   bool record_ids = false;
+  // Keep every frame STOMP clients send (received_frames()), for tests that check them.
+  bool record_frames = false;
+  // SO_SNDBUF of each accepted STOMP connection in bytes (0: the system's), so that a client that
+  // stops reading stalls the fake's writes sooner.
+  int stomp_send_buffer = 0;
   // Log sink; default: stderr with a "fake-hmc:" prefix. Set to a no-op to silence.
   std::function<void(const std::string&)> log;
 };
@@ -58,8 +64,9 @@ struct Notification {
   std::string topic = "*";
   std::string type = "os-message";  // the notification-type header
   // Extra headers, or replacements for class, name, object-uri, object-id, expires, priority and
-  // the type-specific defaults. destination, subscription, message-id, the sequence numbers,
-  // timestamp and content-length are the broker's and cannot be replaced.
+  // the type-specific defaults. message-id, session-sequence-nr and timestamp may be given too
+  // (a test that wants exact ids or gaps; the topic's numbering then goes on from the number
+  // given). destination, subscription, global-sequence-nr and content-length are the broker's.
   std::vector<std::pair<std::string, std::string>> headers;
   std::optional<std::string> body;  // nullopt: a sample body for `type`; "": empty body
   uint64_t repeat = 1;
@@ -70,16 +77,19 @@ struct Notification {
 };
 
 struct Stats {
-  uint64_t notifications = 0;      // notifications taken from the queue (one per matching topic)
-  uint64_t messages_sent = 0;      // MESSAGE frames queued to subscribers
-  uint64_t no_subscriber = 0;      // notifications that had no subscriber (nobody to lose them)
-  uint64_t truncated = 0;          // frames cut by drop-mid-frame (lost by design)
-  uint64_t stomp_connections = 0;  // open now
-  uint64_t stomp_connects = 0;     // CONNECT/STOMP frames accepted, ever
-  uint64_t stomp_refused = 0;      // logons refused (bad credentials or refuse-logon)
-  uint64_t subscriptions = 0;      // active now
-  uint64_t subscribe_errors = 0;   // SUBSCRIBEs answered with ERROR (unknown topic)
-  uint64_t error_frames = 0;       // ERROR frames sent, all causes
+  uint64_t notifications = 0;        // notifications taken from the queue (one per matching topic)
+  uint64_t messages_sent = 0;        // MESSAGE frames queued to subscribers
+  uint64_t no_subscriber = 0;        // notifications that had no subscriber (nobody to lose them)
+  uint64_t truncated = 0;            // frames cut by drop-mid-frame (lost by design)
+  uint64_t stomp_connections = 0;    // open now
+  uint64_t stomp_accepted = 0;       // TCP connections accepted on the STOMP port, ever
+  uint64_t stomp_bytes_queued = 0;   // bytes handed to STOMP socket writes
+  uint64_t stomp_bytes_written = 0;  // bytes those writes completed
+  uint64_t stomp_connects = 0;       // CONNECT/STOMP frames accepted, ever
+  uint64_t stomp_refused = 0;        // logons refused (bad credentials or refuse-logon)
+  uint64_t subscriptions = 0;        // active now
+  uint64_t subscribe_errors = 0;     // SUBSCRIBEs answered with ERROR (unknown topic)
+  uint64_t error_frames = 0;         // ERROR frames sent, all causes
   uint64_t heartbeats_sent = 0;
   uint64_t heartbeats_received = 0;
   uint64_t api_requests = 0;
@@ -88,6 +98,32 @@ struct Stats {
   uint64_t faults = 0;        // faults executed
   uint64_t jobs_pending = 0;  // queue length (publishes, faults, sleeps, waits)
   nlohmann::json to_json() const;
+};
+
+// A frame a STOMP client sent (Options::record_frames), headers unescaped, in frame order.
+struct ClientFrame {
+  uint64_t connection = 0;  // 1-based number of the STOMP connection, in accept order
+  std::string command;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+  // The first header called `name` (repeated headers: the first wins), or nullptr.
+  const std::string* header(std::string_view name) const;
+};
+
+// A WS API request as the fake received it.
+struct ApiCall {
+  std::string method;
+  std::string target;
+  std::string session;  // X-API-Session; empty without one
+  nlohmann::json body;  // the request body parsed; null when empty or not JSON
+  int status = 0;       // the fake's answer
+};
+
+// A WS API session the fake created (logged off or expired ones included).
+struct ApiSession {
+  std::string id;  // api-session
+  std::string credential;
+  std::string userid;
 };
 
 class FakeHmc {
@@ -112,7 +148,8 @@ class FakeHmc {
   void publish(const Notification& n);
   // {"fault": "drop-mid-frame" | "stop-heartbeats" | "error-frame" | "malformed-json" |
   //  "oversized-frame" | "refuse-logon" | "expire-session" | "skip-sequence" | "slow-reader" |
-  //  "close", ...parameters}; throws std::invalid_argument for an unknown fault or bad parameter.
+  //  "close" | "raw", ...parameters}; throws std::invalid_argument for an unknown fault or bad
+  //  parameter. See README.md ("Faults").
   void fault(const nlohmann::json& fault);
   void sleep(std::chrono::milliseconds d);
   // Queue a wait until at least n subscriptions (to topics `topic` selects) exist.
@@ -135,6 +172,14 @@ class FakeHmc {
   std::vector<std::string> sent_message_ids() const;
   // Topic names that exist now (static ones and those of live API sessions).
   std::vector<std::string> topic_names() const;
+  // record_frames only: every frame STOMP clients sent, in arrival order (all connections).
+  std::vector<ClientFrame> received_frames() const;
+  // Destinations the n-th STOMP connection (1-based) subscribed successfully, in order.
+  std::vector<std::string> subscribed(uint64_t connection) const;
+  // Every WS API request, in arrival order.
+  std::vector<ApiCall> api_calls() const;
+  // Every WS API session created, in order.
+  std::vector<ApiSession> api_sessions() const;
 
   class Impl;
 
