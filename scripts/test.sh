@@ -18,6 +18,7 @@ phase() {
 
 phase "packages"
 ensure_packages "${SLUICE_BUILD_PACKAGES[@]}" "${SLUICE_TEST_PACKAGES[@]}"
+ensure_valijson
 
 jobs=$(nproc)
 status=0
