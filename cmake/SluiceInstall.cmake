@@ -15,4 +15,6 @@ function(sluice_install_static_library target)
     target_link_options(${target} INTERFACE $<INSTALL_INTERFACE:-fsanitize=${SLUICE_SANITIZE}>)
   endif()
   install(TARGETS ${target} EXPORT SluiceTargets ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT dev)
+  # cmake/SluicePackaging.cmake strips their debug information when installing stripped (cpack).
+  set_property(GLOBAL APPEND PROPERTY SLUICE_INSTALLED_STATIC_LIBRARIES ${target})
 endfunction()

@@ -49,9 +49,13 @@ install(CODE "
   file(READ \"${SLUICE_PACKAGING_DIR}/sluice.service\" unit)
   string(REPLACE \"/usr/bin/sluice\" \"\${bindir}/sluice\" unit \"\${unit}\")
   string(REPLACE \"/etc/sluice/\" \"\${confdir}/\" unit \"\${unit}\")
-  file(WRITE \"${pkg_out}/sluice.service\" \"\${unit}\")
+  # One folder per destination: installs into two places at once (cpack beside a test's
+  # `cmake --install`) must not write each other's unit.
+  string(MD5 dest \"\$ENV{DESTDIR}\${CMAKE_INSTALL_PREFIX}\")
+  file(WRITE \"${pkg_out}/unit-\${dest}/sluice.service\" \"\${unit}\")
   file(INSTALL DESTINATION \"\${CMAKE_INSTALL_PREFIX}/lib/systemd/system\" TYPE FILE
-       PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ FILES \"${pkg_out}/sluice.service\")
+       PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ
+       FILES \"${pkg_out}/unit-\${dest}/sluice.service\")
 " COMPONENT daemon)
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/examples/ DESTINATION ${CMAKE_INSTALL_DATADIR}/sluice/examples
         COMPONENT daemon)
@@ -67,6 +71,20 @@ install(FILES ${PROJECT_SOURCE_DIR}/README.md ${PROJECT_SOURCE_DIR}/docs/cli.md
 install(FILES ${PROJECT_SOURCE_DIR}/docs/writing-plugins.md ${SLUICE_PACKAGING_DIR}/copyright
               ${pkg_out}/changelog.Debian.gz
         DESTINATION ${CMAKE_INSTALL_DATADIR}/doc/sluice-dev COMPONENT dev)
+
+# A stripped installation (cpack, `cmake --install --strip`) strips executables and plugins;
+# CMake leaves static libraries alone, so their debug information goes here (as Debian's
+# dh_strip does: `strip --strip-debug`, the symbol table stays).
+get_property(static_libs GLOBAL PROPERTY SLUICE_INSTALLED_STATIC_LIBRARIES)
+foreach(lib IN LISTS static_libs)
+  install(CODE "
+    if(CMAKE_INSTALL_DO_STRIP)
+      execute_process(COMMAND \"${CMAKE_STRIP}\" --strip-debug
+        \"\$ENV{DESTDIR}\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_LIBDIR}/$<TARGET_FILE_NAME:${lib}>\"
+        COMMAND_ERROR_IS_FATAL ANY)
+    endif()
+  " COMPONENT dev)
+endforeach()
 
 # --- CPack: the Debian packages ---------------------------------------------------------------
 

@@ -63,7 +63,7 @@ ninja -C build/tsan -j"$jobs" $tsan_targets
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/scripts/tsan.supp \
   ctest --test-dir build/tsan -j"$jobs" --output-on-failure \
   -R '^(unit|integration|generator|hmc_stomp|ldm_xml)\.' \
-  -E '^(hmc_stomp\.activemq|integration\.install_sdk_out_of_tree)$' || status=1
+  -E '^(hmc_stomp\.activemq|integration\.install_sdk_out_of_tree|integration\.package)$' || status=1
 phase ""
 
 exit $status
