@@ -19,7 +19,8 @@ cleanup() {
 }
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; exit 1; }
-ok() { echo "ok: $*"; }
+start=$(date +%s)
+ok() { echo "ok: $* ($(($(date +%s) - start)) s)"; }
 
 for tool in cpack dpkg-deb dpkg-shlibdeps lintian systemd-analyze man; do
   command -v $tool > /dev/null || fail "$tool is missing (scripts/deps.sh: SLUICE_TEST_PACKAGES)"
