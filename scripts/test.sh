@@ -54,7 +54,8 @@ cmake -S . -B build/tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSLUICE_SANITIZE=thr
   -DSLUICE_BUILD_BENCH=OFF >/dev/null
 # Only what the tests below run: the core's unit tests and test plugins, the `sluice` executable
 # with every plugin and the fakes (integration tests), and the tests of the sources (generator,
-# hmc_stomp, ldm_xml) except the ActiveMQ one, which mostly exercises a Java broker.
+# hmc_stomp, ldm_xml) except the ActiveMQ one, which mostly exercises a Java broker. The install
+# and package tests need every installed target and ran in the sanitizer phase: not here.
 tsan_targets=$(ninja -C build/tsan -t targets all |
   sed -n 's/^\([^:]*\): C[X]*_\(EXECUTABLE\|MODULE_LIBRARY\|SHARED_LIBRARY\)_LINKER.*/\1/p' |
   grep -E '^(bin/|lib/sluice/plugins/|tests/|plugins/(generator|hmc_stomp|ldm_xml)/)' |
