@@ -7,6 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh
 ensure_packages "${SLUICE_BUILD_PACKAGES[@]}"
+ensure_valijson
 
 cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build/release -j"$(nproc)" --target sluice sluice-fake-hmc sluice-fake-ldmd \

@@ -41,6 +41,7 @@ done
 # shellcheck source=scripts/deps.sh
 source scripts/deps.sh
 ensure_packages "${SLUICE_BUILD_PACKAGES[@]}" clang-14 libclang-rt-14-dev python3
+ensure_valijson
 
 build=build/fuzz
 out=build/fuzz-campaign

@@ -1,6 +1,7 @@
 // sluice run PIPELINE: start the pipeline, then wait for signals on a dedicated thread
 // (sigwait: no work in a signal handler, safe with every thread the plugins start).
 #include "cli.hpp"
+#include "sd_notify.hpp"
 
 #include <sluice/core/config.hpp>
 #include <sluice/core/dead_letter.hpp>
@@ -287,6 +288,7 @@ int cmd_run(const std::vector<std::string>& args) {
     end_signal_thread();
     return kRuntime;
   }
+  sd_notify("READY=1");  // every sink and source started (systemd Type=notify)
   for (;;) {
     {
       std::unique_lock lock(requests.m);
@@ -294,11 +296,14 @@ int cmd_run(const std::vector<std::string>& args) {
       if (requests.stop) break;
       requests.reload = false;
     }
+    sd_notify("RELOADING=1");
     if (!daemon.reload()) {
       end_signal_thread();
       return kRuntime;
     }
+    sd_notify("READY=1");
   }
+  sd_notify("STOPPING=1");
   if (daemon.stop()) {
     // A plugin thread is stuck in plugin code: leave now rather than run exit handlers and
     // unload libraries under it. Every line is written already (the logger flushes each).
