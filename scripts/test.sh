@@ -32,16 +32,17 @@ cmake --build build/asan -j"$jobs"
 # avoids it; it could only add false leak reports, never hide a leak.
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1:intercept_tls_get_addr=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-ctest --test-dir build/asan -j"$jobs" --output-on-failure -LE 'bench|fuzz' || status=1
+ctest --test-dir build/asan -j"$jobs" --output-on-failure -LE 'bench|fuzz|package' || status=1
 
-phase "optimised build: benchmark smoke runs"
+phase "optimised build: benchmark smoke runs and the Debian packages"
 cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-# Only the benchmarks (executables under bench/) and what they depend on: the tests are built and
-# run in the sanitizer build already.
-bench_targets=$(ninja -C build/release -t targets all |
-  sed -n 's/^\(bench\/[^:]*\): CXX_EXECUTABLE_LINKER.*/\1/p')
-ninja -C build/release -j"$jobs" $bench_targets
-ctest --test-dir build/release --output-on-failure -L bench || status=1
+# Only the benchmarks (under bench/) and what is installed (programs, plugins, the fakes'
+# libraries), which the package test packs; the tests are built and run in the sanitizer build.
+release_targets=$(ninja -C build/release -t targets all |
+  sed -n 's/^\([^:]*\): C[X]*_\(EXECUTABLE\|MODULE_LIBRARY\|STATIC_LIBRARY\)_LINKER.*/\1/p' |
+  grep -E '^(bench/|bin/|lib/sluice/plugins/|sdk/fakes/[^/]+/lib)')
+ninja -C build/release -j"$jobs" $release_targets
+ctest --test-dir build/release --output-on-failure -L 'bench|package' || status=1
 
 phase "libFuzzer targets (clang)"
 CC=clang-14 CXX=clang++-14 cmake -S . -B build/fuzz -G Ninja -DCMAKE_BUILD_TYPE=Debug \
