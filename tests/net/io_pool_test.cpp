@@ -40,6 +40,26 @@ TEST_CASE(
   (void)first;
 }
 
+TEST_CASE("IoPool: the last holder may let go inside one of the pool's own handlers") {
+  // The handler returns into the pool's scheduler after the pool is gone: that scheduler must
+  // still be alive (ASan reports a use-after-free otherwise), and the thread ends by itself.
+  const size_t before = nettest::thread_count();
+  std::promise<void> released;
+  {
+    auto pool = std::make_shared<IoPool>(2);
+    auto& io = pool->context();
+    boost::asio::post(io, [p = std::move(pool), &released]() mutable {
+      p.reset();
+      released.set_value();
+    });
+  }
+  auto done = released.get_future();
+  REQUIRE(done.wait_for(5s) == std::future_status::ready);
+  for (int i = 0; i < 500 && nettest::thread_count() != before; ++i)
+    std::this_thread::sleep_for(10ms);
+  CHECK(nettest::thread_count() == before);
+}
+
 TEST_CASE("Strand: handlers of one instance never overlap on the pool's threads") {
   auto pool = std::make_shared<IoPool>(4);
   Strand strand(pool, nullptr);

@@ -33,17 +33,19 @@ namespace sluice::net {
 class IoPool {
  public:
   // threads 0: one per core (at least one).
-  explicit IoPool(size_t threads = 0) : work_(io_.get_executor()) {
+  explicit IoPool(size_t threads = 0) : core_(std::make_shared<Core>()) {
     if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
     threads_.reserve(threads);
     for (size_t i = 0; i < threads; ++i)
-      threads_.emplace_back([this] { run(); });
+      threads_.emplace_back([core = core_] { run(*core); });
   }
   ~IoPool() {
-    work_.reset();
-    io_.stop();
+    core_->work.reset();
+    core_->io.stop();
     for (auto& t : threads_) {
-      // The last reference may go inside a handler: that thread cannot join itself.
+      // The last reference may go inside a handler: that thread cannot join itself. It holds
+      // the io_context (Core) itself, so the handler returns into a live scheduler, and the
+      // context goes when that thread's run() has returned.
       if (t.get_id() == std::this_thread::get_id())
         t.detach();
       else
@@ -53,10 +55,10 @@ class IoPool {
   IoPool(const IoPool&) = delete;
   IoPool& operator=(const IoPool&) = delete;
 
-  boost::asio::io_context& context() { return io_; }
+  boost::asio::io_context& context() { return core_->io; }
   size_t threads() const { return threads_.size(); }
   // Exceptions that escaped a handler not run through a Strand.
-  uint64_t escaped() const { return escaped_.load(); }
+  uint64_t escaped() const { return core_->escaped.load(); }
 
   // The pool of this plugin module: made on the first call, shared by every caller while one
   // of them holds it; its threads end when the last holder lets go.
@@ -73,21 +75,27 @@ class IoPool {
   }
 
  private:
-  void run() {
+  // What the threads use: shared with each of them, so it outlives a pool destroyed on one.
+  struct Core {
+    boost::asio::io_context io;
+    boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work{
+        io.get_executor()};
+    std::atomic<uint64_t> escaped{0};
+  };
+
+  static void run(Core& core) {
     for (;;) {
       try {
-        io_.run();
+        core.io.run();
         return;
       } catch (...) {
-        ++escaped_;
+        ++core.escaped;
       }
     }
   }
 
-  boost::asio::io_context io_;
-  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
+  std::shared_ptr<Core> core_;
   std::vector<std::thread> threads_;
-  std::atomic<uint64_t> escaped_{0};
 };
 
 // What a Strand's handlers share: where an exception goes, and whether they may still run.
