@@ -91,6 +91,33 @@ TEST_CASE("EmitPool: an instance blocked in emit does not stall the others") {
   CHECK(blocked.wait([&] { return blocked.event_ids.size() == 1; }));
 }
 
+TEST_CASE("EmitPool: two instances blocked in emit do not stall a third one") {
+  // Both b and c wait when the first spare starts; the spare takes b (which blocks too), and c
+  // needs a second spare: the stall check must come round again.
+  nettest::TestHost a, b, c;
+  EmitPoolOptions po;
+  po.base = 1;
+  po.max = 4;
+  po.stall_after = 50ms;
+  auto pool = std::make_shared<EmitPool>(std::make_shared<IoPool>(1), po);
+  EmitPump pa(a.host(), pool, {}), pb(b.host(), pool, {}), pc(c.host(), pool, {});
+  a.set_hold(true);
+  b.set_hold(true);
+  auto ea = events("a", 1);
+  pa.submit(ea);
+  REQUIRE(a.wait([&] { return a.emits_in_progress == 1; }));
+  auto eb = events("b", 1);
+  pb.submit(eb);
+  auto ec = events("c", 1);
+  pc.submit(ec);
+  CHECK(c.wait([&] { return c.event_ids.size() == 1; }, 5s));
+  CHECK(pool->threads() == 3);  // a's, b's and c's: one spare per blocked instance
+  a.set_hold(false);
+  b.set_hold(false);
+  CHECK(a.wait([&] { return a.event_ids.size() == 1; }));
+  CHECK(b.wait([&] { return b.event_ids.size() == 1; }));
+}
+
 TEST_CASE("EmitPump::stop waits for the emit in flight and emits what is queued") {
   nettest::TestHost th;
   auto pool = std::make_shared<EmitPool>(std::make_shared<IoPool>(1), EmitPoolOptions{1, 1});

@@ -124,16 +124,21 @@ class EmitPool : public std::enable_shared_from_this<EmitPool> {
     if (q->ready || q->running || q->waiting.empty()) return;
     q->ready = true;
     ready_.push_back(q);
-    if (idle_ > 0) {
+    if (idle_ > 0)
       wake_.notify_one();
-    } else if (!stall_armed_ && threads_.size() < options_.max) {
-      stall_armed_ = true;
-      stall_timer_.expires_after(options_.stall_after);
-      stall_timer_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
-        if (ec) return;
-        if (auto self = weak.lock()) self->check_stall();
-      });
-    }
+    else
+      arm_stall_check();
+  }
+
+  // Under mutex_: checks after stall_after whether queues still wait behind busy threads.
+  void arm_stall_check() {
+    if (stall_armed_ || threads_.size() >= options_.max) return;
+    stall_armed_ = true;
+    stall_timer_.expires_after(options_.stall_after);
+    stall_timer_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
+      if (ec) return;
+      if (auto self = weak.lock()) self->check_stall();
+    });
   }
 
   void check_stall() {
@@ -144,16 +149,11 @@ class EmitPool : public std::enable_shared_from_this<EmitPool> {
     // Every thread busy for stall_after: a spare serves the queues that wait.
     if (busy_since_.empty()) return;
     for (auto& [id, since] : busy_since_)
-      if (now - since < options_.stall_after) {
-        stall_armed_ = true;
-        stall_timer_.expires_after(options_.stall_after);
-        stall_timer_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
-          if (ec) return;
-          if (auto self = weak.lock()) self->check_stall();
-        });
-        return;
-      }
+      if (now - since < options_.stall_after) return arm_stall_check();
     spawn();
+    // The spare takes one waiting queue; queues behind it are checked again (they are in ready_
+    // already, so make_ready will not arm the check for them).
+    if (ready_.size() > 1) arm_stall_check();
   }
 
   // Under mutex_.
