@@ -307,6 +307,11 @@ class Pool {
       c->close();
     open_ -= idle_.size();
     idle_.clear();
+    // A request in flight is answered retry now (its late completion changes nothing); the
+    // core then spools or re-queues it instead of waiting for an answer that cannot come.
+    auto busy = busy_;
+    for (const auto& c : busy)
+      c->abort("sink stopping");
     for (auto& w : all_)
       if (auto c = w.lock()) c->close();
     auto waiting = std::move(waiting_);

@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -186,6 +187,30 @@ TEST_CASE("webhook: a receiver that hangs hits the read timeout and the batch is
   Delivery d = f.deliver(events(1));
   CHECK(d.code == SLUICE_DELIVERY_RETRY);
   CHECK(d.reason == "read 127.0.0.1:" + std::to_string(r.port()) + ": timed out");
+}
+
+TEST_CASE("webhook: stop answers a request in flight with retry before it returns") {
+  Receiver r;
+  r.script({Answer::hang()});
+  Fixture f(options_for(r, {{"read_timeout", "30s"}}));
+  std::optional<Delivery> answer;
+  std::string error;
+  std::thread sender([&] {
+    try {
+      answer = f.deliver(events(1));
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+  });
+  for (int i = 0; i < 500 && r.request_count() == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  REQUIRE(r.request_count() == 1);
+  f.sink->stop();
+  sender.join();
+  CHECK(error == "");
+  REQUIRE(answer.has_value());
+  CHECK(answer->code == SLUICE_DELIVERY_RETRY);
+  CHECK(answer->reason == "sink stopping");
 }
 
 TEST_CASE("webhook: a receiver that closes the connection without answering means retry") {
