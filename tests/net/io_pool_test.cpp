@@ -41,18 +41,20 @@ TEST_CASE(
 }
 
 TEST_CASE("IoPool: the last holder may let go inside one of the pool's own handlers") {
-  // The handler returns into the pool's scheduler after the pool is gone: that scheduler must
+  // As when a timer handler took the last reference (weak_ptr::lock) while its instance went
+  // away: the handler returns into the pool's scheduler after the pool is gone, which must
   // still be alive (ASan reports a use-after-free otherwise), and the thread ends by itself.
   const size_t before = nettest::thread_count();
-  std::promise<void> released;
-  {
-    auto pool = std::make_shared<IoPool>(2);
-    auto& io = pool->context();
-    boost::asio::post(io, [p = std::move(pool), &released]() mutable {
-      p.reset();
-      released.set_value();
-    });
-  }
+  std::promise<void> outside_let_go, released;
+  auto pool = std::make_shared<IoPool>(2);
+  boost::asio::post(pool->context(),
+                    [p = pool, go = outside_let_go.get_future(), &released]() mutable {
+                      go.wait();
+                      p.reset();  // the last reference
+                      released.set_value();
+                    });
+  pool.reset();
+  outside_let_go.set_value();
   auto done = released.get_future();
   REQUIRE(done.wait_for(5s) == std::future_status::ready);
   for (int i = 0; i < 500 && nettest::thread_count() != before; ++i)
