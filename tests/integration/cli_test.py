@@ -10,22 +10,12 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 
+from checks import check, fail
+
 SECRET = "Tr0ub4dor-and-3"  # must never show up in any output
-
-
-def fail(msg):
-    print("FAIL: " + msg)
-    sys.exit(1)
-
-
-def check(cond, msg):
-    if not cond:
-        fail(msg)
-    print("ok: " + msg)
 
 
 def run(args, timeout=60, env=None):

@@ -15,24 +15,14 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
+
+from checks import check, fail
 
 # The secrets the example pipelines reference, with the values the fakes expect.
 ENV = {"HMC_PASSWORD": "hmcpassword", "LDM_PASSWORD": "ldm-demo-pw",
        "WEBHOOK_SECRET": "demo-signing-secret", "WEBHOOK_TOKEN": "demo-token"}
-
-
-def fail(msg):
-    print("FAIL: " + msg)
-    sys.exit(1)
-
-
-def check(cond, msg):
-    if not cond:
-        fail(msg)
-    print("ok: " + msg)
 
 
 def poll(pred, timeout):

@@ -11,20 +11,10 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 
-
-def fail(msg):
-    print("FAIL: " + msg)
-    sys.exit(1)
-
-
-def check(cond, msg):
-    if not cond:
-        fail(msg)
-    print("ok: " + msg)
+from checks import check, fail
 
 
 def pipeline(tmp, sink_options="then: ok"):
