@@ -5,16 +5,33 @@
 #include <sluice/core/log.hpp>
 #include <sluice/core/plugin_host.hpp>
 #include <sluice/core/runtime.hpp>
+#include <sluice/core/spool.hpp>
 
 #include "test_plugins.hpp"
 
 #include <chrono>
+#include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 namespace fixture {
+
+// Runtime options under which a sink with `queue: {policy: spool}` gets the real spool queue;
+// `fail_write` (optional) is the spool's write-fault hook (an errno, 0 for none).
+inline sluice::core::RuntimeOptions spool_options(std::function<int()> fail_write = nullptr) {
+  sluice::core::RuntimeOptions o;
+  o.spool_queue_factory =
+      [fail_write](
+          const sluice::core::SinkConfig& sink) -> std::unique_ptr<sluice::core::SinkQueue> {
+    auto options = sluice::core::spool_options_for(sink);
+    options.fail_write = fail_write;
+    return sluice::core::make_spool_queue(sink, options, [](const std::string&) {});
+  };
+  return o;
+}
 
 inline const sluice_plugin_descriptor* scripted_descriptor() {
   static const sluice_plugin_descriptor d =

@@ -23,15 +23,6 @@ using sluice_test::ScriptedSink;
 
 namespace {
 
-RuntimeOptions spool_options() {
-  RuntimeOptions o;
-  o.spool_queue_factory = [](const SinkConfig& sink) -> std::unique_ptr<SinkQueue> {
-    return sluice::core::make_spool_queue(sink, sluice::core::spool_options_for(sink),
-                                          [](const std::string&) {});
-  };
-  return o;
-}
-
 // How often each event id was answered OK by the scripted sink.
 std::map<std::string, int> delivered_ids() {
   std::lock_guard lock(ScriptedSink::mutex());

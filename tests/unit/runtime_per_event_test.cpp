@@ -254,19 +254,6 @@ TEST_CASE("per event: the accounting identity holds with many mixed batches in f
   CHECK(m.dropped_rejected > 0);
 }
 
-namespace {
-
-RuntimeOptions spool_options() {
-  RuntimeOptions o;
-  o.spool_queue_factory = [](const SinkConfig& sink) -> std::unique_ptr<sluice::core::SinkQueue> {
-    return sluice::core::make_spool_queue(sink, sluice::core::spool_options_for(sink),
-                                          [](const std::string&) {});
-  };
-  return o;
-}
-
-}  // namespace
-
 // A spool acknowledges a record only when every event read with it was released: delivering
 // part of a batch releases those events at once, and the records stay on disk until the rest
 // is done. So after a stop (or kill -9) with RETRY events pending, the next run sends the whole

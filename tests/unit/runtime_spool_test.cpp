@@ -31,17 +31,11 @@ using sluice::testing::TempDir;
 std::atomic<int> g_write_errno{0};  // the errno the spool's next writes fail with (0: none)
 std::atomic<int> g_writes{0};       // writes of appended records so far
 
-RuntimeOptions spool_options() {
-  RuntimeOptions o;
-  o.spool_queue_factory = [](const SinkConfig& sink) -> std::unique_ptr<SinkQueue> {
-    auto options = sluice::core::spool_options_for(sink);
-    options.fail_write = [] {
-      ++g_writes;
-      return g_write_errno.load();
-    };
-    return sluice::core::make_spool_queue(sink, options, [](const std::string&) {});
-  };
-  return o;
+RuntimeOptions spool_options_with_write_faults() {
+  return fixture::spool_options([] {
+    ++g_writes;
+    return g_write_errno.load();
+  });
 }
 
 SinkConfig spooled_sink(const TempDir& d) {
@@ -59,7 +53,7 @@ TEST_CASE("spool error: events of a failed append are dropped_spool_error, logge
   g_write_errno = 0;
   TempDir dir;
   CapturedLog log;
-  Runtime rt(simple(spooled_sink(dir)), host(), log.logger, spool_options());
+  Runtime rt(simple(spooled_sink(dir)), host(), log.logger, spool_options_with_write_faults());
   rt.start();
   REQUIRE(emit(events(3, 1)));
   REQUIRE(eventually([&] { return sink_metrics(rt.metrics(), "out").delivered == 3; }));
@@ -99,7 +93,7 @@ TEST_CASE("spool restart: in-flight batches stay spooled; the backlog is `recove
   {
     CapturedLog log;
     ScriptedSink::set_gate(true);  // the first batch hangs until the sink's stop()
-    Runtime rt(p, host(), log.logger, spool_options());
+    Runtime rt(p, host(), log.logger, spool_options_with_write_faults());
     rt.start();
     REQUIRE(emit(events(6, 1)));
     REQUIRE(eventually([&] { return sink_metrics(rt.metrics(), "out").in_flight == 2; }));
@@ -117,7 +111,7 @@ TEST_CASE("spool restart: in-flight batches stay spooled; the backlog is `recove
   ScriptedSink::reset();
   {
     CapturedLog log;
-    Runtime rt(p, host(), log.logger, spool_options());
+    Runtime rt(p, host(), log.logger, spool_options_with_write_faults());
     rt.start();
     {
       auto m = sink_metrics(rt.metrics(), "out");
@@ -150,7 +144,7 @@ TEST_CASE("spool overflow drop_oldest: the spool evicts unread events, counted; 
   s.batch.max_events = 5;
   CapturedLog log;
   ScriptedSink::set_gate(true);
-  Runtime rt(simple(s), host(), log.logger, spool_options());
+  Runtime rt(simple(s), host(), log.logger, spool_options_with_write_faults());
   rt.start();
   REQUIRE(emit(events(5, 1)));
   REQUIRE(eventually([&] { return sink_metrics(rt.metrics(), "out").in_flight == 5; }));
@@ -184,7 +178,7 @@ TEST_CASE("spool overflow block: a full spool makes emit wait until batches are 
   s.batch.max_events = 5;
   CapturedLog log;
   ScriptedSink::set_gate(true);
-  Runtime rt(simple(s), host(), log.logger, spool_options());
+  Runtime rt(simple(s), host(), log.logger, spool_options_with_write_faults());
   rt.start();
   std::atomic<bool> emitted{false};
   std::thread emitter([&] {
@@ -218,7 +212,7 @@ TEST_CASE("spool damage: a record lost on disk is spool_lost, the rest delivered
   {
     CapturedLog log;
     ScriptedSink::set_gate(true);  // nothing is delivered: all 6 stay in the spool
-    Runtime rt(p, host(), log.logger, spool_options());
+    Runtime rt(p, host(), log.logger, spool_options_with_write_faults());
     rt.start();
     REQUIRE(emit(events(6, 1)));
     REQUIRE(eventually([&] { return sink_metrics(rt.metrics(), "out").in_flight == 6; }));
@@ -244,7 +238,7 @@ TEST_CASE("spool damage: a record lost on disk is spool_lost, the rest delivered
   }
   ScriptedSink::reset();
   CapturedLog log;
-  Runtime rt(p, host(), log.logger, spool_options());
+  Runtime rt(p, host(), log.logger, spool_options_with_write_faults());
   rt.start();
   REQUIRE(eventually([&] { return sink_metrics(rt.metrics(), "out").delivered == 5; }));
   rt.stop();
@@ -262,7 +256,7 @@ TEST_CASE("spool policy: the events of one emit call reach the disk in one write
   g_write_errno = 0;
   TempDir dir;
   CapturedLog log;
-  Runtime rt(simple(spooled_sink(dir)), host(), log.logger, spool_options());
+  Runtime rt(simple(spooled_sink(dir)), host(), log.logger, spool_options_with_write_faults());
   rt.start();
   g_writes = 0;
   REQUIRE(emit(events(50, 1)));
