@@ -108,6 +108,19 @@ struct Requests {
   bool reload = false;  // SIGHUPs not handled yet (several coalesce into one)
 };
 
+// What a reload did: logged, counted and the answer of the admin server's POST /reload.
+struct ReloadOutcome {
+  enum class Result {
+    unchanged,     // the file and every resolved option are as running
+    applied,       // the new pipeline runs
+    refused,       // invalid: the running pipeline stays
+    restored,      // the new pipeline failed to start: the previous one runs again
+    nothing_runs,  // the new pipeline and the previous one both failed to start
+  };
+  Result result = Result::unchanged;
+  std::string message;  // one line, as logged
+};
+
 // The running pipeline and what a SIGHUP reload needs: the configuration it runs (to start it
 // again when a new one fails to start) and the fingerprint of the file it came from.
 class Daemon {
@@ -128,9 +141,9 @@ class Daemon {
     launch(running_);
   }
 
-  // SIGHUP: reopen, then reload the pipeline file if it changed and is valid. Returns false
-  // when nothing runs any more (the new pipeline and the previous one both failed to start).
-  bool reload() {
+  // SIGHUP: reopen, then reload the pipeline file if it changed and is valid.
+  ReloadOutcome reload() {
+    using Result = ReloadOutcome::Result;
     log_.info("core", "SIGHUP: reopening sink outputs");
     runtime_->reopen();
 
@@ -146,15 +159,17 @@ class Daemon {
                                                              : core::LogLevel::warn,
                "core", line);
     if (!loaded.result.ok()) {
-      log_.error("core", "reload refused: the running pipeline stays (" +
-                             std::to_string(loaded.errors) + " error(s) in " + path_ + ")");
-      return true;
+      std::string message = "reload refused: the running pipeline stays (" +
+                            std::to_string(loaded.errors) + " error(s) in " + path_ + ")";
+      log_.error("core", message);
+      return {Result::refused, message};
     }
     core::PipelineConfig next = std::move(*loaded.result.pipeline);
     std::string next_fingerprint = fingerprint(bytes, next);
     if (next_fingerprint == fingerprint_) {
-      log_.info("core", "SIGHUP: " + path_ + " is unchanged; the running pipeline stays");
-      return true;
+      std::string message = path_ + " is unchanged; the running pipeline stays";
+      log_.info("core", "SIGHUP: " + message);
+      return {Result::unchanged, message};
     }
 
     log_.info("core", "reloading " + path_ + ": stopping the running pipeline");
@@ -172,17 +187,20 @@ class Daemon {
       try {
         launch(running_);
       } catch (const std::exception& e2) {
-        log_.error("core", std::string("cannot start the previous pipeline again: ") + e2.what());
-        return false;
+        std::string message = std::string("cannot start the previous pipeline again: ") + e2.what();
+        log_.error("core", message);
+        return {Result::nothing_runs, message};
       }
-      log_.info("core",
-                "reload failed: the previous pipeline runs again (" + counts(running_) + ")");
-      return true;
+      std::string message = std::string("reload failed (") + e.what() +
+                            "): the previous pipeline runs again (" + counts(running_) + ")";
+      log_.info("core", message);
+      return {Result::restored, message};
     }
     running_ = std::move(next);
     fingerprint_ = std::move(next_fingerprint);
-    log_.info("core", "reloaded: " + counts(running_));
-    return true;
+    std::string message = "reloaded: " + counts(running_);
+    log_.info("core", message);
+    return {Result::applied, message};
   }
 
   // True when a plugin did not return and was abandoned (its thread still runs).
@@ -297,7 +315,7 @@ int cmd_run(const std::vector<std::string>& args) {
       requests.reload = false;
     }
     sd_notify("RELOADING=1");
-    if (!daemon.reload()) {
+    if (daemon.reload().result == ReloadOutcome::Result::nothing_runs) {
       end_signal_thread();
       return kRuntime;
     }
