@@ -11,6 +11,7 @@
 #include <sluice/plugin.h>
 
 #include <dlfcn.h>
+#include <spawn.h>
 #include <sys/resource.h>
 
 #include <atomic>
@@ -126,6 +127,9 @@ PluginResult run_plugin_with(const std::string& plugin_path, const json& options
 
 // ---- C: a real ActiveMQ broker (the HMC's own) in between --------------------------------------
 // Publishes n SENDs over plain TCP STOMP, the last with a receipt, and waits for it.
+// The first argument that makes this program the publisher of the ActiveMQ round.
+constexpr const char* kPublishCommand = "--publish-to-activemq";
+
 void activemq_publish(uint16_t port, uint64_t n) {
   asio::io_context io;
   tcp::socket s(io);
@@ -174,16 +178,14 @@ PluginResult run_activemq(const std::string& plugin_path, uint64_t n) {
         return h.state.load() == SLUICE_STATE_UP;
       },
       [&] {
+        // Its own program (this one, re-executed): a fork of this process, whose plugin
+        // threads run, may not allocate before exec.
+        const std::string port = std::to_string(stomp_port), count = std::to_string(n);
+        const char* args[] = {"bench_hmc", kPublishCommand, port.c_str(), count.c_str(), nullptr};
         std::fflush(stdout);
-        publisher = fork();
-        if (publisher == 0) {
-          try {
-            activemq_publish(stomp_port, n);
-          } catch (...) {
-            _exit(1);
-          }
-          _exit(0);
-        }
+        if (posix_spawn(&publisher, "/proc/self/exe", nullptr, nullptr,
+                        const_cast<char* const*>(args), environ) != 0)
+          publisher = -1;
       });
   if (publisher > 0) {
     int status = 0;
@@ -195,6 +197,14 @@ PluginResult run_activemq(const std::string& plugin_path, uint64_t n) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc == 4 && std::string(argv[1]) == kPublishCommand) {  // the publisher process
+    try {
+      activemq_publish(static_cast<uint16_t>(std::stoul(argv[2])), std::stoull(argv[3]));
+    } catch (...) {
+      return 1;
+    }
+    return 0;
+  }
   uint64_t n = 1000000, py_n = 100000, amq_n = 0, rounds = 3;
   std::string fake = SLUICE_FAKE_HMC, plugin = HMC_STOMP_PLUGIN, python = SLUICE_PYTHON,
               script = STOMP_PY_SCRIPT;

@@ -36,14 +36,14 @@ void check_interval(milliseconds got, milliseconds want) {
   if (got.count() == 0) return;
   if (want.count() == 0) abort();  // a direction we turned off stays off
   if (got < want) abort();
-  if (got.count() > std::max<int64_t>(want.count(), hmc::kMaxBrokerHeartbeatMs)) abort();
+  if (got.count() > std::max<int64_t>(want.count(), sluice::hmc::kMaxBrokerHeartbeatMs)) abort();
   // What the heart-beat timer and the watchdog compute must not overflow the clock.
   using Clock = std::chrono::steady_clock;
   const auto twice = std::chrono::duration_cast<Clock::duration>(2 * got);
   if (twice.count() <= 0 || twice / 2 != std::chrono::duration_cast<Clock::duration>(got)) abort();
 }
 
-void check(const hmc::Heartbeats& hb, milliseconds send, milliseconds receive) {
+void check(const sluice::hmc::Heartbeats& hb, milliseconds send, milliseconds receive) {
   check_interval(hb.send, send);
   check_interval(hb.receive, receive);
   for (const auto& w : hb.warnings)
@@ -60,42 +60,43 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const size_t cut = rest.empty() ? 0 : (data[2] / 3) % (rest.size() + 1);
 
   // The header alone, as a broker could write it.
-  check(hmc::negotiate_heartbeats(send, receive, rest.substr(0, 64)), send, receive);
+  check(sluice::hmc::negotiate_heartbeats(send, receive, rest.substr(0, 64)), send, receive);
 
-  stomp::Parser parser(4096);
+  sluice::hmc::stomp::Parser parser(4096);
   parser.set_max_headers(max_headers);
   bool connected = false;
   try {
     for (std::string_view part : {rest.substr(0, cut), rest.substr(cut)}) {
       parser.append(part);
-      stomp::FrameView f;
+      sluice::hmc::stomp::FrameView f;
       while (parser.next(f)) {
         if (f.headers.size() > max_headers) abort();
         if (connected) continue;  // later frames go to the listener (fuzz_events covers them)
-        const hmc::ConnectAnswer a = hmc::read_connect_answer(f, send, receive);
+        const sluice::hmc::ConnectAnswer a = sluice::hmc::read_connect_answer(f, send, receive);
         switch (a.kind) {
-          case hmc::ConnectAnswer::Kind::connected:
+          case sluice::hmc::ConnectAnswer::Kind::connected:
             if (f.command != "CONNECTED") abort();
             check(a.heartbeats, send, receive);
-            if (a.version == stomp::Version::v1_0 &&
+            if (a.version == sluice::hmc::stomp::Version::v1_0 &&
                 (a.heartbeats.send.count() || a.heartbeats.receive.count()))
               abort();  // 1.0 has no heart-beats
             parser.set_version(a.version);
             connected = true;
             break;
-          case hmc::ConnectAnswer::Kind::rejected:
+          case sluice::hmc::ConnectAnswer::Kind::rejected:
             if (f.command != "ERROR") abort();
             if (a.reason.rfind("broker refused the connection: ", 0) != 0) abort();
             break;
-          case hmc::ConnectAnswer::Kind::unexpected:
+          case sluice::hmc::ConnectAnswer::Kind::unexpected:
             if (f.command == "CONNECTED" || f.command == "ERROR") abort();
             if (a.reason.rfind("expected CONNECTED, got ", 0) != 0) abort();
             break;
         }
-        if (a.kind != hmc::ConnectAnswer::Kind::connected) return 0;  // the connection closes
+        if (a.kind != sluice::hmc::ConnectAnswer::Kind::connected)
+          return 0;  // the connection closes
       }
     }
-  } catch (const stomp::FrameError&) {
+  } catch (const sluice::hmc::stomp::FrameError&) {
     // The connection closes; nothing else may escape.
   }
   return 0;

@@ -19,7 +19,7 @@
 namespace {
 const std::string kSource = "hmc://fuzz";
 
-void check_event(const sluice::Event& e, const stomp::FrameView& f) {
+void check_event(const sluice::Event& e, const sluice::hmc::stomp::FrameView& f) {
   if (e.type.rfind("hmc.", 0) != 0 && e.type.rfind("sluice.", 0) != 0) abort();
   if (e.data && !sluice::json_valid(*e.data)) abort();
   if (e.type == "sluice.gap") return;  // its attributes are its own
@@ -31,11 +31,11 @@ void check_event(const sluice::Event& e, const stomp::FrameView& f) {
   if (names.size() > f.headers.size()) abort();
 }
 
-void map(const stomp::FrameView& f, bool split, hmc::SequenceTracker& seq,
+void map(const sluice::hmc::stomp::FrameView& f, bool split, sluice::hmc::SequenceTracker& seq,
          sluice::PackedEvents& out) {
-  hmc::MapStats stats;
+  sluice::hmc::MapStats stats;
   out.clear();
-  hmc::map_message(f, kSource, split, seq, out, stats);
+  sluice::hmc::map_message(f, kSource, split, seq, out, stats);
   if (out.size() == 0) abort();
   for (size_t i = 0; i < out.size(); ++i)
     check_event(out.event(i), f);
@@ -44,26 +44,26 @@ void map(const stomp::FrameView& f, bool split, hmc::SequenceTracker& seq,
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 2) return 0;
-  const stomp::Version v = data[0] % 3 == 0   ? stomp::Version::v1_0
-                           : data[0] % 3 == 1 ? stomp::Version::v1_1
-                                              : stomp::Version::v1_2;
+  const sluice::hmc::stomp::Version v = data[0] % 3 == 0   ? sluice::hmc::stomp::Version::v1_0
+                                        : data[0] % 3 == 1 ? sluice::hmc::stomp::Version::v1_1
+                                                           : sluice::hmc::stomp::Version::v1_2;
   const bool split = data[1] & 1;
   std::string_view rest(reinterpret_cast<const char*>(data + 2), size - 2);
 
-  stomp::Parser parser(1 << 16);
+  sluice::hmc::stomp::Parser parser(1 << 16);
   parser.set_version(v);
   parser.set_max_headers(data[1] & 2 ? 8 : 1000);
-  hmc::SequenceTracker seq, seq_bom;
+  sluice::hmc::SequenceTracker seq, seq_bom;
   sluice::PackedEvents out, out_bom;
   uint64_t errors = 0;
-  const hmc::Secrets no_secrets;
+  const sluice::hmc::Secrets no_secrets;
   try {
     parser.append(rest);
-    stomp::FrameView f;
+    sluice::hmc::stomp::FrameView f;
     while (parser.next(f)) {
       if (f.command == "ERROR") {
-        const sluice::Event e = hmc::error_event(f, kSource, "error-" + std::to_string(++errors),
-                                                 std::nullopt, no_secrets);
+        const sluice::Event e = sluice::hmc::error_event(
+            f, kSource, "error-" + std::to_string(++errors), std::nullopt, no_secrets);
         check_event(e, f);
         continue;
       }
@@ -71,7 +71,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       // The same frame with a byte order mark before its body: the same events.
       if (f.body.substr(0, 3) == "\xEF\xBB\xBF") continue;
       const std::string with_bom = "\xEF\xBB\xBF" + std::string(f.body);
-      stomp::FrameView g = f;
+      sluice::hmc::stomp::FrameView g = f;
       g.body = with_bom;
       map(g, split, seq_bom, out_bom);
       if (out_bom.size() != out.size()) abort();
@@ -81,7 +81,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         if (a.type != "sluice.parse-error" && a.data != b.data) abort();
       }
     }
-  } catch (const stomp::FrameError&) {
+  } catch (const sluice::hmc::stomp::FrameError&) {
   }
   return 0;
 }

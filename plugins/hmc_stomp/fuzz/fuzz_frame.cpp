@@ -14,38 +14,40 @@
 #include <vector>
 
 namespace {
-bool parse(stomp::Version v, std::string_view a, std::string_view b,
-           std::vector<stomp::Frame>& out) {
-  stomp::Parser p(4096);
+bool parse(sluice::hmc::stomp::Version v, std::string_view a, std::string_view b,
+           std::vector<sluice::hmc::stomp::Frame>& out) {
+  sluice::hmc::stomp::Parser p(4096);
   p.set_version(v);
   try {
     p.feed(a, out);
     p.feed(b, out);
     return true;
-  } catch (const stomp::FrameError&) {
+  } catch (const sluice::hmc::stomp::FrameError&) {
     return false;
   }
 }
 
 // The fake HMC's way: append() then next() until it wants more.
-bool parse_one_by_one(stomp::Version v, std::string_view a, std::string_view b,
-                      stomp::Parser::Commands commands, std::vector<stomp::Frame>& out) {
-  stomp::Parser p(4096, commands);
+bool parse_one_by_one(sluice::hmc::stomp::Version v, std::string_view a, std::string_view b,
+                      sluice::hmc::stomp::Parser::Commands commands,
+                      std::vector<sluice::hmc::stomp::Frame>& out) {
+  sluice::hmc::stomp::Parser p(4096, commands);
   p.set_version(v);
   try {
     for (std::string_view part : {a, b}) {
       p.append(part);
-      stomp::Frame f;
+      sluice::hmc::stomp::Frame f;
       while (p.next(f))
         out.push_back(std::move(f));
     }
     return true;
-  } catch (const stomp::FrameError&) {
+  } catch (const sluice::hmc::stomp::FrameError&) {
     return false;
   }
 }
 
-bool same(const std::vector<stomp::Frame>& x, const std::vector<stomp::Frame>& y) {
+bool same(const std::vector<sluice::hmc::stomp::Frame>& x,
+          const std::vector<sluice::hmc::stomp::Frame>& y) {
   if (x.size() != y.size()) return false;
   for (size_t i = 0; i < x.size(); ++i)
     if (x[i].command != y[i].command || x[i].headers != y[i].headers || x[i].body != y[i].body)
@@ -56,23 +58,23 @@ bool same(const std::vector<stomp::Frame>& x, const std::vector<stomp::Frame>& y
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 2) return 0;
-  const stomp::Version v = data[0] % 3 == 0   ? stomp::Version::v1_0
-                           : data[0] % 3 == 1 ? stomp::Version::v1_1
-                                              : stomp::Version::v1_2;
+  const sluice::hmc::stomp::Version v = data[0] % 3 == 0   ? sluice::hmc::stomp::Version::v1_0
+                                        : data[0] % 3 == 1 ? sluice::hmc::stomp::Version::v1_1
+                                                           : sluice::hmc::stomp::Version::v1_2;
   std::string_view rest(reinterpret_cast<const char*>(data + 2), size - 2);
   const size_t cut = rest.empty() ? 0 : data[1] % (rest.size() + 1);
 
-  std::vector<stomp::Frame> whole, split;
+  std::vector<sluice::hmc::stomp::Frame> whole, split;
   const bool ok_whole = parse(v, rest, {}, whole);
   const bool ok_split = parse(v, rest.substr(0, cut), rest.substr(cut), split);
   if (ok_whole && ok_split && !same(whole, split)) abort();
 
-  std::vector<stomp::Frame> one_by_one, upper;
+  std::vector<sluice::hmc::stomp::Frame> one_by_one, upper;
   const bool ok_one = parse_one_by_one(v, rest.substr(0, cut), rest.substr(cut),
-                                       stomp::Parser::Commands::lenient, one_by_one);
+                                       sluice::hmc::stomp::Parser::Commands::lenient, one_by_one);
   if (ok_one != ok_split || (ok_one && !same(one_by_one, split))) abort();
-  if (parse_one_by_one(v, rest.substr(0, cut), rest.substr(cut), stomp::Parser::Commands::uppercase,
-                       upper)) {
+  if (parse_one_by_one(v, rest.substr(0, cut), rest.substr(cut),
+                       sluice::hmc::stomp::Parser::Commands::uppercase, upper)) {
     if (!ok_one) abort();  // uppercase accepts a subset of what lenient accepts
     for (const auto& f : upper) {
       for (char c : f.command)
@@ -80,7 +82,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       // The fake's header writing: no value may break its line.
       for (const auto& [k, val] : f.headers) {
         std::string out;
-        stomp::append_escaped(out, val, v, stomp::RawBreak::blank);
+        sluice::hmc::stomp::append_escaped(out, val, v, sluice::hmc::stomp::RawBreak::blank);
         if (out.find_first_of("\r\n") != std::string::npos) abort();
       }
     }
@@ -88,13 +90,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // Whatever parsed must serialise and parse back to itself.
   for (const auto& f : whole) {
     if (f.command == "CONNECTED" || f.command == "CONNECT" || f.command == "STOMP") continue;
-    std::vector<stomp::Frame> again;
-    stomp::Parser p(1 << 20);
+    std::vector<sluice::hmc::stomp::Frame> again;
+    sluice::hmc::stomp::Parser p(1 << 20);
     p.set_version(v);
     p.set_max_headers(f.headers.size() + 1);  // serialize may add content-length
     try {
-      p.feed(stomp::serialize(f, v), again);
-    } catch (const stomp::FrameError&) {
+      p.feed(sluice::hmc::stomp::serialize(f, v), again);
+    } catch (const sluice::hmc::stomp::FrameError&) {
       // 1.0 cannot carry a header value with a newline; the parser never produces one there.
       abort();
     }

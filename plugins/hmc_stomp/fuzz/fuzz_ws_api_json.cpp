@@ -1,7 +1,7 @@
-// libFuzzer target for the HMC WS API's JSON answers (hmc::answers: logon, get-notification-
-// topics, the CPC / partition / LPAR list operations, open-os-message-channel, error bodies).
-// The first byte is a flag (whether logon needs a session credential), the rest the body, parsed
-// as the client parses it. Invariant: hmc::ApiError is the only exception.
+// libFuzzer target for the HMC WS API's JSON answers (sluice::hmc::answers: logon,
+// get-notification- topics, the CPC / partition / LPAR list operations, open-os-message-channel,
+// error bodies). The first byte is a flag (whether logon needs a session credential), the rest the
+// body, parsed as the client parses it. Invariant: sluice::hmc::ApiError is the only exception.
 #include "ws_api_answers.hpp"
 
 #include <cstddef>
@@ -16,16 +16,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       nlohmann::json::parse(reinterpret_cast<const char*>(data + 1),
                             reinterpret_cast<const char*>(data + size), nullptr, false);
   if (body.is_discarded()) body = nullptr;
-  namespace a = hmc::answers;
+  namespace a = sluice::hmc::answers;
   try {
     (void)a::logon(body, need_credential);
-  } catch (const hmc::ApiError&) {
+  } catch (const sluice::hmc::ApiError&) {
   }
   try {
     const nlohmann::json topics = a::topics(body);
     (void)a::topics_of_types(topics, {"object-notification", "os-message-notification"});
     (void)a::channel_topic(topics, "/api/partitions/p2");
-  } catch (const hmc::ApiError&) {
+  } catch (const sluice::hmc::ApiError&) {
   }
   (void)a::topics_of_types(body, {"object-notification"});
   (void)a::channel_topic(body, "");
@@ -34,9 +34,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       (void)a::uri_by_name(body, list, name);
   try {
     (void)a::opened_topic(body);
-  } catch (const hmc::ApiError&) {
+  } catch (const sluice::hmc::ApiError&) {
   }
-  const hmc::ApiError e = a::error("GET /api/cpcs", status, body);
+  const sluice::hmc::ApiError e = a::error("GET /api/cpcs", status, body);
   if (e.status != status || e.reason < 0) __builtin_trap();
   (void)e.session_gone();
   return 0;

@@ -9,6 +9,7 @@
 
 #include <boost/asio.hpp>
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -103,25 +104,36 @@ class ActiveMqBroker {
   void start() {
     ++starts_;
     const std::string log_file = log();
+    // Everything the child needs is made here: after fork() in a process with threads, the
+    // child may only make async-signal-safe calls until exec (a malloc or stdio lock held by
+    // another thread at the fork never comes free there: the restart hung, log empty).
+    const std::string java = find_in_path("java"), heap = "-Xmx" + settings_.max_heap,
+                      base = "-Dactivemq.base=" + dir_, conf = "-Dactivemq.conf=" + dir_ + "/conf",
+                      data = "-Dactivemq.data=" + dir_ + "/data",
+                      home = "-Dactivemq.home=/usr/share/activemq",
+                      jar = "/usr/share/activemq/bin/activemq.jar",
+                      xbean = "xbean:file:" + dir_ + "/conf/activemq.xml";
+    const char* argv[] = {"java",       heap.c_str(),  base.c_str(), conf.c_str(),
+                          data.c_str(), home.c_str(),  "-jar",       jar.c_str(),
+                          "start",      xbean.c_str(), nullptr};
+    const int log_fd = ::open(log_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (log_fd < 0) throw std::runtime_error("cannot create " + log_file);
     std::fflush(stdout);  // or the child repeats what is buffered
     std::fflush(stderr);
     pid_ = fork();
-    if (pid_ < 0) throw std::runtime_error("fork failed");
+    if (pid_ < 0) {
+      ::close(log_fd);
+      throw std::runtime_error("fork failed");
+    }
     if (pid_ == 0) {
       setpgid(0, 0);                     // its own group, so stop() reaches every process
       prctl(PR_SET_PDEATHSIG, SIGKILL);  // and a crashed test leaves no broker behind
-      FILE* out = std::freopen(log_file.c_str(), "w", stdout);
-      (void)out;
-      dup2(fileno(stdout), fileno(stderr));
-      const std::string heap = "-Xmx" + settings_.max_heap, base = "-Dactivemq.base=" + dir_,
-                        conf = "-Dactivemq.conf=" + dir_ + "/conf",
-                        data = "-Dactivemq.data=" + dir_ + "/data",
-                        xbean = "xbean:file:" + dir_ + "/conf/activemq.xml";
-      execlp("java", "java", heap.c_str(), base.c_str(), conf.c_str(), data.c_str(),
-             "-Dactivemq.home=/usr/share/activemq", "-jar", "/usr/share/activemq/bin/activemq.jar",
-             "start", xbean.c_str(), static_cast<char*>(nullptr));
+      dup2(log_fd, STDOUT_FILENO);       // dup2 clears close-on-exec on the copies
+      dup2(log_fd, STDERR_FILENO);
+      execve(java.c_str(), const_cast<char* const*>(argv), environ);
       _exit(127);
     }
+    ::close(log_fd);
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
     while (!(port_open(ssl_port) && port_open(stomp_port))) {
       int status = 0;
@@ -152,6 +164,19 @@ class ActiveMqBroker {
   uint16_t ssl_port = 0;    // STOMP+SSL, for the plugin
 
  private:
+  static std::string find_in_path(const std::string& program) {
+    const char* path = std::getenv("PATH");
+    std::string dirs = path ? path : "/usr/bin:/bin";
+    for (size_t begin = 0; begin <= dirs.size();) {
+      size_t end = dirs.find(':', begin);
+      if (end == std::string::npos) end = dirs.size();
+      std::string candidate = dirs.substr(begin, end - begin) + "/" + program;
+      if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+      begin = end + 1;
+    }
+    throw std::runtime_error(program + " not found in PATH");
+  }
+
   static void run(const std::string& command) {
     if (std::system(command.c_str()) != 0) throw std::runtime_error("failed: " + command);
   }

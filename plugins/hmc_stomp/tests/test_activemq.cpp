@@ -29,8 +29,8 @@ void publish(uint16_t port, const std::string& topic, int first, int count) {
   asio::io_context io;
   tcp::socket s(io);
   s.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
-  stomp::Parser parser;
-  std::vector<stomp::Frame> frames;
+  sluice::hmc::stomp::Parser parser;
+  std::vector<sluice::hmc::stomp::Frame> frames;
   auto await = [&](const std::string& command) {
     std::array<char, 4096> buf;
     while (frames.empty()) {
@@ -40,13 +40,13 @@ void publish(uint16_t port, const std::string& topic, int first, int count) {
     REQUIRE(frames.front().command == command);
     frames.erase(frames.begin());
   };
-  stomp::Frame c{"CONNECT", {{"accept-version", "1.2"}, {"host", "localhost"}}, {}};
-  asio::write(s, asio::buffer(stomp::serialize(c, stomp::Version::v1_2)));
+  sluice::hmc::stomp::Frame c{"CONNECT", {{"accept-version", "1.2"}, {"host", "localhost"}}, {}};
+  asio::write(s, asio::buffer(sluice::hmc::stomp::serialize(c, sluice::hmc::stomp::Version::v1_2)));
   await("CONNECTED");
-  parser.set_version(stomp::Version::v1_2);
+  parser.set_version(sluice::hmc::stomp::Version::v1_2);
   std::string batch;
   for (int i = first; i < first + count; ++i) {
-    stomp::Frame f;
+    sluice::hmc::stomp::Frame f;
     f.command = "SEND";
     f.add("destination", "/topic/" + topic)
         .add("notification-type", "os-message")
@@ -56,12 +56,13 @@ void publish(uint16_t port, const std::string& topic, int first, int count) {
     if (i == first + count - 1) f.add("receipt", "done");
     f.body = R"({"os-messages":[{"sequence-number":)" + std::to_string(i) +
              R"(,"message-id":"IEE252I","message-text":"IEE252I MEMBER FOUND\n"}]})";
-    batch += stomp::serialize(f, stomp::Version::v1_2);
+    batch += sluice::hmc::stomp::serialize(f, sluice::hmc::stomp::Version::v1_2);
   }
   asio::write(s, asio::buffer(batch));
   await("RECEIPT");
   asio::write(
-      s, asio::buffer(stomp::serialize(stomp::Frame{"DISCONNECT", {}, {}}, stomp::Version::v1_2)));
+      s, asio::buffer(sluice::hmc::stomp::serialize(sluice::hmc::stomp::Frame{"DISCONNECT", {}, {}},
+                                                    sluice::hmc::stomp::Version::v1_2)));
 }
 
 std::multiset<std::string> test_ids(const std::vector<sluice::Event>& events) {

@@ -1,6 +1,6 @@
 // The built plugin module: its check_options entry (plugin ABI 1.1, what `sluice validate`
-// calls) answers every row of refusals.json as hmc::check_options does, and create() refuses the
-// row with the first problem's message (validate and run say the same).
+// calls) answers every row of refusals.json as sluice::hmc::check_options does, and create()
+// refuses the row with the first problem's message (validate and run say the same).
 #include "options.hpp"
 
 #include <sluice/testing.hpp>
@@ -38,7 +38,7 @@ TEST_CASE("create() refuses every row of refusals.json with check_options' first
   Harness h(HMC_STOMP_PLUGIN_PATH);
   for (const auto& row : refusals()) {
     CAPTURE(row.dump());
-    const sluice::OptionProblems p = hmc::check_options(row.at("options"));
+    const sluice::OptionProblems p = sluice::hmc::check_options(row.at("options"));
     REQUIRE(!p.empty());
     CHECK(create_error(h, row.at("options")) == p.front().message);
   }
@@ -49,7 +49,7 @@ TEST_CASE("the check_options entry reports every row's problem at its pointer") 
   for (const auto& row : refusals()) {
     CAPTURE(row.dump());
     const sluice::OptionProblems p = h.check(row.at("options").dump());
-    CHECK(p == hmc::check_options(row.at("options")));
+    CHECK(p == sluice::hmc::check_options(row.at("options")));
     REQUIRE(p.size() == 1);
     CHECK(p[0].pointer == row.at("pointer").get<std::string>());
     CHECK(p[0].message.find(row.at("message").get<std::string>()) != std::string::npos);

@@ -6,13 +6,13 @@
 
 #include <string>
 
-using hmc::ConnectAnswer;
-using hmc::negotiate_heartbeats;
+using sluice::hmc::ConnectAnswer;
+using sluice::hmc::negotiate_heartbeats;
+using sluice::hmc::stomp::Frame;
 using std::chrono::milliseconds;
-using stomp::Frame;
 
 namespace {
-bool warned(const hmc::Heartbeats& hb, const std::string& text) {
+bool warned(const sluice::hmc::Heartbeats& hb, const std::string& text) {
   for (const auto& w : hb.warnings)
     if (w.find(text) != std::string::npos) return true;
   return false;
@@ -45,8 +45,8 @@ TEST_CASE("heart-beats: values near 2^63 or past 2^64 are clamped to an hour, wi
         "18446744073709551615,18446744073709551615", "99999999999999999999999,3600001"}) {
     CAPTURE(header);
     auto hb = negotiate_heartbeats(milliseconds(100), milliseconds(100), header);
-    CHECK(hb.send == milliseconds(hmc::kMaxBrokerHeartbeatMs));
-    CHECK(hb.receive == milliseconds(hmc::kMaxBrokerHeartbeatMs));
+    CHECK(hb.send == milliseconds(sluice::hmc::kMaxBrokerHeartbeatMs));
+    CHECK(hb.receive == milliseconds(sluice::hmc::kMaxBrokerHeartbeatMs));
     CHECK(warned(hb, "clamped to at most 3600000 ms"));
     // The timers computed from them stay positive (they overflowed before).
     CHECK(2 * std::chrono::nanoseconds(hb.receive) > std::chrono::nanoseconds(0));
@@ -81,58 +81,63 @@ TEST_CASE("heart-beats: a broker that declines them gets a warning about dead pe
 }
 
 TEST_CASE("rejects_stomp_command: only an ERROR about the STOMP command itself") {
-  CHECK(hmc::rejects_stomp_command(error_frame("Unknown STOMP action: STOMP").view()));
-  CHECK(hmc::rejects_stomp_command(error_frame("", "Unsupported command STOMP\nat x\n").view()));
+  CHECK(sluice::hmc::rejects_stomp_command(error_frame("Unknown STOMP action: STOMP").view()));
+  CHECK(sluice::hmc::rejects_stomp_command(
+      error_frame("", "Unsupported command STOMP\nat x\n").view()));
   // The message decides; a stack trace in the body does not turn it into a login error.
-  CHECK(hmc::rejects_stomp_command(
+  CHECK(sluice::hmc::rejects_stomp_command(
       error_frame("Unknown STOMP action: STOMP",
                   "java.lang.SecurityException: Unknown STOMP action: STOMP")
           .view()));
-  CHECK(!hmc::rejects_stomp_command(error_frame("", "Access denied\nUnknown STOMP").view()));
-  CHECK(hmc::rejects_stomp_command(error_frame("STOMP: unrecognized command").view()));
+  CHECK(
+      !sluice::hmc::rejects_stomp_command(error_frame("", "Access denied\nUnknown STOMP").view()));
+  CHECK(sluice::hmc::rejects_stomp_command(error_frame("STOMP: unrecognized command").view()));
   // Login errors, even those that name STOMP, are not.
-  CHECK(!hmc::rejects_stomp_command(
+  CHECK(!sluice::hmc::rejects_stomp_command(
       error_frame("User name [user] or password is invalid.",
                   "java.lang.SecurityException: User name [user] or password is invalid.\n\tat "
                   "org.apache.activemq.transport.stomp.ProtocolConverter.onStompConnect")
           .view()));
-  CHECK(!hmc::rejects_stomp_command(error_frame("Unknown user for STOMP connection").view()));
-  CHECK(!hmc::rejects_stomp_command(error_frame("STOMP logon refused").view()));
+  CHECK(
+      !sluice::hmc::rejects_stomp_command(error_frame("Unknown user for STOMP connection").view()));
+  CHECK(!sluice::hmc::rejects_stomp_command(error_frame("STOMP logon refused").view()));
   // Other ERRORs, and "stomp" inside a longer name, are not either.
-  CHECK(!hmc::rejects_stomp_command(error_frame("Supported protocol versions are 1.0").view()));
-  CHECK(!hmc::rejects_stomp_command(error_frame("unknown transport.stomp failure").view()));
-  CHECK(!hmc::rejects_stomp_command(error_frame("Unknown STOMPX action").view()));
-  CHECK(!hmc::rejects_stomp_command(error_frame("").view()));
+  CHECK(!sluice::hmc::rejects_stomp_command(
+      error_frame("Supported protocol versions are 1.0").view()));
+  CHECK(!sluice::hmc::rejects_stomp_command(error_frame("unknown transport.stomp failure").view()));
+  CHECK(!sluice::hmc::rejects_stomp_command(error_frame("Unknown STOMPX action").view()));
+  CHECK(!sluice::hmc::rejects_stomp_command(error_frame("").view()));
 }
 
 TEST_CASE("read_connect_answer: CONNECTED, ERROR and anything else") {
   const milliseconds send(1000), receive(2000);
 
   Frame connected{"CONNECTED", {{"version", "1.2"}, {"heart-beat", "3000,500"}}, {}};
-  ConnectAnswer a = hmc::read_connect_answer(connected.view(), send, receive);
+  ConnectAnswer a = sluice::hmc::read_connect_answer(connected.view(), send, receive);
   CHECK(a.kind == ConnectAnswer::Kind::connected);
-  CHECK(a.version == stomp::Version::v1_2);
+  CHECK(a.version == sluice::hmc::stomp::Version::v1_2);
   CHECK(a.heartbeats.send == milliseconds(1000));
   CHECK(a.heartbeats.receive == milliseconds(3000));
 
   // STOMP 1.0 has no heart-beats, whatever the header says.
   Frame v10{"CONNECTED", {{"heart-beat", "9223372036854775807,1"}}, {}};
-  a = hmc::read_connect_answer(v10.view(), send, receive);
-  CHECK(a.version == stomp::Version::v1_0);
+  a = sluice::hmc::read_connect_answer(v10.view(), send, receive);
+  CHECK(a.version == sluice::hmc::stomp::Version::v1_0);
   CHECK(a.heartbeats.send == milliseconds(0));
   CHECK(a.heartbeats.receive == milliseconds(0));
 
-  a = hmc::read_connect_answer(error_frame("User name [u] or password is invalid.").view(), send,
-                               receive);
+  a = sluice::hmc::read_connect_answer(error_frame("User name [u] or password is invalid.").view(),
+                                       send, receive);
   CHECK(a.kind == ConnectAnswer::Kind::rejected);
   CHECK(a.reason == "broker refused the connection: User name [u] or password is invalid.");
   CHECK(!a.refused_command);
-  a = hmc::read_connect_answer(error_frame("Unknown STOMP action: STOMP").view(), send, receive);
+  a = sluice::hmc::read_connect_answer(error_frame("Unknown STOMP action: STOMP").view(), send,
+                                       receive);
   CHECK(a.kind == ConnectAnswer::Kind::rejected);
   CHECK(a.refused_command);
 
   Frame other{"MESSAGE", {}, {}};
-  a = hmc::read_connect_answer(other.view(), send, receive);
+  a = sluice::hmc::read_connect_answer(other.view(), send, receive);
   CHECK(a.kind == ConnectAnswer::Kind::unexpected);
   CHECK(a.reason == "expected CONNECTED, got MESSAGE");
 }

@@ -7,10 +7,10 @@
 #include <string>
 #include <vector>
 
-using hmc::MapStats;
-using hmc::SequenceTracker;
 using sluice::Event;
-using stomp::Frame;
+using sluice::hmc::MapStats;
+using sluice::hmc::SequenceTracker;
+using sluice::hmc::stomp::Frame;
 
 namespace {
 const std::string kSource = "hmc://hmc1";
@@ -34,7 +34,7 @@ std::vector<Event> map(const Frame& f, bool split = false) {
   SequenceTracker seq;
   MapStats stats;
   sluice::PackedEvents out;
-  hmc::map_message(f.view(), kSource, split, seq, out, stats);
+  sluice::hmc::map_message(f.view(), kSource, split, seq, out, stats);
   return events_of(out);
 }
 }  // namespace
@@ -146,8 +146,8 @@ TEST_CASE("a missing notification-type gives hmc.unknown") {
   SequenceTracker seq;
   MapStats stats;
   sluice::PackedEvents packed;
-  hmc::map_message(message({{"message-id", "m7"}}, "{}").view(), kSource, false, seq, packed,
-                   stats);
+  sluice::hmc::map_message(message({{"message-id", "m7"}}, "{}").view(), kSource, false, seq,
+                           packed, stats);
   auto out = events_of(packed);
   REQUIRE(out.size() == 1);
   CHECK(out[0].type == "hmc.unknown");
@@ -221,12 +221,12 @@ TEST_CASE("a body that is not JSON becomes sluice.parse-error with the raw text"
   SequenceTracker seq;
   MapStats stats;
   sluice::PackedEvents packed;
-  hmc::map_message(message({{"notification-type", "os-message"},
-                            {"message-id", "m9"},
-                            {"object-uri", "/api/partitions/p1"}},
-                           "{not json")
-                       .view(),
-                   kSource, false, seq, packed, stats);
+  sluice::hmc::map_message(message({{"notification-type", "os-message"},
+                                    {"message-id", "m9"},
+                                    {"object-uri", "/api/partitions/p1"}},
+                                   "{not json")
+                               .view(),
+                           kSource, false, seq, packed, stats);
   auto out = events_of(packed);
   REQUIRE(out.size() == 1);
   CHECK(out[0].type == "sluice.parse-error");
@@ -281,7 +281,7 @@ TEST_CASE("split_lists: a list whose split would copy over 64 MiB of headers sta
   SequenceTracker seq;
   MapStats stats;
   sluice::PackedEvents packed;
-  hmc::map_message(message(headers, body).view(), kSource, true, seq, packed, stats);
+  sluice::hmc::map_message(message(headers, body).view(), kSource, true, seq, packed, stats);
   auto events = events_of(packed);
   REQUIRE(events.size() == 1);
   CHECK(events[0].id == "big");
@@ -289,8 +289,8 @@ TEST_CASE("split_lists: a list whose split would copy over 64 MiB of headers sta
   CHECK(stats.lists_not_split == 1);
   // Fewer entries with the same headers: split as usual.
   packed.clear();
-  hmc::map_message(message(headers, R"({"os-messages":[{"a":1},{"a":2}]})").view(), kSource, true,
-                   seq, packed, stats);
+  sluice::hmc::map_message(message(headers, R"({"os-messages":[{"a":1},{"a":2}]})").view(), kSource,
+                           true, seq, packed, stats);
   CHECK(packed.size() == 2);
   CHECK(stats.lists_not_split == 1);
 }
@@ -324,9 +324,9 @@ TEST_CASE("gap: a jump in session-sequence-nr emits sluice.gap before the notifi
                     {"session-sequence-nr", std::to_string(nr)}},
                    "{}");
   };
-  hmc::map_message(frame(5).view(), kSource, false, seq, packed, stats);
-  hmc::map_message(frame(6).view(), kSource, false, seq, packed, stats);
-  hmc::map_message(frame(10).view(), kSource, false, seq, packed, stats);
+  sluice::hmc::map_message(frame(5).view(), kSource, false, seq, packed, stats);
+  sluice::hmc::map_message(frame(6).view(), kSource, false, seq, packed, stats);
+  sluice::hmc::map_message(frame(10).view(), kSource, false, seq, packed, stats);
   auto out = events_of(packed);
   REQUIRE(out.size() == 4);
   CHECK(out[2].type == "sluice.gap");
@@ -402,12 +402,12 @@ TEST_CASE("map_message: a gap after an outage carries the window; a restart has 
                     {"session-sequence-nr", std::to_string(nr)}},
                    "{}");
   };
-  hmc::map_message(frame(50, "sub-1").view(), kSource, false, seq, packed, stats);
+  sluice::hmc::map_message(frame(50, "sub-1").view(), kSource, false, seq, packed, stats);
   seq.outage(1700000000000000000, 1700000060000000000);
   // The new connection numbers its subscriptions afresh: the topic is what counts.
-  hmc::map_message(frame(901, "sub-3").view(), kSource, false, seq, packed, stats);
+  sluice::hmc::map_message(frame(901, "sub-3").view(), kSource, false, seq, packed, stats);
   seq.outage(1700000100000000000, 1700000160000000000);
-  hmc::map_message(frame(2, "sub-1").view(), kSource, false, seq, packed, stats);
+  sluice::hmc::map_message(frame(2, "sub-1").view(), kSource, false, seq, packed, stats);
   auto out = events_of(packed);
   REQUIRE(out.size() == 5);
   CHECK(out[1].type == "sluice.gap");
@@ -429,7 +429,7 @@ TEST_CASE("map_message: a gap after an outage carries the window; a restart has 
 }
 
 TEST_CASE("Secrets: session id and credential are scrubbed from peer text, short values ignored") {
-  hmc::Secrets secrets;
+  sluice::hmc::Secrets secrets;
   secrets.add("3f1c9a6e-4a1b-11ee-8c1a-fa163e7d1a2b");
   secrets.add("credential-xyz");
   secrets.add("ab");  // too short to hide without garbling other text
@@ -441,7 +441,7 @@ TEST_CASE("Secrets: session id and credential are scrubbed from peer text, short
 TEST_CASE("Secrets: many logons later, the session in use is still scrubbed") {
   // Each logon adds a session id and a (shorter) credential; the bound must drop the oldest
   // values, never the newest, whatever their lengths.
-  hmc::Secrets secrets;
+  sluice::hmc::Secrets secrets;
   for (int logon = 1; logon <= 12; ++logon) {
     const std::string session = "session-id-of-logon-number-" + std::to_string(100 + logon);
     const std::string credential = "cred-" + std::to_string(100 + logon);
@@ -461,7 +461,7 @@ TEST_CASE("error_event carries the message header, the destination and the body"
            "remote addConsumer failed because the specified destination, 'topic://X', is not a "
            "known or approved topic.");
   f.body = "java.lang.Exception";
-  Event e = hmc::error_event(f.view(), kSource, "error-t-3", std::string("/topic/X"), {});
+  Event e = sluice::hmc::error_event(f.view(), kSource, "error-t-3", std::string("/topic/X"), {});
   CHECK(e.type == "sluice.error");
   CHECK(e.id == "error-t-3");
   CHECK(e.subject == "/topic/X");
@@ -475,13 +475,13 @@ TEST_CASE("error_event carries the message header, the destination and the body"
 
 TEST_CASE("error_event: a session id the broker echoes appears nowhere in the event") {
   const std::string id = "5e8f1a7c-0b1d-11ef-9a2b-fa163e000001";
-  hmc::Secrets secrets;
+  sluice::hmc::Secrets secrets;
   secrets.add(id);
   Frame f;
   f.command = "ERROR";
   f.add("message", "User name [" + id + "] or password is invalid.").add("login", id);
   f.body = "javax.jms.JMSSecurityException: User name [" + id + "] or password is invalid.\n";
-  Event e = hmc::error_event(f.view(), kSource, "error-t-1", std::nullopt, secrets);
+  Event e = sluice::hmc::error_event(f.view(), kSource, "error-t-1", std::nullopt, secrets);
   CHECK(e.data->find(id) == std::string::npos);
   for (const auto& [k, v] : e.attributes)
     CHECK(v.find(id) == std::string::npos);
@@ -489,33 +489,35 @@ TEST_CASE("error_event: a session id the broker echoes appears nowhere in the ev
 }
 
 TEST_CASE("source_uri") {
-  CHECK(hmc::source_uri("hmc1.example.com") == "hmc://hmc1.example.com");
-  CHECK(hmc::source_uri("::1") == "hmc://[::1]");
+  CHECK(sluice::hmc::source_uri("hmc1.example.com") == "hmc://hmc1.example.com");
+  CHECK(sluice::hmc::source_uri("::1") == "hmc://[::1]");
 }
 
 TEST_CASE("json_error: valid JSON passes; garbage, two values, bad UTF-8 and deep nesting do not") {
-  CHECK(!hmc::json_error(R"( {"a":[1,2,{"b":null}]} )"));
-  CHECK(!hmc::json_error("\"\xc3\xa9\""));
-  CHECK(hmc::json_error("{} {}") == "more than one JSON value (at byte 3)");
-  CHECK(hmc::json_error("{oops") == "Missing a name for object member. (at byte 1)");
-  CHECK(hmc::json_error("\"\xff\"") == "Invalid encoding in string. (at byte 1)");
+  CHECK(!sluice::hmc::json_error(R"( {"a":[1,2,{"b":null}]} )"));
+  CHECK(!sluice::hmc::json_error("\"\xc3\xa9\""));
+  CHECK(sluice::hmc::json_error("{} {}") == "more than one JSON value (at byte 3)");
+  CHECK(sluice::hmc::json_error("{oops") == "Missing a name for object member. (at byte 1)");
+  CHECK(sluice::hmc::json_error("\"\xff\"") == "Invalid encoding in string. (at byte 1)");
   // A million nested arrays: the iterative reader neither recurses nor fails on depth.
-  CHECK(!hmc::json_error(std::string(1000000, '[') + std::string(1000000, ']')));
+  CHECK(!sluice::hmc::json_error(std::string(1000000, '[') + std::string(1000000, ']')));
 }
 
 TEST_CASE("json_error: messages say why and where") {
   const std::string text = "IEE252I MEMBER CTIEZB00 FOUND IN SYS1.PARMLIB with a long tail";
-  CHECK(!hmc::json_error(R"({"os-messages":[{"message-text":")" + text + R"(\n\u00e9"}]})"));
-  CHECK(!hmc::json_error("  \"" + text + "\"\r\n\t "));
-  CHECK(hmc::json_error("\"" + text) == "Missing a closing quotation mark in string. (at byte 63)");
-  CHECK(hmc::json_error("\"" + text + "\tx\"") ==
+  CHECK(
+      !sluice::hmc::json_error(R"({"os-messages":[{"message-text":")" + text + R"(\n\u00e9"}]})"));
+  CHECK(!sluice::hmc::json_error("  \"" + text + "\"\r\n\t "));
+  CHECK(sluice::hmc::json_error("\"" + text) ==
+        "Missing a closing quotation mark in string. (at byte 63)");
+  CHECK(sluice::hmc::json_error("\"" + text + "\tx\"") ==
         "Invalid escape character in string. (at byte 63)");  // a raw control character
-  CHECK(hmc::json_error("[1,2] 3") == "more than one JSON value (at byte 6)");
-  CHECK(hmc::json_error("[1e400]") == "Number too big to be stored in double. (at byte 1)");
-  CHECK(hmc::json_error(std::string("{}\0", 3)) == "more than one JSON value (at byte 2)");
-  CHECK(hmc::json_error(std::string("[\"a\0\"]", 6)) ==
+  CHECK(sluice::hmc::json_error("[1,2] 3") == "more than one JSON value (at byte 6)");
+  CHECK(sluice::hmc::json_error("[1e400]") == "Number too big to be stored in double. (at byte 1)");
+  CHECK(sluice::hmc::json_error(std::string("{}\0", 3)) == "more than one JSON value (at byte 2)");
+  CHECK(sluice::hmc::json_error(std::string("[\"a\0\"]", 6)) ==
         "Missing a closing quotation mark in string. (at byte 3)");
   // RapidJSON takes a lone low surrogate escape; sluice::json_valid (and the host) do not.
-  CHECK(hmc::json_error(R"("\uDC00")") ==
+  CHECK(sluice::hmc::json_error(R"("\uDC00")") ==
         "an unpaired UTF-16 surrogate escape or a number too large for a double");
 }

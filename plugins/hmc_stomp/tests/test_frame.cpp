@@ -9,10 +9,10 @@
 #include <string_view>
 #include <vector>
 
-using stomp::Frame;
-using stomp::FrameError;
-using stomp::Parser;
-using stomp::Version;
+using sluice::hmc::stomp::Frame;
+using sluice::hmc::stomp::FrameError;
+using sluice::hmc::stomp::Parser;
+using sluice::hmc::stomp::Version;
 using namespace std::string_literals;
 
 namespace {
@@ -262,11 +262,11 @@ TEST_CASE("for_each_distinct_header: the first of each name, in order, for few a
       names.push_back(std::string(1, 'k').append(std::to_string(i % period)));
       values.push_back(std::string(1, 'v').append(std::to_string(i)));
     }
-    stomp::FrameView f;
+    sluice::hmc::stomp::FrameView f;
     for (size_t i = 0; i < n; ++i)
       f.headers.emplace_back(names[i], values[i]);
     std::vector<std::pair<std::string_view, std::string_view>> seen;
-    stomp::for_each_distinct_header(
+    sluice::hmc::stomp::for_each_distinct_header(
         f, [&](std::string_view k, std::string_view v) { seen.emplace_back(k, v); });
     std::vector<std::pair<std::string_view, std::string_view>> expected;
     for (size_t i = 0; i < std::min(n, period); ++i)
@@ -305,11 +305,11 @@ TEST_CASE("serialize: content-length is added and headers escaped per version") 
   f.command = "SEND";
   f.add("destination", "/topic/a:b").add("k", "x\ny\rz\\");
   f.body = "hi";
-  CHECK(stomp::serialize(f, Version::v1_2) ==
+  CHECK(sluice::hmc::stomp::serialize(f, Version::v1_2) ==
         "SEND\ndestination:/topic/a\\cb\nk:x\\ny\\rz\\\\\ncontent-length:2\n\nhi\0"s);
-  CHECK(stomp::serialize(f, Version::v1_1) ==
+  CHECK(sluice::hmc::stomp::serialize(f, Version::v1_1) ==
         "SEND\ndestination:/topic/a\\cb\nk:x\\ny\rz\\\\\ncontent-length:2\n\nhi\0"s);
-  CHECK(stomp::serialize(f, Version::v1_0) ==
+  CHECK(sluice::hmc::stomp::serialize(f, Version::v1_0) ==
         "SEND\ndestination:/topic/a:b\nk:x\ny\rz\\\ncontent-length:2\n\nhi\0"s);
 }
 
@@ -317,19 +317,19 @@ TEST_CASE("serialize: CONNECT and STOMP frames are not escaped") {
   Frame f;
   f.command = "STOMP";
   f.add("login", "a:b\\c");
-  CHECK(stomp::serialize(f, Version::v1_2) == "STOMP\nlogin:a:b\\c\n\n\0"s);
+  CHECK(sluice::hmc::stomp::serialize(f, Version::v1_2) == "STOMP\nlogin:a:b\\c\n\n\0"s);
   f.command = "CONNECT";
-  CHECK(stomp::serialize(f, Version::v1_2) == "CONNECT\nlogin:a:b\\c\n\n\0"s);
+  CHECK(sluice::hmc::stomp::serialize(f, Version::v1_2) == "CONNECT\nlogin:a:b\\c\n\n\0"s);
 }
 
 TEST_CASE("serialize then parse gives the frame back, for every version") {
   for (Version v : {Version::v1_0, Version::v1_1, Version::v1_2}) {
-    CAPTURE(stomp::to_string(v));
+    CAPTURE(sluice::hmc::stomp::to_string(v));
     Frame f;
     f.command = "MESSAGE";
     f.add("weird", v == Version::v1_0 ? "a:b\\c" : "a:b\\c\nd");
     f.body = "x\0y"s;
-    auto frames = parse_all(stomp::serialize(f, v), v);
+    auto frames = parse_all(sluice::hmc::stomp::serialize(f, v), v);
     REQUIRE(frames.size() == 1);
     CHECK(*frames[0].header("weird") == *f.header("weird"));
     CHECK(frames[0].body == f.body);
@@ -337,8 +337,8 @@ TEST_CASE("serialize then parse gives the frame back, for every version") {
 }
 
 TEST_CASE("parse_version knows 1.0, 1.1 and 1.2 only") {
-  CHECK(stomp::parse_version("1.1") == Version::v1_1);
-  CHECK(!stomp::parse_version("2.0"));
+  CHECK(sluice::hmc::stomp::parse_version("1.1") == Version::v1_1);
+  CHECK(!sluice::hmc::stomp::parse_version("2.0"));
 }
 
 // The parameters the fake HMC's broker side uses (sdk/fakes/hmc reads client frames with this
@@ -346,12 +346,15 @@ TEST_CASE("parse_version knows 1.0, 1.1 and 1.2 only") {
 TEST_CASE("append_escaped: `keep` is escape_header, `blank` turns unescapable breaks to blanks") {
   const std::string text = "a:b\nc\\d\re";
   std::string keep11, blank10, blank11, blank12;
-  stomp::append_escaped(keep11, text, Version::v1_1);
-  CHECK(keep11 == stomp::escape_header(text, Version::v1_1));
+  sluice::hmc::stomp::append_escaped(keep11, text, Version::v1_1);
+  CHECK(keep11 == sluice::hmc::stomp::escape_header(text, Version::v1_1));
   CHECK(keep11 == "a\\cb\\nc\\\\d\re");
-  stomp::append_escaped(blank10, text, Version::v1_0, stomp::RawBreak::blank);
-  stomp::append_escaped(blank11, text, Version::v1_1, stomp::RawBreak::blank);
-  stomp::append_escaped(blank12, text, Version::v1_2, stomp::RawBreak::blank);
+  sluice::hmc::stomp::append_escaped(blank10, text, Version::v1_0,
+                                     sluice::hmc::stomp::RawBreak::blank);
+  sluice::hmc::stomp::append_escaped(blank11, text, Version::v1_1,
+                                     sluice::hmc::stomp::RawBreak::blank);
+  sluice::hmc::stomp::append_escaped(blank12, text, Version::v1_2,
+                                     sluice::hmc::stomp::RawBreak::blank);
   CHECK(blank10 == "a:b c\\d e");
   CHECK(blank11 == "a\\cb\\nc\\\\d e");
   CHECK(blank12 == "a\\cb\\nc\\\\d\\re");
@@ -394,7 +397,7 @@ TEST_CASE("next(FrameView): views into the buffer, escapes decoded in place, val
   p.append(
       "MESSAGE\nmessage-id:ID\\chost-1\\c1\nk\\\\ey:a\\nb\ncontent-length:2\n\n{}\0"
       "RECEIPT\r\nreceipt-id:r-1\r\n\r\n\0MESS"s);
-  stomp::FrameView first, second;
+  sluice::hmc::stomp::FrameView first, second;
   REQUIRE(p.next(first));
   REQUIRE(p.next(second));
   // The first view is still intact after the second frame was parsed.
@@ -409,7 +412,7 @@ TEST_CASE("next(FrameView): views into the buffer, escapes decoded in place, val
   CHECK(second.header("receipt-id") == "r-1");
   CHECK(second.body.empty());
   CHECK_FALSE(second.header("message-id"));
-  stomp::FrameView third;
+  sluice::hmc::stomp::FrameView third;
   CHECK_FALSE(p.next(third));
   CHECK(p.buffered() == 4);
 }
@@ -419,7 +422,7 @@ TEST_CASE("Frame::copy_of and Frame::view convert between owned frames and views
   f.command = "MESSAGE";
   f.add("a", "1").add("a", "2");
   f.body = "body";
-  const stomp::FrameView v = f.view();
+  const sluice::hmc::stomp::FrameView v = f.view();
   CHECK(v.command == "MESSAGE");
   CHECK(v.header("a") == "1");  // the first of a repeated header
   CHECK(v.body == "body");

@@ -5,10 +5,10 @@
 
 #include <fstream>
 
-using hmc::Options;
 using nlohmann::json;
 using sluice::OptionProblem;
 using sluice::OptionProblems;
+using sluice::hmc::Options;
 
 namespace {
 
@@ -25,7 +25,7 @@ std::string create_message(const json& options) {
 // One refusal: check_options finds exactly this problem, and from_json throws its message.
 void refused(const json& options, const std::string& pointer, const std::string& message) {
   CAPTURE(options.dump());
-  CHECK(hmc::check_options(options) == OptionProblems{{pointer, message}});
+  CHECK(sluice::hmc::check_options(options) == OptionProblems{{pointer, message}});
   CHECK(create_message(options) == message);
 }
 
@@ -75,7 +75,7 @@ TEST_CASE("nothing to subscribe to is an error") {
   // at the empty list when the options have it (the host fills in the default [])
   refused(json{{"host", "h"}, {"topics", json::array()}}, "/topics",
           "nothing to subscribe to: give topics, topic_types or os_message_channels");
-  CHECK(hmc::check_options(json{{"host", "h"}}) ==
+  CHECK(sluice::hmc::check_options(json{{"host", "h"}}) ==
         OptionProblems{
             {"", "nothing to subscribe to: give topics, topic_types or os_message_channels"}});
 }
@@ -113,7 +113,7 @@ TEST_CASE("an OS message channel needs exactly one of partition and lpar") {
 }
 
 TEST_CASE("the schema is strict JSON with defaults") {
-  json schema = json::parse(hmc::options_schema());
+  json schema = json::parse(sluice::hmc::options_schema());
   CHECK(schema["additionalProperties"] == false);
   CHECK(schema["required"] == json{"host"});
   CHECK(schema["properties"]["stomp_port"]["default"] == 61612);
@@ -137,7 +137,7 @@ TEST_CASE("max_headers: a whole number of at least 1") {
   CHECK_THROWS_WITH(Options::from_json(json{{"host", "h"}, {"topics", {"t"}}, {"max_headers", 0}}),
                     "max_headers: at least 1");
   CHECK_THROWS(Options::from_json(json{{"host", "h"}, {"topics", {"t"}}, {"max_headers", -5}}));
-  json schema = json::parse(hmc::options_schema());
+  json schema = json::parse(sluice::hmc::options_schema());
   CHECK(schema["properties"]["max_headers"]["default"] == 1000);
   CHECK(schema["properties"]["max_headers"]["minimum"] == 1);
 }
@@ -145,11 +145,11 @@ TEST_CASE("max_headers: a whole number of at least 1") {
 // ---- check_options (plugin ABI 1.1): every refusal at its JSON pointer, create's message ----
 
 TEST_CASE("check_options: valid options have no problem") {
-  CHECK(hmc::check_options(minimal()).empty());
-  CHECK(hmc::check_options(minimal({{"heartbeat", {{"send", 0}, {"receive", "1h"}}},
-                                    {"max_frame_bytes", 64},
-                                    {"connect_timeout", 1},
-                                    {"transport", "tcp"}}))
+  CHECK(sluice::hmc::check_options(minimal()).empty());
+  CHECK(sluice::hmc::check_options(minimal({{"heartbeat", {{"send", 0}, {"receive", "1h"}}},
+                                            {"max_frame_bytes", 64},
+                                            {"connect_timeout", 1},
+                                            {"transport", "tcp"}}))
             .empty());
 }
 
@@ -224,7 +224,7 @@ TEST_CASE("check_options: mfa_code_file must be readable where the WS API reads 
   o["mfa_code_file"] = "/";
   refused(o, "/mfa_code_file", "mfa_code_file: cannot read /: Is a directory");
   // without the WS API the file is never read, so nothing is refused
-  CHECK(hmc::check_options(minimal({{"mfa_code_file", kMissing + "/code"}})).empty());
+  CHECK(sluice::hmc::check_options(minimal({{"mfa_code_file", kMissing + "/code"}})).empty());
 }
 
 TEST_CASE("check_options: TLS files name the option, the file and the reason") {
@@ -237,21 +237,22 @@ TEST_CASE("check_options: TLS files name the option, the file and the reason") {
   refused(minimal({{"tls", {{"key_file", "/etc/passwd"}}}}), "/tls/key_file",
           "tls.key_file needs tls.cert_file");
   // a file that exists but is no PEM: what building the TLS context says, at that option
-  const OptionProblems p = hmc::check_options(minimal({{"tls", {{"ca_file", "/etc/passwd"}}}}));
+  const OptionProblems p =
+      sluice::hmc::check_options(minimal({{"tls", {{"ca_file", "/etc/passwd"}}}}));
   REQUIRE(p.size() == 1);
   CHECK(p[0].pointer == "/tls/ca_file");
   CHECK(p[0].message.rfind("tls.ca_file: cannot use /etc/passwd: ", 0) == 0);
   CHECK(create_message(minimal({{"tls", {{"ca_file", "/etc/passwd"}}}})) == p[0].message);
   // verify: false reads no CA
-  CHECK(
-      hmc::check_options(minimal({{"tls", {{"verify", false}, {"ca_file", kMissing + "/ca.pem"}}}}))
-          .empty());
+  CHECK(sluice::hmc::check_options(
+            minimal({{"tls", {{"verify", false}, {"ca_file", kMissing + "/ca.pem"}}}}))
+            .empty());
 }
 
 TEST_CASE("check_options: TLS files are checked only where create() builds a TLS context") {
   const json tls = {{"ca_file", kMissing + "/ca.pem"}};
   // plain TCP and no WS API: the files are never read
-  CHECK(hmc::check_options(minimal({{"transport", "tcp"}, {"tls", tls}})).empty());
+  CHECK(sluice::hmc::check_options(minimal({{"transport", "tcp"}, {"tls", tls}})).empty());
   // the WS API is always HTTPS
   refused(json{{"host", "h"},
                {"transport", "tcp"},
@@ -268,7 +269,7 @@ TEST_CASE("check_options: every problem at once, create() says the first") {
                           {"connect_timeout", -1},
                           {"max_frame_bytes", 0},
                           {"tls", {{"ca_file", kMissing + "/ca.pem"}}}});
-  const OptionProblems p = hmc::check_options(o);
+  const OptionProblems p = sluice::hmc::check_options(o);
   CHECK(p == OptionProblems{{"/heartbeat/receive", "heartbeat.receive: must not be negative: -5"},
                             {"/max_frame_bytes", "max_frame_bytes: at least 64"},
                             {"/connect_timeout", "connect_timeout: must not be negative: -1"},
@@ -285,7 +286,7 @@ TEST_CASE("refusals.json: each row is refused with one problem at its pointer") 
   CHECK(rows.size() >= 30);
   for (const auto& row : rows) {
     CAPTURE(row.dump());
-    const OptionProblems p = hmc::check_options(row.at("options"));
+    const OptionProblems p = sluice::hmc::check_options(row.at("options"));
     REQUIRE(p.size() == 1);
     CHECK(p[0].pointer == row.at("pointer").get<std::string>());
     CHECK(p[0].message.find(row.at("message").get<std::string>()) != std::string::npos);

@@ -534,7 +534,7 @@ TEST_CASE("frames before a bad frame in the same read are emitted before the rec
   inst.start();
   REQUIRE(broker.wait_live_subscriptions(1));
   auto message = [](int seq, const std::string& id) {
-    stomp::Frame f;
+    sluice::hmc::stomp::Frame f;
     f.command = "MESSAGE";
     f.add("destination", "/topic/t1").add("subscription", "sub-1");
     f.add("message-id", id)
@@ -543,7 +543,7 @@ TEST_CASE("frames before a bad frame in the same read are emitted before the rec
         .add("object-uri", "/api/cpcs/c1")
         .add("timestamp", "1700000000000");
     f.body = "{}";
-    return stomp::serialize(f, stomp::Version::v1_2);
+    return sluice::hmc::stomp::serialize(f, sluice::hmc::stomp::Version::v1_2);
   };
   // One write: the plugin reads the three frames together (or the good ones earlier).
   broker.send_raw(message(1, "before-1") + message(2, "before-2") + "MESSAGE\nno colon\n\n" +

@@ -50,21 +50,23 @@ void write_file(const fs::path& p, const std::string& text) {
 struct Sluice {
   pid_t pid = -1;
   Sluice(const std::vector<std::string>& args, const fs::path& log) {
+    // Made before the fork: the child of a process with threads may not allocate before exec.
+    std::string exe = SLUICE_EXECUTABLE;
+    std::vector<std::string> copy = args;
+    std::vector<char*> argv;
+    argv.push_back(exe.data());
+    for (auto& a : copy)
+      argv.push_back(a.data());
+    argv.push_back(nullptr);
+    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     pid = ::fork();
     if (pid == 0) {
-      int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
       ::dup2(fd, 2);
       ::dup2(fd, 1);
-      std::vector<char*> argv;
-      std::string exe = SLUICE_EXECUTABLE;
-      argv.push_back(exe.data());
-      std::vector<std::string> copy = args;
-      for (auto& a : copy)
-        argv.push_back(a.data());
-      argv.push_back(nullptr);
       ::execv(exe.c_str(), argv.data());
       ::_exit(127);
     }
+    if (fd >= 0) ::close(fd);
   }
   // Waits (bounded) for the exit; returns the exit code, or -signal, or -1000 on timeout.
   int wait(std::chrono::seconds timeout = 60s) {

@@ -4,7 +4,7 @@
 #include <charconv>
 #include <cstdint>
 
-namespace hmc {
+namespace sluice::hmc {
 
 namespace {
 
@@ -148,4 +148,4 @@ ConnectAnswer read_connect_answer(const stomp::FrameView& f, std::chrono::millis
   return a;
 }
 
-}  // namespace hmc
+}  // namespace sluice::hmc

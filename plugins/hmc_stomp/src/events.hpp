@@ -14,7 +14,7 @@
 #include <string_view>
 #include <vector>
 
-namespace hmc {
+namespace sluice::hmc {
 
 // Checks text is one valid JSON value (sluice::json_valid); for invalid text, RapidJSON's
 // iterative reader says why, with the byte offset. Returns nullopt for valid JSON.
@@ -91,4 +91,4 @@ void map_message(const stomp::FrameView& frame, const std::string& source, bool 
 sluice::Event error_event(const stomp::FrameView& frame, const std::string& source, std::string id,
                           const std::optional<std::string>& destination, const Secrets& secrets);
 
-}  // namespace hmc
+}  // namespace sluice::hmc

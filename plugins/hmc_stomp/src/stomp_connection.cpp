@@ -1,6 +1,6 @@
 #include "stomp_connection.hpp"
 
-namespace hmc {
+namespace sluice::hmc {
 
 using sluice::net::describe;
 
@@ -255,4 +255,4 @@ void StompConnection::close_socket() {
   stream_.close();
 }
 
-}  // namespace hmc
+}  // namespace sluice::hmc

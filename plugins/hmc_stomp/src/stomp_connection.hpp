@@ -20,7 +20,7 @@
 #include <string_view>
 #include <vector>
 
-namespace hmc {
+namespace sluice::hmc {
 
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
@@ -155,4 +155,4 @@ class StompConnection : public std::enable_shared_from_this<StompConnection> {
 
 const char* to_string(StompConnection::CloseKind k);
 
-}  // namespace hmc
+}  // namespace sluice::hmc

@@ -19,7 +19,7 @@
 
 #include <nlohmann/json.hpp>
 
-namespace hmc {
+namespace sluice::hmc {
 
 struct ApiResponse {
   unsigned status = 0;
@@ -67,4 +67,4 @@ class WsApi {
 
 std::string url_encode(const std::string& s);
 
-}  // namespace hmc
+}  // namespace sluice::hmc

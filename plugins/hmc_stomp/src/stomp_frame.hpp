@@ -16,7 +16,7 @@
 #include <utility>
 #include <vector>
 
-namespace stomp {
+namespace sluice::hmc::stomp {
 
 enum class Version { v1_0, v1_1, v1_2 };
 
@@ -181,4 +181,4 @@ class Parser {
   uint64_t heartbeats_ = 0;
 };
 
-}  // namespace stomp
+}  // namespace sluice::hmc::stomp

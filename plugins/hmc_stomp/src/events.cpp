@@ -12,7 +12,7 @@
 #include <rapidjson/reader.h>
 #include <nlohmann/json.hpp>
 
-namespace hmc {
+namespace sluice::hmc {
 
 namespace {
 
@@ -289,4 +289,4 @@ sluice::Event error_event(const stomp::FrameView& frame, const std::string& sour
   return e;
 }
 
-}  // namespace hmc
+}  // namespace sluice::hmc

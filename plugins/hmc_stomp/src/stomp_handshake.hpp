@@ -13,7 +13,7 @@
 #include <string_view>
 #include <vector>
 
-namespace hmc {
+namespace sluice::hmc {
 
 // The broker's heart-beat values are clamped to this (one hour): a value near 2^63 ms would
 // overflow the timers (a "nothing for -2 ms" reconnect loop, or newlines sent without pause).
@@ -59,4 +59,4 @@ ConnectAnswer read_connect_answer(const stomp::FrameView& first,
                                   std::chrono::milliseconds want_send,
                                   std::chrono::milliseconds want_receive);
 
-}  // namespace hmc
+}  // namespace sluice::hmc

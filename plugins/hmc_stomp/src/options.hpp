@@ -14,7 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
-namespace hmc {
+namespace sluice::hmc {
 
 // {cpc, partition} (DPM) or {cpc, lpar} (classic mode): an OS message channel to open.
 struct OsChannel {
@@ -71,4 +71,4 @@ sluice::OptionProblems check_options(const nlohmann::json& j, Options* parsed = 
 // The JSON Schema (draft 7) of the options object, NUL-terminated, static storage.
 const char* options_schema();
 
-}  // namespace hmc
+}  // namespace sluice::hmc

@@ -9,7 +9,7 @@
 #include <emmintrin.h>
 #endif
 
-namespace stomp {
+namespace sluice::hmc::stomp {
 
 const char* to_string(Version v) {
   switch (v) {
@@ -392,4 +392,4 @@ void Parser::parse_head(char* head) {
   }
 }
 
-}  // namespace stomp
+}  // namespace sluice::hmc::stomp

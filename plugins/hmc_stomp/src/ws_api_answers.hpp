@@ -9,7 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
-namespace hmc {
+namespace sluice::hmc {
 
 // A WS API request that failed: HTTP status and the HMC's reason code where there is one.
 struct ApiError : std::runtime_error {
@@ -52,4 +52,4 @@ std::string uri_by_name(const nlohmann::json& body, const std::string& list_key,
 std::string opened_topic(const nlohmann::json& body);
 }  // namespace answers
 
-}  // namespace hmc
+}  // namespace sluice::hmc

@@ -6,7 +6,7 @@
 #include <stdexcept>
 #include <string_view>
 
-namespace hmc {
+namespace sluice::hmc {
 
 namespace {
 
@@ -317,4 +317,4 @@ Options Options::from_json(const nlohmann::json& j) {
   return o;
 }
 
-}  // namespace hmc
+}  // namespace sluice::hmc

@@ -25,7 +25,7 @@
 namespace {
 
 namespace asio = boost::asio;
-using hmc::StompConnection;
+using sluice::hmc::StompConnection;
 using sluice::net::Loss;
 
 std::string ms_text(std::chrono::milliseconds d) {
@@ -37,21 +37,22 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
  public:
   HmcSource(sluice::Host host, const nlohmann::json& options)
       : sluice::Source(host),
-        o_(hmc::Options::from_json(options)),
-        source_(hmc::source_uri(o_.host)),
+        o_(sluice::hmc::Options::from_json(options)),
+        source_(sluice::hmc::source_uri(o_.host)),
         strand_(sluice::net::IoPool::shared(), [this](const std::string& what) { recover(what); }),
         reconnector_(
             host, strand_, {o_.reconnect, source_, "", ""}, ids_, [this] { begin_attempt(); },
             [this](const Loss& l, std::chrono::milliseconds d) { report(l, d); }) {
     // from_json refused what check_options finds, the TLS files included
     if (o_.use_tls || o_.needs_ws_api()) tls_ctx_.emplace(sluice::tls::make_client_context(o_.tls));
-    if (o_.needs_ws_api()) api_ = std::make_unique<hmc::WsApi>(strand_.executor(), *tls_ctx_, o_);
+    if (o_.needs_ws_api())
+      api_ = std::make_unique<sluice::hmc::WsApi>(strand_.executor(), *tls_ctx_, o_);
   }
 
   // Plugin ABI 1.1 (`sluice validate`, and `sluice run` before create): everything the
   // constructor would refuse from these options, with the same messages.
   static sluice::OptionProblems check_options(const nlohmann::json& options) {
-    return hmc::check_options(options);
+    return sluice::hmc::check_options(options);
   }
 
   ~HmcSource() override { stop(); }
@@ -137,7 +138,7 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
           if (!e) return connect_stomp();
           try {
             std::rethrow_exception(e);
-          } catch (const hmc::ApiError& err) {
+          } catch (const sluice::hmc::ApiError& err) {
             if (logon_failed_) {
               report_down(std::string("WS API logon failed: ") + err.what(), Loss::Retry::slow);
             } else {
@@ -153,7 +154,7 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
     logon_failed_ = false;
     try {
       co_await api_->logon();
-    } catch (const hmc::ApiError& e) {
+    } catch (const sluice::hmc::ApiError& e) {
       logon_failed_ = e.auth_failed();
       throw;
     }
@@ -173,7 +174,7 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
       try {
         nlohmann::json topics = co_await api_->notification_topics();
         if (!o_.topic_types.empty()) type_topics_ = api_->topics_of_types(topics);
-      } catch (const hmc::ApiError& e) {
+      } catch (const sluice::hmc::ApiError& e) {
         if (!e.session_gone()) throw;
         host().info("WS API session is gone (" + secrets_.scrub(e.what()) + "): logging on again");
         relogon = true;
@@ -181,11 +182,11 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
       if (relogon) co_await logon();
     }
     if (!need_resolve_) co_return;
-    hmc::Resolution r;
+    sluice::hmc::Resolution r;
     relogon = false;
     try {
       r = co_await api_->resolve();
-    } catch (const hmc::ApiError& e) {
+    } catch (const sluice::hmc::ApiError& e) {
       if (!e.session_gone()) throw;
       relogon = true;
     }
@@ -232,7 +233,7 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
 
   void connect_stomp() {
     if (stopping()) return;
-    hmc::ConnectParams p;
+    sluice::hmc::ConnectParams p;
     p.host = o_.host;
     p.port = o_.stomp_port;
     p.tls = o_.use_tls;
@@ -281,12 +282,12 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
     host().state(sluice::State::down, what);
   }
 
-  void on_connected(StompConnection& c, const stomp::FrameView& f) override {
+  void on_connected(StompConnection& c, const sluice::hmc::stomp::FrameView& f) override {
     if (&c != conn_.get()) return;
     if (use_connect_) connect_works_ = true;
     const auto server = f.header("server");
     host().info("connected to " + o_.host + ":" + std::to_string(o_.stomp_port) + " (STOMP " +
-                stomp::to_string(c.version()) +
+                sluice::hmc::stomp::to_string(c.version()) +
                 (server ? ", " + std::string(*server) : std::string()) + ", heart-beats send " +
                 ms_text(c.send_interval()) + " receive " + ms_text(c.receive_interval()) + ")");
     for (const auto& w : c.heartbeat_warnings())
@@ -337,7 +338,7 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
     uint64_t n = 0;
     for (const auto& topic : wanted_topics()) {
       const std::string id = "sub-" + std::to_string(++n);
-      stomp::Frame f;
+      sluice::hmc::stomp::Frame f;
       f.command = "SUBSCRIBE";
       f.add("destination", "/topic/" + topic).add("id", id).add("ack", "auto");
       f.add("receipt", "rcpt-" + id);
@@ -368,10 +369,10 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
 
   // Frames of one read are mapped into read_events_ and handed to the emitter together at the
   // end of the read: one lock and one wake-up per read, not per frame.
-  void on_frame(StompConnection&, const stomp::FrameView& f) override {
+  void on_frame(StompConnection&, const sluice::hmc::stomp::FrameView& f) override {
     if (f.command == "MESSAGE") {
       ++read_messages_;
-      hmc::map_message(f, source_, o_.split_lists, seq_, read_events_, read_stats_);
+      sluice::hmc::map_message(f, source_, o_.split_lists, seq_, read_events_, read_stats_);
     } else if (f.command == "RECEIPT") {
       if (const auto r = f.header("receipt-id"); r && receipts_.erase(std::string(*r)))
         read_receipts_changed_ = true;
@@ -382,7 +383,7 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
 
   void on_read_end(StompConnection& c) override {
     if (read_messages_) host().metric("messages", static_cast<int64_t>(read_messages_));
-    const hmc::MapStats stats = read_stats_;
+    const sluice::hmc::MapStats stats = read_stats_;
     if (stats.parse_errors) host().metric("parse_errors", static_cast<int64_t>(stats.parse_errors));
     if (stats.lists_not_split) {
       host().metric("lists_not_split", static_cast<int64_t>(stats.lists_not_split));
@@ -424,7 +425,8 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
   }
 
   // Reports an ERROR frame; returns why the connection ends.
-  std::string handle_error_frame(const stomp::FrameView& f, sluice::PackedEvents& batch) {
+  std::string handle_error_frame(const sluice::hmc::stomp::FrameView& f,
+                                 sluice::PackedEvents& batch) {
     const auto m = f.header("message");
     const std::string message = secrets_.scrub(m ? *m : f.body.substr(0, 200));
     std::optional<std::string> topic;
@@ -445,7 +447,7 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
     host().metric("stomp_errors");
     host().error("broker ERROR" + (destination ? " for " + *destination : std::string()) + ": " +
                  message);
-    batch.add(hmc::error_event(f, source_, ids_.next("error"), destination, secrets_));
+    batch.add(sluice::hmc::error_event(f, source_, ids_.next("error"), destination, secrets_));
     if (topic) {
       failed_topics_[*topic] = message;
       return "ERROR frame for " + *destination + ": " + message;
@@ -454,7 +456,7 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
   }
 
   void on_closed(StompConnection& c, StompConnection::CloseKind kind,
-                 const std::string& peer_reason, const stomp::Frame* error) override {
+                 const std::string& peer_reason, const sluice::hmc::stomp::Frame* error) override {
     const std::string reason = secrets_.scrub(peer_reason);
     // Events collected over several reads (on_read_end) go out before anything else happens.
     if (!read_events_.empty()) submit(read_events_);
@@ -485,8 +487,8 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
       if (use_connect_ && !connect_works_) use_connect_ = false;
       if (error) {
         host().metric("stomp_errors");
-        submit(
-            {hmc::error_event(error->view(), source_, ids_.next("error"), std::nullopt, secrets_)});
+        submit({sluice::hmc::error_event(error->view(), source_, ids_.next("error"), std::nullopt,
+                                         secrets_)});
       }
       return report_down(reason, Loss::Retry::slow);
     }
@@ -531,7 +533,7 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
 
   void submit(const std::vector<sluice::Event>& events) { pump_->submit(events); }
 
-  hmc::Options o_;
+  sluice::hmc::Options o_;
   std::string source_;
   sluice::EventIds ids_;  // ids of the events this instance makes up: unique across runs
   // This instance's serial executor on the plugin's shared io pool.
@@ -539,7 +541,7 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
   sluice::net::Reconnector reconnector_;
   std::optional<sluice::net::EmitPump> pump_;
   std::optional<asio::ssl::context> tls_ctx_;
-  std::unique_ptr<hmc::WsApi> api_;
+  std::unique_ptr<sluice::hmc::WsApi> api_;
   std::shared_ptr<StompConnection> conn_;
   bool started_ = false;
 
@@ -552,7 +554,7 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
   uint64_t attempt_ = 0;  // WS API attempts, so that an abandoned one cannot complete
   std::string session_;   // the WS API session of the last working connection (a secret)
   std::vector<std::string> session_topics_;  // its destinations resolved through that session
-  hmc::Secrets secrets_;
+  sluice::hmc::Secrets secrets_;
   uint64_t subscribed_ = 0;
   bool loud_ = false;            // the next loss report is an error (report_down)
   bool logoff_pending_ = false;  // stop: the WS API logoff is under way
@@ -562,10 +564,10 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
   std::map<std::string, std::string> channel_errors_;
   std::map<std::string, std::string> failed_topics_;  // topic -> the broker's message
   std::map<std::string, std::string> receipts_;       // receipt id -> topic, until confirmed
-  hmc::SequenceTracker seq_;
+  sluice::hmc::SequenceTracker seq_;
   // what the frames of the current read produced (io thread)
   sluice::PackedEvents read_events_;
-  hmc::MapStats read_stats_;
+  sluice::hmc::MapStats read_stats_;
   uint64_t read_messages_ = 0;
   bool read_receipts_changed_ = false;
   std::optional<std::string> read_close_reason_;
@@ -575,4 +577,4 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
 
 SLUICE_PLUGIN(HmcSource, "hmc_stomp", "1.0.0",
               "IBM Z HMC notifications over STOMP (TLS), topics from the HMC Web Services API",
-              hmc::options_schema())
+              sluice::hmc::options_schema())

@@ -1,6 +1,6 @@
 #include "ws_api_answers.hpp"
 
-namespace hmc {
+namespace sluice::hmc {
 
 namespace answers {
 
@@ -84,4 +84,4 @@ std::string opened_topic(const nlohmann::json& body) {
 
 }  // namespace answers
 
-}  // namespace hmc
+}  // namespace sluice::hmc

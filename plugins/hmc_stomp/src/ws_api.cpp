@@ -12,7 +12,7 @@
 #include <fstream>
 #include <sstream>
 
-namespace hmc {
+namespace sluice::hmc {
 
 namespace beast = boost::beast;
 namespace http = beast::http;
@@ -199,4 +199,4 @@ asio::awaitable<Resolution> WsApi::resolve() {
   co_return res;
 }
 
-}  // namespace hmc
+}  // namespace sluice::hmc
