@@ -716,6 +716,7 @@ def case_reload_keeps_hmc_session(tmp):
         check(done, f"every notification reached the file ({len(lines_of(out_file))} of {total})")
         check("sources kept: hmc1" in err and "sinks kept: out, started: second" in err,
               "the reload says what it kept and started")
+        check("reloads so far: 1 ok, 0 failed" in err, "and counts it")
         check(after["stomp_connects"] == before["stomp_connects"] == 1,
               f"no new STOMP logon ({before['stomp_connects']} -> {after['stomp_connects']})")
         check(after["api_logons"] == before["api_logons"],

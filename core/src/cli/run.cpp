@@ -166,6 +166,8 @@ class Daemon {
     ++(ok ? reloads_ok_ : reloads_failed_);
     outcome.reloads_ok = reloads_ok_;
     outcome.reloads_failed = reloads_failed_;
+    log_.info("core", "reloads so far: " + std::to_string(reloads_ok_) + " ok, " +
+                          std::to_string(reloads_failed_) + " failed");
     return outcome;
   }
 
