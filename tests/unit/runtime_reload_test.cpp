@@ -269,3 +269,27 @@ TEST_CASE("reload: the next pipeline fails to start: it throws, both are stopped
     CHECK_MESSAGE(count == 1, "id ", id, " delivered ", count, " times");
   CHECK(ids.size() <= static_cast<size_t>(n));
 }
+
+TEST_CASE("reload: a released source stays running until adopted; one nobody adopts is stopped") {
+  ScriptedSink::reset();
+  CapturedLog log;
+  auto a = std::make_unique<Runtime>(simple(sink("out")), host(), log.logger);
+  a->start();
+  const int destroyed = CountingSource::destroyed();
+  std::shared_ptr<sluice::core::Source> in = a->release_source("in");
+  REQUIRE(in);
+  CHECK(a->release_source("in") == nullptr);  // once
+  CHECK(a->metrics().sources.empty());        // a neither counts nor stops it any more
+  // Still bound to a's routes: what it emits is delivered by a's sink.
+  REQUIRE(emit(events(5, 1)));
+  REQUIRE(eventually([&] { return sink_metrics(a->metrics(), "out").delivered == 5; }));
+  // A pipeline whose source differs refuses it (and leaves it be).
+  PipelineConfig other = simple(sink("out"));
+  other.sources[0].options = {{"per_emit", 2}};
+  Runtime wrong(other, host(), log.logger);
+  CHECK_THROWS_AS(wrong.adopt_source(in), StartError);
+  a.reset();
+  CHECK(CountingSource::destroyed() == destroyed);  // not a's to stop
+  in.reset();                                       // nobody adopted it: stopped and destroyed
+  CHECK(CountingSource::destroyed() == destroyed + 1);
+}

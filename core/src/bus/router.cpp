@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <ctime>
 #include <map>
+#include <utility>
 
 namespace sluice::core {
 
@@ -57,6 +58,15 @@ sluice_status Source::on_emit(const sluice_event* events, size_t count) {
     return SLUICE_STOPPED;
   }
   return binding->router->emit(*this, binding->routes, events, count);
+}
+
+Source::~Source() {
+  if (!handle || stop_stuck || destroy_stuck) return;  // never created, torn down, or stuck
+  unhold();
+  stopping = true;
+  if (started) d().stop(handle);
+  accepting = false;
+  d().destroy(std::exchange(handle, nullptr));
 }
 
 void Source::bind(std::shared_ptr<const Binding> binding) {

@@ -57,6 +57,10 @@ struct Source final : Instance {
   RateLimit violation_log;
   sluice::EventIds ids;  // ids the core makes up for this source's events (random per process)
 
+  // A source no runtime stopped (released and never adopted): stops and destroys the plugin
+  // instance here, unbounded (a runtime stops its own with deadlines).
+  ~Source() override;
+
   sluice_status on_emit(const sluice_event* events, size_t count) override;
   SourceMetrics counters() const;
 
