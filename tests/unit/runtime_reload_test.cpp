@@ -24,17 +24,6 @@ using Names = std::vector<std::string>;
 
 namespace {
 
-// How often each event id was answered OK, by every scripted sink instance together.
-std::map<std::string, int> delivered_ids() {
-  std::lock_guard lock(ScriptedSink::mutex());
-  std::map<std::string, int> out;
-  for (const auto& c : ScriptedSink::calls())
-    if (c.answer == "ok")
-      for (const auto& id : c.ids)
-        ++out[id];
-  return out;
-}
-
 // A plugin thread of the running source: emits two events per call (ids 1, 2, 3, ...) through
 // the source's host API, as fast as the bus takes them, until told to stop. Remembers how many
 // it emitted and whether every emit was answered OK.
@@ -77,7 +66,7 @@ class Emitter {
 
 // Every id 1..n exactly once; the log line names the first that is not.
 void check_exactly_once(int n) {
-  const auto ids = delivered_ids();
+  const auto ids = delivered_id_counts();
   CHECK(ids.size() == static_cast<size_t>(n));
   int missing = 0, twice = 0;
   for (int i = 1; i <= n; ++i) {
@@ -185,7 +174,7 @@ TEST_CASE("reload: a changed sink is drained (old) and started (new); the kept s
   CHECK(s.delivered == s.received);
   CHECK(s.balanced());
   // Every event went to "out" (old or new) once, and before the switch to "gone" as well.
-  const auto ids = delivered_ids();
+  const auto ids = delivered_id_counts();
   int gone_copies = 0, out_missing = 0;
   for (int i = 1; i <= n; ++i) {
     const int c = ids.count(std::to_string(i)) ? ids.at(std::to_string(i)) : 0;
@@ -264,7 +253,7 @@ TEST_CASE("reload: the next pipeline fails to start: it throws, both are stopped
   const int n = emitter.finish();
   a->stop();
   b.stop();
-  const auto ids = delivered_ids();
+  const auto ids = delivered_id_counts();
   for (const auto& [id, count] : ids)
     CHECK_MESSAGE(count == 1, "id ", id, " delivered ", count, " times");
   CHECK(ids.size() <= static_cast<size_t>(n));
