@@ -632,8 +632,9 @@ routes:
     check(proc.returncode == 0, f"SIGTERM ends it with exit 0 (got {proc.returncode})")
 
 
-def hmc_reload_pipeline(ports, ca, password_file, out_file, second_file=None):
-    # The fake HMC's topic into a file; with second_file, a second sink and route as well.
+def hmc_reload_pipeline(ports, ca, password_file, out_file, second_file=None, second_filter=""):
+    # The fake HMC's topic into a file; with second_file, a second sink and route as well (with
+    # second_filter, a filter on that route).
     second = ""
     if second_file:
         second = f"""  second:
@@ -659,13 +660,13 @@ sinks:
     batch: {{max_events: 20, max_delay: 10ms}}
 {second}routes:
   - {{from: hmc1, to: out}}
-""" + ("  - {from: hmc1, to: second}\n" if second_file else "")
+""" + (f"  - {{from: hmc1, to: second{second_filter}}}\n" if second_file else "")
 
 
 def case_reload_keeps_hmc_session(tmp):
-    # A SIGHUP that adds a sink while the fake HMC publishes: the hmc_stomp source goes over
-    # running (no new STOMP logon), every notification reaches the file exactly once, and the
-    # counters go on instead of restarting at zero.
+    # A SIGHUP that adds a sink, then one that changes a route filter, while the fake HMC
+    # publishes: the hmc_stomp source goes over running (no new STOMP logon), every notification
+    # reaches the file exactly once, and the counters go on instead of restarting at zero.
     import ssl
     import urllib.request
     total = 1500
@@ -702,6 +703,15 @@ def case_reload_keeps_hmc_session(tmp):
         at_reload = len(lines_of(out_file))
         check(reloaded and proc.poll() is None, "the SIGHUP reloads the pipeline")
         check(at_reload < total, f"while the fake HMC still publishes ({at_reload} of {total} so far)")
+        # A second reload that changes only a route's filter: everything goes over running.
+        check(poll(lambda: len(lines_of(second_file)) >= 50), "the new sink writes events")
+        write(tmp, "hmc.yaml", hmc_reload_pipeline(ports, ca, password, out_file, second_file,
+                                                   ", filter: {type: 'hmc.*'}"))
+        proc.send_signal(signal.SIGHUP)
+        check(poll(lambda: sum("reloaded:" in l for l in lines) >= 2 or proc.poll() is not None),
+              "a second SIGHUP, a changed route filter, reloads it again")
+        at_second = len(lines_of(out_file))
+        check(at_second < total, f"still while the fake HMC publishes ({at_second} of {total})")
         published = poll(lambda: stats()["notifications"] >= total, 60)
         done = published and poll(lambda: len(lines_of(out_file)) >= total, 20)
         time.sleep(0.5)  # anything delivered twice would show up now
@@ -717,6 +727,9 @@ def case_reload_keeps_hmc_session(tmp):
         check("sources kept: hmc1" in err and "sinks kept: out, started: second" in err,
               "the reload says what it kept and started")
         check("reloads so far: 1 ok, 0 failed" in err, "and counts it")
+        check("sources kept: hmc1, started: -, stopped: -; sinks kept: out, second, started: -, "
+              "stopped: -" in err, "the filter change keeps every source and sink")
+        check("reloads so far: 2 ok, 0 failed" in err, "and is counted too")
         check(after["stomp_connects"] == before["stomp_connects"] == 1,
               f"no new STOMP logon ({before['stomp_connects']} -> {after['stomp_connects']})")
         check(after["api_logons"] == before["api_logons"],
