@@ -64,6 +64,13 @@ std::string channel_config_differs(const SinkConfig& a, const SinkConfig& b) {
   return {};
 }
 
+// What an adopted source was created with must be what this pipeline says for the source.
+std::string source_config_differs(const SourceConfig& a, const SourceConfig& b) {
+  if (a.plugin != b.plugin) return "plugin";
+  if (a.options != b.options) return "options";
+  return {};
+}
+
 // How long past the drain deadline shutdown waits for plugins that do not return: sources'
 // stop(), then sinks' stop() and their deliver(), then destroy(). All within the documented
 // drain_timeout + 1 s.
@@ -79,13 +86,17 @@ struct Runtime::Impl : std::enable_shared_from_this<Runtime::Impl> {
   Logger& log;
   RuntimeOptions options;
 
-  std::vector<std::unique_ptr<Source>> sources;
+  // The sources, in pipeline order; shared with a runtime they are handed to (release_source).
+  std::vector<std::shared_ptr<Source>> sources;
+  std::deque<std::atomic<bool>> sources_released;  // per source: handed to another runtime
+  std::vector<bool> sources_adopted;               // per source: taken over, running already
+  std::vector<std::shared_ptr<Source>> to_adopt_sources;
   // The channels, in pipeline order; shared with a runtime they are handed to (release).
   std::vector<std::shared_ptr<SinkChannel>> sinks;
   std::deque<std::atomic<bool>> released;  // per sink: handed to another runtime
   std::vector<bool> adopted;               // per sink: taken over from another runtime
   std::vector<std::shared_ptr<SinkChannel>> to_adopt;
-  std::unique_ptr<Router> router;
+  std::shared_ptr<Router> router;
 
   std::atomic<bool> stuck{false};  // stop() abandoned a plugin call
   bool running = false;
@@ -109,6 +120,17 @@ struct Runtime::Impl : std::enable_shared_from_this<Runtime::Impl> {
       if (!released[i].load()) f(*sinks[i]);
   }
 
+  // The sources this runtime still owns (not released).
+  template <typename F>
+  void each_source(F&& f) const {
+    for (size_t i = 0; i < sources.size(); ++i)
+      if (!sources_released[i].load()) f(*sources[i]);
+  }
+  std::shared_ptr<const Binding> binding_for(const Source& s) const {
+    return std::make_shared<Binding>(Binding{router, router->routes_from(s.name)});
+  }
+  void take_adopted_sources();
+
   void build();
   void create(Instance& in, const std::string& plugin, const nlohmann::json& options,
               bool want_sink, const char* what);
@@ -118,6 +140,7 @@ struct Runtime::Impl : std::enable_shared_from_this<Runtime::Impl> {
   void teardown(Clock::time_point until);
   void reap();
   std::shared_ptr<SinkChannel> release(const std::string& name);
+  std::shared_ptr<Source> release_source(const std::string& name);
 
   // A plugin lifecycle call on a thread of its own (Instance::call_thread).
   struct Call {
@@ -196,26 +219,55 @@ void Runtime::Impl::build() {
     adopted.push_back(false);
   }
   for (const auto& sc : pipeline.sources) {
-    auto s = std::make_unique<Source>();
+    if (std::find_if(sources.begin(), sources.end(),
+                     [&](const auto& s) { return s->name == sc.name; }) != sources.end())
+      continue;  // adopted (take_adopted_sources)
+    auto s = std::make_shared<Source>();
     s->log = &log;
     s->name = sc.name;
     s->config = sc;
     sources.push_back(std::move(s));
+    sources_released.emplace_back(false);
+    sources_adopted.push_back(false);
   }
-  std::vector<Source*> source_ptrs;
-  for (auto& s : sources)
-    source_ptrs.push_back(s.get());
-  std::vector<SinkChannel*> sink_ptrs;
-  for (auto& s : sinks)
-    sink_ptrs.push_back(s.get());
-  router = std::make_unique<Router>(pipeline.routes, std::move(source_ptrs), std::move(sink_ptrs));
+  // Pipeline order (the adopted ones came first), for the accounting and the metrics.
+  std::vector<std::string> source_names;
+  {
+    std::vector<std::shared_ptr<Source>> ordered;
+    std::vector<bool> ordered_adopted;
+    for (const auto& sc : pipeline.sources) {
+      source_names.push_back(sc.name);
+      for (size_t i = 0; i < sources.size(); ++i)
+        if (sources[i]->name == sc.name) {
+          ordered.push_back(sources[i]);
+          ordered_adopted.push_back(sources_adopted[i]);
+        }
+    }
+    sources = std::move(ordered);  // sources_released: all false still, one per source
+    sources_adopted = std::move(ordered_adopted);
+  }
+  router = std::make_shared<Router>(pipeline.routes, source_names, sinks);
   for (size_t i = 0; i < sinks.size(); ++i)
     if (!adopted[i])
       create(*sinks[i], sinks[i]->config().plugin, sinks[i]->config().options, true, "sink");
-  for (auto& s : sources)
-    create(*s, s->config.plugin, s->config.options, false, "source");
-  for (const auto& s : sources)
-    if (s->routes.empty()) log.warn(s->name, "no route takes events from this source");
+  for (size_t i = 0; i < sources.size(); ++i) {
+    if (sources_adopted[i]) continue;  // bound to the new routes once the sinks run (start)
+    sources[i]->bind(binding_for(*sources[i]));
+    create(*sources[i], sources[i]->config.plugin, sources[i]->config.options, false, "source");
+  }
+  for (const auto& sc : pipeline.sources)
+    if (router->routes_from(sc.name).empty())
+      log.warn(sc.name, "no route takes events from this source");
+}
+
+// Adopted sources become this runtime's first of all, so that whatever fails later stops them.
+void Runtime::Impl::take_adopted_sources() {
+  for (auto& s : to_adopt_sources) {
+    sources.push_back(std::move(s));
+    sources_released.emplace_back(false);
+    sources_adopted.push_back(true);
+  }
+  to_adopt_sources.clear();
 }
 
 // ==== starting ===============================================================================
@@ -224,6 +276,7 @@ void Runtime::Impl::start() {
   std::unique_lock guard(lifecycle);
   if (running || stopped) throw StartError("the runtime can start only once");
   running = true;
+  take_adopted_sources();
   try {
     build();
     for (size_t i = 0; i < sinks.size(); ++i) {
@@ -236,7 +289,12 @@ void Runtime::Impl::start() {
       s.started = true;
       s.start_dispatcher();
     }
-    for (auto& s : sources) {
+    // The switch: the adopted sources' emits go to this pipeline's routes from here on.
+    for (size_t i = 0; i < sources.size(); ++i)
+      if (sources_adopted[i]) sources[i]->bind(binding_for(*sources[i]));
+    for (size_t i = 0; i < sources.size(); ++i) {
+      if (sources_adopted[i]) continue;  // running already
+      Source* s = sources[i].get();
       s->accepting = true;
       const char* error = nullptr;
       if (s->d().start(s->handle, &error) != SLUICE_OK) {
@@ -294,11 +352,13 @@ bool Runtime::Impl::wait_call(Instance& in, Call* call, Clock::time_point until)
 // `lifecycle`.
 void Runtime::Impl::stop_sources(Clock::time_point deadline) {
   if (std::exchange(sources_stopped, true)) return;
-  if (router) router->set_stopping();
   std::vector<std::pair<Source*, std::shared_ptr<Call>>> calls;
-  for (auto& s : sources)
-    if (s->started)
-      calls.emplace_back(s.get(), begin_call(*s, [src = s.get()] { src->d().stop(src->handle); }));
+  each_source([&](Source& s) {
+    s.stopping = true;
+    s.unhold();  // adopted, waiting for a switch that does not come: refused from here on
+    if (s.started)
+      calls.emplace_back(&s, begin_call(s, [src = &s] { src->d().stop(src->handle); }));
+  });
   for (auto& [src, call] : calls) {
     if (!wait_call(*src, call.get(), deadline + kSourceStopGrace)) {
       src->stop_stuck = true;
@@ -307,16 +367,17 @@ void Runtime::Impl::stop_sources(Clock::time_point deadline) {
                 "still runs; what it emits from now on is refused and counted as refused)");
     }
   }
-  for (auto& s : sources)
-    s->accepting = false;
+  each_source([](Source& s) { s.accepting = false; });
 }
 
 void Runtime::Impl::stop() {
   std::lock_guard guard(lifecycle);
   if (stopped) return;
   if (!running) {
-    // Never started: only channels adopted for a start that did not come are ours to stop.
-    if (to_adopt.empty()) return;
+    // Never started: only channels and sources adopted for a start that did not come are ours
+    // to stop.
+    if (to_adopt.empty() && to_adopt_sources.empty()) return;
+    take_adopted_sources();
     sinks = std::move(to_adopt);
     to_adopt.clear();
     for (size_t i = 0; i < sinks.size(); ++i) {
@@ -359,7 +420,10 @@ void Runtime::Impl::stop() {
   //    sink holds is counted as abandoned (or stays in the spool): it may yet be delivered.
   each_sink([&](SinkChannel& s) { s.settle(); });
   teardown(deadline + kDestroyGrace);
-  if (started_ok) {
+  bool owns_any = false;  // after a hand-over, maybe nothing
+  each_source([&](Source&) { owns_any = true; });
+  each_sink([&](SinkChannel&) { owns_any = true; });
+  if (started_ok && owns_any) {
     // One record per row: the logger keeps every record on one line.
     log.info("core", "stopped; accounting:");
     std::istringstream table(format_accounting(metrics()));
@@ -367,8 +431,7 @@ void Runtime::Impl::stop() {
       log.info("core", row);
   }
   bool any_stuck = false;
-  for (auto& s : sources)
-    any_stuck = any_stuck || s->stop_stuck || s->destroy_stuck;
+  each_source([&](Source& s) { any_stuck = any_stuck || s.stop_stuck || s.destroy_stuck; });
   each_sink([&](SinkChannel& s) {
     any_stuck = any_stuck || s.stop_stuck || s.deliver_stuck() || s.destroy_stuck;
   });
@@ -398,8 +461,7 @@ void Runtime::Impl::teardown(Clock::time_point until) {
     void* handle = std::exchange(in.handle, nullptr);
     calls.emplace_back(&in, begin_call(in, [d = &in.d(), handle] { d->destroy(handle); }));
   };
-  for (auto& s : sources)
-    destroy(*s, s->stop_stuck);
+  each_source([&](Source& s) { destroy(s, s.stop_stuck); });
   each_sink([&](SinkChannel& s) { destroy(s, s.stop_stuck || s.deliver_stuck()); });
   for (auto& [in, call] : calls) {
     if (!wait_call(*in, call.get(), until)) {
@@ -415,10 +477,10 @@ void Runtime::Impl::reap() {
   auto finish = [](Instance& in) {
     if (in.call_thread.joinable()) in.call_thread.join();
   };
-  for (auto& s : sources) {
-    finish(*s);
-    if (s->handle) s->d().destroy(std::exchange(s->handle, nullptr));
-  }
+  each_source([&](Source& s) {
+    finish(s);
+    if (s.handle) s.d().destroy(std::exchange(s.handle, nullptr));
+  });
   each_sink([&](SinkChannel& s) {
     finish(s);
     s.join_dispatcher(Clock::time_point::max());
@@ -431,10 +493,21 @@ std::shared_ptr<SinkChannel> Runtime::Impl::release(const std::string& name) {
   if (!started_ok || stopped) return nullptr;
   for (size_t i = 0; i < sinks.size(); ++i) {
     if (sinks[i]->name != name || released[i].load()) continue;
-    stop_sources(Clock::now() + pipeline.drain_timeout);
     released[i] = true;
     log.info(name, "handed over with its queue, batches in flight and counters");
     return sinks[i];
+  }
+  return nullptr;
+}
+
+std::shared_ptr<Source> Runtime::Impl::release_source(const std::string& name) {
+  std::lock_guard guard(lifecycle);
+  if (!started_ok || stopped) return nullptr;
+  for (size_t i = 0; i < sources.size(); ++i) {
+    if (sources[i]->name != name || sources_released[i].load()) continue;
+    sources_released[i] = true;
+    log.info(name, "handed over running, with its plugin instance and counters");
+    return sources[i];
   }
   return nullptr;
 }
@@ -452,16 +525,14 @@ void Runtime::Impl::metrics_loop() {
 
 Metrics Runtime::Impl::metrics() const {
   Metrics m;
-  for (const auto& s : sources)
-    m.sources.push_back(s->counters());
+  each_source([&](const Source& s) { m.sources.push_back(s.counters()); });
   each_sink([&](const SinkChannel& s) { m.sinks.push_back(s.counters()); });
   auto add_plugin = [&](Instance& in) {
     std::lock_guard lock(in.metrics_mutex);
     for (const auto& [k, v] : in.metrics)
       m.plugin[in.name + "." + k] = v;
   };
-  for (const auto& s : sources)
-    add_plugin(*s);
+  each_source([&](Source& s) { add_plugin(s); });
   each_sink([&](SinkChannel& s) { add_plugin(s); });
   return m;
 }
@@ -528,6 +599,97 @@ void Runtime::adopt(const std::shared_ptr<SinkChannel>& channel) {
     if (c->name == channel->name)
       throw StartError("sink '" + channel->name + "': a channel of that name is adopted already");
   impl_->to_adopt.push_back(channel);
+}
+
+std::shared_ptr<Source> Runtime::release_source(const std::string& source) {
+  return impl_->release_source(source);
+}
+
+void Runtime::adopt_source(const std::shared_ptr<Source>& source) {
+  if (!source) return;
+  std::lock_guard guard(impl_->lifecycle);
+  if (impl_->running || impl_->stopped)
+    throw StartError("source '" + source->name + "': adopt_source() comes before start()");
+  const auto& sources = impl_->pipeline.sources;
+  auto sc = std::find_if(sources.begin(), sources.end(),
+                         [&](const SourceConfig& c) { return c.name == source->name; });
+  if (sc == sources.end())
+    throw StartError("source '" + source->name +
+                     "': cannot adopt it: this pipeline has no source of that name");
+  if (std::string what = source_config_differs(source->config, *sc); !what.empty())
+    throw StartError("source '" + source->name + "': cannot adopt it: its " + what +
+                     " differ from this pipeline's");
+  for (const auto& s : impl_->to_adopt_sources)
+    if (s->name == source->name)
+      throw StartError("source '" + source->name + "': a source of that name is adopted already");
+  impl_->to_adopt_sources.push_back(source);
+}
+
+HandOverResult Runtime::hand_over(Runtime& next) {
+  Impl& old = *impl_;
+  HandOverResult r;
+  {
+    std::lock_guard guard(old.lifecycle);
+    if (!old.started_ok || old.stopped)
+      throw StartError("hand-over: the running pipeline is not running");
+  }
+  {
+    std::lock_guard guard(next.impl_->lifecycle);
+    if (next.impl_->running || next.impl_->stopped)
+      throw StartError("hand-over: the next pipeline was started already");
+  }
+  const PipelineConfig& np = next.impl_->pipeline;
+  // 1. What goes over: the same name and configuration in both.
+  for (const auto& sc : np.sinks) {
+    auto was = std::find_if(old.pipeline.sinks.begin(), old.pipeline.sinks.end(),
+                            [&](const SinkConfig& c) { return c.name == sc.name; });
+    std::shared_ptr<SinkChannel> channel;
+    if (was != old.pipeline.sinks.end() && channel_config_differs(*was, sc).empty())
+      channel = release(sc.name);
+    if (channel) {
+      next.adopt(channel);
+      r.kept_sinks.push_back(sc.name);
+    } else {
+      r.started_sinks.push_back(sc.name);
+    }
+  }
+  for (const auto& sc : old.pipeline.sinks)
+    if (std::find(r.kept_sinks.begin(), r.kept_sinks.end(), sc.name) == r.kept_sinks.end())
+      r.stopped_sinks.push_back(sc.name);
+  std::vector<std::shared_ptr<Source>> kept;
+  for (const auto& sc : np.sources) {
+    auto was = std::find_if(old.pipeline.sources.begin(), old.pipeline.sources.end(),
+                            [&](const SourceConfig& c) { return c.name == sc.name; });
+    std::shared_ptr<Source> source;
+    if (was != old.pipeline.sources.end() && source_config_differs(*was, sc).empty())
+      source = release_source(sc.name);
+    if (source) {
+      next.adopt_source(source);
+      kept.push_back(source);
+      r.kept_sources.push_back(sc.name);
+    } else {
+      r.started_sources.push_back(sc.name);
+    }
+  }
+  for (const auto& sc : old.pipeline.sources)
+    if (std::find(r.kept_sources.begin(), r.kept_sources.end(), sc.name) == r.kept_sources.end())
+      r.stopped_sources.push_back(sc.name);
+
+  // 2. The kept sources' emits wait from here until next switches them; those in flight on the
+  //    old routes finish there first (a push to a full `block` queue of a running sink ends).
+  const auto until = Clock::now() + old.pipeline.drain_timeout;
+  for (const auto& s : kept)
+    if (!s->hold(until))
+      old.log.warn(s->name,
+                   "an emit on the old routes did not return within drain_timeout; it ends "
+                   "on them (a sink it waits for may drop it)");
+  // 3. Nothing routes to the old sinks now but the old sources: stop them, drain and stop the
+  //    sinks that do not go over.
+  stop();
+  // 4. The new sinks start, the kept sources switch, the new sources start. On a failure
+  //    next stops everything it holds, the kept sources too (their waiting emits are refused).
+  next.start();
+  return r;
 }
 
 }  // namespace sluice::core

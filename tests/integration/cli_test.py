@@ -632,6 +632,133 @@ routes:
     check(proc.returncode == 0, f"SIGTERM ends it with exit 0 (got {proc.returncode})")
 
 
+def hmc_reload_pipeline(ports, ca, password_file, out_file, second_file=None, second_filter=""):
+    # The fake HMC's topic into a file; with second_file, a second sink and route as well (with
+    # second_filter, a filter on that route).
+    second = ""
+    if second_file:
+        second = f"""  second:
+    plugin: file
+    options: {{path: {second_file}, format: json}}
+"""
+    return f"""version: 1
+sources:
+  hmc1:
+    plugin: hmc_stomp
+    options:
+      host: 127.0.0.1
+      api_port: {ports["api_port"]}
+      stomp_port: {ports["stomp_port"]}
+      userid: hmcuser
+      password: ${{file:{password_file}}}
+      topics: [sluice.reload]
+      tls: {{ca_file: {ca}}}
+sinks:
+  out:
+    plugin: file
+    options: {{path: {out_file}, format: json}}
+    batch: {{max_events: 20, max_delay: 10ms}}
+{second}routes:
+  - {{from: hmc1, to: out}}
+""" + (f"  - {{from: hmc1, to: second{second_filter}}}\n" if second_file else "")
+
+
+def case_reload_keeps_hmc_session(tmp):
+    # A SIGHUP that adds a sink, then one that changes a route filter, while the fake HMC
+    # publishes: the hmc_stomp source goes over running (no new STOMP logon), every notification
+    # reaches the file exactly once, and the counters go on instead of restarting at zero.
+    import ssl
+    import urllib.request
+    total = 1500
+    fake = os.path.join(os.path.dirname(A.sluice), "sluice-fake-hmc")
+    ca = os.path.join(tmp, "hmc-ca.pem")
+    ready = os.path.join(tmp, "hmc.ready")
+    scenario = write(tmp, "scenario.json", '{"topics": ["sluice.reload"]}\n')
+    script = write(tmp, "script.jsonl",
+                   '{"wait_for_subscribers": 1, "topic": "sluice.reload", "timeout": "60s"}\n'
+                   f'{{"topic": "sluice.reload", "type": "os-message", "repeat": {total}, "rate": 300}}\n')
+    password = write(tmp, "hmc-password", "hmcpassword\n")
+    hmc = subprocess.Popen([fake, "--api-port", "0", "--stomp-port", "0", "--scenario", scenario,
+                            "--script", script, "--ca-out", ca, "--ready-file", ready, "-q"])
+    proc = None
+    try:
+        check(poll(lambda: os.path.exists(ready), 60), "the fake HMC listens")
+        with open(ready) as f:
+            ports = json.load(f)
+        ctx = ssl.create_default_context(cafile=ca)
+
+        def stats():
+            url = f"https://127.0.0.1:{ports['api_port']}/fake/stats"
+            with urllib.request.urlopen(url, context=ctx, timeout=10) as r:
+                return json.load(r)
+        out_file = os.path.join(tmp, "out.jsonl")
+        second_file = os.path.join(tmp, "second.jsonl")
+        p = write(tmp, "hmc.yaml", hmc_reload_pipeline(ports, ca, password, out_file))
+        proc, lines, t = start_and_wait(["run", p], "started:")
+        check(poll(lambda: len(lines_of(out_file)) >= 200, 60), "notifications reach the file")
+        before = stats()
+        write(tmp, "hmc.yaml", hmc_reload_pipeline(ports, ca, password, out_file, second_file))
+        proc.send_signal(signal.SIGHUP)
+        reloaded = poll(lambda: any("reloaded:" in l for l in lines) or proc.poll() is not None)
+        at_reload = len(lines_of(out_file))
+        check(reloaded and proc.poll() is None, "the SIGHUP reloads the pipeline")
+        check(at_reload < total, f"while the fake HMC still publishes ({at_reload} of {total} so far)")
+        # A second reload that changes only a route's filter: everything goes over running.
+        check(poll(lambda: len(lines_of(second_file)) >= 50), "the new sink writes events")
+        write(tmp, "hmc.yaml", hmc_reload_pipeline(ports, ca, password, out_file, second_file,
+                                                   ", filter: {type: 'hmc.*'}"))
+        proc.send_signal(signal.SIGHUP)
+        check(poll(lambda: sum("reloaded:" in l for l in lines) >= 2 or proc.poll() is not None),
+              "a second SIGHUP, a changed route filter, reloads it again")
+        at_second = len(lines_of(out_file))
+        check(at_second < total, f"still while the fake HMC publishes ({at_second} of {total})")
+        published = poll(lambda: stats()["notifications"] >= total, 60)
+        done = published and poll(lambda: len(lines_of(out_file)) >= total, 20)
+        time.sleep(0.5)  # anything delivered twice would show up now
+        after = stats()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+        t.join(timeout=5)
+        err = "".join(lines)
+        print(err[-6000:])
+        print("fake HMC before the reload:", before)
+        print("fake HMC at the end:", after)
+        check(done, f"every notification reached the file ({len(lines_of(out_file))} of {total})")
+        check("sources kept: hmc1" in err and "sinks kept: out, started: second" in err,
+              "the reload says what it kept and started")
+        check("reloads so far: 1 ok, 0 failed" in err, "and counts it")
+        check("sources kept: hmc1, started: -, stopped: -; sinks kept: out, second, started: -, "
+              "stopped: -" in err, "the filter change keeps every source and sink")
+        check("reloads so far: 2 ok, 0 failed" in err, "and is counted too")
+        check(after["stomp_connects"] == before["stomp_connects"] == 1,
+              f"no new STOMP logon ({before['stomp_connects']} -> {after['stomp_connects']})")
+        check(after["api_logons"] == before["api_logons"],
+              f"no new WS API logon ({before['api_logons']} -> {after['api_logons']})")
+        check(after["messages_sent"] == total and after["no_subscriber"] == 0,
+              f"the fake sent all {total} to the subscriber ({after})")
+        ids = [json.loads(l)["id"] for l in lines_of(out_file)]
+        check(len(ids) == total and len(set(ids)) == total,
+              f"each notification is in the file exactly once ({len(ids)} lines, {len(set(ids))} ids)")
+        second = [json.loads(l)["id"] for l in lines_of(second_file)]
+        check(0 < len(second) < total and len(set(second)) == len(second) and set(second) <= set(ids),
+              f"the new sink has what came after the reload, once ({len(second)})")
+        # The accounting at stop counts from the start of the run, not from the reload.
+        table = [l.split("[core] ", 1)[-1].split() for l in err[err.rindex("stopped; accounting:"):].splitlines()]
+        out_row = next((r for r in table if r and r[0] == "out"), None)
+        src_row = next((r for r in table if r and r[0] == "hmc1"), None)
+        check(out_row is not None and int(out_row[1]) == total and int(out_row[3]) == total and
+              out_row[-1] == "yes", f"the sink's counters go on across the reload: {out_row}")
+        check(src_row is not None and int(src_row[1]) == total,
+              f"and the source's: {src_row}")
+        check(proc.returncode == 0, f"SIGTERM ends it with exit 0 (got {proc.returncode})")
+    finally:
+        if proc and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        hmc.terminate()
+        hmc.wait(timeout=30)
+
+
 # ---- dead-letter files, validate --no-secrets, messages (issue 12) ----------------------------
 
 def dlq_record(i, hours_ago, sink="hook", reason="HTTP 400 Bad Request", status=400, type_="a.b",

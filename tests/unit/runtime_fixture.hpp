@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -140,6 +141,17 @@ inline std::vector<sluice::Event> events(int n, int first = 1) {
 // Emits through the source the runtime created (the built-in counting source's host).
 inline bool emit(const std::vector<sluice::Event>& evs) {
   return sluice_test::CountingSource::last_host().emit(evs);
+}
+
+// How often each event id was answered OK, by every scripted sink instance together.
+inline std::map<std::string, int> delivered_id_counts() {
+  std::lock_guard lock(sluice_test::ScriptedSink::mutex());
+  std::map<std::string, int> out;
+  for (const auto& c : sluice_test::ScriptedSink::calls())
+    if (c.answer == "ok")
+      for (const auto& id : c.ids)
+        ++out[id];
+  return out;
 }
 
 template <typename Pred>

@@ -23,17 +23,6 @@ using sluice_test::ScriptedSink;
 
 namespace {
 
-// How often each event id was answered OK by the scripted sink.
-std::map<std::string, int> delivered_ids() {
-  std::lock_guard lock(ScriptedSink::mutex());
-  std::map<std::string, int> out;
-  for (const auto& c : ScriptedSink::calls())
-    if (c.answer == "ok")
-      for (const auto& id : c.ids)
-        ++out[id];
-  return out;
-}
-
 // 30 events into runtime A (the sink holds the first batch of 10 at a closed gate, the other 20
 // wait in its queue or spool), hand the sink to runtime B, stop and destroy A, 10 more events
 // through B, open the gate: all 40 are delivered once and B's counters include A's.
@@ -90,7 +79,7 @@ void hand_over(const SinkConfig& out, const RuntimeOptions& options) {
   CHECK(m.dropped() == 0);
   CHECK(m.batches >= 4);
   CHECK(m.balanced());
-  const auto ids = delivered_ids();
+  const auto ids = delivered_id_counts();
   CHECK(ids.size() == 40);
   for (int i = 1; i <= 40; ++i) {
     CAPTURE(i);

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <ctime>
 #include <map>
+#include <utility>
 
 namespace sluice::core {
 
@@ -38,7 +39,64 @@ bool CompiledRoute::matches(const sluice_event& e) const {
 }
 
 sluice_status Source::on_emit(const sluice_event* events, size_t count) {
-  return router->emit(*this, events, count);
+  std::shared_ptr<const Binding> binding;
+  {
+    std::unique_lock lock(bind_m_);
+    bind_cv_.wait(lock, [this] { return !held_; });
+    binding = binding_;
+    ++in_flight_;
+  }
+  struct Done {  // also when routing throws (host_api.cpp catches it)
+    Source& s;
+    ~Done() {
+      std::lock_guard lock(s.bind_m_);
+      if (--s.in_flight_ == 0) s.bind_cv_.notify_all();
+    }
+  } done{*this};
+  if (!binding) {  // not bound (yet): nothing to route to
+    refused.fetch_add(count, std::memory_order_relaxed);
+    return SLUICE_STOPPED;
+  }
+  return binding->router->emit(*this, binding->routes, events, count);
+}
+
+Source::~Source() {
+  if (!handle || stop_stuck || destroy_stuck) return;  // never created, torn down, or stuck
+  unhold();
+  stopping = true;
+  if (started) d().stop(handle);
+  accepting = false;
+  d().destroy(std::exchange(handle, nullptr));
+}
+
+void Source::bind(std::shared_ptr<const Binding> binding) {
+  {
+    std::lock_guard lock(bind_m_);
+    binding_ = std::move(binding);
+    held_ = false;
+  }
+  bind_cv_.notify_all();
+}
+
+bool Source::hold(Clock::time_point until) {
+  std::unique_lock lock(bind_m_);
+  held_ = true;
+  return bind_cv_.wait_until(lock, until, [this] { return in_flight_ == 0; });
+}
+
+void Source::unhold() {
+  {
+    std::lock_guard lock(bind_m_);
+    if (!held_) return;
+    accepting = false;  // before the waiting emits go on: they are refused, not routed
+    held_ = false;
+  }
+  bind_cv_.notify_all();
+}
+
+size_t Source::route_count() const {
+  std::lock_guard lock(bind_m_);
+  return binding_ ? binding_->routes.size() : 0;
 }
 
 SourceMetrics Source::counters() const {
@@ -53,17 +111,12 @@ SourceMetrics Source::counters() const {
   return x;
 }
 
-Router::Router(const std::vector<RouteConfig>& routes, std::vector<Source*> sources,
-               std::vector<SinkChannel*> sinks)
+Router::Router(const std::vector<RouteConfig>& routes, const std::vector<std::string>& sources,
+               std::vector<std::shared_ptr<SinkChannel>> sinks)
     : sinks_(std::move(sinks)) {
   std::map<std::string, uint32_t> sink_index;
   for (uint32_t i = 0; i < sinks_.size(); ++i)
     sink_index[sinks_[i]->name] = i;
-  std::map<std::string, Source*> source_index;
-  for (Source* s : sources) {
-    s->router = this;
-    source_index[s->name] = s;
-  }
   for (const auto& rc : routes) {
     auto r = std::make_unique<CompiledRoute>();
     r->name = rc.name;
@@ -79,13 +132,19 @@ Router::Router(const std::vector<RouteConfig>& routes, std::vector<Source*> sour
       r->sinks.push_back(it->second);
     }
     for (const auto& from : rc.from) {
-      auto it = source_index.find(from);
-      if (it == source_index.end())
+      if (std::find(sources.begin(), sources.end(), from) == sources.end())
         throw StartError("route '" + rc.name + "': no source named '" + from + "'");
-      it->second->routes.push_back(r.get());
+      from_.emplace_back(from, r.get());
     }
     routes_.push_back(std::move(r));
   }
+}
+
+std::vector<const CompiledRoute*> Router::routes_from(const std::string& name) const {
+  std::vector<const CompiledRoute*> out;
+  for (const auto& [from, r] : from_)
+    if (from == name) out.push_back(r);
+  return out;
 }
 
 EventPtr Router::normalise(Source& src, const sluice_event& e, int64_t now_ns) {
@@ -150,7 +209,8 @@ EventPtr Router::normalise(Source& src, const sluice_event& e, int64_t now_ns) {
   return EventPtr::make(p);
 }
 
-sluice_status Router::emit(Source& src, const sluice_event* events, size_t count) {
+sluice_status Router::emit(Source& src, const std::vector<const CompiledRoute*>& routes,
+                           const sluice_event* events, size_t count) const {
   if (!src.accepting.load(std::memory_order_acquire)) {
     src.refused.fetch_add(count, std::memory_order_relaxed);
     return SLUICE_STOPPED;
@@ -171,13 +231,15 @@ sluice_status Router::emit(Source& src, const sluice_event* events, size_t count
   thread_local std::vector<std::vector<EventPtr>> per_sink;
   thread_local std::vector<uint32_t> targets;
   if (per_sink.size() < sinks_.size()) per_sink.resize(sinks_.size());
+  for (size_t s = 0; s < sinks_.size(); ++s)  // an earlier call that threw may have left some
+    per_sink[s].clear();
 
   const int64_t now_ns = realtime_ns();
   uint64_t unrouted = 0;
   for (size_t i = 0; i < count; ++i) {
     EventPtr ev = normalise(src, events[i], now_ns);
     targets.clear();
-    for (const CompiledRoute* r : src.routes) {
+    for (const CompiledRoute* r : routes) {
       if (!r->matches(ev.view())) continue;
       for (uint32_t s : r->sinks)
         if (std::find(targets.begin(), targets.end(), s) == targets.end()) targets.push_back(s);
@@ -197,7 +259,7 @@ sluice_status Router::emit(Source& src, const sluice_event* events, size_t count
     sinks_[s]->push(per_sink[s]);
     per_sink[s].clear();
   }
-  return stopping_.load(std::memory_order_relaxed) ? SLUICE_STOPPED : SLUICE_OK;
+  return src.stopping.load(std::memory_order_relaxed) ? SLUICE_STOPPED : SLUICE_OK;
 }
 
 }  // namespace sluice::core

@@ -117,9 +117,25 @@ struct ReloadOutcome {
     restored,      // the new pipeline failed to start: the previous one runs again
     nothing_runs,  // the new pipeline and the previous one both failed to start
   };
+  ReloadOutcome() = default;
+  ReloadOutcome(Result r, std::string m) : result(r), message(std::move(m)) {}
   Result result = Result::unchanged;
   std::string message;  // one line, as logged
+  // applied: which sources and sinks went over running, were started, were stopped.
+  core::HandOverResult changes;
+  // Reloads so far in this process, this one included: ok (applied, unchanged) and failed
+  // (refused, restored, nothing_runs).
+  uint64_t reloads_ok = 0;
+  uint64_t reloads_failed = 0;
 };
+
+// "a, b" or "-".
+std::string names(const std::vector<std::string>& list) {
+  std::string out;
+  for (const auto& n : list)
+    out += (out.empty() ? "" : ", ") + n;
+  return out.empty() ? "-" : out;
+}
 
 // The running pipeline and what a SIGHUP reload needs: the configuration it runs (to start it
 // again when a new one fails to start) and the fingerprint of the file it came from.
@@ -141,8 +157,29 @@ class Daemon {
     launch(running_);
   }
 
-  // SIGHUP: reopen, then reload the pipeline file if it changed and is valid.
+  // SIGHUP: reopen, then reload the pipeline file if it changed and is valid. Logged and
+  // counted (ReloadOutcome::reloads_ok / reloads_failed).
   ReloadOutcome reload() {
+    ReloadOutcome outcome = reload_once();
+    const bool ok = outcome.result == ReloadOutcome::Result::applied ||
+                    outcome.result == ReloadOutcome::Result::unchanged;
+    ++(ok ? reloads_ok_ : reloads_failed_);
+    outcome.reloads_ok = reloads_ok_;
+    outcome.reloads_failed = reloads_failed_;
+    log_.info("core", "reloads so far: " + std::to_string(reloads_ok_) + " ok, " +
+                          std::to_string(reloads_failed_) + " failed");
+    return outcome;
+  }
+
+  // True when a plugin did not return and was abandoned (its thread still runs).
+  bool stop() {
+    if (!runtime_) return false;
+    runtime_->stop();
+    return runtime_->stuck();
+  }
+
+ private:
+  ReloadOutcome reload_once() {
     using Result = ReloadOutcome::Result;
     log_.info("core", "SIGHUP: reopening sink outputs");
     runtime_->reopen();
@@ -172,18 +209,26 @@ class Daemon {
       return {Result::unchanged, message};
     }
 
-    log_.info("core", "reloading " + path_ + ": stopping the running pipeline");
-    runtime_->stop();
-    if (runtime_->stuck())
-      log_.error("core",
-                 "reload: a plugin of the old pipeline is stuck and was abandoned; its thread "
-                 "keeps running (restart sluice to end it)");
-    runtime_.reset();
+    // Only the difference: what did not change goes over running (Runtime::hand_over).
+    log_.info("core", "reloading " + path_ + ": applying the difference to the running pipeline");
+    core::HandOverResult changes;
     try {
-      launch(next);
+      apply_logging(log_, next.log.level, next.log.format, cli_level_, cli_format_);
+      auto fresh = std::make_unique<core::Runtime>(next, plugins_, log_, runtime_options(log_));
+      try {
+        changes = runtime_->hand_over(*fresh);
+      } catch (...) {
+        fresh.reset();  // stops what went over to it, if its start did not
+        throw;
+      }
+      log_stuck();
+      runtime_ = std::move(fresh);  // the old runtime is stopped: gone
     } catch (const std::exception& e) {
       log_.error("core", std::string("reload: cannot start the new pipeline: ") + e.what() +
                              "; starting the previous one again");
+      runtime_->stop();
+      log_stuck();
+      runtime_.reset();
       try {
         launch(running_);
       } catch (const std::exception& e2) {
@@ -198,19 +243,25 @@ class Daemon {
     }
     running_ = std::move(next);
     fingerprint_ = std::move(next_fingerprint);
-    std::string message = "reloaded: " + counts(running_);
+    std::string message =
+        "reloaded: " + counts(running_) + "; sources kept: " + names(changes.kept_sources) +
+        ", started: " + names(changes.started_sources) +
+        ", stopped: " + names(changes.stopped_sources) +
+        "; sinks kept: " + names(changes.kept_sinks) +
+        ", started: " + names(changes.started_sinks) + ", stopped: " + names(changes.stopped_sinks);
     log_.info("core", message);
-    return {Result::applied, message};
+    ReloadOutcome outcome{Result::applied, message};
+    outcome.changes = std::move(changes);
+    return outcome;
   }
 
-  // True when a plugin did not return and was abandoned (its thread still runs).
-  bool stop() {
-    if (!runtime_) return false;
-    runtime_->stop();
-    return runtime_->stuck();
+  void log_stuck() {
+    if (runtime_ && runtime_->stuck())
+      log_.error("core",
+                 "reload: a plugin of the old pipeline is stuck and was abandoned; its thread "
+                 "keeps running (restart sluice to end it)");
   }
 
- private:
   void launch(const core::PipelineConfig& pipeline) {
     runtime_.reset();
     apply_logging(log_, pipeline.log.level, pipeline.log.format, cli_level_, cli_format_);
@@ -234,6 +285,8 @@ class Daemon {
   std::string fingerprint_;
   std::vector<std::string> secrets_;
   std::unique_ptr<core::Runtime> runtime_;
+  uint64_t reloads_ok_ = 0;
+  uint64_t reloads_failed_ = 0;
 };
 
 }  // namespace
