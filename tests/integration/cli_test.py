@@ -803,6 +803,14 @@ def case_dlq_stats(tmp):
     check("\nby type:\n         4  a.b\n         3  c.d\n" in out, "and a table per count, largest first")
     rc, _, err = run(["dlq", "stats", f, "--to", "x"])
     check(rc == 2 and "--to is an option of replay" in err, "replay's options are refused by stats")
+    # A peer wrote the reason and the type: a terminal escape in them is shown, never obeyed.
+    hostile = write(tmp, "h.jsonl", dlq_record(1, 1, type_="x\x1b]0;owned\x07",
+                                               reason="HTTP 400 \x1b[2J\rcleared") + "\n")
+    rc, out, _ = run(["dlq", "stats", hostile])
+    print(out)
+    check(rc == 0 and "\x1b" not in out and "\x07" not in out and "\r" not in out,
+          "no control character of the file reaches the terminal")
+    check("HTTP 400 \\x1b[2J\\rcleared" in out, "they are shown escaped, as in log lines")
 
 
 class Receiver:

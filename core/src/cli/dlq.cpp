@@ -208,7 +208,7 @@ int cmd_stats(const std::string& file, const core::DeadLetterFilter& filter, boo
   while (auto record = reader->next())
     stats.add(*record, now);
   for (const auto& e : reader->errors())
-    fprintf(stderr, "%s\n", e.c_str());
+    fprintf(stderr, "%s\n", core::escape_controls(e).c_str());
 
   if (as_json) {
     nlohmann::json j;
@@ -247,7 +247,8 @@ int cmd_stats(const std::string& file, const core::DeadLetterFilter& filter, boo
                      [](const auto& a, const auto& b) { return a.second > b.second; });
     printf("\nby %s:\n", title);
     for (const auto& [name, n] : rows)
-      printf("  %8llu  %s\n", static_cast<unsigned long long>(n), name.c_str());
+      printf("  %8llu  %s\n", static_cast<unsigned long long>(n),
+             core::escape_controls(name).c_str());  // a peer wrote it: shown, never obeyed
   };
   auto rows = [](const std::map<std::string, uint64_t>& m) {
     return std::vector<std::pair<std::string, uint64_t>>(m.begin(), m.end());
@@ -546,7 +547,7 @@ int cmd_dlq(const std::vector<std::string>& args) {
   progress.finish();
 
   for (const auto& e : reader->errors())
-    fprintf(stderr, "%s\n", e.c_str());
+    fprintf(stderr, "%s\n", core::escape_controls(e).c_str());
   const bool interrupted = g_interrupted > 0;
   const std::string kept = keep ? " (--keep: FILE unchanged)"
                            : remove_failed
