@@ -23,14 +23,17 @@ std::string number(double v) {
   return ec == std::errc() ? std::string(buffer, end) : std::string("NaN");
 }
 
-// HELP text: \ and newline escaped (the format's rule for docstrings).
-std::string escape_help(std::string_view text) {
+// The format's escaping: \ and newline in HELP text; \, newline and " in label values.
+std::string escape(std::string_view text, bool quote) {
   std::string out;
+  out.reserve(text.size());
   for (char c : text) {
     if (c == '\\')
       out += "\\\\";
     else if (c == '\n')
       out += "\\n";
+    else if (c == '"' && quote)
+      out += "\\\"";
     else
       out += c;
   }
@@ -51,7 +54,7 @@ struct Page {
   std::string text;
 
   void family(const std::string& name, const char* type, std::string_view help) {
-    text += "# HELP " + name + " " + escape_help(help) + "\n";
+    text += "# HELP " + name + " " + escape(help, false) + "\n";
     text += "# TYPE " + name + " " + type + "\n";
   }
   void sample(const std::string& name, const std::string& labels, const std::string& value) {
@@ -152,19 +155,7 @@ uint64_t open_fds() {
 }  // namespace
 
 std::string escape_label(std::string_view value) {
-  std::string out;
-  out.reserve(value.size());
-  for (char c : value) {
-    if (c == '\\')
-      out += "\\\\";
-    else if (c == '"')
-      out += "\\\"";
-    else if (c == '\n')
-      out += "\\n";
-    else
-      out += c;
-  }
-  return out;
+  return escape(value, true);
 }
 
 std::string plugin_family(std::string_view metric) {

@@ -369,6 +369,7 @@ int cmd_run(const std::vector<std::string>& args) {
     Waiters waiters;
     {
       std::lock_guard lock(requests.m);
+      requests.stop = true;  // a POST /reload from now on is answered at once
       waiters.swap(requests.reload_waiters);
     }
     answer_waiters(std::move(waiters), {"stopping", "sluice is stopping; no reload was done"});
