@@ -180,6 +180,12 @@ def case_metrics_promtool(tmp):
         check(status == 405 and headers.get("Allow") == "GET", f"POST /metrics: 405 (got {status})")
         status, _, _ = http(port, "/nowhere")
         check(status == 404, f"an unknown path: 404 (got {status})")
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as c:
+            c.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 10000 + b"\r\n\r\n")
+            answer = c.recv(4096).decode(errors="replace")
+        check(answer.startswith("HTTP/1.1 431 "), "a header over 8 KiB: 431: " + answer.split("\r\n")[0])
+        status, _, _ = http(port, "/healthz")
+        check(status == 200, "and the server goes on serving")
     finally:
         rc = s.stop()
         print(s.log()[-3000:])
