@@ -244,3 +244,13 @@ TEST_CASE("admin.config: with allow_remote and a token; the token is a secret") 
   CHECK(l.result.pipeline->admin.token == "a-long-admin-token");
   CHECK(l.result.pipeline->secrets == Strings{"a-long-admin-token"});
 }
+
+TEST_CASE("admin.config: a short token is a warning") {
+  Loaded l;
+  load_text(
+      l, std::string("admin: {listen: '127.0.0.1:9464', token: 'abc'}\n") + config_test::kMinimal);
+  CHECK(l.diagnostics == Strings{"P:1:42: warning: admin.token: this token is shorter than 8 "
+                                 "characters: easy to guess, and logs hide it only where it "
+                                 "stands alone as a word; use a longer one"});
+  CHECK(l.result.ok());
+}

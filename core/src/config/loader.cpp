@@ -419,6 +419,12 @@ class Loader {
       if (!token_placeholder &&
           std::find(secrets_.begin(), secrets_.end(), a.token) == secrets_.end())
         secrets_.push_back(a.token);
+      if (!token_placeholder && a.token.size() < kMinSubstringSecret)
+        add(Diagnostic::Severity::warning, {"admin", "token"}, false,
+            "this token is shorter than " + std::to_string(kMinSubstringSecret) +
+                " characters: easy to guess, and logs hide it only where it stands alone as a "
+                "word; use a longer one",
+            false);
     }
     const std::string text = listen->get<std::string>();
     std::string host, port;
