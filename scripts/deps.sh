@@ -30,10 +30,11 @@ SLUICE_BUILD_PACKAGES=(
 
 # What the tests need on top: a real STOMP peer, the stomp.py baseline, clang for libFuzzer;
 # for the package test (tests/integration/package_test.sh): dpkg-shlibdeps (dpkg-dev), lintian,
-# systemd-analyze (systemd; it verifies a unit file without systemd running).
+# systemd-analyze (systemd; it verifies a unit file without systemd running); for the admin
+# server's tests (tests/integration/admin_test.py): promtool and a Prometheus server (prometheus).
 SLUICE_TEST_PACKAGES=(
   activemq default-jre-headless python3 python3-stomp clang-14 libclang-rt-14-dev procps
-  dpkg-dev lintian systemd
+  dpkg-dev lintian systemd prometheus
 )
 
 # valijson (JSON Schema validation, header-only) without Debian's libvalijson-dev, which depends

@@ -525,15 +525,22 @@ void Runtime::Impl::metrics_loop() {
 
 Metrics Runtime::Impl::metrics() const {
   Metrics m;
-  each_source([&](const Source& s) { m.sources.push_back(s.counters()); });
-  each_sink([&](const SinkChannel& s) { m.sinks.push_back(s.counters()); });
-  auto add_plugin = [&](Instance& in) {
+  auto add_plugin = [&](Instance& in, auto& item) {
+    item.plugin = in.plugin ? in.plugin->name() : std::string();
     std::lock_guard lock(in.metrics_mutex);
+    item.state_detail = in.state_detail;
+    item.plugin_counters = in.metrics;
     for (const auto& [k, v] : in.metrics)
       m.plugin[in.name + "." + k] = v;
   };
-  each_source([&](Source& s) { add_plugin(s); });
-  each_sink([&](SinkChannel& s) { add_plugin(s); });
+  each_source([&](Source& s) {
+    m.sources.push_back(s.counters());
+    add_plugin(s, m.sources.back());
+  });
+  each_sink([&](SinkChannel& s) {
+    m.sinks.push_back(s.counters());
+    add_plugin(s, m.sinks.back());
+  });
   return m;
 }
 

@@ -65,7 +65,7 @@ TEST_CASE("counters: flat() has every field row once, no derived row") {
                                            "in_flight", "spooled", "dead_lettered", "abandoned",
                                            "dropped.newest", "dropped.oldest", "dropped.rejected",
                                            "dropped.shutdown", "dropped.spool_error", "spool_lost",
-                                           "batches", "retries"});
+                                           "batches", "retries", "queued_bytes", "spool_bytes"});
   CHECK(flat.at("sink.out.queued") == 30);
   CHECK(flat.at("source.gen.emitted") == 1200);
   CHECK(flat.count("source.gen.contract_violations") == 1);

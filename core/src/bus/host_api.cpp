@@ -62,6 +62,10 @@ void host_report_state(sluice_host_context* ctx, sluice_state state, const char*
   if (!ctx) return;
   Instance* in = self(ctx);
   guarded(in, "report_state", [&] {
+    {
+      std::lock_guard lock(in->metrics_mutex);
+      in->state_detail = detail ? detail : "";
+    }
     int old = in->state.exchange(static_cast<int>(state));
     if (old == static_cast<int>(state)) return;
     std::string m = std::string("state: ") + state_name(state);

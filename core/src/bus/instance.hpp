@@ -40,6 +40,7 @@ struct Instance : sluice_host_context {
   std::atomic<int> state{-1};
   std::mutex metrics_mutex;
   std::map<std::string, int64_t> metrics;  // count_metric, under metrics_mutex
+  std::string state_detail;                // report_state's detail, under metrics_mutex
 
   // Shutdown: the lifecycle call (stop, destroy) runs on a thread of its own so that a plugin
   // that never returns cannot hold the process. A call still running at its deadline stays

@@ -209,6 +209,7 @@ bool SinkChannel::batch_ready(Clock::time_point now) const {
 
 void SinkChannel::deliver(Batch& b) {
   b.abi.attempt = b.attempt;
+  b.sent = Clock::now();
   d().deliver(handle, &b.abi);  // may complete the batch (and free it) before returning
 }
 
@@ -307,6 +308,7 @@ void SinkChannel::on_complete(uint64_t id, const sluice_delivery_result* r) {
                            ", which it does not hold (completed twice?); ignored");
     return;
   }
+  c_.batch_latency.observe(std::chrono::duration<double>(Clock::now() - b->sent).count());
   // struct_size first (plugin.h); an unreadable answer dead-letters the batch, saying why. So
   // do per-event answers (1.1) that are not one per event or not of the frozen size.
   std::string unreadable;
@@ -612,6 +614,8 @@ SinkMetrics SinkChannel::counters() const {
     x = c_;
     x.spooled = queue_->spooled();
     x.queued = queue_->events() - x.spooled;
+    // A spool's bytes are its files on disk; a memory queue's, the events it holds.
+    (queue_->durable() ? x.spool_bytes : x.queued_bytes) = queue_->bytes();
     x.spooled += spooled_at_stop_;
     x.spool_lost = queue_->lost();
   }

@@ -43,6 +43,7 @@ struct Batch {
   uint32_t attempt = 1;
   Backoff backoff;
   Clock::time_point first_try;
+  Clock::time_point sent;  // this attempt handed to the sink (the batch latency histogram)
   Clock::time_point due;
   std::string reason;
   int32_t status = 0;

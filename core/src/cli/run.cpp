@@ -1,5 +1,6 @@
 // sluice run PIPELINE: start the pipeline, then wait for signals on a dedicated thread
 // (sigwait: no work in a signal handler, safe with every thread the plugins start).
+#include "../admin/server.hpp"
 #include "cli.hpp"
 #include "sd_notify.hpp"
 
@@ -13,11 +14,15 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <mutex>
+#include <optional>
+#include <shared_mutex>
 #include <sstream>
 #include <thread>
 #include <utility>
@@ -100,12 +105,15 @@ std::string counts(const core::PipelineConfig& p) {
          " sink(s), " + std::to_string(p.routes.size()) + " route(s)";
 }
 
-// What the sigwait thread asks the main thread to do.
+// What the sigwait thread and the admin server ask the main thread to do.
 struct Requests {
   std::mutex m;
   std::condition_variable cv;
   bool stop = false;
-  bool reload = false;  // SIGHUPs not handled yet (several coalesce into one)
+  bool reload = false;  // SIGHUPs and POST /reload not handled yet (several coalesce into one)
+  // POST /reload requests waiting for the outcome of the reload that takes them (the next one
+  // to begin: a request arriving during a reload gets the one after).
+  std::vector<std::function<void(core::admin::ReloadReply)>> reload_waiters;
 };
 
 // What a reload did: logged, counted and the answer of the admin server's POST /reload.
@@ -136,6 +144,51 @@ std::string names(const std::vector<std::string>& list) {
     out += (out.empty() ? "" : ", ") + n;
   return out.empty() ? "-" : out;
 }
+
+const char* result_name(ReloadOutcome::Result r) {
+  using Result = ReloadOutcome::Result;
+  switch (r) {
+    case Result::unchanged:
+      return "unchanged";
+    case Result::applied:
+      return "applied";
+    case Result::refused:
+      return "refused";
+    case Result::restored:
+      return "restored";
+    case Result::nothing_runs:
+      return "nothing_runs";
+  }
+  return "?";
+}
+
+// The running runtime: only the main thread replaces it; the admin server's thread reads its
+// counters. Replacing waits for a read in progress; the old runtime is destroyed unlocked.
+class RuntimeSlot {
+ public:
+  core::Runtime* operator->() const { return runtime_.get(); }
+  explicit operator bool() const { return runtime_ != nullptr; }
+  void reset(std::unique_ptr<core::Runtime> next = nullptr) {
+    std::unique_ptr<core::Runtime> old;
+    {
+      std::unique_lock lock(m_);
+      old = std::exchange(runtime_, std::move(next));
+    }
+  }
+  RuntimeSlot& operator=(std::unique_ptr<core::Runtime> next) {
+    reset(std::move(next));
+    return *this;
+  }
+  std::optional<core::Metrics> metrics() const {
+    std::shared_lock lock(m_);
+    if (!runtime_) return std::nullopt;
+    return runtime_->metrics();
+  }
+
+ private:
+  mutable std::shared_mutex m_;
+  std::unique_ptr<core::Runtime> runtime_;
+};
 
 // The running pipeline and what a SIGHUP reload needs: the configuration it runs (to start it
 // again when a new one fails to start) and the fingerprint of the file it came from.
@@ -170,6 +223,9 @@ class Daemon {
                           std::to_string(reloads_failed_) + " failed");
     return outcome;
   }
+
+  // The running pipeline's counters (any thread); nullopt while none runs.
+  std::optional<core::Metrics> metrics() const { return runtime_.metrics(); }
 
   // True when a plugin did not return and was abandoned (its thread still runs).
   bool stop() {
@@ -284,7 +340,7 @@ class Daemon {
   core::PipelineConfig running_;
   std::string fingerprint_;
   std::vector<std::string> secrets_;
-  std::unique_ptr<core::Runtime> runtime_;
+  RuntimeSlot runtime_;
   uint64_t reloads_ok_ = 0;
   uint64_t reloads_failed_ = 0;
 };
@@ -292,6 +348,7 @@ class Daemon {
 }  // namespace
 
 int cmd_run(const std::vector<std::string>& args) {
+  const auto started = std::chrono::steady_clock::now();
   const Command& cmd = command("run");
   std::string pipeline_path, level, format;
   if (int rc = parse_pipeline_command(args, cmd, &pipeline_path, &level, &format); rc != kOk)
@@ -352,29 +409,79 @@ int cmd_run(const std::vector<std::string>& args) {
     signal_thread.join();
   };
 
+  // The admin server (pipeline `admin:`): started first, so that a port in use stops sluice
+  // before any event is taken; read at start only (a reload keeps it as it is).
+  std::optional<core::admin::AdminServer> admin;
+  // Answers the POST /reload requests waiting; before the admin server stops.
+  using Waiters = std::vector<std::function<void(core::admin::ReloadReply)>>;
+  auto answer_waiters = [](Waiters waiters, const core::admin::ReloadReply& reply) {
+    for (auto& w : waiters)
+      w(reply);
+  };
+  auto stop_admin = [&] {
+    Waiters waiters;
+    {
+      std::lock_guard lock(requests.m);
+      requests.stop = true;  // a POST /reload from now on is answered at once
+      waiters.swap(requests.reload_waiters);
+    }
+    answer_waiters(std::move(waiters), {"stopping", "sluice is stopping; no reload was done"});
+    if (admin) admin->stop();
+  };
+  if (pipeline.admin.enabled) {
+    core::admin::AdminServer::Hooks hooks;
+    hooks.metrics = [&daemon] { return daemon.metrics(); };
+    hooks.reload = [&requests](std::function<void(core::admin::ReloadReply)> done) {
+      std::lock_guard lock(requests.m);
+      if (requests.stop) {
+        done({"stopping", "sluice is stopping; no reload was done"});
+        return;
+      }
+      requests.reload_waiters.push_back(std::move(done));
+      requests.reload = true;
+      requests.cv.notify_all();
+    };
+    admin.emplace(pipeline.admin, std::move(hooks), log, started);
+    try {
+      admin->start();
+    } catch (const std::exception& e) {
+      log.error("core", std::string("cannot start: ") + e.what());
+      admin.reset();
+      end_signal_thread();
+      return kRuntime;
+    }
+  }
+
   try {
     daemon.start(std::move(pipeline), std::move(first_fingerprint));
   } catch (const std::exception& e) {
     log.error("core", std::string("cannot start: ") + e.what());
+    stop_admin();
     end_signal_thread();
     return kRuntime;
   }
   sd_notify("READY=1");  // every sink and source started (systemd Type=notify)
   for (;;) {
+    Waiters waiters;
     {
       std::unique_lock lock(requests.m);
       requests.cv.wait(lock, [&] { return requests.stop || requests.reload; });
       if (requests.stop) break;
       requests.reload = false;
+      waiters.swap(requests.reload_waiters);
     }
     sd_notify("RELOADING=1");
-    if (daemon.reload().result == ReloadOutcome::Result::nothing_runs) {
+    const ReloadOutcome outcome = daemon.reload();
+    answer_waiters(std::move(waiters), {result_name(outcome.result), outcome.message});
+    if (outcome.result == ReloadOutcome::Result::nothing_runs) {
+      stop_admin();
       end_signal_thread();
       return kRuntime;
     }
     sd_notify("READY=1");
   }
   sd_notify("STOPPING=1");
+  stop_admin();  // before the pipeline drains: the server reads the runtime
   if (daemon.stop()) {
     // A plugin thread is stuck in plugin code: leave now rather than run exit handlers and
     // unload libraries under it. Every line is written already (the logger flushes each).

@@ -21,6 +21,8 @@
 #include <functional>
 #include <sluice/units.hpp>
 
+#include <boost/asio/ip/address.hpp>
+
 #include "loader.hpp"
 #include "pipeline_schema.hpp"
 #include "schema_check.hpp"
@@ -398,6 +400,76 @@ class Loader {
     pc.state_dir = (dir_ / ".sluice-state").lexically_normal().string();
     if (auto v = usable({"state_dir"}, json::value_t::string))
       pc.state_dir = resolve(v->get<std::string>());
+    read_admin(pc.admin);
+  }
+
+  // `admin:`: listen is HOST:PORT with an IP address (IPv6 in brackets). Anything but loopback
+  // is refused unless allow_remote says so, and then a token is required.
+  void read_admin(AdminConfig& a) {
+    const json* block = at({"admin"});
+    if (!block || !block->is_object() || bad_.count(pointer({"admin"}))) return;
+    const Path listen_path{"admin", "listen"};
+    const json* listen = usable(listen_path, json::value_t::string);
+    if (!listen) return;
+    if (auto v = usable({"admin", "allow_remote"}, json::value_t::boolean))
+      a.allow_remote = v->get<bool>();
+    const bool token_placeholder = placeholder(pointer({"admin", "token"}));
+    if (auto v = usable({"admin", "token"}, json::value_t::string)) {
+      a.token = v->get<std::string>();
+      if (!token_placeholder &&
+          std::find(secrets_.begin(), secrets_.end(), a.token) == secrets_.end())
+        secrets_.push_back(a.token);
+      if (!token_placeholder && a.token.size() < kMinSubstringSecret)
+        add(Diagnostic::Severity::warning, {"admin", "token"}, false,
+            "this token is shorter than " + std::to_string(kMinSubstringSecret) +
+                " characters: easy to guess, and logs hide it only where it stands alone as a "
+                "word; use a longer one",
+            false);
+    }
+    const std::string text = listen->get<std::string>();
+    std::string host, port;
+    if (!text.empty() && text.front() == '[') {
+      const size_t close = text.find(']');
+      if (close != std::string::npos && close + 1 < text.size() && text[close + 1] == ':') {
+        host = text.substr(1, close - 1);
+        port = text.substr(close + 2);
+      }
+    } else if (const size_t colon = text.rfind(':');
+               colon != std::string::npos && text.find(':') == colon) {
+      host = text.substr(0, colon);
+      port = text.substr(colon + 1);
+    }
+    boost::system::error_code ec;
+    const auto address = boost::asio::ip::make_address(host, ec);
+    const bool bracketed = !text.empty() && text.front() == '[';
+    if (host.empty() || ec || address.is_v6() != bracketed) {
+      error(listen_path, "'" + text +
+                             "' is not HOST:PORT with an IP address (127.0.0.1:9464, "
+                             "[::1]:9464)");
+      return;
+    }
+    unsigned long number = 0;
+    if (port.empty() || port.size() > 5 ||
+        port.find_first_not_of("0123456789") != std::string::npos ||
+        (number = std::stoul(port)) == 0 || number > 65535) {
+      error(listen_path, "'" + port + "' is not a port number (1-65535)");
+      return;
+    }
+    if (!address.is_loopback() && !a.allow_remote) {
+      error(listen_path, "'" + text +
+                             "' is not a loopback address: the admin server answers anyone who "
+                             "can reach it; set allow_remote: true and a token to allow that");
+      return;
+    }
+    if (a.allow_remote && a.token.empty() && !token_placeholder) {
+      error({"admin"},
+            "allow_remote: true needs a token (requests then carry "
+            "`Authorization: Bearer <token>`)");
+      return;
+    }
+    a.enabled = true;
+    a.host = address.to_string();
+    a.port = static_cast<uint16_t>(number);
   }
 
   // Names end up in metrics, log lines and spool directory names.

@@ -36,6 +36,16 @@ constexpr const char* kSchema = R"json({
       "additionalProperties": false,
       "properties": {"interval": {"$ref": "#/definitions/duration"}}
     },
+    "admin": {
+      "type": "object",
+      "additionalProperties": false,
+      "required": ["listen"],
+      "properties": {
+        "listen": {"type": "string", "minLength": 1},
+        "allow_remote": {"type": "boolean"},
+        "token": {"type": "string", "minLength": 1, "writeOnly": true}
+      }
+    },
     "sources": {
       "type": "object",
       "additionalProperties": {"$ref": "#/definitions/source"}

@@ -116,6 +116,16 @@ struct MetricsConfig {
   std::chrono::milliseconds interval{0};
 };
 
+// `admin: {listen: 127.0.0.1:9464}`: the admin HTTP server (metrics, health, reload); off when
+// the block is absent. A non-loopback address needs allow_remote and a token (docs/pipeline.md).
+struct AdminConfig {
+  bool enabled = false;
+  std::string host;  // an IP address: "127.0.0.1", "::1" (written [::1]:PORT)
+  uint16_t port = 0;
+  bool allow_remote = false;
+  std::string token;  // a secret: requests carry `Authorization: Bearer <token>`; "" for none
+};
+
 struct PipelineConfig {
   std::string path;
   std::vector<std::string>
@@ -123,6 +133,7 @@ struct PipelineConfig {
   LogConfig log;
   std::chrono::milliseconds drain_timeout{5000};  // shutdown.drain_timeout
   MetricsConfig metrics;
+  AdminConfig admin;
   std::string state_dir;  // for spools; default: next to the pipeline file
   std::vector<SourceConfig> sources;
   std::vector<SinkConfig> sinks;

@@ -5,7 +5,9 @@
 // lists, so adding a counter is one line here (and the place that counts it).
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <iterator>
 #include <map>
 #include <span>
 #include <string>
@@ -56,7 +58,11 @@ enum class CounterKind {
         "stored, but damaged on disk: could not be read back")                                   \
   FIELD(batches, "batches", nullptr, 0, nullptr, counter,                                        \
         "batches handed to the sink (first attempts)")                                           \
-  FIELD(retries, "retries", nullptr, 0, nullptr, counter, "batches handed again after RETRY")
+  FIELD(retries, "retries", nullptr, 0, nullptr, counter, "batches handed again after RETRY")    \
+  FIELD(queued_bytes, "queued_bytes", nullptr, 0, nullptr, gauge,                                \
+        "bytes of the events waiting in the in-memory queue")                                    \
+  FIELD(spool_bytes, "spool_bytes", nullptr, 0, nullptr, gauge,                                  \
+        "bytes of the spool's segment files on disk")
 
 #define SLUICE_SOURCE_COUNTERS(FIELD, DERIVED)                                                \
   FIELD(emitted, "emitted", "emitted", 10, "emitted", counter,                                \
@@ -69,6 +75,27 @@ enum class CounterKind {
   FIELD(refused, "refused", "refused", 8, nullptr, counter,                                   \
         "emitted after the source was stopped: not accepted")
 
+// Seconds from a batch handed to the sink (each attempt) to its answer (complete_batch): a
+// Prometheus histogram. counts[i] holds the answers of at most kBounds[i] seconds (not
+// cumulative); counts.back() those above the last bound.
+struct LatencyHistogram {
+  static constexpr double kBounds[] = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                       0.5,   1,     2.5,  5,     10,   30,  60};
+  static constexpr size_t kBuckets = std::size(kBounds) + 1;
+  std::array<uint64_t, kBuckets> counts{};
+  double sum = 0;  // seconds
+  uint64_t count = 0;
+
+  void observe(double seconds) {
+    size_t i = 0;
+    while (i < std::size(kBounds) && seconds > kBounds[i])
+      ++i;
+    ++counts[i];
+    sum += seconds;
+    ++count;
+  }
+};
+
 #define SLUICE_COUNTER_MEMBER(member, ...) uint64_t member = 0;
 #define SLUICE_COUNTER_NOTHING(...)
 
@@ -78,7 +105,11 @@ enum class CounterKind {
 struct SinkMetrics {
   std::string name;
   SLUICE_SINK_COUNTERS(SLUICE_COUNTER_MEMBER, SLUICE_COUNTER_NOTHING)
-  std::string state;  // the plugin's last reported state ("" if none)
+  std::string state;                               // the plugin's last reported state ("" if none)
+  std::string state_detail;                        // and the detail it gave with it ("" if none)
+  std::string plugin;                              // the plugin's name (pipeline `plugin:`)
+  std::map<std::string, int64_t> plugin_counters;  // count_metric, by the plugin's names
+  LatencyHistogram batch_latency;
 
   uint64_t dropped() const {
     return dropped_newest + dropped_oldest + dropped_rejected + dropped_shutdown +
@@ -94,6 +125,9 @@ struct SourceMetrics {
   std::string name;
   SLUICE_SOURCE_COUNTERS(SLUICE_COUNTER_MEMBER, SLUICE_COUNTER_NOTHING)
   std::string state;
+  std::string state_detail;
+  std::string plugin;
+  std::map<std::string, int64_t> plugin_counters;
 };
 
 #undef SLUICE_COUNTER_MEMBER

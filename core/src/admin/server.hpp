@@ -1,0 +1,72 @@
+// The admin HTTP server of `sluice run` (pipeline `admin:`, docs/operations.md): GET /metrics,
+// /healthz, /readyz and POST /reload, on an io thread of its own. It only reads the runtime's
+// counters (as the periodic metrics line does) and hands reloads to the main thread: it never
+// calls a plugin and never holds a lock of the data path longer than a counters() read.
+#pragma once
+
+#include <sluice/core/config.hpp>
+#include <sluice/core/counters.hpp>
+#include <sluice/core/log.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace sluice::core::admin {
+
+// What a reload did, as POST /reload answers it ("applied", "unchanged", "refused", "restored",
+// "nothing_runs"; "stopping" when sluice stops first).
+struct ReloadReply {
+  std::string result;
+  std::string message;
+};
+
+// The HTTP status POST /reload answers for a result (docs/operations.md).
+unsigned reload_status(const std::string& result);
+
+struct Limits {
+  std::chrono::milliseconds io_timeout{10000};      // every read and write, keep-alive idle too
+  std::chrono::milliseconds reload_timeout{60000};  // POST /reload waits this long for the outcome
+  uint32_t header_bytes = 8 * 1024;
+  uint32_t body_bytes = 16 * 1024;
+  uint32_t connections = 16;  // more are closed at once
+};
+
+class AdminServer {
+ public:
+  struct Hooks {
+    // The running pipeline's counters; nullopt while none runs (during a reload's restart).
+    // Called on the admin thread.
+    std::function<std::optional<Metrics>()> metrics;
+    // Asks the main thread to reload (as SIGHUP does); `done` is called once with the outcome,
+    // on any thread, but never after the AdminServer is destroyed.
+    std::function<void(std::function<void(ReloadReply)> done)> reload;
+  };
+
+  AdminServer(AdminConfig config, Hooks hooks, Logger& log,
+              std::chrono::steady_clock::time_point started, Limits limits = {});
+  ~AdminServer();  // stop()
+  AdminServer(const AdminServer&) = delete;
+  AdminServer& operator=(const AdminServer&) = delete;
+
+  // Binds and listens, then serves on its own thread. Throws std::runtime_error naming the
+  // address and the reason ("cannot listen on 127.0.0.1:9464: Address already in use").
+  void start();
+  // Closes the listener and every connection and joins the thread. Idempotent.
+  void stop();
+  // The bound port (the configured one, or the one the system chose for port 0).
+  uint16_t port() const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+// Constant-time comparison of an Authorization header with "Bearer <token>".
+bool bearer_matches(std::string_view header, std::string_view token);
+
+}  // namespace sluice::core::admin
