@@ -397,7 +397,7 @@ void Runtime::Impl::stop() {
 
   // Emitters blocked on a full queue now wait only until the drain deadline.
   each_sink([&](SinkChannel& s) { s.begin_stop(deadline); });
-  // 1. Sources (unless release() stopped them already).
+  // 1. The sources this runtime still owns (released ones go on running, see hand_over).
   stop_sources(deadline);
   // 2. Drain: flush partial batches, wait until every queue is empty or the deadline passes.
   each_sink([&](SinkChannel& s) { s.drain(deadline); });

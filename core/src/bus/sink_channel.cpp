@@ -109,6 +109,16 @@ void SinkChannel::push(std::span<EventPtr> events) {
                                                             : QueuePolicy::drop_newest;
   std::unique_lock lock(m_);
   c_.received += events.size();
+  if (closed_) {
+    // Stopped and counted already (settle): an emit that was still under way on the old
+    // routes of a reload (Runtime::hand_over) can arrive here. Nothing drains this queue any
+    // more: count them as dropped at shutdown instead of leaving them uncounted in it.
+    c_.dropped_shutdown += events.size();
+    lock.unlock();
+    log->warn(name, "stopped already: dropped " + std::to_string(events.size()) +
+                        " events routed to it late, counted as dropped_shutdown");
+    return;
+  }
   bool wake = false;
   // Events go to the queue in runs: as many as fit, in one push_batch (a spool: one write, one
   // fdatasync). When the next one does not fit, the run so far goes first, then the policy
@@ -546,6 +556,7 @@ void SinkChannel::settle() {
   bool is_durable = false;
   {
     std::lock_guard lock(m_);
+    closed_ = true;
     if (sink_stuck) abandoned_flag_ = true;
     for (auto& b : batches_) {
       const uint64_t n = b->events.size();

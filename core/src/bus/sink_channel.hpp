@@ -133,6 +133,7 @@ class SinkChannel final : public Instance {
   bool abandoned_flag_ = false;  // (m) settle() gave up on this sink: late completions ignored
   bool deliver_stuck_ = false;   // join_dispatcher() gave up waiting
   bool settled_ = false;
+  bool closed_ = false;  // (m) settle() counted what was left: push() drops what comes later
   std::thread dispatcher_;
   // Batches a stuck sink still held when stop() gave up; kept (never freed before the plugin
   // lets go of them) because the plugin may still read them.
