@@ -523,7 +523,7 @@ TEST_CASE("max_headers raised: a frame with 200000 headers is mapped, repeated n
   REQUIRE(h.wait_until([](const auto& ev) { return ev.size() >= 2; }, std::chrono::seconds(30)));
   auto events = h.events();
   CHECK(events[0].id == "wide");
-  CHECK(events[0].attributes.size() == 4 + 100000);
+  CHECK(events[0].attributes.size() == 4 + 100000 + 1);  // and hmc, the HMC that delivered it
   CHECK(events[0].find_attribute("h5") == "5");
   CHECK(events[1].id == "after");
   CHECK(broker.connections() == 1);
@@ -913,6 +913,41 @@ TEST_CASE("failover: TLS verified against each HMC's own name; a wrong certifica
     REQUIRE(h.wait_until([](const auto& ev) { return count_type(ev, "hmc.status-change") >= 1; }));
     CHECK(count_with(h.events(), "hmc.status-change", "hmc", "127.0.0.1") == 1);
     CHECK(rogue.fake.stats().subscriptions == 0);
+    inst.stop();
+  }
+}
+
+TEST_CASE("failover: an HMC that refuses the logon is left at once; all refusing: slow retry") {
+  Broker refusing(json::object(), {"t1"}, "other"), good,
+      refusing2(json::object(), {"t1"}, "other");
+  Harness h(kPlugin);
+  echo_logs(h);
+  json o = base_options(0);
+  o.erase("stomp_port");
+  o["reconnect"] = {{"initial", 20}, {"max", 30000}, {"multiplier", 2}};
+  SUBCASE("the next HMC takes the logon, without the slow retry") {
+    o["host"] = {{{"host", "127.0.0.1"}, {"stomp_port", refusing.port()}},
+                 {{"host", "127.0.0.1"}, {"stomp_port", good.port()}}};
+    auto& inst = h.create(o.dump());
+    inst.start();
+    REQUIRE(good.wait_live_subscriptions(1));
+    CHECK(h.logged("moving to HMC 127.0.0.1:" + std::to_string(good.port()) +
+                   " (127.0.0.1:" + std::to_string(refusing.port()) + ": logon refused: "));
+    CHECK(h.metric("failovers") == 1);
+    CHECK(!h.logged("retrying in 30s"));
+    CHECK(test::logons(refusing.fake) == 1);  // one refused logon, not one per attempt
+    inst.stop();
+  }
+  SUBCASE("every HMC refused in a row: the slow retry, as with one HMC") {
+    o["host"] = {{{"host", "127.0.0.1"}, {"stomp_port", refusing.port()}},
+                 {{"host", "127.0.0.1"}, {"stomp_port", refusing2.port()}}};
+    auto& inst = h.create(o.dump());
+    inst.start();
+    REQUIRE(wait_until([&] { return h.logged("retrying in 30s"); }));
+    CHECK(count_logged(h, "retrying in 30s") == 1);
+    CHECK(h.metric("failovers") == 2);
+    CHECK(test::logons(refusing.fake) == 1);
+    CHECK(test::logons(refusing2.fake) == 1);
     inst.stop();
   }
 }
