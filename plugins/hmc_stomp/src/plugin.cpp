@@ -314,15 +314,17 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
   // The Reconnector's report of a loss: state down; the log line an error with the reason for
   // report_down, a warning saying what ended for a lost or failed connection.
   void report(const Loss& l, std::chrono::milliseconds delay) {
+    // With a list of HMCs the state detail names the one that failed.
+    const std::string at = o_.hosts.size() > 1 ? " (HMC " + o_.hosts[active_].label() + ")" : "";
     if (loud_) {
       loud_ = false;
       host().error(l.reason + "; retrying in " + ms_text(delay));
-      host().state(sluice::State::down, l.reason);
+      host().state(sluice::State::down, l.reason + at);
       return;
     }
     const std::string what = (l.was_up ? "connection lost: " : "cannot connect: ") + l.reason;
     host().warn(what + "; reconnecting in " + ms_text(delay));
-    host().state(sluice::State::down, what);
+    host().state(sluice::State::down, what + at);
   }
 
   void on_connected(StompConnection& c, const sluice::hmc::stomp::FrameView& f) override {

@@ -852,6 +852,7 @@ TEST_CASE("failover: every HMC of the list down: backs off as a single HMC would
   CHECK(h.logged("moving to HMC 127.0.0.1:" + std::to_string(pa)));
   CHECK(h.last_state() == SLUICE_STATE_DOWN);
   CHECK(h.states().back().detail.find("cannot connect: ") == 0);
+  CHECK(h.states().back().detail.find(" (HMC 127.0.0.1:") != std::string::npos);
   // Back-off across moves: 50, 100, 200, 400 ms ... with half jitter, not an attempt per move at
   // once. In 1.2 s that is at most a handful of attempts.
   const size_t before = count_logged(h, "cannot connect: ");
