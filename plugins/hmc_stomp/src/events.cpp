@@ -157,7 +157,7 @@ struct MessageHeaders {
 
 // Everything of the notification event but its id and data: type, subject, time, attributes.
 void begin_notification(const stomp::FrameView& frame, const MessageHeaders& h, std::string_view id,
-                        std::string_view type, const std::string& source,
+                        std::string_view type, const std::string& source, std::string_view hmc,
                         sluice::PackedEvents& out) {
   out.begin(id, source, type);
   if (h.element_uri && !h.element_uri->empty())
@@ -170,12 +170,14 @@ void begin_notification(const stomp::FrameView& frame, const MessageHeaders& h, 
     out.time_unix_ns(*ts * 1000000);
   stomp::for_each_distinct_header(
       frame, [&out](std::string_view k, std::string_view v) { out.attribute(k, v); });
+  if (!hmc.empty()) out.attribute("hmc", hmc);
 }
 
 }  // namespace
 
 void map_message(const stomp::FrameView& frame, const std::string& source, bool split_lists,
-                 SequenceTracker& seq, sluice::PackedEvents& out, MapStats& stats) {
+                 SequenceTracker& seq, sluice::PackedEvents& out, MapStats& stats,
+                 std::string_view hmc) {
   const MessageHeaders h(frame);
   const std::string_view id = h.message_id.value_or(std::string_view());
   // Reused across calls: building ids and types allocates nothing on the hot path.
@@ -229,14 +231,14 @@ void map_message(const stomp::FrameView& frame, const std::string& source, bool 
   if (body.substr(0, 3) == "\xEF\xBB\xBF") body.remove_prefix(3);
 
   if (null_body(body)) {
-    begin_notification(frame, h, id, scratch_type, source, out);
+    begin_notification(frame, h, id, scratch_type, source, hmc, out);
     return;
   }
 
   // Without split_lists only validity matters, and json_error builds no document.
   if (!split_lists) {
     if (!json_error(body)) {
-      begin_notification(frame, h, id, scratch_type, source, out);
+      begin_notification(frame, h, id, scratch_type, source, hmc, out);
       out.data(body);
       return;
     }
@@ -256,13 +258,13 @@ void map_message(const stomp::FrameView& frame, const std::string& source, bool 
             scratch_id.assign(id);
             scratch_id += '#';
             scratch_id += std::to_string(n++);
-            begin_notification(frame, h, scratch_id, scratch_type, source, out);
+            begin_notification(frame, h, scratch_id, scratch_type, source, hmc, out);
             out.data(entry.dump());
           }
           return;
         }
       }
-      begin_notification(frame, h, id, scratch_type, source, out);
+      begin_notification(frame, h, id, scratch_type, source, hmc, out);
       out.data(body);
       return;
     }
@@ -272,7 +274,7 @@ void map_message(const stomp::FrameView& frame, const std::string& source, bool 
   std::string why = json_error(body).value_or("not JSON");
   if (body.size() != frame.body.size()) why += " (after the UTF-8 byte order mark, 3 bytes)";
   ++stats.parse_errors;
-  begin_notification(frame, h, id, sluice::event_types::parse_error, source, out);
+  begin_notification(frame, h, id, sluice::event_types::parse_error, source, hmc, out);
   out.data(sluice::framework_events::parse_error_data(why, frame.body));
 }
 

@@ -82,9 +82,11 @@ struct MapStats {
 
 // Maps one MESSAGE frame to its events (appended to `out`): an optional sluice.gap, then the
 // notification (or one per list entry with split_lists), or a sluice.parse-error. Copies what it
-// needs out of `frame`, which may point into a read buffer.
+// needs out of `frame`, which may point into a read buffer. `hmc` (if not empty): the HMC that
+// delivered the frame, added to each notification as the last attribute, `hmc`.
 void map_message(const stomp::FrameView& frame, const std::string& source, bool split_lists,
-                 SequenceTracker& seq, sluice::PackedEvents& out, MapStats& stats);
+                 SequenceTracker& seq, sluice::PackedEvents& out, MapStats& stats,
+                 std::string_view hmc = {});
 
 // sluice.error for an ERROR frame; `destination` is the topic concerned where known. The
 // frame's headers become attributes; all its text is scrubbed of `secrets`.

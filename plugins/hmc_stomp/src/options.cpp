@@ -33,6 +33,16 @@ std::string build_schema() {
         {"lpar",
          {{"type", "string"}, {"minLength", 1}, {"description", "LPAR name (classic mode)"}}}}},
       {"oneOf", {{{"required", {"partition"}}}, {{"required", {"lpar"}}}}}};
+  json port = {{"type", "integer"}, {"minimum", 1}, {"maximum", 65535}};
+  json host_entry = {{"oneOf",
+                      {{{"type", "string"}, {"minLength", 1}},
+                       {{"type", "object"},
+                        {"additionalProperties", false},
+                        {"required", {"host"}},
+                        {"properties",
+                         {{"host", {{"type", "string"}, {"minLength", 1}}},
+                          {"stomp_port", port},
+                          {"api_port", port}}}}}}};
   json schema = {
       {"$schema", "http://json-schema.org/draft-07/schema#"},
       {"title", "hmc_stomp options"},
@@ -41,9 +51,22 @@ std::string build_schema() {
       {"required", {"host"}},
       {"properties",
        {{"host",
+         {{"oneOf",
+           {{{"type", "string"}, {"minLength", 1}},
+            {{"type", "array"}, {"minItems", 1}, {"items", host_entry}}}},
+          {"description",
+           "HMC host name or IP address (also the TLS name checked), or a list of redundant "
+           "HMCs tried in order, each a name or {host, stomp_port, api_port}"}}},
+        {"source_uri",
          {{"type", "string"},
           {"minLength", 1},
-          {"description", "HMC host name or IP address (also the TLS name checked)"}}},
+          {"description", "the events' source; default hmc://<the first host>"}}},
+        {"failover_attempts",
+         {{"type", "integer"},
+          {"minimum", 1},
+          {"default", 3},
+          {"description",
+           "failed connection attempts at one HMC before moving to the next host of the list"}}},
         {"stomp_port",
          {{"type", "integer"},
           {"minimum", 1},
@@ -153,6 +176,55 @@ std::string build_schema() {
   return schema.dump();
 }
 
+// `host`: one name or a list of names and {host, stomp_port, api_port} entries, into o.hosts; the
+// entries' ports default to the options' own. o.host and its ports become the first entry's.
+template <typename Port>
+void parse_hosts(const nlohmann::json& j, Options& o, sluice::OptionCollector& c, Port& port) {
+  const auto h = j.find("host");
+  if (h == j.end() || (h->is_string() && h->get<std::string>().empty())) {
+    c.add("/host", "host: required");
+  } else if (h->is_string()) {
+    o.hosts.push_back({h->get<std::string>(), o.stomp_port, o.api_port});
+  } else if (!h->is_array() || h->empty()) {
+    c.add("/host", "host: a name or a list of names and {host, stomp_port, api_port}");
+  }
+  for (size_t i = 0; h != j.end() && h->is_array() && i < h->size(); ++i) {
+    const auto& e = (*h)[i];
+    const std::string at = "/host/" + std::to_string(i);
+    HmcHost entry{std::string(), o.stomp_port, o.api_port};
+    if (e.is_string()) {
+      entry.host = e.get<std::string>();
+    } else if (e.is_object()) {
+      for (const auto& [key, value] : e.items())
+        if (key != "host" && key != "stomp_port" && key != "api_port")
+          c.add(at + "/" + key, "host: '" + key + "' is not host, stomp_port or api_port");
+      entry.host = c.get(e, "host", std::string(), at + "/host", "a string");
+      entry.stomp_port = port(e, at, "stomp_port", o.stomp_port);
+      entry.api_port = port(e, at, "api_port", o.api_port);
+    } else {
+      c.add(at, "host: each entry is a name or {host, stomp_port, api_port}");
+      continue;
+    }
+    if (entry.host.empty()) {
+      c.add(e.is_object() ? at + "/host" : at, "host: an entry without a host name");
+      continue;
+    }
+    bool twice = false;
+    for (const auto& seen : o.hosts)
+      twice |= seen.host == entry.host && seen.stomp_port == entry.stomp_port &&
+               seen.api_port == entry.api_port;
+    if (twice) {
+      c.add(at, "host: " + entry.label() + " is listed twice");
+      continue;
+    }
+    o.hosts.push_back(std::move(entry));
+  }
+  if (o.hosts.empty()) return;
+  o.host = o.hosts[0].host;
+  o.stomp_port = o.hosts[0].stomp_port;
+  o.api_port = o.hosts[0].api_port;
+}
+
 // The options as create() reads them; every value it would refuse becomes a problem. Files are
 // checked in check_options, after this.
 Options parse(const nlohmann::json& j, sluice::OptionCollector& c) {
@@ -161,19 +233,19 @@ Options parse(const nlohmann::json& j, sluice::OptionCollector& c) {
     c.add("", "options must be an object");
     return o;
   }
-  o.host = c.get(j, "host", std::string(), "/host", "a string");
-  if (o.host.empty()) c.add("/host", "host: required");
-  auto port = [&](const char* key, uint16_t dflt) {
+  // A port of the options (`at` "") or of an entry of the host list (`at` "/host/<i>").
+  auto port = [&](const nlohmann::json& in, const std::string& at, const char* key, uint16_t dflt) {
     const std::string name(key);
-    const int64_t p = c.get<int64_t>(j, key, dflt, "/" + name, "an integer");
+    const int64_t p = c.get<int64_t>(in, key, dflt, at + "/" + name, "an integer");
     if (p < 1 || p > 65535) {
-      c.add("/" + name, name + ": from 1 to 65535, not " + std::to_string(p));
+      c.add(at + "/" + name, name + ": from 1 to 65535, not " + std::to_string(p));
       return dflt;
     }
     return static_cast<uint16_t>(p);
   };
-  o.stomp_port = port("stomp_port", o.stomp_port);
-  o.api_port = port("api_port", o.api_port);
+  o.stomp_port = port(j, "", "stomp_port", o.stomp_port);
+  o.api_port = port(j, "", "api_port", o.api_port);
+  parse_hosts(j, o, c, port);
   const std::string transport = c.get(j, "transport", std::string("tls"), "/transport", "a string");
   if (transport != "tls" && transport != "tcp")
     c.add("/transport", "transport: tls or tcp, not '" + transport + "'");
@@ -188,6 +260,16 @@ Options parse(const nlohmann::json& j, sluice::OptionCollector& c) {
     } else {
       c.add("/tls", "tls: must be an object");
     }
+  }
+  if (j.contains("source_uri")) {
+    o.source_uri = c.get(j, "source_uri", std::string(), "/source_uri", "a string");
+    if (o.source_uri.empty()) c.add("/source_uri", "source_uri: must not be empty");
+  }
+  if (auto v = c.count(j, "failover_attempts", "/failover_attempts")) {
+    if (*v < 1)
+      c.add("/failover_attempts", "failover_attempts: at least 1");
+    else
+      o.failover_attempts = *v;
   }
   o.userid = c.get(j, "userid", std::string(), "/userid", "a string");
   o.password = c.get(j, "password", std::string(), "/password", "a string");
@@ -287,6 +369,11 @@ Options parse(const nlohmann::json& j, sluice::OptionCollector& c) {
 }
 
 }  // namespace
+
+std::string HmcHost::label() const {
+  const bool ipv6 = host.find(':') != std::string::npos;
+  return (ipv6 ? "[" + host + "]" : host) + ":" + std::to_string(stomp_port);
+}
 
 const char* options_schema() {
   static const std::string schema = build_schema();

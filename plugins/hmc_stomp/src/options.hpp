@@ -26,10 +26,28 @@ struct OsChannel {
   }
 };
 
-struct Options {
+// One HMC of `host`: a name, or an entry of the list with its own ports.
+struct HmcHost {
   std::string host;
   uint16_t stomp_port = 61612;
   uint16_t api_port = 6794;
+  // "host:stomp_port" ("[::1]:61612" for an IPv6 address), as the log and state details say.
+  std::string label() const;
+};
+
+struct Options {
+  // The HMC in use. As read: the first entry of `hosts`; the source sets them to the entry it
+  // moves to (the WS API client and the STOMP connection read them from here).
+  std::string host;
+  uint16_t stomp_port = 61612;
+  uint16_t api_port = 6794;
+  // `host` as a list (one entry when it is a single name), each entry's ports filled in from
+  // stomp_port and api_port where the entry gives none. Redundant HMCs, tried in this order.
+  std::vector<HmcHost> hosts;
+  // The events' source; empty: hmc://<the first host>, the same across moves.
+  std::string source_uri;
+  // Failed connection attempts at one HMC before the source moves to the next in `hosts`.
+  uint64_t failover_attempts = 3;
   bool use_tls = true;
   sluice::tls::ClientOptions tls;
   std::string userid;

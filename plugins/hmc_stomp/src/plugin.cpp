@@ -38,7 +38,7 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
   HmcSource(sluice::Host host, const nlohmann::json& options)
       : sluice::Source(host),
         o_(sluice::hmc::Options::from_json(options)),
-        source_(sluice::hmc::source_uri(o_.host)),
+        source_(o_.source_uri.empty() ? sluice::hmc::source_uri(o_.host) : o_.source_uri),
         strand_(sluice::net::IoPool::shared(), [this](const std::string& what) { recover(what); }),
         reconnector_(
             host, strand_, {o_.reconnect, source_, "", ""}, ids_, [this] { begin_attempt(); },
@@ -265,21 +265,66 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
   // A failure that is an error of its own (refused logon, WS API): logged as an error.
   void report_down(const std::string& peer_why, Loss::Retry retry) {
     loud_ = true;
-    reconnector_.lost(Loss{secrets_.scrub(peer_why), retry, false});
+    lost(Loss{secrets_.scrub(peer_why), retry, false});
+  }
+
+  // Every loss goes through here. With a list of HMCs, after failover_attempts failed attempts
+  // at the active one, or a refused logon there, the next attempt goes to the next HMC of the
+  // list (round the list). The back-off goes on across moves, so a list whose every HMC is down
+  // is retried as a single HMC would be; a refusal is retried slowly only once every HMC of the
+  // list has refused in a row.
+  void lost(Loss l) {
+    if (o_.hosts.size() < 2 || stopping() || l.retry == Loss::Retry::now)
+      return reconnector_.lost(l);
+    const bool refused = l.retry == Loss::Retry::slow;
+    if (!l.was_up) ++host_failures_;
+    refusals_ = refused ? refusals_ + 1 : 0;
+    const bool move_on = refused || host_failures_ >= o_.failover_attempts;
+    if (refused && refusals_ < o_.hosts.size()) l.retry = Loss::Retry::backoff;
+    const std::string why =
+        refused ? "logon refused: " + l.reason
+                : std::to_string(host_failures_) + " failed attempt(s), the last: " + l.reason;
+    reconnector_.lost(l);
+    if (move_on) move(why);
+  }
+
+  // To the next HMC of the list: its session, topics and STOMP dialect are its own, so the
+  // next attempt logs on and resolves every topic again there.
+  void move(const std::string& why) {
+    const std::string from = o_.hosts[active_].label();
+    active_ = (active_ + 1) % o_.hosts.size();
+    host_failures_ = 0;
+    const sluice::hmc::HmcHost& to = o_.hosts[active_];
+    o_.host = to.host;
+    o_.stomp_port = to.stomp_port;
+    o_.api_port = to.api_port;
+    move_reason_ = from + ": " + why;
+    host().metric("failovers");
+    host().warn("moving to HMC " + to.label() + " (" + move_reason_ + ")");
+    if (++moves_since_up_ % o_.hosts.size() == 0)
+      host().warn("none of the " + std::to_string(o_.hosts.size()) +
+                  " HMCs answers: going round the list again, with back-off");
+    if (api_) api_->forget_session();  // not logged off: it expires on its HMC
+    need_resolve_ = true;
+    failed_topics_.clear();
+    use_connect_ = false;
+    connect_works_ = false;
   }
 
   // The Reconnector's report of a loss: state down; the log line an error with the reason for
   // report_down, a warning saying what ended for a lost or failed connection.
   void report(const Loss& l, std::chrono::milliseconds delay) {
+    // With a list of HMCs the state detail names the one that failed.
+    const std::string at = o_.hosts.size() > 1 ? " (HMC " + o_.hosts[active_].label() + ")" : "";
     if (loud_) {
       loud_ = false;
       host().error(l.reason + "; retrying in " + ms_text(delay));
-      host().state(sluice::State::down, l.reason);
+      host().state(sluice::State::down, l.reason + at);
       return;
     }
     const std::string what = (l.was_up ? "connection lost: " : "cannot connect: ") + l.reason;
     host().warn(what + "; reconnecting in " + ms_text(delay));
-    host().state(sluice::State::down, what);
+    host().state(sluice::State::down, what + at);
   }
 
   void on_connected(StompConnection& c, const sluice::hmc::stomp::FrameView& f) override {
@@ -294,11 +339,25 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
       host().warn(w);
     const std::string session = api_ ? api_->session_id() : std::string();
     const int64_t lost_at = reconnector_.lost_at_ns();
+    // Another HMC than the one of the last working connection: a new session, its own numbering.
+    const bool moved = up_host_ != kNoHost && up_host_ != active_;
+    if (moved)
+      host().warn("failover: HMC " + o_.hosts[active_].label() + " in use instead of " +
+                  o_.hosts[up_host_].label() + " (" + move_reason_ + ")");
     if (auto reconnected = reconnector_.up(wanted_topics())) {
+      if (o_.hosts.size() > 1) reconnected->attribute("hmc", o_.host);
+      if (moved) {
+        reconnected->attribute("moved_from", o_.hosts[up_host_].host);
+        reconnected->attribute("move_reason", move_reason_);
+      }
       std::vector<sluice::Event> events{std::move(*reconnected)};
-      account_outage(session, lost_at, reconnector_.up_at_ns(), events);
+      account_outage(session, lost_at, reconnector_.up_at_ns(), events, moved);
       submit(events);
     }
+    up_host_ = active_;
+    host_failures_ = 0;
+    refusals_ = 0;
+    moves_since_up_ = 0;
     session_ = session;
     session_topics_.clear();
     for (const auto* list : {&type_topics_, &channel_topics_})
@@ -313,22 +372,32 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
   // outage gives the exact count (SequenceTracker). A new session's topics are new: whatever was
   // published to the old ones during the outage is lost in unknown number; say so, with the
   // outage window.
+  // After a move to another HMC every topic is numbered afresh (explicit topics too): the
+  // same, for all of them.
   void account_outage(const std::string& session, int64_t lost_at, int64_t now,
-                      std::vector<sluice::Event>& events) {
-    if (api_ && session != session_ && !session_topics_.empty()) {
-      for (const auto& destination : session_topics_)
-        seq_.forget(destination);
+                      std::vector<sluice::Event>& events, bool moved) {
+    if (moved || (api_ && session != session_ && !session_topics_.empty())) {
+      if (moved)
+        seq_.reset();
+      else
+        for (const auto& destination : session_topics_)
+          seq_.forget(destination);
       sluice::framework_events::Gap g;
       g.from_unix_ns = lost_at;
       g.to_unix_ns = now;
-      g.reason =
-          "new WS API session: notifications published during the outage to the topics of the "
-          "previous session are lost in unknown number";
-      events.push_back(sluice::framework_events::gap(ids_.next("gap"), source_, g));
+      g.reason = moved ? "moved to HMC " + o_.hosts[active_].label() +
+                             ": notifications published during the outage are lost in unknown "
+                             "number (the new HMC's session numbers its topics afresh)"
+                       : "new WS API session: notifications published during the outage to the "
+                         "topics of the previous session are lost in unknown number";
+      sluice::Event gap = sluice::framework_events::gap(ids_.next("gap"), source_, g);
+      if (o_.hosts.size() > 1) gap.attribute("hmc", o_.host);
+      events.push_back(std::move(gap));
       host().metric("gaps");
-      host().warn(
-          "a new WS API session began after the outage: notifications of the previous "
-          "session's topics may have been missed (unknown number)");
+      host().warn(moved ? "moved to another HMC: notifications published during the outage may "
+                          "have been missed (unknown number)"
+                        : "a new WS API session began after the outage: notifications of the "
+                          "previous session's topics may have been missed (unknown number)");
     }
     seq_.outage(lost_at, now);
   }
@@ -355,15 +424,17 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
       problems += (problems.empty() ? "" : "; ") + ("topic " + t + ": " + why);
     for (const auto& [label, why] : channel_errors_)
       problems += (problems.empty() ? "" : "; ") + ("channel " + label + ": " + why);
+    // With a list of HMCs, which one is in use.
+    const std::string at = o_.hosts.size() > 1 ? " at HMC " + o_.hosts[active_].label() : "";
     if (!receipts_.empty()) {
       host().state(sluice::State::connecting,
                    "subscribing (" + std::to_string(subscribed_ - receipts_.size()) + " of " +
-                       std::to_string(subscribed_) + " confirmed)");
+                       std::to_string(subscribed_) + " confirmed)" + at);
     } else if (!problems.empty()) {
       host().state(sluice::State::degraded,
-                   std::to_string(subscribed_) + " topic(s) subscribed; " + problems);
+                   std::to_string(subscribed_) + " topic(s) subscribed" + at + "; " + problems);
     } else {
-      host().state(sluice::State::up, std::to_string(subscribed_) + " topic(s) subscribed");
+      host().state(sluice::State::up, std::to_string(subscribed_) + " topic(s) subscribed" + at);
     }
   }
 
@@ -372,7 +443,8 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
   void on_frame(StompConnection&, const sluice::hmc::stomp::FrameView& f) override {
     if (f.command == "MESSAGE") {
       ++read_messages_;
-      sluice::hmc::map_message(f, source_, o_.split_lists, seq_, read_events_, read_stats_);
+      sluice::hmc::map_message(f, source_, o_.split_lists, seq_, read_events_, read_stats_,
+                               o_.host);
     } else if (f.command == "RECEIPT") {
       if (const auto r = f.header("receipt-id"); r && receipts_.erase(std::string(*r)))
         read_receipts_changed_ = true;
@@ -481,7 +553,7 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
       host().info("broker did not accept the STOMP frame (" + reason +
                   "); trying CONNECT (STOMP 1.0 brokers)");
       use_connect_ = true;
-      return reconnector_.lost(Loss{reason, Loss::Retry::now, was_up});
+      return lost(Loss{reason, Loss::Retry::now, was_up});
     }
     if (kind == StompConnection::CloseKind::rejected) {
       if (use_connect_ && !connect_works_) use_connect_ = false;
@@ -500,7 +572,7 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
     if (use_connect_ && !connect_works_) use_connect_ = false;  // fallback did not help either
     const Loss::Retry retry = quick_reconnect_ ? Loss::Retry::fresh : Loss::Retry::backoff;
     quick_reconnect_ = false;
-    reconnector_.lost(Loss{reason, retry, was_up});
+    lost(Loss{reason, retry, was_up});
   }
 
   // ---- emitting ------------------------------------------------------------------------------
@@ -552,7 +624,16 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
   bool connect_works_ = false;
   bool quick_reconnect_ = false;
   uint64_t attempt_ = 0;  // WS API attempts, so that an abandoned one cannot complete
-  std::string session_;   // the WS API session of the last working connection (a secret)
+  // The HMC list (o_.hosts): the one in use, the one of the last working connection, failed
+  // attempts at the one in use, refusals in a row, moves since the last working connection.
+  static constexpr size_t kNoHost = static_cast<size_t>(-1);
+  size_t active_ = 0;
+  size_t up_host_ = kNoHost;
+  uint64_t host_failures_ = 0;
+  uint64_t refusals_ = 0;
+  uint64_t moves_since_up_ = 0;
+  std::string move_reason_;  // why the source left the HMC before the one in use
+  std::string session_;      // the WS API session of the last working connection (a secret)
   std::vector<std::string> session_topics_;  // its destinations resolved through that session
   sluice::hmc::Secrets secrets_;
   uint64_t subscribed_ = 0;

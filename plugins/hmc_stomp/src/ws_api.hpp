@@ -40,6 +40,11 @@ class WsApi {
   bool logged_on() const { return !session_.empty(); }
   const std::string& session_id() const { return session_; }
   const std::string& session_credential() const { return credential_; }
+  // Drops the session without logging off (its HMC is gone, or the source moved to another).
+  void forget_session() {
+    session_.clear();
+    credential_.clear();
+  }
 
   boost::asio::awaitable<void> logon();
   boost::asio::awaitable<void> logoff();

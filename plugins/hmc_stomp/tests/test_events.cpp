@@ -521,3 +521,23 @@ TEST_CASE("json_error: messages say why and where") {
   CHECK(sluice::hmc::json_error(R"("\uDC00")") ==
         "an unpaired UTF-16 surrogate escape or a number too large for a double");
 }
+
+TEST_CASE("map_message: the HMC that delivered the frame is the last attribute, hmc") {
+  SequenceTracker seq;
+  MapStats stats;
+  sluice::PackedEvents out;
+  sluice::hmc::map_message(
+      message({{"message-id", "m1"}, {"notification-type", "status-change"}}, "{}").view(), kSource,
+      false, seq, out, stats, "hmc2.example.com");
+  sluice::hmc::map_message(message({{"message-id", "m2"}}, "{oops").view(), kSource, false, seq,
+                           out, stats, "hmc2.example.com");
+  const auto events = events_of(out);
+  REQUIRE(events.size() == 2);
+  CHECK(events[0].source == kSource);
+  CHECK(events[0].find_attribute("hmc") == "hmc2.example.com");
+  CHECK(events[0].attributes.back().first == "hmc");
+  CHECK(events[1].type == "sluice.parse-error");
+  CHECK(events[1].find_attribute("hmc") == "hmc2.example.com");
+  // without it, no attribute
+  CHECK(!map(message({{"message-id", "m3"}}, "{}"))[0].find_attribute("hmc"));
+}

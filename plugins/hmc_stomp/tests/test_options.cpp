@@ -293,3 +293,73 @@ TEST_CASE("refusals.json: each row is refused with one problem at its pointer") 
     CHECK(create_message(row.at("options")) == p[0].message);
   }
 }
+
+TEST_CASE("host: one name or a list of redundant HMCs, each with its own ports or the options'") {
+  Options one = Options::from_json(minimal({{"stomp_port", 61000}}));
+  REQUIRE(one.hosts.size() == 1);
+  CHECK(one.hosts[0].host == "hmc1");
+  CHECK(one.hosts[0].stomp_port == 61000);
+  CHECK(one.hosts[0].api_port == 6794);
+  CHECK(one.failover_attempts == 3);
+  CHECK(one.source_uri.empty());
+
+  Options list = Options::from_json(
+      minimal({{"host",
+                {"hmc1.example.com",
+                 {{"host", "hmc2.example.com"}, {"api_port", 7794}, {"stomp_port", 61613}},
+                 {{"host", "::1"}}}},
+               {"api_port", 6795},
+               {"source_uri", "hmc://pair-a"},
+               {"failover_attempts", 5}}));
+  REQUIRE(list.hosts.size() == 3);
+  CHECK(list.hosts[0].host == "hmc1.example.com");
+  CHECK(list.hosts[0].api_port == 6795);
+  CHECK(list.hosts[0].stomp_port == 61612);
+  CHECK(list.hosts[1].host == "hmc2.example.com");
+  CHECK(list.hosts[1].api_port == 7794);
+  CHECK(list.hosts[1].stomp_port == 61613);
+  CHECK(list.hosts[2].label() == "[::1]:61612");
+  // The HMC in use at first: the first entry.
+  CHECK(list.host == "hmc1.example.com");
+  CHECK(list.api_port == 6795);
+  CHECK(list.source_uri == "hmc://pair-a");
+  CHECK(list.failover_attempts == 5);
+}
+
+TEST_CASE("check_options: every entry of a host list, at its place in the list") {
+  refused(minimal({{"host", json::array()}}), "/host",
+          "host: a name or a list of names and {host, stomp_port, api_port}");
+  refused(minimal({{"host", 5}}), "/host",
+          "host: a name or a list of names and {host, stomp_port, api_port}");
+  refused(minimal({{"host", {"hmc1", ""}}}), "/host/1", "host: an entry without a host name");
+  refused(minimal({{"host", {"hmc1", {{"stomp_port", 61613}}}}}), "/host/1/host",
+          "host: an entry without a host name");
+  refused(minimal({{"host", {"hmc1", 7}}}), "/host/1",
+          "host: each entry is a name or {host, stomp_port, api_port}");
+  refused(minimal({{"host", {"hmc1", {{"host", "hmc2"}, {"stomp_port", 0}}}}}),
+          "/host/1/stomp_port", "stomp_port: from 1 to 65535, not 0");
+  refused(minimal({{"host", {{{"host", "hmc1"}, {"api_port", 70000}}, "hmc2"}}}),
+          "/host/0/api_port", "api_port: from 1 to 65535, not 70000");
+  refused(minimal({{"host", {"hmc1", {{"host", "hmc2"}, {"port", 1}}}}}), "/host/1/port",
+          "host: 'port' is not host, stomp_port or api_port");
+  refused(minimal({{"host", {"hmc1", {{"host", "hmc1"}, {"stomp_port", 61612}}}}}), "/host/1",
+          "host: hmc1:61612 is listed twice");
+  // the same name with other ports is another HMC (two brokers on one address)
+  CHECK(sluice::hmc::check_options(
+            minimal({{"host", {"hmc1", {{"host", "hmc1"}, {"stomp_port", 61613}}}}}))
+            .empty());
+  refused(minimal({{"source_uri", ""}}), "/source_uri", "source_uri: must not be empty");
+  refused(minimal({{"failover_attempts", 0}}), "/failover_attempts",
+          "failover_attempts: at least 1");
+}
+
+TEST_CASE("the schema takes host as a name or a list") {
+  const json schema = json::parse(sluice::hmc::options_schema());
+  const json& host = schema["properties"]["host"];
+  REQUIRE(host["oneOf"].size() == 2);
+  CHECK(host["oneOf"][0]["type"] == "string");
+  CHECK(host["oneOf"][1]["type"] == "array");
+  CHECK(host["oneOf"][1]["minItems"] == 1);
+  CHECK(schema["properties"]["failover_attempts"]["default"] == 3);
+  CHECK(schema["properties"].contains("source_uri"));
+}

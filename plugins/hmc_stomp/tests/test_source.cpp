@@ -11,11 +11,13 @@
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <fstream>
 #include <future>
 #include <string>
+#include <thread>
 
 using nlohmann::json;
 using sluice::testing::Harness;
@@ -521,7 +523,7 @@ TEST_CASE("max_headers raised: a frame with 200000 headers is mapped, repeated n
   REQUIRE(h.wait_until([](const auto& ev) { return ev.size() >= 2; }, std::chrono::seconds(30)));
   auto events = h.events();
   CHECK(events[0].id == "wide");
-  CHECK(events[0].attributes.size() == 4 + 100000);
+  CHECK(events[0].attributes.size() == 4 + 100000 + 1);  // and hmc, the HMC that delivered it
   CHECK(events[0].find_attribute("h5") == "5");
   CHECK(events[1].id == "after");
   CHECK(broker.connections() == 1);
@@ -708,4 +710,245 @@ TEST_CASE("across outages: numbering kept per topic, exact gap; numbering starte
   CHECK(gaps[1]["from"].is_string());
   CHECK(h.metric("missed_notifications") == 4);
   CHECK(h.logged("an unknown number of notifications was missed"));
+}
+
+// ---- redundant HMCs (issue 14) ----------------------------------------------------------------
+
+namespace {
+
+size_t count_logged(const Harness& h, const std::string& needle) {
+  size_t n = 0;
+  for (const auto& l : h.logs())
+    n += l.message.find(needle) != std::string::npos;
+  return n;
+}
+
+// HMC_STOMP_ECHO_LOGS=1: the plugin's log on stderr (to see what a failing test saw).
+void echo_logs(Harness& h) {
+  if (std::getenv("HMC_STOMP_ECHO_LOGS")) h.echo_logs(true);
+}
+
+// The events of `type` that carry attribute `key` with `value`.
+size_t count_with(const std::vector<sluice::Event>& events, const std::string& type,
+                  const std::string& key, const std::string& value) {
+  size_t n = 0;
+  for (const auto& e : events)
+    n += e.type == type && e.find_attribute(key) == value;
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("failover: the active HMC dies, the source moves to the other and back") {
+  // Two fake HMCs with WS API and STOMP over TLS (one certificate, good for both names); one
+  // topic type and one explicit topic.
+  const auto pem = sluice::tls::generate_self_signed({"localhost", "127.0.0.1"});
+  Broker first(json::object(), {"t1"}, "secret", pem),
+      second(json::object(), {"t1"}, "secret", pem);
+  const std::string ca = temp_file("failover_ca.pem", pem.certificate);
+  Harness h(kPlugin);
+  echo_logs(h);
+  json o = base_options(0, {"t1"});
+  o["host"] = {
+      {{"host", "127.0.0.1"}, {"stomp_port", first.port()}, {"api_port", first.fake.api_port()}},
+      {{"host", "localhost"}, {"stomp_port", second.port()}, {"api_port", second.fake.api_port()}}};
+  o.erase("stomp_port");
+  o["topic_types"] = {"object-notification"};
+  o["transport"] = "tls";
+  o["tls"] = {{"ca_file", ca}};
+  o["failover_attempts"] = 2;
+  auto& inst = h.create(o.dump());
+  inst.start();
+  REQUIRE(first.wait_live_subscriptions(2));
+  REQUIRE(h.wait_for_state(SLUICE_STATE_UP));
+  const std::string at_first = "at HMC 127.0.0.1:" + std::to_string(first.port());
+  CHECK(h.states().back().detail == "2 topic(s) subscribed " + at_first);
+  first.fake.publish(notification("t1", 4, "a4"));
+  first.fake.publish(notification("t1", 5, "a5"));
+  REQUIRE(h.wait_for_events(2));
+  CHECK(h.events()[1].find_attribute("hmc") == "127.0.0.1");
+
+  // The first HMC goes away: after two failed attempts the source logs on at the second,
+  // resolves its topic type there and subscribes both topics.
+  first.fake.stop();
+  REQUIRE(second.wait_live_subscriptions(2));
+  const auto subscribed = second.subscriptions(1);
+  REQUIRE(std::count(subscribed.begin(), subscribed.end(), "/topic/t1") == 1);
+  // the topic of the resolved type, in the second HMC's session
+  const std::string resolved_topic =
+      (subscribed[0] == "/topic/t1" ? subscribed[1] : subscribed[0]).substr(7);
+  size_t logons = 0, resolved = 0;
+  for (const auto& c : second.fake.api_calls()) {
+    logons += c.method == "POST" && c.target == "/api/sessions";
+    resolved += c.target == "/api/sessions/operations/get-notification-topics";
+  }
+  CHECK(logons == 1);
+  CHECK(resolved >= 1);
+  // The second numbers its topics afresh: no false gap from 5 to 1, one gap of unknown size.
+  second.fake.publish(notification("t1", 1, "b1"));
+  second.fake.publish(notification(resolved_topic, 1, "b2"));
+  REQUIRE(h.wait_until([](const auto& ev) { return count_type(ev, "hmc.status-change") >= 4; }));
+  auto events = h.events();
+  CHECK(count_with(events, "hmc.status-change", "hmc", "localhost") == 2);
+  for (const auto& e : events)
+    CHECK(e.source == "hmc://127.0.0.1");
+  REQUIRE(count_type(events, "sluice.reconnected") == 1);
+  REQUIRE(count_type(events, "sluice.gap") == 1);
+  for (const auto& e : events) {
+    if (e.type == "sluice.reconnected") {
+      CHECK(e.find_attribute("hmc") == "localhost");
+      CHECK(e.find_attribute("moved_from") == "127.0.0.1");
+      CHECK(std::string(*e.find_attribute("move_reason"))
+                .find("127.0.0.1:" + std::to_string(first.port()) + ": 2 failed attempt(s)") == 0);
+    } else if (e.type == "sluice.gap") {
+      const json g = json::parse(*e.data);
+      CHECK(g["missed"].is_null());
+      CHECK(g["from"].is_string());
+      CHECK(g["to"].is_string());
+      CHECK(g["reason"].get<std::string>().find("moved to HMC localhost:") == 0);
+    }
+  }
+  CHECK(h.metric("failovers") == 1);
+  CHECK(h.metric("missed_notifications") == 0);
+  CHECK(h.logged("moving to HMC localhost:" + std::to_string(second.port())));
+  REQUIRE(h.wait_for_state(SLUICE_STATE_UP));
+  CHECK(h.states().back().detail ==
+        "2 topic(s) subscribed at HMC localhost:" + std::to_string(second.port()));
+
+  // The first comes back and the second goes away: back to the first.
+  first.fake.start();
+  second.fake.stop();
+  REQUIRE(first.wait_live_subscriptions(2));
+  first.fake.publish(notification("t1", 6, "a6"));
+  REQUIRE(h.wait_until([](const auto& ev) { return count_type(ev, "hmc.status-change") >= 5; }));
+  events = h.events();
+  CHECK(events.back().find_attribute("hmc") == "127.0.0.1");
+  CHECK(events.back().id == "a6");
+  CHECK(count_type(events, "sluice.reconnected") == 2);
+  CHECK(count_with(events, "sluice.reconnected", "moved_from", "localhost") == 1);
+  CHECK(count_type(events, "sluice.gap") == 2);
+  CHECK(h.metric("failovers") == 2);
+  inst.stop();
+}
+
+TEST_CASE("failover: every HMC of the list down: backs off as a single HMC would, and says so") {
+  Broker a, b;
+  const uint16_t pa = a.port(), pb = b.port();
+  a.fake.stop();
+  b.fake.stop();
+  Harness h(kPlugin);
+  echo_logs(h);
+  json o = base_options(0);
+  o.erase("stomp_port");
+  o["host"] = {{{"host", "127.0.0.1"}, {"stomp_port", pa}},
+               {{"host", "127.0.0.1"}, {"stomp_port", pb}}};
+  o["failover_attempts"] = 1;
+  o["reconnect"] = {{"initial", 50}, {"max", 400}, {"multiplier", 2}};
+  auto& inst = h.create(o.dump());
+  inst.start();
+  REQUIRE(wait_until([&] { return h.metric("failovers") >= 4; }));
+  CHECK(h.logged("none of the 2 HMCs answers: going round the list again, with back-off"));
+  CHECK(h.logged("moving to HMC 127.0.0.1:" + std::to_string(pb)));
+  CHECK(h.logged("moving to HMC 127.0.0.1:" + std::to_string(pa)));
+  CHECK(h.last_state() == SLUICE_STATE_DOWN);
+  CHECK(h.states().back().detail.find("cannot connect: ") == 0);
+  CHECK(h.states().back().detail.find(" (HMC 127.0.0.1:") != std::string::npos);
+  // Back-off across moves: 50, 100, 200, 400 ms ... with half jitter, not an attempt per move at
+  // once. In 1.2 s that is at most a handful of attempts.
+  const size_t before = count_logged(h, "cannot connect: ");
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+  const size_t during = count_logged(h, "cannot connect: ") - before;
+  CHECK(during >= 2);
+  CHECK(during <= 8);
+  inst.stop();
+}
+
+TEST_CASE("failover: TLS verified against each HMC's own name; a wrong certificate is refused") {
+  const auto pem_first = sluice::tls::generate_self_signed({"127.0.0.1"});   // IP SAN only
+  const auto pem_second = sluice::tls::generate_self_signed({"localhost"});  // DNS name only
+  const auto pem_rogue = sluice::tls::generate_self_signed({"localhost"});   // not trusted
+  Broker first(json::object(), {"t1"}, "secret", pem_first);
+  Broker second(json::object(), {"t1"}, "secret", pem_second);
+  Broker rogue(json::object(), {"t1"}, "secret", pem_rogue);
+  const std::string ca =
+      temp_file("failover_tls_ca.pem", pem_first.certificate + pem_second.certificate);
+
+  auto options = [&](uint16_t other) {
+    json o = base_options(0);
+    o.erase("stomp_port");
+    o["host"] = {{{"host", "127.0.0.1"}, {"stomp_port", first.port()}},
+                 {{"host", "localhost"}, {"stomp_port", other}}};
+    o["transport"] = "tls";
+    o["tls"] = {{"ca_file", ca}};
+    o["failover_attempts"] = 1;
+    return o;
+  };
+
+  SUBCASE("each host's certificate is checked against its own name") {
+    Harness h(kPlugin);
+    echo_logs(h);
+    auto& inst = h.create(options(second.port()).dump());
+    inst.start();
+    REQUIRE(first.wait_live_subscriptions(1));
+    first.fake.stop();
+    REQUIRE(second.wait_live_subscriptions(1));
+    second.fake.publish(notification("t1", 1, "s1"));
+    REQUIRE(h.wait_until([](const auto& ev) { return count_type(ev, "hmc.status-change") >= 1; }));
+    CHECK(count_with(h.events(), "hmc.status-change", "hmc", "localhost") == 1);
+    inst.stop();
+    first.fake.start();
+  }
+  SUBCASE("an untrusted certificate on the second HMC is refused there; the first still works") {
+    Harness h(kPlugin);
+    echo_logs(h);
+    auto& inst = h.create(options(rogue.port()).dump());
+    inst.start();
+    REQUIRE(first.wait_live_subscriptions(1));
+    first.fake.stop();
+    REQUIRE(wait_until([&] { return h.logged("certificate verify failed"); }));
+    CHECK(h.logged("moving to HMC localhost:" + std::to_string(rogue.port())));
+    CHECK(rogue.fake.stats().subscriptions == 0);
+    first.fake.start();
+    REQUIRE(first.wait_live_subscriptions(1));
+    first.fake.publish(notification("t1", 1, "f1"));
+    REQUIRE(h.wait_until([](const auto& ev) { return count_type(ev, "hmc.status-change") >= 1; }));
+    CHECK(count_with(h.events(), "hmc.status-change", "hmc", "127.0.0.1") == 1);
+    CHECK(rogue.fake.stats().subscriptions == 0);
+    inst.stop();
+  }
+}
+
+TEST_CASE("failover: an HMC that refuses the logon is left at once; all refusing: slow retry") {
+  Broker refusing(json::object(), {"t1"}, "other"), good,
+      refusing2(json::object(), {"t1"}, "other");
+  Harness h(kPlugin);
+  echo_logs(h);
+  json o = base_options(0);
+  o.erase("stomp_port");
+  o["reconnect"] = {{"initial", 20}, {"max", 30000}, {"multiplier", 2}};
+  SUBCASE("the next HMC takes the logon, without the slow retry") {
+    o["host"] = {{{"host", "127.0.0.1"}, {"stomp_port", refusing.port()}},
+                 {{"host", "127.0.0.1"}, {"stomp_port", good.port()}}};
+    auto& inst = h.create(o.dump());
+    inst.start();
+    REQUIRE(good.wait_live_subscriptions(1));
+    CHECK(h.logged("moving to HMC 127.0.0.1:" + std::to_string(good.port()) +
+                   " (127.0.0.1:" + std::to_string(refusing.port()) + ": logon refused: "));
+    CHECK(h.metric("failovers") == 1);
+    CHECK(!h.logged("retrying in 30s"));
+    CHECK(test::logons(refusing.fake) == 1);  // one refused logon, not one per attempt
+    inst.stop();
+  }
+  SUBCASE("every HMC refused in a row: the slow retry, as with one HMC") {
+    o["host"] = {{{"host", "127.0.0.1"}, {"stomp_port", refusing.port()}},
+                 {{"host", "127.0.0.1"}, {"stomp_port", refusing2.port()}}};
+    auto& inst = h.create(o.dump());
+    inst.start();
+    REQUIRE(wait_until([&] { return h.logged("retrying in 30s"); }));
+    CHECK(count_logged(h, "retrying in 30s") == 1);
+    CHECK(h.metric("failovers") == 2);
+    CHECK(test::logons(refusing.fake) == 1);
+    CHECK(test::logons(refusing2.fake) == 1);
+    inst.stop();
+  }
 }
