@@ -107,7 +107,7 @@ TEST_CASE(
   p.api.script({{"HTTP/1.1 200 OK\r\nContent-Length: 107374182400\r\n\r\n{\"api-", 0, false},
                 {kLogon, 0, true},
                 {kTopics, 0, true}});
-  Harness h(HMC_STOMP_PLUGIN_PATH);
+  Harness h(HMC_STOMP_SO);
   auto& inst = h.create(p.options().dump());
   inst.start();
   CHECK(went_down_with(h, "response body over max_response_bytes (4194304)"));
@@ -124,7 +124,7 @@ TEST_CASE("WS API: a glued body dripped far past max_response_bytes: memory stay
   p.api.script({{"HTTP/1.1 200 OK\r\nContent-Length: 1073741824\r\n\r\n{\"api-", kDrip, true},
                 {kLogon, 0, true},
                 {kTopics, 0, true}});
-  Harness h(HMC_STOMP_PLUGIN_PATH);
+  Harness h(HMC_STOMP_SO);
   json o = p.options();
   o["max_response_bytes"] = "1MiB";
   auto& inst = h.create(o.dump());
@@ -145,7 +145,7 @@ TEST_CASE("WS API: answers with members of the wrong type are errors, not crashe
                 {response(403, "Forbidden", {{"reason", "five"}, {"message", {1, 2}}}), 0, true},
                 {kLogon, 0, true},
                 {response(200, "OK", {{"topics", odd_topics}}), 0, true}});
-  Harness h(HMC_STOMP_PLUGIN_PATH);
+  Harness h(HMC_STOMP_SO);
   auto& inst = h.create(p.options().dump());
   inst.start();
   CHECK(went_down_with(h, "WS API logon: answer without api-session"));
@@ -161,7 +161,7 @@ TEST_CASE("io thread: an exception in a STOMP handler replaces the connection") 
   // Before: the io thread logged it and ran on, but the connection was left half set up: the
   // source stayed `connecting` for good.
   Broker broker;
-  Harness h(HMC_STOMP_PLUGIN_PATH);
+  Harness h(HMC_STOMP_SO);
   h.throw_once_on("connected to 127.0.0.1");
   auto& inst = h.create(json{{"host", "127.0.0.1"},
                              {"stomp_port", broker.port()},
@@ -186,7 +186,7 @@ TEST_CASE("io thread: an exception while a WS API attempt ends: the attempt is r
   p.api.script({{response(403, "Forbidden", {{"reason", 0}, {"message", "Logon failed"}}), 0, true},
                 {kLogon, 0, true},
                 {kTopics, 0, true}});
-  Harness h(HMC_STOMP_PLUGIN_PATH);
+  Harness h(HMC_STOMP_SO);
   h.throw_once_on("WS API logon failed");
   auto& inst = h.create(p.options().dump());
   inst.start();
@@ -198,7 +198,7 @@ TEST_CASE("io thread: an exception while a WS API attempt ends: the attempt is r
 TEST_CASE("emitter thread: an exception after an emit is logged and the stream goes on") {
   // Before: std::terminate (the emitter thread had no handler).
   Broker broker;
-  Harness h(HMC_STOMP_PLUGIN_PATH);
+  Harness h(HMC_STOMP_SO);
   h.throw_once_on("events");
   auto& inst = h.create(json{{"host", "127.0.0.1"},
                              {"stomp_port", broker.port()},

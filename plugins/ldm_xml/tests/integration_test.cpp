@@ -85,7 +85,7 @@ ldmd::Step fault(const std::string& name, uint64_t bytes = 0, uint64_t count = 0
 struct Rig {
   ldmd::FakeLdmd fake;
   std::string ca_file;
-  Harness harness{SLUICE_LDM_XML_PLUGIN};
+  Harness harness{LDM_XML_SO};
   sluice::testing::Instance* instance = nullptr;
 
   explicit Rig(ldmd::Options o) : fake(std::move(o)), ca_file(write_temp(fake.ca_pem())) {
@@ -446,7 +446,7 @@ TEST_CASE(
 }
 
 TEST_CASE("options: missing host, remote mode without credentials, bad class") {
-  Harness h(SLUICE_LDM_XML_PLUGIN);
+  Harness h(LDM_XML_SO);
   CHECK_THROWS_WITH(h.create("{}"), "option 'host' is required (the control domain running ldmd)");
   CHECK_THROWS_WITH(h.create(R"({"host":"x"})"),
                     "remote mode needs 'user' and 'password' (SASL PLAIN); use mode: "
@@ -474,7 +474,7 @@ TEST_CASE("connection refused: state connecting with the reason, retried with ba
     ldmd::FakeLdmd gone(ldmd::Options{});
     port = gone.port();
   }
-  Harness h(SLUICE_LDM_XML_PLUGIN);
+  Harness h(LDM_XML_SO);
   auto& inst = h.create(json{{"host", "127.0.0.1"},
                              {"port", port},
                              {"mode", "local"},
@@ -632,7 +632,7 @@ TEST_CASE("a peer that stops reading: the write times out, the source reconnects
   // unregister answers that could not be asked for.
   StallingPeer peer;
   const std::string ca_file = write_temp(peer.ca_pem());
-  Harness h(SLUICE_LDM_XML_PLUGIN);
+  Harness h(LDM_XML_SO);
   if (std::getenv("LDM_TEST_ECHO")) h.echo_logs(true);
   auto& inst = h.create(json{
       {"host", "127.0.0.1"},
