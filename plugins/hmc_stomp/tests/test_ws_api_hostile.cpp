@@ -134,6 +134,22 @@ TEST_CASE("WS API: a glued body dripped far past max_response_bytes: memory stay
   REQUIRE(p.broker.wait_live_subscriptions(1));
 }
 
+TEST_CASE("WS API: a server that reads the request and never answers: request_timeout, recovery") {
+  // The request's steps are under request_timeout (a timer on the strand that closes the kit's
+  // net::Stream); then the source logs on again and comes up.
+  Peers p;
+  p.api.script({{"", 0, false}, {kLogon, 0, true}, {kTopics, 0, true}});
+  Harness h(HMC_STOMP_SO);
+  json o = p.options();
+  o["request_timeout"] = "300ms";
+  auto& inst = h.create(o.dump());
+  inst.start();
+  CHECK(went_down_with(h, "WS API POST /api/sessions on 127.0.0.1:" + std::to_string(p.api.port()) +
+                              ": timed out (request_timeout 300 ms)"));
+  REQUIRE(p.broker.wait_live_subscriptions(1));
+  CHECK(h.wait_for_state(SLUICE_STATE_UP));
+}
+
 TEST_CASE("WS API: answers with members of the wrong type are errors, not crashes") {
   Peers p;
   const json odd_topics = {1,
