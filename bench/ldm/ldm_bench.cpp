@@ -167,7 +167,7 @@ int main(int argc, char** argv) {
       g_shape = shape(which, n);
       uint64_t bytes = 0;
       double base = baseline(n, bytes);
-      double plugin = through_plugin(n, SLUICE_LDM_XML_PLUGIN);
+      double plugin = through_plugin(n, LDM_XML_SO);
       const double doc = static_cast<double>(bytes) / static_cast<double>(n);
       printf("ldm_xml benchmark: %llu %s LDM_event documents (%s, %.0f bytes each), loopback TLS\n",
              static_cast<unsigned long long>(n), which, g_shape.action.c_str(), doc);

@@ -188,7 +188,7 @@ int main(int argc, char** argv) {
     sluice::append_cloudevents_batch(body, v.data(), v.size());
   }
 
-  sluice::testing::Harness h(SLUICE_WEBHOOK_PLUGIN);
+  sluice::testing::Harness h(WEBHOOK_SO);
   auto& sink =
       h.create(R"({"url":")" + receiver.url() + R"(","body":"cloudevents-batch","max_in_flight":)" +
                std::to_string(in_flight) + "}");

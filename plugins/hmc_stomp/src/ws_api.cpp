@@ -1,13 +1,14 @@
 #include "ws_api.hpp"
 
 #include <sluice/http_read.hpp>
-#include <sluice/tls.hpp>
+#include <sluice/net/stream.hpp>
 
+#include <boost/asio/async_result.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/beast/core.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/beast/ssl.hpp>
 
 #include <fstream>
 #include <sstream>
@@ -18,7 +19,6 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 namespace asio = boost::asio;
 using asio::use_awaitable;
-using tcp = asio::ip::tcp;
 
 std::string url_encode(const std::string& s) {
   static const char* hex = "0123456789ABCDEF";
@@ -38,52 +38,89 @@ std::string url_encode(const std::string& s) {
 WsApi::WsApi(asio::any_io_executor ex, asio::ssl::context& tls, const Options& o)
     : ex_(std::move(ex)), tls_(tls), o_(o) {}
 
+namespace {
+
+// How a net::Stream step (handler(ec, what)) ended.
+struct StepResult {
+  boost::system::error_code ec;
+  std::string what;
+};
+
+// A net::Stream step as an awaitable that does not throw: `start(handler)` begins it.
+template <class Start>
+asio::awaitable<StepResult> step(Start start) {
+  return asio::async_initiate<const asio::use_awaitable_t<>&, void(StepResult)>(
+      [start = std::move(start)](auto handler) mutable {
+        start([h = std::move(handler)](const boost::system::error_code& ec,
+                                       std::string what) mutable {
+          std::move(h)(StepResult{ec, std::move(what)});
+        });
+      },
+      use_awaitable);
+}
+
+}  // namespace
+
 asio::awaitable<ApiResponse> WsApi::request(http::verb verb, std::string target,
                                             std::optional<nlohmann::json> body) {
   const std::string where = std::string(http::to_string(verb)) + " " + target;
-  beast::ssl_stream<beast::tcp_stream> stream(ex_, tls_);
-  try {
-    sluice::tls::prepare_client(stream.native_handle(), o_.host, o_.tls.verify);
-  } catch (const std::exception& e) {
-    throw ApiError(where + ": " + e.what());
-  }
-  http::response_parser<http::string_body> parser;
-  try {
-    tcp::resolver resolver(ex_);
-    beast::get_lowest_layer(stream).expires_after(o_.request_timeout);
-    auto endpoints =
-        co_await resolver.async_resolve(o_.host, std::to_string(o_.api_port), use_awaitable);
-    co_await beast::get_lowest_layer(stream).async_connect(endpoints, use_awaitable);
-    beast::get_lowest_layer(stream).expires_after(o_.request_timeout);
-    co_await stream.async_handshake(asio::ssl::stream_base::client, use_awaitable);
+  // The kit's one "plain or TLS" stream (TLS at once here); each step is under request_timeout:
+  // a timer on the strand that closes the stream when it fires.
+  auto stream = std::make_shared<net::Stream>(ex_, &tls_);
+  auto timed_out = std::make_shared<bool>(false);
+  asio::steady_timer timer(ex_);
+  auto arm = [&] {
+    timer.expires_after(o_.request_timeout);
+    timer.async_wait([stream, timed_out](const boost::system::error_code& ec) {
+      if (ec) return;
+      *timed_out = true;
+      stream->close();
+    });
+  };
+  auto failed = [&](const std::string& m) {
+    return ApiError(
+        "WS API " + where + " on " + o_.host + ":" + std::to_string(o_.api_port) + ": " +
+        (*timed_out
+             ? "timed out (request_timeout " + std::to_string(o_.request_timeout.count()) + " ms)"
+             : m));
+  };
 
-    http::request<http::string_body> req(verb, target, 11);
-    req.set(http::field::host, o_.host);
-    req.set(http::field::accept, "application/json");
-    req.set(http::field::user_agent, "sluice-hmc_stomp");
-    if (!session_.empty()) req.set("X-API-Session", session_);
-    if (body) {
-      req.set(http::field::content_type, "application/json");
-      req.body() = body->dump();
-    }
-    req.prepare_payload();
-    beast::get_lowest_layer(stream).expires_after(o_.request_timeout);
-    co_await http::async_write(stream, req, use_awaitable);
+  arm();
+  StepResult r =
+      co_await step([&](auto h) { stream->async_connect(o_.host, o_.api_port, std::move(h)); });
+  if (r.ec) throw failed(r.ec.message());
+  arm();
+  r = co_await step([&](auto h) { stream->async_handshake(o_.host, o_.tls.verify, std::move(h)); });
+  // A name that cannot be checked (tls::prepare_client) says so in its own words.
+  if (r.ec == asio::error::invalid_argument && !*timed_out) throw ApiError(where + ": " + r.what);
+  if (r.ec) throw failed(net::describe(r.ec));
+
+  http::request<http::string_body> req(verb, target, 11);
+  req.set(http::field::host, o_.host);
+  req.set(http::field::accept, "application/json");
+  req.set(http::field::user_agent, "sluice-hmc_stomp");
+  if (!session_.empty()) req.set("X-API-Session", session_);
+  if (body) {
+    req.set(http::field::content_type, "application/json");
+    req.body() = body->dump();
+  }
+  req.prepare_payload();
+  http::response_parser<http::string_body> parser;
+  arm();
+  try {
+    co_await http::async_write(*stream, req, use_awaitable);
     beast::flat_buffer buf;
     co_await sluice::http::async_read_response(
-        stream, buf, parser, sluice::http::ResponseLimits{o_.max_response_bytes}, use_awaitable);
+        *stream, buf, parser, sluice::http::ResponseLimits{o_.max_response_bytes}, use_awaitable);
   } catch (const boost::system::system_error& e) {
-    std::string m =
-        e.code() == beast::error::timeout
-            ? "timed out (request_timeout " + std::to_string(o_.request_timeout.count()) + " ms)"
-        : e.code() == http::error::body_limit ? "response body over max_response_bytes (" +
-                                                    std::to_string(o_.max_response_bytes) + ")"
-                                              : e.code().message();
-    throw ApiError("WS API " + where + " on " + o_.host + ":" + std::to_string(o_.api_port) + ": " +
-                   m);
+    throw failed(e.code() == http::error::body_limit
+                     ? "response body over max_response_bytes (" +
+                           std::to_string(o_.max_response_bytes) + ")"
+                     : e.code().message());
   }
+  timer.cancel();
   // Closing politely is not worth a wait: the answer is complete.
-  beast::get_lowest_layer(stream).socket().close();
+  stream->close();
 
   const auto& res = parser.get();
   ApiResponse out;

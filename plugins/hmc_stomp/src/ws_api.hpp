@@ -1,7 +1,7 @@
-// HMC Web Services API client (HTTPS, Boost.Beast): log on, resolve notification topics, open
-// OS message channels, log off. Runs as coroutines on the instance's strand; one TLS
-// connection per request (the calls are few: at start and after an outage), each step under
-// request_timeout.
+// HMC Web Services API client (HTTPS: the SDK's net::Stream, Boost.Beast requests and the SDK's
+// bounded response reader sluice/http_read.hpp): log on, resolve notification topics, open OS
+// message channels, log off. Runs as coroutines on the instance's strand; one TLS connection per
+// request (the calls are few: at start and after an outage), each step under request_timeout.
 #pragma once
 
 #include "options.hpp"

@@ -98,7 +98,7 @@ TEST_CASE("ActiveMQ: subscribe over STOMP+SSL, restart the broker, re-subscribe,
   hmc_test::ActiveMqBroker broker;
   broker.start();
 
-  sluice::testing::Harness h(HMC_STOMP_PLUGIN_PATH);
+  sluice::testing::Harness h(HMC_STOMP_SO);
   h.echo_logs(std::getenv("HMC_STOMP_ECHO_LOGS") != nullptr);
   json o = {{"host", "127.0.0.1"},
             {"stomp_port", broker.ssl_port},

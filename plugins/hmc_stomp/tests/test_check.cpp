@@ -35,7 +35,7 @@ std::string create_error(Harness& h, const json& options) {
 }  // namespace
 
 TEST_CASE("create() refuses every row of refusals.json with check_options' first message") {
-  Harness h(HMC_STOMP_PLUGIN_PATH);
+  Harness h(HMC_STOMP_SO);
   for (const auto& row : refusals()) {
     CAPTURE(row.dump());
     const sluice::OptionProblems p = sluice::hmc::check_options(row.at("options"));
@@ -45,7 +45,7 @@ TEST_CASE("create() refuses every row of refusals.json with check_options' first
 }
 
 TEST_CASE("the check_options entry reports every row's problem at its pointer") {
-  Harness h(HMC_STOMP_PLUGIN_PATH);
+  Harness h(HMC_STOMP_SO);
   for (const auto& row : refusals()) {
     CAPTURE(row.dump());
     const sluice::OptionProblems p = h.check(row.at("options").dump());
@@ -57,7 +57,7 @@ TEST_CASE("the check_options entry reports every row's problem at its pointer") 
 }
 
 TEST_CASE("the check_options entry: valid options, and several problems at once") {
-  Harness h(HMC_STOMP_PLUGIN_PATH);
+  Harness h(HMC_STOMP_SO);
   CHECK(h.check(R"({"host":"hmc.example.com","topics":["ensadmin.145"]})").empty());
   CHECK(h.check(R"({"host":"h","topics":[],"heartbeat":{"receive":-5},"connect_timeout":-1,)"
                 R"("max_frame_bytes":0,"tls":{"ca_file":"/nonexistent/sluice-test/ca.pem"}})") ==
@@ -72,6 +72,6 @@ TEST_CASE("the check_options entry: valid options, and several problems at once"
 }
 
 TEST_CASE("create() of a row's options without its fault succeeds (no start, no network)") {
-  Harness h(HMC_STOMP_PLUGIN_PATH);
+  Harness h(HMC_STOMP_SO);
   CHECK(create_error(h, json{{"host", "hmc.example.com"}, {"topics", {"ensadmin.145"}}}) == "");
 }

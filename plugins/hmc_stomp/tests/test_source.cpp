@@ -27,7 +27,7 @@ namespace hmc = sluice::fakes::hmc;
 
 namespace {
 
-const char* const kPlugin = HMC_STOMP_PLUGIN_PATH;
+const char* const kPlugin = HMC_STOMP_SO;
 
 json base_options(uint16_t port, std::vector<std::string> topics = {"t1"}) {
   return json{{"host", "127.0.0.1"},

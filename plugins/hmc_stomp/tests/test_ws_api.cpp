@@ -87,7 +87,7 @@ std::vector<std::string> sorted(std::vector<std::string> v) {
 
 TEST_CASE("topic_types are resolved through get-notification-topics") {
   Peers p;
-  Harness h(HMC_STOMP_PLUGIN_PATH);
+  Harness h(HMC_STOMP_SO);
   json o = p.options();
   o["topic_types"] = {"object-notification", "audit-notification"};
   auto& inst = h.create(o.dump());
@@ -115,7 +115,7 @@ TEST_CASE("topic_types are resolved through get-notification-topics") {
 
 TEST_CASE("OS message channels by partition name: opened, 331 found by object-uri, 332 reported") {
   Peers p;
-  Harness h(HMC_STOMP_PLUGIN_PATH);
+  Harness h(HMC_STOMP_SO);
   json o = p.options();
   o["os_message_channels"] = {{{"cpc", "CPC1"}, {"partition", "LINUX1"}},
                               {{"cpc", "CPC1"}, {"partition", "LINUX2"}},
@@ -151,7 +151,7 @@ TEST_CASE("OS message channels by partition name: opened, 331 found by object-ur
 
 TEST_CASE("mfa: STOMP login is the session id and credential; mfa_code_file read at logon") {
   Peers p(true);
-  Harness h(HMC_STOMP_PLUGIN_PATH);
+  Harness h(HMC_STOMP_SO);
   const std::string code_file = p.ca_file + ".mfa";
   std::ofstream(code_file) << "123456\n";
   json o = p.options();
@@ -181,7 +181,7 @@ TEST_CASE("mfa: the session id and credential never appear in a log line, a stat
                 {"count", 1000},
                 {"message", "User name [{login}] or password is invalid."}});
   REQUIRE(p.fake.wait_idle(std::chrono::seconds(10)));  // the fault is in force
-  Harness h(HMC_STOMP_PLUGIN_PATH);
+  Harness h(HMC_STOMP_SO);
   const std::string code_file = p.ca_file + ".mfa";
   std::ofstream(code_file) << "123456\n";
   json o = p.options();
@@ -224,7 +224,7 @@ TEST_CASE("mfa: the session id and credential never appear in a log line, a stat
 
 TEST_CASE("session gone after an outage: log on again, resolve again, subscribe the new topics") {
   Peers p;
-  Harness h(HMC_STOMP_PLUGIN_PATH);
+  Harness h(HMC_STOMP_SO);
   json o = p.options();
   o["topic_types"] = {"object-notification"};
   o["os_message_channels"] = {{{"cpc", "CPC1"}, {"partition", "LINUX1"}}};
@@ -254,7 +254,7 @@ TEST_CASE("a refused logon: state down with the reason, retried slowly") {
   p.fake.fault(
       {{"fault", "refuse-logon"}, {"where", "api"}, {"count", 1000}, {"message", "Logon failed"}});
   REQUIRE(p.fake.wait_idle(std::chrono::seconds(10)));  // the fault is in force
-  Harness h(HMC_STOMP_PLUGIN_PATH);
+  Harness h(HMC_STOMP_SO);
   json o = p.options();
   o["topic_types"] = {"object-notification"};
   o["reconnect"] = {{"initial", 10}, {"max", "60s"}};

@@ -107,7 +107,7 @@ TEST_CASE(
   p.api.script({{"HTTP/1.1 200 OK\r\nContent-Length: 107374182400\r\n\r\n{\"api-", 0, false},
                 {kLogon, 0, true},
                 {kTopics, 0, true}});
-  Harness h(HMC_STOMP_PLUGIN_PATH);
+  Harness h(HMC_STOMP_SO);
   auto& inst = h.create(p.options().dump());
   inst.start();
   CHECK(went_down_with(h, "response body over max_response_bytes (4194304)"));
@@ -124,7 +124,7 @@ TEST_CASE("WS API: a glued body dripped far past max_response_bytes: memory stay
   p.api.script({{"HTTP/1.1 200 OK\r\nContent-Length: 1073741824\r\n\r\n{\"api-", kDrip, true},
                 {kLogon, 0, true},
                 {kTopics, 0, true}});
-  Harness h(HMC_STOMP_PLUGIN_PATH);
+  Harness h(HMC_STOMP_SO);
   json o = p.options();
   o["max_response_bytes"] = "1MiB";
   auto& inst = h.create(o.dump());
@@ -132,6 +132,22 @@ TEST_CASE("WS API: a glued body dripped far past max_response_bytes: memory stay
   REQUIRE(p.api.wait_for_drips(1, 60s));
   CHECK(p.api.peak_rss_growth() < (1 << 20) + (24 << 20));
   REQUIRE(p.broker.wait_live_subscriptions(1));
+}
+
+TEST_CASE("WS API: a server that reads the request and never answers: request_timeout, recovery") {
+  // The request's steps are under request_timeout (a timer on the strand that closes the kit's
+  // net::Stream); then the source logs on again and comes up.
+  Peers p;
+  p.api.script({{"", 0, false}, {kLogon, 0, true}, {kTopics, 0, true}});
+  Harness h(HMC_STOMP_SO);
+  json o = p.options();
+  o["request_timeout"] = "300ms";
+  auto& inst = h.create(o.dump());
+  inst.start();
+  CHECK(went_down_with(h, "WS API POST /api/sessions on 127.0.0.1:" + std::to_string(p.api.port()) +
+                              ": timed out (request_timeout 300 ms)"));
+  REQUIRE(p.broker.wait_live_subscriptions(1));
+  CHECK(h.wait_for_state(SLUICE_STATE_UP));
 }
 
 TEST_CASE("WS API: answers with members of the wrong type are errors, not crashes") {
@@ -145,7 +161,7 @@ TEST_CASE("WS API: answers with members of the wrong type are errors, not crashe
                 {response(403, "Forbidden", {{"reason", "five"}, {"message", {1, 2}}}), 0, true},
                 {kLogon, 0, true},
                 {response(200, "OK", {{"topics", odd_topics}}), 0, true}});
-  Harness h(HMC_STOMP_PLUGIN_PATH);
+  Harness h(HMC_STOMP_SO);
   auto& inst = h.create(p.options().dump());
   inst.start();
   CHECK(went_down_with(h, "WS API logon: answer without api-session"));
@@ -161,7 +177,7 @@ TEST_CASE("io thread: an exception in a STOMP handler replaces the connection") 
   // Before: the io thread logged it and ran on, but the connection was left half set up: the
   // source stayed `connecting` for good.
   Broker broker;
-  Harness h(HMC_STOMP_PLUGIN_PATH);
+  Harness h(HMC_STOMP_SO);
   h.throw_once_on("connected to 127.0.0.1");
   auto& inst = h.create(json{{"host", "127.0.0.1"},
                              {"stomp_port", broker.port()},
@@ -186,7 +202,7 @@ TEST_CASE("io thread: an exception while a WS API attempt ends: the attempt is r
   p.api.script({{response(403, "Forbidden", {{"reason", 0}, {"message", "Logon failed"}}), 0, true},
                 {kLogon, 0, true},
                 {kTopics, 0, true}});
-  Harness h(HMC_STOMP_PLUGIN_PATH);
+  Harness h(HMC_STOMP_SO);
   h.throw_once_on("WS API logon failed");
   auto& inst = h.create(p.options().dump());
   inst.start();
@@ -198,7 +214,7 @@ TEST_CASE("io thread: an exception while a WS API attempt ends: the attempt is r
 TEST_CASE("emitter thread: an exception after an emit is logged and the stream goes on") {
   // Before: std::terminate (the emitter thread had no handler).
   Broker broker;
-  Harness h(HMC_STOMP_PLUGIN_PATH);
+  Harness h(HMC_STOMP_SO);
   h.throw_once_on("events");
   auto& inst = h.create(json{{"host", "127.0.0.1"},
                              {"stomp_port", broker.port()},

@@ -1,15 +1,23 @@
 // The ldm_xml plugin (the built module, loaded like the host loads it) against the in-process
-// fake ldmd over loopback TLS: handshake variants, registration classes, faults, stop.
+// fake ldmd over loopback TLS: handshake variants, registration classes, faults, stop; and a
+// scripted peer that stops reading (through the network kit's write-stall seam).
 #include <doctest/doctest.h>
 
 #include <sluice/fakes/ldmd.hpp>
 #include <sluice/testing.hpp>
+#include <sluice/tls.hpp>
 
+#include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <nlohmann/json.hpp>
+
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <set>
 #include <string>
 #include <thread>
@@ -77,7 +85,7 @@ ldmd::Step fault(const std::string& name, uint64_t bytes = 0, uint64_t count = 0
 struct Rig {
   ldmd::FakeLdmd fake;
   std::string ca_file;
-  Harness harness{SLUICE_LDM_XML_PLUGIN};
+  Harness harness{LDM_XML_SO};
   sluice::testing::Instance* instance = nullptr;
 
   explicit Rig(ldmd::Options o) : fake(std::move(o)), ca_file(write_temp(fake.ca_pem())) {
@@ -438,7 +446,7 @@ TEST_CASE(
 }
 
 TEST_CASE("options: missing host, remote mode without credentials, bad class") {
-  Harness h(SLUICE_LDM_XML_PLUGIN);
+  Harness h(LDM_XML_SO);
   CHECK_THROWS_WITH(h.create("{}"), "option 'host' is required (the control domain running ldmd)");
   CHECK_THROWS_WITH(h.create(R"({"host":"x"})"),
                     "remote mode needs 'user' and 'password' (SASL PLAIN); use mode: "
@@ -466,7 +474,7 @@ TEST_CASE("connection refused: state connecting with the reason, retried with ba
     ldmd::FakeLdmd gone(ldmd::Options{});
     port = gone.port();
   }
-  Harness h(SLUICE_LDM_XML_PLUGIN);
+  Harness h(LDM_XML_SO);
   auto& inst = h.create(json{{"host", "127.0.0.1"},
                              {"port", port},
                              {"mode", "local"},
@@ -497,4 +505,171 @@ TEST_CASE("an exception out of a handler on the io thread: logged, the connectio
   CHECK(up_twice());
   CHECK(rig.harness.logged("ldm_xml: internal error: injected fault"));
   CHECK(rig.harness.metric("ldm.internal_errors") == 1);
+}
+
+// ---- a peer that stops reading ------------------------------------------------------------------
+
+namespace {
+
+// The local port of the plugin's socket whose writes stall (0: none); read by the kit's test
+// seam below, for every net::Stream of the process (the plugin's and the fake's).
+std::atomic<int> stalled_port{0};
+
+}  // namespace
+
+// The kit's fault-injection seam (sluice/net/stream.hpp): a write on the socket whose local port
+// is stalled_port waits as on a peer that stopped reading with full buffers. A real peer cannot
+// do it: the plugin's writes after the handshake (about 200 bytes) fit the smallest loopback
+// buffers Linux allows many times over.
+extern "C" int sluice_net_test_stall_write(int fd) {
+  sockaddr_storage a{};
+  socklen_t len = sizeof a;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0 || a.ss_family != AF_INET)
+    return 0;
+  const int port = ntohs(reinterpret_cast<const sockaddr_in&>(a).sin_port);
+  return port != 0 && port == stalled_port.load();
+}
+
+namespace {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+
+// ldmd in local mode, scripted: STARTTLS, TLS, the features, then one connection each way.
+//   connection 1: as soon as the plugin sends its registration, its writes stall; the peer
+//     answers the registration without reading it (the plugin is up with a write in flight).
+//   connection 2: the registration is read and answered; then the plugin's writes stall (the
+//     unregister requests of stop() never leave).
+// Every accepted socket stays open until the peer is destroyed.
+class StallingPeer {
+ public:
+  StallingPeer()
+      : pem_(sluice::tls::generate_self_signed()),
+        tls_(sluice::tls::make_server_context(pem_)),
+        acceptor_(io_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)),
+        thread_([this] { run(); }) {}
+  ~StallingPeer() {
+    ::shutdown(acceptor_.native_handle(), SHUT_RDWR);  // wakes accept()
+    thread_.join();
+    stalled_port = 0;
+  }
+  uint16_t port() const { return acceptor_.local_endpoint().port(); }
+  const std::string& ca_pem() const { return pem_.certificate; }
+  int connections() const { return connections_.load(); }
+
+ private:
+  using TlsStream = asio::ssl::stream<tcp::socket&>;
+
+  static void read_until(tcp::socket& s, asio::streambuf& b, const std::string& what) {
+    asio::read_until(s, b, what);
+    b.consume(b.size());
+  }
+  static void read_until(TlsStream& s, asio::streambuf& b, const std::string& what) {
+    asio::read_until(s, b, what);
+    b.consume(b.size());
+  }
+
+  void run() {
+    for (int n = 1;; ++n) {
+      auto sock = std::make_unique<tcp::socket>(io_);
+      boost::system::error_code ec;
+      acceptor_.accept(*sock, ec);
+      if (ec) return;
+      connections_ = n;
+      try {
+        serve(*sock, n);
+      } catch (const std::exception& e) {
+        MESSAGE("stalling peer, connection " << n << ": " << e.what());
+      }
+      held_.push_back(std::move(sock));
+    }
+  }
+
+  void serve(tcp::socket& sock, int n) {
+    const std::string header =
+        "<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
+        "xmlns:stream='http://etherx.jabber.org/streams' id='stall' version='1.0'>";
+    const std::string answer =
+        "<LDM_interface version=\"1.0\"><cmd><action>reg-all-events</action><data "
+        "version=\"3.0\"><response><status>success</status></response></data></cmd>"
+        "</LDM_interface>";
+    asio::streambuf in;
+    read_until(sock, in, "id=\"xmpp\">");
+    asio::write(
+        sock, asio::buffer(header + "<stream:features><starttls "
+                                    "xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/></starttls>"
+                                    "</stream:features>"));
+    read_until(sock, in, "xmpp-tls'/>");
+    asio::write(sock,
+                asio::buffer(std::string("<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")));
+    tls_streams_.push_back(std::make_unique<TlsStream>(sock, tls_));
+    TlsStream& tls = *tls_streams_.back();
+    tls.handshake(asio::ssl::stream_base::server);
+    read_until(tls, in, "id=\"xmpp\">");
+    const int plugin_port = sock.remote_endpoint().port();
+    if (n == 1) stalled_port = plugin_port;  // the registration write will not leave
+    asio::write(tls, asio::buffer(header + "<stream:features></stream:features>"));
+    if (n != 1) read_until(tls, in, "</LDM_interface>");
+    asio::write(tls, asio::buffer(answer));
+    if (n != 1) stalled_port = plugin_port;  // no more reading; stop()'s writes stall
+  }
+
+  sluice::tls::CertificatePem pem_;
+  asio::ssl::context tls_;
+  asio::io_context io_;
+  tcp::acceptor acceptor_;
+  std::atomic<int> connections_{0};
+  std::vector<std::unique_ptr<tcp::socket>> held_;
+  std::vector<std::unique_ptr<TlsStream>> tls_streams_;
+  std::thread thread_;
+};
+
+}  // namespace
+
+TEST_CASE("a peer that stops reading: the write times out, the source reconnects, stop is quick") {
+  // Issue 9: ldm_xml's writes have a timeout also while events stream. Before, the plugin stayed
+  // up forever with the registration write stuck, and stop() waited 2 x stop_timeout for
+  // unregister answers that could not be asked for.
+  StallingPeer peer;
+  const std::string ca_file = write_temp(peer.ca_pem());
+  Harness h(LDM_XML_SO);
+  if (std::getenv("LDM_TEST_ECHO")) h.echo_logs(true);
+  auto& inst = h.create(json{
+      {"host", "127.0.0.1"},
+      {"port", peer.port()},
+      {"mode", "local"},
+      {"tls", {{"ca_file", ca_file}}},
+      {"reconnect", {{"initial", "20ms"}, {"max", "200ms"}}},
+      {"response_timeout", "500ms"},
+      {"stop_timeout",
+       "2s"}}.dump());
+  inst.start();
+  const auto t0 = std::chrono::steady_clock::now();
+  // Up with the registration write stuck, then down within response_timeout, with the reason.
+  REQUIRE(wait_for_detail(h, "timed out after 500ms writing to ldmd"));
+  CHECK(std::chrono::steady_clock::now() - t0 < seconds(5));
+  auto ups = [&] {
+    size_t n = 0;
+    for (const auto& s : h.states())
+      n += s.state == SLUICE_STATE_UP;
+    return n;
+  };
+  CHECK(ups() >= 1);
+  // The source reconnects (a second connection, registered and up again) ...
+  for (int i = 0; i < 500 && ups() < 2; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  REQUIRE(ups() == 2);
+  CHECK(peer.connections() == 2);
+  REQUIRE(h.wait_until([](const auto& ev) { return count_type(ev, "sluice.reconnected") == 1; },
+                       seconds(5)));
+  for (const auto& e : h.events())
+    if (e.type == "sluice.reconnected")
+      CHECK(json::parse(*e.data)["reason"] == "timed out after 500ms writing to ldmd");
+  // ... and, now that the peer does not read, stop() does not wait for the unregister answers.
+  const auto stop_begin = std::chrono::steady_clock::now();
+  inst.stop();
+  const auto stop_took = std::chrono::steady_clock::now() - stop_begin;
+  CHECK(stop_took < seconds(1));
+  CHECK(h.last_state() == SLUICE_STATE_DOWN);
+  std::filesystem::remove(ca_file);
 }

@@ -164,7 +164,7 @@ TEST_CASE("refusals.json: each row is refused with one problem at its pointer") 
 }
 
 TEST_CASE("the built plugin's create() refuses every row with check_options' first message") {
-  Harness h(SLUICE_LDM_XML_PLUGIN);
+  Harness h(LDM_XML_SO);
   for (const auto& row : refusals()) {
     CAPTURE(row.dump());
     const OptionProblems p = sluice::ldm::check_options(row.at("options"));
@@ -181,7 +181,7 @@ TEST_CASE("the built plugin's create() refuses every row with check_options' fir
 }
 
 TEST_CASE("the built plugin's check_options entry answers every row as check_options does") {
-  Harness h(SLUICE_LDM_XML_PLUGIN);
+  Harness h(LDM_XML_SO);
   for (const auto& row : refusals()) {
     CAPTURE(row.dump());
     const OptionProblems p = h.check(row.at("options").dump());

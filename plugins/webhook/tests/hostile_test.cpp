@@ -84,7 +84,7 @@ std::string url_of(const RawHttpServer& s) {
 }
 
 struct Fixture {
-  Harness harness{SLUICE_WEBHOOK_PLUGIN};
+  Harness harness{WEBHOOK_SO};
   sluice::testing::Instance* sink = nullptr;
   explicit Fixture(const json& options) {
     sink = &harness.create(options.dump());
@@ -276,7 +276,7 @@ TEST_CASE(
     "webhook: header options, auth, user_agent with a control character or a bad name are refused "
     "at create") {
   Receiver r;
-  Harness h(SLUICE_WEBHOOK_PLUGIN);
+  Harness h(WEBHOOK_SO);
   CHECK_THROWS_WITH_AS(h.create(options_for(r.url(), {{"headers", {{"X-A", "a\r\nB: c"}}}}).dump()),
                        doctest::Contains("headers: X-A: CR"), std::runtime_error);
   CHECK_THROWS_WITH_AS(h.create(options_for(r.url(), {{"headers", {{"X A", "v"}}}}).dump()),
@@ -291,7 +291,7 @@ TEST_CASE(
 }
 
 TEST_CASE("webhook: check_options refuses what create refuses, each problem at its option") {
-  Harness h(SLUICE_WEBHOOK_PLUGIN);
+  Harness h(WEBHOOK_SO);
   const std::string https = "https://127.0.0.1:1/hook";
   CHECK(h.check(options_for(https).dump()).empty());
   // Every value problem at once, in create's words; create throws the first.

@@ -61,7 +61,7 @@ json options_for(const Receiver& r, json extra = json::object()) {
 }
 
 struct Fixture {
-  Harness harness{SLUICE_WEBHOOK_PLUGIN};
+  Harness harness{WEBHOOK_SO};
   sluice::testing::Instance* sink = nullptr;
   Fixture(const json& options) {
     sink = &harness.create(options.dump());
@@ -533,7 +533,7 @@ TEST_CASE(
 }
 
 TEST_CASE("webhook: bad options fail create with a clear message") {
-  Harness h(SLUICE_WEBHOOK_PLUGIN);
+  Harness h(WEBHOOK_SO);
   CHECK_THROWS_WITH_AS(h.create(R"({"url":"ftp://x"})"),
                        "bad url 'ftp://x': scheme must be http or https", std::runtime_error);
   CHECK_THROWS_WITH_AS(h.create(R"({"url":"http://x","body":"xml"})"),
@@ -543,7 +543,7 @@ TEST_CASE("webhook: bad options fail create with a clear message") {
 }
 
 TEST_CASE("webhook: the options schema is valid JSON naming every option") {
-  Harness h(SLUICE_WEBHOOK_PLUGIN);
+  Harness h(WEBHOOK_SO);
   json s = json::parse(h.descriptor().options_schema);
   CHECK(s["required"] == json::array({"url"}));
   for (const char* k : {"url", "body", "gzip", "headers", "auth", "idempotency_header",

@@ -113,7 +113,7 @@ struct Setup {
   }
 
   hmc::FakeHmc fake;
-  Harness h{HMC_STOMP_PLUGIN_PATH};
+  Harness h{HMC_STOMP_SO};
   std::string ca;
 };
 

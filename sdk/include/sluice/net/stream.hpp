@@ -5,6 +5,14 @@
 // same executor, closing the stream when it fires): each protocol words them its own way.
 //
 // It models Asio's AsyncReadStream and AsyncWriteStream, so Beast's HTTP functions take it.
+//
+// Fault injection for tests: a peer cannot make a client's small writes block (loopback
+// buffers take kilobytes whatever SO_SNDBUF and SO_RCVBUF say), so a test executable may define
+// and export (CMake ENABLE_EXPORTS)
+//   extern "C" int sluice_net_test_stall_write(int fd);
+// Every net::Stream of the process, those of dlopen'ed plugins included, asks it before each
+// write; nonzero makes that write wait as on a peer that stopped reading with full buffers: it
+// ends only with an error on the socket or close(). sluice itself defines no such function.
 #pragma once
 
 #include <sluice/tls.hpp>
@@ -16,6 +24,8 @@
 #include <boost/asio/write.hpp>
 
 #include <openssl/err.h>
+
+#include <dlfcn.h>
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -47,6 +57,19 @@ inline bool peer_closed(const boost::system::error_code& ec) {
   return ec == boost::asio::error::eof || ec == boost::asio::ssl::error::stream_truncated;
 }
 
+namespace detail {
+
+using StallWriteHook = int (*)(int fd);
+
+// The test executable's sluice_net_test_stall_write, looked up once per module; null in sluice.
+inline StallWriteHook stall_write_hook() {
+  static const StallWriteHook hook =
+      reinterpret_cast<StallWriteHook>(::dlsym(RTLD_DEFAULT, "sluice_net_test_stall_write"));
+  return hook;
+}
+
+}  // namespace detail
+
 struct Keepalive {
   int idle_s = 60;      // silence before the first probe
   int interval_s = 10;  // between probes
@@ -72,8 +95,6 @@ class Stream {
   SSL* native_handle() { return ssl_->native_handle(); }
   bool is_tls() const { return tls_; }
 
-  // Resolves host:port and connects to the first address that answers; handler(ec, what):
-  // `what` says which step failed ("cannot resolve h: ...", "cannot connect to h:p: ...").
   // Resolves host:port and connects to the first address that answers; handler(ec, what):
   // `what` says which step failed ("cannot resolve h: ...", "cannot connect to h:p: ..."). An
   // IP address is not resolved: no getaddrinfo, whose one thread per io pool a slow DNS lookup
@@ -148,6 +169,12 @@ class Stream {
   }
   template <class Buffers, class Handler>
   auto async_write_some(const Buffers& b, Handler&& h) {
+    if (auto stall = detail::stall_write_hook(); stall && stall(socket().native_handle()))
+      return socket().async_wait(
+          tcp::socket::wait_error,
+          [h = std::forward<Handler>(h)](boost::system::error_code ec) mutable {
+            h(ec ? ec : make_error_code(boost::asio::error::broken_pipe), size_t{0});
+          });
     if (tls_) return ssl_->async_write_some(b, std::forward<Handler>(h));
     return socket().async_write_some(b, std::forward<Handler>(h));
   }
