@@ -27,6 +27,7 @@
 #include <sluice/core/owned_event.hpp>
 
 #include <condition_variable>
+#include <random>
 #include <span>
 #include <vector>
 
@@ -47,7 +48,10 @@ struct Batch {
   std::string reason;
   int32_t status = 0;
 
-  explicit Batch(const BackoffPolicy& policy) : backoff(policy) {}
+  // `seed` for the retry jitter; from the channel's own generator (SinkChannel::next_seed_),
+  // not std::random_device, which reads the entropy source: once per batch cost ~2% of the
+  // daemon's CPU into null (bench/e2e README).
+  Batch(const BackoffPolicy& policy, uint64_t seed) : backoff(policy, seed) {}
   // The views (and abi.events / abi.count) of `events`, after they were filled or shrunk.
   void point_views();
 };
@@ -123,6 +127,7 @@ class SinkChannel final : public Instance {
   std::condition_variable idle_;
   std::vector<std::unique_ptr<Batch>> batches_;  // (m) handed out, waiting for a retry, or failed
   uint64_t next_batch_id_ = 1;                   // (m)
+  std::mt19937_64 next_seed_{std::random_device{}()};  // (m) Batch retry jitter seeds
   Clock::time_point pending_since_{};            // (m)
   bool dispatcher_waiting_ = false;              // (m)
   uint32_t blocked_emitters_ = 0;                // (m)
