@@ -48,9 +48,9 @@ struct Batch {
   std::string reason;
   int32_t status = 0;
 
-  // `seed` for the retry jitter; from the channel's own generator (SinkChannel::next_seed_),
-  // not std::random_device, which reads the entropy source: once per batch cost ~2% of the
-  // daemon's CPU into null (bench/e2e README).
+  // `seed` for the retry jitter, from the channel's generator (SinkChannel::next_seed_): a
+  // std::random_device per batch (RDRAND or the entropy source) cost ~2% of the daemon's CPU
+  // into null (bench/e2e README).
   Batch(const BackoffPolicy& policy, uint64_t seed) : backoff(policy, seed) {}
   // The views (and abi.events / abi.count) of `events`, after they were filled or shrunk.
   void point_views();
@@ -127,7 +127,6 @@ class SinkChannel final : public Instance {
   std::condition_variable idle_;
   std::vector<std::unique_ptr<Batch>> batches_;  // (m) handed out, waiting for a retry, or failed
   uint64_t next_batch_id_ = 1;                   // (m)
-  std::mt19937_64 next_seed_{std::random_device{}()};  // (m) Batch retry jitter seeds
   Clock::time_point pending_since_{};            // (m)
   bool dispatcher_waiting_ = false;              // (m)
   uint32_t blocked_emitters_ = 0;                // (m)
@@ -138,6 +137,8 @@ class SinkChannel final : public Instance {
   bool deliver_stuck_ = false;   // join_dispatcher() gave up waiting
   bool settled_ = false;
   std::thread dispatcher_;
+  // (m) The seeds of the batches' retry jitter (Batch::Batch); seeded once.
+  std::mt19937_64 next_seed_{std::random_device{}()};
   // Batches a stuck sink still held when stop() gave up; kept (never freed before the plugin
   // lets go of them) because the plugin may still read them.
   std::vector<std::unique_ptr<Batch>> abandoned_batches_;  // (m)
