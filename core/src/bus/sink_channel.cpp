@@ -268,7 +268,7 @@ void SinkChannel::dispatch() {
     // 3. A new batch.
     const bool slot = batches_.size() < max_in_flight_;
     if (slot && queue_->events() && batch_ready(now)) {
-      auto b = std::make_unique<Batch>(config_.retry.backoff);
+      auto b = std::make_unique<Batch>(config_.retry.backoff, next_seed_());
       b->id = next_batch_id_++;
       uint64_t bytes = 0;
       const auto max_events = std::max<uint64_t>(1, config_.batch.max_events);
@@ -426,7 +426,7 @@ void SinkChannel::complete_per_event(Batch* b, const sluice_delivery_result& r) 
       return f->reason == why && f->status == e.status;
     });
     if (group == failed.end()) {
-      auto f = std::make_unique<Batch>(config_.retry.backoff);
+      auto f = std::make_unique<Batch>(config_.retry.backoff, next_seed_());
       f->id = next_batch_id_++;
       f->state = Batch::State::failed;
       f->attempt = b->attempt;

@@ -27,6 +27,7 @@
 #include <sluice/core/owned_event.hpp>
 
 #include <condition_variable>
+#include <random>
 #include <span>
 #include <vector>
 
@@ -48,7 +49,10 @@ struct Batch {
   std::string reason;
   int32_t status = 0;
 
-  explicit Batch(const BackoffPolicy& policy) : backoff(policy) {}
+  // `seed` for the retry jitter, from the channel's generator (SinkChannel::next_seed_): a
+  // std::random_device per batch (RDRAND or the entropy source) cost ~2% of the daemon's CPU
+  // into null (bench/e2e README).
+  Batch(const BackoffPolicy& policy, uint64_t seed) : backoff(policy, seed) {}
   // The views (and abi.events / abi.count) of `events`, after they were filled or shrunk.
   void point_views();
 };
@@ -135,6 +139,8 @@ class SinkChannel final : public Instance {
   bool settled_ = false;
   bool closed_ = false;  // (m) settle() counted what was left: push() drops what comes later
   std::thread dispatcher_;
+  // (m) The seeds of the batches' retry jitter (Batch::Batch); seeded once.
+  std::mt19937_64 next_seed_{std::random_device{}()};
   // Batches a stuck sink still held when stop() gave up; kept (never freed before the plugin
   // lets go of them) because the plugin may still read them.
   std::vector<std::unique_ptr<Batch>> abandoned_batches_;  // (m)

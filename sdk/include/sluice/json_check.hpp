@@ -98,11 +98,31 @@ class JsonChecker {
           next = Next::after_value;
           break;
         case Next::key:
-          if (c != '"' || !string()) return false;
-          skip_whitespace();
-          if (p_ == text_.size() || text_[p_] != ':') return false;
-          ++p_;
-          next = Next::value;
+          // The members of one object in one loop: "key": scalar, "key": scalar, ... up to a
+          // container value (the value state opens it) or the end of the object (after_value).
+          for (char k = c;;) {
+            if (k != '"' || !string()) return false;
+            skip_whitespace();
+            if (p_ == text_.size() || text_[p_] != ':') return false;
+            ++p_;
+            skip_whitespace();
+            if (p_ == text_.size()) return false;
+            const char v = text_[p_];
+            if (v == '{' || v == '[') {
+              next = Next::value;
+              break;
+            }
+            if (!scalar(v)) return false;
+            skip_whitespace();
+            if (p_ == text_.size() || text_[p_] != ',') {
+              next = Next::after_value;
+              break;
+            }
+            ++p_;
+            skip_whitespace();
+            if (p_ == text_.size()) return false;
+            k = text_[p_];
+          }
           break;
         case Next::after_value:
           if (depth_ == 0) return false;  // a second value after the first one
@@ -130,7 +150,9 @@ class JsonChecker {
   void skip_whitespace() {
     while (p_ < text_.size()) {
       const char c = text_[p_];
-      if (c != ' ' && c != '\n' && c != '\r' && c != '\t') return;
+      // One compare for the usual case, a byte above the space.
+      if (static_cast<unsigned char>(c) > ' ' || (c != ' ' && c != '\n' && c != '\r' && c != '\t'))
+        return;
       ++p_;
     }
   }
