@@ -44,6 +44,7 @@ struct Batch {
   Backoff backoff;
   Clock::time_point first_try;
   Clock::time_point due;
+  Clock::time_point sent;  // when the last attempt was handed to the sink (for debug lines)
   std::string reason;
   int32_t status = 0;
 
