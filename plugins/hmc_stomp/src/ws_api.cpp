@@ -41,6 +41,13 @@ WsApi::WsApi(asio::any_io_executor ex, asio::ssl::context& tls, const Options& o
 asio::awaitable<ApiResponse> WsApi::request(http::verb verb, std::string target,
                                             std::optional<nlohmann::json> body) {
   const std::string where = std::string(http::to_string(verb)) + " " + target;
+  const auto began = std::chrono::steady_clock::now();
+  auto took = [&began] {
+    return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::steady_clock::now() - began)
+                              .count()) +
+           " ms";
+  };
   beast::ssl_stream<beast::tcp_stream> stream(ex_, tls_);
   try {
     sluice::tls::prepare_client(stream.native_handle(), o_.host, o_.tls.verify);
@@ -79,6 +86,7 @@ asio::awaitable<ApiResponse> WsApi::request(http::verb verb, std::string target,
         : e.code() == http::error::body_limit ? "response body over max_response_bytes (" +
                                                     std::to_string(o_.max_response_bytes) + ")"
                                               : e.code().message();
+    if (on_request) on_request("WS API " + where + ": failed after " + took() + ": " + m);
     throw ApiError("WS API " + where + " on " + o_.host + ":" + std::to_string(o_.api_port) + ": " +
                    m);
   }
@@ -88,6 +96,8 @@ asio::awaitable<ApiResponse> WsApi::request(http::verb verb, std::string target,
   const auto& res = parser.get();
   ApiResponse out;
   out.status = res.result_int();
+  if (on_request)
+    on_request("WS API " + where + ": " + std::to_string(out.status) + " in " + took());
   if (!res.body().empty()) {
     out.body = nlohmann::json::parse(res.body(), nullptr, false);
     if (out.body.is_discarded()) out.body = nullptr;
