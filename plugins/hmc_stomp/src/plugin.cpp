@@ -48,7 +48,9 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
     if (o_.needs_ws_api()) {
       api_ = std::make_unique<sluice::hmc::WsApi>(strand_.executor(), *tls_ctx_, o_);
       // Method, path, status and duration only (never a header or body); peers' text scrubbed.
-      api_->on_request = [this](const std::string& line) { host().debug(secrets_.scrub(line)); };
+      api_->on_request = [this](const std::string& line) {
+        this->host().debug(secrets_.scrub(line));
+      };
     }
   }
 
