@@ -139,7 +139,7 @@ def debug_no_secrets(tmp):
             # core: start and stop steps, routes, batch results
             ("[core] starting sink 'archive' (plugin file", "core: a sink's start"),
             ("[core] starting source 'hmc1' (plugin hmc_stomp)", "core: a source's start"),
-            ("[core] route: from hmc1 to archive, every event", "core: the route"),
+            ("[core] route 'route-1': from hmc1 to archive, every event", "core: the route"),
             ("[core] stopping: sources first", "core: the stop steps"),
             ("[core] stopping: draining the sinks' queues", "core: the drain"),
             ("): answered ok; delivered", "core: a batch's result"),
