@@ -3,6 +3,7 @@
 #include <sluice/core/redact.hpp>
 #include <sluice/format.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <ctime>
 
@@ -63,6 +64,30 @@ Logger::Logger() {
   };
 }
 
+void Logger::set_level(LogLevel level) {
+  std::lock_guard lock(levels_mutex_);
+  level_.store(static_cast<int>(level));
+  int floor = static_cast<int>(level);
+  for (const auto& [name, l] : components_)
+    floor = std::min(floor, static_cast<int>(l));
+  floor_.store(floor);
+}
+
+void Logger::set_component_levels(ComponentLevels levels) {
+  {
+    std::lock_guard lock(levels_mutex_);
+    components_ = std::move(levels);
+    has_components_.store(!components_.empty());
+  }
+  set_level(level());
+}
+
+LogLevel Logger::level_of(std::string_view component) const {
+  std::lock_guard lock(levels_mutex_);
+  if (auto it = components_.find(component); it != components_.end()) return it->second;
+  return level();
+}
+
 void Logger::set_secrets(std::vector<std::string> secrets) {
   std::lock_guard lock(mutex_);
   secrets_ = std::move(secrets);
@@ -79,7 +104,7 @@ std::string Logger::redact(std::string_view text) const {
 }
 
 void Logger::log(LogLevel level, std::string_view component, std::string_view message) {
-  if (!enabled(level)) return;
+  if (!enabled(level, component)) return;
   std::lock_guard lock(mutex_);
   // Redact before formatting: JSON escaping would otherwise hide a secret holding " or \.
   std::string clean_message, clean_component;

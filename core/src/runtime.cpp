@@ -258,6 +258,23 @@ void Runtime::Impl::build() {
   for (const auto& sc : pipeline.sources)
     if (router->routes_from(sc.name).empty())
       log.warn(sc.name, "no route takes events from this source");
+  if (log.enabled(LogLevel::debug, "core"))
+    for (const auto& r : pipeline.routes) {
+      auto list = [](const std::vector<std::string>& v) {
+        std::string out;
+        for (const auto& x : v)
+          out += (out.empty() ? "" : ",") + x;
+        return out;
+      };
+      std::string filter;
+      if (!r.filter.types.empty()) filter += " types " + list(r.filter.types);
+      if (!r.filter.subjects.empty()) filter += " subjects " + list(r.filter.subjects);
+      for (const auto& [key, globs] : r.filter.attributes)
+        filter += " " + key + " " + list(globs);
+      log.debug("core", "route" + (r.name.empty() ? std::string() : " '" + r.name + "'") +
+                            ": from " + list(r.from) + " to " + list(r.to) +
+                            (filter.empty() ? std::string(", every event") : ", only" + filter));
+    }
 }
 
 // Adopted sources become this runtime's first of all, so that whatever fails later stops them.
@@ -282,6 +299,16 @@ void Runtime::Impl::start() {
     for (size_t i = 0; i < sinks.size(); ++i) {
       if (adopted[i]) continue;  // running already
       SinkChannel& s = *sinks[i];
+      if (log.enabled(LogLevel::debug, "core"))
+        log.debug("core", "starting sink '" + s.name + "' (plugin " + s.config().plugin +
+                              ", queue " + std::to_string(s.config().queue.max_events) +
+                              " events, batch " + std::to_string(s.config().batch.max_events) +
+                              " events / " + std::to_string(s.config().batch.max_delay.count()) +
+                              " ms" +
+                              (s.config().dead_letter.path.empty()
+                                   ? std::string(", no dead-letter file")
+                                   : ", dead-letter " + s.config().dead_letter.path) +
+                              ")");
       const char* error = nullptr;
       if (s.d().start(s.handle, &error) != SLUICE_OK)
         throw StartError("sink '" + s.name + "' (plugin " + s.config().plugin +
@@ -296,6 +323,8 @@ void Runtime::Impl::start() {
       if (sources_adopted[i]) continue;  // running already
       Source* s = sources[i].get();
       s->accepting = true;
+      if (log.enabled(LogLevel::debug, "core"))
+        log.debug("core", "starting source '" + s->name + "' (plugin " + s->config.plugin + ")");
       const char* error = nullptr;
       if (s->d().start(s->handle, &error) != SLUICE_OK) {
         s->accepting = false;
@@ -397,10 +426,16 @@ void Runtime::Impl::stop() {
 
   // Emitters blocked on a full queue now wait only until the drain deadline.
   each_sink([&](SinkChannel& s) { s.begin_stop(deadline); });
+  const bool debug = log.enabled(LogLevel::debug, "core");
   // 1. The sources this runtime still owns (released ones go on running, see hand_over).
+  if (debug) log.debug("core", "stopping: sources first");
   stop_sources(deadline);
   // 2. Drain: flush partial batches, wait until every queue is empty or the deadline passes.
+  if (debug)
+    log.debug("core", "stopping: draining the sinks' queues (drain_timeout " +
+                          std::to_string(pipeline.drain_timeout.count()) + " ms)");
   each_sink([&](SinkChannel& s) { s.drain(deadline); });
+  if (debug) log.debug("core", "stopping: the sinks");
   // 3. Sinks: the dispatchers hand out nothing more; stop the plugins, all at once (which also
   //    ends a deliver() still running, and after which they call us no more); end the
   //    dispatchers. A sink whose stop() or deliver() does not return in time is abandoned.
@@ -419,6 +454,7 @@ void Runtime::Impl::stop() {
   // 4. Count what is left. Failed batches still go to the dead-letter writer. What a stuck
   //    sink holds is counted as abandoned (or stays in the spool): it may yet be delivered.
   each_sink([&](SinkChannel& s) { s.settle(); });
+  if (debug) log.debug("core", "stopping: destroying the plugin instances");
   teardown(deadline + kDestroyGrace);
   bool owns_any = false;  // after a hand-over, maybe nothing
   each_source([&](Source&) { owns_any = true; });

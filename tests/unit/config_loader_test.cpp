@@ -597,3 +597,80 @@ routes:
 )");
   CHECK(load_pipeline(l.file, config_test::fake_lookup).ok());
 }
+
+TEST_CASE("config.paths: options marked x-sluice-path are relative to the pipeline file") {
+  Loaded l;
+  load_text(l, R"(sources:
+  g: {plugin: gen, options: {label: out/not-a-path}}
+sinks:
+  rel:
+    plugin: files
+    options:
+      path: out/events.jsonl
+      label: out/not-a-path
+      tls: {ca_file: ../ca/ca.pem}
+      copies: [a.jsonl, /abs/b.jsonl]
+  abs:
+    plugin: files
+    options: {path: /var/log/sluice/events.jsonl}
+routes:
+  - {from: g, to: [rel, abs]}
+)");
+  REQUIRE(l.diagnostics.empty());
+  REQUIRE(l.result.ok());
+  const auto dir = std::filesystem::path(l.dir.path());
+  const auto& sinks = l.result.pipeline->sinks;
+  REQUIRE(sinks.size() == 2);
+  const auto& rel = sinks[0].options;
+  CHECK(rel["path"] == (dir / "out/events.jsonl").string());
+  CHECK(rel["tls"]["ca_file"] == (dir.parent_path() / "ca/ca.pem").string());
+  CHECK(rel["copies"][0] == (dir / "a.jsonl").string());
+  CHECK(rel["copies"][1] == "/abs/b.jsonl");  // absolute: unchanged
+  CHECK(rel["label"] == "out/not-a-path");    // not marked: unchanged
+  CHECK(sinks[1].options["path"] == "/var/log/sluice/events.jsonl");
+  CHECK(l.result.pipeline->sources[0].options["label"] == "out/not-a-path");
+}
+
+TEST_CASE("config.log: log.components sets levels per core, instance and plugin") {
+  Loaded l;
+  load_text(l, R"(log:
+  level: info
+  components: {core: warn, g: trace, stdout: debug, out2: error}
+sources:
+  g: {plugin: gen}
+  h: {plugin: gen}
+sinks:
+  out: {plugin: stdout}
+  out2: {plugin: stdout}
+routes:
+  - {from: [g, h], to: [out, out2]}
+)");
+  REQUIRE(l.diagnostics.empty());
+  REQUIRE(l.result.ok());
+  const auto& pc = *l.result.pipeline;
+  CHECK(pc.log.components.size() == 4);
+  auto levels = sluice::core::component_log_levels(pc);
+  // An instance's own entry wins over its plugin's; h has none and keeps the global level.
+  CHECK(levels == std::map<std::string, std::string, std::less<>>{
+                      {"core", "warn"}, {"g", "trace"}, {"out", "debug"}, {"out2", "error"}});
+}
+
+TEST_CASE("config.log: an unknown component or level in log.components is an error") {
+  Loaded l;
+  load_text(l, std::string(R"(log:
+  components:
+    gg: debug
+    cor: info
+    zzzzzz: warn
+    g: loud
+)") + config_test::kMinimal);
+  CHECK(l.diagnostics ==
+        Strings{
+            "P:3:5: error: log.components: unknown component 'gg' (did you mean 'g'?)",
+            "P:4:5: error: log.components: unknown component 'cor' (did you mean 'core'?)",
+            "P:5:5: error: log.components: unknown component 'zzzzzz' (components: core, g, out, "
+            "gen, stdout)",
+            "P:6:8: error: log.components.g: 'loud' is not one of trace, debug, info, warn, error",
+        });
+  CHECK_FALSE(l.result.ok());
+}

@@ -60,6 +60,8 @@ class TempDir {
 //   web    sink    {url: string (http:// is clear text), auth: {bearer: secret, user},
 //                   tls: {verify: bool (false: unverified)}}
 //   stdout sink    {format: text|json (default "text")}
+//   files  sink    {path: path (required), label: string, tls: {ca_file: path},
+//                   copies: [path]}: options marked "x-sluice-path"
 //   any    source  no schema: options are taken as written
 //   broken sink    a schema that is not JSON
 inline std::optional<sluice::core::PluginSchemaInfo> fake_lookup(
@@ -105,6 +107,17 @@ inline std::optional<sluice::core::PluginSchemaInfo> fake_lookup(
     info.options_schema = R"({
       "type": "object", "additionalProperties": false,
       "properties": {"format": {"type": "string", "enum": ["text", "json"], "default": "text"}}})";
+  } else if (name == "files") {
+    info.is_sink = true;
+    info.options_schema = R"({
+      "type": "object", "additionalProperties": false, "required": ["path"],
+      "properties": {
+        "path": {"type": "string", "x-sluice-path": true},
+        "label": {"type": "string"},
+        "tls": {"type": "object", "properties": {
+          "ca_file": {"type": "string", "x-sluice-path": true}}},
+        "copies": {"type": "array", "items": {"type": "string", "x-sluice-path": true}}
+      }})";
   } else if (name == "any") {
     info.options_schema = "";
   } else if (name == "broken") {

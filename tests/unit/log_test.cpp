@@ -108,3 +108,38 @@ TEST_CASE("log: a one-letter password does not garble the log; a long secret is 
   REQUIRE(lines.v.size() == 1);
   CHECK(lines.v[0].find("expected text, logged on as sysprog with ***\n") != std::string::npos);
 }
+
+TEST_CASE("log: a component's own level overrides the global one, both ways") {
+  Logger log;
+  Lines lines;
+  lines.attach(log);
+  log.set_level(LogLevel::info);
+  log.set_component_levels({{"hmc1", LogLevel::debug}, {"core", LogLevel::warn}});
+  log.debug("hmc1", "hmc1 debug");
+  log.trace("hmc1", "hmc1 trace");
+  log.debug("web", "web debug");
+  log.info("web", "web info");
+  log.info("core", "core info");
+  log.warn("core", "core warn");
+  REQUIRE(lines.v.size() == 3);
+  CHECK(lines.v[0].find("debug [hmc1] hmc1 debug") != std::string::npos);
+  CHECK(lines.v[1].find("info [web] web info") != std::string::npos);
+  CHECK(lines.v[2].find("warn [core] core warn") != std::string::npos);
+
+  CHECK(log.enabled(LogLevel::debug, "hmc1"));
+  CHECK_FALSE(log.enabled(LogLevel::trace, "hmc1"));
+  CHECK_FALSE(log.enabled(LogLevel::debug, "web"));
+  CHECK_FALSE(log.enabled(LogLevel::info, "core"));
+  CHECK(log.level_of("web") == LogLevel::info);
+
+  // --log-level changes the global level only; the components keep theirs.
+  log.set_level(LogLevel::trace);
+  CHECK(log.enabled(LogLevel::trace, "web"));
+  CHECK_FALSE(log.enabled(LogLevel::trace, "hmc1"));
+  CHECK_FALSE(log.enabled(LogLevel::info, "core"));
+
+  // Replacing the levels drops the old ones.
+  log.set_component_levels({});
+  CHECK(log.enabled(LogLevel::trace, "hmc1"));
+  CHECK(log.enabled(LogLevel::info, "core"));
+}

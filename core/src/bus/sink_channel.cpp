@@ -220,6 +220,9 @@ bool SinkChannel::batch_ready(Clock::time_point now) const {
 void SinkChannel::deliver(Batch& b) {
   b.abi.attempt = b.attempt;
   b.sent = Clock::now();
+  if (log->enabled(LogLevel::trace, name))
+    log->trace(name, "batch " + std::to_string(b.id) + ": " + std::to_string(b.events.size()) +
+                         " events to the sink (attempt " + std::to_string(b.attempt) + ")");
   d().deliver(handle, &b.abi);  // may complete the batch (and free it) before returning
 }
 
@@ -308,6 +311,27 @@ void SinkChannel::dispatch() {
   idle_.notify_all();
 }
 
+namespace {
+// "batch 7 (500 events, attempt 2, 12 ms): answered retry, status 503, reason 'busy'"
+std::string batch_summary(const Batch& b, sluice_delivery_code code, int32_t status,
+                          const std::string& reason) {
+  std::string s = "batch " + std::to_string(b.id) + " (" + std::to_string(b.events.size()) +
+                  " events, attempt " + std::to_string(b.attempt);
+  if (b.sent != Clock::time_point{})
+    s += ", " +
+         std::to_string(std::chrono::duration_cast<milliseconds>(Clock::now() - b.sent).count()) +
+         " ms";
+  s += "): answered ";
+  s += code == SLUICE_DELIVERY_OK       ? "ok"
+       : code == SLUICE_DELIVERY_RETRY  ? "retry"
+       : code == SLUICE_DELIVERY_REJECT ? "reject"
+                                        : "?";
+  if (status) s += ", status " + std::to_string(status);
+  if (!reason.empty()) s += ", reason '" + reason + "'";
+  return s;
+}
+}  // namespace
+
 void SinkChannel::on_complete(uint64_t id, const sluice_delivery_result* r) {
   std::unique_lock lock(m_);
   Batch* b = find_batch(id);
@@ -343,7 +367,11 @@ void SinkChannel::on_complete(uint64_t id, const sluice_delivery_result* r) {
                            " (plugin contract violation); dead-lettered");
     reason = "invalid delivery result: " + unreadable;
   }
+  const bool debug = log->enabled(LogLevel::debug, name);
+  std::string said;  // the batch's answer, for the debug line
+  if (debug) said = batch_summary(*b, code, r ? r->status : 0, reason);
   if (code == SLUICE_DELIVERY_OK) {
+    if (debug) log->debug(name, said + "; delivered");
     c_.delivered += b->events.size();
     remove_batch(b);
   } else if (code == SLUICE_DELIVERY_RETRY) {
@@ -356,8 +384,16 @@ void SinkChannel::on_complete(uint64_t id, const sluice_delivery_result* r) {
       b->reason = "gave up after " + std::to_string(b->attempt) + " attempt(s)" +
                   (reason.empty() ? std::string() : ": " + reason);
       b->status = r->status;
+      if (debug)
+        log->debug(name, said + "; giving up (" +
+                             (out_of_attempts ? "retry.max_attempts" : "retry.max_elapsed") +
+                             " reached): to the dead-letter writer");
     } else {
       milliseconds delay = r->retry_after_ms ? milliseconds(r->retry_after_ms) : b->backoff.next();
+      if (debug)
+        log->debug(name, said + "; retry: attempt " + std::to_string(b->attempt + 1) + " in " +
+                             std::to_string(delay.count()) + " ms (" +
+                             (r->retry_after_ms ? "the sink's retry_after" : "back-off") + ")");
       b->state = Batch::State::waiting;
       b->due = now + delay;
       if (retry_log_.allow())
@@ -372,6 +408,7 @@ void SinkChannel::on_complete(uint64_t id, const sluice_delivery_result* r) {
                     ? (reason.empty() ? std::string("rejected") : "rejected: " + reason)
                     : "invalid delivery code " + std::to_string(static_cast<int>(code));
     b->status = r ? r->status : 0;
+    if (debug) log->debug(name, said + ": to the dead-letter writer");
   }
   work_.notify_one();
 }
@@ -465,11 +502,23 @@ void SinkChannel::complete_per_event(Batch* b, const sluice_delivery_result& r) 
   b->events = std::move(again);
   if (delivered && blocked_emitters_) space_.notify_all();
   if (b->events.empty()) {
+    if (log->enabled(LogLevel::debug, name))
+      log->debug(name, "batch " + std::to_string(b->id) + " (attempt " +
+                           std::to_string(b->attempt) +
+                           "): answered per event: " + std::to_string(delivered) + " ok, " +
+                           std::to_string(n - delivered) + " to the dead-letter writer");
     remove_batch(b);
     return;
   }
   b->point_views();
   const milliseconds delay = retry_after_ms ? milliseconds(retry_after_ms) : b->backoff.next();
+  if (log->enabled(LogLevel::debug, name))
+    log->debug(name, "batch " + std::to_string(b->id) + " (attempt " + std::to_string(b->attempt) +
+                         "): answered per event: " + std::to_string(delivered) + " ok, " +
+                         std::to_string(b->events.size()) + " retry, " +
+                         std::to_string(n - delivered - b->events.size()) +
+                         " to the dead-letter writer; retry in " + std::to_string(delay.count()) +
+                         " ms (" + (retry_after_ms ? "the sink's retry_after" : "back-off") + ")");
   b->state = Batch::State::waiting;
   b->due = now + delay;
   if (retry_log_.allow())
@@ -489,6 +538,11 @@ void SinkChannel::fail(std::unique_ptr<Batch> b) {
     log->error(name, std::string("dead-letter write failed: ") + e.what());
   }
   const uint64_t n = b->events.size();
+  if (log->enabled(LogLevel::debug, name))
+    log->debug(name,
+               std::to_string(n) + " events of batch " + std::to_string(b->id) + " " +
+                   (stored ? "written to the dead-letter file" : "dropped (no dead-letter file)") +
+                   ": " + b->reason);
   b.reset();  // release the events before waking anyone (a spool acknowledges them then)
   std::lock_guard lock(m_);
   c_.in_flight -= n;

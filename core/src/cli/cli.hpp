@@ -50,6 +50,10 @@ bool apply_logging(core::Logger& log, const std::string& pipeline_level,
                    const std::string& pipeline_format, const std::string& cli_level,
                    const std::string& cli_format);
 
+// Applies the pipeline's log.components (per-component levels). --log-level does not change
+// them: it overrides only the global level (log.level).
+void apply_component_levels(core::Logger& log, const core::PipelineConfig& pipeline);
+
 // Parses args against options (with positional names); prints the error and usage on failure.
 // `hidden` holds the options behind the positional arguments: accepted, not listed by --help
 // (the usage line names them). An unknown --log-level or --log-format is a usage error here,

@@ -70,6 +70,13 @@ bool apply_logging(core::Logger& log, const std::string& pipeline_level,
   return true;
 }
 
+void apply_component_levels(core::Logger& log, const core::PipelineConfig& pipeline) {
+  core::Logger::ComponentLevels levels;
+  for (const auto& [name, level] : core::component_log_levels(pipeline))
+    if (auto l = core::parse_log_level(level)) levels[name] = *l;  // the loader checked it
+  log.set_component_levels(std::move(levels));
+}
+
 std::string usage_line(const Command& cmd) {
   if (cmd.usage && *cmd.usage) return cmd.usage;
   return std::string("sluice ") + cmd.name + " " + cmd.args;

@@ -321,6 +321,7 @@ class Daemon {
   void launch(const core::PipelineConfig& pipeline) {
     runtime_.reset();
     apply_logging(log_, pipeline.log.level, pipeline.log.format, cli_level_, cli_format_);
+    apply_component_levels(log_, pipeline);
     auto runtime = std::make_unique<core::Runtime>(pipeline, plugins_, log_, runtime_options(log_));
     runtime->start();
     runtime_ = std::move(runtime);
@@ -378,6 +379,7 @@ int cmd_run(const std::vector<std::string>& args) {
   core::PipelineConfig pipeline = std::move(*loaded.pipeline);
   log.set_secrets(pipeline.secrets);
   if (!apply_logging(log, pipeline.log.level, pipeline.log.format, level, format)) return kUsage;
+  apply_component_levels(log, pipeline);
   std::string first_fingerprint = fingerprint(bytes, pipeline);
   Daemon daemon(pipeline_path, plugins, log, level, format);
 

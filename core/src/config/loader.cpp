@@ -286,6 +286,7 @@ class Loader {
     std::stable_sort(pc.sources.begin(), pc.sources.end(), by_mark);
     std::stable_sort(pc.sinks.begin(), pc.sinks.end(), by_mark);
     check_names(pc);
+    check_log_components(pc);
     check_plugins(pc);
     pc.secrets = secrets_;  // known once every plugin's schema has marked its secret options
     check_routes(pc);
@@ -393,6 +394,10 @@ class Loader {
   void read_globals(PipelineConfig& pc) {
     read_string({"log", "level"}, pc.log.level);
     read_string({"log", "format"}, pc.log.format);
+    if (auto c = usable({"log", "components"}, json::value_t::object))
+      for (auto& [name, level] : c->items())
+        if (level.is_string() && !bad_.count(pointer({"log", "components", name})))
+          pc.log.components[name] = level.get<std::string>();
     for (const auto& p : read_strings({"plugins", "path"}))
       pc.plugin_paths.push_back(resolve(p));
     read_duration({"shutdown", "drain_timeout"}, pc.drain_timeout);
@@ -669,6 +674,7 @@ class Loader {
         return;
       }
       e.checker->fill_defaults(options);
+      resolve_paths(e.checker->schema(), options, options_path);
       warn_insecure(e.checker->schema(), options, options_path, secret_paths);
     }
     if (e.info->check_options) check_with_plugin(p, plugin_name, *e.info, options);
@@ -777,6 +783,26 @@ class Loader {
     }
   }
 
+  // `"x-sluice-path": true` marks an option that names a file or directory: a relative one is
+  // made absolute against the pipeline file's folder here, once for every plugin, so that the
+  // plugin's check, create() and the messages about it all see the same file whatever the
+  // working directory.
+  void resolve_paths(const json& schema, json& options, const Path& base) {
+    std::vector<Path> found;
+    walk_schema(schema, schema, options, base, [&](const json& s, const json& v, const Path& at) {
+      auto marked = s.find("x-sluice-path");
+      if (marked == s.end() || *marked != true || !v.is_string() ||
+          v.get_ref<const std::string&>().empty())
+        return;
+      if (placeholder(pointer(at))) return;  // --no-secrets: not a real value
+      if (std::find(found.begin(), found.end(), at) == found.end()) found.push_back(at);
+    });
+    for (const auto& at : found) {
+      json& v = options.at(json::json_pointer(pointer(Path(at.begin() + base.size(), at.end()))));
+      v = resolve(v.get<std::string>());
+    }
+  }
+
   // Records the values of secret options; returns their paths. Warns about a secret too short
   // to be hidden safely (core/redact.hpp).
   std::vector<Path> collect_secrets(const json& schema, const json& options, const Path& base) {
@@ -848,6 +874,36 @@ class Loader {
       check_instance({"sources", s.name}, s.plugin, false, pc.plugin_paths, s.options);
     for (auto& s : pc.sinks)
       check_instance({"sinks", s.name}, s.plugin, true, pc.plugin_paths, s.options);
+  }
+
+  // log.components names "core", an instance or a plugin the pipeline uses.
+  void check_log_components(PipelineConfig& pc) {
+    std::vector<std::string> known{"core"};
+    auto add_known = [&known](const std::string& name) {
+      if (!name.empty() && std::find(known.begin(), known.end(), name) == known.end())
+        known.push_back(name);
+    };
+    for (const auto& s : pc.sources)
+      add_known(s.name);
+    for (const auto& s : pc.sinks)
+      add_known(s.name);
+    for (const auto& s : pc.sources)
+      add_known(s.plugin);
+    for (const auto& s : pc.sinks)
+      add_known(s.plugin);
+    for (auto it = pc.log.components.begin(); it != pc.log.components.end();) {
+      if (std::find(known.begin(), known.end(), it->first) != known.end()) {
+        ++it;
+        continue;
+      }
+      std::string best = config::closest(it->first, known);
+      error({"log", "components", it->first},
+            "unknown component '" + it->first + "' (" +
+                (best.empty() ? "components: " + join(known) : "did you mean '" + best + "'?") +
+                ")",
+            true);
+      it = pc.log.components.erase(it);
+    }
   }
 
   void check_routes(const PipelineConfig& pc) {
@@ -942,6 +998,23 @@ LoadResult load_guarded(const std::string& path, const PluginSchemaLookup& looku
 }
 
 }  // namespace
+
+std::map<std::string, std::string, std::less<>> component_log_levels(const PipelineConfig& pc) {
+  std::map<std::string, std::string, std::less<>> out;
+  const auto& wanted = pc.log.components;
+  if (auto it = wanted.find("core"); it != wanted.end()) out["core"] = it->second;
+  auto instance = [&](const std::string& name, const std::string& plugin) {
+    if (auto own = wanted.find(name); own != wanted.end())
+      out[name] = own->second;
+    else if (auto by_plugin = wanted.find(plugin); by_plugin != wanted.end())
+      out[name] = by_plugin->second;
+  };
+  for (const auto& s : pc.sources)
+    instance(s.name, s.plugin);
+  for (const auto& s : pc.sinks)
+    instance(s.name, s.plugin);
+  return out;
+}
 
 LoadResult load_pipeline(const std::string& path, const PluginSchemaLookup& lookup) {
   return load_guarded(path, lookup, std::nullopt);

@@ -17,7 +17,11 @@ constexpr const char* kSchema = R"json({
       "additionalProperties": false,
       "properties": {
         "level": {"type": "string", "enum": ["trace", "debug", "info", "warn", "error"]},
-        "format": {"type": "string", "enum": ["text", "json"]}
+        "format": {"type": "string", "enum": ["text", "json"]},
+        "components": {
+          "type": "object",
+          "additionalProperties": {"type": "string", "enum": ["trace", "debug", "info", "warn", "error"]}
+        }
       }
     },
     "plugins": {

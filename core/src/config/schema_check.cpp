@@ -203,6 +203,20 @@ size_t edit_distance(const std::string& a, const std::string& b) {
   return row[b.size()];
 }
 
+}  // namespace
+
+std::string closest(const std::string& word, const std::vector<std::string>& known) {
+  std::string best;
+  size_t best_distance = 3;
+  for (const auto& k : known) {
+    size_t d = edit_distance(word, k);
+    if (d < best_distance && d < std::max<size_t>(k.size(), 2)) best = k, best_distance = d;
+  }
+  return best;
+}
+
+namespace {
+
 // Every key of `object` that neither `properties` nor `patternProperties` allows.
 void unknown_keys(const json& root_schema, const json& s, const json& object,
                   const std::vector<std::string>& path, std::vector<SchemaError>& out) {
@@ -228,12 +242,7 @@ void unknown_keys(const json& root_schema, const json& s, const json& object,
           "'" + key + "' is not a valid name (it must match " + join(patterns, " or ") + ")";
     } else {
       e.message = "unknown key '" + key + "'";
-      std::string best;
-      size_t best_distance = 3;
-      for (const auto& k : known) {
-        size_t d = edit_distance(key, k);
-        if (d < best_distance && d < std::max<size_t>(k.size(), 2)) best = k, best_distance = d;
-      }
+      std::string best = closest(key, known);
       if (!best.empty())
         e.message += " (did you mean '" + best + "'?)";
       else if (!known.empty())

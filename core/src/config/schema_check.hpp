@@ -39,6 +39,9 @@ class SchemaChecker {
   std::unique_ptr<Compiled> compiled_;
 };
 
+// The word of `known` that `word` most likely misspells (a small edit distance); "" if none.
+std::string closest(const std::string& word, const std::vector<std::string>& known);
+
 // "sinks.console.queue.policy", "routes[0].from[1]": a path as a person reads it, given the
 // value it walks through (to tell list indices from keys).
 std::string human_path(const nlohmann::json& root, const std::vector<std::string>& path);

@@ -387,8 +387,8 @@ constexpr const char* kSchema = R"json({
   "additionalProperties": false,
   "required": ["path"],
   "properties": {
-    "path": {"type": "string", "minLength": 1,
-             "description": "file to append to; its directory must exist (relative paths are relative to sluice's working directory)"},
+    "path": {"type": "string", "minLength": 1, "x-sluice-path": true,
+             "description": "file to append to; its directory must exist (a relative path is relative to the pipeline file's folder)"},
     "format": {"type": "string", "enum": ["json", "cloudevents", "text"], "default": "json",
                "description": "json: sluice's JSON lines (what the generator source replays); cloudevents: CloudEvents 1.0 structured JSON, one per line; text: one line per event for people"},
     "mode": {"type": "string", "pattern": "^[0-7]{3,4}$", "default": "0640",

@@ -369,8 +369,8 @@ constexpr const char* kSchema = R"json({
                    "description": "the events' source; empty: generator://<name>, name being the instance's name in the pipeline"},
     "id_prefix": {"type": "string", "default": "",
                   "description": "text put before the event number (1, 2, ...) to form each event's id; ids are unique and increasing per instance"},
-    "replay": {"type": "string", "default": "",
-               "description": "file of JSON lines in sluice's JSON form (what the file sink's json format writes) to emit instead of generated events; empty: generate from template"},
+    "replay": {"type": "string", "default": "", "x-sluice-path": true,
+               "description": "file of JSON lines in sluice's JSON form (what the file sink's json format writes) to emit instead of generated events, relative to the pipeline file's folder; empty: generate from template"},
     "replay_loop": {"type": "boolean", "default": false,
                     "description": "with replay: start the file again at its end; the ids of later passes get #2, #3, ..."}
   }

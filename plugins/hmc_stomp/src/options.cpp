@@ -104,9 +104,10 @@ std::string build_schema() {
           {"description", "MFA code sent as mfa-code with the WS API logon (one-shot)"}}},
         {"mfa_code_file",
          {{"type", "string"},
+          {"x-sluice-path", true},
           {"description",
            "file holding the current MFA code, read at every WS API logon (kept fresh by "
-           "another process)"}}},
+           "another process); relative to the pipeline file's folder"}}},
         {"topics",
          {{"type", "array"},
           {"items", {{"type", "string"}, {"minLength", 1}}},

@@ -45,8 +45,13 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
             [this](const Loss& l, std::chrono::milliseconds d) { report(l, d); }) {
     // from_json refused what check_options finds, the TLS files included
     if (o_.use_tls || o_.needs_ws_api()) tls_ctx_.emplace(sluice::tls::make_client_context(o_.tls));
-    if (o_.needs_ws_api())
+    if (o_.needs_ws_api()) {
       api_ = std::make_unique<sluice::hmc::WsApi>(strand_.executor(), *tls_ctx_, o_);
+      // Method, path, status and duration only (never a header or body); peers' text scrubbed.
+      api_->on_request = [this](const std::string& line) {
+        this->host().debug(secrets_.scrub(line));
+      };
+    }
   }
 
   // Plugin ABI 1.1 (`sluice validate`, and `sluice run` before create): everything the
@@ -152,6 +157,8 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
 
   asio::awaitable<void> logon() {
     logon_failed_ = false;
+    host().debug("WS API: logging on to " + o_.host + ":" + std::to_string(o_.api_port) + " as " +
+                 o_.userid + (o_.mfa ? " (mfa: the session becomes the STOMP login)" : ""));
     try {
       co_await api_->logon();
     } catch (const sluice::hmc::ApiError& e) {
@@ -182,6 +189,9 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
       if (relogon) co_await logon();
     }
     if (!need_resolve_) co_return;
+    host().debug("WS API: resolving " + std::to_string(o_.topic_types.size()) +
+                 " topic type(s) and " + std::to_string(o_.os_message_channels.size()) +
+                 " OS message channel(s)");
     sluice::hmc::Resolution r;
     relogon = false;
     try {
@@ -257,6 +267,13 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
     p.max_headers = o_.max_headers;
     host().state(sluice::State::connecting,
                  "STOMP " + o_.host + ":" + std::to_string(o_.stomp_port));
+    host().debug(std::string("STOMP: connecting to ") + o_.host + ":" +
+                 std::to_string(o_.stomp_port) + (o_.use_tls ? " over TLS" : " over TCP") +
+                 "; sending " + (use_connect_ ? "CONNECT" : "STOMP") + " (accept-version " +
+                 (o_.stomp_version == "auto" ? std::string("1.0,1.1,1.2") : o_.stomp_version) +
+                 ", heart-beat " + std::to_string(o_.heartbeat_send.count()) + "," +
+                 std::to_string(o_.heartbeat_receive.count()) + ", login " +
+                 (o_.mfa ? "the WS API session" : "userid " + o_.userid) + ", passcode not shown)");
     conn_ = std::make_shared<StompConnection>(strand_.executor(), o_.use_tls ? &*tls_ctx_ : nullptr,
                                               p, *this);
     conn_->start();
@@ -316,6 +333,12 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
   void report(const Loss& l, std::chrono::milliseconds delay) {
     // With a list of HMCs the state detail names the one that failed.
     const std::string at = o_.hosts.size() > 1 ? " (HMC " + o_.hosts[active_].label() + ")" : "";
+    host().debug(std::string("reconnect decision: ") +
+                 (l.retry == Loss::Retry::now     ? "at once"
+                  : l.retry == Loss::Retry::slow  ? "slow (a refusal that retrying repeats)"
+                  : l.retry == Loss::Retry::fresh ? "back-off from its start"
+                                                  : "next back-off step") +
+                 ", next attempt in " + ms_text(delay) + "; reason: " + l.reason);
     if (loud_) {
       loud_ = false;
       host().error(l.reason + "; retrying in " + ms_text(delay));
@@ -412,6 +435,8 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
       f.add("destination", "/topic/" + topic).add("id", id).add("ack", "auto");
       f.add("receipt", "rcpt-" + id);
       receipts_["rcpt-" + id] = topic;
+      host().debug("STOMP: SUBSCRIBE destination /topic/" + topic + " id " + id + " receipt rcpt-" +
+                   id);
       c.send(f);
     }
     subscribed_ = n;
@@ -446,8 +471,16 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
       sluice::hmc::map_message(f, source_, o_.split_lists, seq_, read_events_, read_stats_,
                                o_.host);
     } else if (f.command == "RECEIPT") {
-      if (const auto r = f.header("receipt-id"); r && receipts_.erase(std::string(*r)))
-        read_receipts_changed_ = true;
+      if (const auto r = f.header("receipt-id")) {
+        auto it = receipts_.find(std::string(*r));
+        host().debug("STOMP: RECEIPT receipt-id " + secrets_.scrub(std::string(*r)) +
+                     (it != receipts_.end() ? ": subscribed to /topic/" + it->second
+                                            : std::string(": not awaited")));
+        if (it != receipts_.end()) {
+          receipts_.erase(it);
+          read_receipts_changed_ = true;
+        }
+      }
     } else if (f.command == "ERROR") {
       read_close_reason_ = handle_error_frame(f, read_events_);
     }
@@ -565,7 +598,11 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
       return report_down(reason, Loss::Retry::slow);
     }
     if (kind == StompConnection::CloseKind::lost) {
-      if (reason.rfind("heart-beat timeout", 0) == 0) host().metric("heartbeat_timeouts");
+      if (reason.rfind("heart-beat timeout", 0) == 0) {
+        host().metric("heartbeat_timeouts");
+        host().debug("STOMP: " + reason + " (heartbeat.receive " + ms_text(o_.heartbeat_receive) +
+                     ")");
+      }
       if (reason.rfind("bad frame", 0) == 0 || reason.rfind("frame too large", 0) == 0)
         host().metric("frame_errors");
     }

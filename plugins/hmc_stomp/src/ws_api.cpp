@@ -64,6 +64,13 @@ asio::awaitable<StepResult> step(Start start) {
 asio::awaitable<ApiResponse> WsApi::request(http::verb verb, std::string target,
                                             std::optional<nlohmann::json> body) {
   const std::string where = std::string(http::to_string(verb)) + " " + target;
+  const auto began = std::chrono::steady_clock::now();
+  auto took = [&began] {
+    return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::steady_clock::now() - began)
+                              .count()) +
+           " ms";
+  };
   // The kit's one "plain or TLS" stream (TLS at once here); each step is under request_timeout:
   // a timer on the strand that closes the stream when it fires.
   auto stream = std::make_shared<net::Stream>(ex_, &tls_);
@@ -78,11 +85,12 @@ asio::awaitable<ApiResponse> WsApi::request(http::verb verb, std::string target,
     });
   };
   auto failed = [&](const std::string& m) {
-    return ApiError(
-        "WS API " + where + " on " + o_.host + ":" + std::to_string(o_.api_port) + ": " +
-        (*timed_out
-             ? "timed out (request_timeout " + std::to_string(o_.request_timeout.count()) + " ms)"
-             : m));
+    const std::string why = *timed_out ? "timed out (request_timeout " +
+                                             std::to_string(o_.request_timeout.count()) + " ms)"
+                                       : m;
+    if (on_request) on_request("WS API " + where + ": failed after " + took() + ": " + why);
+    return ApiError("WS API " + where + " on " + o_.host + ":" + std::to_string(o_.api_port) +
+                    ": " + why);
   };
 
   arm();
@@ -125,6 +133,8 @@ asio::awaitable<ApiResponse> WsApi::request(http::verb verb, std::string target,
   const auto& res = parser.get();
   ApiResponse out;
   out.status = res.result_int();
+  if (on_request)
+    on_request("WS API " + where + ": " + std::to_string(out.status) + " in " + took());
   if (!res.body().empty()) {
     out.body = nlohmann::json::parse(res.body(), nullptr, false);
     if (out.body.is_discarded()) out.body = nullptr;

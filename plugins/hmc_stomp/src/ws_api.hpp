@@ -11,6 +11,7 @@
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/http/verb.hpp>
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <stdexcept>
@@ -54,6 +55,10 @@ class WsApi {
   boost::asio::awaitable<Resolution> resolve();
   // Topic names of the configured topic_types, from a get-notification-topics answer.
   std::vector<std::string> topics_of_types(const nlohmann::json& topics) const;
+
+  // Told one line per request when set: method, path, status (or failure) and duration, never a
+  // header or a body (they carry the session and the password).
+  std::function<void(const std::string&)> on_request;
 
   // One request; throws ApiError on HTTP >= 400 or a transport failure.
   boost::asio::awaitable<ApiResponse> request(boost::beast::http::verb verb, std::string target,

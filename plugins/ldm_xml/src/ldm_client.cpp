@@ -132,6 +132,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
     // ldmd's stream has no heartbeat: TCP keepalive (60 s idle, then 3 probes 10 s apart)
     // notices a vanished peer in about 90 s.
     stream_.keepalive({60, 10, 3});
+    s_.host.debug("ldm_xml: TCP connected to " + s_.options.host + ":" +
+                  std::to_string(s_.options.port) + "; opening the XMPP stream");
     open_stream(Phase::features);
     read();
   }
@@ -156,6 +158,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (finished_) return;
     // A name that cannot be checked is no network failure: do not hammer ldmd with it.
     if (ec) return fail(what, ec == asio::error::invalid_argument);
+    s_.host.debug("ldm_xml: TLS handshake done; opening the XMPP stream again");
     open_stream(Phase::tls_features);
     read();
   }
@@ -163,9 +166,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void register_events() {
     phase_ = Phase::registering;
     reg_pending_ = s_.registrations.size();
-    std::string all;
-    for (const auto& action : s_.registrations)
+    std::string all, names;
+    for (const auto& action : s_.registrations) {
       all += interface_request(action);
+      names += (names.empty() ? "" : ", ") + action;
+    }
+    s_.host.debug("ldm_xml: registering for events: " + names);
     send(std::move(all));  // one write: ldmd answers each in turn
     arm(s_.options.response_timeout, "the registration answers");
   }
@@ -229,6 +235,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
         if (root != "features") return unexpected(item.text);
         Features f = parse_features(item.text);
         if (!f.starttls) return fail("ldmd does not offer STARTTLS", true);
+        s_.host.debug("ldm_xml: stream features offer STARTTLS; sending <starttls/>");
         send(std::string(kStartTls));
         phase_ = Phase::proceed;
         arm(s_.options.response_timeout, "<proceed/>");
@@ -237,6 +244,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
       case Phase::proceed:
         if (root == "proceed") {
           disarm();
+          s_.host.debug("ldm_xml: <proceed/>: starting the TLS handshake");
           phase_ = Phase::tls_handshake;
           if (framer_.pending_bytes() != 0) fail("data after <proceed/> before TLS");
           return;
@@ -245,13 +253,18 @@ class Connection : public std::enable_shared_from_this<Connection> {
         return unexpected(item.text);
       case Phase::tls_features: {
         if (root != "features") return unexpected(item.text);
-        if (s_.options.local_mode) return register_events();
+        if (s_.options.local_mode) {
+          s_.host.debug("ldm_xml: mode local: no SASL");
+          return register_events();
+        }
         Features f = parse_features(item.text);
         if (!f.offers("PLAIN"))
           return fail(
               "ldmd offers no SASL PLAIN after TLS (on the control domain itself, use "
               "mode: local)",
               true);
+        s_.host.debug("ldm_xml: SASL mechanism PLAIN as '" + s_.options.user +
+                      "' (the payload is not shown)");
         send(sasl_plain_auth(s_.options.user, s_.options.password));
         phase_ = Phase::sasl;
         arm(s_.options.response_timeout, "the SASL answer");
@@ -260,6 +273,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
       case Phase::sasl:
         if (root == "success") {
           // RFC 6120 6.4.6: after SASL success both sides restart the stream.
+          s_.host.debug("ldm_xml: SASL <success/>; restarting the stream");
           open_stream(Phase::sasl_features);
           return;
         }
@@ -308,6 +322,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
                       (what.empty() ? std::string() : ": " + what),
                   true);
     }
+    s_.host.debug("ldm_xml: ldmd accepted " +
+                  (r.action.empty() ? std::string("a registration") : r.action) + " (" +
+                  std::to_string(reg_pending_ > 0 ? reg_pending_ - 1 : 0) + " to go)");
     if (reg_pending_ > 0 && --reg_pending_ == 0) {
       disarm();
       phase_ = Phase::streaming;

@@ -271,6 +271,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::shared_ptr<Job> job_;
   bool connected_ = false;
   bool reused_ = false;
+  std::chrono::steady_clock::time_point began_;  // of the request running (for the debug line)
 };
 
 // The connections of one sink: at most max_in_flight open, idle ones kept for reuse, requests
@@ -334,6 +335,27 @@ class Pool {
 
   const Config& config() const { return config_; }
   bool stopping() const { return stopping_; }
+  // Debug: one line per request, "POST https://host:port/path: 503 in 12 ms: retry ...". The URL
+  // without its query (which may carry a token); the host hides secret option values anyway.
+  void request_done(const Outcome& o, std::chrono::steady_clock::time_point began, bool reused) {
+    const auto& u = config_.url;
+    const std::string path = u.target.substr(0, u.target.find('?'));
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::steady_clock::now() - began)
+                        .count();
+    std::string line = std::string("POST ") + (u.tls ? "https://" : "http://") + u.host_header +
+                       path + (path.size() < u.target.size() ? "?..." : "") + ": " +
+                       (o.status ? std::to_string(o.status) : std::string("no answer")) + " in " +
+                       std::to_string(ms) + " ms" + (reused ? " (kept-alive connection)" : "") +
+                       ": " +
+                       (o.action == Action::ok      ? "ok"
+                        : o.action == Action::retry ? "retry"
+                                                    : "reject");
+    if (o.action == Action::retry && o.retry_after_ms)
+      line += " after " + std::to_string(o.retry_after_ms) + " ms (Retry-After)";
+    if (!o.reason.empty()) line += " (" + o.reason + ")";
+    host_.debug(line);
+  }
   void opened() { host_.metric("webhook.connections_opened"); }
   void too_large() {
     host_.metric("webhook.responses_too_large");
@@ -382,6 +404,7 @@ class Pool {
 
 void Connection::run(std::shared_ptr<Job> job) {
   job_ = std::move(job);
+  began_ = std::chrono::steady_clock::now();
   reused_ = connected_;
   if (connected_)
     start_write();
@@ -498,6 +521,7 @@ void Connection::fail(const std::string& what, error_code ec) {
 void Connection::finish(const Outcome& outcome, bool keep_alive) {
   if (!job_) return;  // abort() answered it already; a late completion changes nothing
   auto job = std::move(job_);
+  pool_.request_done(outcome, began_, reused_);
   if (!keep_alive) close();
   pool_.release(shared_from_this(), keep_alive);
   if (job) job->done(outcome);

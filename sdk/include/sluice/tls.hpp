@@ -58,10 +58,10 @@ inline constexpr const char* kClientOptionsSchema = R"json({
   "additionalProperties": false,
   "properties": {
     "verify": {"type": "boolean", "default": true, "x-sluice-unverified": {"const": false}, "description": "verify the peer's certificate and host name"},
-    "ca_file": {"type": "string", "description": "PEM file of trusted CAs (default: system store)"},
-    "ca_dir": {"type": "string", "description": "directory of hashed CA certificates"},
-    "cert_file": {"type": "string", "description": "client certificate (PEM) for mutual TLS"},
-    "key_file": {"type": "string", "description": "client private key (PEM)"},
+    "ca_file": {"type": "string", "x-sluice-path": true, "description": "PEM file of trusted CAs (default: system store); relative to the pipeline file's folder"},
+    "ca_dir": {"type": "string", "x-sluice-path": true, "description": "directory of hashed CA certificates; relative to the pipeline file's folder"},
+    "cert_file": {"type": "string", "x-sluice-path": true, "description": "client certificate (PEM) for mutual TLS; relative to the pipeline file's folder"},
+    "key_file": {"type": "string", "x-sluice-path": true, "description": "client private key (PEM); relative to the pipeline file's folder"},
     "min_version": {"type": "string", "enum": ["1.2", "1.3"], "default": "1.2"}
   }
 })json";

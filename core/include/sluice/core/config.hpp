@@ -109,6 +109,9 @@ struct RouteConfig {
 struct LogConfig {
   std::string level = "info";   // trace, debug, info, warn, error
   std::string format = "text";  // text, json
+  // log.components: a level per component: "core", a source or sink name, or a plugin name
+  // (every instance of that plugin without a level of its own).
+  std::map<std::string, std::string> components;
 };
 
 // `metrics: {interval: 30s}`: a one-line summary of the counters every interval (0: never).
@@ -165,6 +168,10 @@ struct LoadResult {
   std::vector<Diagnostic> diagnostics;     // every error and warning found, in file order
   bool ok() const { return pipeline.has_value(); }
 };
+
+// log.components resolved to the names the log speaks with: "core" and instance names (an
+// instance named in it wins over its plugin's name). Names the loader refused are left out.
+std::map<std::string, std::string, std::less<>> component_log_levels(const PipelineConfig& pc);
 
 // Reads, substitutes secrets in, and checks a pipeline file; never throws for bad input.
 LoadResult load_pipeline(const std::string& path, const PluginSchemaLookup& lookup);

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -28,8 +29,13 @@ class Logger {
 
   Logger();
 
-  void set_level(LogLevel level) { level_.store(static_cast<int>(level)); }
+  // The level of every component without a level of its own.
+  void set_level(LogLevel level);
   LogLevel level() const { return static_cast<LogLevel>(level_.load()); }
+  // Levels of single components (the pipeline's log.components, resolved to "core" and
+  // instance names); replaces the previous ones. The others keep level().
+  using ComponentLevels = std::map<std::string, LogLevel, std::less<>>;
+  void set_component_levels(ComponentLevels levels);
   void set_format(LogFormat format) { format_.store(static_cast<int>(format)); }
   // These values are hidden (core::redact) in every line.
   void set_secrets(std::vector<std::string> secrets);
@@ -37,7 +43,16 @@ class Logger {
   std::string redact(std::string_view text) const;
   void set_writer(Writer writer);
 
-  bool enabled(LogLevel level) const { return static_cast<int>(level) >= level_.load(); }
+  // Would a message of `level` from `component` be written? Check it before building a message
+  // that costs something: below every configured level it is one atomic load.
+  bool enabled(LogLevel level, std::string_view component) const {
+    if (static_cast<int>(level) < floor_.load(std::memory_order_relaxed)) return false;
+    if (!has_components_.load(std::memory_order_relaxed))
+      return static_cast<int>(level) >= level_.load(std::memory_order_relaxed);
+    return static_cast<int>(level) >= static_cast<int>(level_of(component));
+  }
+  // The level that applies to `component`.
+  LogLevel level_of(std::string_view component) const;
   // component: who speaks ("core", a sink or source instance name, "cli").
   void log(LogLevel level, std::string_view component, std::string_view message);
 
@@ -49,7 +64,11 @@ class Logger {
 
  private:
   std::atomic<int> level_{static_cast<int>(LogLevel::info)};
+  std::atomic<int> floor_{static_cast<int>(LogLevel::info)};  // min of level_ and components_
+  std::atomic<bool> has_components_{false};
   std::atomic<int> format_{static_cast<int>(LogFormat::text)};
+  mutable std::mutex levels_mutex_;  // guards components_
+  ComponentLevels components_;
   mutable std::mutex mutex_;  // guards secrets_, writer_ and keeps lines whole
   std::vector<std::string> secrets_;
   Writer writer_;

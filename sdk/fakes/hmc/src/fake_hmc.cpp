@@ -1168,6 +1168,14 @@ class FakeHmc::Impl {
         return api_json(req, stats_now().to_json());
       if (path == "/fake/topics" && req.method() == http::verb::get)
         return api_json(req, {{"topics", model_.topic_names()}});
+      if (path == "/fake/sessions" && req.method() == http::verb::get) {
+        json list = json::array();
+        std::lock_guard lock(records_mutex_);
+        for (const auto& s : api_sessions_)
+          list.push_back(
+              {{"api-session", s.id}, {"session-credential", s.credential}, {"userid", s.userid}});
+        return api_json(req, {{"sessions", list}});
+      }
       if (path == "/fake/fault" && req.method() == http::verb::post) {
         json f = json::parse(req.body());
         validate_fault(f);
