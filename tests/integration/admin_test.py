@@ -20,40 +20,10 @@ import time
 import urllib.error
 import urllib.request
 
-from checks import check, fail
+from checks import check, fail, free_port, lines_of, poll, write
 
 TOKEN = "adm1n-t0ken-never-logged"
 LDM_PASSWORD = "ldm-pa55word-x"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def poll(pred, timeout=30.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(0.1)
-    return pred()
-
-
-def write(tmp, name, text):
-    path = os.path.join(tmp, name)
-    with open(path, "w") as f:
-        f.write(text)
-    return path
-
-
-def lines_of(path):
-    try:
-        with open(path) as f:
-            return [l for l in f.read().splitlines() if l]
-    except FileNotFoundError:
-        return []
 
 
 def http(port, path, method="GET", token=None, timeout=30):

@@ -13,7 +13,7 @@ import subprocess
 import tempfile
 import time
 
-from checks import check, fail
+from checks import check, fail, lines_of, poll, write
 
 SECRET = "Tr0ub4dor-and-3"  # must never show up in any output
 
@@ -23,30 +23,6 @@ def run(args, timeout=60, env=None):
     e.update(env or {})
     p = subprocess.run([A.sluice] + args, capture_output=True, text=True, timeout=timeout, env=e)
     return p.returncode, p.stdout, p.stderr
-
-
-def write(tmp, name, text):
-    path = os.path.join(tmp, name)
-    with open(path, "w") as f:
-        f.write(text)
-    return path
-
-
-def poll(pred, timeout=30.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return pred()
-
-
-def lines_of(path):
-    try:
-        with open(path) as f:
-            return [l for l in f.read().splitlines() if l]
-    except FileNotFoundError:
-        return []
 
 
 # ---- cases ------------------------------------------------------------------------------

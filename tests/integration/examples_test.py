@@ -18,20 +18,11 @@ import subprocess
 import tempfile
 import time
 
-from checks import check, fail
+from checks import check, fail, poll
 
 # The secrets the example pipelines reference, with the values the fakes expect.
 ENV = {"HMC_PASSWORD": "hmcpassword", "LDM_PASSWORD": "ldm-demo-pw",
        "WEBHOOK_SECRET": "demo-signing-secret", "WEBHOOK_TOKEN": "demo-token"}
-
-
-def poll(pred, timeout):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(0.1)
-    return pred()
 
 
 def env():

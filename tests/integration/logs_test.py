@@ -24,26 +24,9 @@ import tempfile
 import time
 import urllib.request
 
-from checks import check, fail
+from checks import check, fail, lines_of, poll
 
 PASSWORD = "hmcpassword"  # the fake HMC's built-in user hmcuser
-
-
-def poll(cond, timeout):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(0.1)
-    return cond()
-
-
-def lines_of(path):
-    try:
-        with open(path) as f:
-            return [line for line in f if line.strip()]
-    except FileNotFoundError:
-        return []
 
 
 def write_pipeline(folder, ready=None, ca="certs/ca.pem"):
