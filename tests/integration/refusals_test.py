@@ -58,7 +58,8 @@ class Writer:
         column = indent + 1 if key is not None else indent + 3
         if isinstance(value, dict) and value:
             n = self.line(indent, head)
-            self.marks[pointer] = (n, column if key is not None else indent + 1)
+            # A mapping as a list item (`-` alone, its keys below) begins at its first key.
+            self.marks[pointer] = (n, column) if key is not None else (n + 1, indent + 3)
             for k, v in value.items():
                 self.value(indent + 2, pointer + "/" + k.replace("~", "~0").replace("/", "~1"), k, v)
         elif isinstance(value, list) and value:

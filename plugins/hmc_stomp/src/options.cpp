@@ -33,16 +33,14 @@ std::string build_schema() {
         {"lpar",
          {{"type", "string"}, {"minLength", 1}, {"description", "LPAR name (classic mode)"}}}}},
       {"oneOf", {{{"required", {"partition"}}}, {{"required", {"lpar"}}}}}};
-  json port = {{"type", "integer"}, {"minimum", 1}, {"maximum", 65535}};
-  json host_entry = {{"oneOf",
-                      {{{"type", "string"}, {"minLength", 1}},
-                       {{"type", "object"},
-                        {"additionalProperties", false},
-                        {"required", {"host"}},
-                        {"properties",
-                         {{"host", {{"type", "string"}, {"minLength", 1}}},
-                          {"stomp_port", port},
-                          {"api_port", port}}}}}}};
+  // A name or {host, stomp_port, api_port}. The schema checks only the shapes (a oneOf would
+  // only say that no form matched); check_options says what is wrong inside an entry, at its
+  // pointer, in the same words for validate and run.
+  json host_entry = {{"type", {"string", "object"}},
+                     {"properties",
+                      {{"host", {{"type", "string"}, {"description", "HMC host name or address"}}},
+                       {"stomp_port", {{"type", "integer"}, {"description", "its STOMP port"}}},
+                       {"api_port", {{"type", "integer"}, {"description", "its WS API port"}}}}}};
   json schema = {
       {"$schema", "http://json-schema.org/draft-07/schema#"},
       {"title", "hmc_stomp options"},
@@ -51,9 +49,8 @@ std::string build_schema() {
       {"required", {"host"}},
       {"properties",
        {{"host",
-         {{"oneOf",
-           {{{"type", "string"}, {"minLength", 1}},
-            {{"type", "array"}, {"minItems", 1}, {"items", host_entry}}}},
+         {{"type", {"string", "array"}},
+          {"items", host_entry},
           {"description",
            "HMC host name or IP address (also the TLS name checked), or a list of redundant "
            "HMCs tried in order, each a name or {host, stomp_port, api_port}"}}},
@@ -63,7 +60,6 @@ std::string build_schema() {
           {"description", "the events' source; default hmc://<the first host>"}}},
         {"failover_attempts",
          {{"type", "integer"},
-          {"minimum", 1},
           {"default", 3},
           {"description",
            "failed connection attempts at one HMC before moving to the next host of the list"}}},
@@ -207,7 +203,7 @@ void parse_hosts(const nlohmann::json& j, Options& o, sluice::OptionCollector& c
       continue;
     }
     if (entry.host.empty()) {
-      c.add(e.is_object() ? at + "/host" : at, "host: an entry without a host name");
+      c.add(at, "host: an entry without a host name");
       continue;
     }
     bool twice = false;

@@ -332,7 +332,7 @@ TEST_CASE("check_options: every entry of a host list, at its place in the list")
   refused(minimal({{"host", 5}}), "/host",
           "host: a name or a list of names and {host, stomp_port, api_port}");
   refused(minimal({{"host", {"hmc1", ""}}}), "/host/1", "host: an entry without a host name");
-  refused(minimal({{"host", {"hmc1", {{"stomp_port", 61613}}}}}), "/host/1/host",
+  refused(minimal({{"host", {"hmc1", {{"stomp_port", 61613}}}}}), "/host/1",
           "host: an entry without a host name");
   refused(minimal({{"host", {"hmc1", 7}}}), "/host/1",
           "host: each entry is a name or {host, stomp_port, api_port}");
@@ -356,10 +356,10 @@ TEST_CASE("check_options: every entry of a host list, at its place in the list")
 TEST_CASE("the schema takes host as a name or a list") {
   const json schema = json::parse(sluice::hmc::options_schema());
   const json& host = schema["properties"]["host"];
-  REQUIRE(host["oneOf"].size() == 2);
-  CHECK(host["oneOf"][0]["type"] == "string");
-  CHECK(host["oneOf"][1]["type"] == "array");
-  CHECK(host["oneOf"][1]["minItems"] == 1);
+  // Only the shapes: what is wrong inside an entry is check_options' to say, at its pointer.
+  CHECK(host["type"] == json({"string", "array"}));
+  CHECK(host["items"]["type"] == json({"string", "object"}));
+  CHECK_FALSE(host.contains("oneOf"));
   CHECK(schema["properties"]["failover_attempts"]["default"] == 3);
   CHECK(schema["properties"].contains("source_uri"));
 }
