@@ -26,15 +26,20 @@ SLUICE_BUILD_PACKAGES=(
   libssl-dev openssl zlib1g-dev
   nlohmann-json3-dev libyaml-cpp-dev libpugixml-dev rapidjson-dev
   doctest-dev
+  librdkafka-dev librelp-dev
 )
 
 # What the tests need on top: a real STOMP peer, the stomp.py baseline, clang for libFuzzer;
 # for the package test (tests/integration/package_test.sh): dpkg-shlibdeps (dpkg-dev), lintian,
 # systemd-analyze (systemd; it verifies a unit file without systemd running); for the admin
-# server's tests (tests/integration/admin_test.py): promtool and a Prometheus server (prometheus).
+# server's tests (tests/integration/admin_test.py): promtool and a Prometheus server (prometheus);
+# for the syslog sink's tests a real rsyslog with RELP and TLS (rsyslog, rsyslog-relp,
+# rsyslog-openssl); kcat to check the Kafka sink against librdkafka's mock cluster; tmux drives
+# `sluice top` in its test.
 SLUICE_TEST_PACKAGES=(
   activemq default-jre-headless python3 python3-stomp clang-14 libclang-rt-14-dev procps
   dpkg-dev lintian systemd prometheus
+  rsyslog rsyslog-relp rsyslog-openssl kcat tmux
 )
 
 # valijson (JSON Schema validation, header-only) without Debian's libvalijson-dev, which depends
