@@ -10,7 +10,9 @@
 #include <sluice/tls.hpp>
 #include <sluice/units.hpp>
 
+extern "C" {  // librelp.h has no C++ guard of its own
 #include <librelp.h>
+}
 
 #include <linux/sockios.h>
 #include <netdb.h>
