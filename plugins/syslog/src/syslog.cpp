@@ -89,17 +89,21 @@ struct Config {
     OptionCollector get(problems);
     c.host = get.get<std::string>(o, "host", "", "/host", "a string");
     if (c.host.empty()) get.add("/host", "host: a host name or address is required");
-    c.transport = get.value(o, "transport", "/transport", "a string", [](const nlohmann::json& v) {
-                       return parse_transport(v.get<std::string>());
-                     }).value_or(Transport::tcp);
+    c.transport =
+        get.value(o, "transport", "/transport", "a string",
+                  [](const nlohmann::json& v) { return parse_transport(v.get<std::string>()); })
+            .value_or(Transport::tcp);
     const int64_t port = get.get<int64_t>(o, "port", 0, "/port", "a whole number");
     if (port < 0 || port > 65535)
       get.add("/port", "port: " + std::to_string(port) + " is not a port (1-65535)");
     // The IANA ports: syslog 514/udp, shell 514/tcp is not syslog but rsyslog's default
     // listener, syslog-tls 6514, RELP has none (rsyslog's examples use 2514).
-    const uint16_t dflt = c.transport == Transport::tls ? 6514 : c.transport == Transport::relp ? 2514 : 514;
+    const uint16_t dflt = c.transport == Transport::tls    ? 6514
+                          : c.transport == Transport::relp ? 2514
+                                                           : 514;
     c.port = port > 0 && port <= 65535 ? static_cast<uint16_t>(port) : dflt;
-    const std::string framing = get.get<std::string>(o, "framing", "octet-counting", "/framing", "a string");
+    const std::string framing =
+        get.get<std::string>(o, "framing", "octet-counting", "/framing", "a string");
     if (framing == "octet-counting")
       c.framing = Framing::octet_counting;
     else if (framing == "non-transparent")
@@ -124,12 +128,14 @@ struct Config {
           get.add("/structured_data/sd_id", "structured_data.sd_id: '" + f.sd_id + "' " + *why);
       }
     }
-    f.default_severity = get.value(o, "severity", "/severity", "a string", [](const nlohmann::json& v) {
-                              return parse_severity(v.get<std::string>());
-                            }).value_or(f.default_severity);
-    f.default_facility = get.value(o, "facility", "/facility", "a string", [](const nlohmann::json& v) {
-                              return parse_facility(v.get<std::string>());
-                            }).value_or(f.default_facility);
+    f.default_severity =
+        get.value(o, "severity", "/severity", "a string",
+                  [](const nlohmann::json& v) { return parse_severity(v.get<std::string>()); })
+            .value_or(f.default_severity);
+    f.default_facility =
+        get.value(o, "facility", "/facility", "a string",
+                  [](const nlohmann::json& v) { return parse_facility(v.get<std::string>()); })
+            .value_or(f.default_facility);
     if (auto levels = o.find("levels"); levels != o.end() && levels->is_array()) {
       for (size_t i = 0; i < levels->size(); ++i) {
         const auto& r = (*levels)[i];
@@ -139,12 +145,14 @@ struct Config {
         if (rule.type_glob.empty()) get.add(at + "/type", "levels: each rule needs a type glob");
         rule.severity = f.default_severity;
         rule.facility = f.default_facility;
-        rule.severity = get.value(r, "severity", at + "/severity", "a string", [](const nlohmann::json& v) {
-                             return parse_severity(v.get<std::string>());
-                           }).value_or(rule.severity);
-        rule.facility = get.value(r, "facility", at + "/facility", "a string", [](const nlohmann::json& v) {
-                             return parse_facility(v.get<std::string>());
-                           }).value_or(rule.facility);
+        rule.severity =
+            get.value(r, "severity", at + "/severity", "a string",
+                      [](const nlohmann::json& v) { return parse_severity(v.get<std::string>()); })
+                .value_or(rule.severity);
+        rule.facility =
+            get.value(r, "facility", at + "/facility", "a string",
+                      [](const nlohmann::json& v) { return parse_facility(v.get<std::string>()); })
+                .value_or(rule.facility);
         f.levels.push_back(std::move(rule));
       }
     }
@@ -160,7 +168,8 @@ struct Config {
       get.add("/template", "template: only with body: text");
     f.utf8_bom = get.get<bool>(o, "utf8_bom", true, "/utf8_bom", "a boolean");
     const uint64_t max_default = c.transport == Transport::udp ? 2048 : 8192;
-    const uint64_t max = get.size(o, "max_message_bytes", "/max_message_bytes").value_or(max_default);
+    const uint64_t max =
+        get.size(o, "max_message_bytes", "/max_message_bytes").value_or(max_default);
     // UDP: the largest IPv4 datagram payload (RFC 5426 3.2); the others: a sane ceiling.
     const uint64_t ceiling = c.transport == Transport::udp ? 65507 : 64u << 20;
     if (max < 480 || max > ceiling)
@@ -168,12 +177,14 @@ struct Config {
                                         " is out of range (480 to " + std::to_string(ceiling) +
                                         " for " + transport_name(c.transport) + ")");
     f.max_message_bytes = static_cast<size_t>(max);
-    c.connect_timeout = get.duration(o, "connect_timeout", "/connect_timeout").value_or(c.connect_timeout);
+    c.connect_timeout =
+        get.duration(o, "connect_timeout", "/connect_timeout").value_or(c.connect_timeout);
     c.write_timeout = get.duration(o, "write_timeout", "/write_timeout").value_or(c.write_timeout);
     c.ack_timeout = get.duration(o, "ack_timeout", "/ack_timeout").value_or(c.ack_timeout);
-    for (auto [key, d] : {std::pair<const char*, milliseconds>{"connect_timeout", c.connect_timeout},
-                          {"write_timeout", c.write_timeout},
-                          {"ack_timeout", c.ack_timeout}})
+    for (auto [key, d] :
+         {std::pair<const char*, milliseconds>{"connect_timeout", c.connect_timeout},
+          {"write_timeout", c.write_timeout},
+          {"ack_timeout", c.ack_timeout}})
       if (d.count() <= 0) get.add(std::string("/") + key, std::string(key) + ": must be positive");
     c.relp_window = static_cast<uint32_t>(
         get.count(o, "relp_window", "/relp_window", 65535).value_or(c.relp_window));
@@ -302,8 +313,7 @@ class SyslogSink : public Sink {
       : Sink(host), config_(read_settings<Config>(options)) {
     if (config_.transport == Transport::tls) {
       tls_ctx_.emplace(tls::make_client_context(config_.tls));
-      if (!config_.tls.verify)
-        host.warn("syslog: TLS verification is off for " + peer());
+      if (!config_.tls.verify) host.warn("syslog: TLS verification is off for " + peer());
     }
   }
 
@@ -312,7 +322,8 @@ class SyslogSink : public Sink {
   void start() override {
     std::lock_guard<std::mutex> lock(mutex_);
     started_ = true;
-    host().state(State::connecting, std::string(transport_name(config_.transport)) + " to " + peer());
+    host().state(State::connecting,
+                 std::string(transport_name(config_.transport)) + " to " + peer());
   }
 
   void stop() override {
@@ -320,6 +331,17 @@ class SyslogSink : public Sink {
     if (!started_) return;
     started_ = false;
     close_stream();
+    // Messages librelp holds unacknowledged were answered ok: a broken session gets one more
+    // try, which sends them again, before the close waits for their acknowledgements.
+    if (relp_clt_ && relp_broken_) {
+      try {
+        open_relp();
+      } catch (const std::exception& e) {
+        host().warn("syslog: stopping with a broken RELP session to " + peer() +
+                    "; messages not acknowledged yet are lost: " + e.what());
+        host().metric("syslog.relp_unacked_at_stop");
+      }
+    }
     close_relp(true);
   }
 
@@ -494,7 +516,8 @@ class SyslogSink : public Sink {
       ssize_t n;
       if (ssl_) {
         ERR_clear_error();
-        const int r = SSL_write(ssl_, out.data() + done, static_cast<int>(std::min<size_t>(out.size() - done, 1 << 30)));
+        const int r = SSL_write(ssl_, out.data() + done,
+                                static_cast<int>(std::min<size_t>(out.size() - done, 1 << 30)));
         if (r <= 0) {
           const int e = errno;
           error = ssl_error_text();
@@ -506,7 +529,9 @@ class SyslogSink : public Sink {
         n = ::send(fd_, out.data() + done, out.size() - done, MSG_NOSIGNAL);
         if (n < 0) {
           if (errno == EINTR) continue;
-          error = errno == EAGAIN ? "write timed out after " + std::to_string(config_.write_timeout.count()) + " ms" : errno_text(errno);
+          error = errno == EAGAIN ? "write timed out after " +
+                                        std::to_string(config_.write_timeout.count()) + " ms"
+                                  : errno_text(errno);
           break;
         }
       }
@@ -554,7 +579,8 @@ class SyslogSink : public Sink {
     if (relp_clt_) {
       // librelp keeps what was not acknowledged and sends it again on the new session.
       const relpRetVal r = relpCltReconnect(relp_clt_);
-      if (r != RELP_RET_OK) throw std::runtime_error("RELP reconnect to " + peer() + ": " + relp_error(r));
+      if (r != RELP_RET_OK)
+        throw std::runtime_error("RELP reconnect to " + peer() + ": " + relp_error(r));
       host().metric("syslog.connections_opened");
       relp_broken_ = false;
       return;
@@ -563,7 +589,10 @@ class SyslogSink : public Sink {
       if (relpEngineConstruct(&relp_engine_) != RELP_RET_OK)
         throw std::runtime_error("librelp: cannot construct an engine");
       relpEngineSetDbgprint(relp_engine_, relp_no_debug);
-      relpEngineSetEnableCmd(relp_engine_, const_cast<unsigned char*>(reinterpret_cast<const unsigned char*>("syslog")), eRelpCmdState_Required);
+      relpEngineSetEnableCmd(
+          relp_engine_,
+          const_cast<unsigned char*>(reinterpret_cast<const unsigned char*>("syslog")),
+          eRelpCmdState_Required);
     }
     relpClt_t* clt = nullptr;
     if (relpEngineCltConstruct(relp_engine_, &clt) != RELP_RET_OK)
@@ -572,8 +601,9 @@ class SyslogSink : public Sink {
     relpCltSetConnTimeout(clt, static_cast<int>((config_.connect_timeout.count() + 999) / 1000));
     relpCltSetWindowSize(clt, static_cast<int>(config_.relp_window));
     std::string port = std::to_string(config_.port);
-    const relpRetVal r = relpCltConnect(clt, 0, reinterpret_cast<unsigned char*>(port.data()),
-                                        reinterpret_cast<unsigned char*>(const_cast<char*>(config_.host.c_str())));
+    const relpRetVal r =
+        relpCltConnect(clt, 0, reinterpret_cast<unsigned char*>(port.data()),
+                       reinterpret_cast<unsigned char*>(const_cast<char*>(config_.host.c_str())));
     if (r != RELP_RET_OK) {
       relpEngineCltDestruct(relp_engine_, &clt);
       throw std::runtime_error("cannot open a RELP session with " + peer() + ": " + relp_error(r));
@@ -642,8 +672,8 @@ class SyslogSink : public Sink {
   State state_ = State::connecting;
   int fd_ = -1;
   SSL* ssl_ = nullptr;
-  uint64_t written_ = 0;        // bytes written on this connection
-  std::deque<uint64_t> ends_;   // end offsets of messages the peer's TCP has not acknowledged
+  uint64_t written_ = 0;       // bytes written on this connection
+  std::deque<uint64_t> ends_;  // end offsets of messages the peer's TCP has not acknowledged
   relpEngine_t* relp_engine_ = nullptr;
   relpClt_t* relp_clt_ = nullptr;
   bool relp_broken_ = false;
@@ -683,7 +713,8 @@ const char* options_schema() {
       s["properties"][key] = nlohmann::json::parse(kDurationSchema);
     s["properties"]["connect_timeout"]["default"] = "5s";
     s["properties"]["write_timeout"]["default"] = "10s";
-    s["properties"]["ack_timeout"]["description"] = "relp: how long to wait for an acknowledgement (default 30s)";
+    s["properties"]["ack_timeout"]["description"] =
+        "relp: how long to wait for an acknowledgement (default 30s)";
     s["properties"]["max_message_bytes"] = nlohmann::json::parse(kSizeSchema);
     s["properties"]["max_message_bytes"]["description"] =
         "largest SYSLOG-MSG; a longer MSG is cut. Default 2048 (udp), 8192 (others)";

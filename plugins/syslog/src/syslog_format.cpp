@@ -132,10 +132,9 @@ int parse_severity(std::string_view name) {
 }
 
 int parse_facility(std::string_view name) {
-  static const char* const names[] = {"kern",  "user",     "mail", "daemon", "auth",
-                                      "syslog", "lpr",     "news", "uucp",   "cron",
-                                      "authpriv", "ftp",   "ntp",  "audit",  "alert",
-                                      "clock"};
+  static const char* const names[] = {"kern", "user",  "mail",  "daemon", "auth",     "syslog",
+                                      "lpr",  "news",  "uucp",  "cron",   "authpriv", "ftp",
+                                      "ntp",  "audit", "alert", "clock"};
   for (int i = 0; i < 16; ++i)
     if (name == names[i]) return i;
   if (name.size() == 6 && name.substr(0, 5) == "local" && name[5] >= '0' && name[5] <= '7')
@@ -271,8 +270,8 @@ std::optional<Formatted> format_message(const FormatOptions& o, const sluice_eve
   if (o.body == Body::json) {
     append_json(body, event);  // JSON text: ASCII only, as format.hpp escapes it
   } else {
-    const std::string text = o.text_template.empty() ? data_text(event)
-                                                     : expand_template(o.text_template, event);
+    const std::string text =
+        o.text_template.empty() ? data_text(event) : expand_template(o.text_template, event);
     append_utf8(body, text);
   }
   if (body.empty()) return f;

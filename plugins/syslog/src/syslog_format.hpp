@@ -63,14 +63,14 @@ enum class Body { json, text };
 struct FormatOptions {
   std::string hostname;  // already the machine's name when the option is absent
   std::string app_name = "sluice";
-  std::string procid;       // empty: NILVALUE
+  std::string procid;                  // empty: NILVALUE
   std::string sd_id = "sluice@32473";  // empty: no structured data (NILVALUE)
-  bool sd_type = false;     // also put the type in the structured data
-  int default_severity = 5;  // notice
-  int default_facility = 1;  // user
+  bool sd_type = false;                // also put the type in the structured data
+  int default_severity = 5;            // notice
+  int default_facility = 1;            // user
   std::vector<LevelRule> levels;
   Body body = Body::json;
-  std::string text_template;  // body text: empty means the data's text
+  std::string text_template;        // body text: empty means the data's text
   size_t max_message_bytes = 8192;  // the whole SYSLOG-MSG, before framing
   bool utf8_bom = true;  // prefix a MSG that holds non-ASCII text with the BOM (RFC 5424 6.4)
 };

@@ -62,7 +62,9 @@ TEST_CASE("NILVALUE for empty header fields, unknown time, no subject, no SD, no
 }
 
 TEST_CASE("header fields: PRINTUSASCII only, limited to the RFC's lengths") {
-  CHECK(header_field("a b\tc\x7f" "d\xc3\xa9", 255) == "a_b_c_d__");
+  CHECK(header_field("a b\tc\x7f"
+                     "d\xc3\xa9",
+                     255) == "a_b_c_d__");
   CHECK(header_field("", 48) == "-");
   CHECK(header_field(std::string(300, 'h'), kHostnameMax) == std::string(255, 'h'));
   FormatOptions o = text_options();
@@ -86,7 +88,9 @@ TEST_CASE("SD-PARAM values escape \" \\ and ] and keep UTF-8; bad UTF-8 becomes 
   FormatOptions o = text_options();
   auto e = event("id\"]", "t", std::string("s\\1"), std::nullopt);
   e.time_unix_ns = 0;
-  CHECK(format(o, e) == R"(<13>1 - host1 sluice - t [sluice@32473 id="id\"\]" source="hmc://hmc1" subject="s\\1"])");
+  CHECK(
+      format(o, e) ==
+      R"(<13>1 - host1 sluice - t [sluice@32473 id="id\"\]" source="hmc://hmc1" subject="s\\1"])");
 }
 
 TEST_CASE("SD-NAME rules") {
