@@ -555,6 +555,16 @@ class SyslogSink : public Sink {
         ends_.pop_front();
     }
     if (!error.empty()) {
+      // A frame written in part would reach the receiver cut short after a graceful close
+      // (rsyslog submits what it holds at end of stream): reset the connection instead, which
+      // drops whatever the kernel still holds for it.
+      bool boundary = done == 0;
+      for (const auto& frame : frames)
+        boundary = boundary || frame.second == done;
+      if (!boundary && fd_ >= 0) {
+        const linger reset{1, 0};
+        ::setsockopt(fd_, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+      }
       lost_connection("write: " + error);
     } else {
       went(State::up, "");

@@ -158,6 +158,11 @@ if $app-name == "sluicetest" then {
     pid_ = -1;
   }
 
+  // SIGSTOP / SIGCONT: a receiver that stops reading, with its connections open.
+  void pause(bool paused) {
+    if (pid_ > 0) ::kill(pid_, paused ? SIGSTOP : SIGCONT);
+  }
+
   uint16_t port() const { return port_; }
 
   std::vector<json> lines() const {
