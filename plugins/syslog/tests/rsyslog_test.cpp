@@ -365,3 +365,21 @@ TEST_CASE("tcp: a receiver that stops reading: write timeout, reset, the window 
   CHECK(counted > 0);
   CHECK(static_cast<int64_t>(missing) <= counted);
 }
+
+TEST_CASE("tls: verification is on by default: an unknown CA is refused, nothing sent") {
+  TempDir dir("sluice-syslog");
+  Rsyslog r(dir, Rsyslog::tls);
+  Harness h(SYSLOG_SO);
+  // No ca_file: the system's store, which does not hold the test's self-signed certificate.
+  auto& sink = h.create(options(r, "tls", {{"connect_timeout", "2s"}}));
+  sink.start();
+  auto d = h.deliver(sink, {event(1), event(2)});
+  REQUIRE(d.events.size() == 2);
+  for (const auto& e : d.events) {
+    CHECK(e.code == SLUICE_DELIVERY_RETRY);
+    CHECK(e.reason.find("certificate verify failed") != std::string::npos);
+  }
+  CHECK(h.metric("syslog.messages_sent") == 0);
+  sink.stop();
+  CHECK(r.lines().empty());
+}
