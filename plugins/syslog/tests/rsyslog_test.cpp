@@ -163,6 +163,46 @@ TEST_CASE("udp: content") {
   REQUIRE(!lines.empty());
   for (const auto& l : lines)
     check_content(l, std::stoul(id_of(l).substr(3)));
+
+  // One message per datagram, capped at max_message_bytes (2048 by default for udp): a bigger
+  // MSG is cut so that the whole SYSLOG-MSG fits.
+  const std::string big(5000, 'b');
+  d = h.deliver(sink, {event(99, json(big).dump())});
+  CHECK(d.events.at(0).code == SLUICE_DELIVERY_OK);
+  CHECK(h.metric("syslog.truncated") == 1);
+  lines = r.wait_lines(lines.size() + 1);
+  const json* cut = nullptr;
+  for (const auto& l : lines)
+    if (id_of(l) == "ev-99") cut = &l;
+  REQUIRE(cut);
+  const std::string msg = (*cut)["msg"];
+  CHECK(msg == std::string(msg.size(), 'b'));
+  // The whole message was 2048 bytes: header, SD, SP and the MSG.
+  const std::string sd = (*cut)["sd"];
+  CHECK(std::string("<155>1 2025-12-01T19:00:00.000099Z test-host sluicetest 77 test.odd ").size() +
+            sd.size() + 1 + msg.size() ==
+        2048);
+}
+
+TEST_CASE("per-event answers: a message that cannot be built is rejected, the others sent") {
+  TempDir dir("sluice-syslog");
+  Rsyslog r(dir, Rsyslog::tcp);
+  Harness h(SYSLOG_SO);
+  auto& sink = h.create(options(r, "tcp", {{"max_message_bytes", 480}}));
+  sink.start();
+  auto huge = event(1);
+  huge.id = std::string(600, 'i');  // the structured data alone is over 480 bytes
+  auto d = h.deliver(sink, {event(0), huge, event(2)});
+  REQUIRE(d.events.size() == 3);
+  CHECK(d.events[0].code == SLUICE_DELIVERY_OK);
+  CHECK(d.events[1].code == SLUICE_DELIVERY_REJECT);
+  CHECK(d.events[1].reason.find("over max_message_bytes (480)") != std::string::npos);
+  CHECK(d.events[2].code == SLUICE_DELIVERY_OK);
+  sink.stop();
+  auto lines = r.wait_lines(2);
+  REQUIRE(lines.size() == 2);
+  CHECK(id_of(lines[0]) == "ev-0");
+  CHECK(id_of(lines[1]) == "ev-2");
 }
 
 TEST_CASE("multi-line messages: octet counting keeps them whole, non-transparent escapes LF") {
