@@ -708,8 +708,8 @@ const char* options_schema() {
                 {"type": "object", "additionalProperties": false, "properties": {
                    "sd_id": {"type": "string", "default": "sluice@32473", "description": "SD-ID (name@private-enterprise-number)"},
                    "type": {"type": "boolean", "default": false}}}]},
-    "severity": {"type": "string", "default": "notice"},
-    "facility": {"type": "string", "default": "user"},
+    "severity": {"type": "string", "default": "notice", "description": "default severity: emerg, alert, crit, err, warning, notice, info, debug or 0-7"},
+    "facility": {"type": "string", "default": "user", "description": "default facility: kern, user, mail, daemon, auth, syslog, lpr, news, uucp, cron, authpriv, ftp, ntp, audit, alert, clock, local0-local7 or 0-23"},
     "levels": {"type": "array", "description": "first rule whose type glob matches sets severity and facility",
       "items": {"type": "object", "additionalProperties": false, "required": ["type"], "properties": {
         "type": {"type": "string"}, "severity": {"type": "string"}, "facility": {"type": "string"}}}},
@@ -723,12 +723,17 @@ const char* options_schema() {
       s["properties"][key] = nlohmann::json::parse(kDurationSchema);
     s["properties"]["connect_timeout"]["default"] = "5s";
     s["properties"]["write_timeout"]["default"] = "10s";
+    s["properties"]["connect_timeout"]["description"] =
+        "resolve, connect, TLS handshake, RELP open";
+    s["properties"]["write_timeout"]["description"] =
+        "one blocked write; then the connection is reset and the rest of the batch retried";
     s["properties"]["ack_timeout"]["description"] =
         "relp: how long to wait for an acknowledgement (default 30s)";
     s["properties"]["max_message_bytes"] = nlohmann::json::parse(kSizeSchema);
     s["properties"]["max_message_bytes"]["description"] =
         "largest SYSLOG-MSG; a longer MSG is cut. Default 2048 (udp), 8192 (others)";
     s["properties"]["tls"] = nlohmann::json::parse(tls::kClientOptionsSchema);
+    s["properties"]["tls"]["description"] = "transport tls: verification and client certificate";
     return s.dump();
   }();
   return schema.c_str();
