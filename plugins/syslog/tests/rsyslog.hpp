@@ -158,6 +158,15 @@ if $app-name == "sluicetest" then {
     pid_ = -1;
   }
 
+  // SIGKILL: a crash; what rsyslog had not read or not written yet is gone.
+  void crash() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGKILL);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+  }
+
   // SIGSTOP / SIGCONT: a receiver that stops reading, with its connections open.
   void pause(bool paused) {
     if (pid_ > 0) ::kill(pid_, paused ? SIGSTOP : SIGCONT);

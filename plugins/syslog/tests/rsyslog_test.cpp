@@ -370,3 +370,58 @@ TEST_CASE("tls: verification is on by default: an unknown CA is refused, nothing
   sink.stop();
   CHECK(r.lines().empty());
 }
+
+TEST_CASE("relp: acknowledgements stop, rsyslog crashes: librelp sends the window again") {
+  TempDir dir("sluice-syslog");
+  Rsyslog r(dir, Rsyslog::relp);
+  Harness h(SYSLOG_SO);
+  auto& sink = h.create(
+      options(r, "relp", {{"ack_timeout", "1s"}, {"connect_timeout", "2s"}, {"relp_window", 50}}));
+  sink.start();
+  // Delivered and acknowledged before the trouble.
+  std::vector<sluice::Event> first;
+  for (size_t i = 0; i < 100; ++i)
+    first.push_back(event(i));
+  for (const auto& e : h.deliver(sink, first).events)
+    CHECK(e.code == SLUICE_DELIVERY_OK);
+  REQUIRE(r.wait_lines(100).size() == 100);
+  // rsyslog stops reading: the window fills (answered ok, held by librelp), then the wait for
+  // an acknowledgement times out and the rest of the batch is answered retry.
+  r.pause(true);
+  std::vector<sluice::Event> second;
+  for (size_t i = 100; i < 300; ++i)
+    second.push_back(event(i));
+  auto d = h.deliver(sink, second);
+  size_t ok = 0;
+  std::vector<size_t> retry;
+  for (size_t k = 0; k < d.events.size(); ++k) {
+    if (d.events[k].code == SLUICE_DELIVERY_OK) ++ok;
+    if (d.events[k].code == SLUICE_DELIVERY_RETRY) retry.push_back(100 + k);
+  }
+  CHECK(ok > 0);
+  CHECK(!retry.empty());
+  MESSAGE("relp crash: " << ok << " answered ok without an acknowledgement, " << retry.size()
+                         << " answered retry");
+  // A crash: nothing of what rsyslog had not acknowledged was written.
+  r.crash();
+  r.start();
+  // The next batch reconnects; librelp sends the unacknowledged window first.
+  std::vector<sluice::Event> again;
+  for (size_t i : retry)
+    again.push_back(event(i));
+  for (int round = 0; round < 50 && !again.empty(); ++round) {
+    auto d2 = h.deliver(sink, again);
+    std::vector<sluice::Event> left;
+    for (size_t k = 0; k < d2.events.size(); ++k)
+      if (d2.events[k].code != SLUICE_DELIVERY_OK) left.push_back(again[k]);
+    again = std::move(left);
+  }
+  CHECK(again.empty());
+  sink.stop();
+  auto lines = r.wait_lines(300);
+  std::map<std::string, int> seen;
+  for (const auto& l : lines)
+    ++seen[id_of(l)];
+  CHECK(seen.size() == 300);   // every id, the window answered ok included
+  CHECK(lines.size() == 300);  // none twice: rsyslog had written none of the window
+}
