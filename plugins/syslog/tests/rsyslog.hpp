@@ -11,7 +11,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -26,8 +26,6 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
-
-extern char** environ;
 
 namespace sluice::syslog::testing {
 
@@ -132,8 +130,16 @@ if $app-name == "sluicetest" then {
     for (auto& a : args)
       argv.push_back(a.data());
     argv.push_back(nullptr);
-    if (::posix_spawn(&pid_, RSYSLOGD, nullptr, nullptr, argv.data(), environ) != 0)
-      throw std::runtime_error("cannot start " RSYSLOGD);
+    const pid_t parent = ::getpid();
+    pid_ = ::fork();
+    if (pid_ < 0) throw std::runtime_error("cannot start " RSYSLOGD ": fork failed");
+    if (pid_ == 0) {
+      // rsyslogd ends with the test process, however that ends (an abort included).
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (::getppid() != parent) ::_exit(127);
+      ::execv(RSYSLOGD, argv.data());
+      ::_exit(127);
+    }
     bool up = false;
     for (int i = 0; i < 400 && !up; ++i) {
       up = tcp_listening(probe_port_);
