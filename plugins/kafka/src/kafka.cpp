@@ -33,6 +33,14 @@ std::string pointer_token(const std::string& key) {
   return out;
 }
 
+// librdkafka's error text without the line break some of its messages end with.
+std::string trimmed(const char* text) {
+  std::string s = text;
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' '))
+    s.pop_back();
+  return s;
+}
+
 struct ConfDeleter {
   void operator()(rd_kafka_conf_t* c) const { rd_kafka_conf_destroy(c); }
 };
@@ -156,7 +164,7 @@ struct Config {
         const std::string at = "/properties/" + pointer_token(name);
         if (name == "dr_cb" || name == "dr_msg_cb" || name == "opaque" || name == "error_cb" ||
             name == "log_cb" || name == "log.queue")
-          fail(at, "properties: " + name + " is the sink's own");
+          fail(at, option_name(at) + ": the sink sets this itself");
         else
           set(name, v.is_string() ? v.get<std::string>() : v.dump(), at);
       }
@@ -170,7 +178,7 @@ struct Config {
     auto apply = [&](const std::string& name, const std::string& value, const std::string& at) {
       if (rd_kafka_conf_set(conf.get(), name.c_str(), value.c_str(), err, sizeof err) !=
           RD_KAFKA_CONF_OK)
-        problems.push_back({at, option_name(at) + ": " + err});
+        problems.push_back({at, option_name(at) + ": " + trimmed(err)});
     };
     apply("client.id", client_id, "");
     // librdkafka's log lines wait in a queue the poll thread serves: none of its own threads
