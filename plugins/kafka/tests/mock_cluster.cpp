@@ -18,6 +18,8 @@
 //                                               {"partition","offset","key","id","headers",
 //                                               "value"} (id: the ce_id header, else the
 //                                               structured event's "id"), then "consumed <n>"
+//   count <topic>                               "records <n>": the sum of the partitions' high
+//                                               watermarks (cheap: for benchmarks)
 //   quit                                        (or end of input)
 //
 // Usage: kafka_mock_cluster [brokers=3]; KAFKA_MOCK_DEBUG=1 adds the reader's librdkafka debug
@@ -26,6 +28,7 @@
 #include <librdkafka/rdkafka_mock.h>
 
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -134,6 +137,25 @@ size_t consume(const std::string& bootstrap, const std::string& topic, int secon
   return count;
 }
 
+// The records in `topic`: the sum of its partitions' high watermarks.
+int64_t count(rd_kafka_t* rk, const std::string& topic) {
+  const rd_kafka_metadata_t* md = nullptr;
+  rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk, topic.c_str(), nullptr);
+  rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, rkt, &md, 10000);
+  rd_kafka_topic_destroy(rkt);
+  if (e) throw std::runtime_error(std::string("metadata: ") + rd_kafka_err2str(e));
+  const int partitions = md->topic_cnt == 1 ? md->topics[0].partition_cnt : 0;
+  rd_kafka_metadata_destroy(md);
+  int64_t total = 0;
+  for (int p = 0; p < partitions; ++p) {
+    int64_t low = 0, high = 0;
+    e = rd_kafka_query_watermark_offsets(rk, topic.c_str(), p, &low, &high, 10000);
+    if (e) throw std::runtime_error(std::string("watermarks: ") + rd_kafka_err2str(e));
+    total += high;
+  }
+  return total;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -154,6 +176,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   const std::string bootstrap = rd_kafka_mock_cluster_bootstraps(mc);
+  rd_kafka_t* reader = nullptr;  // for `count`, made on first use
   std::cout << "bootstrap " << bootstrap << std::endl;
   for (std::string line; std::getline(std::cin, line);) {
     std::istringstream in(line);
@@ -194,6 +217,16 @@ int main(int argc, char** argv) {
         std::string topic, name;
         in >> topic >> name;
         rd_kafka_mock_topic_set_error(mc, topic.c_str(), parse_error(name));
+      } else if (cmd == "count") {
+        std::string topic;
+        in >> topic;
+        if (!reader) {
+          rd_kafka_conf_t* rc = rd_kafka_conf_new();
+          rd_kafka_conf_set(rc, "bootstrap.servers", bootstrap.c_str(), err, sizeof err);
+          reader = rd_kafka_new(RD_KAFKA_PRODUCER, rc, err, sizeof err);
+          if (!reader) throw std::runtime_error(std::string("reader: ") + err);
+        }
+        std::cout << "records " << count(reader, topic) << "\n";
       } else if (cmd == "consume") {
         std::string topic;
         int seconds = 30;
@@ -209,6 +242,7 @@ int main(int argc, char** argv) {
       std::cout << "error " << x.what() << std::endl;
     }
   }
+  if (reader) rd_kafka_destroy(reader);
   rd_kafka_mock_cluster_destroy(mc);
   rd_kafka_destroy(rk);
   return 0;
