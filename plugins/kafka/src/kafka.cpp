@@ -291,7 +291,7 @@ class KafkaSink : public Sink {
   void deliver_async(const Batch& batch, Completion done) override {
     if (batch.empty()) return done(Delivery::ok());
     std::shared_lock lock(produce_mu_);
-    if (stopping_ || !running_) return done(Delivery::retry("kafka: sink stopping"));
+    if (stopping_) return done(Delivery::retry("kafka: sink not started or stopping"));
     auto state = std::make_shared<BatchState>(std::move(done), batch.size());
     for (size_t i = 0; i < batch.size(); ++i)
       produce(state, i, batch.events()[i]);
@@ -410,7 +410,7 @@ class KafkaSink : public Sink {
   std::atomic<bool> poll_stop_{false};
   bool running_ = false;
   std::shared_mutex produce_mu_;  // deliveries (shared) against stop (exclusive)
-  bool stopping_ = false;
+  bool stopping_ = true;          // until start(), and from stop() on
   std::mutex pending_mu_;
   std::unordered_set<Pending*> pending_;
   std::atomic<int> state_{0};
