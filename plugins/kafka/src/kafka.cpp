@@ -4,8 +4,8 @@
 // options.
 #include "kafka_util.hpp"
 
-#include <sluice/readable.hpp>
 #include <sluice/sdk.hpp>
+#include <sluice/tls.hpp>
 #include <sluice/units.hpp>
 
 #include <librdkafka/rdkafka.h>
@@ -128,22 +128,26 @@ struct Config {
       c.verify = t->value("verify", true);
       set("enable.ssl.certificate.verification", c.verify ? "true" : "false", "/tls/verify");
       if (c.verify) set("ssl.endpoint.identification.algorithm", "https", "/tls/verify");
-      for (const auto& [option, property] :
-           {std::pair<const char*, const char*>{"ca_file", "ssl.ca.location"},
-            {"cert_file", "ssl.certificate.location"},
-            {"key_file", "ssl.key.location"}}) {
-        if (!t->contains(option)) continue;
-        const std::string path = (*t)[option].get<std::string>();
-        const std::string at = std::string("/tls/") + option;
-        if (auto why = unreadable_reason(path); !why.empty())
-          fail(at, std::string("tls.") + option + ": cannot read " + path + ": " + why);
-        else
-          set(property, path, at);
+      tls::ClientOptions files;
+      files.verify = c.verify;
+      files.ca_file = t->value("ca_file", std::string());
+      files.cert_file = t->value("cert_file", std::string());
+      files.key_file = t->value("key_file", std::string());
+      // The SDK's check: files that cannot be read, a certificate without its key; and, unless
+      // the key is encrypted (key_password, which OpenSSL would ask for), whether OpenSSL can
+      // use them (PEM, a key that matches its certificate), as librdkafka will.
+      OptionProblems found = t->contains("key_password") ? tls::check_client_files(files, "/tls")
+                                                         : tls::check_client_context(files, "/tls");
+      if (found.empty()) {
+        if (c.verify && !files.ca_file.empty())
+          set("ssl.ca.location", files.ca_file, "/tls/ca_file");
+        if (!files.cert_file.empty())
+          set("ssl.certificate.location", files.cert_file, "/tls/cert_file");
+        if (!files.key_file.empty()) set("ssl.key.location", files.key_file, "/tls/key_file");
       }
+      problems.insert(problems.end(), found.begin(), found.end());
       if (t->contains("key_password"))
         set("ssl.key.password", (*t)["key_password"].get<std::string>(), "/tls/key_password");
-      if (t->contains("cert_file") != t->contains("key_file"))
-        fail("/tls", "tls: cert_file and key_file go together (mutual TLS)");
     }
     if (auto s = o.find("sasl"); s != o.end() && s->is_object()) {
       sasl = true;
