@@ -426,6 +426,7 @@ const char* options_schema() {
   "type": "object",
   "additionalProperties": false,
   "required": ["brokers", "topic"],
+  "x-sluice-cleartext": {"required": ["sasl"], "not": {"anyOf": [{"required": ["tls"]}, {"required": ["properties"], "properties": {"properties": {"required": ["security.protocol"], "properties": {"security.protocol": {"pattern": "[Ss][Ss][Ll]"}}}}}]}},
   "properties": {
     "brokers": {"anyOf": [{"type": "string", "minLength": 1}, {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}}], "description": "bootstrap brokers: \"host:port,host:port\" or a list"},
     "topic": {"type": "string", "minLength": 1, "description": "topic; {type} {source} {subject} {id} are replaced by the event's"},

@@ -291,3 +291,25 @@ TEST_CASE("structured mode, topic and key templates") {
   }
   CHECK(id_counts(records).size() == 50);
 }
+
+TEST_CASE("validate warns about SASL credentials without TLS, not with it") {
+  TempDir dir;
+  auto validate = [&](const std::string& extra) {
+    const fs::path p = dir.path / "v.yaml", log = dir.path / "validate.log";
+    fs::remove(log);
+    write_file(p, pipeline(dir.path / "state", "template: minimal",
+                           "brokers: \"127.0.0.1:9\", topic: events, sasl: {username: sluice, "
+                           "password: \"long-enough-password\"}" +
+                               extra));
+    Child v(SLUICE_EXECUTABLE, {"validate", p.string()}, log, false);
+    CHECK(v.wait() == 0);
+    return read_file(log);
+  };
+  const std::string clear = validate("");
+  CHECK(clear.find("no TLS: this connection is clear text and carries credentials "
+                   "(sasl.password)") != std::string::npos);
+  CHECK(clear.find("long-enough-password") == std::string::npos);
+  CHECK(validate(", tls: {verify: true}").find("no TLS") == std::string::npos);
+  CHECK(validate(", properties: {security.protocol: sasl_ssl}").find("no TLS") ==
+        std::string::npos);
+}
