@@ -19,6 +19,7 @@ and column of every option key, and checks that
   anything starts (bounded by `timeout`).
 """
 import argparse
+import concurrent.futures
 import glob
 import json
 import os
@@ -138,6 +139,7 @@ def main():
     known = kinds(a.sluice)
     failures = 0
     rows_run = 0
+    checks = []
     with tempfile.TemporaryDirectory(prefix="sluice-refusals-") as tmp:
         for f in files:
             plugin = f.split(os.sep)[-3]
@@ -157,7 +159,13 @@ def main():
                     continue
                 names.add(row["name"])
                 rows_run += 1
-                failures += check_row(a.sluice, tmp, plugin, known[plugin], i, row, what)
+                checks.append((a.sluice, tmp, plugin, known[plugin], i, row, what))
+        # Each row starts sluice twice (validate, run): under a sanitizer that is most of the
+        # test's time, so rows run on every core; their reports are printed in row order.
+        with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+            for failed, report in pool.map(lambda c: check_row(*c), checks):
+                print(report, end="")
+                failures += failed
     print(f"{rows_run} refusal(s) checked in {len(files)} file(s), {failures} failure(s)")
     return 1 if failures else 0
 
@@ -172,11 +180,12 @@ def check_row(sluice, tmp, plugin, kind, i, row, what):
     # a schema error on a scalar (`answer: "maybe"`): only its form is checked.
     where = re.compile(re.escape(f"{path}:{line}:") + r"\d+: error: ")
     failed = 0
+    report = []
 
     def bad(msg, out):
         nonlocal failed
         failed = 1
-        print(f"FAIL: {what}: {msg}\n--- {path}\n{text}--- output\n{out}")
+        report.append(f"FAIL: {what}: {msg}\n--- {path}\n{text}--- output\n{out}\n")
 
     def find(err):
         return [l for l in err.splitlines() if ": error: " in l and row["message"] in l]
@@ -190,7 +199,7 @@ def check_row(sluice, tmp, plugin, kind, i, row, what):
     elif not any(where.match(l) for l in hits):
         bad(f"`sluice validate` did not put it at line {line}", v.stderr)
     if failed:
-        return 1
+        return 1, "".join(report)
     # Nothing may start: a run that got past its checks would go on until the timeout (124).
     r = subprocess.run(["timeout", "-k", "5", "60", sluice, "run", path], capture_output=True,
                        text=True, timeout=120)
@@ -200,8 +209,8 @@ def check_row(sluice, tmp, plugin, kind, i, row, what):
     elif not any(l in r.stderr.splitlines() for l in want):
         bad(f"`sluice run` did not refuse with {want[0]!r}", r.stderr)
     if not failed:
-        print(f"ok: {what}: {want[0]}")
-    return failed
+        report.append(f"ok: {what}: {want[0]}\n")
+    return failed, "".join(report)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 namespace fs = std::filesystem;
 using sluice::Event;
 using sluice::core::DeadLetterFile;
@@ -328,4 +330,50 @@ TEST_CASE("dead-letter remover: a file moved away meanwhile is left alone, with 
                        std::runtime_error);
   CHECK(lines_of(f.path) == std::vector<std::string>{"new"});
   CHECK(lines_of(f.dir.path / "moved.jsonl") == std::vector<std::string>{"a", "b"});
+}
+
+TEST_CASE("dead-letter remover: a pipeline appending meanwhile loses nothing") {
+  using sluice::core::DeadLetterRemover;
+  TempFile f;
+  DeadLetterFile writer(f.path.string());
+  auto dead_letter = [&](const char* id) {
+    writer.write(info(), std::vector<Event>{event(id, "hmc.os-message", std::nullopt)});
+  };
+  auto ids = [&] {
+    std::vector<std::string> out;
+    for (const std::string& line : lines_of(f.path))
+      out.push_back(nlohmann::json::parse(line)["event"]["id"].get<std::string>());
+    return out;
+  };
+  dead_letter("a");
+  dead_letter("b");
+  dead_letter("c");
+  DeadLetterRemover remover(f.path.string());
+  dead_letter("d");  // appended before the first removal: copied with the rest
+  remover.remove({1});
+  CHECK(ids() == std::vector<std::string>{"b", "c", "d"});
+  // The writer still has the replaced file open: it must append to the new one.
+  dead_letter("e");
+  CHECK(ids() == std::vector<std::string>{"b", "c", "d", "e"});
+  // Original numbering still: line 3 is "c", line 4 "d", wherever they are now; 1 is gone.
+  remover.remove({1, 3, 4});
+  CHECK(ids() == std::vector<std::string>{"b", "e"});
+  dead_letter("f");
+  CHECK(ids() == std::vector<std::string>{"b", "e", "f"});
+  CHECK(remover.removed() == 3);
+  CHECK(writer.events_written() == 6);
+}
+
+TEST_CASE("dead-letter file: moved away, the next dead letter starts a new file at the path") {
+  TempFile f;
+  DeadLetterFile writer(f.path.string());
+  writer.write(info("first"), std::vector<Event>{event("1", "t", std::nullopt)});
+  fs::rename(f.path, f.dir.path / "aside.jsonl");
+  writer.write(info("second"), std::vector<Event>{event("2", "t", std::nullopt)});
+  REQUIRE(lines_of(f.dir.path / "aside.jsonl").size() == 1);
+  REQUIRE(lines_of(f.path).size() == 1);
+  CHECK(nlohmann::json::parse(lines_of(f.path)[0])["sink"] == "second");
+  struct stat st;
+  REQUIRE(::stat(f.path.c_str(), &st) == 0);
+  CHECK((st.st_mode & 07777) == 0600);
 }

@@ -6,14 +6,19 @@
 
 #include <fcntl.h>
 #include <stdlib.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <ctime>
+#include <iterator>
+#include <optional>
+#include <set>
 #include <stdexcept>
 
 #include <nlohmann/json.hpp>
@@ -95,6 +100,33 @@ void DeadLetterFile::write(const DeadLetterInfo& info, const std::vector<Event>&
   write(info, views.data(), views.size());
 }
 
+// Held while appending: `sluice dlq replay` takes the same lock while it copies the file and
+// renames the copy over it, so an append lands either in what it copies or, after the rename,
+// in the new file (found below), never in the unlinked original.
+namespace {
+
+class FileLock {
+ public:
+  explicit FileLock(int fd) : fd_(fd) {
+    while (::flock(fd_, LOCK_EX) != 0 && errno == EINTR) {
+    }
+  }
+  ~FileLock() { ::flock(fd_, LOCK_UN); }
+  FileLock(const FileLock&) = delete;
+  FileLock& operator=(const FileLock&) = delete;
+
+ private:
+  int fd_;
+};
+
+bool names_same_file(const std::string& path, int fd) {
+  struct stat at_path, open;
+  return ::stat(path.c_str(), &at_path) == 0 && ::fstat(fd, &open) == 0 &&
+         at_path.st_dev == open.st_dev && at_path.st_ino == open.st_ino;
+}
+
+}  // namespace
+
 void DeadLetterFile::write(const DeadLetterInfo& info, const sluice_event* events, size_t count) {
   DeadLetterInfo stamped = info;
   if (!stamped.time_unix_ns) stamped.time_unix_ns = now_ns();
@@ -104,6 +136,14 @@ void DeadLetterFile::write(const DeadLetterInfo& info, const sluice_event* event
     text.push_back('\n');
   }
   std::lock_guard lock(mutex_);
+  std::optional<FileLock> file_lock(std::in_place, ::fileno(file_));
+  // A replay rewrote the file, or someone moved it away: append to what the path names now
+  // (created afresh when nothing is there), as after a SIGHUP.
+  if (!names_same_file(path_, ::fileno(file_))) {
+    file_lock.reset();
+    open_locked();
+    file_lock.emplace(::fileno(file_));
+  }
   if (std::fwrite(text.data(), 1, text.size(), file_) != text.size() || std::fflush(file_) != 0)
     throw std::runtime_error("dead-letter file " + path_ +
                              ": write failed: " + std::strerror(errno));
@@ -356,8 +396,20 @@ DeadLetterRemover::~DeadLetterRemover() {
 }
 
 void DeadLetterRemover::remove(const std::vector<uint64_t>& lines) {
-  std::set<uint64_t> all = removed_;
-  all.insert(lines.begin(), lines.end());
+  // The lines to drop now, numbered as in the current file: an original line L is preceded there
+  // by L - 1 lines minus those already removed before it.
+  std::vector<uint64_t> fresh(lines.begin(), lines.end());
+  std::sort(fresh.begin(), fresh.end());
+  fresh.erase(std::unique(fresh.begin(), fresh.end()), fresh.end());
+  std::set<uint64_t> drop;
+  for (uint64_t line : fresh) {
+    auto before = std::lower_bound(removed_.begin(), removed_.end(), line);
+    if (before != removed_.end() && *before == line) continue;
+    drop.insert(line - static_cast<uint64_t>(before - removed_.begin()));
+  }
+  // A running pipeline appends under this lock (DeadLetterFile::write): nothing it writes can
+  // fall between the copy and the rename.
+  FileLock file_lock(fd_);
   struct stat st;
   if (::stat(path_.c_str(), &st) != 0)
     throw std::runtime_error(io_error(path_, "cannot remove the delivered records"));
@@ -375,11 +427,11 @@ void DeadLetterRemover::remove(const std::vector<uint64_t>& lines) {
     throw std::runtime_error(message);
   };
   if (::fchmod(out, st.st_mode & 07777) != 0) fail("cannot set its mode");
-  // Copy the original, line by line, leaving out the removed lines.
+  // Copy the current file, line by line, leaving out the dropped lines.
   std::string buffer(64 * 1024, '\0'), kept;
   off_t offset = 0;
   uint64_t line = 1;
-  bool dropping = all.count(1) > 0;
+  bool dropping = drop.count(1) > 0;
   for (;;) {
     ssize_t n = ::pread(fd_, buffer.data(), buffer.size(), offset);
     if (n < 0 && errno == EINTR) continue;
@@ -389,7 +441,7 @@ void DeadLetterRemover::remove(const std::vector<uint64_t>& lines) {
     kept.clear();
     for (ssize_t i = 0; i < n; ++i) {
       if (!dropping) kept.push_back(buffer[static_cast<size_t>(i)]);
-      if (buffer[static_cast<size_t>(i)] == '\n') dropping = all.count(++line) > 0;
+      if (buffer[static_cast<size_t>(i)] == '\n') dropping = drop.count(++line) > 0;
     }
     if (!write_all(out, kept.data(), kept.size())) fail("cannot write");
   }
@@ -403,13 +455,9 @@ void DeadLetterRemover::remove(const std::vector<uint64_t>& lines) {
   if (::fsync(out) != 0) fail("cannot sync");
   struct stat written;
   if (::fstat(out, &written) != 0) fail("cannot stat");
-  if (::close(out) != 0) {
-    const std::string message = io_error(tmp, "cannot close");
-    ::unlink(tmp.c_str());
-    throw std::runtime_error(message);
-  }
   if (::rename(tmp.c_str(), path_.c_str()) != 0) {
     const std::string message = io_error(path_, "cannot replace");
+    ::close(out);
     ::unlink(tmp.c_str());
     throw std::runtime_error(message);
   }
@@ -418,8 +466,16 @@ void DeadLetterRemover::remove(const std::vector<uint64_t>& lines) {
     ::fsync(dir);  // the rename itself survives a crash
     ::close(dir);
   }
+  // From now on the new file is the one copied from (and locked): what a pipeline appends to it
+  // stays.
+  ::close(fd_);
+  fd_ = out;
   dev_ = written.st_dev;
   ino_ = written.st_ino;
+  std::vector<uint64_t> all;
+  all.reserve(removed_.size() + fresh.size());
+  std::set_union(removed_.begin(), removed_.end(), fresh.begin(), fresh.end(),
+                 std::back_inserter(all));
   removed_ = std::move(all);
 }
 

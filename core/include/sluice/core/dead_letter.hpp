@@ -130,9 +130,9 @@ struct DeadLetterStats {
 // written to a new file beside it (same mode), synced, and renamed over the path, so that the
 // file is at every moment either the old or the new one, whatever happens to the process.
 // Line numbers are those DeadLetterReader gives (1-based, empty lines counted) in the file as it
-// was when the remover was made: it keeps the original open and copies from it every time, so
-// lines appended to the original meanwhile are kept too. A writer that still has the old file
-// open after a removal writes to a file no longer at the path: replay a file nothing writes to.
+// was when the remover was made; lines appended meanwhile are kept. A running pipeline may go on
+// appending to the file: DeadLetterFile appends under the lock (flock) the remover holds while
+// it copies and renames, and after a rename appends to the new file.
 class DeadLetterRemover {
  public:
   // Throws std::runtime_error when the file cannot be opened, or its directory cannot take the
@@ -151,9 +151,9 @@ class DeadLetterRemover {
 
  private:
   std::string path_;
-  int fd_ = -1;                 // the original file
-  uint64_t dev_ = 0, ino_ = 0;  // what the path names now
-  std::set<uint64_t> removed_;
+  int fd_ = -1;                    // the file the path names now (the last one written)
+  uint64_t dev_ = 0, ino_ = 0;     // its identity
+  std::vector<uint64_t> removed_;  // original line numbers, sorted
 };
 
 // Parses one line as written by DeadLetterFile; throws std::invalid_argument saying what is wrong.
