@@ -65,7 +65,7 @@ for f in /usr/bin/sluice /usr/lib/systemd/system/sluice.service /usr/lib/sysuser
          /usr/share/sluice/examples/generator.yaml /usr/share/sluice/examples/demo/hmc-script.jsonl; do
   has daemon "$f"
 done
-for p in file generator hmc_stomp kafka ldm_xml null stdout webhook; do
+for p in file generator hmc_stomp kafka ldm_xml null stdout syslog webhook; do
   has daemon "/usr/lib/sluice/plugins/sluice_$p.so"
 done
 lacks daemon sluice-fake
@@ -135,7 +135,7 @@ ok "bash completion registers for sluice"
 # Plugins are found relative to the executable (../lib/sluice/plugins): no --path, no plugins.path.
 "$sluice" --version
 "$sluice" plugins > "$tmp/plugins.txt" 2>&1 || { cat "$tmp/plugins.txt"; fail "sluice plugins failed"; }
-for p in file generator hmc_stomp kafka ldm_xml null stdout webhook; do
+for p in file generator hmc_stomp kafka ldm_xml null stdout syslog webhook; do
   grep -q "file: $root/usr/lib/sluice/plugins/sluice_$p.so" "$tmp/plugins.txt" ||
     { cat "$tmp/plugins.txt"; fail "sluice plugins does not list the packaged $p"; }
 done
