@@ -669,11 +669,18 @@ TEST_CASE("spool: acknowledgements within fsync_interval save the cursor without
     Spool spool(o);
     spool.append(make_events(0, 10));
     syncs = 0;
+    ino_t inode = 0;
     for (int i = 0; i < 5; ++i) {
       auto b = spool.next_batch(2);
       REQUIRE(b);
       spool.ack(b->id);
+      // The first save replaces the file; the later ones overwrite it in place (no rename).
+      struct stat st {};
+      REQUIRE(::stat((dir.path / "cursor").c_str(), &st) == 0);
+      if (i == 0) inode = st.st_ino;
+      CHECK(st.st_ino == inode);
     }
+    CHECK_FALSE(fs::exists(dir.path / "cursor.tmp"));
     CHECK(syncs == 1);  // the first acknowledgement only
     // What was saved without a sync is what the file says (kill -9 cannot take it back).
     std::ifstream cursor(dir.path / "cursor");

@@ -223,7 +223,8 @@ class Spool {
   Position persisted_;  // the acknowledged position the cursor file holds, synced
   Position written_;    // the position the cursor file holds, synced or not
   std::chrono::steady_clock::time_point last_cursor_sync_{};  // of persisted_
-  Position read_;                                             // next record to hand out
+  int cursor_fd_ = -1;  // the cursor file, once this run replaced it (later saves: in place)
+  Position read_;       // next record to hand out
   std::deque<std::pair<uint64_t, Outstanding>> outstanding_;  // by batch id, in order
   uint64_t next_batch_id_ = 1;
   uint64_t unread_ = 0;     // records after read_
