@@ -182,6 +182,9 @@ void SinkChannel::push(std::span<EventPtr> events) {
     const SinkQueue::Losses lost = queue_->push_batch_end(std::move(pending));
     lock.lock();
     count_losses(lost, newly_dropped, spool_errors_to_log, spool_error_text);
+    // Readable only now: a dispatcher that found the queue empty meanwhile waits with no
+    // deadline and must be woken.
+    wake = true;
   }
   if (dispatcher_waiting_ && (wake || queue_->events() >= config_.batch.max_events ||
                               queue_->bytes() >= config_.batch.max_bytes))
