@@ -654,6 +654,98 @@ TEST_CASE("spool: a failed cursor sync does not acknowledge; the events come bac
   CHECK(drain_ids(again) == id_range(0, 5));
 }
 
+TEST_CASE("spool: acknowledgements within fsync_interval save the cursor without a sync") {
+  // One synced cursor save per fsync_interval (the first acknowledgement's), and one before a
+  // segment is deleted; the saves between are written and renamed without fdatasync.
+  TempDir dir;
+  int syncs = 0;
+  SpoolOptions o;
+  o.directory = dir.path.string();
+  o.fsync = SpoolFsync::batch;
+  o.fsync_interval = std::chrono::hours(1);
+  o.segment_bytes = 4096;
+  o.fail_sync = [&] { return ++syncs, 0; };
+  {
+    Spool spool(o);
+    spool.append(make_events(0, 10));
+    syncs = 0;
+    ino_t inode = 0;
+    for (int i = 0; i < 5; ++i) {
+      auto b = spool.next_batch(2);
+      REQUIRE(b);
+      spool.ack(b->id);
+      // The first save replaces the file; the later ones overwrite it in place (no rename).
+      struct stat st {};
+      REQUIRE(::stat((dir.path / "cursor").c_str(), &st) == 0);
+      if (i == 0) inode = st.st_ino;
+      CHECK(st.st_ino == inode);
+    }
+    CHECK_FALSE(fs::exists(dir.path / "cursor.tmp"));
+    CHECK(syncs == 1);  // the first acknowledgement only
+    // What was saved without a sync is what the file says (kill -9 cannot take it back).
+    std::ifstream cursor(dir.path / "cursor");
+    std::string text((std::istreambuf_iterator<char>(cursor)), std::istreambuf_iterator<char>());
+    auto parsed = sluice::core::parse_spool_cursor(text);
+    REQUIRE(parsed);
+    CHECK(parsed->offset == fs::file_size(files_with(dir.path, ".seg").front()));
+
+    // Acknowledging past a segment's end saves synced before the segment is deleted.
+    spool.append(make_events(10, 60, std::string(200, 'x')));  // several segments
+    REQUIRE(files_with(dir.path, ".seg").size() >= 3);
+    syncs = 0;
+    CHECK(drain_ids(spool) == id_range(10, 60));
+    CHECK(syncs >= 1);
+    CHECK(files_with(dir.path, ".seg").size() <= 2);
+  }
+  Spool again(o);
+  CHECK(again.recovery().pending_events == 0);
+}
+
+TEST_CASE("spool: acknowledgements saved without a sync survive kill -9, nothing sent twice") {
+  TempDir dir;
+  int fds[2];
+  REQUIRE(::pipe(fds) == 0);
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    // Child: appends and acknowledges (fsync: batch, so every acknowledgement after the first
+    // is saved unsynced within the hour), reports each acknowledged count, then waits to die.
+    ::close(fds[0]);
+    SpoolOptions o;
+    o.directory = dir.path.string();
+    o.fsync_interval = std::chrono::hours(1);
+    Spool spool(o);
+    spool.append(make_events(0, 40));
+    for (int acked = 0; acked < 30;) {
+      auto b = spool.next_batch(3);
+      if (!b) ::_exit(1);
+      spool.ack(b->id);
+      acked += static_cast<int>(b->events.size());
+      if (::write(fds[1], &acked, sizeof acked) != sizeof acked) ::_exit(1);
+    }
+    for (;;)
+      ::pause();
+  }
+  ::close(fds[1]);
+  int acked = 0;
+  while (acked < 30) {
+    int n = 0;
+    if (::read(fds[0], &n, sizeof n) != sizeof n) break;
+    acked = n;
+  }
+  ::kill(child, SIGKILL);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  ::close(fds[0]);
+  REQUIRE(WIFSIGNALED(status));
+  REQUIRE(acked == 30);
+  SpoolOptions o;
+  o.directory = dir.path.string();
+  Spool spool(o);
+  CHECK(spool.recovery().pending_events == 10);
+  CHECK(drain_ids(spool) == id_range(30, 40));
+}
+
 TEST_CASE("spool: a segment that cannot be created at a roll does not break the spool for good") {
   // Creating the next segment fails (ENOSPC or EMFILE in real life; here its name is taken by a
   // directory): that append fails, but once the cause is gone the spool takes events again.
@@ -780,6 +872,108 @@ TEST_CASE("spool: one append of many events is one write and one fdatasync") {
   CHECK(writes == 1);
   CHECK(syncs == 1);
   CHECK(drain_ids(spool) == id_range(0, 21));
+}
+
+TEST_CASE("spool group commit: appends written before a sync share it, and are read after it") {
+  TempDir dir;
+  int syncs = 0;
+  SpoolOptions o;
+  o.directory = dir.path.string();
+  o.fsync = SpoolFsync::batch;
+  o.fail_sync = [&] { return ++syncs, 0; };
+  Spool spool(o);
+  spool.append(make_events(0, 1));
+  CHECK(drain_ids(spool) == id_range(0, 1));
+  syncs = 0;
+  auto a = make_events(1, 4), b = make_events(4, 6);
+  sluice::EventViews va(a), vb(b);
+  auto pa = spool.begin_append(va.data(), va.size());
+  auto pb = spool.begin_append(vb.data(), vb.size());
+  // Written, not synced: not accepted yet, so not handed out.
+  CHECK_FALSE(spool.next_batch(10));
+  CHECK(spool.stats().unsynced == 5);
+  CHECK(spool.finish_append(pa).accepted == 3);  // syncs for both
+  CHECK(spool.finish_append(pb).accepted == 2);  // nothing left to sync
+  CHECK(syncs == 1);
+  CHECK(spool.stats().syncs == 2);  // the first append's and the shared one
+  CHECK(spool.stats().unsynced == 0);
+  CHECK(drain_ids(spool) == id_range(1, 6));
+}
+
+TEST_CASE("spool group commit: a failed shared sync accepts nothing written since the last one") {
+  TempDir dir;
+  int fail = 0;
+  SpoolOptions o;
+  o.directory = dir.path.string();
+  o.fsync = SpoolFsync::batch;
+  o.fail_sync = [&] { return fail; };
+  {
+    Spool spool(o);
+    spool.append(make_events(0, 1));
+    auto a = make_events(1, 4), b = make_events(4, 6);
+    sluice::EventViews va(a), vb(b);
+    auto pa = spool.begin_append(va.data(), va.size());
+    auto pb = spool.begin_append(vb.data(), vb.size());
+    fail = EIO;
+    CHECK_THROWS_WITH_AS(spool.finish_append(pa), doctest::Contains("cannot sync (fdatasync)"),
+                         std::runtime_error);
+    fail = 0;
+    // The second append's records followed the failed ones in the file: cut off with them.
+    CHECK_THROWS_WITH_AS(spool.finish_append(pb), doctest::Contains("cannot sync (fdatasync)"),
+                         std::runtime_error);
+    CHECK(spool.stats().appended == 1);
+    CHECK(spool.stats().unsynced == 0);
+    CHECK(spool.stats().bytes == fs::file_size(files_with(dir.path, ".seg").front()));
+    spool.append(make_events(6, 7));
+    CHECK(drain_ids(spool, false) == std::vector<std::string>{"ev-0", "ev-6"});
+  }
+  Spool again(o);
+  CHECK(again.recovery().lost_events == 0);
+  CHECK(drain_ids(again) == std::vector<std::string>{"ev-0", "ev-6"});
+}
+
+TEST_CASE("spool group commit: appends from several threads share fdatasyncs, nothing lost") {
+  TempDir dir;
+  std::atomic<int> syncs{0};
+  SpoolOptions o;
+  o.directory = dir.path.string();
+  o.fsync = SpoolFsync::batch;
+  // A slow disk: while one append syncs, the others write and wait for the next sync.
+  o.fail_sync = [&] {
+    ++syncs;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    return 0;
+  };
+  constexpr int kThreads = 4, kAppends = 20, kPer = 5;
+  {
+    Spool spool(o);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t)
+      threads.emplace_back([&, t] {
+        for (int i = 0; i < kAppends; ++i) {
+          const int first = (t * kAppends + i) * kPer;
+          CHECK(spool.append(make_events(first, first + kPer)).accepted == kPer);
+        }
+      });
+    for (auto& th : threads)
+      th.join();
+    CHECK(spool.stats().appended == kThreads * kAppends * kPer);
+    CHECK(syncs.load() < kThreads * kAppends * 3 / 4);  // one per append without group commit
+  }
+  Spool again(o);
+  auto ids = drain_ids(again);
+  REQUIRE(ids.size() == static_cast<size_t>(kThreads * kAppends * kPer));
+  // Each thread's events in its order, each once.
+  std::vector<int> last(kThreads, -1);
+  std::vector<std::string> sorted = ids;
+  std::sort(sorted.begin(), sorted.end());
+  CHECK(std::adjacent_find(sorted.begin(), sorted.end()) == sorted.end());
+  for (const auto& id : ids) {
+    const int n = std::stoi(id.substr(3));
+    const int t = n / (kAppends * kPer);
+    CHECK(n > last[t]);
+    last[t] = n;
+  }
 }
 
 TEST_CASE(
