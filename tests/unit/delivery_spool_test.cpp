@@ -938,10 +938,11 @@ TEST_CASE("spool group commit: appends from several threads share fdatasyncs, no
   SpoolOptions o;
   o.directory = dir.path.string();
   o.fsync = SpoolFsync::batch;
-  // A slow disk: while one append syncs, the others write and wait for the next sync.
+  // A slow disk: while one append syncs, the others write and wait for the next sync. The sync
+  // is long enough that even a loaded machine runs the other threads meanwhile.
   o.fail_sync = [&] {
     ++syncs;
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
     return 0;
   };
   constexpr int kThreads = 4, kAppends = 20, kPer = 5;
