@@ -722,7 +722,7 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
     if (!names_stale_ && name_queue_.empty()) return;
     naming_ = true;
     const uint64_t epoch = naming_epoch_;
-    asio::co_spawn(strand_.executor(), naming(epoch), [this, epoch](std::exception_ptr e) {
+    asio::co_spawn(strand_.executor(), naming(epoch), [this](std::exception_ptr e) {
       naming_ = false;
       if (e) {
         try {
@@ -731,7 +731,9 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
           host().warn("names: " + secrets_.scrub(err.what()));
         }
       }
-      if (!stopping() && epoch == naming_epoch_ && !e) kick_naming();
+      // More may have been queued meanwhile, or a move made the names stale again (a worker
+      // of the old HMC ends at once, and the new HMC's listing starts here).
+      if (!stopping() && !e) kick_naming();
     });
   }
 

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include <unistd.h>
+#include <cstdio>
 #include <optional>
 #include <string>
 
@@ -294,4 +295,60 @@ TEST_CASE("names: false adds no attributes and makes no listing") {
   CHECK(p.count("GET", "/api/cpcs") == 0);
   CHECK(p.count("GET", "/api/partitions/p1") == 0);
   inst.stop();
+}
+
+TEST_CASE("failover: the names are forgotten and listed again at the next HMC") {
+  // Two HMCs of one list (one certificate for both); the second knows partition p1 by another
+  // name, so its names show which listing is in use.
+  const auto pem = sluice::tls::generate_self_signed({"127.0.0.1"});
+  auto fake_with = [&](const std::string& p1_name) {
+    json sc = scenario();
+    sc["cpcs"][0]["partitions"][0]["name"] = p1_name;
+    hmc::Options o = test::fake_options(sc);
+    o.certificate = pem;
+    return o;
+  };
+  hmc::FakeHmc first(fake_with("LINUX01")), second(fake_with("LINUX01B"));
+  first.start();
+  second.start();
+  const std::string ca = "/tmp/hmc_stomp_names_failover_" + std::to_string(getpid()) + ".pem";
+  first.write_ca(ca);
+  Harness h(HMC_STOMP_SO);
+  json o = Peers().options();
+  o["host"] = {
+      {{"host", "127.0.0.1"}, {"stomp_port", first.stomp_port()}, {"api_port", first.api_port()}},
+      {{"host", "127.0.0.1"},
+       {"stomp_port", second.stomp_port()},
+       {"api_port", second.api_port()}}};
+  o.erase("stomp_port");
+  o.erase("api_port");
+  o["tls"] = {{"ca_file", ca}};
+  o["failover_attempts"] = 1;
+  auto& inst = h.create(o.dump());
+  inst.start();
+  REQUIRE(first.await_subscribers(1, std::chrono::seconds(10)));
+  REQUIRE(wait_until([&] { return h.logged("names: 5 CPC(s), partition(s)"); }));
+  hmc::Notification n("object-notification", "status-change");
+  n.headers = {{"object-uri", "/api/partitions/p1"}, {"message-id", "at-first"}};
+  n.body = "{}";
+  first.publish(n);
+  check_names(event(h, "at-first"), "CPC1", "LINUX01");
+
+  first.stop();
+  REQUIRE(second.await_subscribers(1, std::chrono::seconds(20)));
+  REQUIRE(wait_until([&] {
+    size_t listed = 0;
+    for (const auto& l : h.logs())
+      listed += l.message.find("names: 5 CPC(s), partition(s)") != std::string::npos;
+    return listed == 2;
+  }));
+  int listings = 0;
+  for (const auto& c : second.api_calls())
+    listings += c.method == "GET" && c.target == "/api/cpcs";
+  CHECK(listings == 1);
+  n.headers = {{"object-uri", "/api/partitions/p1"}, {"message-id", "at-second"}};
+  second.publish(n);
+  check_names(event(h, "at-second"), "CPC1", "LINUX01B");
+  inst.stop();
+  std::remove(ca.c_str());
 }
