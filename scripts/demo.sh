@@ -18,7 +18,7 @@ out=out/demo
 mkdir -p "$out"
 # sluice writes only into directories no other user can write to (whatever the umask was).
 chmod go-w out "$out"
-rm -f out/demo-events.jsonl "$out"/*.pem "$out"/*.ready "$out"/*.log
+rm -f out/demo-events.jsonl out/demo-linux.jsonl "$out"/*.pem "$out"/*.ready "$out"/*.log
 
 pids=()
 cleanup() {
@@ -74,3 +74,4 @@ echo
 echo "demo: events written to out/demo-events.jsonl, by type:"
 grep -o '"type":"[^"]*"' out/demo-events.jsonl | sed 's/"type":"//; s/"$//' | sort | uniq -c
 echo "demo: $(wc -l <out/demo-events.jsonl) events; fake logs in $out/"
+echo "demo: $(wc -l <out/demo-linux.jsonl 2>/dev/null || echo 0) event(s) of partitions LINUX* (route with filter attributes partition) in out/demo-linux.jsonl"

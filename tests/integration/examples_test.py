@@ -199,7 +199,7 @@ def case_demo(work):
             evs = events_of(archive)
             types = collections.Counter(e["type"] for e in evs)
             ldm = sum(n for t, n in types.items() if t.startswith("ldm."))
-            return hmc.poll() is not None and ldm >= 55 and types["hmc.os-message"] >= 7
+            return hmc.poll() is not None and ldm >= 55 and types["hmc.os-message"] >= 11
         finished = poll(demo_done, 180)
         sluice.send_signal(signal.SIGTERM)
         rc = sluice.wait(timeout=60)
@@ -227,6 +227,24 @@ def case_demo(work):
         check(len(ids) == len(set(ids)), "no HMC notification is delivered twice")
         sources = {e["attributes"].get("sluice-source") for e in evs}
         check(sources == {"hmc1", "ldoms"}, f"every event names its pipeline source ({sources})")
+        check(all(e["attributes"].get("ldm-host") == "127.0.0.1" for e in evs
+                  if e["attributes"].get("sluice-source") == "ldoms"),
+              "every ldm_xml event names the ldmd host (ldm-host)")
+        # Names: the renamed LPAR's last OS message carries its new name and its CPC.
+        zos = [e for e in evs if e["type"] == "hmc.os-message" and
+               e["attributes"].get("partition") == "ZOSPROD"]
+        check(len(zos) == 1 and zos[0]["attributes"].get("cpc") == "CPC2",
+              f"the OS message after the rename says partition ZOSPROD on CPC2 ({len(zos)})")
+        # The route filtered on partition LINUX*: only LINUX01's notifications, at least the
+        # three OS messages sent long after the names were listed.
+        linux = events_of(os.path.join(root, "out", "demo-linux.jsonl"))
+        check(len(linux) >= 3, f"the LINUX* route delivers LINUX01's OS messages ({len(linux)})")
+        check(all(e["attributes"].get("partition", "").startswith("LINUX") and
+                  e["attributes"].get("cpc") == "CPC1" for e in linux),
+              "the LINUX* route lets only partitions LINUX* of CPC1 through")
+        check(len(linux) == sum(1 for e in evs
+                                if e["attributes"].get("partition", "").startswith("LINUX")),
+              "the LINUX* route delivers every event of a LINUX* partition the archive has")
     finally:
         for p in procs:
             if p.poll() is None:

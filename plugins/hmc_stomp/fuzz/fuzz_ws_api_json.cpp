@@ -1,7 +1,10 @@
 // libFuzzer target for the HMC WS API's JSON answers (sluice::hmc::answers: logon,
 // get-notification- topics, the CPC / partition / LPAR list operations, open-os-message-channel,
-// error bodies). The first byte is a flag (whether logon needs a session credential), the rest the
-// body, parsed as the client parses it. Invariant: sluice::hmc::ApiError is the only exception.
+// error bodies; the inventory's readers of the list answers and of property-change bodies that
+// name the attributes cpc and partition). The first byte is a flag (whether logon needs a session
+// credential), the rest the body, parsed as the client parses it. Invariant: sluice::hmc::ApiError
+// is the only exception.
+#include "inventory.hpp"
 #include "ws_api_answers.hpp"
 
 #include <cstddef>
@@ -32,6 +35,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (const char* list : {"cpcs", "partitions", "logical-partitions"})
     for (const char* name : {"CPC1", "LINUX1", ""})
       (void)a::uri_by_name(body, list, name);
+  // The inventory skips what it cannot read, and never throws.
+  sluice::hmc::Inventory inv;
+  for (const auto& cpc : inv.add_cpcs(body)) {
+    if (sluice::hmc::object_kind(cpc.uri) != sluice::hmc::ObjectKind::cpc) __builtin_trap();
+    (void)inv.add_members(body, "partitions", cpc.uri);
+    (void)inv.add_members(body, "logical-partitions", cpc.uri);
+  }
+  (void)sluice::hmc::renamed_to(
+      std::string_view(reinterpret_cast<const char*>(data + 1), size - 1));
   try {
     (void)a::opened_topic(body);
   } catch (const sluice::hmc::ApiError&) {

@@ -158,7 +158,7 @@ struct MessageHeaders {
 // Everything of the notification event but its id and data: type, subject, time, attributes.
 void begin_notification(const stomp::FrameView& frame, const MessageHeaders& h, std::string_view id,
                         std::string_view type, const std::string& source, std::string_view hmc,
-                        sluice::PackedEvents& out) {
+                        const Inventory* inventory, sluice::PackedEvents& out) {
   out.begin(id, source, type);
   if (h.element_uri && !h.element_uri->empty())
     out.subject(*h.element_uri);
@@ -171,13 +171,19 @@ void begin_notification(const stomp::FrameView& frame, const MessageHeaders& h, 
   stomp::for_each_distinct_header(
       frame, [&out](std::string_view k, std::string_view v) { out.attribute(k, v); });
   if (!hmc.empty()) out.attribute("hmc", hmc);
+  if (inventory)
+    if (auto names = inventory->names_for(h.object_uri.value_or(std::string_view()),
+                                          h.destination.value_or(std::string_view()))) {
+      if (!names->cpc.empty()) out.attribute("cpc", names->cpc);
+      if (!names->partition.empty()) out.attribute("partition", names->partition);
+    }
 }
 
 }  // namespace
 
 void map_message(const stomp::FrameView& frame, const std::string& source, bool split_lists,
                  SequenceTracker& seq, sluice::PackedEvents& out, MapStats& stats,
-                 std::string_view hmc) {
+                 std::string_view hmc, const Inventory* inventory) {
   const MessageHeaders h(frame);
   const std::string_view id = h.message_id.value_or(std::string_view());
   // Reused across calls: building ids and types allocates nothing on the hot path.
@@ -231,14 +237,14 @@ void map_message(const stomp::FrameView& frame, const std::string& source, bool 
   if (body.substr(0, 3) == "\xEF\xBB\xBF") body.remove_prefix(3);
 
   if (null_body(body)) {
-    begin_notification(frame, h, id, scratch_type, source, hmc, out);
+    begin_notification(frame, h, id, scratch_type, source, hmc, inventory, out);
     return;
   }
 
   // Without split_lists only validity matters, and json_error builds no document.
   if (!split_lists) {
     if (!json_error(body)) {
-      begin_notification(frame, h, id, scratch_type, source, hmc, out);
+      begin_notification(frame, h, id, scratch_type, source, hmc, inventory, out);
       out.data(body);
       return;
     }
@@ -258,13 +264,13 @@ void map_message(const stomp::FrameView& frame, const std::string& source, bool 
             scratch_id.assign(id);
             scratch_id += '#';
             scratch_id += std::to_string(n++);
-            begin_notification(frame, h, scratch_id, scratch_type, source, hmc, out);
+            begin_notification(frame, h, scratch_id, scratch_type, source, hmc, inventory, out);
             out.data(entry.dump());
           }
           return;
         }
       }
-      begin_notification(frame, h, id, scratch_type, source, hmc, out);
+      begin_notification(frame, h, id, scratch_type, source, hmc, inventory, out);
       out.data(body);
       return;
     }
@@ -274,7 +280,7 @@ void map_message(const stomp::FrameView& frame, const std::string& source, bool 
   std::string why = json_error(body).value_or("not JSON");
   if (body.size() != frame.body.size()) why += " (after the UTF-8 byte order mark, 3 bytes)";
   ++stats.parse_errors;
-  begin_notification(frame, h, id, sluice::event_types::parse_error, source, hmc, out);
+  begin_notification(frame, h, id, sluice::event_types::parse_error, source, hmc, inventory, out);
   out.data(sluice::framework_events::parse_error_data(why, frame.body));
 }
 

@@ -2,6 +2,7 @@
 // a socket, frame in, events out.
 #pragma once
 
+#include "inventory.hpp"
 #include "stomp_frame.hpp"
 
 #include <sluice/event.hpp>
@@ -83,10 +84,12 @@ struct MapStats {
 // Maps one MESSAGE frame to its events (appended to `out`): an optional sluice.gap, then the
 // notification (or one per list entry with split_lists), or a sluice.parse-error. Copies what it
 // needs out of `frame`, which may point into a read buffer. `hmc` (if not empty): the HMC that
-// delivered the frame, added to each notification as the last attribute, `hmc`.
+// delivered the frame, added to each notification after the headers, as `hmc`. `inventory` (if
+// given): the names of the notification's object (its object-uri, or the OS message channel of
+// its destination) follow as `cpc` and `partition`, each only when known.
 void map_message(const stomp::FrameView& frame, const std::string& source, bool split_lists,
                  SequenceTracker& seq, sluice::PackedEvents& out, MapStats& stats,
-                 std::string_view hmc = {});
+                 std::string_view hmc = {}, const Inventory* inventory = nullptr);
 
 // sluice.error for an ERROR frame; `destination` is the topic concerned where known. The
 // frame's headers become attributes; all its text is scrubbed of `secrets`.

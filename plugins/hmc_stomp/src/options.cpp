@@ -130,6 +130,12 @@ std::string build_schema() {
           {"default", false},
           {"description",
            "one event per entry of os-messages, log-entries and change-reports lists"}}},
+        {"names",
+         {{"type", "boolean"},
+          {"default", true},
+          {"description",
+           "add the attributes cpc and partition (names resolved through the WS API, when it "
+           "is in use)"}}},
         {"heartbeat",
          {{"type", "object"},
           {"additionalProperties", false},
@@ -312,6 +318,7 @@ Options parse(const nlohmann::json& j, sluice::OptionCollector& c) {
   o.include_refresh_messages =
       c.get(j, "include_refresh_messages", false, "/include_refresh_messages", "true or false");
   o.split_lists = c.get(j, "split_lists", false, "/split_lists", "true or false");
+  o.names = c.get(j, "names", true, "/names", "true or false");
   if (auto hb = j.find("heartbeat"); hb != j.end() && hb->is_object()) {
     o.heartbeat_send = c.duration(*hb, "send", "/heartbeat/send").value_or(o.heartbeat_send);
     o.heartbeat_receive =

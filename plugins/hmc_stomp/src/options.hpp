@@ -60,6 +60,8 @@ struct Options {
   std::vector<OsChannel> os_message_channels;
   bool include_refresh_messages = false;
   bool split_lists = false;
+  // Attributes cpc and partition on notifications, names from the WS API (when it is in use).
+  bool names = true;
   std::chrono::milliseconds heartbeat_send{10000};
   std::chrono::milliseconds heartbeat_receive{10000};
   sluice::BackoffPolicy reconnect{std::chrono::milliseconds(1000), std::chrono::milliseconds(60000),
@@ -73,6 +75,8 @@ struct Options {
 
   // Needs the Web Services API (topic types, OS message channels, or MFA login).
   bool needs_ws_api() const { return mfa || !topic_types.empty() || !os_message_channels.empty(); }
+  // Names CPCs, partitions and LPARs for the attributes cpc and partition (see inventory.hpp).
+  bool resolves_names() const { return names && needs_ws_api(); }
 
   // Reads options (normally validated against the schema with defaults filled in; the test
   // harness does neither); absent keys keep their defaults. Throws std::invalid_argument with

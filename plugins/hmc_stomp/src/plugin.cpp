@@ -17,7 +17,11 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
+#include <deque>
 #include <functional>
 #include <map>
 #include <set>
@@ -140,7 +144,10 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
     asio::co_spawn(
         strand_.executor(), prepare_ws_api(), [this, attempt = ++attempt_](std::exception_ptr e) {
           if (stopping() || attempt != attempt_) return;
-          if (!e) return connect_stomp();
+          if (!e) {
+            kick_naming();  // in the background: STOMP does not wait for the names
+            return connect_stomp();
+          }
           try {
             std::rethrow_exception(e);
           } catch (const sluice::hmc::ApiError& err) {
@@ -170,6 +177,7 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
     secrets_.add(api_->session_credential());
     host().info("WS API: logged on to " + o_.host + " as " + o_.userid);
     need_resolve_ = true;
+    names_stale_ = true;  // listed again for the new session (renames during an outage)
   }
 
   // Log on if needed, check the session is alive, (re)resolve the topics.
@@ -206,6 +214,9 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
     }
     type_topics_ = std::move(r.type_topics);
     channel_topics_ = std::move(r.channel_topics);
+    inventory_.clear_channels();
+    for (const auto& [topic, uri] : r.channel_uris)
+      inventory_.set_channel(topic, uri);
     // Freshly resolved names deserve a new try even if they failed before.
     for (const auto& t : type_topics_)
       failed_topics_.erase(t);
@@ -323,6 +334,7 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
                   " HMCs answers: going round the list again, with back-off");
     if (api_) api_->forget_session();  // not logged off: it expires on its HMC
     need_resolve_ = true;
+    forget_names();  // the next HMC's answers are listed afresh
     failed_topics_.clear();
     use_connect_ = false;
     connect_works_ = false;
@@ -468,8 +480,16 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
   void on_frame(StompConnection&, const sluice::hmc::stomp::FrameView& f) override {
     if (f.command == "MESSAGE") {
       ++read_messages_;
-      sluice::hmc::map_message(f, source_, o_.split_lists, seq_, read_events_, read_stats_,
-                               o_.host);
+      if (!o_.resolves_names()) {
+        sluice::hmc::map_message(f, source_, o_.split_lists, seq_, read_events_, read_stats_,
+                                 o_.host);
+        return;
+      }
+      const NameChange change = names_before(f);
+      sluice::hmc::map_message(f, source_, o_.split_lists, seq_, read_events_, read_stats_, o_.host,
+                               &inventory_);
+      // An object removed from the inventory: its own notification still carries its names.
+      if (change.removed) inventory_.remove(*change.removed);
     } else if (f.command == "RECEIPT") {
       if (const auto r = f.header("receipt-id")) {
         auto it = receipts_.find(std::string(*r));
@@ -612,6 +632,171 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
     lost(Loss{reason, retry, was_up});
   }
 
+  // ---- names (attributes cpc and partition) -------------------------------------------------
+  // The read path only looks URIs up in inventory_ (no request). The WS API work runs in the
+  // background, one request at a time, on the strand: after each logon the CPCs and their
+  // partitions/LPARs are listed; then URIs seen in notifications but not known are resolved one
+  // by one (Get ... Properties), at most kNamesPerSecond a second, a failed one not again for
+  // kNameRetryAfter. A notification never waits for a name: until its object is known it goes
+  // out without cpc and partition.
+  static constexpr size_t kMaxNameQueue = 1024;
+  static constexpr std::chrono::milliseconds kNameSpacing{100};  // at most 10 requests a second
+  static constexpr std::chrono::milliseconds kNameFailurePause{1000};
+  static constexpr std::chrono::seconds kNameRetryAfter{60};
+
+  struct NameChange {
+    std::optional<std::string> removed;  // inventory-change remove: forget it after mapping
+  };
+
+  // What a notification says about the inventory, before it is mapped: a rename applies to the
+  // notification itself; an added or unknown object is queued for resolution.
+  NameChange names_before(const sluice::hmc::stomp::FrameView& f) {
+    NameChange out;
+    const auto uri = f.header("object-uri");
+    if (!uri || sluice::hmc::object_kind(*uri) == sluice::hmc::ObjectKind::other) return out;
+    const auto type = f.header("notification-type");
+    if (type && *type == "inventory-change") {
+      const auto action = f.header("action");
+      if (action && *action == "remove") {
+        out.removed = std::string(*uri);
+      } else {
+        queue_name(*uri, true);  // added (perhaps again, after an HMC restart): look it up anew
+      }
+      return out;
+    }
+    if (type && *type == "property-change") {
+      const auto props = f.header("property-names");
+      if (props && has_word(*props, "name")) {
+        if (auto to = sluice::hmc::renamed_to(f.body); to && inventory_.rename(*uri, *to)) {
+          host().debug("names: " + std::string(*uri) + " is now called " + *to);
+          return out;
+        }
+        queue_name(*uri, true);
+        return out;
+      }
+    }
+    if (!inventory_.knows(*uri)) queue_name(*uri, false);
+    return out;
+  }
+
+  static bool has_word(std::string_view list, std::string_view word) {
+    size_t at = 0;
+    while (at < list.size()) {
+      const size_t b = list.find_first_not_of(' ', at);
+      if (b == std::string_view::npos) break;
+      const size_t e = std::min(list.find(' ', b), list.size());
+      if (list.substr(b, e - b) == word) return true;
+      at = e;
+    }
+    return false;
+  }
+
+  void queue_name(std::string_view uri, bool again) {
+    std::string key(uri);
+    if (name_queued_.count(key)) return;
+    if (!again) {
+      auto failed = name_failed_.find(key);
+      if (failed != name_failed_.end()) {
+        if (std::chrono::steady_clock::now() < failed->second) return;
+        name_failed_.erase(failed);
+      }
+    }
+    if (name_queue_.size() >= kMaxNameQueue) return;  // seen again later, queued then
+    name_queued_.insert(key);
+    name_queue_.push_back(std::move(key));
+    kick_naming();
+  }
+
+  void forget_names() {
+    ++naming_epoch_;
+    inventory_.clear();
+    inventory_.clear_channels();
+    name_queue_.clear();
+    name_queued_.clear();
+    name_failed_.clear();
+    names_stale_ = true;
+  }
+
+  void kick_naming() {
+    if (!o_.resolves_names() || naming_ || stopping() || !api_ || !api_->logged_on()) return;
+    if (!names_stale_ && name_queue_.empty()) return;
+    naming_ = true;
+    const uint64_t epoch = naming_epoch_;
+    asio::co_spawn(strand_.executor(), naming(epoch), [this](std::exception_ptr e) {
+      naming_ = false;
+      if (e) {
+        try {
+          std::rethrow_exception(e);
+        } catch (const std::exception& err) {
+          host().warn("names: " + secrets_.scrub(err.what()));
+        }
+      }
+      // More may have been queued meanwhile, or a move made the names stale again (a worker
+      // of the old HMC ends at once, and the new HMC's listing starts here).
+      if (!stopping() && !e) kick_naming();
+    });
+  }
+
+  asio::awaitable<void> pause_naming(std::chrono::milliseconds d) {
+    asio::steady_timer t(strand_.executor());
+    t.expires_after(d);
+    boost::system::error_code ec;
+    co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+
+  asio::awaitable<void> naming(uint64_t epoch) {
+    auto gone = [this, epoch] {
+      return stopping() || epoch != naming_epoch_ || !api_->logged_on();
+    };
+    if (names_stale_) {
+      names_stale_ = false;
+      sluice::hmc::Inventory fresh;
+      bool failed = false;
+      try {
+        const size_t requests = co_await api_->load_inventory(fresh);
+        if (gone()) co_return;
+        inventory_.adopt_objects(std::move(fresh));
+        host().info("names: " + std::to_string(inventory_.size()) +
+                    " CPC(s), partition(s) and LPAR(s) listed in " + std::to_string(requests) +
+                    " WS API request(s)");
+      } catch (const sluice::hmc::ApiError& e) {
+        if (gone()) co_return;
+        failed = true;
+        host().metric("names_failed");
+        host().warn("names: cannot list the CPCs (" + secrets_.scrub(e.what()) +
+                    "): notifications go out without cpc and partition until their objects are "
+                    "looked up one by one");
+      }
+      if (failed) {
+        co_await pause_naming(kNameFailurePause);
+        if (gone()) co_return;
+      }
+    }
+    while (!name_queue_.empty()) {
+      std::string uri = std::move(name_queue_.front());
+      name_queue_.pop_front();
+      name_queued_.erase(uri);
+      bool failed = false;
+      try {
+        co_await api_->resolve_object(inventory_, uri);
+        if (gone()) co_return;
+        host().metric("names_resolved");
+        if (auto n = inventory_.lookup(uri))
+          host().debug("names: " + uri + " is " + std::string(n->cpc) +
+                       (n->partition.empty() ? "" : "/" + std::string(n->partition)));
+      } catch (const sluice::hmc::ApiError& e) {
+        if (gone()) co_return;
+        failed = true;
+        host().metric("names_failed");
+        name_failed_[uri] = std::chrono::steady_clock::now() + kNameRetryAfter;
+        host().debug("names: cannot look up " + uri + ": " + secrets_.scrub(e.what()) +
+                     " (not again for " + std::to_string(kNameRetryAfter.count()) + "s)");
+      }
+      co_await pause_naming(failed ? kNameFailurePause : kNameSpacing);
+      if (gone()) co_return;
+    }
+  }
+
   // ---- emitting ------------------------------------------------------------------------------
   // The strand appends events to the pump's queue and goes on reading; an emitter takes the whole
   // queue for ONE emit call. So a burst read while an emit is running costs one wake-up and one
@@ -683,6 +868,14 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
   std::map<std::string, std::string> failed_topics_;  // topic -> the broker's message
   std::map<std::string, std::string> receipts_;       // receipt id -> topic, until confirmed
   sluice::hmc::SequenceTracker seq_;
+  // names (strand only): see "names" above
+  sluice::hmc::Inventory inventory_;
+  bool names_stale_ = true;  // list everything at the next chance (a logon, a move)
+  bool naming_ = false;      // the background lookup runs
+  uint64_t naming_epoch_ = 0;
+  std::deque<std::string> name_queue_;
+  std::set<std::string> name_queued_;
+  std::map<std::string, std::chrono::steady_clock::time_point> name_failed_;
   // what the frames of the current read produced (io thread)
   sluice::PackedEvents read_events_;
   sluice::hmc::MapStats read_stats_;

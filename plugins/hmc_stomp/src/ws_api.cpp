@@ -192,7 +192,7 @@ std::vector<std::string> WsApi::topics_of_types(const nlohmann::json& topics) co
 }
 
 // Finds the partition or LPAR by name and opens its OS message channel.
-asio::awaitable<std::string> WsApi::open_channel(const OsChannel& ch) {
+asio::awaitable<std::string> WsApi::open_channel(const OsChannel& ch, std::string& uri_out) {
   // GCC 12 mishandles string literals inside co_await expressions: targets are built first.
   std::string target = std::string("/api/cpcs?name=") + url_encode(ch.cpc);
   ApiResponse cpcs = co_await request(http::verb::get, target, std::nullopt);
@@ -209,6 +209,7 @@ asio::awaitable<std::string> WsApi::open_channel(const OsChannel& ch) {
     throw ApiError(std::string(dpm ? "partition" : "LPAR") + " '" + name + "' not found on CPC '" +
                    ch.cpc + "'");
 
+  uri_out = uri;
   bool already_open = false;
   ApiResponse r;
   try {
@@ -236,7 +237,9 @@ asio::awaitable<Resolution> WsApi::resolve() {
   if (!o_.topic_types.empty()) res.type_topics = topics_of_types(co_await notification_topics());
   for (const auto& ch : o_.os_message_channels) {
     try {
-      res.channel_topics.push_back(co_await open_channel(ch));
+      std::string uri;
+      res.channel_topics.push_back(co_await open_channel(ch, uri));
+      res.channel_uris[res.channel_topics.back()] = uri;
     } catch (const ApiError& e) {
       if (e.session_gone()) throw;  // the whole resolution starts over after a logon
       if (e.status == 0 && std::string(e.what()).rfind("WS API", 0) == 0) throw;  // transport
@@ -244,6 +247,47 @@ asio::awaitable<Resolution> WsApi::resolve() {
     }
   }
   co_return res;
+}
+
+asio::awaitable<size_t> WsApi::load_inventory(Inventory& inv) {
+  std::string target = "/api/cpcs";
+  ApiResponse cpcs = co_await request(http::verb::get, target, std::nullopt);
+  size_t requests = 1;
+  for (const auto& cpc : inv.add_cpcs(cpcs.body)) {
+    for (const char* kind : {"partitions", "logical-partitions"}) {
+      const bool dpm_list = kind == std::string_view("partitions");
+      if (cpc.dpm && *cpc.dpm != dpm_list) continue;
+      target = cpc.uri + "/" + kind;
+      ++requests;
+      try {
+        ApiResponse list = co_await request(http::verb::get, target, std::nullopt);
+        inv.add_members(list.body, kind, cpc.uri);
+      } catch (const ApiError& e) {
+        if (e.session_gone()) throw;
+        // This CPC's members stay unnamed until resolved one by one; the others go on.
+      }
+    }
+  }
+  co_return requests;
+}
+
+asio::awaitable<void> WsApi::resolve_object(Inventory& inv, std::string uri) {
+  const ObjectKind kind = object_kind(uri);
+  if (kind == ObjectKind::other) co_return;
+  ApiResponse r = co_await request(http::verb::get, uri, std::nullopt);
+  const std::string name = answers::string_member(r.body, "name");
+  if (name.empty()) throw ApiError("WS API GET " + uri + ": answer without name");
+  if (kind == ObjectKind::cpc) {
+    inv.set_cpc(uri, name);
+    co_return;
+  }
+  const std::string parent = answers::string_member(r.body, "parent");
+  if (object_kind(parent) == ObjectKind::cpc && !inv.knows(parent)) {
+    ApiResponse c = co_await request(http::verb::get, parent, std::nullopt);
+    const std::string cpc_name = answers::string_member(c.body, "name");
+    if (!cpc_name.empty()) inv.set_cpc(parent, cpc_name);
+  }
+  inv.set_member(uri, name, object_kind(parent) == ObjectKind::cpc ? parent : std::string());
 }
 
 }  // namespace sluice::hmc

@@ -4,6 +4,7 @@
 // request (the calls are few: at start and after an outage), each step under request_timeout.
 #pragma once
 
+#include "inventory.hpp"
 #include "options.hpp"
 #include "ws_api_answers.hpp"
 
@@ -31,6 +32,7 @@ struct Resolution {
   std::vector<std::string> type_topics;               // from topic_types
   std::vector<std::string> channel_topics;            // one per OS message channel opened
   std::map<std::string, std::string> channel_errors;  // channel label -> why it is missing
+  std::map<std::string, std::string> channel_uris;    // channel topic -> partition/LPAR URI
 };
 
 class WsApi {
@@ -53,6 +55,15 @@ class WsApi {
   boost::asio::awaitable<nlohmann::json> notification_topics();
   // topic_types and os_message_channels → topic names.
   boost::asio::awaitable<Resolution> resolve();
+  // The names of the CPCs, partitions and LPARs (attributes cpc and partition): List CPC
+  // Objects, then per CPC List Partitions of a CPC (DPM) or List Logical Partitions of CPC
+  // (classic; both when the CPC list does not say dpm-enabled). Adds to `inv`; returns the
+  // number of requests made. A CPC whose member list fails is skipped (ApiError with a
+  // session_gone() status is thrown).
+  boost::asio::awaitable<size_t> load_inventory(Inventory& inv);
+  // One object's names (Get CPC/Partition/Logical Partition Properties: name, parent; the
+  // parent CPC too when `inv` does not know it). Throws ApiError.
+  boost::asio::awaitable<void> resolve_object(Inventory& inv, std::string uri);
   // Topic names of the configured topic_types, from a get-notification-topics answer.
   std::vector<std::string> topics_of_types(const nlohmann::json& topics) const;
 
@@ -65,7 +76,7 @@ class WsApi {
                                               std::optional<nlohmann::json> body);
 
  private:
-  boost::asio::awaitable<std::string> open_channel(const OsChannel& ch);
+  boost::asio::awaitable<std::string> open_channel(const OsChannel& ch, std::string& uri);
   std::string read_mfa_code() const;
 
   boost::asio::any_io_executor ex_;

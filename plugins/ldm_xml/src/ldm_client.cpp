@@ -350,8 +350,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (pending_.empty()) return;
     s_.host.metric("ldm.events", static_cast<int64_t>(pending_.size()));
     packed_.clear();
-    for (const auto& e : pending_)
+    // Every event says which ldmd it came from (`ldm-host`, the `host` option), the
+    // framework's own (sluice.reconnected, sluice.parse-error) too, so that routes and
+    // receivers can tell control domains apart without parsing the source URI.
+    for (auto& e : pending_) {
+      e.attribute("ldm-host", s_.options.host);
       packed_.add(e);
+    }
     pending_.clear();
     std::weak_ptr<Connection> weak = shared_from_this();
     auto ex = ex_;

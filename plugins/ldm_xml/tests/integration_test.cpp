@@ -151,6 +151,8 @@ TEST_CASE("remote mode: every documented action arrives once, with the right typ
   for (const auto& e : events) {
     ids.insert(e.id);
     CHECK(e.source == "ldm://127.0.0.1");
+    // The host the plugin talks to, on every event (the framework's own included).
+    CHECK(e.find_attribute("ldm-host") == std::optional<std::string_view>("127.0.0.1"));
   }
   CHECK(ids.size() == events.size());
   CHECK(count_type(events, "sluice.reconnected") == 0);
@@ -297,6 +299,7 @@ TEST_CASE("sluice.reconnected: the SDK's one shape, an id that differs from one 
     for (const auto& e : rig.harness.events())
       if (e.type == "sluice.reconnected") {
         ids.push_back(e.id);
+        CHECK(e.find_attribute("ldm-host") == std::optional<std::string_view>("127.0.0.1"));
         json d = json::parse(*e.data);
         CHECK(d["reconnects"] == 1);
         CHECK(d["attempts"] >= 1);

@@ -197,7 +197,7 @@ class StompConn : public std::enable_shared_from_this<StompConn> {
 };
 
 struct Job {
-  enum class Kind { publish, fault, sleep, wait, loop } kind = Kind::publish;
+  enum class Kind { publish, fault, sleep, wait, loop, inventory } kind = Kind::publish;
   Notification n;
   json fault;
   std::chrono::milliseconds duration{0};
@@ -325,6 +325,10 @@ class FakeHmc::Impl {
       validate_fault(line);
       j.kind = Job::Kind::fault;
       j.fault = line;
+    } else if (line.contains("inventory")) {
+      validate_inventory(line);
+      j.kind = Job::Kind::inventory;
+      j.fault = line;
     } else if (line.contains("sleep")) {
       j.kind = Job::Kind::sleep;
       j.duration = duration_option(line["sleep"]);
@@ -338,8 +342,8 @@ class FakeHmc::Impl {
       j.n = Notification::from_json(line);
     } else {
       throw std::invalid_argument(
-          "a script line holds \"topic\" (a notification), \"fault\", \"sleep\" or "
-          "\"wait_for_subscribers\"");
+          "a script line holds \"topic\" (a notification), \"fault\", \"inventory\", "
+          "\"sleep\" or \"wait_for_subscribers\"");
     }
     return j;
   }
@@ -355,7 +359,8 @@ class FakeHmc::Impl {
                                                  "skip-sequence",
                                                  "slow-reader",
                                                  "close",
-                                                 "raw"};
+                                                 "raw",
+                                                 "api-error"};
     if (!f.is_object() || !f.contains("fault") || !f["fault"].is_string())
       throw std::invalid_argument("a fault is {\"fault\": NAME, ...}");
     const std::string name = f["fault"];
@@ -363,13 +368,20 @@ class FakeHmc::Impl {
       throw std::invalid_argument("unknown fault '" + name +
                                   "' (drop-mid-frame, stop-heartbeats, error-frame, "
                                   "malformed-json, oversized-frame, refuse-logon, expire-session, "
-                                  "skip-sequence, slow-reader, close, raw)");
+                                  "skip-sequence, slow-reader, close, raw, api-error)");
     try {
       if (f.contains("size")) size_option(f["size"]);
       if (f.contains("duration")) duration_option(f["duration"]);
       if (f.contains("count")) count_option(f["count"]);
       if (f.contains("topic")) (void)f["topic"].get<std::string>();
       if (f.contains("message")) (void)f["message"].get<std::string>();
+      if (f.contains("match")) (void)f["match"].get<std::string>();
+      if (f.contains("status")) {
+        const int status = f["status"].get<int>();
+        if (status < 400 || status > 599)
+          throw std::invalid_argument("api-error: status is from 400 to 599");
+      }
+      if (f.contains("reason")) (void)f["reason"].get<int>();
       if (name == "raw" && (!f.contains("text") || !f["text"].is_string()))
         throw std::invalid_argument("raw: text (the bytes to write) is required");
       if (f.contains("where")) {
@@ -382,6 +394,134 @@ class FakeHmc::Impl {
     } catch (const std::invalid_argument& e) {
       throw std::invalid_argument("fault " + name + ": " + e.what());
     }
+  }
+
+  // {"inventory": "add" | "remove" | "rename", "cpc": NAME, "partition" | "lpar": NAME,
+  //  "to": NEW NAME (rename), "object-id": ID (add), "dpm-enabled": bool (add a CPC),
+  //  "notify": bool (default true)}
+  static void validate_inventory(const json& c) {
+    try {
+      if (!c.is_object() || !c.contains("inventory") || !c["inventory"].is_string())
+        throw std::invalid_argument(
+            "an inventory change is {\"inventory\": add|remove|rename, ...}");
+      const std::string what = c["inventory"];
+      if (what != "add" && what != "remove" && what != "rename")
+        throw std::invalid_argument("inventory: '" + what + "' is not add, remove or rename");
+      if (!c.contains("cpc") || !c["cpc"].is_string())
+        throw std::invalid_argument("inventory " + what + ": cpc (a CPC name) is required");
+      if (c.contains("partition") && c.contains("lpar"))
+        throw std::invalid_argument("inventory " + what + ": partition or lpar, not both");
+      for (const char* k : {"partition", "lpar", "to", "object-id"})
+        if (c.contains(k)) (void)c[k].get<std::string>();
+      if (c.contains("notify")) (void)c["notify"].get<bool>();
+      if (c.contains("dpm-enabled")) (void)c["dpm-enabled"].get<bool>();
+      if (what == "rename" && (!c.contains("to") || c["to"].get<std::string>().empty()))
+        throw std::invalid_argument("inventory rename: to (the new name) is required");
+    } catch (const json::exception& e) {
+      throw std::invalid_argument(std::string("inventory: bad parameter: ") + e.what());
+    }
+  }
+
+  // Applies an inventory change to the model; unless "notify": false, the job becomes the
+  // notification the HMC sends for it (inventory-change add/remove, or property-change of
+  // name) on every object-notification topic, in place, so it keeps its place in the queue.
+  bool run_inventory(Job& j) {
+    const json c = j.fault;
+    const std::string what = c["inventory"];
+    log("inventory: " + c.dump());
+    const std::string cpc_name = c["cpc"];
+    const bool member = c.contains("partition") || c.contains("lpar");
+    const std::string cls = c.contains("partition") ? "partition" : "logical-partition";
+    const std::string member_name =
+        member ? c.value(c.contains("partition") ? "partition" : "lpar", "") : "";
+    Cpc* cpc = model_.find_cpc_by_name(cpc_name);
+    std::string klass, name, uri, id;
+    Headers extra;
+    std::optional<std::string> body = "";
+    auto fresh_id = [&] {
+      if (c.contains("object-id")) return c["object-id"].get<std::string>();
+      std::string candidate;
+      do {
+        candidate = model_.new_object_id();
+      } while (model_.find_cpc_by_id(candidate) || model_.find_member("partition", candidate) ||
+               model_.find_member("logical-partition", candidate));
+      return candidate;
+    };
+    if (what == "add") {
+      if (!member) {
+        if (cpc) return log("inventory add: CPC " + cpc_name + " exists already"), true;
+        Cpc fresh;
+        fresh.name = cpc_name;
+        fresh.id = fresh_id();
+        fresh.uri = "/api/cpcs/" + fresh.id;
+        fresh.dpm = c.value("dpm-enabled", false);
+        model_.cpcs.push_back(fresh);
+        klass = "cpc", name = fresh.name, uri = fresh.uri, id = fresh.id;
+      } else {
+        if (!cpc) return log("inventory add: no CPC " + cpc_name), true;
+        if (model_.find_member_by_name(*cpc, cls, member_name))
+          return log("inventory add: " + member_name + " exists already"), true;
+        Member m;
+        m.name = member_name;
+        m.id = fresh_id();
+        m.cls = cls;
+        m.uri = (cls == "partition" ? "/api/partitions/" : "/api/logical-partitions/") + m.id;
+        m.status = cls == "partition" ? "active" : "operating";
+        cpc->members.push_back(m);
+        klass = cls, name = m.name, uri = m.uri, id = m.id;
+      }
+      extra = {{"action", "add"}};
+    } else {
+      if (!cpc) return log("inventory " + what + ": no CPC " + cpc_name), true;
+      Member* m = member ? model_.find_member_by_name(*cpc, cls, member_name) : nullptr;
+      if (member && !m) return log("inventory " + what + ": no " + member_name), true;
+      klass = m ? cls : "cpc";
+      name = m ? m->name : cpc->name;
+      uri = m ? m->uri : cpc->uri;
+      id = m ? m->id : cpc->id;
+      if (what == "remove") {
+        extra = {{"action", "remove"}};
+        if (m) {
+          const std::string gone = m->uri;
+          cpc->members.erase(std::remove_if(cpc->members.begin(), cpc->members.end(),
+                                            [&](const Member& x) { return x.uri == gone; }),
+                             cpc->members.end());
+        } else {
+          const std::string gone = cpc->uri;
+          model_.cpcs.erase(std::remove_if(model_.cpcs.begin(), model_.cpcs.end(),
+                                           [&](const Cpc& x) { return x.uri == gone; }),
+                            model_.cpcs.end());
+        }
+      } else {  // rename
+        const std::string to = c["to"];
+        (m ? m->name : cpc->name) = to;
+        for (auto& [tname, t] : model_.topics) {  // notifications on its OS message channel
+          bool its = false;
+          for (const auto& [k, v] : t.defaults)
+            its = its || (k == "object-uri" && v == uri);
+          if (its)
+            for (auto& [k, v] : t.defaults)
+              if (k == "name") v = to;
+        }
+        extra = {{"property-names", " name "}};
+        body = json{{"change-reports",
+                     json::array(
+                         {{{"property-name", "name"}, {"old-value", name}, {"new-value", to}}})}}
+                   .dump();
+        name = to;
+      }
+    }
+    if (!c.value("notify", true)) return true;
+    Job p;
+    p.kind = Job::Kind::publish;
+    p.n.topic = "object-notification";
+    p.n.type = what == "rename" ? "property-change" : "inventory-change";
+    p.n.headers = {{"class", klass}, {"name", name}, {"object-uri", uri}, {"object-id", id}};
+    for (auto& h : extra)
+      p.n.headers.push_back(h);
+    p.n.body = body;
+    j = std::move(p);
+    return run_publish(j);
   }
 
   void load_script(std::istream& in, bool loop) {
@@ -442,6 +582,8 @@ class FakeHmc::Impl {
         return run_publish(j);
       case Job::Kind::fault:
         return run_fault(j);
+      case Job::Kind::inventory:
+        return run_inventory(j);
       case Job::Kind::sleep:
         if (!j.started) {
           j.started = true;
@@ -734,6 +876,10 @@ class FakeHmc::Impl {
         c->pend += bytes;
         c->flush();
       }
+    } else if (name == "api-error") {
+      api_errors_.push_back({f.value("match", std::string("/api/")), f.value("status", 503),
+                             f.value("reason", 0),
+                             f.contains("count") ? count_option(f["count"]) : 1});
     } else if (name == "close") {
       for (auto* c : fault_targets(f)) {
         c->closing = true;
@@ -1062,6 +1208,15 @@ class FakeHmc::Impl {
 
     if (path.compare(0, 6, "/fake/") == 0) return control(req, path);
 
+    // api-error faults: the next `count` requests whose path holds `match` fail.
+    for (auto it = api_errors_.begin(); it != api_errors_.end(); ++it)
+      if (path.find(it->match) != std::string::npos) {
+        const int status = it->status, reason = it->reason;
+        if (--it->count == 0) api_errors_.erase(it);
+        return api_error(req, static_cast<http::status>(status), reason,
+                         "request failed (the fake HMC's api-error fault)");
+      }
+
     if (path == "/api/sessions" && method == http::verb::post) {
       json body = json::parse(req.body(), nullptr, false);
       if (!body.is_object() || !body.contains("userid") || !body.contains("password"))
@@ -1125,6 +1280,32 @@ class FakeHmc::Impl {
                           {"dpm-enabled", c.dpm}});
       return api_json(req, {{"cpcs", list}});
     }
+    // Get CPC Properties, Get Partition Properties, Get Logical Partition Properties: the
+    // base managed object properties (object-uri, object-id, parent, class, name) and status.
+    static const std::regex object_props("^/api/(cpcs|partitions|logical-partitions)/([^/]+)$");
+    std::smatch om;
+    if (method == http::verb::get && std::regex_match(path, om, object_props)) {
+      if (om[1] == "cpcs") {
+        const Cpc* c = model_.find_cpc_by_id(om[2]);
+        if (!c) return api_error(req, http::status::not_found, 1, "no CPC with id " + om[2].str());
+        return api_json(req, {{"object-uri", c->uri},
+                              {"object-id", c->id},
+                              {"parent", "/api/console"},
+                              {"class", "cpc"},
+                              {"name", c->name},
+                              {"status", "operating"},
+                              {"dpm-enabled", c->dpm}});
+      }
+      const std::string cls = om[1] == "partitions" ? "partition" : "logical-partition";
+      const Member* p = model_.find_member(cls, om[2]);
+      const Cpc* parent = p ? model_.cpc_of(p->uri) : nullptr;
+      if (!p || !parent)
+        return api_error(req, http::status::not_found, 1, "no " + cls + " with id " + om[2].str());
+      json props = {{"object-uri", p->uri}, {"object-id", p->id}, {"parent", parent->uri},
+                    {"class", cls},         {"name", p->name},    {"status", p->status}};
+      if (cls == "partition") props["type"] = "linux";
+      return api_json(req, props);
+    }
     static const std::regex cpc_members("^/api/cpcs/([^/]+)/(partitions|logical-partitions)$");
     static const std::regex open_channel(
         "^/api/(partitions|logical-partitions)/([^/]+)/operations/open-os-message-channel$");
@@ -1182,6 +1363,15 @@ class FakeHmc::Impl {
         Job j;
         j.kind = Job::Kind::fault;
         j.fault = f;
+        enqueue(std::move(j));
+        return api_json(req, {{"queued", 1}}, http::status::accepted);
+      }
+      if (path == "/fake/inventory" && req.method() == http::verb::post) {
+        json c = json::parse(req.body());
+        validate_inventory(c);
+        Job j;
+        j.kind = Job::Kind::inventory;
+        j.fault = c;
         enqueue(std::move(j));
         return api_json(req, {{"queued", 1}}, http::status::accepted);
       }
@@ -1274,6 +1464,13 @@ class FakeHmc::Impl {
   uint64_t message_counter_ = 0, global_sequence_ = 0;
   uint64_t sent_local_ = 0, notifications_local_ = 0;
   uint64_t refuse_stomp_ = 0, refuse_api_ = 0;
+  struct ApiFailure {
+    std::string match;
+    int status;
+    int reason;
+    uint64_t count;
+  };
+  std::vector<ApiFailure> api_errors_;                     // api-error faults still to fire
   std::string refuse_stomp_message_, refuse_api_message_;  // refuse-logon's "message"
   mutable std::mutex records_mutex_;
   std::vector<ClientFrame> received_frames_;
@@ -1615,6 +1812,14 @@ void FakeHmc::fault(const json& f) {
   Job j;
   j.kind = Job::Kind::fault;
   j.fault = f;
+  impl_->enqueue(std::move(j));
+}
+
+void FakeHmc::inventory(const json& change) {
+  Impl::validate_inventory(change);
+  Job j;
+  j.kind = Job::Kind::inventory;
+  j.fault = change;
   impl_->enqueue(std::move(j));
 }
 

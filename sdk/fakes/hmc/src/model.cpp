@@ -113,6 +113,8 @@ Model::Model(const json& scenario_in) {
     cpcs.push_back(std::move(cpc));
   }
 
+  next_object_ = n;
+
   for (const auto& t : scenario["topics"]) {
     Topic topic;
     if (t.is_string()) {
@@ -188,6 +190,29 @@ const Member* Model::find_member_by_uri(const std::string& uri) const {
     for (const auto& m : c.members)
       if (m.uri == uri) return &m;
   return nullptr;
+}
+
+Cpc* Model::find_cpc_by_name(const std::string& name) {
+  for (auto& c : cpcs)
+    if (c.name == name) return &c;
+  return nullptr;
+}
+
+Member* Model::find_member_by_name(Cpc& cpc, const std::string& cls, const std::string& name) {
+  for (auto& m : cpc.members)
+    if (m.cls == cls && m.name == name) return &m;
+  return nullptr;
+}
+
+const Cpc* Model::cpc_of(const std::string& member_uri) const {
+  for (const auto& c : cpcs)
+    for (const auto& m : c.members)
+      if (m.uri == member_uri) return &c;
+  return nullptr;
+}
+
+std::string Model::new_object_id() {
+  return synthetic_id(next_object_++);
 }
 
 std::string Model::random_hex(size_t n) {

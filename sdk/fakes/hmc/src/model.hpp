@@ -85,6 +85,15 @@ class Model {
   const Member* find_member(const std::string& cls, const std::string& id) const;
   const Member* find_member_by_uri(const std::string& uri) const;
 
+  // Inventory changes at run time (script lines {"inventory": ...}).
+  Cpc* find_cpc_by_name(const std::string& name);
+  // cls: "partition" or "logical-partition"
+  Member* find_member_by_name(Cpc& cpc, const std::string& cls, const std::string& name);
+  // The CPC a partition or LPAR belongs to.
+  const Cpc* cpc_of(const std::string& member_uri) const;
+  // A fresh object id (the synthetic form of the scenario's defaults).
+  std::string new_object_id();
+
   Session& create_session(const std::string& userid);
   Session* find_session(const std::string& id);
   const Session* find_session_by_credential(const std::string& id, const std::string& cred) const;
@@ -114,6 +123,7 @@ class Model {
   Topic& add_topic(Topic t);
   std::string random_hex(size_t n);
   uint64_t next_session_ = 100;
+  uint64_t next_object_ = 1;
   std::mt19937_64 rng_{std::random_device{}()};
 };
 

@@ -190,4 +190,92 @@ TEST_SUITE("api") {
     CHECK(sessions[0].credential == s["session-credential"]);
     CHECK(sessions[0].userid == "hmcuser");
   }
+
+  TEST_CASE("Get CPC, Partition and Logical Partition Properties: name, parent, class") {
+    Fake f;
+    std::string s = f.logon()["api-session"];
+    auto cpc1 = f.api(verb::get, "/api/cpcs?name=CPC1", "", s).body["cpcs"][0];
+    const std::string cpc1_uri = cpc1["object-uri"];
+    auto props = f.api(verb::get, cpc1_uri, "", s);
+    REQUIRE(props.status == 200);
+    CHECK(props.body["name"] == "CPC1");
+    CHECK(props.body["class"] == "cpc");
+    CHECK(props.body["object-uri"] == cpc1_uri);
+    CHECK(props.body["dpm-enabled"] == true);
+    std::string linux01 = f.api(verb::get, cpc1_uri + "/partitions?name=LINUX01", "", s)
+                              .body["partitions"][0]["object-uri"];
+    auto part = f.api(verb::get, linux01, "", s);
+    REQUIRE(part.status == 200);
+    CHECK(part.body["name"] == "LINUX01");
+    CHECK(part.body["class"] == "partition");
+    CHECK(part.body["parent"] == cpc1_uri);
+    std::string cpc2 = f.api(verb::get, "/api/cpcs?name=CPC2", "", s).body["cpcs"][0]["object-uri"];
+    std::string zos1 = f.api(verb::get, cpc2 + "/logical-partitions?name=ZOS1", "", s)
+                           .body["logical-partitions"][0]["object-uri"];
+    auto lpar = f.api(verb::get, zos1, "", s);
+    REQUIRE(lpar.status == 200);
+    CHECK(lpar.body["name"] == "ZOS1");
+    CHECK(lpar.body["class"] == "logical-partition");
+    CHECK(lpar.body["parent"] == cpc2);
+    CHECK(f.api(verb::get, "/api/partitions/nope", "", s).status == 404);
+    CHECK(f.api(verb::get, "/api/cpcs/nope", "", s).status == 404);
+    CHECK(f.api(verb::get, linux01, "", "").status == 403);  // a session is needed, as for all
+  }
+
+  TEST_CASE(
+      "inventory changes: added objects are listed and served, renamed ones found by the "
+      "new name, removed ones gone") {
+    Fake f;
+    std::string s = f.logon()["api-session"];
+    f.fake.inventory({{"inventory", "add"},
+                      {"cpc", "CPC2"},
+                      {"lpar", "ZOS2"},
+                      {"object-id", "l2"},
+                      {"notify", false}});
+    f.fake.inventory({{"inventory", "rename"},
+                      {"cpc", "CPC1"},
+                      {"partition", "LINUX01"},
+                      {"to", "LINUX09"},
+                      {"notify", false}});
+    f.fake.inventory({{"inventory", "add"}, {"cpc", "CPC3"}, {"dpm-enabled", true}});
+    f.fake.inventory({{"inventory", "remove"}, {"cpc", "CPC1"}, {"partition", "NOOSM01"}});
+    REQUIRE(f.fake.wait_idle(10s));
+    auto zos2 = f.api(verb::get, "/api/logical-partitions/l2", "", s);
+    REQUIRE(zos2.status == 200);
+    CHECK(zos2.body["name"] == "ZOS2");
+    std::string cpc2 = f.api(verb::get, "/api/cpcs?name=CPC2", "", s).body["cpcs"][0]["object-uri"];
+    CHECK(zos2.body["parent"] == cpc2);
+    CHECK(f.api(verb::get, cpc2 + "/logical-partitions?name=ZOS2", "", s)
+              .body["logical-partitions"]
+              .size() == 1);
+    std::string cpc1 = f.api(verb::get, "/api/cpcs?name=CPC1", "", s).body["cpcs"][0]["object-uri"];
+    auto parts = f.api(verb::get, cpc1 + "/partitions", "", s).body["partitions"];
+    REQUIRE(parts.size() == 1);  // NOOSM01 removed
+    CHECK(parts[0]["name"] == "LINUX09");
+    auto cpc3 = f.api(verb::get, "/api/cpcs?name=CPC3", "", s).body["cpcs"];
+    REQUIRE(cpc3.size() == 1);
+    CHECK(cpc3[0]["dpm-enabled"] == true);
+    // A bad change is refused before anything is queued.
+    CHECK_THROWS_AS(f.fake.inventory({{"inventory", "move"}, {"cpc", "CPC1"}}),
+                    std::invalid_argument);
+    CHECK_THROWS_AS(f.fake.inventory({{"inventory", "rename"}, {"cpc", "CPC1"}}),
+                    std::invalid_argument);
+    CHECK(f.api(verb::post, "/fake/inventory", R"({"inventory":"add"})").status == 400);
+    CHECK(f.api(verb::post, "/fake/inventory", R"({"inventory":"add","cpc":"CPC4"})").status ==
+          202);
+  }
+
+  TEST_CASE("api-error fault: the next count requests whose path holds match fail") {
+    Fake f;
+    std::string s = f.logon()["api-session"];
+    f.fake.fault({{"fault", "api-error"}, {"match", "/api/cpcs"}, {"status", 503}, {"count", 2}});
+    REQUIRE(f.fake.wait_idle(10s));
+    auto first = f.api(verb::get, "/api/cpcs", "", s);
+    CHECK(first.status == 503);
+    CHECK(f.api(verb::get, "/api/sessions/operations/get-notification-topics", "", s).status ==
+          200);  // another path: unaffected
+    CHECK(f.api(verb::get, "/api/cpcs?name=CPC1", "", s).status == 503);
+    CHECK(f.api(verb::get, "/api/cpcs", "", s).status == 200);  // count used up
+    CHECK_THROWS_AS(f.fake.fault({{"fault", "api-error"}, {"status", 200}}), std::invalid_argument);
+  }
 }

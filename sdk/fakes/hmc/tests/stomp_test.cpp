@@ -352,6 +352,46 @@ TEST_SUITE("faults") {
     CHECK(c.read_frame()->header("session-sequence-nr") == "6");
   }
 
+  TEST_CASE("inventory changes notify object-notification topics as the HMC does") {
+    Fake f(with_stomp(json::object()));
+    auto c = f.subscriber("static.topic");
+    f.fake.inventory(
+        {{"inventory", "add"}, {"cpc", "CPC2"}, {"lpar", "ZOS2"}, {"object-id", "l2"}});
+    f.fake.inventory({{"inventory", "rename"}, {"cpc", "CPC2"}, {"lpar", "ZOS2"}, {"to", "ZOS3"}});
+    f.fake.inventory({{"inventory", "remove"}, {"cpc", "CPC2"}, {"lpar", "ZOS3"}});
+    f.fake.inventory({{"inventory", "add"}, {"cpc", "CPC2"}, {"lpar", "QUIET"}, {"notify", false}});
+    f.fake.inventory({{"inventory", "rename"}, {"cpc", "CPC1"}, {"to", "CPCX"}});
+    auto add = c.read_frame();
+    REQUIRE(add);
+    CHECK(add->header("notification-type") == "inventory-change");
+    CHECK(add->header("action") == "add");
+    CHECK(add->header("class") == "logical-partition");
+    CHECK(add->header("name") == "ZOS2");
+    CHECK(add->header("object-uri") == "/api/logical-partitions/l2");
+    CHECK(add->header("object-id") == "l2");
+    CHECK(add->body.empty());
+    auto rename = c.read_frame();
+    REQUIRE(rename);
+    CHECK(rename->header("notification-type") == "property-change");
+    CHECK(rename->header("property-names") == " name ");
+    CHECK(rename->header("name") == "ZOS3");
+    CHECK(rename->header("object-uri") == "/api/logical-partitions/l2");
+    CHECK(json::parse(rename->body) ==
+          json::parse(R"({"change-reports":[{"property-name":"name","old-value":"ZOS2",
+                          "new-value":"ZOS3"}]})"));
+    auto remove = c.read_frame();
+    REQUIRE(remove);
+    CHECK(remove->header("notification-type") == "inventory-change");
+    CHECK(remove->header("action") == "remove");
+    CHECK(remove->header("name") == "ZOS3");
+    // "notify": false sends nothing: the next frame is the CPC's rename.
+    auto cpc = c.read_frame();
+    REQUIRE(cpc);
+    CHECK(cpc->header("class") == "cpc");
+    CHECK(cpc->header("name") == "CPCX");
+    CHECK(cpc->header("notification-type") == "property-change");
+  }
+
   TEST_CASE("slow-reader: the fake leaves client frames unread for the duration") {
     Fake f(with_stomp(json::object()));
     auto c = f.subscriber("static.topic");

@@ -148,9 +148,15 @@ class FakeHmc {
   void publish(const Notification& n);
   // {"fault": "drop-mid-frame" | "stop-heartbeats" | "error-frame" | "malformed-json" |
   //  "oversized-frame" | "refuse-logon" | "expire-session" | "skip-sequence" | "slow-reader" |
-  //  "close" | "raw", ...parameters}; throws std::invalid_argument for an unknown fault or bad
-  //  parameter. See README.md ("Faults").
+  //  "close" | "raw" | "api-error", ...parameters}; throws std::invalid_argument for an unknown
+  //  fault or bad parameter. See README.md ("Faults").
   void fault(const nlohmann::json& fault);
+  // An inventory change, in queue order: {"inventory": "add" | "remove" | "rename", "cpc": NAME,
+  // "partition" | "lpar": NAME (a partition or LPAR of that CPC; none: the CPC itself),
+  // "to": NEW NAME (rename), "object-id" (add; default a fresh synthetic id), "dpm-enabled"
+  // (add a CPC), "notify" (default true: the inventory-change or property-change notification
+  // goes to every object-notification topic)}. Throws std::invalid_argument for a bad change.
+  void inventory(const nlohmann::json& change);
   void sleep(std::chrono::milliseconds d);
   // Queue a wait until at least n subscriptions (to topics `topic` selects) exist.
   void wait_for_subscribers(size_t n, const std::string& topic = "*",
