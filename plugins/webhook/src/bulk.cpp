@@ -80,7 +80,8 @@ void append_hec_event(std::string& out, const sluice_event& event, const HecFiel
   out.push_back('}');
 }
 
-Outcome read_hec_answer(const Outcome& whole, std::string_view body, size_t count) {
+Outcome read_hec_answer(const Outcome& whole, std::string_view body, size_t count,
+                        const std::map<int, Action>& status_map) {
   if (whole.action == Action::ok) return whole;
   const json answer = json::parse(body.begin(), body.end(), nullptr, false);
   if (!answer.is_object() || !answer.contains("code")) return whole;
@@ -88,7 +89,7 @@ Outcome read_hec_answer(const Outcome& whole, std::string_view body, size_t coun
       "HEC code " + snippet(text_of(answer, "code")) + ": " + snippet(text_of(answer, "text"));
   Outcome o = whole;
   o.reason = "HTTP " + std::to_string(whole.status) + " " + hec;
-  if (whole.action != Action::reject || whole.status != 400) return o;
+  if (whole.action != Action::reject || whole.status != 400 || status_map.count(400)) return o;
   auto k = answer.find("invalid-event-number");
   if (k == answer.end() || !k->is_number_integer()) return o;
   const int64_t bad = k->get<int64_t>();

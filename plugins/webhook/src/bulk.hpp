@@ -39,7 +39,9 @@ void append_hec_event(std::string& out, const sluice_event& event, const HecFiel
 // (0-based) answers each event: HEC indexed the events before k, refused event k and stopped,
 // so 0..k-1 are ok, k is rejected with HEC's text and code, k+1.. are retried. Any other answer
 // stays a whole-request answer, its reason naming HEC's code and text when the body has them.
-Outcome read_hec_answer(const Outcome& whole, std::string_view body, size_t count);
+// A status in `status_map` keeps the map's whole-request answer.
+Outcome read_hec_answer(const Outcome& whole, std::string_view body, size_t count,
+                        const std::map<int, Action>& status_map);
 
 // ---- Elasticsearch _bulk -------------------------------------------------------------------
 

@@ -750,7 +750,7 @@ class WebhookSink : public Sink {
     }
     auto answer = [this, n, refused = std::move(refused), sent,
                    done = std::move(done)](const Outcome& o) {
-      account(o);
+      if (!sent.empty()) account(o);  // else no request was sent: nothing was answered
       const bool any_refused = sent.size() < n;
       if (!any_refused && o.events.empty()) return done(to_delivery(o));
       std::vector<Delivery> answers(n);
@@ -769,8 +769,8 @@ class WebhookSink : public Sink {
         return read_bulk_answer(whole, text, ids, config_.status_map);
       };
     else
-      job->read_answer = [count](const Outcome& whole, std::string_view text) {
-        return read_hec_answer(whole, text, count);
+      job->read_answer = [count, this](const Outcome& whole, std::string_view text) {
+        return read_hec_answer(whole, text, count, config_.status_map);
       };
     job->done = std::move(answer);
     std::vector<std::shared_ptr<Job>> jobs{std::move(job)};

@@ -546,9 +546,9 @@ TEST_CASE("webhook: the options schema is valid JSON naming every option") {
   Harness h(WEBHOOK_SO);
   json s = json::parse(h.descriptor().options_schema);
   CHECK(s["required"] == json::array({"url"}));
-  for (const char* k : {"url", "body", "gzip", "headers", "auth", "idempotency_header",
-                        "signing_secret", "max_in_flight", "connect_timeout", "write_timeout",
-                        "read_timeout", "tls", "status_map", "user_agent", "splunk",
-                        "elasticsearch"})
+  for (const char* k :
+       {"url", "body", "gzip", "headers", "auth", "idempotency_header", "signing_secret",
+        "max_in_flight", "connect_timeout", "write_timeout", "read_timeout", "tls", "status_map",
+        "user_agent", "splunk", "elasticsearch"})
     CHECK_MESSAGE(s["properties"].contains(k), k);
 }

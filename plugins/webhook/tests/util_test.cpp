@@ -183,25 +183,25 @@ TEST_CASE("read_hec_answer: 200 ok, codes in the reason, invalid-event-number sp
                              now);
   };
   const std::string ok = R"({"text":"Success","code":0})";
-  Outcome o = read_hec_answer(whole(200, ok), ok, 3);
+  Outcome o = read_hec_answer(whole(200, ok), ok, 3, {});
   CHECK(o.action == Action::ok);
   CHECK(o.events.empty());
 
   const std::string busy = R"({"text":"Server is busy","code":9})";
-  o = read_hec_answer(whole(503, busy), busy, 3);
+  o = read_hec_answer(whole(503, busy), busy, 3, {});
   CHECK(o.action == Action::retry);
   CHECK(o.reason == "HTTP 503 HEC code 9: Server is busy");
   CHECK(o.events.empty());
 
   const std::string token = R"({"text":"Invalid token","code":4})";
-  o = read_hec_answer(whole(403, token), token, 3);
+  o = read_hec_answer(whole(403, token), token, 3, {});
   CHECK(o.action == Action::reject);
   CHECK(o.reason == "HTTP 403 HEC code 4: Invalid token");
   CHECK(o.events.empty());
 
   // Event 2 of 4 (index 1) names an index the token may not write to.
   const std::string index = R"({"text":"Incorrect index","code":7,"invalid-event-number":1})";
-  o = read_hec_answer(whole(400, index), index, 4);
+  o = read_hec_answer(whole(400, index), index, 4, {});
   REQUIRE(o.events.size() == 4);
   CHECK(o.events[0].action == Action::ok);
   CHECK(o.events[1].action == Action::reject);
@@ -217,13 +217,18 @@ TEST_CASE("read_hec_answer: 200 ok, codes in the reason, invalid-event-number sp
        {R"({"text":"Invalid data format","code":6,"invalid-event-number":4})",
         R"({"text":"Invalid data format","code":6,"invalid-event-number":-1})",
         R"({"text":"Invalid data format","code":6})"}) {
-    o = read_hec_answer(whole(400, body), body, 4);
+    o = read_hec_answer(whole(400, body), body, 4, {});
     CHECK(o.action == Action::reject);
     CHECK(o.events.empty());
     CHECK(o.reason == "HTTP 400 HEC code 6: Invalid data format");
   }
+  // status_map: {"400": reject}: the whole request, as the map says.
+  o = read_hec_answer(whole(400, index), index, 4, {{400, Action::reject}});
+  CHECK(o.action == Action::reject);
+  CHECK(o.events.empty());
+  CHECK(o.reason == "HTTP 400 HEC code 7: Incorrect index");
   // A body that is not HEC's: the status's answer as it is.
-  o = read_hec_answer(whole(400, "<html>"), "<html>", 2);
+  o = read_hec_answer(whole(400, "<html>"), "<html>", 2, {});
   CHECK(o.reason == "HTTP 400 Bad Request: <html>");
   CHECK(o.events.empty());
 }
