@@ -904,7 +904,7 @@ const char* options_schema() {
       "index": {"type": "string", "default": "sluice-{type}-%Y.%m.%d", "description": "index template: {type} {source} {subject} {id} {attr:NAME} (lower-cased, other characters than a-z 0-9 . _ - + as _) and %Y %m %d %H of the event time (UTC)"},
       "id": {"type": "string", "default": "{id}", "description": "document _id template; a create of an existing _id (409) counts as delivered"}}},
     "gzip": {"type": "boolean", "default": false, "description": "compress bodies (Content-Encoding: gzip)"},
-    "headers": {"type": "object", "additionalProperties": {"type": "string"}, "description": "extra headers; {type} {source} {subject} {id} are replaced (first event of a batch)"},
+    "headers": {"type": "object", "additionalProperties": {"type": "string"}, "description": "extra headers; {type} {source} {subject} {id} {attr:NAME} are replaced (first event of a batch)"},
     "auth": {"type": "object", "additionalProperties": false, "properties": {
       "bearer": {"type": "string", "writeOnly": true, "description": "token for Authorization: Bearer"},
       "username": {"type": "string", "description": "user for Authorization: Basic"},
