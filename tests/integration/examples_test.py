@@ -22,7 +22,8 @@ from checks import check, fail, poll
 
 # The secrets the example pipelines reference, with the values the fakes expect.
 ENV = {"HMC_PASSWORD": "hmcpassword", "LDM_PASSWORD": "ldm-demo-pw",
-       "WEBHOOK_SECRET": "demo-signing-secret", "WEBHOOK_TOKEN": "demo-token"}
+       "WEBHOOK_SECRET": "demo-signing-secret", "WEBHOOK_TOKEN": "demo-token",
+       "SPLUNK_HEC_TOKEN": "demo-hec-token", "ES_PASSWORD": "demo-es-password"}
 
 
 def env():

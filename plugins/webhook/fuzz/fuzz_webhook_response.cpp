@@ -1,7 +1,9 @@
 // libFuzzer target for the webhook's HTTP response handling: raw response bytes through
-// sluice::http::async_read_response (the one HTTP-reading helper) into the answer mapping.
+// sluice::http::async_read_response (the one HTTP-reading helper) into the answer mapping, and
+// the body through the splunk-hec and elasticsearch-bulk readers of per-event answers.
 // Invariants: no crash, no exception; the body kept never exceeds the limit and the read buffer
 // never exceeds its bound, whatever Content-Length, chunking or glued bytes say.
+#include "bulk.hpp"
 #include "webhook_util.hpp"
 
 #include <sluice/http_read.hpp>
@@ -15,7 +17,9 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <string>
 #include <string_view>
+#include <vector>
 
 namespace http = boost::beast::http;
 
@@ -50,5 +54,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       status_map, std::chrono::system_clock::from_time_t(1700000000));
   for (char c : o.reason)
     if (static_cast<unsigned char>(c) < 0x20) __builtin_trap();  // reasons go to logs
+  // Per-event answers: one per event of the request or none, never a control character.
+  static const std::vector<std::string> ids{"a", "b", "c"};
+  const auto hec = sluice::webhook::read_hec_answer(o, res.body(), ids.size(), status_map);
+  const auto bulk = sluice::webhook::read_bulk_answer(o, res.body(), ids, status_map);
+  for (const auto* answer : {&hec, &bulk}) {
+    if (!answer->events.empty() && answer->events.size() != ids.size()) __builtin_trap();
+    for (const auto& e : answer->events)
+      for (char c : e.reason)
+        if (static_cast<unsigned char>(c) < 0x20) __builtin_trap();
+  }
   return 0;
 }

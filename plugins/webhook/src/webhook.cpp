@@ -2,6 +2,7 @@
 // Every connection runs on the sink's strand of the plugin's shared io pool (sluice/net);
 // deliver_async() serialises on the caller's thread and hands the requests over. See README.md for
 // the options.
+#include "bulk.hpp"
 #include "webhook_util.hpp"
 
 #include <sluice/format.hpp>
@@ -47,7 +48,14 @@ using error_code = boost::system::error_code;
 using std::chrono::milliseconds;
 using Executor = sluice::net::Strand::Executor;
 
-enum class BodyMode { cloudevents, cloudevents_batch, json_array, json_lines };
+enum class BodyMode {
+  cloudevents,
+  cloudevents_batch,
+  json_array,
+  json_lines,
+  splunk_hec,
+  elasticsearch_bulk
+};
 
 Action parse_action(const std::string& s) {
   if (s == "ok") return Action::ok;
@@ -61,8 +69,11 @@ BodyMode parse_body(const std::string& s) {
   if (s == "cloudevents-batch") return BodyMode::cloudevents_batch;
   if (s == "json-array") return BodyMode::json_array;
   if (s == "json-lines") return BodyMode::json_lines;
+  if (s == "splunk-hec") return BodyMode::splunk_hec;
+  if (s == "elasticsearch-bulk") return BodyMode::elasticsearch_bulk;
   throw std::invalid_argument("body: unknown mode '" + s +
-                              "' (cloudevents, cloudevents-batch, json-array, json-lines)");
+                              "' (cloudevents, cloudevents-batch, json-array, json-lines, "
+                              "splunk-hec, elasticsearch-bulk)");
 }
 
 // An RFC 6901 pointer token: '~' as "~0", '/' as "~1".
@@ -89,6 +100,14 @@ struct Config {
   tls::ClientOptions tls;
   std::map<int, Action> status_map;
   std::string user_agent = "sluice-webhook/1.0";
+  HecFields hec;                                    // body: splunk-hec
+  std::string es_index = "sluice-{type}-%Y.%m.%d";  // body: elasticsearch-bulk
+  std::string es_id = "{id}";
+
+  // splunk-hec and elasticsearch-bulk: one request per batch whose response answers each event.
+  bool per_event_response() const {
+    return body == BodyMode::splunk_hec || body == BodyMode::elasticsearch_bulk;
+  }
 
   // Throws std::invalid_argument with the first problem read() finds.
   static Config from_json(const nlohmann::json& o) {
@@ -175,6 +194,31 @@ struct Config {
         }
       }
     c.user_agent = o.value("user_agent", c.user_agent);
+    if (auto sp = o.find("splunk"); sp != o.end()) {
+      if (c.body != BodyMode::splunk_hec) fail("/splunk", "splunk: only with body: splunk-hec");
+      c.hec.host = sp->value("host", c.hec.host);
+      c.hec.source = sp->value("source", c.hec.source);
+      c.hec.sourcetype = sp->value("sourcetype", c.hec.sourcetype);
+      c.hec.index = sp->value("index", c.hec.index);
+      if (sp->contains("token")) {
+        if (!c.authorization.empty())
+          fail("/splunk/token",
+               "splunk.token: auth sets the Authorization header already; use one");
+        else if (auto why = header_value_problem(sp->at("token").get<std::string>()))
+          fail("/splunk/token", "splunk.token: the token holds a " + *why);
+        else
+          c.authorization = "Splunk " + sp->at("token").get<std::string>();
+      }
+    }
+    if (auto es = o.find("elasticsearch"); es != o.end()) {
+      if (c.body != BodyMode::elasticsearch_bulk)
+        fail("/elasticsearch", "elasticsearch: only with body: elasticsearch-bulk");
+      c.es_index = es->value("index", c.es_index);
+      c.es_id = es->value("id", c.es_id);
+      if (auto why = index_template_problem(c.es_index))
+        fail("/elasticsearch/index", "elasticsearch.index: '" + c.es_index + "': " + *why);
+      if (c.es_id.empty()) fail("/elasticsearch/id", "elasticsearch.id: the _id cannot be empty");
+    }
     // What the configuration puts into headers must not end them either (a token file with a
     // stray line break, say); the secrets themselves stay out of the message.
     if (auto why = header_value_problem(c.authorization))
@@ -201,6 +245,9 @@ struct Job {
   std::string refused;  // why this request must not be sent (answered reject, never sent)
   http::request<http::string_body> request;
   std::string idempotency_key;  // of the events in the request, also when no header carries it
+  // splunk-hec, elasticsearch-bulk: turns what the status means and the body into the answer of
+  // each event of the request.
+  std::function<Outcome(const Outcome& whole, std::string_view body)> read_answer;
   std::function<void(const Outcome&)> done;
 };
 
@@ -225,7 +272,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // After an internal error on the strand: the request in flight ends in retry.
   void abort(const std::string& reason) {
     close();
-    finish(Outcome{Action::retry, 0, 0, reason}, false);
+    finish(Outcome{Action::retry, 0, 0, reason, {}}, false);
   }
 
  private:
@@ -283,7 +330,7 @@ class Pool {
 
   void submit(std::shared_ptr<Job> job) {
     if (stopping_) {
-      job->done(Outcome{Action::retry, 0, 0, "sink stopping"});
+      job->done(Outcome{Action::retry, 0, 0, "sink stopping", {}});
       return;
     }
     waiting_.push_back(std::move(job));
@@ -317,7 +364,7 @@ class Pool {
       if (auto c = w.lock()) c->close();
     auto waiting = std::move(waiting_);
     for (auto& job : waiting)
-      job->done(Outcome{Action::retry, 0, 0, "sink stopping"});
+      job->done(Outcome{Action::retry, 0, 0, "sink stopping", {}});
     if (busy_.empty() && stopped_) std::exchange(stopped_, nullptr)();
   }
 
@@ -354,6 +401,15 @@ class Pool {
     if (o.action == Action::retry && o.retry_after_ms)
       line += " after " + std::to_string(o.retry_after_ms) + " ms (Retry-After)";
     if (!o.reason.empty()) line += " (" + o.reason + ")";
+    if (!o.events.empty()) {
+      size_t retry = 0, reject = 0;
+      for (const auto& e : o.events) {
+        retry += e.action == Action::retry;
+        reject += e.action == Action::reject;
+      }
+      line += "; per event: " + std::to_string(o.events.size() - retry - reject) + " ok, " +
+              std::to_string(retry) + " retry, " + std::to_string(reject) + " reject";
+    }
     host_.debug(line);
   }
   void opened() { host_.metric("webhook.connections_opened"); }
@@ -442,7 +498,7 @@ void Connection::on_handshake(error_code ec, const std::string& what) {
   // A name that cannot be checked (tls::prepare_client) says so in its own words.
   if (ec == net::error::invalid_argument) {
     close();
-    return finish(Outcome{Action::retry, 0, 0, what}, false);
+    return finish(Outcome{Action::retry, 0, 0, what, {}}, false);
   }
   if (ec) return fail("TLS handshake", ec);
   connected_ = true;
@@ -480,12 +536,15 @@ void Connection::on_read(error_code ec, size_t) {
     Outcome outcome = map_response();
     const std::string note = "(response body over max_response_bytes " +
                              std::to_string(pool_.config().max_response_bytes) + ", not read)";
+    // elasticsearch-bulk: a 2xx whose items were not read answers no document: retry.
+    if (job_ && job_->read_answer) outcome = job_->read_answer(outcome, {});
     outcome.reason += outcome.reason.empty() ? note : " " + note;
     return finish(outcome, false);
   }
   if (ec) return fail("read", ec);
   const bool keep = parser_->get().keep_alive();
   Outcome outcome = map_response();
+  if (job_ && job_->read_answer) outcome = job_->read_answer(outcome, parser_->get().body());
   finish(outcome, keep);
 }
 
@@ -515,7 +574,7 @@ void Connection::fail(const std::string& what, error_code ec) {
     reason += "timed out";
   else
     reason += ec.message();
-  finish(Outcome{Action::retry, 0, 0, reason}, false);
+  finish(Outcome{Action::retry, 0, 0, reason, {}}, false);
 }
 
 void Connection::finish(const Outcome& outcome, bool keep_alive) {
@@ -622,6 +681,7 @@ class WebhookSink : public Sink {
 
   void deliver_async(const Batch& batch, Completion done) override {
     if (batch.empty()) return done(Delivery::ok());
+    if (config_.per_event_response()) return deliver_per_event_response(batch, std::move(done));
     // body: cloudevents: one request (and one answer) per event; else one for the batch.
     const bool each = config_.body == BodyMode::cloudevents;
     std::vector<std::shared_ptr<Job>> jobs;
@@ -646,14 +706,80 @@ class WebhookSink : public Sink {
     strand_.post([this, jobs = std::move(jobs)]() mutable {
       for (auto& job : jobs) {
         if (!job->refused.empty())
-          job->done(Outcome{Action::reject, 0, 0, job->refused});
+          job->done(Outcome{Action::reject, 0, 0, job->refused, {}});
         else
           pool_->submit(std::move(job));
       }
     });
   }
 
-  std::shared_ptr<Job> make_job(const sluice_event* events, size_t count, std::string key) {
+  // splunk-hec and elasticsearch-bulk: one request for the batch, less the events refused before
+  // sending (an index name or _id Elasticsearch would refuse), and one answer per event: those
+  // refused here, the others from the response's answer for each (or its whole answer).
+  void deliver_per_event_response(const Batch& batch, Completion done) {
+    const size_t n = batch.size();
+    std::vector<std::optional<Outcome>> refused(n);
+    std::vector<size_t> sent;  // batch positions of the request's events, in order
+    std::vector<sluice_event> sent_events;
+    std::vector<std::string> ids;
+    std::string body;
+    const bool es = config_.body == BodyMode::elasticsearch_bulk;
+    for (size_t i = 0; i < n; ++i) {
+      const sluice_event& ev = batch.events()[i];
+      if (es) {
+        IndexName index = expand_index(config_.es_index, ev);
+        std::string id = expand_template(config_.es_id, ev);
+        std::string why = index.problem;
+        if (why.empty() && id.empty()) why = "_id is empty";
+        if (why.empty() && id.size() > kMaxDocumentId)
+          why = "_id is over " + std::to_string(kMaxDocumentId) + " bytes";
+        if (!why.empty()) {
+          refused[i] =
+              Outcome{Action::reject, 0, 0, "elasticsearch-bulk: " + why + "; not sent", {}};
+          host().metric("webhook.events_refused");
+          continue;
+        }
+        append_bulk_create(body, index.name, id, ev);
+        ids.push_back(std::move(id));
+      } else {
+        append_hec_event(body, ev, config_.hec);
+        body.push_back('\n');
+      }
+      sent.push_back(i);
+      sent_events.push_back(ev);
+    }
+    auto answer = [this, n, refused = std::move(refused), sent,
+                   done = std::move(done)](const Outcome& o) {
+      if (!sent.empty()) account(o);  // else no request was sent: nothing was answered
+      const bool any_refused = sent.size() < n;
+      if (!any_refused && o.events.empty()) return done(to_delivery(o));
+      std::vector<Delivery> answers(n);
+      for (size_t i = 0; i < n; ++i)
+        if (refused[i]) answers[i] = to_delivery(*refused[i]);
+      for (size_t j = 0; j < sent.size(); ++j)
+        answers[sent[j]] = to_delivery(j < o.events.size() ? o.events[j] : o);
+      done(Delivery::per_event(std::move(answers)));
+    };
+    if (sent.empty()) return answer(Outcome{});
+    auto job = make_job(sent_events.data(), sent_events.size(),
+                        idempotency_key(sent_events.data(), sent_events.size()), std::move(body));
+    const size_t count = sent.size();
+    if (es)
+      job->read_answer = [ids = std::move(ids), this](const Outcome& whole, std::string_view text) {
+        return read_bulk_answer(whole, text, ids, config_.status_map);
+      };
+    else
+      job->read_answer = [count, this](const Outcome& whole, std::string_view text) {
+        return read_hec_answer(whole, text, count, config_.status_map);
+      };
+    job->done = std::move(answer);
+    std::vector<std::shared_ptr<Job>> jobs{std::move(job)};
+    submit(std::move(jobs));
+  }
+
+  // `prebuilt`: the body of splunk-hec and elasticsearch-bulk, built by the caller.
+  std::shared_ptr<Job> make_job(const sluice_event* events, size_t count, std::string key,
+                                std::string prebuilt = {}) {
     auto job = std::make_shared<Job>();
     job->idempotency_key = std::move(key);
     // Templates expand peer-controlled text ({type}, {subject}, ...): a CR or LF there would
@@ -700,6 +826,14 @@ class WebhookSink : public Sink {
         }
         req.set(http::field::content_type, "application/x-ndjson");
         break;
+      case BodyMode::splunk_hec:
+        body = std::move(prebuilt);
+        req.set(http::field::content_type, "application/json");
+        break;
+      case BodyMode::elasticsearch_bulk:
+        body = std::move(prebuilt);
+        req.set(http::field::content_type, "application/x-ndjson");
+        break;
     }
     if (config_.gzip) {
       body = gzip(body);
@@ -737,6 +871,9 @@ class WebhookSink : public Sink {
         host().metric("webhook.responses_reject");
         break;
     }
+    for (const auto& e : o.events)  // a response that answers each event
+      if (e.action != Action::ok)
+        host().metric(e.action == Action::retry ? "webhook.events_retry" : "webhook.events_reject");
   }
 
   Config config_;
@@ -756,9 +893,18 @@ const char* options_schema() {
   "required": ["url"],
   "properties": {
     "url": {"type": "string", "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://", "x-sluice-cleartext": {"pattern": "^[Hh][Tt][Tt][Pp]://"}, "description": "http:// or https:// URL to POST to"},
-    "body": {"type": "string", "enum": ["cloudevents", "cloudevents-batch", "json-array", "json-lines"], "default": "cloudevents-batch", "description": "request body: one structured CloudEvent per request, a CloudEvents batch, a JSON array or JSON lines of sluice's JSON form"},
+    "body": {"type": "string", "enum": ["cloudevents", "cloudevents-batch", "json-array", "json-lines", "splunk-hec", "elasticsearch-bulk"], "default": "cloudevents-batch", "description": "request body: one structured CloudEvent per request, a CloudEvents batch, a JSON array or JSON lines of sluice's JSON form, Splunk HEC events (/services/collector/event), an Elasticsearch _bulk request; the last two answer each event from the response"},
+    "splunk": {"type": "object", "additionalProperties": false, "description": "body: splunk-hec: the token and each event's metadata; templates {type} {source} {subject} {id} {attr:NAME}, a field that expands to nothing is left out", "properties": {
+      "token": {"type": "string", "writeOnly": true, "description": "HEC token: Authorization: Splunk <token>"},
+      "host": {"type": "string", "default": "{subject}", "description": "host of each event"},
+      "source": {"type": "string", "default": "{source}", "description": "source of each event"},
+      "sourcetype": {"type": "string", "default": "sluice:{type}", "description": "sourcetype of each event"},
+      "index": {"type": "string", "description": "index of each event; none: the token's default index"}}},
+    "elasticsearch": {"type": "object", "additionalProperties": false, "description": "body: elasticsearch-bulk: where each event is created", "properties": {
+      "index": {"type": "string", "default": "sluice-{type}-%Y.%m.%d", "description": "index template: {type} {source} {subject} {id} {attr:NAME} (lower-cased, other characters than a-z 0-9 . _ - + as _) and %Y %m %d %H of the event time (UTC)"},
+      "id": {"type": "string", "default": "{id}", "description": "document _id template; a create of an existing _id (409) counts as delivered"}}},
     "gzip": {"type": "boolean", "default": false, "description": "compress bodies (Content-Encoding: gzip)"},
-    "headers": {"type": "object", "additionalProperties": {"type": "string"}, "description": "extra headers; {type} {source} {subject} {id} are replaced (first event of a batch)"},
+    "headers": {"type": "object", "additionalProperties": {"type": "string"}, "description": "extra headers; {type} {source} {subject} {id} {attr:NAME} are replaced (first event of a batch)"},
     "auth": {"type": "object", "additionalProperties": false, "properties": {
       "bearer": {"type": "string", "writeOnly": true, "description": "token for Authorization: Bearer"},
       "username": {"type": "string", "description": "user for Authorization: Basic"},

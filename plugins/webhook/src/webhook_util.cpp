@@ -302,6 +302,8 @@ std::string expand_template(std::string_view text, const sluice_event& event) {
           value = e.subject();
         else if (name == "id")
           value = e.id();
+        else if (name.substr(0, 5) == "attr:")
+          value = e.attribute(name.substr(5)).value_or(std::string_view());
         if (value) {
           out.append(*value);
           i = close + 1;

@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace sluice::webhook {
 
@@ -42,8 +43,9 @@ std::string sign_v1(std::string_view secret, std::string_view timestamp, std::st
 // 16 bytes of SHA-256 over "source\nid\n" of each event, in hex (32 characters).
 std::string idempotency_key(const sluice_event* events, size_t count);
 
-// Replaces {type}, {source}, {subject}, {id} with the event's fields ({subject} is empty when the
-// event has none); other text, including other braces, stays as it is.
+// Replaces {type}, {source}, {subject}, {id} with the event's fields and {attr:NAME} with the value
+// of the event's attribute NAME ({subject} and a missing attribute are empty); other text,
+// including other braces, stays as it is.
 std::string expand_template(std::string_view text, const sluice_event& event);
 
 // Why `value` cannot be an HTTP header value, or nullopt when it can: it must hold no control
@@ -59,6 +61,9 @@ struct Outcome {
   int status = 0;
   uint32_t retry_after_ms = 0;
   std::string reason;
+  // Bodies whose response answers each event (splunk-hec, elasticsearch-bulk): one outcome per
+  // event of the request, in its order; empty: the fields above answer the whole request.
+  std::vector<Outcome> events;
 };
 // The first 200 bytes of a body for a reason text, control characters as spaces.
 std::string snippet(std::string_view body);

@@ -7,10 +7,13 @@
 //    are dead-lettered, the others count as delivered, and a replay sends only the refused ones.
 //    With the spool on and kill -9 while some events of a batch wait for a retry, nothing is
 //    lost; the events read from the spool with them are sent again (at least once).
+//  - elasticsearch-bulk and splunk-hec against the emulated APIs, partial failures included:
+//    which events are delivered, which arrive on a later attempt, which are dead-lettered and why.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 #include <sluice/testing.hpp>
 
+#include "emulators.hpp"
 #include "receiver.hpp"
 
 #include <fcntl.h>
@@ -34,6 +37,8 @@
 using namespace std::chrono_literals;
 using nlohmann::json;
 using sluice::webhook::testing::Answer;
+using sluice::webhook::testing::BulkEmulator;
+using sluice::webhook::testing::HecEmulator;
 using sluice::webhook::testing::Receiver;
 namespace fs = std::filesystem;
 
@@ -467,4 +472,144 @@ TEST_CASE("pipeline per event + spool: kill -9 while some events wait for a retr
   // read per batch of 50): their records were not acknowledged, so they come again.
   for (const auto& [id, n] : before)
     CHECK_MESSAGE(after[id] == 1, id);
+}
+
+namespace {
+
+// The pipeline() text with the generator replaying `events` and the sink options `options`.
+std::string replay_pipeline(const std::string& url, const fs::path& dir, const fs::path& events,
+                            int count, const std::string& options, const fs::path& dlq) {
+  std::string text =
+      pipeline(url, dir / "state", "", count, "    dead_letter: {path: " + dlq.string() + "}\n");
+  text.replace(text.find("template: minimal"), 17, "replay: \"" + events.string() + "\"");
+  text.replace(text.find("body: cloudevents-batch"), 23, options);
+  return text;
+}
+
+json replay_line(const std::string& id, const json& data, const json& attributes = json::object()) {
+  return json{{"id", id},
+              {"source", "test://gen"},
+              {"type", "test.bulk"},
+              {"subject", "/s"},
+              {"time", "2025-11-21T05:03:52.123Z"},
+              {"attributes", attributes},
+              {"data", data}};
+}
+
+}  // namespace
+
+TEST_CASE("pipeline elasticsearch-bulk: 201, 409, 429 then 201, 503 then 201, 400 dead-lettered") {
+  TempDir dir;
+  Receiver r;
+  BulkEmulator es;
+  r.respond_with(std::ref(es));
+  // es-12 is refused twice (429), es-15 once (an item 503): both arrive on a later attempt.
+  es.fail("es-12", 429, "es_rejected_execution_exception", "rejected execution", 2);
+  es.fail("es-15", 503, "unavailable_shards_exception", "primary shard is not active", 1);
+  const fs::path log = dir.path / "sluice.log", p = dir.path / "p.yaml";
+  const fs::path dlq = dir.path / "dlq.jsonl", events = dir.path / "events.jsonl";
+  {
+    std::ofstream out(events);
+    for (int i = 1; i <= 30; ++i) {
+      // es-7's data.n is a text where es-1 made it a number: a mapping error.
+      out << replay_line("es-" + std::to_string(i), i == 7 ? json{{"n", "seven"}} : json{{"n", i}})
+                 .dump()
+          << "\n";
+      if (i == 20) out << replay_line("es-20", json{{"n", 20}}).dump() << "\n";  // again: 409
+    }
+  }
+  write_file(
+      p, replay_pipeline(r.url("/_bulk"), dir.path, events, 31, "body: elasticsearch-bulk", dlq));
+  const std::string index = "sluice-test.bulk-2025.11.21";
+  auto stored = [&] {
+    auto docs = es.documents();
+    return docs.count(index) ? docs[index].size() : size_t{0};
+  };
+  {
+    Sluice run({"run", p.string()}, log);
+    const bool done = poll_until([&] { return json_lines(dlq).size() >= 1 && stored() >= 29; });
+    INFO(read_file(log));
+    REQUIRE(done);
+    run.signal(SIGTERM);
+    CHECK(run.wait() == 0);
+  }
+  const std::string run_log = read_file(log);
+  INFO(run_log);
+  auto docs = es.documents()[index];
+  CHECK(docs.size() == 29);
+  for (int i = 1; i <= 30; ++i)
+    if (i != 7) CHECK_MESSAGE(docs.count("es-" + std::to_string(i)) == 1, i);
+  CHECK(es.creates("es-12") == 3);
+  CHECK(es.creates("es-15") == 2);
+  CHECK(es.creates("es-20") == 2);  // the second create answered 409: delivered, not dead
+  CHECK(es.creates("es-1") == 1);   // nothing that arrived was sent again
+  auto lines = json_lines(dlq);
+  REQUIRE(lines.size() == 1);
+  CHECK(lines[0]["event"]["id"] == "es-7");
+  CHECK(lines[0]["status"] == 400);
+  CHECK(lines[0]["reason"] ==
+        "rejected: elasticsearch 400 mapper_parsing_exception: failed to parse field [data.n] of "
+        "type [long] in document with id 'es-7'. Preview of field's value: 'seven'");
+  // The accounting at stop: received 31, delivered 30, dead-lettered 1, balanced.
+  CHECK(std::regex_search(run_log, std::regex(R"(hook\s+31\s+0\s+30\s+0\s+0\s+0\s+1\s.*\syes)")));
+}
+
+TEST_CASE("pipeline splunk-hec: busy, then the events of a refused index dead-lettered alone") {
+  TempDir dir;
+  Receiver r;
+  HecEmulator hec("tok-0123456789");
+  hec.allow_indexes({"main"});
+  hec.busy(1);
+  r.respond_with(std::ref(hec));
+  const fs::path log = dir.path / "sluice.log", p = dir.path / "p.yaml";
+  const fs::path dlq = dir.path / "dlq.jsonl", events = dir.path / "events.jsonl";
+  {
+    std::ofstream out(events);
+    for (int i = 1; i <= 20; ++i)
+      out << replay_line("hec-" + std::to_string(i), json{{"n", i}},
+                         {{"index", i == 5 || i == 13 ? "secret" : "main"}})
+                 .dump()
+          << "\n";
+  }
+  write_file(p, replay_pipeline(r.url("/services/collector/event"), dir.path, events, 20,
+                                "body: splunk-hec, splunk: {token: tok-0123456789, "
+                                "index: \"{attr:index}\", host: \"{attr:sluice-source}\"}",
+                                dlq));
+  auto ids = [&] {
+    std::map<std::string, int> n;
+    for (const auto& e : hec.indexed())
+      ++n[e["event"]["id"].get<std::string>()];
+    return n;
+  };
+  {
+    Sluice run({"run", p.string()}, log);
+    const bool done = poll_until([&] { return json_lines(dlq).size() >= 2 && ids().size() >= 18; });
+    INFO(read_file(log));
+    REQUIRE(done);
+    run.signal(SIGTERM);
+    CHECK(run.wait() == 0);
+  }
+  const std::string run_log = read_file(log);
+  INFO(run_log);
+  auto indexed = ids();
+  CHECK(indexed.size() == 18);
+  for (const auto& [id, n] : indexed) {
+    CHECK_MESSAGE(n == 1, id);
+    CHECK_MESSAGE((id != "hec-5" && id != "hec-13"), id);
+  }
+  for (const auto& e : hec.indexed()) {
+    CHECK(e["index"] == "main");
+    CHECK(e["host"] == "gen");
+    CHECK(e["sourcetype"] == "sluice:test.bulk");
+  }
+  std::set<std::string> dead;
+  for (const auto& l : json_lines(dlq)) {
+    dead.insert(l["event"]["id"].get<std::string>());
+    CHECK(l["status"] == 400);
+    CHECK(l["reason"].get<std::string>().rfind(
+              "rejected: HTTP 400 HEC code 7: Incorrect index (event ", 0) == 0);
+  }
+  CHECK(dead == std::set<std::string>{"hec-5", "hec-13"});
+  CHECK(r.requests().front().answered == 503);
+  CHECK(std::regex_search(run_log, std::regex(R"(hook\s+20\s+0\s+18\s+0\s+0\s+0\s+2\s.*\syes)")));
 }

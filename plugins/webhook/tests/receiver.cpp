@@ -66,6 +66,7 @@ struct Receiver::Impl {
   std::optional<std::pair<Answer, std::chrono::steady_clock::time_point>> window;
   Answer fallback;
   std::map<std::string, Answer> by_subject;
+  std::function<Answer(const Recorded&)> responder;
   std::vector<Recorded> recorded;
   uint64_t connections = 0;
   size_t concurrent = 0;
@@ -73,13 +74,20 @@ struct Receiver::Impl {
   uint64_t events = 0;
   std::vector<std::function<void()>> closers;  // io thread only
 
-  Answer next_answer(const std::string& body) {
-    std::lock_guard lock(mutex);
-    if (!script.empty()) {
-      Answer a = std::move(script.front());
-      script.pop_front();
-      return a;
+  Answer next_answer(const Recorded& rec) {
+    const std::string& body = rec.body;
+    std::function<Answer(const Recorded&)> respond;
+    {
+      std::lock_guard lock(mutex);
+      if (!script.empty()) {
+        Answer a = std::move(script.front());
+        script.pop_front();
+        return a;
+      }
+      respond = responder;
     }
+    if (respond) return respond(rec);  // without the lock: it may take its own
+    std::lock_guard lock(mutex);
     if (!by_subject.empty() && !body.empty() && body.front() == '{') {
       const auto event = nlohmann::json::parse(body, nullptr, false);
       if (event.is_object() && event.contains("subject") && event["subject"].is_string())
@@ -174,7 +182,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       rec.client_certificate = peer != nullptr;
       if (peer) X509_free(peer);
     }
-    answer_ = r_.next_answer(rec.body);
+    answer_ = r_.next_answer(rec);
     rec.answered = answer_.kind == Answer::Kind::respond ? answer_.status : 0;
     answered_ = false;
     {
@@ -346,6 +354,11 @@ void Receiver::set_default(Answer answer) {
 void Receiver::answer_subject(std::string subject, Answer answer) {
   std::lock_guard lock(impl_->mutex);
   impl_->by_subject[std::move(subject)] = std::move(answer);
+}
+
+void Receiver::respond_with(std::function<Answer(const Recorded&)> respond) {
+  std::lock_guard lock(impl_->mutex);
+  impl_->responder = std::move(respond);
 }
 
 void Receiver::go_down() {

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -95,6 +96,10 @@ class Receiver {
   // A request whose body is one CloudEvent (body: cloudevents) with this subject gets `answer`
   // (the script still comes first; the window and the default are not asked).
   void answer_subject(std::string subject, Answer answer);
+  // Every request the script does not cover is answered by `respond` (an emulated API, see
+  // emulators.hpp), called on the receiver's thread; the subject answers, the window and the
+  // default are not asked. An empty function turns it off.
+  void respond_with(std::function<Answer(const Recorded&)> respond);
 
   // Stop listening and drop every connection (the sink then sees "connection refused"); come_up
   // listens on the same port again.

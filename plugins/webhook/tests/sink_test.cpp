@@ -538,7 +538,7 @@ TEST_CASE("webhook: bad options fail create with a clear message") {
                        "bad url 'ftp://x': scheme must be http or https", std::runtime_error);
   CHECK_THROWS_WITH_AS(h.create(R"({"url":"http://x","body":"xml"})"),
                        "body: unknown mode 'xml' (cloudevents, cloudevents-batch, json-array, "
-                       "json-lines)",
+                       "json-lines, splunk-hec, elasticsearch-bulk)",
                        std::runtime_error);
 }
 
@@ -546,8 +546,9 @@ TEST_CASE("webhook: the options schema is valid JSON naming every option") {
   Harness h(WEBHOOK_SO);
   json s = json::parse(h.descriptor().options_schema);
   CHECK(s["required"] == json::array({"url"}));
-  for (const char* k : {"url", "body", "gzip", "headers", "auth", "idempotency_header",
-                        "signing_secret", "max_in_flight", "connect_timeout", "write_timeout",
-                        "read_timeout", "tls", "status_map", "user_agent"})
+  for (const char* k :
+       {"url", "body", "gzip", "headers", "auth", "idempotency_header", "signing_secret",
+        "max_in_flight", "connect_timeout", "write_timeout", "read_timeout", "tls", "status_map",
+        "user_agent", "splunk", "elasticsearch"})
     CHECK_MESSAGE(s["properties"].contains(k), k);
 }
