@@ -5,8 +5,7 @@
 //
 // The spool policy with fsync (`queue: {policy: spool}`, `spool: {fsync: batch}`) is measured
 // beside a baseline of its own from the same run: the raw spool appending one event per call
-// (one write and one fdatasync per event, what a per-event push costs), with one generator and
-// with four (their appends share fdatasyncs: group commit).
+// (one write and one fdatasync per event, what a per-event push costs).
 //
 //   bus_bench [--events N] [--spool-events N] [--plugins DIR]
 #include <sluice/core/json_check.hpp>
@@ -128,7 +127,7 @@ struct RunResult {
 
 RunResult run_pipeline(sluice::core::PluginHost& host, const std::string& plugin_dir,
                        const std::string& sink_plugin, const std::string& templ, size_t n,
-                       double rate = 0, const std::string& spool_dir = "", size_t sources = 1) {
+                       double rate = 0, const std::string& spool_dir = "") {
   sluice::core::Logger log;
   log.set_level(sluice::core::LogLevel::warn);
   sluice::core::PipelineConfig p;
@@ -160,18 +159,9 @@ RunResult run_pipeline(sluice::core::PluginHost& host, const std::string& plugin
   }
   sluice::core::RouteConfig r;
   r.name = "all";
+  r.from = {"gen"};
   r.to = {"out"};
-  // `sources` generators share the n events (the spool case: appends that share fdatasyncs).
-  for (size_t i = 0; i < sources; ++i) {
-    sluice::core::SourceConfig s = src;
-    if (sources > 1) {
-      s.name = "gen" + std::to_string(i);
-      s.options["count"] = n / sources + (i < n % sources ? 1 : 0);
-      s.options["seed"] = i + 1;
-    }
-    r.from.push_back(s.name);
-    p.sources.push_back(s);
-  }
+  p.sources = {src};
   p.sinks = {sink};
   p.routes = {r};
 
@@ -284,7 +274,7 @@ int main(int argc, char** argv) {
   // The spool policy with fsync, on the file system of TMPDIR (or /tmp).
   if (!spool_n) spool_n = std::max<size_t>(1000, n / 4);
   double spool_base = 0;
-  RunResult spool_run, spool_run4;
+  RunResult spool_run;
   {
     sluice::testing::TempDir dir("sluice-bus-bench");
     spool_base =
@@ -292,8 +282,6 @@ int main(int argc, char** argv) {
     try {
       spool_run = run_pipeline(host, plugin_dir, "null", "hmc-os-message", spool_n, 0,
                                (dir.path / "out").string());
-      spool_run4 = run_pipeline(host, plugin_dir, "null", "hmc-os-message", spool_n, 0,
-                                (dir.path / "out4").string(), 4);
     } catch (const std::exception& e) {
       fprintf(stderr, "cannot run generator -> null through a spool: %s\n", e.what());
       return 1;
@@ -316,10 +304,6 @@ int main(int argc, char** argv) {
          "runtime: generator.so(hmc-os-message) -> spool -> null", spool_run.events_per_s,
          spool_run.events_per_s / spool_base, (unsigned long long)spool_run.delivered,
          spool_run.balanced ? "yes" : "NO");
-  printf("%-52s %12.0f %7.2fx  (delivered %llu, balanced %s)\n",
-         "runtime: 4 x generator.so(hmc-os-message) -> spool", spool_run4.events_per_s,
-         spool_run4.events_per_s / spool_base, (unsigned long long)spool_run4.delivered,
-         spool_run4.balanced ? "yes" : "NO");
   printf("\nlatency event time -> delivery (batch max_delay 5ms, queue 65536):\n");
   printf("  saturated (%zu events as fast as possible): p50 %.1f us  p99 %.1f us  p999 %.1f us\n",
          saturated.size(), percentile(saturated, 0.50) / 1e3, percentile(saturated, 0.99) / 1e3,
@@ -327,8 +311,5 @@ int main(int argc, char** argv) {
   printf("  paced (%zu events at 100000/s):             p50 %.1f us  p99 %.1f us  p999 %.1f us\n",
          paced.size(), percentile(paced, 0.50) / 1e3, percentile(paced, 0.99) / 1e3,
          percentile(paced, 0.999) / 1e3);
-  return null_min.balanced && null_os.balanced && probe_run.balanced && spool_run.balanced &&
-                 spool_run4.balanced
-             ? 0
-             : 1;
+  return null_min.balanced && null_os.balanced && probe_run.balanced && spool_run.balanced ? 0 : 1;
 }

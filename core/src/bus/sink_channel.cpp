@@ -75,28 +75,16 @@ Clock::time_point SinkChannel::stop_deadline() const {
 
 // ==== push ===================================================================================
 
-std::unique_ptr<SinkQueue::PendingPush> SinkChannel::append_run(std::vector<EventPtr>& run,
-                                                                bool& wake, uint64_t& newly_dropped,
-                                                                uint64_t& spool_errors_to_log,
-                                                                std::string& spool_error_text,
-                                                                bool defer) {
-  if (run.empty()) return nullptr;
+void SinkChannel::append_run(std::vector<EventPtr>& run, bool& wake, uint64_t& newly_dropped,
+                             uint64_t& spool_errors_to_log, std::string& spool_error_text) {
+  if (run.empty()) return;
   if (queue_->events() == 0) {
     pending_since_ = Clock::now();
     wake = true;
   }
-  std::unique_ptr<SinkQueue::PendingPush> pending;
-  if (defer)
-    pending = queue_->push_batch_begin(run);
-  else
-    queue_->push_batch(run);
+  queue_->push_batch(run);
   run.clear();
-  count_losses(queue_->take_losses(), newly_dropped, spool_errors_to_log, spool_error_text);
-  return pending;
-}
-
-void SinkChannel::count_losses(const SinkQueue::Losses& lost, uint64_t& newly_dropped,
-                               uint64_t& spool_errors_to_log, std::string& spool_error_text) {
+  SinkQueue::Losses lost = queue_->take_losses();
   c_.dropped_newest += lost.dropped_newest;
   c_.dropped_oldest += lost.dropped_oldest;
   newly_dropped += lost.dropped_newest + lost.dropped_oldest;
@@ -140,7 +128,7 @@ void SinkChannel::push(std::span<EventPtr> events) {
   for (EventPtr& ev : events) {
     const uint64_t bytes = ev.bytes();
     if (!run.empty() && queue_->full_after(bytes, run.size(), run_bytes)) {
-      append_run(run, wake, newly_dropped, spool_errors_to_log, spool_error_text, false);
+      append_run(run, wake, newly_dropped, spool_errors_to_log, spool_error_text);
       run_bytes = 0;
     }
     if (run.empty() && queue_->full(bytes)) {
@@ -174,18 +162,7 @@ void SinkChannel::push(std::span<EventPtr> events) {
     run.push_back(std::move(ev));
     run_bytes += bytes;
   }
-  // The last run (usually the whole push): a spool writes it now and syncs it without m_, so
-  // that the dispatcher goes on meanwhile and other sources' pushes share the fdatasync.
-  if (auto pending =
-          append_run(run, wake, newly_dropped, spool_errors_to_log, spool_error_text, true)) {
-    lock.unlock();
-    const SinkQueue::Losses lost = queue_->push_batch_end(std::move(pending));
-    lock.lock();
-    count_losses(lost, newly_dropped, spool_errors_to_log, spool_error_text);
-    // Readable only now: a dispatcher that found the queue empty meanwhile waits with no
-    // deadline and must be woken.
-    wake = true;
-  }
+  append_run(run, wake, newly_dropped, spool_errors_to_log, spool_error_text);
   if (dispatcher_waiting_ && (wake || queue_->events() >= config_.batch.max_events ||
                               queue_->bytes() >= config_.batch.max_bytes))
     work_.notify_one();
@@ -701,8 +678,7 @@ SinkMetrics SinkChannel::counters() const {
     std::lock_guard lock(m_);
     x = c_;
     x.spooled = queue_->spooled();
-    // A spool's events waiting for their sync are spooled but not yet events().
-    x.queued = queue_->events() - std::min<size_t>(queue_->events(), x.spooled);
+    x.queued = queue_->events() - x.spooled;
     // A spool's bytes are its files on disk; a memory queue's, the events it holds.
     (queue_->durable() ? x.spool_bytes : x.queued_bytes) = queue_->bytes();
     x.spooled += spooled_at_stop_;

@@ -8,9 +8,8 @@
 //     called under m_ only (its contract: no locking of its own needed).
 //   - m_ is never held across a call into the plugin (deliver, stop, destroy), into the
 //     dead-letter writer, or into the logger: those can block or call back (complete_batch
-//     from inside deliver takes m_). The one exception is the queue: a spool's write runs
-//     under m_, once per push() call, not once per event; its fdatasync (fsync: batch) runs
-//     after push() released m_ (SinkQueue::push_batch_end), shared by concurrent pushes.
+//     from inside deliver takes m_). The one exception is the queue: a spool's append (and its
+//     fdatasync) runs under m_, once per push() call, not once per event.
 //   - Three condition variables, all on m_: work_ (the dispatcher waits for events, the batch
 //     delay or a retry), space_ (emitters blocked on a full queue), idle_ (drain() and
 //     join_dispatcher() wait for an empty channel or the dispatcher's end).
@@ -113,14 +112,9 @@ class SinkChannel final : public Instance {
   bool batch_ready(Clock::time_point now) const;
   Batch* find_batch(uint64_t id);
   void remove_batch(Batch* b);
-  // push(): appends `run` (events that fit) in one push_batch; under m_. `defer`: with
-  // push_batch_begin, returning what the caller finishes with push_batch_end without m_.
-  std::unique_ptr<SinkQueue::PendingPush> append_run(std::vector<EventPtr>& run, bool& wake,
-                                                     uint64_t& newly_dropped,
-                                                     uint64_t& spool_errors_to_log,
-                                                     std::string& spool_error_text, bool defer);
-  void count_losses(const SinkQueue::Losses& lost, uint64_t& newly_dropped,
-                    uint64_t& spool_errors_to_log, std::string& spool_error_text);  // under m_
+  // push(): appends `run` (events that fit) in one push_batch; under m_.
+  void append_run(std::vector<EventPtr>& run, bool& wake, uint64_t& newly_dropped,
+                  uint64_t& spool_errors_to_log, std::string& spool_error_text);
   Clock::time_point stop_deadline() const;
 
   const SinkConfig config_;

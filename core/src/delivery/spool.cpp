@@ -340,15 +340,12 @@ Spool::Spool(SpoolOptions options) : options_(std::move(options)) {
 Spool::~Spool() {
   close();
   std::lock_guard lock(mutex_);
-  // An acknowledgement saved without a sync gets one now (a failure only leaves it unsynced).
-  if (options_.fsync != SpoolFsync::never && persisted_.before(written_)) persist_cursor(true);
   if (write_fd_ >= 0) {
     // Nothing waits for this sync any more: a failure only counts.
     if (options_.fsync != SpoolFsync::never) sync_fd(write_fd_);
     ::close(write_fd_);
   }
   if (read_fd_ >= 0) ::close(read_fd_);
-  if (cursor_fd_ >= 0) ::close(cursor_fd_);
 }
 
 std::string Spool::segment_path(uint64_t seq) const {
@@ -465,7 +462,6 @@ void Spool::recover() {
   }
   read_ = acked_;
   persisted_ = acked_;
-  written_ = acked_;
   recovery_.segments = segments_.size();
   recovery_.pending_events = unread_;
   for (const auto& [seq, seg] : segments_)
@@ -573,7 +569,6 @@ void Spool::open_writer() {
     if (acked_.segment != write_seq_) acked_ = Position{write_seq_, 0, 0};
     read_ = acked_;
     persisted_ = acked_;
-    written_ = acked_;
   } else {
     write_seq_ = segments_.rbegin()->first;
   }
@@ -583,17 +578,7 @@ void Spool::open_writer() {
 }
 
 void Spool::roll_segment() {
-  if (options_.fsync == SpoolFsync::batch && !unsynced_.empty()) {
-    // Appends waiting for their sync: this one covers them (and the directory entry).
-    int err = sync_fd(write_fd_);
-    if (!err && directory_dirty_) {
-      sync_directory_locked();
-      if (directory_dirty_) err = errno ? errno : EIO;
-    }
-    resolve_synced_locked(
-        write_seq_, UINT64_MAX, err,
-        err && directory_dirty_ ? "cannot sync the directory" : "cannot sync (fdatasync)");
-  } else if (options_.fsync != SpoolFsync::never)
+  if (options_.fsync != SpoolFsync::never)
     if (int err = sync_fd(write_fd_))
       // With fsync: batch every record was synced when it was appended; this sync covers the
       // tail of fsync: interval. Nothing is acknowledged on the strength of it.
@@ -609,7 +594,7 @@ void Spool::roll_segment() {
   if (options_.fsync != SpoolFsync::never) sync_directory_locked();
 }
 
-void Spool::flush_locked(Tickets* tickets) {
+void Spool::flush_locked() {
   if (write_buffer_.empty()) return;
   Segment& seg = segments_[write_seq_];
   const std::string path = segment_path(write_seq_);
@@ -626,6 +611,18 @@ void Spool::flush_locked(Tickets* tickets) {
         throw io_error("cannot write", path);
       }
     write_all(write_fd_, write_buffer_.data(), write_buffer_.size(), path);
+    // fsync: batch. The records count as accepted only once they are on disk, together with
+    // the directory entry of a new segment.
+    if (options_.fsync == SpoolFsync::batch) {
+      if (int err = sync_fd(write_fd_)) {
+        errno = err;
+        throw io_error("cannot sync (fdatasync)", path);
+      }
+      if (directory_dirty_) {
+        sync_directory_locked();
+        if (directory_dirty_) throw io_error("cannot sync the directory", options_.directory);
+      }
+    }
   } catch (...) {
     // Nothing of the buffer is accepted: cut off whatever part reached the file, so that the
     // segment ends at a record boundary again, and forget the buffered records.
@@ -633,7 +630,6 @@ void Spool::flush_locked(Tickets* tickets) {
     if (write_fd_ >= 0 && ::ftruncate(write_fd_, static_cast<off_t>(seg.size)) != 0) {
       // The torn tail is cut off by recovery at the next open.
     }
-    if (read_fd_seq_ == write_seq_) read_buffer_.clear();  // offsets reused by the next write
     stats_.appended -= write_buffer_records_;
     failed_records_ = write_buffer_records_;
     write_buffer_.clear();
@@ -644,173 +640,41 @@ void Spool::flush_locked(Tickets* tickets) {
   seg.size += write_buffer_.size();
   seg.records += write_buffer_records_;
   stats_.bytes += write_buffer_.size();
-  if (options_.fsync == SpoolFsync::batch) {
-    // The records count as accepted (and can be read) only once they are on disk, together
-    // with the directory entry of a new segment: wait_synced_locked() (group commit).
-    const uint64_t ticket = next_ticket_++;
-    unsynced_.push_back(Unsynced{ticket, write_seq_, write_buffer_records_, write_buffer_.size()});
-    stats_.unsynced += write_buffer_records_;
-    if (tickets) tickets->emplace_back(ticket, write_buffer_records_);
-  } else {
-    unread_ += write_buffer_records_;
-  }
+  unread_ += write_buffer_records_;
   write_buffer_.clear();
   write_buffer_records_ = 0;
   changed_.notify_all();
 }
 
-void Spool::wait_synced_locked(std::unique_lock<std::mutex>& lock, uint64_t ticket) {
-  while (!unsynced_.empty() && unsynced_.front().ticket <= ticket) {
-    if (syncing_) {
-      // Another append is syncing: its fdatasync may cover this one's records too.
-      synced_.wait(lock);
-      continue;
-    }
-    // The leader: one fdatasync for every write so far, without the lock, so that appends
-    // arriving meanwhile write theirs and wait for the next one.
-    syncing_ = true;
-    const uint64_t seq = write_seq_;
-    const uint64_t upto = unsynced_.back().ticket;
-    std::string what = "cannot sync (fdatasync)";
-    int err = 0;
-    if (directory_dirty_) {
-      sync_directory_locked();
-      if (directory_dirty_) {
-        err = errno ? errno : EIO;
-        what = "cannot sync the directory";
-      }
-    }
-    if (!err) {
-      // A roll may close write_fd_ while this syncs: sync a duplicate of it.
-      const int fd = write_fd_ >= 0 ? ::dup(write_fd_) : -1;
-      if (fd < 0) err = write_fd_ >= 0 ? errno : EBADF;
-      lock.unlock();
-      if (!err && options_.fail_sync) err = options_.fail_sync();
-      if (!err && ::fdatasync(fd) != 0) err = errno;
-      if (fd >= 0) ::close(fd);
-      lock.lock();
-      ++stats_.syncs;
-      if (err) ++stats_.sync_errors;
-    }
-    syncing_ = false;
-    resolve_synced_locked(seq, upto, err, what);
-    synced_.notify_all();
-  }
-}
-
-void Spool::resolve_synced_locked(uint64_t seq, uint64_t upto, int err, const std::string& what) {
-  if (!err) {
-    while (!unsynced_.empty() && unsynced_.front().ticket <= upto &&
-           unsynced_.front().segment == seq) {
-      unread_ += unsynced_.front().records;
-      stats_.unsynced -= unsynced_.front().records;
-      unsynced_.pop_front();
-    }
-    changed_.notify_all();
-    return;
-  }
-  // Settled by a roll meanwhile (its own sync covered them): nothing of this segment waits.
-  if (seq != write_seq_) return;
-  // Every record written since the last good sync goes, those written after `upto` too: they
-  // follow the failed ones in the file, which is cut back to its last synced size.
-  errno = err;
-  const std::string message =
-      io_error(what, what == "cannot sync the directory" ? options_.directory : segment_path(seq))
-          .what();
-  Segment& seg = segments_[seq];
-  uint64_t bytes = 0, records = 0;
-  while (!unsynced_.empty() && unsynced_.back().segment == seq) {
-    bytes += unsynced_.back().bytes;
-    records += unsynced_.back().records;
-    failed_tickets_[unsynced_.back().ticket] = message;
-    unsynced_.pop_back();
-  }
-  if (write_fd_ >= 0 && ::ftruncate(write_fd_, static_cast<off_t>(seg.size - bytes)) != 0) {
-    // The records stay in the file: they come back at the next start (at-least-once).
-  }
-  // The next appends reuse these offsets: bytes read ahead from them are stale.
-  if (read_fd_seq_ == seq) read_buffer_.clear();
-  seg.size -= bytes;
-  seg.records -= records;
-  stats_.bytes -= bytes;
-  stats_.appended -= records;
-  stats_.unsynced -= records;
-  changed_.notify_all();
-}
-
-// Saves the acknowledged position in the cursor file. On any failure (a failed sync included)
-// the file keeps the last position saved: what was acknowledged since is sent again after a
-// restart, never skipped. Segments are only deleted below the position saved *and synced*
-// (persisted_).
-//
-// The first save of a run replaces the file (write cursor.tmp, sync, rename) and keeps it open;
-// later saves overwrite its 64 bytes in place (one pwrite: a reader, recovery after kill -9
-// included, sees the old text or the new one, never a mix), so an acknowledgement costs no
-// rename, which on a busy file system waits behind the appends' fdatasync.
-//
-// `sync` false (an acknowledgement within fsync_interval of the last synced save): no
-// fdatasync. kill -9 cannot lose the save (the kernel has it); a power loss can leave an older
-// position, and then the events acknowledged since are sent again (at-least-once, never lost).
-bool Spool::persist_cursor(bool sync) {
-  if (options_.fsync == SpoolFsync::never) sync = false;
-  auto text_of = [](const Position& p) {
-    char text[80];
-    const int n = std::snprintf(text, sizeof text, "sluice-spool-cursor 1 %020llu %020llu\n",
-                                static_cast<unsigned long long>(p.segment),
-                                static_cast<unsigned long long>(p.offset));
-    return std::string(text, static_cast<size_t>(n));
-  };
-  const std::string text = text_of(acked_);
+// Replaces the cursor file with the acknowledged position. On any failure (a failed sync
+// included) the file keeps the last position saved: what was acknowledged since is sent again
+// after a restart, never skipped. Segments are only deleted below the saved position.
+bool Spool::persist_cursor() {
+  const std::string tmp = options_.directory + "/cursor.tmp";
+  const std::string text = "sluice-spool-cursor 1 " + std::to_string(acked_.segment) + " " +
+                           std::to_string(acked_.offset) + "\n";
   std::string why;
-  if (cursor_fd_ >= 0) {
-    const ssize_t n = ::pwrite(cursor_fd_, text.data(), text.size(), 0);
-    if (n != static_cast<ssize_t>(text.size())) {
-      why = "cannot write " + options_.directory +
-            "/cursor: " + (n < 0 ? std::strerror(errno) : "short write");
-    } else if (sync) {
-      if (int err = sync_fd(cursor_fd_)) {
-        why = "cannot sync (fdatasync) " + options_.directory + "/cursor: " + std::strerror(err);
-        // Not acknowledged after all: the file goes back to the last position saved.
-        const std::string old = text_of(written_);
-        if (::pwrite(cursor_fd_, old.data(), old.size(), 0) != static_cast<ssize_t>(old.size())) {
-          // Then it holds the newer position: at worst those events are not sent again after
-          // kill -9, though delivered (they were).
-        }
-      }
-    }
-    if (!why.empty() && why.rfind("cannot write", 0) == 0) {
-      // Start over with a fresh file at the next save.
-      ::close(cursor_fd_);
-      cursor_fd_ = -1;
-    }
+  int fd = sluice::open_private(tmp, O_WRONLY, 0600, /*exclusive=*/true);
+  if (fd < 0 && errno == EEXIST) {
+    // Left behind by a crash (or planted: unlink removes a link itself, never its target).
+    ::unlink(tmp.c_str());
+    fd = sluice::open_private(tmp, O_WRONLY, 0600, true);
+  }
+  if (fd < 0) {
+    why = "cannot create " + sluice::open_private_error(tmp);
   } else {
-    const std::string tmp = options_.directory + "/cursor.tmp";
-    int fd = sluice::open_private(tmp, O_WRONLY, 0600, /*exclusive=*/true);
-    if (fd < 0 && errno == EEXIST) {
-      // Left behind by a crash (or planted: unlink removes a link itself, never its target).
-      ::unlink(tmp.c_str());
-      fd = sluice::open_private(tmp, O_WRONLY, 0600, true);
+    try {
+      write_all(fd, text.data(), text.size(), tmp);
+      if (options_.fsync != SpoolFsync::never)
+        if (int err = sync_fd(fd))
+          why = "cannot sync (fdatasync) " + tmp + ": " + std::strerror(err);
+    } catch (const std::exception& e) {
+      why = e.what();
     }
-    if (fd < 0) {
-      why = "cannot create " + sluice::open_private_error(tmp);
-    } else {
-      try {
-        write_all(fd, text.data(), text.size(), tmp);
-        if (sync)
-          if (int err = sync_fd(fd))
-            why = "cannot sync (fdatasync) " + tmp + ": " + std::strerror(err);
-      } catch (const std::exception& e) {
-        why = e.what();
-      }
-      if (why.empty() && ::rename(tmp.c_str(), (options_.directory + "/cursor").c_str()) != 0)
-        why = "cannot rename " + tmp + ": " + std::strerror(errno);
-      if (!why.empty()) {
-        ::unlink(tmp.c_str());
-        ::close(fd);
-      } else {
-        cursor_fd_ = fd;  // now the cursor file itself
-      }
-    }
+    ::close(fd);
+    if (why.empty() && ::rename(tmp.c_str(), (options_.directory + "/cursor").c_str()) != 0)
+      why = "cannot rename " + tmp + ": " + std::strerror(errno);
+    if (!why.empty()) ::unlink(tmp.c_str());
   }
   if (!why.empty()) {
     messages_.push_back("spool: " + why +
@@ -818,11 +682,7 @@ bool Spool::persist_cursor(bool sync) {
                         "are sent again after a restart)");
     return false;
   }
-  written_ = acked_;
-  if (sync || options_.fsync == SpoolFsync::never) {
-    persisted_ = acked_;
-    last_cursor_sync_ = std::chrono::steady_clock::now();
-  }
+  persisted_ = acked_;
   return true;
 }
 
@@ -870,7 +730,7 @@ void Spool::reclaim_locked(bool force) {
     roll_segment();
     normalize_locked(acked_);
     normalize_locked(read_);
-    persist_cursor(true);
+    persist_cursor();
   }
   // Only below the position the cursor file holds: a cursor that could not be saved must not
   // point into a deleted segment.
@@ -878,8 +738,8 @@ void Spool::reclaim_locked(bool force) {
     delete_segment_locked(segments_.begin()->first);
 }
 
-bool Spool::drop_oldest_locked(SpoolAppendResult& result, Tickets& tickets) {
-  flush_locked(&tickets);
+bool Spool::drop_oldest_locked(SpoolAppendResult& result) {
+  flush_locked();
   if (segments_.begin()->first == write_seq_) {
     if (segments_[write_seq_].records == 0) return false;
     roll_segment();
@@ -901,7 +761,7 @@ bool Spool::drop_oldest_locked(SpoolAppendResult& result, Tickets& tickets) {
     // Batches still out from it keep going; their acknowledgement cannot move back.
     acked_ = Position{seq + 1, 0, 0};
     normalize_locked(acked_);
-    persist_cursor(true);
+    persist_cursor();
   }
   delete_segment_locked(seq);
   return true;
@@ -912,17 +772,11 @@ SpoolAppendResult Spool::append(const std::vector<Event>& events) {
   return append(views.data(), views.size());
 }
 SpoolAppendResult Spool::append(const sluice_event* events, size_t count) {
-  SpoolPendingAppend pending = begin_append(events, count);
-  return finish_append(pending);
-}
-
-SpoolPendingAppend Spool::begin_append(const sluice_event* events, size_t count) {
-  SpoolPendingAppend pending;
-  SpoolAppendResult& result = pending.result;
+  SpoolAppendResult result;
   std::unique_lock lock(mutex_);
   failed_records_ = 0;
   try {
-    append_locked(lock, events, count, result, pending.tickets);
+    append_locked(lock, events, count, result);
   } catch (const std::exception& e) {
     // Records of this call reach the disk only through flush_locked(): those a failed flush
     // lost are in failed_records_; the ones flushed before it (a roll) are accepted. Whatever
@@ -939,32 +793,11 @@ SpoolPendingAppend Spool::begin_append(const sluice_event* events, size_t count)
     result.failed = count - written - result.dropped;
     result.error = e.what();
   }
-  return pending;
-}
-
-SpoolAppendResult Spool::finish_append(SpoolPendingAppend& pending) {
-  SpoolAppendResult result = pending.result;
-  if (pending.tickets.empty()) return result;
-  std::unique_lock lock(mutex_);
-  wait_synced_locked(lock, pending.tickets.back().first);
-  size_t failed = 0;
-  for (const auto& [ticket, records] : pending.tickets) {
-    auto it = failed_tickets_.find(ticket);
-    if (it == failed_tickets_.end()) continue;
-    failed += records;
-    result.error = it->second;
-    failed_tickets_.erase(it);
-  }
-  pending.tickets.clear();
-  if (!failed) return result;
-  result.accepted -= failed;
-  result.failed += failed;
-  if (result.accepted == 0) throw std::runtime_error(result.error);
   return result;
 }
 
 void Spool::append_locked(std::unique_lock<std::mutex>& lock, const sluice_event* events,
-                          size_t count, SpoolAppendResult& result, Tickets& tickets) {
+                          size_t count, SpoolAppendResult& result) {
   std::string record;
   for (size_t i = 0; i < count; ++i) {
     if (closed_) {
@@ -984,7 +817,7 @@ void Spool::append_locked(std::unique_lock<std::mutex>& lock, const sluice_event
       reclaim_locked(true);
       if (stats_.bytes + write_buffer_.size() + record.size() <= options_.max_bytes) break;
       if (options_.overflow == SpoolOverflow::drop_oldest) {
-        if (drop_oldest_locked(result, tickets)) continue;
+        if (drop_oldest_locked(result)) continue;
         room = false;
         break;
       }
@@ -992,10 +825,7 @@ void Spool::append_locked(std::unique_lock<std::mutex>& lock, const sluice_event
         room = false;
         break;
       }
-      flush_locked(&tickets);
-      // What this call wrote must be readable (synced) before it waits for room, or nothing
-      // could make room.
-      if (!tickets.empty()) wait_synced_locked(lock, tickets.back().first);
+      flush_locked();
       auto has_room = [&] { return closed_ || stats_.bytes + record.size() <= options_.max_bytes; };
       if (options_.block_timeout.count() > 0) {
         if (!changed_.wait_for(lock, options_.block_timeout, has_room)) {
@@ -1018,7 +848,7 @@ void Spool::append_locked(std::unique_lock<std::mutex>& lock, const sluice_event
     const Segment& w = segments_[write_seq_];
     if (w.size + write_buffer_.size() > 0 &&
         w.size + write_buffer_.size() + record.size() > options_.segment_bytes) {
-      flush_locked(&tickets);
+      flush_locked();
       roll_segment();
     }
     write_buffer_ += record;
@@ -1026,8 +856,8 @@ void Spool::append_locked(std::unique_lock<std::mutex>& lock, const sluice_event
     ++result.accepted;
     ++stats_.appended;
   }
-  // fsync: batch: synced by finish_append (group commit; a failed sync accepts nothing).
-  flush_locked(&tickets);
+  // fsync: batch syncs inside flush_locked (a failed sync accepts nothing and throws).
+  flush_locked();
   if (options_.fsync == SpoolFsync::interval && result.accepted > 0) {
     auto now = std::chrono::steady_clock::now();
     if (now - last_sync_ >= options_.fsync_interval) {
@@ -1187,12 +1017,7 @@ void Spool::ack_locked(uint64_t batch_id) {
   }
   if (moved) {
     normalize_locked(acked_);
-    // Synced when the last synced save is fsync_interval old, or when it lets a segment go
-    // (segments are only deleted below a synced position); else written without a sync.
-    const bool sync =
-        acked_.segment > persisted_.segment ||
-        std::chrono::steady_clock::now() - last_cursor_sync_ >= options_.fsync_interval;
-    persist_cursor(sync);  // first: segments are only deleted below the position saved
+    persist_cursor();  // first: segments are only deleted below the position saved
     reclaim_locked(false);
   }
   changed_.notify_all();

@@ -47,11 +47,7 @@ class SpoolQueue final : public SinkQueue {
     return static_cast<size_t>(spool_.stats().pending - held_) + ready_.size();
   }
   uint64_t bytes() const override { return spool_.stats().bytes; }
-  // Events written and waiting for their fdatasync count as spooled too: they were received,
-  // are in no other term, and become readable (or fail, counted as spool_error) once synced.
-  size_t spooled() const override {
-    return events() + static_cast<size_t>(spool_.stats().unsynced);
-  }
+  size_t spooled() const override { return events(); }
   bool full(uint64_t bytes) const override { return full_after(bytes, 0, 0); }
   bool full_after(uint64_t bytes, size_t pending_events, uint64_t pending_bytes) const override {
     // drop_oldest: the spool makes room itself by evicting the oldest unread events.
@@ -72,51 +68,6 @@ class SpoolQueue final : public SinkQueue {
     append(views_.data(), views_.size());
     views_.clear();
   }
-  std::unique_ptr<PendingPush> push_batch_begin(std::vector<EventPtr>& events) override {
-    acknowledge_done();
-    views_.clear();
-    views_.reserve(events.size());
-    for (const EventPtr& e : events)
-      views_.push_back(e.view());
-    auto pending = std::make_unique<Pending>();
-    try {
-      pending->append = spool_.begin_append(views_.data(), views_.size());
-    } catch (const std::exception& e) {
-      losses_.spool_error += views_.size();
-      losses_.error = e.what();
-      views_.clear();
-      return nullptr;
-    }
-    views_.clear();
-    pending->count = events.size();
-    // Overflow losses are known now; sync failures only in push_batch_end.
-    losses_.dropped_newest += pending->append.result.dropped;
-    losses_.dropped_oldest += pending->append.result.dropped_oldest;
-    if (pending->append.result.failed) {
-      losses_.spool_error += pending->append.result.failed;
-      losses_.error = pending->append.result.error;
-    }
-    return pending;
-  }
-  // Without the channel's lock: touches only the spool (thread-safe) and `p`.
-  Losses push_batch_end(std::unique_ptr<PendingPush> p) override {
-    Losses lost;
-    auto* pending = static_cast<Pending*>(p.get());
-    if (!pending) return lost;
-    const SpoolAppendResult before = pending->append.result;
-    try {
-      const SpoolAppendResult r = spool_.finish_append(pending->append);
-      if (r.failed > before.failed) {
-        lost.spool_error = r.failed - before.failed;
-        lost.error = r.error;
-      }
-    } catch (const std::exception& e) {
-      // Nothing of the call is on disk (a failed fdatasync cut it off again).
-      lost.spool_error = before.accepted;
-      lost.error = e.what();
-    }
-    return lost;
-  }
   Losses take_losses() override { return std::exchange(losses_, Losses{}); }
   EventPtr pop() override {
     acknowledge_done();
@@ -135,10 +86,6 @@ class SpoolQueue final : public SinkQueue {
   void set_evicts(bool e) { evicts_ = e; }
 
  private:
-  struct Pending final : PendingPush {
-    SpoolPendingAppend append;
-    size_t count = 0;
-  };
   struct Held {
     uint64_t id;
     std::vector<EventPtr> events;  // our references; the dispatcher's batch holds the others

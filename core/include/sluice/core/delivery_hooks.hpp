@@ -8,7 +8,6 @@
 
 #include <cstdint>
 #include <deque>
-#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -29,8 +28,8 @@ class DeadLetter {
 };
 
 // A sink's pending events, oldest first. The sink channel calls it under its own lock, so
-// implementations need no locking of their own (push_batch_end excepted, see there); they must
-// not block for long (a spool's fdatasync waits in push_batch_end, without that lock).
+// implementations need no locking of their own; they must not block for long (a spool's append
+// with fsync is the one wait, once per push_batch).
 class SinkQueue {
  public:
   virtual ~SinkQueue() = default;
@@ -74,19 +73,6 @@ class SinkQueue {
     std::string error;
   };
   virtual Losses take_losses() { return {}; }
-  // push_batch() in two steps, so that the wait for the disk (a spool's fdatasync) happens
-  // without the sink channel's lock and pushes from several sources share one sync:
-  // push_batch_begin() is called under the lock like push_batch(); when it returns a pending
-  // push, the channel calls push_batch_end() with it after releasing the lock (thread-safe),
-  // and adds the losses it returns to its accounting. The default does all in the first step.
-  struct PendingPush {
-    virtual ~PendingPush() = default;
-  };
-  virtual std::unique_ptr<PendingPush> push_batch_begin(std::vector<EventPtr>& events) {
-    push_batch(events);
-    return nullptr;
-  }
-  virtual Losses push_batch_end(std::unique_ptr<PendingPush>) { return {}; }
   // Events found in the queue when it was opened (a spool's backlog from an earlier run): the
   // `recovered` term of the accounting.
   virtual uint64_t recovered() const { return 0; }

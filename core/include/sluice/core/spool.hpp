@@ -22,7 +22,6 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <utility>
 #include <vector>
 
 namespace sluice::core {
@@ -71,10 +70,6 @@ struct SpoolStats {
   uint64_t bytes = 0;        // bytes of un-deleted segments on disk
   uint64_t lost = 0;         // events that could not be read back since open (recovery included)
   uint64_t sync_errors = 0;  // failed fdatasync/fsync calls since open
-  // fsync: batch: events written and waiting for their fdatasync (not accepted yet, not
-  // readable yet, not in `pending`).
-  uint64_t unsynced = 0;
-  uint64_t syncs = 0;  // fdatasync calls of appends (fsync: batch) since open
 };
 
 struct SpoolAppendResult {
@@ -85,13 +80,6 @@ struct SpoolAppendResult {
   // events from the failed write on are not accepted; `error` says why.
   size_t failed = 0;
   std::string error;
-};
-
-// An append whose records are written and not yet synced (fsync: batch): begin_append()'s
-// result, for finish_append().
-struct SpoolPendingAppend {
-  SpoolAppendResult result;
-  std::vector<std::pair<uint64_t, uint64_t>> tickets;  // (write ticket, records) of the call
 };
 
 // One batch read back from the spool. Hand it to ack() once the sink is done with it
@@ -121,16 +109,6 @@ class Spool {
   // (written before a segment roll), returns it with the rest counted in `failed`.
   SpoolAppendResult append(const sluice_event* events, size_t count);
   SpoolAppendResult append(const std::vector<Event>& events);
-  // append() in two steps, for a caller that holds a lock of its own while writing: begin
-  // writes (the order of appends is the order of begin calls), finish waits for the sync
-  // without that lock. With fsync: batch, appends waiting at the same time share one
-  // fdatasync (group commit: the first one syncs for all written so far, the others wait for
-  // it). The records are readable (next_batch) and accepted only once synced; a failed sync
-  // accepts none of the records written since the last good one (they are cut off the file).
-  // begin throws like append when nothing could be written; finish throws when nothing of
-  // the call is accepted. Call finish exactly once for every begin that returned.
-  SpoolPendingAppend begin_append(const sluice_event* events, size_t count);
-  SpoolAppendResult finish_append(SpoolPendingAppend& pending);
 
   // The next batch after the last one handed out: at most max_events events and about
   // max_bytes bytes (at least one event). nullopt when there is nothing new. Thread-safe.
@@ -176,33 +154,21 @@ class Spool {
     bool acked = false;
   };
 
-  using Tickets = std::vector<std::pair<uint64_t, uint64_t>>;
-  struct Unsynced {
-    uint64_t ticket;
-    uint64_t segment;
-    uint64_t records;
-    uint64_t bytes;
-  };
   void append_locked(std::unique_lock<std::mutex>& lock, const sluice_event* events, size_t count,
-                     SpoolAppendResult& result, Tickets& tickets);
-  // fsync: batch: returns once every write up to `ticket` is synced or failed (group commit).
-  void wait_synced_locked(std::unique_lock<std::mutex>& lock, uint64_t ticket);
-  // The sync of segment `seq` up to `upto` ended with `err` (0: the records become readable;
-  // else every unsynced record of the write segment fails and is cut off).
-  void resolve_synced_locked(uint64_t seq, uint64_t upto, int err, const std::string& what);
+                     SpoolAppendResult& result);
   void recover();
   void recover_segment(uint64_t seq, bool last);
   void open_writer();
   void roll_segment();
-  bool persist_cursor(bool sync);
+  bool persist_cursor();
   int sync_fd(int fd);
   void delete_segment_locked(uint64_t seq);
-  bool drop_oldest_locked(SpoolAppendResult& result, Tickets& tickets);
+  bool drop_oldest_locked(SpoolAppendResult& result);
   void ack_locked(uint64_t batch_id);
   std::string segment_path(uint64_t seq) const;
   void normalize_locked(Position& p) const;
   void reclaim_locked(bool force);
-  void flush_locked(Tickets* tickets = nullptr);
+  void flush_locked();
   void damaged_while_reading_locked(uint64_t seq);
   void sync_directory_locked();
   bool read_record_locked(std::string& payload);
@@ -220,10 +186,7 @@ class Spool {
   std::chrono::steady_clock::time_point last_sync_{};
 
   Position acked_;      // everything before it is done
-  Position persisted_;  // the acknowledged position the cursor file holds, synced
-  Position written_;    // the position the cursor file holds, synced or not
-  std::chrono::steady_clock::time_point last_cursor_sync_{};  // of persisted_
-  int cursor_fd_ = -1;  // the cursor file, once this run replaced it (later saves: in place)
+  Position persisted_;  // the acknowledged position the cursor file holds
   Position read_;       // next record to hand out
   std::deque<std::pair<uint64_t, Outstanding>> outstanding_;  // by batch id, in order
   uint64_t next_batch_id_ = 1;
@@ -235,13 +198,6 @@ class Spool {
   std::string write_buffer_;  // encoded records of the current append, not yet written
   uint64_t write_buffer_records_ = 0;
   uint64_t failed_records_ = 0;  // records of the buffer the last failing flush_locked() lost
-  // fsync: batch group commit: writes not yet synced, oldest first (all in the write segment:
-  // a roll syncs and settles them); the outcome of failed ones until their append takes it.
-  std::deque<Unsynced> unsynced_;
-  uint64_t next_ticket_ = 1;
-  bool syncing_ = false;  // an append is in fdatasync for the others (without mutex_)
-  std::condition_variable synced_;
-  std::map<uint64_t, std::string> failed_tickets_;
   int read_fd_ = -1;
   uint64_t read_fd_seq_ = 0;
   std::string read_buffer_;  // bytes of the read segment starting at read_buffer_offset_
