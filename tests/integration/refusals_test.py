@@ -17,6 +17,14 @@ and column of every option key, and checks that
   enclosing key there);
 - `sluice run` refuses the same file with the same exit code, message and position, before
   anything starts (bounded by `timeout`).
+
+Route filters the same way: tests/integration/filter_refusals.json has rows
+
+    {"name": "...", "filter": {...a route's filter...},
+     "pointer": "/json/pointer/into/the/filter", "message": "substring of the message"}
+
+each written as the filter of the one route (generator -> null); they run when no PLUGIN is
+given, or with the name `filters`.
 """
 import argparse
 import glob
@@ -105,6 +113,24 @@ def pipeline(plugin, kind, options):
     return w.text(), w.marks
 
 
+def filter_pipeline(spec):
+    """A generator -> null pipeline whose route has the filter `spec`, and the (line, column) of
+    each pointer into the filter."""
+    w = Writer()
+    w.line(0, "version: 1")
+    w.line(0, "sources:")
+    w.line(2, "feed:")
+    w.line(4, "plugin: generator")
+    w.line(0, "sinks:")
+    w.line(2, "discard:")
+    w.line(4, 'plugin: "null"')
+    w.line(0, "routes:")
+    w.line(2, "- from: feed")
+    w.line(4, "to: discard")
+    w.value(4, "", "filter", spec)
+    return w.text(), w.marks
+
+
 def expected_mark(marks, pointer):
     """The key the pointer names or, for an option left to its default, the nearest enclosing
     key in the file (the instance's `options:` at the least)."""
@@ -158,12 +184,30 @@ def main():
                 names.add(row["name"])
                 rows_run += 1
                 failures += check_row(a.sluice, tmp, plugin, known[plugin], i, row, what)
+    filter_file = os.path.join(a.source_dir, "tests", "integration", "filter_refusals.json")
+    if not a.plugins or "filters" in a.plugins:
+        files.append(filter_file)
+        with open(filter_file) as fh:
+            rows = json.load(fh)
+        names = set()
+        with tempfile.TemporaryDirectory(prefix="sluice-refusals-") as tmp:
+            for i, row in enumerate(rows):
+                what = f"filters[{i}] {row.get('name', '?')}"
+                if set(row) != {"name", "filter", "pointer", "message"} or row["name"] in names:
+                    print(f"FAIL: {what}: a row has exactly name, filter, pointer, message, "
+                          f"and a name of its own")
+                    failures += 1
+                    continue
+                names.add(row["name"])
+                rows_run += 1
+                text, marks = filter_pipeline(row["filter"])
+                failures += check_row(a.sluice, tmp, "filters", None, i, row, what, (text, marks))
     print(f"{rows_run} refusal(s) checked in {len(files)} file(s), {failures} failure(s)")
     return 1 if failures else 0
 
 
-def check_row(sluice, tmp, plugin, kind, i, row, what):
-    text, marks = pipeline(plugin, kind, row["options"])
+def check_row(sluice, tmp, plugin, kind, i, row, what, written=None):
+    text, marks = written or pipeline(plugin, kind, row["options"])
     path = os.path.join(tmp, f"{plugin}-{i}.yaml")
     with open(path, "w") as fh:
         fh.write(text)
