@@ -158,7 +158,9 @@ def main():
     files = sorted(glob.glob(os.path.join(a.source_dir, "plugins", "*", "tests", "refusals.json")))
     if a.plugins:
         files = [f for f in files if f.split(os.sep)[-3] in a.plugins]
-    if not files:
+    filter_file = os.path.join(a.source_dir, "tests", "integration", "filter_refusals.json")
+    with_filters = not a.plugins or "filters" in a.plugins
+    if not files and not with_filters:
         print("FAIL: no plugins/*/tests/refusals.json found")
         return 1
     known = kinds(a.sluice)
@@ -171,44 +173,43 @@ def main():
                 print(f"FAIL: {plugin}: `sluice plugins` does not list it")
                 failures += 1
                 continue
-            with open(f) as fh:
-                rows = json.load(fh)
-            names = set()
-            for i, row in enumerate(rows):
-                what = f"{plugin}[{i}] {row.get('name', '?')}"
-                if set(row) != {"name", "options", "pointer", "message"} or row["name"] in names:
-                    print(f"FAIL: {what}: a row has exactly name, options, pointer, message, "
-                          f"and a name of its own")
-                    failures += 1
-                    continue
-                names.add(row["name"])
-                rows_run += 1
-                failures += check_row(a.sluice, tmp, plugin, known[plugin], i, row, what)
-    filter_file = os.path.join(a.source_dir, "tests", "integration", "filter_refusals.json")
-    if not a.plugins or "filters" in a.plugins:
-        files.append(filter_file)
-        with open(filter_file) as fh:
-            rows = json.load(fh)
-        names = set()
-        with tempfile.TemporaryDirectory(prefix="sluice-refusals-") as tmp:
-            for i, row in enumerate(rows):
-                what = f"filters[{i}] {row.get('name', '?')}"
-                if set(row) != {"name", "filter", "pointer", "message"} or row["name"] in names:
-                    print(f"FAIL: {what}: a row has exactly name, filter, pointer, message, "
-                          f"and a name of its own")
-                    failures += 1
-                    continue
-                names.add(row["name"])
-                rows_run += 1
-                text, marks = filter_pipeline(row["filter"])
-                failures += check_row(a.sluice, tmp, "filters", None, i, row, what, (text, marks))
+            n, bad = check_file(a.sluice, tmp, f, plugin, "options",
+                                lambda row, p=plugin: pipeline(p, known[p], row["options"]))
+            rows_run += n
+            failures += bad
+        if with_filters:
+            files.append(filter_file)
+            n, bad = check_file(a.sluice, tmp, filter_file, "filters", "filter",
+                                lambda row: filter_pipeline(row["filter"]))
+            rows_run += n
+            failures += bad
     print(f"{rows_run} refusal(s) checked in {len(files)} file(s), {failures} failure(s)")
     return 1 if failures else 0
 
 
-def check_row(sluice, tmp, plugin, kind, i, row, what, written=None):
-    text, marks = written or pipeline(plugin, kind, row["options"])
-    path = os.path.join(tmp, f"{plugin}-{i}.yaml")
+def check_file(sluice, tmp, f, label, key, write):
+    """Checks every row of the refusals file f; `key` is the row's key besides name, pointer and
+    message, write(row) the pipeline text and marks. Returns (rows checked, failures)."""
+    with open(f) as fh:
+        rows = json.load(fh)
+    names = set()
+    run = failures = 0
+    for i, row in enumerate(rows):
+        what = f"{label}[{i}] {row.get('name', '?')}"
+        if set(row) != {"name", key, "pointer", "message"} or row["name"] in names:
+            print(f"FAIL: {what}: a row has exactly name, {key}, pointer, message, "
+                  f"and a name of its own")
+            failures += 1
+            continue
+        names.add(row["name"])
+        run += 1
+        failures += check_row(sluice, tmp, label, i, row, what, write(row))
+    return run, failures
+
+
+def check_row(sluice, tmp, label, i, row, what, written):
+    text, marks = written
+    path = os.path.join(tmp, f"{label}-{i}.yaml")
     with open(path, "w") as fh:
         fh.write(text)
     line, _ = expected_mark(marks, row["pointer"])
