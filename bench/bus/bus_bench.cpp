@@ -218,14 +218,13 @@ struct FilterCase {
 const FilterCase kFilterCases[] = {
     {"type glob", R"({"type": "hmc.os-*"})"},
     {"data pointer + regex",
-     R"({"data": {"/os-messages/0/message-text": {"regex": "(STARTED|MATCHED|FOUND|Session|device)"}}
-})"},
+     R"f({"data": {"/os-messages/0/message-text":
+                   {"regex": "(STARTED|MATCHED|FOUND|Session|device)"}}})f"},
     {"all/any/not with data and attributes",
      R"({"all": [{"type": "hmc.*"}, {"not": {"attributes": {"class": "cpc"}}},
                  {"any": [{"data": {"/os-messages/0/sequence-number": {"lt": 0}}},
                           {"attributes": {"name": "*"}}]}]})"},
-}
-;
+};
 
 // The filter alone on one event, ns per evaluation (a fresh FilterEvent each time, as per event
 // on the emit path: data conditions read the data once per evaluation).
