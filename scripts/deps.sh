@@ -27,6 +27,7 @@ SLUICE_BUILD_PACKAGES=(
   nlohmann-json3-dev libyaml-cpp-dev libpugixml-dev rapidjson-dev
   doctest-dev
   librdkafka-dev librelp-dev
+  libre2-dev
 )
 
 # What the tests need on top: a real STOMP peer, the stomp.py baseline, clang for libFuzzer;

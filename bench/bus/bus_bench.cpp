@@ -7,7 +7,11 @@
 // beside a baseline of its own from the same run: the raw spool appending one event per call
 // (one write and one fdatasync per event, what a per-event push costs).
 //
+// Route filters (a type glob, a data pointer with a regular expression, an all/any/not mix) are
+// measured against the unfiltered run of the same template, and each alone on one event.
+//
 //   bus_bench [--events N] [--spool-events N] [--plugins DIR]
+#include <sluice/core/filter.hpp>
 #include <sluice/core/json_check.hpp>
 #include <sluice/core/log.hpp>
 #include <sluice/core/plugin_host.hpp>
@@ -127,7 +131,8 @@ struct RunResult {
 
 RunResult run_pipeline(sluice::core::PluginHost& host, const std::string& plugin_dir,
                        const std::string& sink_plugin, const std::string& templ, size_t n,
-                       double rate = 0, const std::string& spool_dir = "") {
+                       double rate = 0, const std::string& spool_dir = "",
+                       const nlohmann::json& filter = nullptr) {
   sluice::core::Logger log;
   log.set_level(sluice::core::LogLevel::warn);
   sluice::core::PipelineConfig p;
@@ -161,6 +166,7 @@ RunResult run_pipeline(sluice::core::PluginHost& host, const std::string& plugin
   r.name = "all";
   r.from = {"gen"};
   r.to = {"out"};
+  r.filter.spec = filter;
   p.sources = {src};
   p.sinks = {sink};
   p.routes = {r};
@@ -201,6 +207,40 @@ double spool_per_event_baseline(size_t n, const std::string& dir) {
   for (size_t i = 0; i < n; ++i)
     spool.append(views.data(), 1);
   return static_cast<double>(n) / seconds_since(start);
+}
+
+// ---- route filters: each passes every event of the hmc-os-message template, so a run still
+// delivers all of them; the difference to the unfiltered run is the filter's cost. ----------
+struct FilterCase {
+  const char* name;
+  const char* spec;
+};
+const FilterCase kFilterCases[] = {
+    {"type glob", R"({"type": "hmc.os-*"})"},
+    {"data pointer + regex",
+     R"f({"data": {"/os-messages/0/message-text":
+                   {"regex": "(STARTED|MATCHED|FOUND|Session|device)"}}})f"},
+    {"all/any/not with data and attributes",
+     R"({"all": [{"type": "hmc.*"}, {"not": {"attributes": {"class": "cpc"}}},
+                 {"any": [{"data": {"/os-messages/0/sequence-number": {"lt": 0}}},
+                          {"attributes": {"name": "*"}}]}]})"},
+};
+
+// The filter alone on one event, ns per evaluation (a fresh FilterEvent each time, as per event
+// on the emit path: data conditions read the data once per evaluation).
+double filter_ns(const nlohmann::json& spec, const sluice_event& e, size_t iterations) {
+  sluice::core::DataPointers pointers;
+  std::vector<sluice::core::FilterError> errors;
+  sluice::core::Filter f = sluice::core::Filter::compile(spec, pointers, &errors);
+  size_t passed = 0;
+  auto start = Clock::now();
+  for (size_t i = 0; i < iterations; ++i) {
+    sluice::core::FilterEvent fe(e, &pointers);
+    passed += f.matches(fe);
+  }
+  double s = seconds_since(start);
+  if (passed != iterations || !errors.empty()) fprintf(stderr, "filter did not pass the event!\n");
+  return s * 1e9 / static_cast<double>(iterations);
 }
 
 int64_t percentile(std::vector<int64_t>& v, double q) {
@@ -288,6 +328,7 @@ int main(int argc, char** argv) {
     }
   }
 
+  bool filters_ok = true;
   printf("\n%-52s %12s %8s\n", "", "events/s", "vs base");
   printf("%-52s %12.0f %8s\n", "baseline: mutex+condvar queue of std::string", base, "1.00x");
   auto row = [&](const char* name, const RunResult& r) {
@@ -304,6 +345,32 @@ int main(int argc, char** argv) {
          "runtime: generator.so(hmc-os-message) -> spool -> null", spool_run.events_per_s,
          spool_run.events_per_s / spool_base, (unsigned long long)spool_run.delivered,
          spool_run.balanced ? "yes" : "NO");
+
+  // Route filters: the pipeline with each filter on its route, against the unfiltered run of
+  // the same template in this process (null_os), and each filter alone on one event.
+  printf("\n%-52s %12s %8s %14s\n", "route filters (hmc-os-message -> null)", "events/s", "vs none",
+         "filter alone");
+  printf("%-52s %12.0f %8s\n", "no filter (the run above)", null_os.events_per_s, "1.00x");
+  {
+    sluice::Event e;
+    e.id = "IEE252I";
+    e.source = "hmc://bench";
+    e.type = "hmc.os-message";
+    e.subject = "/api/partitions/p1";
+    e.attribute("class", "partition").attribute("name", "PROD1");
+    e.data = kOsMessage;
+    sluice::EventViews views(&e, &e + 1);
+    for (const auto& c : kFilterCases) {
+      const nlohmann::json spec = nlohmann::json::parse(c.spec);
+      const double alone = filter_ns(spec, views.data()[0], std::max<size_t>(1000, n / 4));
+      RunResult r = run_pipeline(host, plugin_dir, "null", "hmc-os-message", n, 0, "", spec);
+      printf("%-52s %12.0f %7.2fx %11.0f ns  (delivered %llu, balanced %s)\n", c.name,
+             r.events_per_s, r.events_per_s / null_os.events_per_s, alone,
+             (unsigned long long)r.delivered, r.balanced ? "yes" : "NO");
+      filters_ok = filters_ok && r.balanced;
+    }
+  }
+
   printf("\nlatency event time -> delivery (batch max_delay 5ms, queue 65536):\n");
   printf("  saturated (%zu events as fast as possible): p50 %.1f us  p99 %.1f us  p999 %.1f us\n",
          saturated.size(), percentile(saturated, 0.50) / 1e3, percentile(saturated, 0.99) / 1e3,
@@ -311,5 +378,8 @@ int main(int argc, char** argv) {
   printf("  paced (%zu events at 100000/s):             p50 %.1f us  p99 %.1f us  p999 %.1f us\n",
          paced.size(), percentile(paced, 0.50) / 1e3, percentile(paced, 0.99) / 1e3,
          percentile(paced, 0.999) / 1e3);
-  return null_min.balanced && null_os.balanced && probe_run.balanced && spool_run.balanced ? 0 : 1;
+  return null_min.balanced && null_os.balanced && probe_run.balanced && spool_run.balanced &&
+                 filters_ok
+             ? 0
+             : 1;
 }

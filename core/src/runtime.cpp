@@ -266,14 +266,10 @@ void Runtime::Impl::build() {
           out += (out.empty() ? "" : ",") + x;
         return out;
       };
-      std::string filter;
-      if (!r.filter.types.empty()) filter += " types " + list(r.filter.types);
-      if (!r.filter.subjects.empty()) filter += " subjects " + list(r.filter.subjects);
-      for (const auto& [key, globs] : r.filter.attributes)
-        filter += " " + key + " " + list(globs);
+      const std::string filter = r.filter.empty() ? std::string() : r.filter.effective().dump();
       log.debug("core", "route" + (r.name.empty() ? std::string() : " '" + r.name + "'") +
                             ": from " + list(r.from) + " to " + list(r.to) +
-                            (filter.empty() ? std::string(", every event") : ", only" + filter));
+                            (filter.empty() ? std::string(", every event") : ", only " + filter));
     }
 }
 

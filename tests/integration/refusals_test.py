@@ -17,6 +17,14 @@ and column of every option key, and checks that
   enclosing key there);
 - `sluice run` refuses the same file with the same exit code, message and position, before
   anything starts (bounded by `timeout`).
+
+Route filters the same way: tests/integration/filter_refusals.json has rows
+
+    {"name": "...", "filter": {...a route's filter...},
+     "pointer": "/json/pointer/into/the/filter", "message": "substring of the message"}
+
+each written as the filter of the one route (generator -> null); they run when no PLUGIN is
+given, or with the name `filters`.
 """
 import argparse
 import concurrent.futures
@@ -106,6 +114,24 @@ def pipeline(plugin, kind, options):
     return w.text(), w.marks
 
 
+def filter_pipeline(spec):
+    """A generator -> null pipeline whose route has the filter `spec`, and the (line, column) of
+    each pointer into the filter."""
+    w = Writer()
+    w.line(0, "version: 1")
+    w.line(0, "sources:")
+    w.line(2, "feed:")
+    w.line(4, "plugin: generator")
+    w.line(0, "sinks:")
+    w.line(2, "discard:")
+    w.line(4, 'plugin: "null"')
+    w.line(0, "routes:")
+    w.line(2, "- from: feed")
+    w.line(4, "to: discard")
+    w.value(4, "", "filter", spec)
+    return w.text(), w.marks
+
+
 def expected_mark(marks, pointer):
     """The key the pointer names or, for an option left to its default, the nearest enclosing
     key in the file (the instance's `options:` at the least)."""
@@ -133,13 +159,14 @@ def main():
     files = sorted(glob.glob(os.path.join(a.source_dir, "plugins", "*", "tests", "refusals.json")))
     if a.plugins:
         files = [f for f in files if f.split(os.sep)[-3] in a.plugins]
-    if not files:
+    filter_file = os.path.join(a.source_dir, "tests", "integration", "filter_refusals.json")
+    with_filters = not a.plugins or "filters" in a.plugins
+    if not files and not with_filters:
         print("FAIL: no plugins/*/tests/refusals.json found")
         return 1
     known = kinds(a.sluice)
     failures = 0
     rows_run = 0
-    checks = []
     with tempfile.TemporaryDirectory(prefix="sluice-refusals-") as tmp:
         for f in files:
             plugin = f.split(os.sep)[-3]
@@ -147,32 +174,50 @@ def main():
                 print(f"FAIL: {plugin}: `sluice plugins` does not list it")
                 failures += 1
                 continue
-            with open(f) as fh:
-                rows = json.load(fh)
-            names = set()
-            for i, row in enumerate(rows):
-                what = f"{plugin}[{i}] {row.get('name', '?')}"
-                if set(row) != {"name", "options", "pointer", "message"} or row["name"] in names:
-                    print(f"FAIL: {what}: a row has exactly name, options, pointer, message, "
-                          f"and a name of its own")
-                    failures += 1
-                    continue
-                names.add(row["name"])
-                rows_run += 1
-                checks.append((a.sluice, tmp, plugin, known[plugin], i, row, what))
-        # Each row starts sluice twice (validate, run): under a sanitizer that is most of the
-        # test's time, so rows run on every core; their reports are printed in row order.
-        with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-            for failed, report in pool.map(lambda c: check_row(*c), checks):
-                print(report, end="")
-                failures += failed
+            n, bad = check_file(a.sluice, tmp, f, plugin, "options",
+                                lambda row, p=plugin: pipeline(p, known[p], row["options"]))
+            rows_run += n
+            failures += bad
+        if with_filters:
+            files.append(filter_file)
+            n, bad = check_file(a.sluice, tmp, filter_file, "filters", "filter",
+                                lambda row: filter_pipeline(row["filter"]))
+            rows_run += n
+            failures += bad
     print(f"{rows_run} refusal(s) checked in {len(files)} file(s), {failures} failure(s)")
     return 1 if failures else 0
 
 
-def check_row(sluice, tmp, plugin, kind, i, row, what):
-    text, marks = pipeline(plugin, kind, row["options"])
-    path = os.path.join(tmp, f"{plugin}-{i}.yaml")
+def check_file(sluice, tmp, f, label, key, write):
+    """Checks every row of the refusals file f; `key` is the row's key besides name, pointer and
+    message, write(row) the pipeline text and marks. Returns (rows checked, failures)."""
+    with open(f) as fh:
+        rows = json.load(fh)
+    names = set()
+    run = failures = 0
+    checks = []
+    for i, row in enumerate(rows):
+        what = f"{label}[{i}] {row.get('name', '?')}"
+        if set(row) != {"name", key, "pointer", "message"} or row["name"] in names:
+            print(f"FAIL: {what}: a row has exactly name, {key}, pointer, message, "
+                  f"and a name of its own")
+            failures += 1
+            continue
+        names.add(row["name"])
+        run += 1
+        checks.append((sluice, tmp, label, i, row, what, write(row)))
+    # Each row starts sluice twice (validate, run): under a sanitizer that is most of the test's
+    # time, so rows run on every core; their reports are printed in row order.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        for failed, report in pool.map(lambda c: check_row(*c), checks):
+            print(report, end="")
+            failures += failed
+    return run, failures
+
+
+def check_row(sluice, tmp, label, i, row, what, written):
+    text, marks = written
+    path = os.path.join(tmp, f"{label}-{i}.yaml")
     with open(path, "w") as fh:
         fh.write(text)
     line, _ = expected_mark(marks, row["pointer"])

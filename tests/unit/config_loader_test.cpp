@@ -674,3 +674,65 @@ TEST_CASE("config.log: an unknown component or level in log.components is an err
         });
   CHECK_FALSE(l.result.ok());
 }
+
+TEST_CASE("config.filters: bad filters are reported at their key or value, all of them") {
+  Loaded l;
+  load_text(l, R"(sources:
+  g: {plugin: gen}
+sinks:
+  out: {plugin: stdout}
+routes:
+  - from: g
+    to: out
+    filter:
+      tpye: "hmc.*"
+      data:
+        "/os-messages/0/message-id": {regex: "(IEA"}
+        "os-messages": {exists: true}
+        "/severity": {gt: three, rgex: x}
+      any:
+        - {source: {eq: [1]}}
+        - not: {subject: []}
+)");
+  CHECK(l.diagnostics ==
+        Strings{
+            "P:9:7: error: routes[0].filter: unknown key 'tpye' (did you mean 'type'?)",
+            "P:11:46: error: routes[0].filter.data.\"/os-messages/0/message-id\".regex: invalid "
+            "regular expression: missing ): (IEA",
+            "P:12:9: error: routes[0].filter.data: invalid JSON Pointer 'os-messages': it must "
+            "be empty or begin with '/'",
+            "P:13:27: error: routes[0].filter.data.\"/severity\".gt: expected a number",
+            "P:13:34: error: routes[0].filter.data.\"/severity\": unknown operator 'rgex' (did "
+            "you mean 'regex'?)",
+            "P:15:25: error: routes[0].filter.any[0].source.eq: expected a string, a number, "
+            "true, false or null",
+            "P:16:26: error: routes[0].filter.any[1].not.subject: expected a glob, a list or a "
+            "mapping of operators; the list is empty",
+        });
+  CHECK_FALSE(l.result.ok());
+}
+
+TEST_CASE("config.filters: a valid filter is kept as written; the plain form's globs as lists") {
+  Loaded l;
+  load_text(l, R"(sources:
+  g: {plugin: gen}
+sinks:
+  out: {plugin: stdout}
+routes:
+  - from: g
+    to: out
+    filter:
+      type: "hmc.*"
+      attributes: {name: ["PROD*", "CRIT*"], class: {exists: true}}
+      any:
+        - data: {"/severity": {gt: 3}}
+        - source: "hmc://*"
+)");
+  REQUIRE(l.diagnostics.empty());
+  const auto& f = l.result.pipeline->routes[0].filter;
+  CHECK(f.types == Strings{"hmc.*"});
+  CHECK(f.attributes.size() == 1);  // class has an operator: not a glob list
+  CHECK(f.attributes.at("name") == Strings{"PROD*", "CRIT*"});
+  CHECK(f.spec["any"][0]["data"]["/severity"]["gt"] == 3);
+  CHECK(f.effective() == f.spec);
+}

@@ -246,6 +246,43 @@ TEST_CASE("routes: type, subject and attribute globs pick the sink; unmatched ar
   CHECK(rt.metrics().sources[0].unrouted == 4);
 }
 
+TEST_CASE("routes: data pointers, regex, numbers, all/any/not decide which sinks get what") {
+  Setup setup;
+  CapturedLog log;
+  auto p = simple(capture_sink("out"));
+  p.sinks.push_back(sink("second"));
+  p.routes[0].filter.spec = nlohmann::json::parse(R"({
+    "data": {"/os-messages/0/message-id": {"regex": "^IEA"}},
+    "not": {"attributes": {"name": "TEST*"}}})");
+  p.routes.push_back(route({"in"}, {"second"}));
+  p.routes[1].filter.spec = nlohmann::json::parse(R"({
+    "any": [{"type": "ldm.*"}, {"data": {"/severity": {"ge": 5}}}]})");
+  Runtime rt(p, host(), log.logger);
+  rt.start();
+  auto evs = events(5);
+  const char* data[] = {
+      R"({"os-messages": [{"message-id": "IEA611I"}], "severity": 1})",  // 1: out
+      R"({"os-messages": [{"message-id": "IEE043I"}], "severity": 5})",  // 2: second
+      R"({})",                                                           // 3: second (ldm.*)
+      R"({"os-messages": [{"message-id": "IEA611I"}], "severity": 1})",  // 4: TEST1: none
+      R"({"os-messages": [{"message-id": "IEA000I"}], "severity": 7})",  // 5: both
+  };
+  for (size_t i = 0; i < evs.size(); ++i) {
+    evs[i].type = "hmc.os-message";
+    evs[i].data = data[i];
+    evs[i].attribute("name", "PROD1");
+  }
+  evs[2].type = "ldm.domain.start-domain";
+  evs[3].attributes[0].second = "TEST1";
+  REQUIRE(emit(evs));
+  REQUIRE(eventually([] { return captured().size() == 2 && delivered_ids().size() == 3; }));
+  rt.stop();
+  CHECK(captured()[0].id == "1");
+  CHECK(captured()[1].id == "5");
+  CHECK(delivered_ids() == std::vector<std::string>{"2", "3", "5"});
+  CHECK(rt.metrics().sources[0].unrouted == 1);
+}
+
 TEST_CASE("routes: a sink named by two matching routes gets the event once; fan-out to two") {
   Setup setup;
   CapturedLog log;

@@ -25,19 +25,6 @@ int64_t realtime_ns() {
 
 }  // namespace
 
-bool CompiledRoute::matches(const sluice_event& e) const {
-  if (!filtered) return true;
-  if (!types.empty() && !types.match(to_view(e.type))) return false;
-  if (!subjects.empty() && (!e.subject.data || !subjects.match(to_view(e.subject)))) return false;
-  for (const auto& [key, globs] : attributes) {
-    bool any = false;
-    for (size_t i = 0; i < e.attribute_count && !any; ++i)
-      any = to_view(e.attributes[i].key) == key && globs.match(to_view(e.attributes[i].value));
-    if (!any) return false;
-  }
-  return true;
-}
-
 sluice_status Source::on_emit(const sluice_event* events, size_t count) {
   std::shared_ptr<const Binding> binding;
   {
@@ -120,11 +107,14 @@ Router::Router(const std::vector<RouteConfig>& routes, const std::vector<std::st
   for (const auto& rc : routes) {
     auto r = std::make_unique<CompiledRoute>();
     r->name = rc.name;
-    r->types = GlobList(rc.filter.types);
-    r->subjects = GlobList(rc.filter.subjects);
-    for (const auto& [k, v] : rc.filter.attributes)
-      r->attributes.emplace_back(k, GlobList(v));
-    r->filtered = !rc.filter.empty();
+    std::vector<FilterError> errors;  // the loader reported them; a program may not have
+    r->filter = Filter::compile(rc.filter.effective(), pointers_, &errors);
+    if (!errors.empty()) {
+      std::string where;
+      for (const auto& t : errors[0].path)
+        where += "." + t;
+      throw StartError("route '" + rc.name + "': filter" + where + ": " + errors[0].message);
+    }
     for (const auto& to : rc.to) {
       auto it = sink_index.find(to);
       if (it == sink_index.end())
@@ -239,8 +229,9 @@ sluice_status Router::emit(Source& src, const std::vector<const CompiledRoute*>&
   for (size_t i = 0; i < count; ++i) {
     EventPtr ev = normalise(src, events[i], now_ns);
     targets.clear();
+    FilterEvent fe(ev.view(), &pointers_);  // the data is read once, for all routes, if at all
     for (const CompiledRoute* r : routes) {
-      if (!r->matches(ev.view())) continue;
+      if (!r->matches(fe)) continue;
       for (uint32_t s : r->sinks)
         if (std::find(targets.begin(), targets.end(), s) == targets.end()) targets.push_back(s);
     }

@@ -7,7 +7,7 @@
 #include "sink_channel.hpp"
 
 #include <sluice/core/config.hpp>
-#include <sluice/core/glob.hpp>
+#include <sluice/core/filter.hpp>
 #include <sluice/framework_events.hpp>
 
 #include <atomic>
@@ -23,13 +23,10 @@ class Router;
 
 struct CompiledRoute {
   std::string name;
-  GlobList types;
-  GlobList subjects;
-  std::vector<std::pair<std::string, GlobList>> attributes;
+  Filter filter;
   std::vector<uint32_t> sinks;  // indices into Router::sinks()
-  bool filtered = false;
 
-  bool matches(const sluice_event& e) const;
+  bool matches(FilterEvent& e) const { return filter.matches(e); }
 };
 
 // What a source's emits go to: one router, and the routes from this source in it. A source is
@@ -98,6 +95,7 @@ class Router {
   static EventPtr normalise(Source& src, const sluice_event& e, int64_t now_ns);
 
   std::vector<std::unique_ptr<CompiledRoute>> routes_;
+  DataPointers pointers_;  // of every route's filter: an event's data is read once for all
   std::vector<std::pair<std::string, const CompiledRoute*>> from_;  // source name, route
   // Shared with the runtime: an emit still in flight on this router keeps them alive.
   std::vector<std::shared_ptr<SinkChannel>> sinks_;

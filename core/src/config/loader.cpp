@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include <sluice/core/config.hpp>
+#include <sluice/core/filter.hpp>
 #include <sluice/core/redact.hpp>
 #include <sluice/json_check.hpp>
 
@@ -582,13 +583,41 @@ class Loader {
       r.from = read_strings(child(p, "from"));
       r.to = read_strings(child(p, "to"));
       Path f = child(p, "filter");
-      r.filter.types = read_strings(child(f, "type"));
-      r.filter.subjects = read_strings(child(f, "subject"));
-      if (auto attrs = usable(child(f, "attributes"), json::value_t::object))
-        for (auto& [key, value] : attrs->items())
-          r.filter.attributes[key] = read_strings(child(child(f, "attributes"), key));
+      if (auto spec = usable(f, json::value_t::object)) read_filter(f, *spec, r.filter);
       pc.routes.push_back(std::move(r));
     }
+  }
+
+  // A route's filter: compiled here to find every problem (unknown keys and operators, invalid
+  // regular expressions and JSON Pointers, values of the wrong type) at its position; the
+  // runtime compiles it again from `spec`.
+  void read_filter(const Path& f, const json& spec, FilterConfig& out) {
+    DataPointers pointers;
+    std::vector<FilterError> errors;
+    Filter::compile(spec, pointers, &errors);
+    for (const auto& e : errors) {
+      Path at = f;
+      at.insert(at.end(), e.path.begin(), e.path.end());
+      error(at, e.message, e.at_key);
+    }
+    if (!errors.empty()) return;
+    out.spec = spec;
+    // The plain form's glob lists, for display.
+    auto globs = [](const json* v, std::vector<std::string>& to) {
+      if (v && v->is_string()) to.push_back(v->get<std::string>());
+      if (v && v->is_array() &&
+          std::all_of(v->begin(), v->end(), [](const json& x) { return x.is_string(); }))
+        for (const auto& x : *v)
+          to.push_back(x.get<std::string>());
+    };
+    globs(spec.contains("type") ? &spec["type"] : nullptr, out.types);
+    globs(spec.contains("subject") ? &spec["subject"] : nullptr, out.subjects);
+    if (spec.contains("attributes") && spec["attributes"].is_object())
+      for (const auto& [key, value] : spec["attributes"].items()) {
+        std::vector<std::string> list;
+        globs(&value, list);
+        if (!list.empty()) out.attributes[key] = list;
+      }
   }
 
   // Sources and sinks share one namespace: a route's `from`/`to` would be ambiguous otherwise.

@@ -90,12 +90,23 @@ struct SinkConfig {
   Mark mark;
 };
 
-// Glob patterns (`*`, `?`, `[...]`); a list matches if any pattern matches.
+// A route's filter (core/filter.hpp, docs/pipeline.md "Filters"). `spec` is the `filter:`
+// mapping as written (null: none); when it is null, the glob lists below make the filter
+// (`{type: [...], subject: [...], attributes: {...}}`), as programs building a pipeline set them.
+// The loader fills both: the lists with what the top level of the mapping says in the plain form
+// (globs or lists of globs), for display.
 struct FilterConfig {
+  nlohmann::json spec;
+  // Glob patterns (`*`, `?`, `[...]`); a list matches if any pattern matches.
   std::vector<std::string> types;
   std::vector<std::string> subjects;
   std::map<std::string, std::vector<std::string>> attributes;  // every key must match
-  bool empty() const { return types.empty() && subjects.empty() && attributes.empty(); }
+  bool empty() const {
+    return (spec.is_null() || spec.empty()) && types.empty() && subjects.empty() &&
+           attributes.empty();
+  }
+  // The filter mapping in effect: spec, or one made of the lists.
+  nlohmann::json effective() const;
 };
 
 struct RouteConfig {
