@@ -233,6 +233,30 @@ routes:
         s.stop()
 
 
+def case_reload_keeps(tmp):
+    port = free_port()
+    pipeline = two_sources(port, tmp)
+    s = sluice_run(pipeline)
+    try:
+        t = tap(pipeline, "--rate", "1000")
+        check(poll(lambda: len(t.out) >= 5, 60), "the tap prints events")
+        # a third source and its route: the reload applies the difference
+        with open(pipeline) as f:
+            text = f.read()
+        text = text.replace("sinks:", "  extra: {plugin: generator, options: {template: minimal, rate: 50}}\nsinks:")
+        text += "  - {from: extra, to: hmc_out}\n"
+        write(tmp, "p.yaml", text)
+        s.proc.send_signal(signal.SIGHUP)
+        check(poll(lambda: any("reloaded:" in l for l in s.err), 60), "the reload is applied")
+        check(poll(lambda: any('"generator.minimal"' in l for l in list(t.out)), 60),
+              "the tap client stays connected and sees the new source's events")
+        check(t.proc.poll() is None and not any("ended" in l for l in t.err),
+              "it was not disconnected")
+        t.stop(signal.SIGINT)
+    finally:
+        check(s.stop() == 0, "sluice run stops cleanly")
+
+
 def case_top_tmux(tmp):
     if not shutil.which("tmux"):
         fail("tmux is not installed")
