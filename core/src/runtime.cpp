@@ -246,7 +246,7 @@ void Runtime::Impl::build() {
     sources = std::move(ordered);  // sources_released: all false still, one per source
     sources_adopted = std::move(ordered_adopted);
   }
-  router = std::make_shared<Router>(pipeline.routes, source_names, sinks);
+  router = std::make_shared<Router>(pipeline.routes, source_names, sinks, options.tap.get());
   for (size_t i = 0; i < sinks.size(); ++i)
     if (!adopted[i])
       create(*sinks[i], sinks[i]->config().plugin, sinks[i]->config().options, true, "sink");

@@ -202,4 +202,45 @@ std::string prometheus_text(const Metrics* m, const ProcessInfo& process) {
   return page.text;
 }
 
+std::string tap_text(const TapCounters& tap) {
+  Page page;
+  page.family("sluice_tap_clients", "gauge", "clients of GET /tap attached now");
+  page.sample("sluice_tap_clients", "", std::to_string(tap.clients));
+  page.family("sluice_tap_events_total", "counter", "events written to GET /tap clients");
+  page.sample("sluice_tap_events_total", "", std::to_string(tap.sent));
+  page.family("sluice_tap_dropped_events_total", "counter",
+              "events a GET /tap client did not get: over its rate limit (rate), or its queue "
+              "was full because it did not read fast enough (slow_client)");
+  page.sample("sluice_tap_dropped_events_total", label("reason", "rate"),
+              std::to_string(tap.dropped_rate));
+  page.sample("sluice_tap_dropped_events_total", label("reason", "slow_client"),
+              std::to_string(tap.dropped_queue));
+  return page.text;
+}
+
+nlohmann::json status_json(const Metrics* m, const ProcessInfo& process) {
+  using json = nlohmann::json;
+  json out{{"running", m != nullptr},
+           {"uptime_seconds", process.uptime_seconds},
+           {"version", process.version},
+           {"sources", json::array()},
+           {"sinks", json::array()}};
+  if (!m) return out;
+  auto item = [](const auto& x, const auto& rows) {
+    json j{{"name", x.name}, {"plugin", x.plugin}, {"state", x.state}, {"detail", x.state_detail}};
+    for (const auto& row : rows)
+      if (row.name) j[name_part(row.name)] = row.get(x);
+    j["plugin_counters"] = x.plugin_counters;
+    return j;
+  };
+  for (const auto& s : m->sources)
+    out["sources"].push_back(item(s, source_counters()));
+  for (const auto& s : m->sinks) {
+    json j = item(s, sink_counters());
+    j["dropped"] = s.dropped();
+    out["sinks"].push_back(std::move(j));
+  }
+  return out;
+}
+
 }  // namespace sluice::core::admin

@@ -5,6 +5,9 @@
 #pragma once
 
 #include <sluice/core/counters.hpp>
+#include <sluice/core/tap.hpp>
+
+#include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -33,6 +36,14 @@ std::string plugin_family(std::string_view metric);
 // The whole page. `m` is null while no pipeline runs (between the stop and the start of a
 // reload): then only the process families.
 std::string prometheus_text(const Metrics* m, const ProcessInfo& process);
+
+// The families of the live tap (sluice_tap_*), appended to the page while a tap exists.
+std::string tap_text(const TapCounters& tap);
+
+// GET /status: every source and sink with its plugin, state and counters (every row of the
+// counter tables with a flat name, '.' written '_', plus "dropped"), as `sluice top` reads it.
+// `m` null: "running": false and empty lists.
+nlohmann::json status_json(const Metrics* m, const ProcessInfo& process);
 
 inline constexpr const char* kContentType = "text/plain; version=0.0.4; charset=utf-8";
 

@@ -1,11 +1,13 @@
 // The admin server in the shape of Beast's asynchronous HTTP server example: a listener that
 // accepts, one Session per connection that reads a request, answers it and reads the next
 // (keep-alive), a timeout on every read and write, size limits on the header and the body, a
-// cap on connections. One io thread; the only work done on it is formatting counters.
+// cap on connections. One io thread; the only work done on it is formatting counters and the
+// lines of GET /tap (a TapStream per tap client: a chunked response it writes on a timer).
 #include "server.hpp"
 
 #include "exposition.hpp"
 
+#include <sluice/format.hpp>
 #include <sluice/io_thread.hpp>
 
 #include <boost/asio/io_context.hpp>
@@ -18,7 +20,11 @@
 #include <boost/beast/http.hpp>
 #include <nlohmann/json.hpp>
 
+#include <array>
 #include <atomic>
+#include <charconv>
+#include <condition_variable>
+#include <mutex>
 #include <stdexcept>
 #include <thread>
 
@@ -29,6 +35,7 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = net::ip::tcp;
 using json = nlohmann::json;
+using ordered_json = nlohmann::ordered_json;  // the control lines of GET /tap begin {"tap":
 
 unsigned reload_status(const std::string& result) {
   if (result == "applied" || result == "unchanged") return 200;
@@ -49,6 +56,72 @@ bool bearer_matches(std::string_view header, std::string_view token) {
   return diff == 0 && !token.empty();
 }
 
+namespace {
+
+int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// application/x-www-form-urlencoded: %XX and '+' for a blank. A bad escape stays as it is.
+std::string url_decode(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '+') {
+      out += ' ';
+    } else if (s[i] == '%' && i + 2 < s.size() && hex_digit(s[i + 1]) >= 0 &&
+               hex_digit(s[i + 2]) >= 0) {
+      out += static_cast<char>(hex_digit(s[i + 1]) * 16 + hex_digit(s[i + 2]));
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::optional<TapRequest> parse_tap_query(std::string_view query, const TapLimits& limits,
+                                          std::string* error) {
+  TapRequest r;
+  while (!query.empty()) {
+    const size_t amp = query.find('&');
+    const std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    if (pair.empty()) continue;
+    const size_t eq = pair.find('=');
+    const std::string key = url_decode(pair.substr(0, eq));
+    const std::string value =
+        eq == std::string_view::npos ? std::string() : url_decode(pair.substr(eq + 1));
+    if (key == "source") {
+      r.filter.source = value;
+    } else if (key == "sink") {
+      r.filter.sink = value;
+    } else if (key == "type") {
+      r.filter.type = value;
+    } else if (key == "rate") {
+      uint64_t n = 0;
+      auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+      if (ec != std::errc() || end != value.data() + value.size() || n < 1 || n > limits.max_rate) {
+        *error = "rate must be a whole number of events per second from 1 to " +
+                 std::to_string(limits.max_rate) + " (got '" + value + "')";
+        return std::nullopt;
+      }
+      r.rate = static_cast<uint32_t>(n);
+    } else {
+      *error = "unknown parameter '" + key + "' (source, sink, type, rate)";
+      return std::nullopt;
+    }
+  }
+  return r;
+}
+
+class TapStream;
+
 struct AdminServer::Impl {
   AdminConfig config;
   Hooks hooks;
@@ -58,6 +131,11 @@ struct AdminServer::Impl {
   // io thread only. Declared before `io`: the handlers that never ran (and the sessions they
   // hold) are destroyed with it, and a session's destructor counts itself out here.
   uint32_t sessions = 0;
+  std::vector<std::weak_ptr<TapStream>> tap_streams;  // io thread only
+  // Tap streams not closed yet: stop() waits for them to end (any thread).
+  std::mutex tap_m;
+  std::condition_variable tap_cv;
+  uint32_t tap_live = 0;  // (tap_m)
   net::io_context io{1};
   tcp::acceptor acceptor{io};
   std::thread thread;
@@ -67,6 +145,14 @@ struct AdminServer::Impl {
       : config(std::move(c)), hooks(std::move(h)), log(l), started(s), limits(lim) {}
 
   void accept();
+  void finish_taps(const std::string& reason);
+  void tap_closed() {
+    {
+      std::lock_guard lock(tap_m);
+      --tap_live;
+    }
+    tap_cv.notify_all();
+  }
 };
 
 namespace {
@@ -89,6 +175,193 @@ Response answer(const Request& req, http::status status, std::string body,
 Response answer_json(const Request& req, http::status status, const json& body) {
   return answer(req, status, body.dump() + "\n");
 }
+
+}  // namespace
+
+// One GET /tap client: the response header, then on every tick the events its TapClient queued
+// as JSON lines (one chunk per tick), a {"tap":"dropped",...} line at most once a second while
+// some were dropped, and at the end a {"tap":"end",...} line and the last chunk. A client that
+// does not read only stalls its own stream: nothing more is taken from its queue (which drops)
+// until the write in progress moves, and a write that moves nothing for io_timeout ends it.
+class TapStream : public std::enable_shared_from_this<TapStream> {
+ public:
+  TapStream(tcp::socket socket, std::shared_ptr<TapClient> client, AdminServer::Impl* server,
+            bool chunked)
+      : socket_(std::move(socket)),
+        timer_(socket_.get_executor()),
+        client_(std::move(client)),
+        server_(server),
+        chunked_(chunked) {
+    std::lock_guard lock(server_->tap_m);
+    ++server_->tap_live;
+  }
+  ~TapStream() {
+    server_->hooks.tap->detach(client_);
+    if (!closed_) server_->tap_closed();
+  }
+
+  void start() {
+    std::string head =
+        "HTTP/1.1 200 OK\r\nServer: sluice\r\nContent-Type: application/x-ndjson\r\n"
+        "Cache-Control: no-store\r\nConnection: close\r\n";
+    if (chunked_) head += "Transfer-Encoding: chunked\r\n";
+    head += "\r\n";
+    const TapFilter& f = client_->filter();
+    const ordered_json hello{{"tap", "started"},
+                             {"source", f.source},
+                             {"sink", f.sink},
+                             {"type", f.type},
+                             {"rate", client_->rate()}};
+    last_notice_ = Clock::now();
+    send(hello.dump() + "\n", std::move(head));
+    read();
+    tick();
+  }
+
+  // sluice is stopping: what is queued, the end line and the end of the response.
+  void finish(const std::string& reason) {
+    if (closed_ || finishing_) return;
+    finishing_ = true;
+    if (writing_) return close();  // a client that does not read gets no last line
+    std::string lines = collect(true);
+    lines += ordered_json{{"tap", "end"}, {"reason", reason}}.dump() + "\n";
+    send(std::move(lines), {}, true);
+  }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+
+  void tick() {
+    if (closed_) return;
+    timer_.expires_after(server_->limits.tap_tick);
+    timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (!ec) self->tick();
+    });
+    if (finishing_) return;
+    if (writing_) {
+      if (Clock::now() - progress_ > server_->limits.io_timeout) {
+        server_->log.warn("admin", "a GET /tap client read nothing for " +
+                                       std::to_string(server_->limits.io_timeout.count()) +
+                                       " ms; its stream ends");
+        close();
+      }
+      return;  // the client's queue fills meanwhile, and drops what does not fit
+    }
+    send(collect(false));
+  }
+
+  // The queued events as lines, and the drop notice when one is due (or `now_or_never`).
+  std::string collect(bool now_or_never) {
+    std::string lines;
+    events_.clear();
+    const TapClient::Drops d = client_->take(events_);
+    for (const EventPtr& e : events_) {
+      sluice::append_json(lines, e.view());
+      lines += '\n';
+    }
+    server_->hooks.tap->count_sent(events_.size());
+    events_.clear();
+    dropped_rate_ += d.rate;
+    dropped_queue_ += d.queue;
+    const auto now = Clock::now();
+    if ((dropped_rate_ || dropped_queue_) &&
+        (now_or_never || now - last_notice_ >= std::chrono::seconds(1))) {
+      lines += ordered_json{{"tap", "dropped"},
+                            {"count", dropped_rate_ + dropped_queue_},
+                            {"rate_limit", dropped_rate_},
+                            {"slow_client", dropped_queue_}}
+                   .dump() +
+               "\n";
+      dropped_rate_ = dropped_queue_ = 0;
+      last_notice_ = now;
+    }
+    return lines;
+  }
+
+  // Writes `prefix` and `lines` (framed as one chunk), then the last chunk when `last`.
+  void send(std::string lines, std::string prefix = {}, bool last = false) {
+    if (lines.empty() && prefix.empty() && !last) return;
+    out_ = std::move(prefix);
+    if (!lines.empty()) {
+      if (chunked_) {
+        char size[20];
+        auto [end, ec] = std::to_chars(size, size + sizeof size, lines.size(), 16);
+        out_.append(size, end);
+        out_ += "\r\n";
+        out_ += lines;
+        out_ += "\r\n";
+      } else {
+        out_ += lines;
+      }
+    }
+    if (last && chunked_) out_ += "0\r\n\r\n";
+    written_ = 0;
+    writing_ = true;
+    progress_ = Clock::now();
+    write_more();
+  }
+
+  void write_more() {
+    socket_.async_write_some(
+        net::buffer(out_.data() + written_, out_.size() - written_),
+        [self = shared_from_this()](beast::error_code ec, size_t n) { self->on_write(ec, n); });
+  }
+
+  void on_write(beast::error_code ec, size_t n) {
+    if (closed_) return;
+    if (ec) return close();
+    written_ += n;
+    progress_ = Clock::now();
+    if (written_ < out_.size()) return write_more();
+    writing_ = false;
+    out_.clear();
+    if (finishing_) close();
+  }
+
+  // Nothing is expected from the client; a read ends when it goes away.
+  void read() {
+    socket_.async_read_some(net::buffer(in_),
+                            [self = shared_from_this()](beast::error_code ec, size_t) {
+                              if (self->closed_) return;
+                              if (ec) return self->close();
+                              self->read();
+                            });
+  }
+
+  void close() {
+    if (std::exchange(closed_, true)) return;
+    beast::error_code ignored;
+    timer_.cancel();
+    socket_.shutdown(tcp::socket::shutdown_both, ignored);
+    socket_.close(ignored);
+    server_->hooks.tap->detach(client_);
+    server_->tap_closed();
+  }
+
+  tcp::socket socket_;
+  net::steady_timer timer_;
+  std::shared_ptr<TapClient> client_;
+  AdminServer::Impl* server_;  // outlives every stream (they go with its io_context)
+  bool chunked_;
+  bool closed_ = false;
+  bool finishing_ = false;
+  bool writing_ = false;
+  std::string out_;
+  size_t written_ = 0;
+  Clock::time_point progress_;                     // the write in progress last moved
+  Clock::time_point last_notice_;                  // the last drop notice
+  uint64_t dropped_rate_ = 0, dropped_queue_ = 0;  // not reported yet
+  std::vector<EventPtr> events_;
+  std::array<char, 512> in_{};
+};
+
+void AdminServer::Impl::finish_taps(const std::string& reason) {
+  for (auto& weak : tap_streams)
+    if (auto t = weak.lock()) t->finish(reason);
+  tap_streams.clear();
+}
+
+namespace {
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
@@ -150,8 +423,54 @@ class Session : public std::enable_shared_from_this<Session> {
     if (path == "/healthz") return get ? healthz() : wrong_method("GET");
     if (path == "/readyz") return get ? readyz() : wrong_method("GET");
     if (path == "/reload") return post ? reload() : wrong_method("POST");
-    write(answer_json(req_, http::status::not_found,
-                      {{"error", "no such path; try /metrics, /healthz, /readyz, POST /reload"}}));
+    if (path == "/status") return get ? status() : wrong_method("GET");
+    if (path == "/tap") {
+      if (!get) return wrong_method("GET");
+      const size_t q = target.find('?');
+      return tap(q == std::string_view::npos ? std::string_view() : target.substr(q + 1));
+    }
+    write(answer_json(
+        req_, http::status::not_found,
+        {{"error", "no such path; try /metrics, /healthz, /readyz, /status, /tap, POST /reload"}}));
+  }
+
+  void status() {
+    const std::optional<Metrics> m = server_->hooks.metrics();
+    json body = status_json(m ? &*m : nullptr, process_info(server_->started));
+    if (server_->hooks.tap) {
+      const TapCounters t = server_->hooks.tap->counters();
+      body["tap"] = {{"clients", t.clients},
+                     {"sent", t.sent},
+                     {"dropped_rate", t.dropped_rate},
+                     {"dropped_slow_client", t.dropped_queue}};
+    }
+    write(answer_json(req_, http::status::ok, body));
+  }
+
+  // The connection becomes a TapStream: this session ends here.
+  void tap(std::string_view query) {
+    const std::shared_ptr<Tap>& tap = server_->hooks.tap;
+    if (!tap)
+      return write(
+          answer_json(req_, http::status::not_found, {{"error", "this server has no live tap"}}));
+    std::string error;
+    std::optional<TapRequest> r = parse_tap_query(query, tap->limits(), &error);
+    if (!r) return write(answer_json(req_, http::status::bad_request, {{"error", error}}));
+    std::shared_ptr<TapClient> client = tap->attach(std::move(r->filter), r->rate);
+    if (!client) {
+      Response res = answer_json(
+          req_, http::status::service_unavailable,
+          {{"error", "too many tap clients (at most " + std::to_string(tap->limits().clients) +
+                         "); try again when one has ended"}});
+      res.set(http::field::retry_after, "5");
+      return write(std::move(res));
+    }
+    stream_.expires_never();
+    auto stream = std::make_shared<TapStream>(stream_.release_socket(), std::move(client), server_,
+                                              req_.version() >= 11);
+    server_->tap_streams.push_back(stream);
+    std::erase_if(server_->tap_streams, [](const auto& w) { return w.expired(); });
+    stream->start();
   }
 
   std::string_view header(http::field f) const {
@@ -168,8 +487,9 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void metrics() {
     const std::optional<Metrics> m = server_->hooks.metrics();
-    write(answer(req_, http::status::ok,
-                 prometheus_text(m ? &*m : nullptr, process_info(server_->started)), kContentType));
+    std::string page = prometheus_text(m ? &*m : nullptr, process_info(server_->started));
+    if (server_->hooks.tap) page += tap_text(server_->hooks.tap->counters());
+    write(answer(req_, http::status::ok, std::move(page), kContentType));
   }
 
   void healthz() {
@@ -320,13 +640,24 @@ void AdminServer::start() {
       impl->log.error("admin", "handler failed: " + what);
     });
   });
-  s.log.info("admin", "serving /metrics, /healthz, /readyz and POST /reload on http://" + where +
-                          (s.config.token.empty() ? "" : " (bearer token required)"));
+  s.log.info("admin",
+             "serving /metrics, /healthz, /readyz, /status, /tap and POST /reload on http://" +
+                 where + (s.config.token.empty() ? "" : " (bearer token required)"));
 }
 
 void AdminServer::stop() {
   Impl& s = *impl_;
   if (!std::exchange(s.running, false)) return;
+  // New connections are refused, and tap streams end with a last line saying why.
+  net::post(s.io, [impl = impl_.get()] {
+    beast::error_code ignored;
+    impl->acceptor.close(ignored);
+    impl->finish_taps("sluice is stopping");
+  });
+  {
+    std::unique_lock lock(s.tap_m);
+    s.tap_cv.wait_for(lock, s.limits.stop_grace, [&s] { return s.tap_live == 0; });
+  }
   s.io.stop();
   if (s.thread.joinable()) s.thread.join();
   beast::error_code ignored;

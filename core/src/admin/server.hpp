@@ -1,12 +1,13 @@
 // The admin HTTP server of `sluice run` (pipeline `admin:`, docs/operations.md): GET /metrics,
-// /healthz, /readyz and POST /reload, on an io thread of its own. It only reads the runtime's
-// counters (as the periodic metrics line does) and hands reloads to the main thread: it never
-// calls a plugin and never holds a lock of the data path longer than a counters() read.
+// /healthz, /readyz, /status, /tap and POST /reload, on an io thread of its own. It only reads the
+// runtime's counters (as the periodic metrics line does) and hands reloads to the main thread: it
+// never calls a plugin and never holds a lock of the data path longer than a counters() read.
 #pragma once
 
 #include <sluice/core/config.hpp>
 #include <sluice/core/counters.hpp>
 #include <sluice/core/log.hpp>
+#include <sluice/core/tap.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -32,8 +33,19 @@ struct Limits {
   std::chrono::milliseconds reload_timeout{60000};  // POST /reload waits this long for the outcome
   uint32_t header_bytes = 8 * 1024;
   uint32_t body_bytes = 16 * 1024;
-  uint32_t connections = 16;  // more are closed at once
+  uint32_t connections = 16;  // more are closed at once (GET /tap streams: TapLimits::clients)
+  std::chrono::milliseconds tap_tick{100};     // a tap stream writes what came this often
+  std::chrono::milliseconds stop_grace{1000};  // stop() waits this long for tap streams to end
 };
+
+// The query of GET /tap: source=NAME, sink=NAME, type=GLOB, rate=N (1..limits.max_rate),
+// percent-encoded. nullopt and `error` set for an unknown parameter or a bad rate.
+struct TapRequest {
+  TapFilter filter;
+  uint32_t rate = 0;  // the default
+};
+std::optional<TapRequest> parse_tap_query(std::string_view query, const TapLimits& limits,
+                                          std::string* error);
 
 class AdminServer {
  public:
@@ -44,6 +56,8 @@ class AdminServer {
     // Asks the main thread to reload (as SIGHUP does); `done` is called once with the outcome,
     // on any thread, but never after the AdminServer is destroyed.
     std::function<void(std::function<void(ReloadReply)> done)> reload;
+    // The live tap of GET /tap; without one, GET /tap answers 404.
+    std::shared_ptr<Tap> tap;
   };
 
   AdminServer(AdminConfig config, Hooks hooks, Logger& log,
@@ -55,7 +69,8 @@ class AdminServer {
   // Binds and listens, then serves on its own thread. Throws std::runtime_error naming the
   // address and the reason ("cannot listen on 127.0.0.1:9464: Address already in use").
   void start();
-  // Closes the listener and every connection and joins the thread. Idempotent.
+  // Ends every tap stream (its last line says why; at most limits.stop_grace), closes the
+  // listener and every connection and joins the thread. Idempotent.
   void stop();
   // The bound port (the configured one, or the one the system chose for port 0).
   uint16_t port() const;

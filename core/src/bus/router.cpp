@@ -99,8 +99,8 @@ SourceMetrics Source::counters() const {
 }
 
 Router::Router(const std::vector<RouteConfig>& routes, const std::vector<std::string>& sources,
-               std::vector<std::shared_ptr<SinkChannel>> sinks)
-    : sinks_(std::move(sinks)) {
+               std::vector<std::shared_ptr<SinkChannel>> sinks, Tap* tap)
+    : sinks_(std::move(sinks)), tap_(tap) {
   std::map<std::string, uint32_t> sink_index;
   for (uint32_t i = 0; i < sinks_.size(); ++i)
     sink_index[sinks_[i]->name] = i;
@@ -225,6 +225,9 @@ sluice_status Router::emit(Source& src, const std::vector<const CompiledRoute*>&
     per_sink[s].clear();
 
   const int64_t now_ns = realtime_ns();
+  // The live tap: one relaxed load per call while no client is attached.
+  const bool tapping = tap_ && tap_->active();
+  thread_local std::vector<std::string_view> tap_sinks;
   uint64_t unrouted = 0;
   for (size_t i = 0; i < count; ++i) {
     EventPtr ev = normalise(src, events[i], now_ns);
@@ -234,6 +237,12 @@ sluice_status Router::emit(Source& src, const std::vector<const CompiledRoute*>&
       if (!r->matches(fe)) continue;
       for (uint32_t s : r->sinks)
         if (std::find(targets.begin(), targets.end(), s) == targets.end()) targets.push_back(s);
+    }
+    if (tapping) {
+      tap_sinks.clear();
+      for (uint32_t s : targets)
+        tap_sinks.push_back(sinks_[s]->name);
+      tap_->offer(src.name, ev, tap_sinks);
     }
     if (targets.empty()) {
       ++unrouted;

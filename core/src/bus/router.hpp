@@ -8,6 +8,7 @@
 
 #include <sluice/core/config.hpp>
 #include <sluice/core/filter.hpp>
+#include <sluice/core/tap.hpp>
 #include <sluice/framework_events.hpp>
 
 #include <atomic>
@@ -78,9 +79,10 @@ struct Source final : Instance {
 class Router {
  public:
   // `sinks` in pipeline order; route names resolve against their names and `sources`.
-  // Throws StartError for a route naming a sink or source that does not exist.
+  // Throws StartError for a route naming a sink or source that does not exist. `tap` (may be
+  // null; outlives the router) gets a copy of every event while a client is attached.
   Router(const std::vector<RouteConfig>& routes, const std::vector<std::string>& sources,
-         std::vector<std::shared_ptr<SinkChannel>> sinks);
+         std::vector<std::shared_ptr<SinkChannel>> sinks, Tap* tap = nullptr);
 
   size_t route_count() const { return routes_.size(); }
   // The routes that take events from the source `name`, in pipeline order.
@@ -99,6 +101,7 @@ class Router {
   std::vector<std::pair<std::string, const CompiledRoute*>> from_;  // source name, route
   // Shared with the runtime: an emit still in flight on this router keeps them alive.
   std::vector<std::shared_ptr<SinkChannel>> sinks_;
+  Tap* tap_ = nullptr;
 };
 
 }  // namespace sluice::core

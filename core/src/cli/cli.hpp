@@ -38,6 +38,8 @@ int cmd_run(const std::vector<std::string>& args);
 int cmd_validate(const std::vector<std::string>& args);
 int cmd_plugins(const std::vector<std::string>& args);
 int cmd_dlq(const std::vector<std::string>& args);
+int cmd_tap(const std::vector<std::string>& args);
+int cmd_top(const std::vector<std::string>& args);
 
 // --- helpers the commands share ------------------------------------------------------------
 

@@ -22,6 +22,9 @@ const std::vector<Command>& commands() {
        "dead-letter files: send the events to a sink again, or count them", &cmd_dlq,
        "sluice dlq replay FILE (-p|--pipeline) PIPELINE --to SINK [OPTIONS]\n"
        "       sluice dlq stats FILE [OPTIONS]"},
+      {"tap", "PIPELINE", "print the live events of a running pipeline (its admin server)",
+       &cmd_tap, "sluice tap PIPELINE [--source NAME] [--sink NAME] [--type GLOB] [--rate N]"},
+      {"top", "PIPELINE", "a live view of a running pipeline's sources and sinks", &cmd_top},
   };
   return list;
 }

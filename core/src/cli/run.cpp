@@ -9,6 +9,7 @@
 #include <sluice/core/plugin_host.hpp>
 #include <sluice/core/runtime.hpp>
 #include <sluice/core/spool.hpp>
+#include <sluice/core/tap.hpp>
 
 #include <pthread.h>
 #include <signal.h>
@@ -60,8 +61,9 @@ class FileDeadLetter final : public core::DeadLetter {
   core::Logger& log_;
 };
 
-core::RuntimeOptions runtime_options(core::Logger& log) {
+core::RuntimeOptions runtime_options(core::Logger& log, std::shared_ptr<core::Tap> tap) {
   core::RuntimeOptions options;
+  options.tap = std::move(tap);
   options.dead_letter_factory =
       [&log](const core::SinkConfig& sink) -> std::unique_ptr<core::DeadLetter> {
     return std::make_unique<FileDeadLetter>(sink.dead_letter.path, log);
@@ -194,13 +196,16 @@ class RuntimeSlot {
 // again when a new one fails to start) and the fingerprint of the file it came from.
 class Daemon {
  public:
+  // `tap`: the admin server's live tap (null without an admin server), shared by every runtime
+  // this daemon starts, so that tap clients stay attached across reloads.
   Daemon(std::string path, core::PluginHost& plugins, core::Logger& log, std::string cli_level,
-         std::string cli_format)
+         std::string cli_format, std::shared_ptr<core::Tap> tap)
       : path_(std::move(path)),
         plugins_(plugins),
         log_(log),
         cli_level_(std::move(cli_level)),
-        cli_format_(std::move(cli_format)) {}
+        cli_format_(std::move(cli_format)),
+        tap_(std::move(tap)) {}
 
   // Starts `pipeline`; throws what Runtime::start throws.
   void start(core::PipelineConfig pipeline, std::string fingerprint) {
@@ -270,7 +275,8 @@ class Daemon {
     core::HandOverResult changes;
     try {
       apply_logging(log_, next.log.level, next.log.format, cli_level_, cli_format_);
-      auto fresh = std::make_unique<core::Runtime>(next, plugins_, log_, runtime_options(log_));
+      auto fresh =
+          std::make_unique<core::Runtime>(next, plugins_, log_, runtime_options(log_, tap_));
       try {
         changes = runtime_->hand_over(*fresh);
       } catch (...) {
@@ -322,7 +328,8 @@ class Daemon {
     runtime_.reset();
     apply_logging(log_, pipeline.log.level, pipeline.log.format, cli_level_, cli_format_);
     apply_component_levels(log_, pipeline);
-    auto runtime = std::make_unique<core::Runtime>(pipeline, plugins_, log_, runtime_options(log_));
+    auto runtime =
+        std::make_unique<core::Runtime>(pipeline, plugins_, log_, runtime_options(log_, tap_));
     runtime->start();
     runtime_ = std::move(runtime);
   }
@@ -338,6 +345,7 @@ class Daemon {
   core::PluginHost& plugins_;
   core::Logger& log_;
   std::string cli_level_, cli_format_;
+  std::shared_ptr<core::Tap> tap_;
   core::PipelineConfig running_;
   std::string fingerprint_;
   std::vector<std::string> secrets_;
@@ -381,7 +389,11 @@ int cmd_run(const std::vector<std::string>& args) {
   if (!apply_logging(log, pipeline.log.level, pipeline.log.format, level, format)) return kUsage;
   apply_component_levels(log, pipeline);
   std::string first_fingerprint = fingerprint(bytes, pipeline);
-  Daemon daemon(pipeline_path, plugins, log, level, format);
+  // The live tap of the admin server's GET /tap; it outlives every runtime (reloads keep the
+  // tap clients attached).
+  std::shared_ptr<core::Tap> tap;
+  if (pipeline.admin.enabled) tap = std::make_shared<core::Tap>();
+  Daemon daemon(pipeline_path, plugins, log, level, format, tap);
 
   Requests requests;
   std::thread signal_thread([&] {
@@ -433,6 +445,7 @@ int cmd_run(const std::vector<std::string>& args) {
   if (pipeline.admin.enabled) {
     core::admin::AdminServer::Hooks hooks;
     hooks.metrics = [&daemon] { return daemon.metrics(); };
+    hooks.tap = tap;
     hooks.reload = [&requests](std::function<void(core::admin::ReloadReply)> done) {
       std::lock_guard lock(requests.m);
       if (requests.stop) {

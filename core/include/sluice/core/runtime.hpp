@@ -27,6 +27,7 @@ class SinkChannel;
 // A source's plugin instance and counters (core/src/bus/router.hpp). Opaque here; see
 // Runtime::release_source / adopt_source.
 struct Source;
+class Tap;
 
 struct RuntimeOptions {
   // Makes the dead-letter writer for a sink with dead_letter.path set. Unset, or for a sink
@@ -34,6 +35,9 @@ struct RuntimeOptions {
   std::function<std::unique_ptr<DeadLetter>(const SinkConfig&)> dead_letter_factory;
   // Makes the queue for a sink with `policy: spool`. Unset: such a pipeline is refused at start.
   std::function<std::unique_ptr<SinkQueue>(const SinkConfig&)> spool_queue_factory;
+  // The live tap (sluice/core/tap.hpp) the router offers events to; none when null. Shared by
+  // every runtime of a `sluice run`, so that tap clients stay attached across reloads.
+  std::shared_ptr<Tap> tap;
 };
 
 // What Runtime::hand_over did, by instance name, in pipeline order.

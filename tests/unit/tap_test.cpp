@@ -1,0 +1,127 @@
+// The live tap's core (sluice/core/tap.hpp): filters, the per-client rate limit, the bounded
+// queue of a client that does not read, the client cap, and the query of GET /tap. The stream
+// itself runs in tests/integration/tap_test.py.
+#include <doctest/doctest.h>
+
+#include "../../core/src/admin/server.hpp"
+
+#include <sluice/core/tap.hpp>
+#include <sluice/event.hpp>
+
+#include <string>
+#include <vector>
+
+using namespace sluice::core;
+using Clock = std::chrono::steady_clock;
+using Names = std::vector<std::string_view>;
+
+namespace {
+
+EventPtr event(const std::string& type) {
+  EventParts p;
+  p.id = sluice::to_str("1");
+  p.source = sluice::to_str("test://x");
+  p.type = sluice::to_str(type);
+  return EventPtr::make(p);
+}
+
+size_t taken(TapClient& c, TapClient::Drops* drops = nullptr) {
+  std::vector<EventPtr> out;
+  const auto d = c.take(out);
+  if (drops) *drops = d;
+  return out.size();
+}
+
+}  // namespace
+
+TEST_CASE("tap: active only while a client is attached; at most `clients` of them") {
+  TapLimits limits;
+  limits.clients = 2;
+  Tap tap(limits);
+  CHECK_FALSE(tap.active());
+  auto a = tap.attach({}, 0);
+  REQUIRE(a);
+  CHECK(tap.active());
+  auto b = tap.attach({}, 0);
+  REQUIRE(b);
+  CHECK_FALSE(tap.attach({}, 0));  // the third is refused
+  CHECK(tap.counters().clients == 2);
+  tap.detach(a);
+  tap.detach(a);  // twice is harmless
+  CHECK(tap.counters().clients == 1);
+  tap.detach(b);
+  CHECK_FALSE(tap.active());
+  CHECK(a->rate() == limits.default_rate);
+}
+
+TEST_CASE("tap: a client sees what its source, sink and type filters let through") {
+  Tap tap;
+  auto all = tap.attach({}, 1000);
+  auto by_source = tap.attach({"gen", "", ""}, 1000);
+  auto by_sink = tap.attach({"", "out", ""}, 1000);
+  auto by_type = tap.attach({"", "", "hmc.*"}, 1000);
+  const Names to_out{"out"}, to_other{"other"}, unrouted{};
+  tap.offer("gen", event("hmc.os-message"), to_out);
+  tap.offer("gen", event("ldm.domain.add-domain"), to_other);
+  tap.offer("ldm1", event("hmc.status-change"), unrouted);
+  CHECK(taken(*all) == 3);
+  CHECK(taken(*by_source) == 2);
+  CHECK(taken(*by_sink) == 1);
+  CHECK(taken(*by_type) == 2);
+  CHECK(taken(*all) == 0);  // taken once
+}
+
+TEST_CASE("tap: over the rate limit is dropped and counted; a second later more pass") {
+  Tap tap;
+  auto c = tap.attach({}, 5);
+  const auto t0 = Clock::now() + std::chrono::hours(1);  // past the client's creation
+  auto e = event("x");
+  for (int i = 0; i < 20; ++i)
+    c->offer(e, t0, tap);
+  TapClient::Drops d;
+  CHECK(taken(*c, &d) == 5);  // one second's worth saved up
+  CHECK(d.rate == 15);
+  CHECK(d.queue == 0);
+  for (int i = 0; i < 20; ++i)
+    c->offer(e, t0 + std::chrono::seconds(1), tap);
+  CHECK(taken(*c, &d) == 5);
+  CHECK(d.rate == 15);
+  CHECK(tap.counters().dropped_rate == 30);
+}
+
+TEST_CASE("tap: a client that does not read loses only what does not fit its queue") {
+  TapLimits limits;
+  limits.queue_events = 3;
+  Tap tap(limits);
+  auto slow = tap.attach({}, 1000);
+  auto reader = tap.attach({}, 1000);
+  for (int i = 0; i < 10; ++i) {
+    tap.offer("gen", event("x"), Names{});
+    CHECK(taken(*reader) == 1);
+  }
+  TapClient::Drops d;
+  CHECK(taken(*slow, &d) == 3);
+  CHECK(d.queue == 7);
+  CHECK(tap.counters().dropped_queue == 7);
+  CHECK(tap.counters().dropped_rate == 0);
+}
+
+TEST_CASE("tap: the query of GET /tap") {
+  TapLimits limits;
+  std::string error;
+  auto r = admin::parse_tap_query("source=gen&sink=out&type=hmc.%2A&rate=7", limits, &error);
+  REQUIRE(r);
+  CHECK(r->filter.source == "gen");
+  CHECK(r->filter.sink == "out");
+  CHECK(r->filter.type == "hmc.*");
+  CHECK(r->rate == 7);
+  r = admin::parse_tap_query("", limits, &error);
+  REQUIRE(r);
+  CHECK(r->rate == 0);
+  CHECK_FALSE(admin::parse_tap_query("rate=0", limits, &error));
+  CHECK(error.find("from 1 to 10000") != std::string::npos);
+  CHECK_FALSE(admin::parse_tap_query("rate=10001", limits, &error));
+  CHECK_FALSE(admin::parse_tap_query("rate=5x", limits, &error));
+  CHECK_FALSE(admin::parse_tap_query("colour=red", limits, &error));
+  CHECK(error.find("unknown parameter 'colour'") != std::string::npos);
+}
