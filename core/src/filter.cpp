@@ -211,6 +211,8 @@ class Resolver : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Resolver
 const std::vector<FilterValue>& resolve_pointers(std::string_view json, const DataPointers& p) {
   thread_local Scratch s;
   thread_local rapidjson::Reader reader;
+  // A huge value once: give its memory back now, while no returned view points into it.
+  if (s.arena.capacity() > (1u << 20)) std::string().swap(s.arena);
   s.values.assign(p.size(), FilterValue{});
   s.spans.assign(p.size(), {0, 0});
   s.prog.assign(p.size(), 0);
@@ -229,10 +231,6 @@ const std::vector<FilterValue>& resolve_pointers(std::string_view json, const Da
     if (v.kind == FilterValue::Kind::string || v.kind == FilterValue::Kind::number ||
         v.kind == FilterValue::Kind::boolean)
       v.text = std::string_view(s.arena).substr(s.spans[i].first, s.spans[i].second);
-  }
-  if (s.arena.capacity() > (1u << 20)) {  // a huge value once: give the memory back later
-    std::string keep(s.arena);
-    s.arena.swap(keep);
   }
   return s.values;
 }

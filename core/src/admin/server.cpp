@@ -20,6 +20,10 @@
 #include <boost/beast/http.hpp>
 #include <nlohmann/json.hpp>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <array>
 #include <atomic>
 #include <charconv>
@@ -201,6 +205,7 @@ class TapStream : public std::enable_shared_from_this<TapStream> {
   }
 
   void start() {
+    keep_alive();
     std::string head =
         "HTTP/1.1 200 OK\r\nServer: sluice\r\nContent-Type: application/x-ndjson\r\n"
         "Cache-Control: no-store\r\nConnection: close\r\n";
@@ -230,6 +235,18 @@ class TapStream : public std::enable_shared_from_this<TapStream> {
 
  private:
   using Clock = std::chrono::steady_clock;
+
+  // A stream whose filter matches nothing writes nothing, so a peer gone without a FIN (a NAT
+  // timeout, a pulled cable) would keep its slot for ever: TCP keep-alive probes after 30 s of
+  // silence end it with an error on the pending read within about a minute.
+  void keep_alive() {
+    const int fd = socket_.native_handle();
+    const int on = 1, idle = 30, interval = 10, count = 3;
+    ::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
+    ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+    ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof interval);
+    ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count);
+  }
 
   void tick() {
     if (closed_) return;

@@ -139,7 +139,9 @@ void DeadLetterFile::write(const DeadLetterInfo& info, const sluice_event* event
   std::optional<FileLock> file_lock(std::in_place, ::fileno(file_));
   // A replay rewrote the file, or someone moved it away: append to what the path names now
   // (created afresh when nothing is there), as after a SIGHUP.
-  if (!names_same_file(path_, ::fileno(file_))) {
+  // Checked again once locked: a replay may rename another copy over the path while this waits
+  // for the lock of the file it just opened.
+  while (!names_same_file(path_, ::fileno(file_))) {
     file_lock.reset();
     open_locked();
     file_lock.emplace(::fileno(file_));
@@ -409,7 +411,7 @@ void DeadLetterRemover::remove(const std::vector<uint64_t>& lines) {
   }
   // A running pipeline appends under this lock (DeadLetterFile::write): nothing it writes can
   // fall between the copy and the rename.
-  FileLock file_lock(fd_);
+  std::optional<FileLock> file_lock(std::in_place, fd_);
   struct stat st;
   if (::stat(path_.c_str(), &st) != 0)
     throw std::runtime_error(io_error(path_, "cannot remove the delivered records"));
@@ -468,6 +470,7 @@ void DeadLetterRemover::remove(const std::vector<uint64_t>& lines) {
   }
   // From now on the new file is the one copied from (and locked): what a pipeline appends to it
   // stays.
+  file_lock.reset();  // before its descriptor is closed and its number free for reuse
   ::close(fd_);
   fd_ = out;
   dev_ = written.st_dev;
