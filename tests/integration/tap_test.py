@@ -139,7 +139,8 @@ def case_filters(tmp):
             check(all(set(e) >= {"id", "source", "type", "time", "attributes", "data"} for e in ev),
                   "in the JSON form of the file sink")
     finally:
-        check(s.stop() == 0, "sluice run stops cleanly")
+        rc = s.stop()
+        check(rc == 0, f"sluice run stops cleanly (exit {rc}):\n" + s.errors()[-6000:])
 
 
 def case_rate_limit(tmp):
@@ -181,7 +182,8 @@ def case_rate_limit(tmp):
         check(bad.proc.wait(timeout=30) == 3 and "from 1 to 10000" in bad.errors(),
               "a bad rate is refused: " + bad.errors().strip())
     finally:
-        check(s.stop() == 0, "sluice run stops cleanly")
+        rc = s.stop()
+        check(rc == 0, f"sluice run stops cleanly (exit {rc}):\n" + s.errors()[-6000:])
 
 
 def case_stalled_client(tmp):
@@ -254,7 +256,8 @@ def case_reload_keeps(tmp):
               "it was not disconnected")
         t.stop(signal.SIGINT)
     finally:
-        check(s.stop() == 0, "sluice run stops cleanly")
+        rc = s.stop()
+        check(rc == 0, f"sluice run stops cleanly (exit {rc}):\n" + s.errors()[-6000:])
 
 
 def case_top_tmux(tmp):

@@ -76,30 +76,30 @@ Tap::Tap(TapLimits limits) : limits_(limits), clients_(std::make_shared<const Li
 
 std::shared_ptr<TapClient> Tap::attach(TapFilter filter, uint32_t rate) {
   std::lock_guard lock(m_);
-  auto now = clients_.load();
+  const auto& now = clients_;
   if (now->size() >= limits_.clients) return nullptr;
   auto client = std::make_shared<TapClient>(std::move(filter), rate, limits_);
   auto next = std::make_shared<List>(*now);
   next->push_back(client);
-  clients_.store(std::move(next));
+  clients_ = std::move(next);
   active_.fetch_add(1, std::memory_order_relaxed);
   return client;
 }
 
 void Tap::detach(const std::shared_ptr<TapClient>& client) {
   std::lock_guard lock(m_);
-  auto now = clients_.load();
+  const auto& now = clients_;
   auto it = std::find(now->begin(), now->end(), client);
   if (it == now->end()) return;
   auto next = std::make_shared<List>(*now);
   next->erase(next->begin() + (it - now->begin()));
-  clients_.store(std::move(next));
+  clients_ = std::move(next);
   active_.fetch_sub(1, std::memory_order_relaxed);
 }
 
 void Tap::offer(std::string_view source, const EventPtr& ev,
                 std::span<const std::string_view> sinks) {
-  const auto list = clients_.load();
+  const auto list = clients();
   if (list->empty()) return;
   const auto now = std::chrono::steady_clock::now();
   const std::string_view type = to_view(ev.view().type);

@@ -113,10 +113,16 @@ class Tap {
   friend class TapClient;
   TapLimits limits_;
   std::atomic<uint32_t> active_{0};
-  std::mutex m_;  // attach and detach, one at a time
-  // Replaced, never changed in place: offer() works on the list it loaded.
+  // Guards clients_, held only to copy or replace the pointer. (Not std::atomic<shared_ptr>:
+  // GCC 12's lock-bit implementation of it is reported as a data race by ThreadSanitizer.)
+  mutable std::mutex m_;
+  // Replaced, never changed in place: offer() works on the list it took.
   using List = std::vector<std::shared_ptr<TapClient>>;
-  std::atomic<std::shared_ptr<const List>> clients_;
+  std::shared_ptr<const List> clients_;
+  std::shared_ptr<const List> clients() const {
+    std::lock_guard lock(m_);
+    return clients_;
+  }
   std::atomic<uint64_t> sent_{0}, dropped_rate_{0}, dropped_queue_{0};
 };
 
