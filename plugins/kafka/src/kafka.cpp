@@ -3,6 +3,7 @@
 // report answers its own event (plugin API 1.1 per-event results). See README.md for the
 // options.
 #include "kafka_util.hpp"
+#include "webhook_util.hpp"  // pointer_token, as the webhook's options use it
 
 #include <sluice/sdk.hpp>
 #include <sluice/tls.hpp>
@@ -24,14 +25,6 @@ namespace sluice::kafka {
 namespace {
 
 using std::chrono::milliseconds;
-
-// An RFC 6901 pointer token: '~' as "~0", '/' as "~1".
-std::string pointer_token(const std::string& key) {
-  std::string out;
-  for (char ch : key)
-    out += ch == '~' ? std::string("~0") : ch == '/' ? std::string("~1") : std::string(1, ch);
-  return out;
-}
 
 // librdkafka's error text without the line break some of its messages end with.
 std::string trimmed(const char* text) {
@@ -165,7 +158,7 @@ struct Config {
           c.tls ? "/tls" : "/sasl");
     if (auto p = o.find("properties"); p != o.end() && p->is_object())
       for (const auto& [name, v] : p->items()) {
-        const std::string at = "/properties/" + pointer_token(name);
+        const std::string at = "/properties/" + webhook::pointer_token(name);
         if (name == "dr_cb" || name == "dr_msg_cb" || name == "opaque" || name == "error_cb" ||
             name == "log_cb" || name == "log.queue")
           fail(at, option_name(at) + ": the sink sets this itself");

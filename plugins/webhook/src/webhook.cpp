@@ -76,14 +76,6 @@ BodyMode parse_body(const std::string& s) {
                               "splunk-hec, elasticsearch-bulk)");
 }
 
-// An RFC 6901 pointer token: '~' as "~0", '/' as "~1".
-std::string pointer_token(const std::string& key) {
-  std::string out;
-  for (char ch : key)
-    out += ch == '~' ? std::string("~0") : ch == '/' ? std::string("~1") : std::string(1, ch);
-  return out;
-}
-
 struct Config {
   Url url;
   BodyMode body = BodyMode::cloudevents_batch;

@@ -283,6 +283,19 @@ bool is_header_name(std::string_view name) {
   return true;
 }
 
+std::string pointer_token(std::string_view key) {
+  std::string out;
+  for (char ch : key) {
+    if (ch == '~')
+      out += "~0";
+    else if (ch == '/')
+      out += "~1";
+    else
+      out += ch;
+  }
+  return out;
+}
+
 std::string expand_template(std::string_view text, const sluice_event& event) {
   EventRef e(event);
   std::string out;

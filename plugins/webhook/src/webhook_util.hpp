@@ -48,6 +48,10 @@ std::string idempotency_key(const sluice_event* events, size_t count);
 // including other braces, stays as it is.
 std::string expand_template(std::string_view text, const sluice_event& event);
 
+// One reference token of an RFC 6901 JSON pointer: '~' as "~0", '/' as "~1" (for check_options'
+// pointers to a key of a free-form mapping: headers, status_map, kafka's properties).
+std::string pointer_token(std::string_view key);
+
 // Why `value` cannot be an HTTP header value, or nullopt when it can: it must hold no control
 // character (0x00-0x1F, 0x7F; CR and LF would end the header and inject others).
 std::optional<std::string> header_value_problem(std::string_view value);
