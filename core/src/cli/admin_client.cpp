@@ -4,6 +4,7 @@
 #include "cli.hpp"
 
 #include <sluice/core/plugin_host.hpp>
+#include <sluice/http_read.hpp>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -49,23 +50,11 @@ int admin_target(const std::string& pipeline_path, const char* cmd, AdminTarget*
   return kOk;
 }
 
-std::string url_encode(std::string_view value) {
-  static constexpr char hex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : value) {
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-        c == '_' || c == '.' || c == '~' || c == '*') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
-}
-
 namespace {
+
+// A /status answer of a few hundred sources is a few hundred KiB; the limit only guards against
+// a peer on the admin port that is not sluice.
+constexpr std::uint64_t kMaxReplyBody = 64u << 20;
 
 http::request<http::empty_body> request(const AdminTarget& to, const std::string& target) {
   http::request<http::empty_body> req{http::verb::get, target, 11};
@@ -101,14 +90,15 @@ HttpReply http_get(const AdminTarget& to, const std::string& target,
   beast::tcp_stream stream(io);
   auto req = request(to, target);
   beast::flat_buffer buffer;
-  http::response<http::string_body> res;
+  http::response_parser<http::string_body> parser;
   beast::error_code result;
   stream.expires_after(timeout);  // the whole exchange
   stream.async_connect(*ep, [&](beast::error_code ec) {
     if (ec) return void(result = ec);
     http::async_write(stream, req, [&](beast::error_code ec, size_t) {
       if (ec) return void(result = ec);
-      http::async_read(stream, buffer, res, [&](beast::error_code ec, size_t) { result = ec; });
+      sluice::http::async_read_response(stream, buffer, parser, {kMaxReplyBody},
+                                        [&](beast::error_code ec, size_t) { result = ec; });
     });
   });
   io.run();
@@ -116,8 +106,8 @@ HttpReply http_get(const AdminTarget& to, const std::string& target,
     reply.error = why(to, result);
     return reply;
   }
-  reply.status = res.result_int();
-  reply.body = std::move(res.body());
+  reply.status = parser.get().result_int();
+  reply.body = std::move(parser.get().body());
   return reply;
 }
 

@@ -39,6 +39,5 @@ HttpReply http_stream(const AdminTarget& to, const std::string& target,
                       const std::function<void(std::string_view)>& on_body);
 
 // Percent-encodes a query value.
-std::string url_encode(std::string_view value);
 
 }  // namespace sluice::cli

@@ -5,6 +5,7 @@
 #include "cli.hpp"
 
 #include <nlohmann/json.hpp>
+#include <sluice/url.hpp>
 
 #include <cstdio>
 #include <string>
@@ -59,7 +60,7 @@ int cmd_tap(const std::vector<std::string>& args) {
   std::string query;
   auto add = [&query](const char* key, const std::string& value) {
     if (value.empty()) return;
-    query += (query.empty() ? "?" : "&") + std::string(key) + "=" + url_encode(value);
+    query += (query.empty() ? "?" : "&") + std::string(key) + "=" + sluice::url_encode(value);
   };
   add("source", source);
   add("sink", sink);

@@ -2,6 +2,7 @@
 
 #include <sluice/http_read.hpp>
 #include <sluice/net/stream.hpp>
+#include <sluice/url.hpp>
 
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -19,21 +20,6 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 namespace asio = boost::asio;
 using asio::use_awaitable;
-
-std::string url_encode(const std::string& s) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
-}
 
 WsApi::WsApi(asio::any_io_executor ex, asio::ssl::context& tls, const Options& o)
     : ex_(std::move(ex)), tls_(tls), o_(o) {}
@@ -194,7 +180,7 @@ std::vector<std::string> WsApi::topics_of_types(const nlohmann::json& topics) co
 // Finds the partition or LPAR by name and opens its OS message channel.
 asio::awaitable<std::string> WsApi::open_channel(const OsChannel& ch, std::string& uri_out) {
   // GCC 12 mishandles string literals inside co_await expressions: targets are built first.
-  std::string target = std::string("/api/cpcs?name=") + url_encode(ch.cpc);
+  std::string target = std::string("/api/cpcs?name=") + sluice::url_encode(ch.cpc);
   ApiResponse cpcs = co_await request(http::verb::get, target, std::nullopt);
   const std::string cpc_uri = answers::uri_by_name(cpcs.body, "cpcs", ch.cpc);
   if (cpc_uri.empty()) throw ApiError("CPC '" + ch.cpc + "' not found");
@@ -202,7 +188,7 @@ asio::awaitable<std::string> WsApi::open_channel(const OsChannel& ch, std::strin
   const bool dpm = !ch.partition.empty();
   const std::string kind = dpm ? "partitions" : "logical-partitions";
   const std::string& name = dpm ? ch.partition : ch.lpar;
-  target = cpc_uri + "/" + kind + "?name=" + url_encode(name);
+  target = cpc_uri + "/" + kind + "?name=" + sluice::url_encode(name);
   ApiResponse list = co_await request(http::verb::get, target, std::nullopt);
   const std::string uri = answers::uri_by_name(list.body, kind, name);
   if (uri.empty())

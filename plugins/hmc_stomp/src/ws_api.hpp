@@ -86,6 +86,4 @@ class WsApi {
   std::string credential_;
 };
 
-std::string url_encode(const std::string& s);
-
 }  // namespace sluice::hmc
