@@ -42,23 +42,6 @@ using Path = std::vector<std::string>;
 // Pipeline files are small; this only keeps a mistaken path (a log file, /dev/zero) harmless.
 constexpr size_t kMaxFileBytes = 16u << 20;
 
-// A checker for a schema given as text (a plugin's options) or as a value (an x-sluice marker
-// inside one). Built on every load: the daemon loads a pipeline rarely. The fuzzer
-// (SLUICE_CONFIG_FUZZING) loads thousands a second against the same few plugin schemas, which
-// do not depend on its input, so there each schema is compiled once and the (immutable) checker
-// reused; a schema that does not compile is not kept, and fails again on every load.
-std::shared_ptr<const SchemaChecker> compile_schema(const json& schema) {
-#ifdef SLUICE_CONFIG_FUZZING
-  static std::map<json, std::shared_ptr<const SchemaChecker>> cache;
-  if (auto it = cache.find(schema); it != cache.end()) return it->second;
-  auto checker = std::make_shared<const SchemaChecker>(schema);
-  cache.emplace(schema, checker);
-  return checker;
-#else
-  return std::make_shared<const SchemaChecker>(schema);
-#endif
-}
-
 std::string pointer(const Path& path) {
   std::string out;
   for (const auto& token : path) {
@@ -657,7 +640,7 @@ class Loader {
   struct PluginEntry {
     std::optional<PluginSchemaInfo> info;
     std::string error;
-    std::shared_ptr<const SchemaChecker> checker;  // null: the plugin declares no schema
+    std::shared_ptr<SchemaChecker> checker;  // null: the plugin declares no schema
     std::string schema_error;
   };
 
@@ -677,7 +660,7 @@ class Loader {
     }
     if (e.info->options_schema.empty()) return e;
     try {
-      e.checker = compile_schema(json::parse(e.info->options_schema));
+      e.checker = std::make_shared<SchemaChecker>(json::parse(e.info->options_schema));
     } catch (const std::exception& ex) {
       e.schema_error = "plugin '" + name + "'" +
                        (e.info->file.empty() ? "" : " (" + e.info->file + ")") +
@@ -880,7 +863,7 @@ class Loader {
 
   static bool matches(const json& marker, const json& value) {
     try {
-      return compile_schema(marker)->check(value).empty();
+      return SchemaChecker(marker).check(value).empty();
     } catch (const std::exception&) {
       return false;  // a marker that is not a schema marks nothing
     }
