@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
 """Executions per second of the fuzz targets, to compare fuzz builds side by side.
 
-Usage: scripts/fuzz-rate.py [-t SECONDS] [--plan DIR] BUILD [BUILD...] [-- target...]
+Usage: scripts/fuzz-rate.py [-t SECONDS] [-r RUNS] [--plan DIR] BUILD [BUILD...] [-- target...]
 
 For each fuzz target (the ctest entries labelled `fuzz` of the first BUILD, or of the build
 folder --plan names; options and seed folders as CI runs them), runs the same target of every
 BUILD at the same time for SECONDS (default 15) with -seed=1, each from the committed seeds (read
 only) into its own empty scratch corpus, and prints per build: executions, executions per
 wall-clock second, and executions per CPU second (user + system of the fuzzer process). A BUILD
-needs only the executables, at the paths they have in the --plan folder. On a shared machine the CPU figure is the one
+needs only the executables, at the paths they have in the --plan folder. With -r, each run stops
+after RUNS executions instead (SECONDS is then only a cap): the same work for every build, which
+makes the CPU figures comparable even when the machine is busy. On a shared machine the CPU figure is the one
 to compare: it does not count the time the fuzzer waited for a core.
 
 Nothing is kept: the scratch corpora and logs live in a temporary folder removed at the end.
@@ -30,7 +32,9 @@ def plan(build, wanted):
                          check=True, capture_output=True, text=True).stdout
     rows = []
     for test in json.loads(out)["tests"]:
-        cmd = test["command"]
+        cmd = test.get("command")  # absent when the executable is not built
+        if not cmd:
+            continue
         target = os.path.basename(cmd[0])
         if wanted and target not in wanted:
             continue
@@ -49,6 +53,7 @@ def main():
         argv = argv[:argv.index("--")]
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-t", type=int, default=15, help="seconds per target (default 15)")
+    ap.add_argument("-r", type=int, default=0, help="executions per target (default: no limit)")
     ap.add_argument("--plan", help="build folder whose ctest entries to run (default: first BUILD)")
     ap.add_argument("builds", nargs="+")
     args = ap.parse_args(argv)
@@ -70,17 +75,21 @@ def main():
                 os.makedirs(work)
                 log = open(work + ".log", "w")
                 cmd = [os.path.join(build, exe)] + opts + [
-                    f"-max_total_time={args.t}", "-seed=1", "-print_final_stats=1",
+                    f"-max_total_time={args.t}", f"-runs={args.r or -1}", "-seed=1", "-print_final_stats=1",
                     f"-artifact_prefix={work}/", work] + seeds
                 start = time.monotonic()
                 p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
                 procs.append((p, start, work + ".log"))
+            # Reap the runs in the order they finish, for each its own wall and CPU time.
+            done = {}
+            while len(done) < len(procs):
+                pid, code, usage = os.wait4(-1, 0)
+                done[pid] = (code, usage, time.monotonic())
             row = f"{target:28}"
             for p, start, logname in procs:
-                # wait4 gives this child's own CPU time, whichever finishes first.
-                _, code, usage = os.wait4(p.pid, 0)
+                code, usage, end = done[p.pid]
                 p.returncode = code
-                wall = time.monotonic() - start
+                wall = end - start
                 cpu = usage.ru_utime + usage.ru_stime
                 text = open(logname, errors="replace").read()
                 m = re.findall(r"stat::number_of_executed_units:\s*(\d+)", text)
