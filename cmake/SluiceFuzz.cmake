@@ -7,6 +7,13 @@
 # committed seeds (SEEDS, default ./corpus) while new inputs go to a work folder in the build
 # tree. Put the code under test in SOURCES rather than LINK: only what is compiled here carries
 # the coverage instrumentation the fuzzer steers by.
+#
+# SLUICE_FUZZ_OPTIMIZE=ON compiles the fuzz targets optimised, as libFuzzer recommends for long
+# runs (-O1 -gline-tables-only as OSS-Fuzz builds, sanitizers kept), whatever CMAKE_BUILD_TYPE says; NDEBUG stays
+# undefined, so assertions still check. scripts/fuzz-campaign.sh builds that way in its own
+# folder; CI's short runs (scripts/test.sh, build/fuzz) keep the Debug build.
+option(SLUICE_FUZZ_OPTIMIZE "Compile the fuzz targets with -O1 -gline-tables-only (the long campaign)"
+       OFF)
 function(sluice_add_fuzzer target)
   cmake_parse_arguments(FUZZ "" "TEST;SEEDS" "SOURCES;LINK;INCLUDE;DEFINITIONS;ARGS" ${ARGN})
   if(NOT FUZZ_TEST OR NOT FUZZ_SOURCES)
@@ -20,6 +27,10 @@ function(sluice_add_fuzzer target)
   target_compile_definitions(${target} PRIVATE ${FUZZ_DEFINITIONS})
   target_link_libraries(${target} PRIVATE ${FUZZ_LINK} sluice_build_options)
   target_compile_options(${target} PRIVATE -fsanitize=fuzzer,address,undefined)
+  if(SLUICE_FUZZ_OPTIMIZE)
+    # After the build type's flags on the command line, so these win over Debug's -O0 -g.
+    target_compile_options(${target} PRIVATE -O1 -gline-tables-only -UNDEBUG)
+  endif()
   target_link_options(${target} PRIVATE -fsanitize=fuzzer,address,undefined)
   set(work ${CMAKE_CURRENT_BINARY_DIR}/${target}-corpus)
   file(MAKE_DIRECTORY ${work})

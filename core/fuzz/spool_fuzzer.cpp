@@ -5,9 +5,9 @@
 // separated by the 4 bytes FF FE FD FC. Each input is checked twice:
 //  - scan_spool_segment / decode_spool_payload / parse_spool_cursor on the raw bytes: the
 //    records and damaged regions found tile the scanned bytes exactly, in order;
-//  - the files are written to a private directory and a Spool opened on them: recovery must not
-//    crash or throw, everything it counts as pending comes out (or is counted lost), and the
-//    spool still takes and returns a new event.
+//  - the files are written to a private directory (in /dev/shm when there is one) and a Spool
+//    opened on them: recovery must not crash or throw, everything it counts as pending comes out
+//    (or is counted lost), and the spool still takes and returns a new event.
 #include <sluice/core/spool.hpp>
 
 #include <stdlib.h>
@@ -49,11 +49,24 @@ void check_tiling(std::string_view bytes, bool last) {
   if (!last && scan.torn_bytes) abort();
 }
 
+// Where the per-input directories go: /dev/shm (memory) when there is one, so that writing,
+// reading and removing the files costs no disk I/O; the spool's code runs the same either way.
+// Otherwise the usual temporary folder.
+const fs::path& scratch_root() {
+  static const fs::path root = [] {
+    std::error_code ec;
+    if (fs::is_directory("/dev/shm", ec) && ::access("/dev/shm", W_OK | X_OK) == 0)
+      return fs::path("/dev/shm");
+    return fs::temp_directory_path();
+  }();
+  return root;
+}
+
 // A private directory for one input, removed again when the input is done.
 struct WorkDir {
   fs::path path;
   WorkDir() {
-    std::string tmpl = (fs::temp_directory_path() / "sluice-spool-fuzz-XXXXXX").string();
+    std::string tmpl = (scratch_root() / "sluice-spool-fuzz-XXXXXX").string();
     if (!::mkdtemp(tmpl.data())) abort();
     path = tmpl;
   }

@@ -917,7 +917,10 @@ bool Spool::read_record_locked(std::string& payload) {
       if (read_.offset >= read_buffer_offset_ &&
           read_.offset + need <= read_buffer_offset_ + read_buffer_.size())
         return true;
-      const uint64_t want = std::max<uint64_t>(need, 256 * 1024);
+      // Read ahead up to 256 KiB, but not past the segment's end: nothing there is read, and a
+      // small segment then costs no 256 KiB buffer (zero-filled by resize) per open.
+      const uint64_t want =
+          std::max<uint64_t>(need, std::min<uint64_t>(256 * 1024, it->second.size - read_.offset));
       read_buffer_.resize(want);
       ssize_t n = ::pread(read_fd_, read_buffer_.data(), want, static_cast<off_t>(read_.offset));
       if (n < 0) throw io_error("cannot read", segment_path(read_.segment));
