@@ -29,8 +29,10 @@ lld=(-DCMAKE_EXE_LINKER_FLAGS=-fuse-ld=lld -DCMAKE_SHARED_LINKER_FLAGS=-fuse-ld=
   -DCMAKE_MODULE_LINKER_FLAGS=-fuse-ld=lld)
 
 phase "sanitizer build (address,undefined)"
+# Without the benchmarks (-DSLUICE_BUILD_BENCH=OFF): their smoke runs (label bench) are not run
+# here but in the optimised build below, which compiles them too.
 cmake -S . -B build/asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSLUICE_SANITIZE=address,undefined \
-  "${lld[@]}" >/dev/null
+  -DSLUICE_BUILD_BENCH=OFF "${lld[@]}" >/dev/null
 cmake --build build/asan -j"$jobs"
 # intercept_tls_get_addr=0: GCC 12's LeakSanitizer can crash in its exit scan ("Tracer caught
 # signal 11", a garbage dynamic-TLS range) after a dlopen'ed plugin touched a thread_local,
