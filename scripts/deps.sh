@@ -36,9 +36,9 @@ SLUICE_BUILD_PACKAGES=(
 # server's tests (tests/integration/admin_test.py): promtool and a Prometheus server (prometheus);
 # for the syslog sink's tests a real rsyslog with RELP and TLS (rsyslog, rsyslog-relp,
 # rsyslog-openssl); kcat to check the Kafka sink against librdkafka's mock cluster; tmux drives
-# `sluice top` in its test.
+# `sluice top` in its test; lld links the sanitizer and fuzz builds (faster than GNU ld).
 SLUICE_TEST_PACKAGES=(
-  activemq default-jre-headless python3 python3-stomp clang-14 libclang-rt-14-dev procps
+  activemq default-jre-headless python3 python3-stomp clang-14 libclang-rt-14-dev lld procps
   dpkg-dev lintian systemd prometheus
   rsyslog rsyslog-relp rsyslog-openssl kcat tmux
 )

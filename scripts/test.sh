@@ -22,9 +22,18 @@ ensure_valijson
 
 jobs=$(nproc)
 status=0
+# The sanitizer and fuzz builds link with lld (package lld): about 70 test executables per
+# build, each with the static core and full debug info; GNU ld took up to twice lld's CPU time
+# on them (bin/sluice, the unit tests; about the same on the largest test executables). The
+# optimised build, whose binaries are packaged, keeps the default linker.
+lld=(-DCMAKE_EXE_LINKER_FLAGS=-fuse-ld=lld -DCMAKE_SHARED_LINKER_FLAGS=-fuse-ld=lld
+  -DCMAKE_MODULE_LINKER_FLAGS=-fuse-ld=lld)
 
 phase "sanitizer build (address,undefined)"
-cmake -S . -B build/asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSLUICE_SANITIZE=address,undefined >/dev/null
+# Without the benchmarks (-DSLUICE_BUILD_BENCH=OFF): their smoke runs (label bench) are not run
+# here but in the optimised build below, which compiles them too.
+cmake -S . -B build/asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSLUICE_SANITIZE=address,undefined \
+  -DSLUICE_BUILD_BENCH=OFF "${lld[@]}" >/dev/null
 cmake --build build/asan -j"$jobs"
 # intercept_tls_get_addr=0: GCC 12's LeakSanitizer can crash in its exit scan ("Tracer caught
 # signal 11", a garbage dynamic-TLS range) after a dlopen'ed plugin touched a thread_local,
@@ -49,7 +58,8 @@ ctest --test-dir build/release --output-on-failure -R '^integration\.many_source
 
 phase "libFuzzer targets (clang)"
 CC=clang-14 CXX=clang++-14 cmake -S . -B build/fuzz -G Ninja -DCMAKE_BUILD_TYPE=Debug \
-  -DSLUICE_BUILD_FUZZERS=ON -DSLUICE_BUILD_TESTS=OFF -DSLUICE_BUILD_BENCH=OFF >/dev/null
+  -DSLUICE_BUILD_FUZZERS=ON -DSLUICE_BUILD_TESTS=OFF -DSLUICE_BUILD_BENCH=OFF "${lld[@]}" \
+  >/dev/null
 # Only the fuzz executables (targets named *fuzz*) and what they link: clang 14 cannot build the
 # coroutine code of some plugins against GCC's standard library, and the fuzzers need none of it.
 fuzzers=$(ninja -C build/fuzz -t targets all | sed -n 's/^\([^:]*\): CXX_EXECUTABLE_LINKER__[^ ]*fuzz.*/\1/p')
@@ -59,7 +69,7 @@ UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:suppressions=$PWD/scripts/ubsan
 
 phase "ThreadSanitizer build: core and sources"
 cmake -S . -B build/tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSLUICE_SANITIZE=thread \
-  -DSLUICE_BUILD_BENCH=OFF >/dev/null
+  -DSLUICE_BUILD_BENCH=OFF "${lld[@]}" >/dev/null
 # Only what the tests below run: the core's unit tests and test plugins, the `sluice` executable
 # with every plugin and the fakes (integration tests), and the tests of the sources (generator,
 # hmc_stomp, ldm_xml) except the ActiveMQ one, which mostly exercises a Java broker. The install,
