@@ -2,6 +2,10 @@
 
 #include <boost/asio/buffer.hpp>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <stdexcept>
 
@@ -54,21 +58,27 @@ void RelpClient::abort() {
 void RelpClient::start_read() {
   if (reading_ || !stream_ || read_error_) return;
   reading_ = true;
-  stream_->async_read_some(
-      boost::asio::buffer(rbuf_), [this](const boost::system::error_code& ec, size_t n) {
-        reading_ = false;
-        if (ec) {
-          if (ec == boost::asio::error::operation_aborted) return;
-          read_error_ = net::peer_closed(ec) ? "the server closed the connection"
-                                             : "read: " + net::describe(ec);
-          return;
-        }
-        if (!reader_.feed(rbuf_.data(), n, frames_)) {
-          read_error_ = "malformed input from the server: " + reader_.error();
-          return;
-        }
-        start_read();
-      });
+  stream_->async_read_some(boost::asio::buffer(rbuf_), [this](const boost::system::error_code& ec,
+                                                              size_t n) {
+    reading_ = false;
+    if (ec) {
+      if (ec == boost::asio::error::operation_aborted) return;
+      read_error_ =
+          net::peer_closed(ec) ? "the server closed the connection" : "read: " + net::describe(ec);
+      return;
+    }
+    // Acknowledge the server's segments at once: a server that writes each rsp on its
+    // own under Nagle holds the next small rsp until this side's TCP acknowledged the last
+    // one, which a delayed ACK puts off by up to 40 ms (the kernel turns quick ACKs off
+    // again by itself, so after every read).
+    int one = 1;
+    ::setsockopt(stream_->socket().native_handle(), IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
+    if (!reader_.feed(rbuf_.data(), n, frames_)) {
+      read_error_ = "malformed input from the server: " + reader_.error();
+      return;
+    }
+    start_read();
+  });
 }
 
 void RelpClient::start_write(Clock::time_point now) {
@@ -211,9 +221,13 @@ std::optional<std::string> RelpClient::send(const std::vector<std::string_view>&
     if (!broken && write_error_) broken = *write_error_;
     if (broken) break;
     if (next == messages.size() && inflight.empty()) break;
-    // Fill the window.
     const auto now = Clock::now();
-    if (!writing_) {
+    // Fill the window, in runs of at least a quarter of it (or what is left): one write for
+    // many frames rather than one per rsp that came back.
+    const size_t free = settings_.window - std::min<size_t>(inflight.size(), settings_.window);
+    const size_t run =
+        std::min<size_t>(std::max<size_t>(settings_.window / 4, 1), messages.size() - next);
+    if (!writing_ && next < messages.size() && (inflight.empty() || free >= run)) {
       while (next < messages.size() && inflight.size() < settings_.window) {
         txnr_ = relp::next_txnr(txnr_);
         relp::append_frame(pending_, txnr_, "syslog", messages[next]);

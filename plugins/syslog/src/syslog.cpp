@@ -1,5 +1,5 @@
 // Syslog sink: RFC 5424 messages over UDP (RFC 5426), TCP (RFC 6587), TLS (RFC 5425) or RELP
-// (relp_client.hpp, plain or over TLS). A synchronous sink: deliver() formats the batch and writes
+// (relp_client.hpp). A synchronous sink: deliver() formats the batch and writes
 // it on the calling thread, every network step bounded by its timeout. See README.md for the
 // options and for what each transport can lose.
 #include "relp_client.hpp"
@@ -79,7 +79,6 @@ struct Config {
   milliseconds ack_timeout{30000};  // RELP
   uint32_t relp_window = 128;
   tls::ClientOptions tls;
-  bool relp_tls = false;  // relp with a tls block: RELP over TLS
 
   // One code path for create() and check_options: every bad value is a problem at its option.
   static Config read(const nlohmann::json& o, OptionProblems& problems) {
@@ -192,10 +191,10 @@ struct Config {
     if (o.contains("relp_window") && c.transport != Transport::relp)
       get.add("/relp_window", "relp_window: only for relp");
     if (o.contains("tls")) {
-      if (c.transport != Transport::tls && c.transport != Transport::relp)
-        get.add("/tls", std::string("tls: only for transports tls and relp (this is ") +
-                            transport_name(c.transport) + ")");
-      c.relp_tls = c.transport == Transport::relp;
+      if (c.transport != Transport::tls)
+        get.add("/tls",
+                std::string("tls: only for transport tls (this is ") + transport_name(c.transport) +
+                    (c.transport == Transport::relp ? ": RELP over TLS is not offered" : "") + ")");
       c.tls = tls::ClientOptions::from_json(o["tls"]);
     }
     return c;
@@ -204,7 +203,7 @@ struct Config {
   static OptionProblems problems(const nlohmann::json& o) {
     OptionProblems problems;
     Config c = read(o, problems);
-    if (!problems.empty() || (c.transport != Transport::tls && !c.relp_tls)) return problems;
+    if (!problems.empty() || c.transport != Transport::tls) return problems;
     return tls::check_client_context(c.tls, "/tls");
   }
 };
@@ -293,7 +292,7 @@ class SyslogSink : public Sink {
 
   SyslogSink(Host host, const nlohmann::json& options)
       : Sink(host), config_(read_settings<Config>(options)) {
-    if (config_.transport == Transport::tls || config_.relp_tls) {
+    if (config_.transport == Transport::tls) {
       tls_ctx_.emplace(tls::make_client_context(config_.tls));
       if (!config_.tls.verify) host.warn("syslog: TLS verification is off for " + peer());
     }
@@ -305,8 +304,6 @@ class SyslogSink : public Sink {
       r.write_timeout = config_.write_timeout;
       r.ack_timeout = config_.ack_timeout;
       r.window = config_.relp_window;
-      r.tls = config_.relp_tls ? &*tls_ctx_ : nullptr;
-      r.verify = config_.tls.verify;
       r.software = SLUICE_RELP_SOFTWARE;
       relp_.emplace(std::move(r));
     }
@@ -681,8 +678,7 @@ const char* options_schema() {
     s["properties"]["max_message_bytes"]["description"] =
         "largest SYSLOG-MSG; a longer MSG is cut. Default 2048 (udp), 8192 (others)";
     s["properties"]["tls"] = nlohmann::json::parse(tls::kClientOptionsSchema);
-    s["properties"]["tls"]["description"] =
-        "transport tls, or relp over TLS: verification and client certificate";
+    s["properties"]["tls"]["description"] = "transport tls: verification and client certificate";
     return s.dump();
   }();
   return schema.c_str();
