@@ -278,8 +278,8 @@ void RelpClient::close() {
           return read_error_.has_value() || write_error_.has_value();
         },
         Clock::now() + settings_.ack_timeout);
-    // librelp's server closes the connection after answering close: waiting for that end
-    // (briefly) spares the receiver's log a "session broken".
+    // A server may close the connection itself after answering close: give it a moment to do
+    // so before closing this end.
     run_until([&] { return read_error_.has_value() || write_error_.has_value(); },
               Clock::now() + std::min<std::chrono::milliseconds>(settings_.ack_timeout,
                                                                  std::chrono::seconds(1)));

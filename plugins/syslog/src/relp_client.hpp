@@ -60,8 +60,8 @@ class RelpClient {
   std::optional<std::string> check_idle();
   // Sends every message as a `syslog` command, at most `window` without their rsp, and waits
   // for every rsp: answers[i] (resized to messages.size()) is the server's answer for
-  // messages[i]: rsp 2xx ok, 5xx retry (RELP's "error", what librelp's server answers for any
-  // failure, a full queue included), any other code reject, both with the server's text.
+  // messages[i]: rsp 2xx ok, 5xx retry (RELP's "error": the receiver could not take it now;
+  // the core's retry policy bounds it), any other code reject, both with the server's text.
   // When the connection breaks (closed, serverclose, an error, a timeout, a malformed frame)
   // it is closed, every message without its rsp is answered retry and the reason returned.
   std::optional<std::string> send(const std::vector<std::string_view>& messages,
