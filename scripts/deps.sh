@@ -26,7 +26,7 @@ SLUICE_BUILD_PACKAGES=(
   libssl-dev openssl zlib1g-dev
   nlohmann-json3-dev libyaml-cpp-dev libpugixml-dev rapidjson-dev
   doctest-dev
-  librdkafka-dev librelp-dev
+  librdkafka-dev
   libre2-dev
 )
 

@@ -4,7 +4,8 @@
 //              one RFC 6587 octet-counted stream, to rsyslog's imtcp (what the wire and rsyslog's
 //              intake allow)
 //   sink tcp   the syslog plugin, transport tcp, formatting every batch itself
-//   sink relp  the syslog plugin, transport relp (librelp, every message acknowledged)
+//   sink relp  the syslog plugin, transport relp (its own RELP client: an event is ok once
+//              acknowledged)
 // Each run's clock stops when rsyslog has written the last message to its file.
 // Usage: syslog_bench [events=200000] [batch=500]
 #include "rsyslog.hpp"

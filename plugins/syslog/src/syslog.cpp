@@ -1,7 +1,8 @@
 // Syslog sink: RFC 5424 messages over UDP (RFC 5426), TCP (RFC 6587), TLS (RFC 5425) or RELP
-// (librelp). A synchronous sink: deliver() formats the batch and writes it on the calling
-// thread, every network step bounded by its timeout. See README.md for the options and for what
-// each transport can lose.
+// (relp_client.hpp). A synchronous sink: deliver() formats the batch and writes
+// it on the calling thread, every network step bounded by its timeout. See README.md for the
+// options and for what each transport can lose.
+#include "relp_client.hpp"
 #include "syslog_format.hpp"
 
 #include <sluice/option_check.hpp>
@@ -9,10 +10,6 @@
 #include <sluice/sigpipe.hpp>
 #include <sluice/tls.hpp>
 #include <sluice/units.hpp>
-
-extern "C" {  // librelp.h has no C++ guard of its own
-#include <librelp.h>
-}
 
 #include <linux/sockios.h>
 #include <netdb.h>
@@ -195,8 +192,9 @@ struct Config {
       get.add("/relp_window", "relp_window: only for relp");
     if (o.contains("tls")) {
       if (c.transport != Transport::tls)
-        get.add("/tls", std::string("tls: only for transport tls (this is ") +
-                            transport_name(c.transport) + ")");
+        get.add("/tls",
+                std::string("tls: only for transport tls (this is ") + transport_name(c.transport) +
+                    (c.transport == Transport::relp ? ": RELP over TLS is not offered" : "") + ")");
       c.tls = tls::ClientOptions::from_json(o["tls"]);
     }
     return c;
@@ -286,23 +284,6 @@ std::string ssl_error_text() {
   return text;
 }
 
-std::string relp_error(relpRetVal r) {
-  switch (r) {
-    case RELP_RET_SESSION_BROKEN:
-      return "RELP session broken";
-    case RELP_RET_TIMED_OUT:
-      return "RELP timed out";
-    case RELP_RET_IO_ERR:
-      return "RELP I/O error";
-    case RELP_RET_INVALID_PORT:
-      return "RELP invalid port";
-    case RELP_RET_RSP_STATE_ERR:
-      return "RELP peer answered an error";
-    default:
-      return "librelp error " + std::to_string(r);
-  }
-}
-
 class SyslogSink : public Sink {
  public:
   static OptionProblems check_options(const nlohmann::json& options) {
@@ -314,6 +295,17 @@ class SyslogSink : public Sink {
     if (config_.transport == Transport::tls) {
       tls_ctx_.emplace(tls::make_client_context(config_.tls));
       if (!config_.tls.verify) host.warn("syslog: TLS verification is off for " + peer());
+    }
+    if (config_.transport == Transport::relp) {
+      RelpClient::Settings r;
+      r.host = config_.host;
+      r.port = config_.port;
+      r.connect_timeout = config_.connect_timeout;
+      r.write_timeout = config_.write_timeout;
+      r.ack_timeout = config_.ack_timeout;
+      r.window = config_.relp_window;
+      r.software = SLUICE_RELP_SOFTWARE;
+      relp_.emplace(std::move(r));
     }
   }
 
@@ -331,18 +323,9 @@ class SyslogSink : public Sink {
     if (!started_) return;
     started_ = false;
     close_stream();
-    // Messages librelp holds unacknowledged were answered ok: a broken session gets one more
-    // try, which sends them again, before the close waits for their acknowledgements.
-    if (relp_clt_ && relp_broken_) {
-      try {
-        open_relp();
-      } catch (const std::exception& e) {
-        host().warn("syslog: stopping with a broken RELP session to " + peer() +
-                    "; messages not acknowledged yet are lost: " + e.what());
-        host().metric("syslog.relp_unacked_at_stop");
-      }
-    }
-    close_relp(true);
+    // RELP: every message of a batch has its answer when deliver returns, so nothing is
+    // outstanding here; close says goodbye (close / rsp, at most ack_timeout).
+    if (relp_) relp_->close();
   }
 
   Delivery deliver(const Batch& batch) override {
@@ -582,90 +565,54 @@ class SyslogSink : public Sink {
     written_ = 0;
   }
 
-  // ---- RELP (librelp) ----
-  static void relp_no_debug(char*, ...) {}
-
-  void open_relp() {
-    if (relp_clt_) {
-      // librelp keeps what was not acknowledged and sends it again on the new session.
-      const relpRetVal r = relpCltReconnect(relp_clt_);
-      if (r != RELP_RET_OK)
-        throw std::runtime_error("RELP reconnect to " + peer() + ": " + relp_error(r));
-      host().metric("syslog.connections_opened");
-      relp_broken_ = false;
-      return;
-    }
-    if (!relp_engine_) {
-      if (relpEngineConstruct(&relp_engine_) != RELP_RET_OK)
-        throw std::runtime_error("librelp: cannot construct an engine");
-      relpEngineSetDbgprint(relp_engine_, relp_no_debug);
-      relpEngineSetEnableCmd(
-          relp_engine_,
-          const_cast<unsigned char*>(reinterpret_cast<const unsigned char*>("syslog")),
-          eRelpCmdState_Required);
-    }
-    relpClt_t* clt = nullptr;
-    if (relpEngineCltConstruct(relp_engine_, &clt) != RELP_RET_OK)
-      throw std::runtime_error("librelp: cannot construct a client");
-    relpCltSetTimeout(clt, static_cast<unsigned>((config_.ack_timeout.count() + 999) / 1000));
-    relpCltSetConnTimeout(clt, static_cast<int>((config_.connect_timeout.count() + 999) / 1000));
-    relpCltSetWindowSize(clt, static_cast<int>(config_.relp_window));
-    std::string port = std::to_string(config_.port);
-    const relpRetVal r =
-        relpCltConnect(clt, 0, reinterpret_cast<unsigned char*>(port.data()),
-                       reinterpret_cast<unsigned char*>(const_cast<char*>(config_.host.c_str())));
-    if (r != RELP_RET_OK) {
-      relpEngineCltDestruct(relp_engine_, &clt);
-      throw std::runtime_error("cannot open a RELP session with " + peer() + ": " + relp_error(r));
-    }
-    relp_clt_ = clt;
-    relp_broken_ = false;
-    host().metric("syslog.connections_opened");
-  }
-
-  void close_relp(bool final) {
-    // The close command is answered after every earlier message: destructing a working client
-    // waits (up to ack_timeout) for the acknowledgements still outstanding.
-    if (relp_clt_) relpEngineCltDestruct(relp_engine_, &relp_clt_);
-    relp_clt_ = nullptr;
-    if (final && relp_engine_) {
-      relpEngineDestruct(&relp_engine_);
-      relp_engine_ = nullptr;
-    }
-  }
-
+  // ---- RELP (relp_client.hpp) ----
   void send_relp(const std::vector<std::optional<std::string>>& messages,
                  std::vector<Delivery>& answers) {
-    if (!relp_clt_ || relp_broken_) {
+    if (relp_->is_open())
+      if (auto why = relp_->check_idle()) {
+        host().info("syslog: RELP connection to " + peer() + " lost (" + *why + ")");
+        host().metric("syslog.connections_lost");
+      }
+    if (!relp_->is_open()) {
       try {
-        open_relp();
+        relp_->open();
+        host().metric("syslog.connections_opened");
       } catch (const std::exception& e) {
         host().metric("syslog.connect_errors");
         return fail_all(messages, answers, e.what());
       }
     }
-    bool failed = false;
-    std::string why;
+    std::vector<std::string_view> out;
+    std::vector<size_t> index;
     for (size_t i = 0; i < messages.size(); ++i) {
       if (!messages[i]) continue;
-      if (failed) {
-        answers[i] = Delivery::retry(why);
-        continue;
-      }
-      auto* data = reinterpret_cast<unsigned char*>(const_cast<char*>(messages[i]->data()));
-      const relpRetVal r = relpCltSendSyslog(relp_clt_, data, messages[i]->size());
-      if (r != RELP_RET_OK) {
-        failed = true;
-        relp_broken_ = true;
-        why = "RELP send to " + peer() + ": " + relp_error(r);
-        answers[i] = Delivery::retry(why);
-        host().metric("syslog.connections_lost");
-        went(State::degraded, why);
-        continue;
-      }
-      host().metric("syslog.messages_sent");
+      out.emplace_back(*messages[i]);
+      index.push_back(i);
     }
-    if (!failed) went(State::up, "");
+    std::vector<RelpClient::Answer> got;
+    const auto broken = relp_->send(out, got);
+    for (size_t k = 0; k < got.size(); ++k) {
+      Delivery& d = answers[index[k]];
+      switch (got[k].kind) {
+        case RelpClient::Answer::Kind::ok:
+          host().metric("syslog.messages_sent");
+          break;
+        case RelpClient::Answer::Kind::retry:
+          d = Delivery::retry(got[k].reason);
+          break;
+        case RelpClient::Answer::Kind::reject:
+          d = Delivery::reject(got[k].reason);
+          host().metric("syslog.rejected");
+          break;
+      }
+    }
+    if (broken) {
+      host().warn("syslog: " + *broken + "; the messages not acknowledged are retried");
+      host().metric("syslog.connections_lost");
+      went(State::degraded, *broken);
+    } else {
+      went(State::up, "");
+    }
   }
 
   void fail_all(const std::vector<std::optional<std::string>>& messages,
@@ -684,9 +631,7 @@ class SyslogSink : public Sink {
   SSL* ssl_ = nullptr;
   uint64_t written_ = 0;       // bytes written on this connection
   std::deque<uint64_t> ends_;  // end offsets of messages the peer's TCP has not acknowledged
-  relpEngine_t* relp_engine_ = nullptr;
-  relpClt_t* relp_clt_ = nullptr;
-  bool relp_broken_ = false;
+  std::optional<RelpClient> relp_;
 };
 
 const char* options_schema() {
