@@ -191,3 +191,54 @@ TEST_CASE("stop answers what the brokers never acknowledged, then calls the host
   // And a batch after stop is answered at once.
   CHECK(h.deliver(sink, events(1, "after-")).code == SLUICE_DELIVERY_RETRY);
 }
+
+TEST_CASE("a fatal error: its records answered retry, a new producer delivers them") {
+  MockCluster c;
+  Harness h(KAFKA_SO);
+  auto& sink = h.create(options(c, R"(,"flush_timeout":"300ms")"));
+  sink.start();
+  REQUIRE(h.deliver(sink, events(1, "warm-")).code == SLUICE_DELIVERY_OK);
+  // The idempotent producer cannot recover from a sequence desynchronization: fatal.
+  rd_kafka_mock_push_request_errors(c.mc, 0 /* Produce */, 1,
+                                    RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER);
+  std::vector<Event> three = events(3, "fatal-");
+  for (auto& e : three)
+    e.subject = three[0].subject;  // one partition, one request
+  Delivery d = h.deliver(sink, three);
+  REQUIRE(d.events.size() == 3);
+  for (const auto& e : d.events)
+    CHECK(e.code == SLUICE_DELIVERY_RETRY);
+  // The cause, logged and reported (the error comes through the poll thread: bounded wait).
+  auto reported_down = [&] {
+    for (const auto& s : h.states())
+      if (s.state == SLUICE_STATE_DOWN &&
+          s.detail.find("sequence desynchronization") != std::string::npos)
+        return true;
+    return false;
+  };
+  for (int i = 0; i < 200 && !reported_down(); ++i)
+    std::this_thread::sleep_for(10ms);
+  CHECK(reported_down());
+  CHECK(h.logged("sequence desynchronization"));
+  // The core's retries (as deliver_until_ok makes them) reach the new producer.
+  CHECK(deliver_until_ok(h, sink, three));
+  CHECK(h.logged("producer recreated after a fatal error"));
+  CHECK(h.metric("kafka.producers_recreated") == 1);
+  CHECK(h.last_state() == SLUICE_STATE_UP);
+
+  // Again, and stop() at once, while the producer is being replaced: bounded, and nothing of
+  // the sink calls the host after it returned.
+  rd_kafka_mock_push_request_errors(c.mc, 0, 1, RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER);
+  CHECK(h.deliver(sink, three).code == SLUICE_DELIVERY_RETRY);
+  const auto before = std::chrono::steady_clock::now();
+  sink.stop();
+  CHECK(std::chrono::steady_clock::now() - before < 2s);
+  const size_t logs = h.logs().size(), states = h.states().size();
+  std::this_thread::sleep_for(300ms);
+  CHECK(h.logs().size() == logs);
+  CHECK(h.states().size() == states);
+  CHECK(h.deliver(sink, three).code == SLUICE_DELIVERY_RETRY);
+  // Started again, it delivers (a new producer if the old one was not replaced yet).
+  sink.start();
+  CHECK(deliver_until_ok(h, sink, three));
+}
