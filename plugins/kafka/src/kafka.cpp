@@ -462,7 +462,7 @@ class KafkaSink : public Sink {
       return self->answer(p, Delivery::reject(reason, m->err));
     }
     self->host().metric("kafka.records_retried");
-    if (!failed_producer && self->state_.exchange(2) != 2)
+    if (!failed_producer && self->state_.load() < 3 && self->state_.exchange(2) != 2)
       self->host().state(State::degraded, reason);
     self->answer(p, Delivery::retry(reason, 0, m->err));
   }
@@ -484,7 +484,14 @@ class KafkaSink : public Sink {
       return;
     }
     self->host().warn(text);
-    if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN && self->state_.exchange(2) != 2)
+    // The brokers refuse who we are (SASL) or cannot be trusted (TLS: certificate verification,
+    // host name): nothing gets through until that changes. librdkafka keeps trying.
+    if (err == RD_KAFKA_RESP_ERR__AUTHENTICATION || err == RD_KAFKA_RESP_ERR__SSL) {
+      if (self->state_.exchange(4) != 4) self->host().state(State::down, text);
+      return;
+    }
+    if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN && self->state_.load() < 3 &&
+        self->state_.exchange(2) != 2)
       self->host().state(State::degraded, text);
   }
 
@@ -518,6 +525,8 @@ class KafkaSink : public Sink {
   bool stopping_ = true;          // until start(), and from stop() on
   std::mutex pending_mu_;
   std::unordered_set<Pending*> pending_;
+  // The state last reported: 0 none yet, 1 up, 2 degraded, 3 down (fatal error), 4 down (SASL
+  // or TLS refused); a record timing out does not turn down into degraded.
   std::atomic<int> state_{0};
 };
 
