@@ -9,8 +9,7 @@
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 #include <sluice/testing.hpp>
-
-#include "child.hpp"
+#include <sluice/testing_child.hpp>
 
 #include <fcntl.h>
 #include <poll.h>
@@ -33,7 +32,7 @@
 using namespace std::chrono_literals;
 using nlohmann::json;
 namespace fs = std::filesystem;
-using sluice::kafka::testing::Child;
+using sluice::testing::Child;
 using sluice::testing::read_file;
 using sluice::testing::TempDir;
 
