@@ -393,10 +393,12 @@ TEST_CASE("TLS: the right CA completes the handshake; a wrong CA or host name is
     CHECK(!h.logged("certificate verify failed"));
     sink.stop();
   }
-  SUBCASE("a CA that did not sign the server's certificate: refused, reported down") {
-    TlsServer server(server_pem);
+  // A server whose certificate does not verify: no handshake completes, the sink reports down
+  // with OpenSSL's reason and answers nothing ok.
+  auto refused = [&](const sluice::tls::CertificatePem& pem, const std::string& ca) {
+    TlsServer server(pem);
     Harness h(KAFKA_SO);
-    auto& sink = h.create(tls_options(server, other_ca));
+    auto& sink = h.create(tls_options(server, ca));
     sink.start();
     Delivery d = h.deliver(sink, events(2, "tls-"));
     for (const auto& e : d.events)
@@ -405,18 +407,12 @@ TEST_CASE("TLS: the right CA completes the handshake; a wrong CA or host name is
     CHECK(server.completed() == 0);
     CHECK(server.failed() >= 1);
     sink.stop();
+  };
+  SUBCASE("a CA that did not sign the server's certificate: refused, reported down") {
+    refused(server_pem, other_ca);
   }
   SUBCASE("the right CA, but the certificate names another host: refused, reported down") {
     const auto elsewhere = sluice::tls::generate_self_signed({"kafka.invalid"});
-    TlsServer server(elsewhere);
-    Harness h(KAFKA_SO);
-    auto& sink = h.create(tls_options(server, write("elsewhere.pem", elsewhere.certificate)));
-    sink.start();
-    Delivery d = h.deliver(sink, events(2, "tls-"));
-    for (const auto& e : d.events)
-      CHECK(e.code == SLUICE_DELIVERY_RETRY);
-    CHECK(wait_until([&] { return reported(h, SLUICE_STATE_DOWN, "certificate verify failed"); }));
-    CHECK(server.completed() == 0);
-    sink.stop();
+    refused(elsewhere, write("elsewhere.pem", elsewhere.certificate));
   }
 }
