@@ -342,12 +342,18 @@ class KafkaSink : public Sink {
         old_generation = generation_;
         rk_ = nullptr;
       }
-      rd_kafka_purge(old, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-      // The purged records' delivery reports come through poll (bounded; stop() cuts it short).
+      // What was never sent is purged at once; requests in flight may still be acknowledged
+      // (each record the broker wrote and acknowledged is one fewer duplicate), until
+      // min(flush_timeout, 2 s) or stop(); then the rest is purged too. Their delivery reports
+      // come through poll.
+      rd_kafka_purge(old, RD_KAFKA_PURGE_F_QUEUE);
       const auto until = std::chrono::steady_clock::now() + std::min(config_.flush_timeout, 2000ms);
       while (rd_kafka_outq_len(old) > 0 && std::chrono::steady_clock::now() < until &&
              !poll_stop_.load())
         rd_kafka_poll(old, 50);
+      rd_kafka_purge(old, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+      for (int i = 0; i < 10 && rd_kafka_outq_len(old) > 0 && !poll_stop_.load(); ++i)
+        rd_kafka_poll(old, 20);
       rd_kafka_destroy(old);
       // Records whose report never came (destroy does not call back): answered retry here.
       std::vector<Pending*> left;
