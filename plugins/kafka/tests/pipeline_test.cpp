@@ -346,7 +346,7 @@ TEST_CASE("a fatal error mid-stream: the producer is recreated, every event arri
   const fs::path log = dir.path / "sluice.log";
   Cluster cluster(dir.path / "cluster.log");
   cluster.command("create events 3 3");
-  const int total = 2000;
+  const int total = 1000;
   const fs::path p = dir.path / "p.yaml";
   write_file(p, pipeline(dir.path / "state",
                          "template: hmc-os-message, rate: 1000, count: " + std::to_string(total) +
@@ -357,7 +357,7 @@ TEST_CASE("a fatal error mid-stream: the producer is recreated, every event arri
   // While events flow: one Produce answered OUT_OF_ORDER_SEQUENCE_NUMBER, which the idempotent
   // producer of librdkafka 2.0.2 cannot recover from (rd_kafka_fatal_error: "sequence
   // desynchronization with broker"); that producer never produces again.
-  std::this_thread::sleep_for(600ms);
+  std::this_thread::sleep_for(400ms);
   cluster.command("errors 0 1 OUT_OF_ORDER_SEQUENCE_NUMBER");
   // (The topic's record count is cheap to poll; reading it all back is not.)
   auto count = [&] {
