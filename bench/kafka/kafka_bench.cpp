@@ -8,11 +8,11 @@
 // Each run is timed from its process's start until the topic holds N records (the sum of the
 // partitions' high watermarks, asked every 20 ms), so both include their start-up.
 // Usage: kafka_bench [events=200000]
-#include "child.hpp"
 
 #include <sluice/event.hpp>
 #include <sluice/format.hpp>
 #include <sluice/testing.hpp>
+#include <sluice/testing_child.hpp>
 
 #include <chrono>
 #include <cstdio>
@@ -24,7 +24,7 @@
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
-using sluice::kafka::testing::Child;
+using sluice::testing::Child;
 
 namespace {
 

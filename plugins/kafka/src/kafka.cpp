@@ -11,6 +11,7 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <memory>
@@ -25,6 +26,7 @@ namespace sluice::kafka {
 namespace {
 
 using std::chrono::milliseconds;
+using namespace std::chrono_literals;
 
 // librdkafka's error text without the line break some of its messages end with.
 std::string trimmed(const char* text) {
@@ -206,6 +208,7 @@ struct BatchState {
 struct Pending {
   std::shared_ptr<BatchState> batch;
   size_t index;
+  uint64_t generation;  // the producer it was handed to (a new one after a fatal error)
 };
 
 class KafkaSink : public Sink {
@@ -216,19 +219,9 @@ class KafkaSink : public Sink {
 
   KafkaSink(Host host, const nlohmann::json& options)
       : Sink(host), config_(read_settings<Config>(options)) {
-    std::string name = host.instance_name();
-    OptionProblems problems;
-    ConfPtr conf = config_.make_conf(problems, name.empty() ? "sluice" : "sluice-" + name);
-    throw_first(problems);
-    rd_kafka_conf_set_opaque(conf.get(), this);
-    rd_kafka_conf_set_dr_msg_cb(conf.get(), &KafkaSink::on_delivery);
-    rd_kafka_conf_set_error_cb(conf.get(), &KafkaSink::on_error);
-    rd_kafka_conf_set_log_cb(conf.get(), &KafkaSink::on_log);
-    char err[512];
-    rk_ = rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), err, sizeof err);
-    if (!rk_) throw std::runtime_error(std::string("kafka: ") + err);
-    conf.release();                        // rd_kafka_new owns it now
-    rd_kafka_set_log_queue(rk_, nullptr);  // librdkafka's log lines: the main queue
+    const std::string name = host.instance_name();
+    client_id_ = name.empty() ? "sluice" : "sluice-" + name;
+    rk_ = make_producer();
     if (config_.tls && !config_.verify)
       host.warn("kafka: TLS certificate verification is off for " + config_.brokers);
   }
@@ -237,7 +230,7 @@ class KafkaSink : public Sink {
     stop();
     // Whatever was never polled (nothing, unless stop() gave up waiting) is answered already;
     // the records' opaques are freed with the pending set.
-    rd_kafka_destroy(rk_);
+    if (rk_) rd_kafka_destroy(rk_);
   }
 
   void start() override {
@@ -249,9 +242,16 @@ class KafkaSink : public Sink {
     }
     poll_stop_ = false;
     host().state(State::connecting, "producing to " + config_.brokers);
+    // (A stop() during a recreation left no producer, or a failed one: the poll thread makes
+    // a new one first.)
+    if (!rk_) fatal_ = true;
     poller_ = std::thread([this] {
-      while (!poll_stop_.load())
-        rd_kafka_poll(rk_, 100);
+      while (!poll_stop_.load()) {
+        if (fatal_.load())
+          replace_producer();  // only this thread replaces rk_
+        else
+          rd_kafka_poll(rk_, 100);
+      }
     });
   }
 
@@ -267,13 +267,17 @@ class KafkaSink : public Sink {
     }
     poll_stop_ = true;
     poller_.join();
-    if (rd_kafka_flush(rk_, static_cast<int>(config_.flush_timeout.count())) !=
-        RD_KAFKA_RESP_ERR_NO_ERROR)
-      host().warn("kafka: " + std::to_string(rd_kafka_outq_len(rk_)) +
-                  " records not acknowledged after flush_timeout; they are answered retry");
-    rd_kafka_purge(rk_, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-    for (int i = 0; i < 20 && outstanding() > 0; ++i)
-      rd_kafka_poll(rk_, 50);
+    // (No producer: stop() came while one was being recreated after a fatal error; the old
+    // one's records are answered by then, later ones were refused.)
+    if (rk_) {
+      if (rd_kafka_flush(rk_, static_cast<int>(config_.flush_timeout.count())) !=
+          RD_KAFKA_RESP_ERR_NO_ERROR)
+        host().warn("kafka: " + std::to_string(rd_kafka_outq_len(rk_)) +
+                    " records not acknowledged after flush_timeout; they are answered retry");
+      rd_kafka_purge(rk_, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+      for (int i = 0; i < 20 && outstanding() > 0; ++i)
+        rd_kafka_poll(rk_, 50);
+    }
     std::vector<Pending*> left;
     {
       std::lock_guard lock(pending_mu_);
@@ -289,19 +293,110 @@ class KafkaSink : public Sink {
     if (batch.empty()) return done(Delivery::ok());
     std::shared_lock lock(produce_mu_);
     if (stopping_) return done(Delivery::retry("kafka: sink not started or stopping"));
+    if (!rk_)
+      return done(Delivery::retry("kafka: the producer is being recreated after a fatal error"));
     auto state = std::make_shared<BatchState>(std::move(done), batch.size());
     for (size_t i = 0; i < batch.size(); ++i)
       produce(state, i, batch.events()[i]);
   }
 
  private:
+  // A new librdkafka producer with the sink's callbacks (the configuration was checked before).
+  rd_kafka_t* make_producer() {
+    OptionProblems problems;
+    ConfPtr conf = config_.make_conf(problems, client_id_);
+    throw_first(problems);
+    rd_kafka_conf_set_opaque(conf.get(), this);
+    rd_kafka_conf_set_dr_msg_cb(conf.get(), &KafkaSink::on_delivery);
+    rd_kafka_conf_set_error_cb(conf.get(), &KafkaSink::on_error);
+    rd_kafka_conf_set_log_cb(conf.get(), &KafkaSink::on_log);
+    char err[512];
+    rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), err, sizeof err);
+    if (!rk) throw std::runtime_error(std::string("kafka: ") + err);
+    conf.release();                       // rd_kafka_new owns it now
+    rd_kafka_set_log_queue(rk, nullptr);  // librdkafka's log lines: the main queue
+    return rk;
+  }
+
+  // Sleeps up to `d`, less if stop() asks the poll thread to end. False when it does.
+  bool pause(milliseconds d) {
+    const auto until = std::chrono::steady_clock::now() + d;
+    while (!poll_stop_.load()) {
+      const auto now = std::chrono::steady_clock::now();
+      if (now >= until) return true;
+      std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(until - now, 50ms));
+    }
+    return false;
+  }
+
+  // On the poll thread, after librdkafka reported a fatal error: the producer can never produce
+  // again. Deliveries are answered retry meanwhile; the old producer's records are purged and
+  // answered retry (never ok, never lost), it is destroyed, and a new one takes its place after
+  // a back-off that doubles while fatal errors follow each other (up to 30 s). Each wait is
+  // bounded and ends early when stop() is called.
+  void replace_producer() {
+    if (rd_kafka_t* old = rk_) {
+      uint64_t old_generation = 0;
+      {
+        std::unique_lock lock(produce_mu_);  // no produce() runs on the old producer past this
+        old_generation = generation_;
+        rk_ = nullptr;
+      }
+      // What was never sent is purged at once; requests in flight may still be acknowledged
+      // (each record the broker wrote and acknowledged is one fewer duplicate), until
+      // min(flush_timeout, 2 s) or stop(); then the rest is purged too. Their delivery reports
+      // come through poll.
+      rd_kafka_purge(old, RD_KAFKA_PURGE_F_QUEUE);
+      const auto until = std::chrono::steady_clock::now() + std::min(config_.flush_timeout, 2000ms);
+      while (rd_kafka_outq_len(old) > 0 && std::chrono::steady_clock::now() < until &&
+             !poll_stop_.load())
+        rd_kafka_poll(old, 50);
+      rd_kafka_purge(old, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+      for (int i = 0; i < 10 && rd_kafka_outq_len(old) > 0 && !poll_stop_.load(); ++i)
+        rd_kafka_poll(old, 20);
+      rd_kafka_destroy(old);
+      // Records whose report never came (destroy does not call back): answered retry here.
+      std::vector<Pending*> left;
+      {
+        std::lock_guard lock(pending_mu_);
+        for (Pending* p : pending_)
+          if (p->generation == old_generation) left.push_back(p);
+      }
+      for (Pending* p : left)
+        answer(p, Delivery::retry("kafka: the producer failed (fatal error) before the broker "
+                                  "acknowledged"));
+    }
+    const milliseconds backoff = backoff_;
+    backoff_ = std::min(backoff_ * 2, milliseconds(30000));
+    host().state(State::connecting, "recreating the producer after a fatal error, in " +
+                                        std::to_string(backoff.count()) + " ms");
+    if (!pause(backoff)) return;  // stop() is waiting; it answers the rest
+    rd_kafka_t* fresh = nullptr;
+    try {
+      fresh = make_producer();
+    } catch (const std::exception& e) {
+      host().error(std::string(e.what()) + "; trying again");
+      return;  // fatal_ stays set: the next round tries again, after a longer back-off
+    }
+    {
+      std::unique_lock lock(produce_mu_);
+      rk_ = fresh;
+      ++generation_;
+      fatal_ = false;
+      state_.store(0);
+    }
+    host().metric("kafka.producers_recreated");
+    host().info("kafka: producer recreated after a fatal error (producer number " +
+                std::to_string(generation_ + 1) + " of this sink)");
+  }
+
   size_t outstanding() {
     std::lock_guard lock(pending_mu_);
     return pending_.size();
   }
 
   void produce(const std::shared_ptr<BatchState>& state, size_t index, const sluice_event& ev) {
-    auto* p = new Pending{state, index};
+    auto* p = new Pending{state, index, generation_};
     {
       std::lock_guard lock(pending_mu_);
       pending_.insert(p);
@@ -349,22 +444,32 @@ class KafkaSink : public Sink {
       b.done(Delivery::per_event(std::move(b.answers)));
   }
 
-  static void on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
+  static void on_delivery(rd_kafka_t* rk, const rd_kafka_message_t* m, void* opaque) {
     auto* self = static_cast<KafkaSink*>(opaque);
     auto* p = static_cast<Pending*>(m->_private);
+    // A producer after a fatal error fails what it holds with whatever error caused it (e.g.
+    // OUT_OF_ORDER_SEQUENCE_NUMBER, CLUSTER_AUTHORIZATION_FAILED): not the record's fault, and
+    // the next producer may well deliver it.
+    char fatal[8];
+    const bool failed_producer = rd_kafka_fatal_error(rk, fatal, sizeof fatal) != 0;
     if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      // (Acknowledged by the broker, even if the producer failed since: delivered.)
       self->host().metric("kafka.records_acknowledged");
-      if (self->state_.exchange(1) != 1) self->host().state(State::up);
+      if (!failed_producer) {
+        self->backoff_ = kInitialBackoff;  // this producer works
+        if (self->state_.exchange(1) != 1) self->host().state(State::up);
+      }
       return self->answer(p, Delivery::ok());
     }
     const std::string reason =
         "kafka: " + std::string(rd_kafka_topic_name(m->rkt)) + ": " + rd_kafka_err2str(m->err);
-    if (classify(m->err) == Answer::reject) {
+    if (!failed_producer && classify(m->err) == Answer::reject) {
       self->host().metric("kafka.records_rejected");
       return self->answer(p, Delivery::reject(reason, m->err));
     }
     self->host().metric("kafka.records_retried");
-    if (self->state_.exchange(2) != 2) self->host().state(State::degraded, reason);
+    if (!failed_producer && self->state_.load() < 3 && self->state_.exchange(2) != 2)
+      self->host().state(State::degraded, reason);
     self->answer(p, Delivery::retry(reason, 0, m->err));
   }
 
@@ -377,14 +482,22 @@ class KafkaSink : public Sink {
       char fatal[512];
       rd_kafka_fatal_error(rk, fatal, sizeof fatal);
       self->host().error(text + " (" + fatal +
-                         "): the producer cannot go on; every record is answered retry until "
-                         "sluice restarts the pipeline");
+                         "): this producer cannot go on; its records are answered retry and a "
+                         "new producer takes its place");
       self->state_.store(3);
       self->host().state(State::down, fatal);
+      self->fatal_ = true;  // the poll thread replaces the producer
       return;
     }
     self->host().warn(text);
-    if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN && self->state_.exchange(2) != 2)
+    // The brokers refuse who we are (SASL) or cannot be trusted (TLS: certificate verification,
+    // host name): nothing gets through until that changes. librdkafka keeps trying.
+    if (err == RD_KAFKA_RESP_ERR__AUTHENTICATION || err == RD_KAFKA_RESP_ERR__SSL) {
+      if (self->state_.exchange(4) != 4) self->host().state(State::down, text);
+      return;
+    }
+    if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN && self->state_.load() < 3 &&
+        self->state_.exchange(2) != 2)
       self->host().state(State::degraded, text);
   }
 
@@ -401,8 +514,16 @@ class KafkaSink : public Sink {
       self->host().debug(line);
   }
 
+  static constexpr milliseconds kInitialBackoff{100};
+
   Config config_;
+  std::string client_id_;
+  // Written by the poll thread only (or with it stopped), under produce_mu_ held exclusively;
+  // null while a producer that failed is being replaced.
   rd_kafka_t* rk_ = nullptr;
+  uint64_t generation_ = 0;                // the producer's number, from 0 (produce_mu_)
+  std::atomic<bool> fatal_{false};         // librdkafka reported a fatal error: replace rk_
+  milliseconds backoff_{kInitialBackoff};  // before the next replacement (poll thread)
   std::thread poller_;
   std::atomic<bool> poll_stop_{false};
   bool running_ = false;
@@ -410,6 +531,8 @@ class KafkaSink : public Sink {
   bool stopping_ = true;          // until start(), and from stop() on
   std::mutex pending_mu_;
   std::unordered_set<Pending*> pending_;
+  // The state last reported: 0 none yet, 1 up, 2 degraded, 3 down (fatal error), 4 down (SASL
+  // or TLS refused); a record timing out does not turn down into degraded.
   std::atomic<int> state_{0};
 };
 

@@ -12,6 +12,7 @@
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 #include <sluice/testing.hpp>
+#include <sluice/testing_child.hpp>
 
 #include "emulators.hpp"
 #include "receiver.hpp"
@@ -51,51 +52,10 @@ void write_file(const fs::path& p, const std::string& text) {
   std::ofstream(p) << text;
 }
 
-// A child process running sluice with its stderr in `log`.
-struct Sluice {
-  pid_t pid = -1;
-  Sluice(const std::vector<std::string>& args, const fs::path& log) {
-    // Made before the fork: the child of a process with threads may not allocate before exec.
-    std::string exe = SLUICE_EXECUTABLE;
-    std::vector<std::string> copy = args;
-    std::vector<char*> argv;
-    argv.push_back(exe.data());
-    for (auto& a : copy)
-      argv.push_back(a.data());
-    argv.push_back(nullptr);
-    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    pid = ::fork();
-    if (pid == 0) {
-      ::dup2(fd, 2);
-      ::dup2(fd, 1);
-      ::execv(exe.c_str(), argv.data());
-      ::_exit(127);
-    }
-    if (fd >= 0) ::close(fd);
-  }
-  // Waits (bounded) for the exit; returns the exit code, or -signal, or -1000 on timeout.
-  int wait(std::chrono::seconds timeout = 60s) {
-    const auto until = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < until) {
-      int status = 0;
-      pid_t r = ::waitpid(pid, &status, WNOHANG);
-      if (r == pid) {
-        pid = -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
-      }
-      std::this_thread::sleep_for(20ms);
-    }
-    return -1000;
-  }
-  void signal(int sig) {
-    if (pid > 0) ::kill(pid, sig);
-  }
-  ~Sluice() {
-    if (pid > 0) {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, nullptr, 0);
-    }
-  }
+// A child process running sluice with its stderr (and stdout) in `log`.
+struct Sluice : sluice::testing::Child {
+  Sluice(const std::vector<std::string>& args, const fs::path& log)
+      : Child(SLUICE_EXECUTABLE, args, log, false) {}
 };
 
 template <typename Pred>

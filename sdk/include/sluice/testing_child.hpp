@@ -1,5 +1,10 @@
-// A child process for the Kafka sink's tests and benchmark (sluice, kafka_mock_cluster, kcat):
-// its output to a log file, or its stdin and stdout as pipes to talk to it line by line.
+// A child process for tests and benchmarks that drive whole programs (`sluice run`, a mock
+// server, kcat): its output to a log file, or its stdin and stdout as pipes to talk to it line
+// by line; a bounded wait for its exit, signals, and SIGKILL when the object goes away.
+//
+//   sluice::testing::Child run(SLUICE_EXECUTABLE, {"run", "p.yaml"}, dir.path / "log", false);
+//   run.signal(SIGTERM);
+//   CHECK(run.wait() == 0);
 #pragma once
 
 #include <fcntl.h>
@@ -15,7 +20,7 @@
 #include <thread>
 #include <vector>
 
-namespace sluice::kafka::testing {
+namespace sluice::testing {
 
 using namespace std::chrono_literals;
 
@@ -114,4 +119,4 @@ struct Child {
   }
 };
 
-}  // namespace sluice::kafka::testing
+}  // namespace sluice::testing
