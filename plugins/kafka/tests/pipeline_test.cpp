@@ -83,15 +83,7 @@ struct Cluster {
   }
 };
 
-template <typename Pred>
-bool poll_until(Pred pred, std::chrono::seconds timeout = 240s) {
-  const auto until = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < until) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(200ms);
-  }
-  return pred();
-}
+using sluice::testing::poll_until;
 
 std::vector<json> json_lines(const fs::path& file) {
   std::vector<json> lines;
@@ -195,10 +187,12 @@ TEST_CASE("faults mid-stream: outages, request errors, a leader change; nothing 
   std::this_thread::sleep_for(700ms);
   cluster.command("up 3");
   std::vector<json> records;
-  CHECK(poll_until([&] {
-    records = cluster.consume("events");
-    return id_counts(records).size() >= static_cast<size_t>(total);
-  }));
+  CHECK(poll_until(
+      [&] {
+        records = cluster.consume("events");
+        return id_counts(records).size() >= static_cast<size_t>(total);
+      },
+      240s, 200ms));
   run.signal(SIGTERM);
   CHECK(run.wait() == 0);
   records = cluster.consume("events");
@@ -236,11 +230,13 @@ TEST_CASE("a permanent error dead-letters exactly the refused events, with the b
   Child run(SLUICE_EXECUTABLE, {"run", p.string()}, log, false);
   INFO(read_file(log));
   std::vector<json> records, dead;
-  CHECK(poll_until([&] {
-    records = cluster.consume("events");
-    dead = json_lines(dlq);
-    return records.size() + dead.size() >= static_cast<size_t>(total) && !dead.empty();
-  }));
+  CHECK(poll_until(
+      [&] {
+        records = cluster.consume("events");
+        dead = json_lines(dlq);
+        return records.size() + dead.size() >= static_cast<size_t>(total) && !dead.empty();
+      },
+      240s, 200ms));
   run.signal(SIGTERM);
   CHECK(run.wait() == 0);
   records = cluster.consume("events");
@@ -274,10 +270,12 @@ TEST_CASE("structured mode, topic and key templates") {
   Child run(SLUICE_EXECUTABLE, {"run", p.string()}, log, false);
   INFO(read_file(log));
   std::vector<json> records;
-  CHECK(poll_until([&] {
-    records = cluster.consume("t.generator.minimal");
-    return records.size() >= 50;
-  }));
+  CHECK(poll_until(
+      [&] {
+        records = cluster.consume("t.generator.minimal");
+        return records.size() >= 50;
+      },
+      240s, 200ms));
   run.signal(SIGTERM);
   CHECK(run.wait() == 0);
   REQUIRE(records.size() == 50);
@@ -366,14 +364,14 @@ TEST_CASE("a fatal error mid-stream: the producer is recreated, every event arri
     REQUIRE(cluster.child.line() == "ok");
     return std::stol(l.substr(l.find(' ') + 1));
   };
-  CHECK(poll_until([&] { return count() >= total; }, 45s));
+  CHECK(poll_until([&] { return count() >= total; }, 45s, 200ms));
   std::vector<json> records;
   CHECK(poll_until(
       [&] {
         records = cluster.consume("events");
         return id_counts(records).size() >= static_cast<size_t>(total);
       },
-      20s));
+      20s, 200ms));
   run.signal(SIGTERM);
   CHECK(run.wait() == 0);
   const std::string text = read_file(log);

@@ -11,6 +11,8 @@
 #include "relp_client.hpp"
 #include "rsyslog.hpp"
 
+#include <sluice/testing_child.hpp>
+
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -258,59 +260,13 @@ void write_file(const fs::path& p, const std::string& text) {
   std::ofstream(p) << text;
 }
 
-// A child process running sluice with its stderr in `log`.
-struct Sluice {
-  pid_t pid = -1;
-  Sluice(const std::vector<std::string>& args, const fs::path& log) {
-    std::string exe = SLUICE_EXECUTABLE;
-    std::vector<std::string> copy = args;
-    std::vector<char*> argv;
-    argv.push_back(exe.data());
-    for (auto& a : copy)
-      argv.push_back(a.data());
-    argv.push_back(nullptr);
-    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    pid = ::fork();
-    if (pid == 0) {
-      ::dup2(fd, 2);
-      ::dup2(fd, 1);
-      ::execv(exe.c_str(), argv.data());
-      ::_exit(127);
-    }
-    if (fd >= 0) ::close(fd);
-  }
-  int wait(std::chrono::seconds timeout = 60s) {
-    const auto until = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < until) {
-      int status = 0;
-      if (::waitpid(pid, &status, WNOHANG) == pid) {
-        pid = -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
-      }
-      std::this_thread::sleep_for(20ms);
-    }
-    return -1000;
-  }
-  void signal(int sig) {
-    if (pid > 0) ::kill(pid, sig);
-  }
-  ~Sluice() {
-    if (pid > 0) {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, nullptr, 0);
-    }
-  }
+// A child process running sluice with its stdout and stderr in `log`.
+struct Sluice : sluice::testing::Child {
+  Sluice(const std::vector<std::string>& args, const fs::path& log)
+      : Child(SLUICE_EXECUTABLE, args, log, false) {}
 };
 
-template <typename Pred>
-bool poll_until(Pred pred, std::chrono::seconds timeout = 60s) {
-  const auto until = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < until) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(20ms);
-  }
-  return pred();
-}
+using sluice::testing::poll_until;
 
 std::string pipeline(uint16_t port, const fs::path& state, const std::string& id_prefix,
                      int count) {

@@ -58,15 +58,7 @@ struct Sluice : sluice::testing::Child {
       : Child(SLUICE_EXECUTABLE, args, log, false) {}
 };
 
-template <typename Pred>
-bool poll_until(Pred pred, std::chrono::seconds timeout = 60s) {
-  const auto until = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < until) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(20ms);
-  }
-  return pred();
-}
+using sluice::testing::poll_until;
 
 // The records of a JSON-lines file (a dead-letter file), none while it does not exist.
 std::vector<json> json_lines(const fs::path& file) {

@@ -1,6 +1,7 @@
 // A child process for tests and benchmarks that drive whole programs (`sluice run`, a mock
 // server, kcat): its output to a log file, or its stdin and stdout as pipes to talk to it line
-// by line; a bounded wait for its exit, signals, and SIGKILL when the object goes away.
+// by line; a bounded wait for its exit, signals, and SIGKILL when the object goes away. And
+// poll_until, the bounded wait for a condition that such tests poll (a file, a count).
 //
 //   sluice::testing::Child run(SLUICE_EXECUTABLE, {"run", "p.yaml"}, dir.path / "log", false);
 //   run.signal(SIGTERM);
@@ -118,5 +119,17 @@ struct Child {
     }
   }
 };
+
+// Asks `pred` every `interval` until it holds or `timeout` has passed; returns its last answer.
+template <typename Pred>
+bool poll_until(Pred pred, std::chrono::milliseconds timeout = 60s,
+                std::chrono::milliseconds interval = 20ms) {
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < until) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(interval);
+  }
+  return pred();
+}
 
 }  // namespace sluice::testing
