@@ -831,7 +831,9 @@ TEST_CASE("spool: an append that fails after a segment roll keeps what was writt
   CHECK(r.error.find("cannot write") != std::string::npos);
   CHECK(spool.stats().appended == r.accepted);
   CHECK(drain_ids(spool) == id_range(0, static_cast<int>(r.accepted)));
-  // Written means on disk: a reopened spool has the same.
+  // Written means on disk: a reopened spool has the same (once this one let go of the
+  // directory: one Spool per directory).
+  spool.shutdown();
   Spool again(options_for(dir));
   CHECK(again.recovery().damaged_regions == 0);
 }
