@@ -107,6 +107,11 @@ struct SpoolBatch {
   std::vector<Event> events;
 };
 
+// Concurrency (the invariants in full are at the top of spool.cpp): one mutex (mutex_) guards
+// every member; condition variables changed_ (room, readable records) and synced_ (group
+// commit) wait on it. With fsync: batch, one thread at a time (the leader, syncing_) calls
+// fdatasync without mutex_ for every write so far; no segment is rolled or closed while it
+// does; a failed sync fails every write not synced yet and retires the segment's file.
 class Spool {
  public:
   // Opens (creating the directory) and recovers; throws std::runtime_error when the directory
