@@ -336,7 +336,9 @@ std::optional<SpoolCursor> parse_spool_cursor(std::string_view text);
 namespace sluice::core {
 
 // A SinkQueue whose every event is on disk before push() returns; push_batch() appends a whole
-// run of events in one Spool::append (one write, one fdatasync with `fsync: batch`). pop() reads
+// run of events in one Spool::append (one write, one fdatasync with `fsync: batch`), and
+// push_batch_begin / push_batch_wait / push_batch_claim do the same with the wait for the
+// fdatasync outside the sink channel's lock, shared with other pushes (group commit). pop() reads
 // ahead from the spool; an event popped into a batch is acknowledged (its spool position persisted)
 // once the dispatcher has let go of it, i.e. after the batch was delivered or dead-lettered.
 // Batches still out when the process dies are read again at the next start (at-least-once).
