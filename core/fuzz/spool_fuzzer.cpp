@@ -98,7 +98,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   segments.push_back(rest);
 
-  (void)sluice::core::parse_spool_cursor(cursor);
+  // Whatever parses, written back the way a save writes it (fixed width, CRC), parses the same.
+  if (const auto c = sluice::core::parse_spool_cursor(cursor)) {
+    const auto again =
+        sluice::core::parse_spool_cursor(sluice::core::spool_cursor_text(c->segment, c->offset));
+    if (!again || again->segment != c->segment || again->offset != c->offset) abort();
+  }
   for (size_t i = 0; i < segments.size(); ++i)
     check_tiling(segments[i], i + 1 == segments.size());
 

@@ -14,15 +14,19 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 namespace fs = std::filesystem;
 using sluice::Event;
+using sluice::EventViews;
 using sluice::core::Spool;
 using sluice::core::SpoolFsync;
 using sluice::core::SpoolOptions;
@@ -831,7 +835,339 @@ TEST_CASE("spool: an append that fails after a segment roll keeps what was writt
   CHECK(r.error.find("cannot write") != std::string::npos);
   CHECK(spool.stats().appended == r.accepted);
   CHECK(drain_ids(spool) == id_range(0, static_cast<int>(r.accepted)));
-  // Written means on disk: a reopened spool has the same.
+  // Written means on disk: a reopened spool has the same (once this one let go of the
+  // directory: one Spool per directory).
+  spool.shutdown();
   Spool again(options_for(dir));
   CHECK(again.recovery().damaged_regions == 0);
+}
+
+// ---- group commit (issue 11): the review's defects D1-D6 as tests ---------------------------
+
+namespace {
+
+// A sync seam whose first armed call blocks (the leader "in fdatasync") until released or
+// `hold` passes, then fails with EIO; every other call succeeds, as Linux may report success
+// for pages an earlier writeback error lost.
+struct BlockingSync {
+  std::mutex m;
+  std::condition_variable cv;
+  bool armed = false, in_sync = false, released = false;
+  int calls = 0;
+  std::chrono::milliseconds hold{300};
+  int operator()() {
+    std::unique_lock lock(m);
+    ++calls;
+    if (!armed) return 0;
+    armed = false;
+    in_sync = true;
+    cv.notify_all();
+    cv.wait_for(lock, hold, [&] { return released; });
+    return EIO;
+  }
+  void wait_in_sync() {
+    std::unique_lock lock(m);
+    cv.wait(lock, [&] { return in_sync; });
+  }
+  void release() {
+    std::lock_guard lock(m);
+    released = true;
+    cv.notify_all();
+  }
+};
+
+}  // namespace
+
+TEST_CASE(
+    "group commit D1: a roll while the leader syncs never accepts what its failed sync covered") {
+  // The reverted attempt let another append roll the segment during the leader's fdatasync;
+  // the roll's own sync returned 0 and accepted the leader's records, whose sync then failed.
+  TempDir dir;
+  auto sync = std::make_shared<BlockingSync>();
+  SpoolOptions o;
+  o.directory = dir.path.string();
+  o.fsync = SpoolFsync::batch;
+  o.segment_bytes = 4096;
+  o.fail_sync = [sync] { return (*sync)(); };
+  {
+    Spool spool(o);
+    spool.append(make_events(0, 1));  // segment and directory entry synced
+    sync->armed = true;
+    std::atomic<bool> a_threw{false};
+    std::thread a([&] {
+      try {
+        spool.append(make_events(1, 4));
+      } catch (const std::runtime_error&) {
+        a_threw = true;
+      }
+    });
+    sync->wait_in_sync();
+    // B crosses segment_bytes: it writes, then must roll while A's sync runs.
+    sluice::core::SpoolAppendResult rb;
+    std::thread b([&] { rb = spool.append(make_events(100, 140, std::string(200, 'x'))); });
+    b.join();  // the attempt's roll returned at once; here it waits for A's sync (300 ms)
+    sync->release();
+    a.join();
+    CHECK(a_threw);  // A's sync failed: none of A is accepted
+    // B's records written before the roll were in the failed file: not accepted either.
+    CHECK(rb.failed > 0);
+    CHECK(rb.accepted + rb.failed == 40);
+    CHECK(spool.stats().unsettled == 0);
+    CHECK(spool.stats().appended == 1 + rb.accepted);
+  }
+  Spool again(options_for(dir));
+  auto ids = drain_ids(again);
+  CHECK(std::find(ids.begin(), ids.end(), "ev-1") == ids.end());
+  CHECK(std::find(ids.begin(), ids.end(), "ev-3") == ids.end());
+  CHECK(ids.front() == "ev-0");
+  CHECK(ids.back() == "ev-139");
+  CHECK(again.recovery().lost_events == 0);
+}
+
+TEST_CASE(
+    "group commit D1: appends written during a failed sync fail too, though the next sync says 0") {
+  TempDir dir;
+  auto sync = std::make_shared<BlockingSync>();
+  SpoolOptions o;
+  o.directory = dir.path.string();
+  o.fsync = SpoolFsync::batch;
+  o.fail_sync = [sync] { return (*sync)(); };
+  {
+    Spool spool(o);
+    spool.append(make_events(0, 1));
+    sync->armed = true;
+    std::atomic<bool> a_threw{false};
+    std::thread a([&] {
+      try {
+        spool.append(make_events(1, 3));
+      } catch (const std::runtime_error&) {
+        a_threw = true;
+      }
+    });
+    sync->wait_in_sync();
+    auto b = spool.begin_append(EventViews(make_events(3, 5)).data(), 2);  // during A's sync
+    sync->release();
+    a.join();
+    CHECK(a_threw);
+    // B's bytes were in the file whose sync failed; the next fdatasync (which would return 0)
+    // must not accept them.
+    CHECK_THROWS_WITH_AS(spool.claim_append(b), doctest::Contains("cannot sync (fdatasync)"),
+                         std::runtime_error);
+    // Later appends go to a fresh file and are accepted.
+    CHECK(spool.append(make_events(5, 6)).accepted == 1);
+    CHECK(drain_ids(spool, false) == std::vector<std::string>{"ev-0", "ev-5"});
+  }
+  Spool again(options_for(dir));
+  CHECK(drain_ids(again) == std::vector<std::string>{"ev-0", "ev-5"});
+  CHECK(again.recovery().lost_events == 0);
+}
+
+TEST_CASE("group commit: several appenders share one fdatasync") {
+  TempDir dir;
+  std::atomic<int> syncs{0};
+  SpoolOptions o;
+  o.directory = dir.path.string();
+  o.fsync = SpoolFsync::batch;
+  o.fail_sync = [&] {
+    ++syncs;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // a slow disk
+    return 0;
+  };
+  Spool spool(o);
+  spool.append(make_events(0, 1));
+  syncs = 0;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 10; ++i)
+        spool.append(make_events(1000 * (t + 1) + i, 1000 * (t + 1) + i + 1));
+    });
+  for (auto& t : threads)
+    t.join();
+  CHECK(spool.stats().appended == 41);
+  CHECK(spool.stats().unsettled == 0);
+  CHECK(syncs < 40);  // one per append without group commit
+  CHECK(drain_ids(spool).size() == 41);
+}
+
+TEST_CASE("group commit D2: failed records count as unsettled until the append claims them") {
+  // The channel claims under its lock: the events leave `spooled` and enter dropped_spool_error
+  // in one step. The attempt moved them out of the spool's count when the sync failed, before
+  // the channel had counted them anywhere.
+  TempDir dir;
+  SpoolOptions o;
+  o.directory = dir.path.string();
+  o.fsync = SpoolFsync::batch;
+  int fail = 0;
+  o.fail_sync = [&] { return fail; };
+  Spool spool(o);
+  spool.append(make_events(0, 1));
+  fail = EIO;
+  auto pending = spool.begin_append(EventViews(make_events(1, 4)).data(), 3);
+  CHECK(spool.stats().unsettled == 3);
+  spool.wait_synced(pending);  // the sync fails here
+  CHECK(spool.stats().unsettled == 3);
+  CHECK(spool.stats().pending == 1);
+  CHECK(spool.stats().sync_errors >= 1);
+  CHECK_THROWS_AS(spool.claim_append(pending), std::runtime_error);
+  CHECK(spool.stats().unsettled == 0);
+  CHECK(spool.stats().pending == 1);
+  CHECK(spool.stats().appended == 1);
+}
+
+TEST_CASE("group commit D3: records a failed ftruncate could not cut off never come back") {
+  TempDir dir;
+  int fail = 0;
+  SpoolOptions o;
+  o.directory = dir.path.string();
+  o.fsync = SpoolFsync::batch;
+  o.fail_sync = [&] { return std::exchange(fail, 0); };  // the next sync fails, once
+  o.fail_truncate = [] { return EIO; };
+  {
+    Spool spool(o);
+    spool.append(make_events(0, 2));
+    fail = EIO;
+    CHECK_THROWS_AS(spool.append(make_events(2, 5)), std::runtime_error);
+    // Still in the file, but marked: <seq>.end.
+    CHECK(files_with(dir.path, ".end").size() == 1);
+    spool.append(make_events(5, 6));  // a new segment
+    CHECK(drain_ids(spool, false) == std::vector<std::string>{"ev-0", "ev-1", "ev-5"});
+  }
+  Spool again(options_for(dir));
+  CHECK(drain_ids(again) == std::vector<std::string>{"ev-0", "ev-1", "ev-5"});
+  CHECK(again.recovery().lost_events == 0);
+  CHECK(files_with(dir.path, ".end").empty());  // cut off at recovery, marker gone
+}
+
+TEST_CASE("group commit D3: when neither the cut nor the end marker works, appends are refused") {
+  TempDir dir;
+  int fail = 0;
+  SpoolOptions o;
+  o.directory = dir.path.string();
+  o.fsync = SpoolFsync::batch;
+  o.fail_sync = [&] { return fail; };
+  o.fail_truncate = [] { return EIO; };
+  Spool spool(o);
+  spool.append(make_events(0, 2));
+  fail = EIO;  // the append's sync and the marker's sync fail
+  CHECK_THROWS_AS(spool.append(make_events(2, 5)), std::runtime_error);
+  fail = 0;
+  CHECK_THROWS_WITH_AS(spool.append(make_events(5, 6)),
+                       doctest::Contains("refused until the spool is reopened"),
+                       std::runtime_error);
+  CHECK(drain_ids(spool, false) == std::vector<std::string>{"ev-0", "ev-1"});
+}
+
+TEST_CASE("group commit D4: the cursor is overwritten in place, and a torn save is detected") {
+  using sluice::core::parse_spool_cursor;
+  using sluice::core::spool_cursor_text;
+  const std::string old_text = spool_cursor_text(3, 4096), new_text = spool_cursor_text(3, 8192);
+  REQUIRE(old_text.size() == new_text.size());
+  CHECK(parse_spool_cursor(new_text)->offset == 8192);
+  // Every mix of the two (a save torn at any byte) that is neither of them is refused.
+  for (size_t cut = 1; cut < new_text.size(); ++cut) {
+    const std::string torn = new_text.substr(0, cut) + old_text.substr(cut);
+    if (torn == old_text || torn == new_text) continue;
+    CAPTURE(torn);
+    CHECK_FALSE(parse_spool_cursor(torn));
+  }
+  TempDir dir;
+  SpoolOptions o = options_for(dir);
+  o.fsync = SpoolFsync::batch;
+  {
+    Spool spool(o);
+    spool.append(make_events(0, 6));
+    auto b1 = spool.next_batch(2);
+    REQUIRE(b1);
+    spool.ack(b1->id);  // the first save: tmp + sync + rename
+    struct stat first;
+    REQUIRE(::stat((dir.path / "cursor").c_str(), &first) == 0);
+    auto b2 = spool.next_batch(2);
+    REQUIRE(b2);
+    spool.ack(b2->id);  // in place
+    struct stat second;
+    REQUIRE(::stat((dir.path / "cursor").c_str(), &second) == 0);
+    CHECK(first.st_ino == second.st_ino);
+    CHECK(parse_spool_cursor(slurp(dir.path / "cursor")));
+  }
+  // A torn cursor: recovery never skips unacknowledged events; it sends everything again.
+  std::string text = slurp(dir.path / "cursor");
+  text[30] = text[30] == '9' ? '8' : '9';
+  std::ofstream(dir.path / "cursor", std::ios::binary | std::ios::trunc) << text;
+  Spool again(o);
+  CHECK(again.recovery().messages.size() == 1);
+  CHECK(drain_ids(again) == id_range(0, 6));
+}
+
+TEST_CASE("group commit D5: the cursor is never renamed into place unsynced, fsync: never too") {
+  TempDir dir;
+  SpoolOptions o = options_for(dir);  // fsync: never
+  int fail = EIO;
+  o.fail_sync = [&] { return fail; };
+  {
+    Spool spool(o);
+    spool.append(make_events(0, 3));
+    auto batch = spool.next_batch(10);
+    REQUIRE(batch);
+    spool.ack(batch->id);
+    CHECK_FALSE(fs::exists(dir.path / "cursor"));  // its sync failed: not renamed
+    CHECK_FALSE(fs::exists(dir.path / "cursor.tmp"));
+  }
+  fail = 0;
+  {
+    // After a failed in-place write, the next save goes through the rename path again: synced.
+    int write_fail = 0;
+    o.fail_cursor_write = [&] { return write_fail; };
+    Spool spool(o);
+    spool.append(make_events(3, 9));
+    auto b1 = spool.next_batch(2);
+    spool.ack(b1->id);  // rename path
+    REQUIRE(fs::exists(dir.path / "cursor"));
+    write_fail = EIO;
+    auto b2 = spool.next_batch(2);
+    spool.ack(b2->id);  // the in-place write fails
+    write_fail = 0;
+    const std::string before = slurp(dir.path / "cursor");
+    fail = EIO;
+    auto b3 = spool.next_batch(2);
+    spool.ack(b3->id);  // rename path: its sync fails, so no rename
+    CHECK(slurp(dir.path / "cursor") == before);
+    fail = 0;
+  }
+}
+
+TEST_CASE(
+    "group commit D6: a second Spool on the same directory is refused until the first lets go") {
+  TempDir dir;
+  Spool first(options_for(dir));
+  first.append(make_events(0, 2));
+  CHECK_THROWS_WITH_AS(Spool(options_for(dir)), doctest::Contains("in use by another spool"),
+                       std::runtime_error);
+  first.shutdown();
+  Spool second(options_for(dir));
+  CHECK(drain_ids(second) == id_range(0, 2));
+}
+
+TEST_CASE("group commit D6: shutdown waits for a sync in progress and settles its appends") {
+  TempDir dir;
+  std::atomic<bool> in_sync{false}, armed{false};
+  SpoolOptions o;
+  o.directory = dir.path.string();
+  o.fsync = SpoolFsync::batch;
+  o.fail_sync = [&] {
+    if (armed) in_sync = true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    return 0;
+  };
+  Spool spool(o);
+  armed = true;
+  sluice::core::SpoolAppendResult r;
+  std::thread a([&] { r = spool.append(make_events(0, 5)); });
+  while (!in_sync)
+    std::this_thread::yield();
+  spool.shutdown();  // must not close the segment under the leader's fdatasync
+  a.join();
+  CHECK(r.accepted == 5);
+  Spool again(options_for(dir));
+  CHECK(drain_ids(again) == id_range(0, 5));
 }

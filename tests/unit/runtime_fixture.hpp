@@ -21,14 +21,17 @@
 namespace fixture {
 
 // Runtime options under which a sink with `queue: {policy: spool}` gets the real spool queue;
-// `fail_write` (optional) is the spool's write-fault hook (an errno, 0 for none).
-inline sluice::core::RuntimeOptions spool_options(std::function<int()> fail_write = nullptr) {
+// `fail_write` and `fail_sync` (optional) are the spool's write- and sync-fault hooks (an errno,
+// 0 for none).
+inline sluice::core::RuntimeOptions spool_options(std::function<int()> fail_write = nullptr,
+                                                  std::function<int()> fail_sync = nullptr) {
   sluice::core::RuntimeOptions o;
   o.spool_queue_factory =
-      [fail_write](
+      [fail_write, fail_sync](
           const sluice::core::SinkConfig& sink) -> std::unique_ptr<sluice::core::SinkQueue> {
     auto options = sluice::core::spool_options_for(sink);
     options.fail_write = fail_write;
+    options.fail_sync = fail_sync;
     return sluice::core::make_spool_queue(sink, options, [](const std::string&) {});
   };
   return o;

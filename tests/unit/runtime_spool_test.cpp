@@ -267,3 +267,137 @@ TEST_CASE("spool policy: the events of one emit call reach the disk in one write
   CHECK(m.received == 50);
   CHECK(m.balanced());
 }
+
+// ---- group commit (issue 11): the channel side of D2 and D6 ----------------------------------
+
+namespace {
+
+std::atomic<int> g_sync_errno{0};     // what an armed sync fails with (0: succeeds)
+std::atomic<int> g_sync_delay_ms{0};  // how long every sync takes (a slow disk)
+std::atomic<bool> g_in_sync{false};
+
+RuntimeOptions spool_options_with_slow_syncs() {
+  return fixture::spool_options(nullptr, [] {
+    const int delay = g_sync_delay_ms.load();
+    if (delay) {
+      g_in_sync = true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(delay));
+    }
+    return g_sync_errno.load();
+  });
+}
+
+SinkConfig batch_synced_sink(const TempDir& d) {
+  SinkConfig s = spooled_sink(d);
+  s.spool.fsync = sluice::core::SpoolFsync::batch;
+  return s;
+}
+
+void reset_syncs() {
+  g_sync_errno = 0;
+  g_sync_delay_ms = 0;
+  g_in_sync = false;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "spool group commit D2: pushes waiting for a sync that fails keep the counters balanced") {
+  ScriptedSink::reset();
+  reset_syncs();
+  TempDir dir;
+  CapturedLog log;
+  Runtime rt(simple(batch_synced_sink(dir)), host(), log.logger, spool_options_with_slow_syncs());
+  rt.start();
+  REQUIRE(emit(events(3, 1)));
+  REQUIRE(eventually([&] { return sink_metrics(rt.metrics(), "out").delivered == 3; }));
+
+  g_sync_delay_ms = 30;
+  g_sync_errno = EIO;
+  std::atomic<bool> done{false};
+  std::atomic<int> unbalanced{0}, samples{0};
+  std::thread poll([&] {
+    while (!done) {
+      if (!sink_metrics(rt.metrics(), "out").balanced()) ++unbalanced;
+      ++samples;
+    }
+  });
+  std::vector<std::thread> emitters;
+  for (int t = 0; t < 3; ++t)
+    emitters.emplace_back([t] {
+      for (int i = 0; i < 4; ++i)
+        emit(events(5, 100 * (t + 1) + 5 * i));
+    });
+  for (auto& e : emitters)
+    e.join();
+  done = true;
+  poll.join();
+  reset_syncs();
+  CHECK(samples > 0);
+  CHECK(unbalanced == 0);
+  auto m = sink_metrics(rt.metrics(), "out");
+  CHECK(m.received == 63);
+  CHECK(m.dropped_spool_error == 60);  // not one of them acknowledged as stored
+  CHECK(m.balanced());
+  CHECK(log.contains("spool write failed"));
+
+  REQUIRE(emit(events(2, 900)));  // later pushes go to a fresh segment file
+  REQUIRE(eventually([&] { return sink_metrics(rt.metrics(), "out").delivered == 5; }));
+  rt.stop();
+  m = sink_metrics(rt.metrics(), "out");
+  CHECK(m.delivered == 5);
+  CHECK(m.balanced());
+}
+
+TEST_CASE(
+    "spool group commit D6: stop waits for a push in its sync, then lets go of the directory") {
+  ScriptedSink::reset();
+  reset_syncs();
+  TempDir dir;
+  CapturedLog log;
+  SinkConfig s = batch_synced_sink(dir);
+  ScriptedSink::set_gate(true);  // nothing is delivered: what is pushed stays in the spool
+  auto p = simple(s);
+  p.drain_timeout = std::chrono::milliseconds(50);
+  Runtime rt(p, host(), log.logger, spool_options_with_slow_syncs());
+  rt.start();
+  g_sync_delay_ms = 300;
+  std::thread emitter([] { emit(events(5, 1)); });
+  while (!g_in_sync)
+    std::this_thread::yield();
+  rt.stop();  // the push is in its fdatasync, without the channel's lock
+  emitter.join();
+  reset_syncs();
+  auto m = sink_metrics(rt.metrics(), "out");
+  CHECK(m.received == 5);
+  CHECK(m.spooled == 5);
+  CHECK(m.dropped() == 0);
+  CHECK(m.balanced());
+  // The runtime still exists, but its sink let go of the directory at the stop.
+  sluice::core::SpoolOptions o;
+  o.directory = s.spool.directory;
+  sluice::core::Spool reopened(o);
+  CHECK(reopened.recovery().pending_events == 5);
+}
+
+TEST_CASE(
+    "spool group commit D6: a reload that changes the spool settings opens the directory again") {
+  ScriptedSink::reset();
+  reset_syncs();
+  TempDir dir;
+  CapturedLog log;
+  SinkConfig s = batch_synced_sink(dir);
+  Runtime a(simple(s), host(), log.logger, spool_options_with_slow_syncs());
+  a.start();
+  REQUIRE(emit(events(3, 1)));
+  REQUIRE(eventually([&] { return sink_metrics(a.metrics(), "out").delivered == 3; }));
+  SinkConfig changed = s;
+  changed.spool.max_bytes = 2 << 20;  // not the same channel: a new spool on the same directory
+  Runtime b(simple(changed), host(), log.logger, spool_options_with_slow_syncs());
+  auto r = a.hand_over(b);
+  CHECK(r.started_sinks == std::vector<std::string>{"out"});
+  REQUIRE(emit(events(2, 10)));
+  REQUIRE(eventually([&] { return sink_metrics(b.metrics(), "out").delivered == 2; }));
+  b.stop();
+  CHECK(sink_metrics(b.metrics(), "out").balanced());
+}

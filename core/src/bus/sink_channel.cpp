@@ -75,15 +75,28 @@ Clock::time_point SinkChannel::stop_deadline() const {
 
 // ==== push ===================================================================================
 
-void SinkChannel::append_run(std::vector<EventPtr>& run, bool& wake, uint64_t& newly_dropped,
-                             uint64_t& spool_errors_to_log, std::string& spool_error_text) {
-  if (run.empty()) return;
+std::unique_ptr<SinkQueue::PendingPush> SinkChannel::append_run(std::vector<EventPtr>& run,
+                                                                bool& wake, uint64_t& newly_dropped,
+                                                                uint64_t& spool_errors_to_log,
+                                                                std::string& spool_error_text,
+                                                                bool defer) {
+  if (run.empty()) return nullptr;
   if (queue_->events() == 0) {
     pending_since_ = Clock::now();
     wake = true;
   }
-  queue_->push_batch(run);
+  std::unique_ptr<SinkQueue::PendingPush> pending;
+  if (defer)
+    pending = queue_->push_batch_begin(run);
+  else
+    queue_->push_batch(run);
   run.clear();
+  count_losses(newly_dropped, spool_errors_to_log, spool_error_text);
+  return pending;
+}
+
+void SinkChannel::count_losses(uint64_t& newly_dropped, uint64_t& spool_errors_to_log,
+                               std::string& spool_error_text) {
   SinkQueue::Losses lost = queue_->take_losses();
   c_.dropped_newest += lost.dropped_newest;
   c_.dropped_oldest += lost.dropped_oldest;
@@ -128,7 +141,7 @@ void SinkChannel::push(std::span<EventPtr> events) {
   for (EventPtr& ev : events) {
     const uint64_t bytes = ev.bytes();
     if (!run.empty() && queue_->full_after(bytes, run.size(), run_bytes)) {
-      append_run(run, wake, newly_dropped, spool_errors_to_log, spool_error_text);
+      append_run(run, wake, newly_dropped, spool_errors_to_log, spool_error_text, false);
       run_bytes = 0;
     }
     if (run.empty() && queue_->full(bytes)) {
@@ -162,7 +175,23 @@ void SinkChannel::push(std::span<EventPtr> events) {
     run.push_back(std::move(ev));
     run_bytes += bytes;
   }
-  append_run(run, wake, newly_dropped, spool_errors_to_log, spool_error_text);
+  // The last run (usually the whole push): a spool writes it now and waits for its fdatasync
+  // without m_, so that the dispatcher goes on meanwhile and other sources' pushes share the
+  // sync (group commit). Its outcome is claimed under m_ again: until then the events count
+  // as spooled, so counters() balances at every moment. drain() and settle() wait for it.
+  if (auto pending =
+          append_run(run, wake, newly_dropped, spool_errors_to_log, spool_error_text, true)) {
+    ++deferred_pushes_;
+    lock.unlock();
+    queue_->push_batch_wait(*pending);
+    lock.lock();
+    queue_->push_batch_claim(std::move(pending));
+    count_losses(newly_dropped, spool_errors_to_log, spool_error_text);
+    if (--deferred_pushes_ == 0) idle_.notify_all();
+    // Readable only now: a dispatcher that found the queue empty meanwhile waits with no
+    // deadline and must be woken.
+    wake = true;
+  }
   if (dispatcher_waiting_ && (wake || queue_->events() >= config_.batch.max_events ||
                               queue_->bytes() >= config_.batch.max_bytes))
     work_.notify_one();
@@ -572,13 +601,14 @@ bool SinkChannel::drain(Clock::time_point deadline) {
   std::unique_lock lock(m_);
   draining_ = true;
   work_.notify_one();
-  while (!abort_ && (queue_->events() || !batches_.empty()) && dispatcher_.joinable()) {
+  while (!abort_ && (queue_->events() || !batches_.empty() || deferred_pushes_) &&
+         dispatcher_.joinable()) {
     if (idle_.wait_until(lock, std::min(deadline, Clock::now() + milliseconds(100))) ==
             std::cv_status::timeout &&
         Clock::now() >= deadline)
       break;
   }
-  return !queue_->events() && batches_.empty();
+  return !queue_->events() && batches_.empty() && !deferred_pushes_;
 }
 
 void SinkChannel::halt() {
@@ -609,7 +639,10 @@ void SinkChannel::settle() {
   const bool sink_stuck = stop_stuck || deliver_stuck_;
   bool is_durable = false;
   {
-    std::lock_guard lock(m_);
+    std::unique_lock lock(m_);
+    // Pushes waiting for their fdatasync (without m_) finish first: their events are counted
+    // by their claim, and the queue must not be closed under them. One sync at most.
+    idle_.wait(lock, [&] { return deferred_pushes_ == 0; });
     closed_ = true;
     if (sink_stuck) abandoned_flag_ = true;
     for (auto& b : batches_) {
@@ -642,6 +675,12 @@ void SinkChannel::settle() {
   }
   for (auto& b : failed)
     fail(std::move(b));
+  {
+    // Everything is counted and acknowledged: a spool lets go of its directory now (a
+    // reloaded pipeline may open it next), not when this channel is freed.
+    std::lock_guard lock(m_);
+    if (!sink_stuck) queue_->close();
+  }
   if (sink_stuck) {
     const char* where = stop_stuck && deliver_stuck_ ? "stop() and deliver()"
                         : stop_stuck                 ? "stop()"
@@ -678,7 +717,8 @@ SinkMetrics SinkChannel::counters() const {
     std::lock_guard lock(m_);
     x = c_;
     x.spooled = queue_->spooled();
-    x.queued = queue_->events() - x.spooled;
+    // A spool's events waiting for their sync are spooled and not (yet) in events().
+    x.queued = queue_->events() - std::min<size_t>(queue_->events(), x.spooled);
     // A spool's bytes are its files on disk; a memory queue's, the events it holds.
     (queue_->durable() ? x.spool_bytes : x.queued_bytes) = queue_->bytes();
     x.spooled += spooled_at_stop_;

@@ -8,8 +8,11 @@
 //     called under m_ only (its contract: no locking of its own needed).
 //   - m_ is never held across a call into the plugin (deliver, stop, destroy), into the
 //     dead-letter writer, or into the logger: those can block or call back (complete_batch
-//     from inside deliver takes m_). The one exception is the queue: a spool's append (and its
-//     fdatasync) runs under m_, once per push() call, not once per event.
+//     from inside deliver takes m_). The one exception is the queue: a spool's write runs
+//     under m_, once per push() call, not once per event; its fdatasync (fsync: batch) runs
+//     after push() released m_ (SinkQueue::push_batch_wait), shared by concurrent pushes, and
+//     its outcome is claimed under m_ again (push_batch_claim). deferred_pushes_ counts the
+//     pushes between the two; drain() and settle() wait for none to be left.
 //   - Three condition variables, all on m_: work_ (the dispatcher waits for events, the batch
 //     delay or a retry), space_ (emitters blocked on a full queue), idle_ (drain() and
 //     join_dispatcher() wait for an empty channel or the dispatcher's end).
@@ -112,9 +115,15 @@ class SinkChannel final : public Instance {
   bool batch_ready(Clock::time_point now) const;
   Batch* find_batch(uint64_t id);
   void remove_batch(Batch* b);
-  // push(): appends `run` (events that fit) in one push_batch; under m_.
-  void append_run(std::vector<EventPtr>& run, bool& wake, uint64_t& newly_dropped,
-                  uint64_t& spool_errors_to_log, std::string& spool_error_text);
+  // push(): appends `run` (events that fit) in one push_batch; under m_. `defer`: with
+  // push_batch_begin, returning what the caller waits for without m_ and claims under it.
+  std::unique_ptr<SinkQueue::PendingPush> append_run(std::vector<EventPtr>& run, bool& wake,
+                                                     uint64_t& newly_dropped,
+                                                     uint64_t& spool_errors_to_log,
+                                                     std::string& spool_error_text, bool defer);
+  // The queue's losses since the last call into the counters; under m_.
+  void count_losses(uint64_t& newly_dropped, uint64_t& spool_errors_to_log,
+                    std::string& spool_error_text);
   Clock::time_point stop_deadline() const;
 
   const SinkConfig config_;
@@ -138,6 +147,7 @@ class SinkChannel final : public Instance {
   bool deliver_stuck_ = false;   // join_dispatcher() gave up waiting
   bool settled_ = false;
   bool closed_ = false;  // (m) settle() counted what was left: push() drops what comes later
+  uint32_t deferred_pushes_ = 0;  // (m) pushes waiting for their spool sync without m_
   std::thread dispatcher_;
   // (m) The seeds of the batches' retry jitter (Batch::Batch); seeded once.
   std::mt19937_64 next_seed_{std::random_device{}()};

@@ -5,16 +5,45 @@
 //   payload       u8 flags (1: subject present, 2: data present) | i64 time_unix_ns |
 //                 str id | str source | str type | [str subject] | [str data] |
 //                 u32 attribute count | (str key | str value)*      where str = u32 length + bytes
-//   cursor file   <directory>/cursor: "sluice-spool-cursor 1 <segment> <offset>\n", replaced
-//                 atomically (write cursor.tmp, created exclusively, + rename); everything
-//                 before it is acknowledged.
+//   cursor file   <directory>/cursor: "sluice-spool-cursor 1 <segment> <offset> crc <crc>\n",
+//                 segment and offset 20 digits each, crc 8 hex digits: the CRC-32C of the text
+//                 before " crc". Everything before the position is acknowledged. The first save
+//                 of a run writes cursor.tmp (created exclusively), fdatasyncs it and renames it
+//                 over cursor; later saves overwrite those 73 bytes in place (one pwrite), so
+//                 that an acknowledgement costs no rename and no fdatasync. A save torn by a
+//                 power loss fails its CRC: recovery then sends everything again from the
+//                 oldest segment (at-least-once). The form without " crc ..." (written by
+//                 sluice before 0.1 group commit, always by rename) is still read.
+//   end marker    <directory>/<sequence>.end: "sluice-spool-end <size>\n", written only when
+//                 records that were not accepted could not be cut off a segment (a failed
+//                 ftruncate): recovery reads the segment only up to <size>.
+//   lock          the directory itself is flock'ed (LOCK_EX) while a Spool has it open.
 // Files are created 0600 and opened without following links; the directory is 0700 and must
 // be trusted (sluice/trusted_path.hpp).
+//
+// Group commit (fsync: batch). Invariants, all under mutex_:
+//   - Appends write under mutex_ (begin_append); each flushed write gets a ticket, increasing,
+//     and is in unsynced_ until a sync settles it. Its records are neither readable (unread_)
+//     nor accepted until then: they count in stats_.unsettled.
+//   - At most one sync runs at a time (syncing_). Its leader is a thread waiting for its own
+//     ticket that finds none running: it takes `upto` = the newest ticket written, and calls
+//     fdatasync on write_fd_ (then fsync on the directory if a new segment is not synced in
+//     it yet) WITHOUT mutex_, so that other appends write meanwhile; followers wait on synced_.
+//   - While syncing_, write_fd_ is neither closed nor replaced: roll_segment() and shutdown()
+//     wait for the sync to end first (no roll during a sync, D1).
+//   - A sync that succeeds settles the tickets up to `upto` (readable from then on). A sync
+//     that fails fails EVERY unsynced ticket, those written during it too (their pages are in
+//     the same file, whose later fsyncs may return 0 for lost pages): they are cut off, the
+//     error is kept in failed_tickets_ until each append claims it, and the segment is never
+//     written or synced again (must_roll_: the next write goes to a fresh file).
+//   - Waiting for room (overflow: block) and rolling release mutex_ only with write_buffer_
+//     empty, so no other append sees half of another's buffer.
 #include <sluice/core/spool.hpp>
 #include <sluice/trusted_path.hpp>
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -269,9 +298,38 @@ bool decode_spool_payload(std::string_view payload, Event& out) {
   return decode_payload(payload, out);
 }
 
+std::string spool_cursor_text(uint64_t segment, uint64_t offset) {
+  char text[96];
+  int n = std::snprintf(text, sizeof text, "sluice-spool-cursor 1 %020llu %020llu",
+                        static_cast<unsigned long long>(segment),
+                        static_cast<unsigned long long>(offset));
+  const uint32_t crc = crc32c(0, text, static_cast<size_t>(n));
+  n += std::snprintf(text + n, sizeof text - static_cast<size_t>(n), " crc %08x\n",
+                     static_cast<unsigned>(crc));
+  return std::string(text, static_cast<size_t>(n));
+}
+
 std::optional<SpoolCursor> parse_spool_cursor(std::string_view text) {
   constexpr std::string_view prefix = "sluice-spool-cursor 1 ";
   if (text.substr(0, prefix.size()) != prefix) return std::nullopt;
+  // The form with a checksum (every save since group commit): the CRC must match.
+  constexpr std::string_view crc_mark = " crc ";
+  if (const size_t at = text.find(crc_mark); at != std::string_view::npos) {
+    const std::string_view body = text.substr(0, at);
+    const std::string_view tail = text.substr(at + crc_mark.size());
+    if (tail.size() != 9 || tail[8] != '\n') return std::nullopt;
+    uint32_t crc = 0;
+    for (size_t i = 0; i < 8; ++i) {
+      const char c = tail[i];
+      const int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+      if (v < 0) return std::nullopt;
+      crc = crc << 4 | static_cast<uint32_t>(v);
+    }
+    if (crc32c(0, body.data(), body.size()) != crc) return std::nullopt;
+    std::string plain(body);
+    plain += '\n';
+    return parse_spool_cursor(plain);
+  }
   text.remove_prefix(prefix.size());
   auto number = [&](uint64_t& v, char end) {
     size_t i = 0;
@@ -333,24 +391,73 @@ Spool::Spool(SpoolOptions options) : options_(std::move(options)) {
   // Created 0700; refused when another user could plant links or files in it.
   if (std::string why = sluice::make_private_directory(options_.directory); !why.empty())
     throw std::runtime_error("spool: refusing " + options_.directory + ": " + why);
-  recover();
-  open_writer();
+  // One Spool per directory: a second sluice, or a sink of a reloaded pipeline while the old
+  // one still holds it, would append and delete segments under this one's feet.
+  lock_fd_ = ::open(options_.directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (lock_fd_ < 0) throw io_error("cannot open", options_.directory);
+  if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    ::close(lock_fd_);
+    if (err == EWOULDBLOCK)
+      throw std::runtime_error("spool: " + options_.directory +
+                               " is in use by another spool (another sluice process, or a "
+                               "sink that has not let go of it yet); refusing to share it");
+    errno = err;
+    throw io_error("cannot lock", options_.directory);
+  }
+  try {
+    recover();
+    open_writer();
+  } catch (...) {
+    if (write_fd_ >= 0) ::close(write_fd_);
+    ::close(lock_fd_);
+    throw;
+  }
 }
 
 Spool::~Spool() {
+  shutdown();
+}
+
+void Spool::shutdown() {
   close();
-  std::lock_guard lock(mutex_);
+  Lock lock(mutex_);
+  if (shut_) return;
+  // No sync may be in progress when the segment is closed; appends still waiting for theirs
+  // get it here.
+  while (syncing_)
+    synced_.wait(lock);
+  if (options_.fsync == SpoolFsync::batch) sync_all_locked(lock);
   if (write_fd_ >= 0) {
     // Nothing waits for this sync any more: a failure only counts.
-    if (options_.fsync != SpoolFsync::never) sync_fd(write_fd_);
+    if (options_.fsync != SpoolFsync::never && !must_roll_) sync_fd(write_fd_);
     ::close(write_fd_);
+    write_fd_ = -1;
   }
+  // An acknowledgement saved without a sync gets one now (a failure leaves it unsynced: the
+  // events since the last synced save may be sent again after a power loss).
+  if (acked_.before(written_) || written_.before(acked_) || persisted_.before(written_))
+    persist_cursor(true);
   if (read_fd_ >= 0) ::close(read_fd_);
+  read_fd_ = -1;
+  if (cursor_fd_ >= 0) ::close(cursor_fd_);
+  cursor_fd_ = -1;
+  shut_ = true;
+  if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the flock
+  lock_fd_ = -1;
+  synced_.notify_all();
+  changed_.notify_all();
 }
 
 std::string Spool::segment_path(uint64_t seq) const {
   char name[32];
   std::snprintf(name, sizeof name, "%020llu.seg", static_cast<unsigned long long>(seq));
+  return options_.directory + "/" + name;
+}
+
+std::string Spool::end_path(uint64_t seq) const {
+  char name[32];
+  std::snprintf(name, sizeof name, "%020llu.end", static_cast<unsigned long long>(seq));
   return options_.directory + "/" + name;
 }
 
@@ -378,8 +485,30 @@ void Spool::sync_directory_locked() {
 
 void Spool::recover() {
   std::vector<uint64_t> found;
+  std::map<uint64_t, uint64_t> ends;  // end markers: segment -> bytes to read of it
   for (const auto& entry : std::filesystem::directory_iterator(options_.directory)) {
     const std::string name = entry.path().filename().string();
+    if (name.size() == 24 && name.substr(20) == ".end" &&
+        std::all_of(name.begin(), name.begin() + 20, [](char c) { return c >= '0' && c <= '9'; })) {
+      const std::string text = read_file(entry.path().string());
+      constexpr std::string_view prefix = "sluice-spool-end ";
+      uint64_t size = 0;
+      size_t i = prefix.size();
+      bool ok =
+          text.compare(0, prefix.size(), prefix) == 0 && text.size() > i + 1 && text.back() == '\n';
+      for (; ok && i + 1 < text.size(); ++i) {
+        if (text[i] < '0' || text[i] > '9' || size > (UINT64_MAX - 9) / 10)
+          ok = false;
+        else
+          size = size * 10 + static_cast<uint64_t>(text[i] - '0');
+      }
+      if (ok)
+        ends[std::stoull(name.substr(0, 20))] = size;
+      else
+        recovery_.messages.push_back("spool: end marker " + entry.path().string() +
+                                     " is unreadable; ignored");
+      continue;
+    }
     if (name.size() != 24 || name.substr(20) != ".seg") continue;
     if (!std::all_of(name.begin(), name.begin() + 20, [](char c) { return c >= '0' && c <= '9'; }))
       continue;
@@ -432,6 +561,11 @@ void Spool::recover() {
     }
     segments_[seq] = Segment{};
   }
+  for (const auto& [seq, size] : ends)
+    if (!segments_.count(seq)) {
+      std::error_code ec;
+      std::filesystem::remove(end_path(seq), ec);
+    }
   if (segments_.empty() || segments_.begin()->first != cursor.segment) {
     if (!segments_.empty())
       recovery_.messages.push_back("spool: cursor " + cursor_path + " names segment " +
@@ -448,8 +582,10 @@ void Spool::recover() {
       v.push_back(s);
     return v;
   }();
-  for (size_t i = 0; i < seqs.size(); ++i)
-    recover_segment(seqs[i], i + 1 == seqs.size());
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    auto end = ends.find(seqs[i]);
+    recover_segment(seqs[i], i + 1 == seqs.size(), end == ends.end() ? UINT64_MAX : end->second);
+  }
   normalize_locked(acked_);
 
   // Count what is left to send, from the acknowledged position on.
@@ -462,6 +598,7 @@ void Spool::recover() {
   }
   read_ = acked_;
   persisted_ = acked_;
+  written_ = acked_;
   recovery_.segments = segments_.size();
   recovery_.pending_events = unread_;
   for (const auto& [seq, seg] : segments_)
@@ -470,9 +607,30 @@ void Spool::recover() {
   stats_.lost = recovery_.lost_events;
 }
 
-void Spool::recover_segment(uint64_t seq, bool last) {
+void Spool::recover_segment(uint64_t seq, bool last, uint64_t limit) {
   const std::string path = segment_path(seq);
-  const std::string bytes = read_file(path);
+  std::string bytes = read_file(path);
+  if (limit != UINT64_MAX) {
+    // Records after `limit` were not accepted (their sync failed) and could not be cut off
+    // then: they must not come back. Cut them now; the marker goes once they are gone.
+    bool cut = bytes.size() <= limit;
+    if (!cut) {
+      bytes.resize(limit);
+      int fd = ::open(path.c_str(), O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+      cut = fd >= 0 && ::ftruncate(fd, static_cast<off_t>(limit)) == 0 && ::fdatasync(fd) == 0;
+      if (fd >= 0) ::close(fd);
+      recovery_.messages.push_back(
+          "spool: segment " + path + ": records after offset " + std::to_string(limit) +
+          " were never accepted (a failed sync) and are ignored" +
+          (cut ? std::string(", cut off now") : std::string(" (they could not be cut off yet)")));
+    }
+    if (cut) {
+      std::error_code ec;
+      std::filesystem::remove(end_path(seq), ec);
+    } else if (last) {
+      must_roll_ = true;  // never append after bytes that must not be read
+    }
+  }
   const bool has_cursor = seq == acked_.segment;
   const uint64_t cursor = has_cursor ? acked_.offset : 0;
   uint64_t before = 0;           // readable records that end at or before the cursor
@@ -569,6 +727,13 @@ void Spool::open_writer() {
     if (acked_.segment != write_seq_) acked_ = Position{write_seq_, 0, 0};
     read_ = acked_;
     persisted_ = acked_;
+    written_ = acked_;
+  } else if (must_roll_) {
+    // The newest segment ends in bytes that must not be read (see recover_segment): never
+    // append after them.
+    write_seq_ = segments_.rbegin()->first + 1;
+    segments_[write_seq_] = Segment{};
+    must_roll_ = false;
   } else {
     write_seq_ = segments_.rbegin()->first;
   }
@@ -577,16 +742,27 @@ void Spool::open_writer() {
   if (options_.fsync != SpoolFsync::never) sync_directory_locked();
 }
 
-void Spool::roll_segment() {
-  if (options_.fsync != SpoolFsync::never)
+void Spool::roll_segment(Lock& lock) {
+  // No roll while a sync runs: the leader syncs write_fd_ without the lock, and its outcome
+  // must be the outcome of the records it covers (D1). Callers get here with write_buffer_
+  // empty, so waiting (which lets other appends in) splits no append.
+  const uint64_t seq = write_seq_;
+  while (syncing_)
+    synced_.wait(lock);
+  if (write_seq_ != seq) return;  // another append rolled meanwhile
+  if (options_.fsync == SpoolFsync::batch) {
+    // Writes waiting for their sync: this one, under the lock, settles them.
+    sync_all_locked(lock);
+  } else if (options_.fsync != SpoolFsync::never && write_fd_ >= 0 && !must_roll_) {
     if (int err = sync_fd(write_fd_))
-      // With fsync: batch every record was synced when it was appended; this sync covers the
-      // tail of fsync: interval. Nothing is acknowledged on the strength of it.
+      // This sync covers the tail of fsync: interval. Nothing is acknowledged on its strength.
       messages_.push_back("spool: fdatasync of " + segment_path(write_seq_) +
                           " before closing it failed: " + std::strerror(err) +
                           "; its newest events may not survive a power loss");
-  ::close(write_fd_);
+  }
+  if (write_fd_ >= 0) ::close(write_fd_);
   write_fd_ = -1;
+  must_roll_ = false;
   ++write_seq_;
   segments_[write_seq_] = Segment{};
   write_fd_ = open_segment(segment_path(write_seq_));
@@ -594,69 +770,21 @@ void Spool::roll_segment() {
   if (options_.fsync != SpoolFsync::never) sync_directory_locked();
 }
 
-void Spool::flush_locked() {
-  if (write_buffer_.empty()) return;
-  Segment& seg = segments_[write_seq_];
-  const std::string path = segment_path(write_seq_);
-  try {
-    if (write_fd_ < 0) {
-      // A roll could not create this segment (ENOSPC, EMFILE): try again now, so that the
-      // spool works again once the cause is gone.
-      write_fd_ = open_segment(path);
-      directory_dirty_ = true;
-    }
-    if (options_.fail_write)
-      if (int err = options_.fail_write()) {
-        errno = err;
-        throw io_error("cannot write", path);
-      }
-    write_all(write_fd_, write_buffer_.data(), write_buffer_.size(), path);
-    // fsync: batch. The records count as accepted only once they are on disk, together with
-    // the directory entry of a new segment.
-    if (options_.fsync == SpoolFsync::batch) {
-      if (int err = sync_fd(write_fd_)) {
-        errno = err;
-        throw io_error("cannot sync (fdatasync)", path);
-      }
-      if (directory_dirty_) {
-        sync_directory_locked();
-        if (directory_dirty_) throw io_error("cannot sync the directory", options_.directory);
-      }
-    }
-  } catch (...) {
-    // Nothing of the buffer is accepted: cut off whatever part reached the file, so that the
-    // segment ends at a record boundary again, and forget the buffered records.
-    const int saved = errno;
-    if (write_fd_ >= 0 && ::ftruncate(write_fd_, static_cast<off_t>(seg.size)) != 0) {
-      // The torn tail is cut off by recovery at the next open.
-    }
-    stats_.appended -= write_buffer_records_;
-    failed_records_ = write_buffer_records_;
-    write_buffer_.clear();
-    write_buffer_records_ = 0;
-    errno = saved;
-    throw;
-  }
-  seg.size += write_buffer_.size();
-  seg.records += write_buffer_records_;
-  stats_.bytes += write_buffer_.size();
-  unread_ += write_buffer_records_;
-  write_buffer_.clear();
-  write_buffer_records_ = 0;
-  changed_.notify_all();
-}
-
-// Replaces the cursor file with the acknowledged position. On any failure (a failed sync
-// included) the file keeps the last position saved: what was acknowledged since is sent again
-// after a restart, never skipped. Segments are only deleted below the saved position.
-bool Spool::persist_cursor() {
-  const std::string tmp = options_.directory + "/cursor.tmp";
-  const std::string text = "sluice-spool-cursor 1 " + std::to_string(acked_.segment) + " " +
-                           std::to_string(acked_.offset) + "\n";
+void Spool::cut_back_locked(uint64_t size) {
+  int err = write_fd_ < 0 ? EBADF : options_.fail_truncate ? options_.fail_truncate() : 0;
+  if (!err && ::ftruncate(write_fd_, static_cast<off_t>(size)) != 0) err = errno;
+  if (read_fd_seq_ == write_seq_) read_buffer_.clear();  // those offsets are written again
+  if (!err) return;
+  // The records after `size` stay in the file though they were not accepted. This segment is
+  // not written again (the next write starts a new one), and recovery must not read them:
+  // an end marker, synced and renamed into place, tells it where the segment ends.
+  must_roll_ = true;
+  const std::string path = end_path(write_seq_);
+  const std::string tmp = path + ".tmp";
+  const std::string text = "sluice-spool-end " + std::to_string(size) + "\n";
   std::string why;
   int fd = sluice::open_private(tmp, O_WRONLY, 0600, /*exclusive=*/true);
   if (fd < 0 && errno == EEXIST) {
-    // Left behind by a crash (or planted: unlink removes a link itself, never its target).
     ::unlink(tmp.c_str());
     fd = sluice::open_private(tmp, O_WRONLY, 0600, true);
   }
@@ -665,16 +793,327 @@ bool Spool::persist_cursor() {
   } else {
     try {
       write_all(fd, text.data(), text.size(), tmp);
-      if (options_.fsync != SpoolFsync::never)
-        if (int err = sync_fd(fd))
-          why = "cannot sync (fdatasync) " + tmp + ": " + std::strerror(err);
+      if (int e = sync_fd(fd)) why = "cannot sync " + tmp + ": " + std::strerror(e);
     } catch (const std::exception& e) {
       why = e.what();
     }
     ::close(fd);
-    if (why.empty() && ::rename(tmp.c_str(), (options_.directory + "/cursor").c_str()) != 0)
+    if (why.empty() && ::rename(tmp.c_str(), path.c_str()) != 0)
       why = "cannot rename " + tmp + ": " + std::strerror(errno);
+    if (why.empty()) {
+      sync_directory_locked();
+      if (directory_dirty_) why = "cannot sync the directory " + options_.directory;
+    }
     if (!why.empty()) ::unlink(tmp.c_str());
+  }
+  const std::string cut = "spool: cannot cut records that were not accepted off " +
+                          segment_path(write_seq_) + " (ftruncate: " + std::strerror(err) + ")";
+  if (why.empty()) {
+    messages_.push_back(cut + "; " + path + " marks where the segment ends, later events go to a " +
+                        "new segment");
+    return;
+  }
+  // Nothing on disk says where the segment ends: a later open could read those records. Take
+  // no more appends (the events that are not accepted are told so) until the spool is reopened.
+  poisoned_ =
+      cut + " and cannot mark its end (" + why + "); appends refused until the spool is reopened";
+  messages_.push_back(poisoned_);
+}
+
+void Spool::flush_locked(Lock& lock, Tickets* tickets) {
+  if (write_buffer_.empty()) return;
+  // Taken out of write_buffer_ first: a roll below may wait (releasing the lock), and another
+  // append must not see these records as its own.
+  std::string buffer;
+  buffer.swap(write_buffer_);
+  const uint64_t records = std::exchange(write_buffer_records_, 0);
+  std::string path = segment_path(write_seq_);
+  uint64_t size_before = segments_[write_seq_].size;
+  bool wrote = false;
+  try {
+    if (!poisoned_.empty()) throw std::runtime_error(poisoned_);
+    // A failed sync or cut left the write segment unusable: a fresh one.
+    if (must_roll_) roll_segment(lock);
+    path = segment_path(write_seq_);
+    size_before = segments_[write_seq_].size;
+    if (write_fd_ < 0) {
+      // A roll could not create this segment (ENOSPC, EMFILE), or a failed sync cut it back
+      // to empty: open it (again) now, so that the spool works again once the cause is gone.
+      write_fd_ = open_segment(path);
+      directory_dirty_ = true;
+    }
+    if (options_.fail_write)
+      if (int err = options_.fail_write()) {
+        errno = err;
+        throw io_error("cannot write", path);
+      }
+    wrote = true;
+    write_all(write_fd_, buffer.data(), buffer.size(), path);
+    // fsync: batch. The records count as accepted only once they are on disk, together with
+    // the directory entry of a new segment: the group commit (wait_synced_locked) does both.
+  } catch (...) {
+    // Nothing of the buffer is accepted: cut off whatever part reached the file, so that the
+    // segment ends at a record boundary again, and forget the buffered records.
+    const int saved = errno;
+    if (wrote && write_fd_ >= 0) cut_back_locked(size_before);
+    stats_.appended -= records;
+    failed_records_ = records;
+    errno = saved;
+    throw;
+  }
+  Segment& seg = segments_[write_seq_];
+  seg.size += buffer.size();
+  seg.records += records;
+  stats_.bytes += buffer.size();
+  if (options_.fsync == SpoolFsync::batch) {
+    const uint64_t ticket = next_ticket_++;
+    unsynced_.push_back(Unsynced{ticket, records, buffer.size()});
+    stats_.unsettled += records;
+    if (tickets) tickets->emplace_back(ticket, records);
+  } else {
+    unread_ += records;
+    changed_.notify_all();
+  }
+  if (write_buffer_.empty()) {  // keep the allocation
+    buffer.clear();
+    write_buffer_.swap(buffer);
+  }
+}
+
+void Spool::wait_synced_locked(Lock& lock, uint64_t ticket) {
+  while (ticket > settled_ticket_) {
+    if (syncing_) {
+      // A leader is syncing; its sync may cover this ticket (else the next one will).
+      synced_.wait(lock);
+      continue;
+    }
+    // The leader: one fdatasync for every write so far, without the lock.
+    syncing_ = true;
+    const uint64_t upto = next_ticket_ - 1;
+    const int fd = write_fd_;
+    const bool directory = directory_dirty_;
+    lock.unlock();
+    int err = options_.fail_sync ? options_.fail_sync() : 0;
+    std::string what = "cannot sync (fdatasync)";
+    if (!err && ::fdatasync(fd) != 0) err = errno;
+    int dir_fd = -1;
+    if (!err && directory) {
+      // The directory entry of a new segment, or a power loss can take the whole file.
+      dir_fd = ::open(options_.directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (dir_fd < 0 || ::fsync(dir_fd) != 0) err = errno ? errno : EIO;
+      if (err) what = "cannot sync the directory";
+      if (dir_fd >= 0) ::close(dir_fd);
+    }
+    lock.lock();
+    syncing_ = false;
+    ++stats_.syncs;
+    if (err) ++stats_.sync_errors;
+    if (!err && directory) directory_dirty_ = false;
+    settle_synced_locked(upto, err, what);
+    synced_.notify_all();
+  }
+}
+
+void Spool::sync_all_locked(Lock& lock) {
+  (void)lock;
+  if (unsynced_.empty()) return;
+  const uint64_t upto = next_ticket_ - 1;
+  std::string what = "cannot sync (fdatasync)";
+  int err = sync_fd(write_fd_);
+  ++stats_.syncs;
+  if (!err && directory_dirty_) {
+    sync_directory_locked();
+    if (directory_dirty_) {
+      err = errno ? errno : EIO;
+      what = "cannot sync the directory";
+    }
+  }
+  settle_synced_locked(upto, err, what);
+  synced_.notify_all();
+}
+
+void Spool::settle_synced_locked(uint64_t upto, int err, const std::string& what) {
+  if (!err) {
+    while (!unsynced_.empty() && unsynced_.front().ticket <= upto) {
+      unread_ += unsynced_.front().records;
+      stats_.unsettled -= unsynced_.front().records;
+      unsynced_.pop_front();
+    }
+    settled_ticket_ = std::max(settled_ticket_, upto);
+    changed_.notify_all();
+    return;
+  }
+  // Every write not synced yet fails, those after `upto` too: they are in the same file,
+  // whose later fsyncs may report success for pages this error lost.
+  errno = err;
+  const std::string message =
+      io_error(what,
+               what == "cannot sync the directory" ? options_.directory : segment_path(write_seq_))
+          .what();
+  uint64_t bytes = 0, records = 0;
+  for (const Unsynced& u : unsynced_) {
+    bytes += u.bytes;
+    records += u.records;
+    failed_tickets_[u.ticket] = message;
+  }
+  unsynced_.clear();
+  settled_ticket_ = next_ticket_ - 1;
+  Segment& seg = segments_[write_seq_];
+  cut_back_locked(seg.size - bytes);
+  seg.size -= bytes;
+  seg.records -= records;
+  stats_.bytes -= bytes;
+  stats_.appended -= records;
+  // stats_.unsettled keeps them until each append claims its failure.
+  // This file's sync failed once: it is never written or synced again. Cut back to empty it
+  // is opened afresh (a new descriptor sees only new errors); else writing goes on in a new
+  // segment.
+  if (write_fd_ >= 0) ::close(write_fd_);
+  write_fd_ = -1;
+  if (seg.size > 0) must_roll_ = true;
+  messages_.push_back(message + ": " + std::to_string(records) +
+                      " event(s) not accepted; later events go to a fresh file");
+}
+
+SpoolAppendResult Spool::append(const std::vector<Event>& events) {
+  EventViews views(events);
+  return append(views.data(), views.size());
+}
+SpoolAppendResult Spool::append(const sluice_event* events, size_t count) {
+  SpoolPendingAppend pending = begin_append(events, count);
+  return claim_append(pending);
+}
+
+SpoolPendingAppend Spool::begin_append(const sluice_event* events, size_t count) {
+  SpoolPendingAppend pending;
+  SpoolAppendResult& result = pending.result;
+  Lock lock(mutex_);
+  failed_records_ = 0;
+  try {
+    append_locked(lock, events, count, result, pending.tickets);
+  } catch (const std::exception& e) {
+    // Records of this call reach the disk only through flush_locked(): those a failed flush
+    // lost are in failed_records_; the ones flushed before it (a roll) are accepted. Whatever
+    // is still buffered (a throw elsewhere) is not: it must not be written by a later call.
+    if (write_buffer_records_) {
+      stats_.appended -= write_buffer_records_;
+      failed_records_ += write_buffer_records_;
+      write_buffer_.clear();
+      write_buffer_records_ = 0;
+    }
+    const size_t written = result.accepted - failed_records_;
+    if (written == 0) throw;
+    result.accepted = written;
+    result.failed = count - written - result.dropped;
+    result.error = e.what();
+  }
+  return pending;
+}
+
+void Spool::wait_synced(const SpoolPendingAppend& pending) {
+  if (pending.tickets.empty()) return;
+  Lock lock(mutex_);
+  wait_synced_locked(lock, pending.tickets.back().first);
+}
+
+SpoolAppendResult Spool::claim_append(SpoolPendingAppend& pending) {
+  SpoolAppendResult result = pending.result;
+  if (pending.tickets.empty()) return result;
+  Lock lock(mutex_);
+  wait_synced_locked(lock, pending.tickets.back().first);
+  size_t failed = 0;
+  for (const auto& [ticket, records] : pending.tickets) {
+    auto it = failed_tickets_.find(ticket);
+    if (it == failed_tickets_.end()) continue;
+    failed += records;
+    stats_.unsettled -= records;
+    result.error = it->second;
+    failed_tickets_.erase(it);
+  }
+  pending.tickets.clear();
+  if (!failed) return result;
+  result.accepted -= failed;
+  result.failed += failed;
+  if (result.accepted == 0) throw std::runtime_error(result.error);
+  return result;
+}
+
+// Saves the acknowledged position in the cursor file. On any failure (a failed sync included)
+// the file keeps a position saved before: what was acknowledged since is sent again after a
+// restart, never skipped. Segments are only deleted below the position saved AND synced
+// (persisted_).
+//
+// The first save of a run (and the first after a failure) replaces the file: cursor.tmp is
+// written, ALWAYS fdatasync'ed, then renamed over cursor (a rename of unsynced data can leave
+// an empty file after a power loss, D5); it stays open. Later saves overwrite its fixed-width
+// text in place with one pwrite; a torn one fails the text's CRC at recovery (D4), which then
+// sends everything again. `sync` false (fsync: batch or interval, within fsync_interval of the
+// last synced save, no segment to delete): no fdatasync. kill -9 cannot lose such a save (the
+// kernel has it); a power loss can leave an older position or a torn one, and then events
+// acknowledged since are sent again (at-least-once, never skipped).
+bool Spool::persist_cursor(bool sync) {
+  if (shut_) return false;
+  if (options_.fsync == SpoolFsync::never) sync = false;
+  const std::string text = spool_cursor_text(acked_.segment, acked_.offset);
+  const std::string path = options_.directory + "/cursor";
+  std::string why;
+  bool synced = false;
+  if (cursor_fd_ >= 0) {
+    int err = options_.fail_cursor_write ? options_.fail_cursor_write() : 0;
+    if (!err) {
+      const ssize_t n = ::pwrite(cursor_fd_, text.data(), text.size(), 0);
+      if (n != static_cast<ssize_t>(text.size())) err = n < 0 ? errno : EIO;
+    }
+    if (err) {
+      why = "cannot write " + path + ": " + std::strerror(err);
+    } else if (sync) {
+      if (int e = sync_fd(cursor_fd_)) {
+        // Written, not synced: kill -9 keeps it, a power loss may not (those events are then
+        // sent again). That file is not trusted again (its errors are sticky).
+        written_ = acked_;
+        ::close(cursor_fd_);
+        cursor_fd_ = -1;
+        messages_.push_back("spool: cannot sync (fdatasync) " + path + ": " + std::strerror(e) +
+                            "; the acknowledged position saved may not survive a power loss "
+                            "(those events are then sent again)");
+        return false;
+      }
+      synced = true;
+    }
+    if (!why.empty()) {
+      // That file is not trusted again (its errors are sticky): the next save replaces it.
+      ::close(cursor_fd_);
+      cursor_fd_ = -1;
+    }
+  } else {
+    const std::string tmp = options_.directory + "/cursor.tmp";
+    int fd = sluice::open_private(tmp, O_RDWR, 0600, /*exclusive=*/true);
+    if (fd < 0 && errno == EEXIST) {
+      // Left behind by a crash (or planted: unlink removes a link itself, never its target).
+      ::unlink(tmp.c_str());
+      fd = sluice::open_private(tmp, O_RDWR, 0600, true);
+    }
+    if (fd < 0) {
+      why = "cannot create " + sluice::open_private_error(tmp);
+    } else {
+      try {
+        write_all(fd, text.data(), text.size(), tmp);
+        // Always, whatever the policy: never rename a cursor that is not on disk (D5).
+        if (int err = sync_fd(fd))
+          why = "cannot sync (fdatasync) " + tmp + ": " + std::strerror(err);
+      } catch (const std::exception& e) {
+        why = e.what();
+      }
+      if (why.empty() && ::rename(tmp.c_str(), path.c_str()) != 0)
+        why = "cannot rename " + tmp + ": " + std::strerror(errno);
+      if (!why.empty()) {
+        ::unlink(tmp.c_str());
+        ::close(fd);
+      } else {
+        cursor_fd_ = fd;  // now the cursor file itself
+        synced = true;
+      }
+    }
   }
   if (!why.empty()) {
     messages_.push_back("spool: " + why +
@@ -682,7 +1121,11 @@ bool Spool::persist_cursor() {
                         "are sent again after a restart)");
     return false;
   }
-  persisted_ = acked_;
+  written_ = acked_;
+  if (synced || options_.fsync == SpoolFsync::never) {
+    persisted_ = acked_;
+    last_cursor_sync_ = std::chrono::steady_clock::now();
+  }
   return true;
 }
 
@@ -721,16 +1164,17 @@ void Spool::normalize_locked(Position& p) const {
   }
 }
 
-void Spool::reclaim_locked(bool force) {
+void Spool::reclaim_locked(Lock& lock, bool force) {
   // A fully acknowledged write segment can only be deleted once writing has moved on.
   const Segment& w = segments_[write_seq_];
   if (acked_.segment == write_seq_ && acked_.offset == w.size && w.size > 0 &&
       read_.segment == write_seq_ && read_.offset == w.size && write_buffer_.empty() &&
       (force || w.size >= options_.segment_bytes / 4)) {
-    roll_segment();
+    // Nothing is unsynced (all of it is read), so no sync runs: the roll does not wait.
+    roll_segment(lock);
     normalize_locked(acked_);
     normalize_locked(read_);
-    persist_cursor();
+    persist_cursor(true);
   }
   // Only below the position the cursor file holds: a cursor that could not be saved must not
   // point into a deleted segment.
@@ -738,11 +1182,11 @@ void Spool::reclaim_locked(bool force) {
     delete_segment_locked(segments_.begin()->first);
 }
 
-bool Spool::drop_oldest_locked(SpoolAppendResult& result) {
-  flush_locked();
+bool Spool::drop_oldest_locked(Lock& lock, SpoolAppendResult& result, Tickets& tickets) {
+  flush_locked(lock, &tickets);
   if (segments_.begin()->first == write_seq_) {
     if (segments_[write_seq_].records == 0) return false;
-    roll_segment();
+    roll_segment(lock);  // syncs (and settles) what is not synced yet
   }
   const uint64_t seq = segments_.begin()->first;
   const Segment seg = segments_.begin()->second;
@@ -761,43 +1205,14 @@ bool Spool::drop_oldest_locked(SpoolAppendResult& result) {
     // Batches still out from it keep going; their acknowledgement cannot move back.
     acked_ = Position{seq + 1, 0, 0};
     normalize_locked(acked_);
-    persist_cursor();
+    persist_cursor(true);
   }
   delete_segment_locked(seq);
   return true;
 }
 
-SpoolAppendResult Spool::append(const std::vector<Event>& events) {
-  EventViews views(events);
-  return append(views.data(), views.size());
-}
-SpoolAppendResult Spool::append(const sluice_event* events, size_t count) {
-  SpoolAppendResult result;
-  std::unique_lock lock(mutex_);
-  failed_records_ = 0;
-  try {
-    append_locked(lock, events, count, result);
-  } catch (const std::exception& e) {
-    // Records of this call reach the disk only through flush_locked(): those a failed flush
-    // lost are in failed_records_; the ones flushed before it (a roll) are accepted. Whatever
-    // is still buffered (a throw elsewhere) is not: it must not be written by a later call.
-    if (write_buffer_records_) {
-      stats_.appended -= write_buffer_records_;
-      failed_records_ += write_buffer_records_;
-      write_buffer_.clear();
-      write_buffer_records_ = 0;
-    }
-    const size_t written = result.accepted - failed_records_;
-    if (written == 0) throw;
-    result.accepted = written;
-    result.failed = count - written - result.dropped;
-    result.error = e.what();
-  }
-  return result;
-}
-
-void Spool::append_locked(std::unique_lock<std::mutex>& lock, const sluice_event* events,
-                          size_t count, SpoolAppendResult& result) {
+void Spool::append_locked(Lock& lock, const sluice_event* events, size_t count,
+                          SpoolAppendResult& result, Tickets& tickets) {
   std::string record;
   for (size_t i = 0; i < count; ++i) {
     if (closed_) {
@@ -814,10 +1229,10 @@ void Spool::append_locked(std::unique_lock<std::mutex>& lock, const sluice_event
     }
     bool room = true;
     while (stats_.bytes + write_buffer_.size() + record.size() > options_.max_bytes) {
-      reclaim_locked(true);
+      reclaim_locked(lock, true);
       if (stats_.bytes + write_buffer_.size() + record.size() <= options_.max_bytes) break;
       if (options_.overflow == SpoolOverflow::drop_oldest) {
-        if (drop_oldest_locked(result)) continue;
+        if (drop_oldest_locked(lock, result, tickets)) continue;
         room = false;
         break;
       }
@@ -825,7 +1240,10 @@ void Spool::append_locked(std::unique_lock<std::mutex>& lock, const sluice_event
         room = false;
         break;
       }
-      flush_locked();
+      flush_locked(lock, &tickets);
+      // What this call wrote must be readable (synced) before it waits for room, or nothing
+      // could make room.
+      if (!tickets.empty()) wait_synced_locked(lock, tickets.back().first);
       auto has_room = [&] { return closed_ || stats_.bytes + record.size() <= options_.max_bytes; };
       if (options_.block_timeout.count() > 0) {
         if (!changed_.wait_for(lock, options_.block_timeout, has_room)) {
@@ -848,17 +1266,17 @@ void Spool::append_locked(std::unique_lock<std::mutex>& lock, const sluice_event
     const Segment& w = segments_[write_seq_];
     if (w.size + write_buffer_.size() > 0 &&
         w.size + write_buffer_.size() + record.size() > options_.segment_bytes) {
-      flush_locked();
-      roll_segment();
+      flush_locked(lock, &tickets);
+      roll_segment(lock);
     }
     write_buffer_ += record;
     ++write_buffer_records_;
     ++result.accepted;
     ++stats_.appended;
   }
-  // fsync: batch syncs inside flush_locked (a failed sync accepts nothing and throws).
-  flush_locked();
-  if (options_.fsync == SpoolFsync::interval && result.accepted > 0) {
+  // fsync: batch: synced by the group commit (claim_append; a failed sync accepts nothing).
+  flush_locked(lock, &tickets);
+  if (options_.fsync == SpoolFsync::interval && result.accepted > 0 && write_fd_ >= 0) {
     auto now = std::chrono::steady_clock::now();
     if (now - last_sync_ >= options_.fsync_interval) {
       last_sync_ = now;
@@ -953,7 +1371,8 @@ bool Spool::read_record_locked(std::string& payload) {
 }
 
 std::optional<SpoolBatch> Spool::next_batch(size_t max_events, uint64_t max_bytes) {
-  std::lock_guard lock(mutex_);
+  Lock lock(mutex_);
+  if (shut_) return std::nullopt;
   if (unread_ == 0 || max_events == 0) return std::nullopt;
   SpoolBatch batch;
   Outstanding out;
@@ -986,7 +1405,7 @@ std::optional<SpoolBatch> Spool::next_batch(size_t max_events, uint64_t max_byte
   outstanding_.emplace_back(batch.id, out);
   if (batch.events.empty()) {
     // Only undecodable records: nothing to send, but the position moves on.
-    ack_locked(batch.id);
+    ack_locked(lock, batch.id);
     return std::nullopt;
   }
   return batch;
@@ -998,11 +1417,11 @@ bool Spool::wait_readable(std::chrono::milliseconds timeout) {
 }
 
 void Spool::ack(uint64_t batch_id) {
-  std::lock_guard lock(mutex_);
-  ack_locked(batch_id);
+  Lock lock(mutex_);
+  ack_locked(lock, batch_id);
 }
 
-void Spool::ack_locked(uint64_t batch_id) {
+void Spool::ack_locked(Lock& lock, uint64_t batch_id) {
   auto it = std::find_if(outstanding_.begin(), outstanding_.end(),
                          [&](const auto& o) { return o.first == batch_id; });
   if (it == outstanding_.end() || it->second.acked) return;
@@ -1018,10 +1437,15 @@ void Spool::ack_locked(uint64_t batch_id) {
     }
     outstanding_.pop_front();
   }
-  if (moved) {
+  if (moved && !shut_) {
     normalize_locked(acked_);
-    persist_cursor();  // first: segments are only deleted below the position saved
-    reclaim_locked(false);
+    // Synced when it lets a segment go (segments are only deleted below a synced position)
+    // or when the last synced save is fsync_interval old; else written in place unsynced.
+    const bool sync =
+        acked_.segment > persisted_.segment ||
+        std::chrono::steady_clock::now() - last_cursor_sync_ >= options_.fsync_interval;
+    persist_cursor(sync);  // first: segments are only deleted below the position saved
+    reclaim_locked(lock, false);
   }
   changed_.notify_all();
 }

@@ -47,7 +47,13 @@ class SpoolQueue final : public SinkQueue {
     return static_cast<size_t>(spool_.stats().pending - held_) + ready_.size();
   }
   uint64_t bytes() const override { return spool_.stats().bytes; }
-  size_t spooled() const override { return events(); }
+  // Events of pushes waiting for their fdatasync, or failed and not claimed yet, count as
+  // spooled too: they were received and are in no other term until push_batch_claim. One
+  // stats() snapshot, so that a sync settling meanwhile does not count them twice.
+  size_t spooled() const override {
+    const SpoolStats s = spool_.stats();
+    return static_cast<size_t>(s.pending - held_ + s.unsettled) + ready_.size();
+  }
   bool full(uint64_t bytes) const override { return full_after(bytes, 0, 0); }
   bool full_after(uint64_t bytes, size_t pending_events, uint64_t pending_bytes) const override {
     // drop_oldest: the spool makes room itself by evicting the oldest unread events.
@@ -68,6 +74,56 @@ class SpoolQueue final : public SinkQueue {
     append(views_.data(), views_.size());
     views_.clear();
   }
+  std::unique_ptr<PendingPush> push_batch_begin(std::vector<EventPtr>& events) override {
+    acknowledge_done();
+    views_.clear();
+    views_.reserve(events.size());
+    for (const EventPtr& e : events)
+      views_.push_back(e.view());
+    auto pending = std::make_unique<Pending>();
+    try {
+      pending->append = spool_.begin_append(views_.data(), views_.size());
+    } catch (const std::exception& e) {
+      // Nothing of them was written (ENOSPC, EIO...). The runtime counts them as spool_error.
+      losses_.spool_error += views_.size();
+      losses_.error = e.what();
+      views_.clear();
+      return nullptr;
+    }
+    views_.clear();
+    // Overflow losses are known now; sync failures at the claim.
+    const SpoolAppendResult& r = pending->append.result;
+    losses_.dropped_newest += r.dropped;
+    losses_.dropped_oldest += r.dropped_oldest;
+    if (r.failed) {
+      losses_.spool_error += r.failed;
+      losses_.error = r.error;
+    }
+    if (pending->append.tickets.empty()) return nullptr;  // nothing waits (fsync: never...)
+    return pending;
+  }
+  // Without the channel's lock: touches only the spool (thread-safe) and `p`.
+  void push_batch_wait(PendingPush& p) override {
+    spool_.wait_synced(static_cast<Pending&>(p).append);
+  }
+  void push_batch_claim(std::unique_ptr<PendingPush> p) override {
+    auto* pending = static_cast<Pending*>(p.get());
+    const SpoolAppendResult before = pending->append.result;
+    try {
+      const SpoolAppendResult r = spool_.claim_append(pending->append);
+      if (r.failed > before.failed) {
+        losses_.spool_error += r.failed - before.failed;
+        losses_.error = r.error;
+      }
+    } catch (const std::exception& e) {
+      // Nothing of the call is accepted (a failed fdatasync cut it off again).
+      losses_.spool_error += before.accepted;
+      losses_.error = e.what();
+    }
+  }
+  // No acknowledge_done() here: batches settle() let go of without delivering them (in flight
+  // at the stop) must stay unacknowledged, to be sent again at the next start.
+  void close() override { spool_.shutdown(); }
   Losses take_losses() override { return std::exchange(losses_, Losses{}); }
   EventPtr pop() override {
     acknowledge_done();
@@ -86,6 +142,9 @@ class SpoolQueue final : public SinkQueue {
   void set_evicts(bool e) { evicts_ = e; }
 
  private:
+  struct Pending final : PendingPush {
+    SpoolPendingAppend append;
+  };
   struct Held {
     uint64_t id;
     std::vector<EventPtr> events;  // our references; the dispatcher's batch holds the others

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -28,8 +29,8 @@ class DeadLetter {
 };
 
 // A sink's pending events, oldest first. The sink channel calls it under its own lock, so
-// implementations need no locking of their own; they must not block for long (a spool's append
-// with fsync is the one wait, once per push_batch).
+// implementations need no locking of their own (push_batch_wait excepted, see there); they must
+// not block for long (a spool's fdatasync waits in push_batch_wait, without that lock).
 class SinkQueue {
  public:
   virtual ~SinkQueue() = default;
@@ -73,6 +74,27 @@ class SinkQueue {
     std::string error;
   };
   virtual Losses take_losses() { return {}; }
+  // push_batch() in three steps, so that the wait for the disk (a spool's fdatasync) happens
+  // without the sink channel's lock and pushes from several sources share one sync:
+  //   push_batch_begin  under the lock, like push_batch; returns a pending push, or nullptr
+  //                     when all is done already (the default: push_batch).
+  //   push_batch_wait   WITHOUT the lock; thread-safe; waits for the disk.
+  //   push_batch_claim  under the lock again: the outcome, into take_losses(). Until then the
+  //                     pending events count in spooled(), so the accounting balances at
+  //                     every moment someone holds the lock.
+  struct PendingPush {
+    virtual ~PendingPush() = default;
+  };
+  virtual std::unique_ptr<PendingPush> push_batch_begin(std::vector<EventPtr>& events) {
+    push_batch(events);
+    return nullptr;
+  }
+  virtual void push_batch_wait(PendingPush&) {}
+  virtual void push_batch_claim(std::unique_ptr<PendingPush>) {}
+  // The sink is settled (stopped, everything counted): let go of files and locks (a spool's
+  // directory, so that a reloaded pipeline can open it). Only the counting methods (events,
+  // spooled, bytes, lost, recovered, durable) are called afterwards.
+  virtual void close() {}
   // Events found in the queue when it was opened (a spool's backlog from an earlier run): the
   // `recovered` term of the accounting.
   virtual uint64_t recovered() const { return 0; }

@@ -46,8 +46,15 @@ struct SpoolOptions {
   // if write(2) had (the records of that append() are not accepted).
   std::function<int()> fail_write;
   // Tests: called before each fdatasync/fsync of a segment, the cursor or the directory; a
-  // non-zero errno fails that sync as if fdatasync(2) had.
+  // non-zero errno fails that sync as if fdatasync(2) had. With fsync: batch it is called
+  // without the spool's lock by whichever appending thread leads a group commit (it may sleep
+  // to play a slow disk).
   std::function<int()> fail_sync;
+  // Tests: called before each in-place write of the cursor file; non-zero fails it (as pwrite).
+  std::function<int()> fail_cursor_write;
+  // Tests: called before each ftruncate that cuts records that were not accepted off a segment;
+  // non-zero fails it (as ftruncate).
+  std::function<int()> fail_truncate;
 };
 
 // What recovery on open found; every item is also in `messages` as one line for the log.
@@ -70,6 +77,10 @@ struct SpoolStats {
   uint64_t bytes = 0;        // bytes of un-deleted segments on disk
   uint64_t lost = 0;         // events that could not be read back since open (recovery included)
   uint64_t sync_errors = 0;  // failed fdatasync/fsync calls since open
+  // fsync: batch: events written by begin_append() whose outcome the caller has not taken yet
+  // (waiting for their fdatasync, or failed and not claimed). Not in `pending`.
+  uint64_t unsettled = 0;
+  uint64_t syncs = 0;  // fdatasync calls of group commits (fsync: batch) since open
 };
 
 struct SpoolAppendResult {
@@ -82,6 +93,13 @@ struct SpoolAppendResult {
   std::string error;
 };
 
+// An append written and not yet settled (fsync: batch): begin_append()'s result, for
+// wait_synced() and claim_append().
+struct SpoolPendingAppend {
+  SpoolAppendResult result;
+  std::vector<std::pair<uint64_t, uint64_t>> tickets;  // (write ticket, records) of the call
+};
+
 // One batch read back from the spool. Hand it to ack() once the sink is done with it
 // (delivered or dead-lettered).
 struct SpoolBatch {
@@ -89,6 +107,11 @@ struct SpoolBatch {
   std::vector<Event> events;
 };
 
+// Concurrency (the invariants in full are at the top of spool.cpp): one mutex (mutex_) guards
+// every member; condition variables changed_ (room, readable records) and synced_ (group
+// commit) wait on it. With fsync: batch, one thread at a time (the leader, syncing_) calls
+// fdatasync without mutex_ for every write so far; no segment is rolled or closed while it
+// does; a failed sync fails every write not synced yet and retires the segment's file.
 class Spool {
  public:
   // Opens (creating the directory) and recovers; throws std::runtime_error when the directory
@@ -110,6 +133,23 @@ class Spool {
   SpoolAppendResult append(const sluice_event* events, size_t count);
   SpoolAppendResult append(const std::vector<Event>& events);
 
+  // append() in three steps, for a caller that keeps its own lock while writing (the sink
+  // channel) and waits for the disk without it, so that several callers share one fdatasync
+  // (group commit, fsync: batch; with the other policies nothing waits):
+  //   begin_append  writes (appends are ordered as their begin calls); throws like append when
+  //                 nothing could be written.
+  //   wait_synced   waits, without any lock of the caller, until the sync that covers the
+  //                 call's bytes is done (the calling thread may be the one that syncs).
+  //   claim_append  the outcome (waits first if wait_synced was not called): records are
+  //                 accepted, and readable, only once synced; a failed sync accepts none of the
+  //                 records it covered. Throws when nothing of the call is accepted. Until it
+  //                 is called, the failed records count in stats().unsettled, so a caller that
+  //                 claims under its own lock sees its accounting change in one step.
+  // Call claim_append exactly once for every begin_append that returned.
+  SpoolPendingAppend begin_append(const sluice_event* events, size_t count);
+  void wait_synced(const SpoolPendingAppend& pending);
+  SpoolAppendResult claim_append(SpoolPendingAppend& pending);
+
   // The next batch after the last one handed out: at most max_events events and about
   // max_bytes bytes (at least one event). nullopt when there is nothing new. Thread-safe.
   std::optional<SpoolBatch> next_batch(size_t max_events, uint64_t max_bytes = UINT64_MAX);
@@ -126,6 +166,12 @@ class Spool {
 
   // Wakes waiters (append in block mode, wait_readable) and refuses further appends.
   void close();
+
+  // close(), then waits for a sync in progress, syncs what is written, saves the acknowledged
+  // position, closes every file and releases the directory lock: another Spool may open the
+  // directory from here on. This one only answers stats() and takes no more acknowledgements
+  // to disk. The destructor does it too.
+  void shutdown();
 
   SpoolStats stats() const;
 
@@ -154,21 +200,40 @@ class Spool {
     bool acked = false;
   };
 
-  void append_locked(std::unique_lock<std::mutex>& lock, const sluice_event* events, size_t count,
-                     SpoolAppendResult& result);
+  using Lock = std::unique_lock<std::mutex>;
+  using Tickets = std::vector<std::pair<uint64_t, uint64_t>>;
+  struct Unsynced {
+    uint64_t ticket;
+    uint64_t records;
+    uint64_t bytes;
+  };
+
+  void append_locked(Lock& lock, const sluice_event* events, size_t count,
+                     SpoolAppendResult& result, Tickets& tickets);
+  // Group commit: returns once every write up to `ticket` is synced or failed.
+  void wait_synced_locked(Lock& lock, uint64_t ticket);
+  // Syncs, holding the lock, every write not synced yet, and settles them (a roll, shutdown).
+  void sync_all_locked(Lock& lock);
+  // The sync of writes up to `upto` ended with `err`: 0 makes them readable; else every
+  // write not synced yet fails (cut off the segment, which is never written or synced again).
+  void settle_synced_locked(uint64_t upto, int err, const std::string& what);
+  // Cuts the write segment back to `size` after records that are not accepted (D3: when that
+  // fails, the segment's end is recorded in <seq>.end for recovery, or the spool refuses appends).
+  void cut_back_locked(uint64_t size);
   void recover();
-  void recover_segment(uint64_t seq, bool last);
+  void recover_segment(uint64_t seq, bool last, uint64_t limit);
   void open_writer();
-  void roll_segment();
-  bool persist_cursor();
+  void roll_segment(Lock& lock);
+  bool persist_cursor(bool sync);
   int sync_fd(int fd);
   void delete_segment_locked(uint64_t seq);
-  bool drop_oldest_locked(SpoolAppendResult& result);
-  void ack_locked(uint64_t batch_id);
+  bool drop_oldest_locked(Lock& lock, SpoolAppendResult& result, Tickets& tickets);
+  void ack_locked(Lock& lock, uint64_t batch_id);
   std::string segment_path(uint64_t seq) const;
+  std::string end_path(uint64_t seq) const;
   void normalize_locked(Position& p) const;
-  void reclaim_locked(bool force);
-  void flush_locked();
+  void reclaim_locked(Lock& lock, bool force);
+  void flush_locked(Lock& lock, Tickets* tickets = nullptr);
   void damaged_while_reading_locked(uint64_t seq);
   void sync_directory_locked();
   bool read_record_locked(std::string& payload);
@@ -186,7 +251,10 @@ class Spool {
   std::chrono::steady_clock::time_point last_sync_{};
 
   Position acked_;      // everything before it is done
-  Position persisted_;  // the acknowledged position the cursor file holds
+  Position persisted_;  // the acknowledged position the cursor file holds, synced
+  Position written_;    // the position the cursor file holds, synced or not
+  std::chrono::steady_clock::time_point last_cursor_sync_{};  // of persisted_
+  int cursor_fd_ = -1;  // the cursor file once this run replaced it: later saves in place
   Position read_;       // next record to hand out
   std::deque<std::pair<uint64_t, Outstanding>> outstanding_;  // by batch id, in order
   uint64_t next_batch_id_ = 1;
@@ -198,6 +266,18 @@ class Spool {
   std::string write_buffer_;  // encoded records of the current append, not yet written
   uint64_t write_buffer_records_ = 0;
   uint64_t failed_records_ = 0;  // records of the buffer the last failing flush_locked() lost
+
+  // Group commit (fsync: batch), see the invariants at the top of spool.cpp.
+  std::deque<Unsynced> unsynced_;  // written to the write segment, not synced yet, in order
+  uint64_t next_ticket_ = 1;       // of the next write
+  uint64_t settled_ticket_ = 0;    // every write up to it is synced or failed
+  bool syncing_ = false;           // a leader is in fdatasync, without mutex_
+  std::condition_variable synced_;
+  std::map<uint64_t, std::string> failed_tickets_;  // failed writes not claimed yet: why
+  bool must_roll_ = false;  // the write segment is not written again (failed sync or cut)
+  std::string poisoned_;    // non-empty: appends are refused until the spool is reopened
+  int lock_fd_ = -1;        // the directory, flock'ed while this Spool uses it
+  bool shut_ = false;       // shutdown(): no more file access
   int read_fd_ = -1;
   uint64_t read_fd_seq_ = 0;
   std::string read_buffer_;  // bytes of the read segment starting at read_buffer_offset_
@@ -237,12 +317,16 @@ SpoolScan scan_spool_segment(std::string_view bytes, bool last, uint64_t base = 
 // The payload of one record back into an event; false when it does not decode.
 bool decode_spool_payload(std::string_view payload, Event& out);
 
-// The cursor file's text: "sluice-spool-cursor 1 <segment> <offset>\n". nullopt when it is not
-// exactly that (numbers without sign, no overflow).
+// The cursor file's text: "sluice-spool-cursor 1 <segment> <offset> crc <crc32c>\n" (what
+// spool_cursor_text writes: fixed width, so that a save in place overwrites the same bytes), or
+// the older "sluice-spool-cursor 1 <segment> <offset>\n". nullopt when it is neither (numbers
+// without sign, no overflow; the CRC-32C, 8 lower-case hex digits, of the text before " crc"
+// must match: a save torn by a power loss does not).
 struct SpoolCursor {
   uint64_t segment = 0;
   uint64_t offset = 0;
 };
+std::string spool_cursor_text(uint64_t segment, uint64_t offset);
 std::optional<SpoolCursor> parse_spool_cursor(std::string_view text);
 
 }  // namespace sluice::core
@@ -252,7 +336,9 @@ std::optional<SpoolCursor> parse_spool_cursor(std::string_view text);
 namespace sluice::core {
 
 // A SinkQueue whose every event is on disk before push() returns; push_batch() appends a whole
-// run of events in one Spool::append (one write, one fdatasync with `fsync: batch`). pop() reads
+// run of events in one Spool::append (one write, one fdatasync with `fsync: batch`), and
+// push_batch_begin / push_batch_wait / push_batch_claim do the same with the wait for the
+// fdatasync outside the sink channel's lock, shared with other pushes (group commit). pop() reads
 // ahead from the spool; an event popped into a batch is acknowledged (its spool position persisted)
 // once the dispatcher has let go of it, i.e. after the batch was delivered or dead-lettered.
 // Batches still out when the process dies are read again at the next start (at-least-once).
