@@ -414,6 +414,6 @@ TEST_CASE("json format: every line equals the one built string by string") {
     std::string got = "x";
     sluice::append_batch(got, sluice::Format::json, views.data(), views.size());
     REQUIRE(got == "x" + want + want);
-    CHECK_NOTHROW((void)nlohmann::json::parse(want));
+    CHECK(nlohmann::json::parse(want).is_object());
   }
 }
