@@ -4,6 +4,7 @@
 
 #include <sluice/format.hpp>
 
+#include <random>
 #include <regex>
 #include <string>
 #include <vector>
@@ -244,4 +245,175 @@ TEST_CASE("RFC 3339 times: the second changes between calls and comes back") {
   sluice::append_rfc3339(out, 1700000123456000000);
   sluice::append_rfc3339(out, 1700000123457000000);
   CHECK(out == "2023-11-14T22:15:23.456Z2023-11-14T22:15:23.457Z");
+}
+
+namespace {
+
+// JSON string escaping one byte at a time: the rule append_json_string had before it scanned
+// eight and sixteen bytes at a time (control characters as \u00xx but for the five short forms,
+// valid UTF-8 kept, each byte of an ill-formed sequence one U+FFFD). The reference below.
+std::string reference_json_string(std::string_view s) {
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out = "\"";
+  for (size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x80) {
+      if (const size_t len = sluice::utf8_sequence_length(s, i)) {
+        out.append(s.substr(i, len));
+        i += len;
+      } else {
+        out += "\xEF\xBF\xBD";
+        ++i;
+      }
+      continue;
+    }
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      default:
+        if (c < 0x20) {
+          out += "\\u00";
+          out.push_back(hex[c >> 4]);
+          out.push_back(hex[c & 0xf]);
+        } else {
+          out.push_back(static_cast<char>(c));
+        }
+    }
+    ++i;
+  }
+  return out + "\"";
+}
+
+// Random strings: mostly plain ASCII, with quotes, backslashes, control characters, valid and
+// ill-formed UTF-8 mixed in at random places, of every length up to 80.
+std::string random_text(std::mt19937& rng) {
+  static const std::vector<std::string> pieces = {"\"",
+                                                  "\\",
+                                                  "\n",
+                                                  "\r",
+                                                  "\t",
+                                                  "\b",
+                                                  "\f",
+                                                  std::string(1, '\0'),
+                                                  "\x01",
+                                                  "\x1f",
+                                                  "\x7f",
+                                                  "\xC3\xA9",
+                                                  "\xE2\x82\xAC",
+                                                  "\xF0\x9F\x98\x80",
+                                                  "\xFF",
+                                                  "\xC3",
+                                                  "\xE2\x82",
+                                                  "\xC0\xAF",
+                                                  "\xED\xA0\x80",
+                                                  "\xF4\x90\x80\x80",
+                                                  "\x80",
+                                                  " ",
+                                                  "/",
+                                                  "!",
+                                                  "#",
+                                                  "[",
+                                                  "]",
+                                                  "~",
+                                                  "\x1f\x20"};
+  std::string s;
+  const size_t len = rng() % 81;
+  const unsigned special_percent = rng() % 3 == 0 ? 0 : rng() % 30;  // a third all plain
+  while (s.size() < len) {
+    if (rng() % 100 < special_percent)
+      s += pieces[rng() % pieces.size()];
+    else
+      s.push_back(static_cast<char>(0x20 + rng() % 0x5f));  // printable ASCII
+  }
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("JSON strings: random and edge-case text is escaped exactly as byte by byte") {
+  std::mt19937 rng(20261201);
+  size_t special = 0;
+  for (int round = 0; round < 20000; ++round) {
+    const std::string s = random_text(rng);
+    CAPTURE(s);
+    const std::string got = json_string(s);
+    REQUIRE(got == reference_json_string(s));
+    if (got.size() != s.size() + 2) ++special;
+    // Valid UTF-8 is written as nlohmann::json writes it.
+    if (sluice::utf8_valid(s)) CHECK(got == nlohmann::json(s).dump());
+  }
+  CHECK(special > 5000);  // the escaping paths ran, not only the plain copy
+  // One special byte at every position of every length up to 40, each kind.
+  for (const char* piece : {"\"", "\\", "\x1f", "\x80", "\xC3\xA9", "\x7f", "\x20"}) {
+    for (size_t len = 1; len <= 40; ++len) {
+      for (size_t at = 0; at < len; ++at) {
+        std::string s(len, 'a');
+        s.replace(at, 1, piece);
+        CAPTURE(s);
+        CHECK(json_string(s) == reference_json_string(s));
+      }
+    }
+  }
+}
+
+TEST_CASE("json format: every line equals the one built string by string") {
+  // append_json writes an event whose strings need no escaping in one step and falls back to
+  // escaping string by string otherwise: both give the line built from the reference escaper.
+  std::mt19937 rng(11);
+  for (int round = 0; round < 3000; ++round) {
+    sluice::Event e;
+    auto text = [&rng] {
+      // Half the events all plain (the one-step path), of lengths around the 4/8/16 loads.
+      if (rng() % 2) return std::string(rng() % 40, static_cast<char>('a' + rng() % 26));
+      return random_text(rng);
+    };
+    e.id = text();
+    e.source = text();
+    e.type = text();
+    if (rng() % 4) e.subject = text();
+    e.time_unix_ns = static_cast<int64_t>(rng()) * 1000003;
+    const size_t attributes = rng() % 20;
+    for (size_t i = 0; i < attributes; ++i)
+      e.attribute(text(), text());
+    if (rng() % 5) e.data = R"({"n":)" + std::to_string(rng()) + "}";
+
+    std::string want = "{\"id\":" + reference_json_string(e.id) +
+                       ",\"source\":" + reference_json_string(e.source) +
+                       ",\"type\":" + reference_json_string(e.type);
+    if (e.subject) want += ",\"subject\":" + reference_json_string(*e.subject);
+    want += ",\"time\":\"" + sluice::rfc3339(e.time_unix_ns) + "\",\"attributes\":{";
+    for (size_t i = 0; i < e.attributes.size(); ++i) {
+      if (i) want += ',';
+      want += reference_json_string(e.attributes[i].first) + ":" +
+              reference_json_string(e.attributes[i].second);
+    }
+    want += "},\"data\":" + e.data.value_or("null") + "}\n";
+    CAPTURE(want);
+    // Twice in one batch: the second line goes after text already in the buffer.
+    const std::vector<sluice::Event> two = {e, e};
+    sluice::EventViews views(two.data(), two.data() + two.size());
+    std::string got = "x";
+    sluice::append_batch(got, sluice::Format::json, views.data(), views.size());
+    REQUIRE(got == "x" + want + want);
+    CHECK(nlohmann::json::parse(want).is_object());
+  }
 }

@@ -141,15 +141,28 @@ struct MessageHeaders {
 
   explicit MessageHeaders(const stomp::FrameView& frame) {
     for (const auto& [k, v] : frame.headers) {
-      std::optional<std::string_view>* slot = k == "message-id"            ? &message_id
-                                              : k == "subscription"        ? &subscription
-                                              : k == "destination"         ? &destination
-                                              : k == "notification-type"   ? &type
-                                              : k == "element-uri"         ? &element_uri
-                                              : k == "object-uri"          ? &object_uri
-                                              : k == "session-sequence-nr" ? &sequence_nr
-                                              : k == "timestamp"           ? &timestamp
-                                                                           : nullptr;
+      // By length first: most headers are compared with one name, or none.
+      std::optional<std::string_view>* slot = nullptr;
+      switch (k.size()) {
+        case 9:
+          if (k == "timestamp") slot = &timestamp;
+          break;
+        case 10:
+          slot = k == "message-id" ? &message_id : k == "object-uri" ? &object_uri : nullptr;
+          break;
+        case 11:
+          slot = k == "destination" ? &destination : k == "element-uri" ? &element_uri : nullptr;
+          break;
+        case 12:
+          if (k == "subscription") slot = &subscription;
+          break;
+        case 17:
+          if (k == "notification-type") slot = &type;
+          break;
+        case 19:
+          if (k == "session-sequence-nr") slot = &sequence_nr;
+          break;
+      }
       if (slot && !*slot) *slot = v;
     }
   }

@@ -118,9 +118,14 @@ size_t unescape_to(char* out, const char* text, size_t n, Version v) {
   if (out != text) std::memcpy(out, text, plain);
   size_t o = plain;
   for (size_t i = plain; i < n; ++i) {
-    const char c = text[i];
-    if (c != '\\') {
-      out[o++] = c;
+    if (text[i] != '\\') {
+      // The run up to the next backslash (or the end) in one move; out may be text itself.
+      const void* next = std::memchr(text + i, '\\', n - i);
+      const size_t run =
+          (next ? static_cast<size_t>(static_cast<const char*>(next) - text) : n) - i;
+      std::memmove(out + o, text + i, run);
+      o += run;
+      i += run - 1;
       continue;
     }
     if (i + 1 == n) throw FrameError("bad frame: header ends with a lone backslash");

@@ -58,14 +58,22 @@ struct FrameView {
 template <typename F>
 void for_each_distinct_header(const FrameView& frame, F&& f) {
   const auto& h = frame.headers;
-  // A few headers (every real frame): comparing with the earlier ones is quickest.
+  // A few headers (every real frame): comparing with the earlier ones is quickest, and only
+  // needed for a name whose bit in a 64-bit filter (by length and last byte) an earlier name
+  // has set already: the names of an HMC notification nearly all have bits of their own.
   constexpr size_t kSmall = 24;
   if (h.size() <= kSmall) {
+    uint64_t seen = 0;
     for (size_t i = 0; i < h.size(); ++i) {
+      const std::string_view k = h[i].first;
+      const unsigned last = k.empty() ? 0 : static_cast<unsigned char>(k.back());
+      const uint64_t bit = uint64_t{1} << ((k.size() * 7 + last) & 63);
       bool repeated = false;
-      for (size_t j = 0; j < i && !repeated; ++j)
-        repeated = h[j].first == h[i].first;
-      if (!repeated) f(h[i].first, h[i].second);
+      if (seen & bit)
+        for (size_t j = 0; j < i && !repeated; ++j)
+          repeated = h[j].first == k;
+      seen |= bit;
+      if (!repeated) f(k, h[i].second);
     }
     return;
   }

@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <random>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -430,4 +431,64 @@ TEST_CASE("Frame::copy_of and Frame::view convert between owned frames and views
   CHECK(copy.command == f.command);
   CHECK(copy.headers == f.headers);
   CHECK(copy.body == f.body);
+}
+
+TEST_CASE("for_each_distinct_header: names that share a bit of the filter, repeated or not") {
+  // The small-frame path compares a name with the earlier ones only when its bit (by length and
+  // last byte) is taken: random names from a tiny alphabet (same lengths, same last bytes, the
+  // empty name, and "x" / "a1", whose bits coincide across lengths) against the plain rule.
+  std::mt19937 rng(7);
+  const std::vector<std::string> pool = {"",   "x",  "a1", "ab", "cb", "db", "b",
+                                         "bb", "xb", "a",  "1",  "zz", "az", "abc"};
+  for (int round = 0; round < 2000; ++round) {
+    const size_t n = rng() % 25;
+    std::vector<std::string> names, values;
+    for (size_t i = 0; i < n; ++i) {
+      names.push_back(pool[rng() % pool.size()]);
+      values.push_back(std::to_string(i));
+    }
+    sluice::hmc::stomp::FrameView f;
+    for (size_t i = 0; i < n; ++i)
+      f.headers.emplace_back(names[i], values[i]);
+    std::vector<std::pair<std::string_view, std::string_view>> seen, expected;
+    sluice::hmc::stomp::for_each_distinct_header(
+        f, [&](std::string_view k, std::string_view v) { seen.emplace_back(k, v); });
+    for (size_t i = 0; i < n; ++i)
+      if (std::find(names.begin(), names.begin() + static_cast<long>(i), names[i]) ==
+          names.begin() + static_cast<long>(i))
+        expected.emplace_back(names[i], values[i]);
+    CAPTURE(round);
+    CHECK(seen == expected);
+  }
+}
+
+TEST_CASE("STOMP 1.2 escapes: random values decode as byte by byte, in place and copied") {
+  // unescape_to copies the runs between backslashes whole: runs of every length, escapes next
+  // to each other, at the start and at the end.
+  std::mt19937 rng(12);
+  const std::vector<std::pair<std::string, std::string>> pieces = {
+      {"\\c", ":"},
+      {"\\n", "\n"},
+      {"\\r", "\r"},
+      {"\\\\", "\\"},
+      {"a", "a"},
+      {"bcd", "bcd"},
+      {"0123456789abcdef0", "0123456789abcdef0"}};
+  for (int round = 0; round < 3000; ++round) {
+    std::string wire, want;
+    for (size_t k = rng() % 12; k > 0; --k) {
+      const auto& [w, d] = pieces[rng() % pieces.size()];
+      wire += w;
+      want += d;
+    }
+    CAPTURE(wire);
+    CHECK(sluice::hmc::stomp::unescape_header(wire, Version::v1_2) == want);
+    // In place, through the parser (a header value and a key).
+    const std::string frame = "MESSAGE\nk" + wire + ":" + wire + "\n\n" + std::string(1, '\0');
+    auto frames = parse_all(frame, Version::v1_2);
+    REQUIRE(frames.size() == 1);
+    REQUIRE(frames[0].headers.size() == 1);
+    CHECK(frames[0].headers[0].first == "k" + want);
+    CHECK(frames[0].headers[0].second == want);
+  }
 }

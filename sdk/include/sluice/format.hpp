@@ -27,45 +27,11 @@ inline Format parse_format(std::string_view name) {
                               "' (text, json, cloudevents, cloudevents-batch)");
 }
 
-namespace detail {
-// Length of the prefix of `s` that a JSON string literal holds as it is: printable ASCII but '"'
-// and '\'. Sixteen bytes at a time where SSE2 is there (the signed compare against 0x20 catches
-// control characters and every byte >= 0x80 at once).
-inline size_t json_plain_prefix(std::string_view s) {
-  size_t i = 0;
-#if defined(__SSE2__)
-  const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\'),
-                space = _mm_set1_epi8(0x20);
-  for (; i + 16 <= s.size(); i += 16) {
-    const __m128i block = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s.data() + i));
-    const unsigned mask = static_cast<unsigned>(_mm_movemask_epi8(
-        _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(block, quote), _mm_cmpeq_epi8(block, backslash)),
-                     _mm_cmplt_epi8(block, space))));
-    if (mask) return i + static_cast<size_t>(__builtin_ctz(mask));
-  }
-#endif
-  for (; i < s.size(); ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\') return i;
-  }
-  return s.size();
-}
-}  // namespace detail
-
 // A JSON string literal. Text from the wire is not always valid UTF-8: an ill-formed sequence
 // becomes U+FFFD, so that the output is always valid JSON whatever the input.
 inline void append_json_string(std::string& out, std::string_view s) {
   static constexpr char hex[] = "0123456789abcdef";
   size_t i = detail::json_plain_prefix(s);
-  if (i == s.size()) {  // nothing to escape (ids, types, most attributes): one resize, one copy
-    const size_t at = out.size();
-    out.resize(at + s.size() + 2);
-    char* d = out.data() + at;
-    d[0] = '"';
-    if (!s.empty()) __builtin_memcpy(d + 1, s.data(), s.size());
-    d[s.size() + 1] = '"';
-    return;
-  }
   out.push_back('"');
   out.append(s.data(), i);
   while (i < s.size()) {
@@ -107,17 +73,19 @@ inline void append_json_string(std::string& out, std::string_view s) {
       out += "\xEF\xBF\xBD";
       ++i;
     }
-    const size_t run = detail::json_plain_prefix(s.substr(i));  // bytes that need no escaping
+    const size_t run = detail::json_plain_prefix(s.data() + i, s.size() - i);  // no escaping
     out.append(s.data() + i, run);
     i += run;
   }
   out.push_back('"');
 }
 
-// RFC 3339 in UTC with millisecond precision, e.g. 2026-11-21T05:03:52.123Z. The part up to the
-// second is kept per thread: consecutive events mostly fall in the same second, and gmtime_r +
-// snprintf cost more than the rest of a JSON line.
-inline void append_rfc3339(std::string& out, int64_t time_unix_ns) {
+namespace detail {
+// RFC 3339 in UTC with millisecond precision, e.g. 2026-11-21T05:03:52.123Z, written at `out`
+// (room for 43 bytes); returns its length. The part up to the second is kept per thread:
+// consecutive events mostly fall in the same second, and gmtime_r + snprintf cost more than the
+// rest of a JSON line.
+inline size_t write_rfc3339(char* out, int64_t time_unix_ns) {
   int64_t secs = time_unix_ns / 1000000000;
   int64_t ms = (time_unix_ns % 1000000000) / 1000000;
   if (ms < 0) {
@@ -142,10 +110,19 @@ inline void append_rfc3339(std::string& out, int64_t time_unix_ns) {
     second.secs = secs;
     second.valid = true;
   }
-  const char tail[4] = {static_cast<char>('0' + ms / 100), static_cast<char>('0' + ms / 10 % 10),
-                        static_cast<char>('0' + ms % 10), 'Z'};
-  out.append(second.text, second.size);
-  out.append(tail, sizeof tail);
+  __builtin_memcpy(out, second.text, second.size);
+  out[second.size] = static_cast<char>('0' + ms / 100);
+  out[second.size + 1] = static_cast<char>('0' + ms / 10 % 10);
+  out[second.size + 2] = static_cast<char>('0' + ms % 10);
+  out[second.size + 3] = 'Z';
+  return second.size + 4;
+}
+}  // namespace detail
+
+// RFC 3339 in UTC with millisecond precision, e.g. 2026-11-21T05:03:52.123Z.
+inline void append_rfc3339(std::string& out, int64_t time_unix_ns) {
+  char text[48];
+  out.append(text, detail::write_rfc3339(text, time_unix_ns));
 }
 
 inline std::string rfc3339(int64_t time_unix_ns) {
@@ -217,9 +194,95 @@ inline void append_context_fields(std::string& out, const EventRef& e) {
 }
 }  // namespace detail
 
+namespace detail {
+// memcpy for the short pieces of a JSON line, inline: up to 16 bytes with two loads and two
+// stores that may overlap, longer ones through memcpy.
+inline void copy_piece(char* d, const char* s, size_t n) {
+  if (n > 16) {
+    __builtin_memcpy(d, s, n);
+  } else if (n >= 8) {
+    uint64_t a, b;
+    __builtin_memcpy(&a, s, 8);
+    __builtin_memcpy(&b, s + n - 8, 8);
+    __builtin_memcpy(d, &a, 8);
+    __builtin_memcpy(d + n - 8, &b, 8);
+  } else if (n >= 4) {
+    uint32_t a, b;
+    __builtin_memcpy(&a, s, 4);
+    __builtin_memcpy(&b, s + n - 4, 4);
+    __builtin_memcpy(d, &a, 4);
+    __builtin_memcpy(d + n - 4, &b, 4);
+  } else {
+    for (size_t i = 0; i < n; ++i)
+      d[i] = s[i];
+  }
+}
+
+// append_json for an event whose strings need no escaping (the usual case: ids, URIs, header
+// values): the line's length is known in advance, so it is written with one resize and a copy
+// per piece. Returns false, having written nothing, when a string needs escaping.
+inline bool append_plain_json(std::string& out, const EventRef& e) {
+  const size_t count = e.attribute_count();
+  // The fixed text: {"id":"","source":"","type":"","subject":"","time":"<up to 43>",
+  // "attributes":{},"data":null} (125 bytes) and per attribute ,"":"" (6).
+  size_t size = 125 + 6 * count + e.id().size() + e.source().size() + e.type().size() +
+                (e.has_data() ? e.data().size() : 0);
+  auto plain = [](std::string_view s) { return json_plain_prefix(s) == s.size(); };
+  if (!plain(e.id()) || !plain(e.source()) || !plain(e.type())) return false;
+  if (e.has_subject()) {
+    if (!plain(e.subject())) return false;
+    size += e.subject().size();
+  }
+  for (size_t i = 0; i < count; ++i) {
+    const std::string_view k = e.attribute_key(i), v = e.attribute_value(i);
+    if (!plain(k) || !plain(v)) return false;
+    size += k.size() + v.size();
+  }
+  const size_t at = out.size();
+  out.resize(at + size);
+  char* const begin = out.data() + at;
+  char* d = begin;
+  auto text = [&d](std::string_view s) {  // constant-size pieces compile to a few moves
+    __builtin_memcpy(d, s.data(), s.size());
+    d += s.size();
+  };
+  auto string = [&d](std::string_view s) {
+    *d++ = '"';
+    copy_piece(d, s.data(), s.size());
+    d += s.size();
+    *d++ = '"';
+  };
+  text("{\"id\":");
+  string(e.id());
+  text(",\"source\":");
+  string(e.source());
+  text(",\"type\":");
+  string(e.type());
+  if (e.has_subject()) {
+    text(",\"subject\":");
+    string(e.subject());
+  }
+  text(",\"time\":\"");
+  d += write_rfc3339(d, e.time_unix_ns());
+  text("\",\"attributes\":{");
+  for (size_t i = 0; i < count; ++i) {
+    if (i) *d++ = ',';
+    string(e.attribute_key(i));
+    *d++ = ':';
+    string(e.attribute_value(i));
+  }
+  text("},\"data\":");
+  text(e.has_data() ? e.data() : std::string_view("null"));
+  *d++ = '}';
+  out.resize(at + static_cast<size_t>(d - begin));
+  return true;
+}
+}  // namespace detail
+
 // sluice's own JSON form: attributes keep their original names. Without the newline.
 inline void append_json(std::string& out, const sluice_event& ev) {
   EventRef e(ev);
+  if (detail::append_plain_json(out, e)) return;
   out.push_back('{');
   detail::append_context_fields(out, e);
   out += ",\"attributes\":{";

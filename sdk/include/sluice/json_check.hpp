@@ -68,6 +68,96 @@ inline bool utf8_valid(std::string_view text, size_t* bad_at = nullptr) {
 
 namespace detail {
 
+// The bytes of an 8-byte word (in memory order) that a JSON string cannot hold as they are, or
+// that need a closer look: '"', '\\', control characters (< 0x20) and every byte >= 0x80. Bit 7
+// of each such byte is set in the result, no other bit. Exact per byte (no carry crosses from one
+// byte into the next), so the lowest set bit is the first such byte on a little-endian machine.
+inline uint64_t json_special_bytes(uint64_t w) {
+  constexpr uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+  const uint64_t low7 = w & ~high;                                       // each byte <= 0x7f
+  const uint64_t control = ~(low7 + ones * (0x80 - 0x20)) & high;        // low7 < 0x20
+  const uint64_t quote = ~((low7 ^ (ones * '"')) + ones * 0x7f) & high;  // low7 == '"'
+  const uint64_t backslash = ~((low7 ^ (ones * '\\')) + ones * 0x7f) & high;
+  return (w & high) | control | quote | backslash;
+}
+
+// Offset of the first byte json_special_bytes flags in `mask` (not 0) of a word loaded with
+// memcpy from memory.
+inline size_t json_first_special(uint64_t mask) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+  return static_cast<size_t>(__builtin_clzll(mask)) / 8;
+#else
+  return static_cast<size_t>(__builtin_ctzll(mask)) / 8;
+#endif
+}
+
+inline uint64_t json_load8(const char* p) {
+  uint64_t w;
+  __builtin_memcpy(&w, p, 8);
+  return w;
+}
+
+// Length of the prefix of p[0, n) that a JSON string literal holds as it is: printable ASCII but
+// '"' and '\\'. Sixteen bytes at a time where SSE2 is there, else eight (json_special_bytes); the
+// last bytes with one load that overlaps bytes already checked, so a short string (an id, an
+// attribute) costs a few loads, never a loop over its bytes. Reads nothing outside p[0, n).
+inline size_t json_plain_prefix(const char* p, size_t n) {
+  size_t i = 0;
+#if defined(__SSE2__)
+  if (n >= 16) {
+    const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\'),
+                  space = _mm_set1_epi8(0x20);
+    // Bit k set: byte k of the 16 at q is special (the signed compare against 0x20 catches
+    // control characters and every byte >= 0x80 at once).
+    auto special16 = [&](const char* q) {
+      const __m128i block = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q));
+      return static_cast<unsigned>(_mm_movemask_epi8(
+          _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(block, quote), _mm_cmpeq_epi8(block, backslash)),
+                       _mm_cmplt_epi8(block, space))));
+    };
+    for (; i + 16 <= n; i += 16)
+      if (const unsigned mask = special16(p + i))
+        return i + static_cast<size_t>(__builtin_ctz(mask));
+    if (i == n) return n;
+    // The last 16 bytes; the first (i - (n - 16)) of them are checked already and plain.
+    const unsigned mask = special16(p + n - 16) >> (i - (n - 16));
+    return mask ? i + static_cast<size_t>(__builtin_ctz(mask)) : n;
+  }
+#endif
+  for (; i + 8 <= n; i += 8)
+    if (const uint64_t mask = json_special_bytes(json_load8(p + i)))
+      return i + json_first_special(mask);
+  if (i == n) return n;
+  if (n >= 8) {
+    // The last 8 bytes; the first (i - (n - 8)) of them are checked already and plain.
+    const size_t from = n - 8, skip = 8 * (i - from);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    const uint64_t mask = json_special_bytes(json_load8(p + from)) & (~0ull >> skip);
+#else
+    const uint64_t mask = json_special_bytes(json_load8(p + from)) & (~0ull << skip);
+#endif
+    return mask ? from + json_first_special(mask) : n;
+  }
+  if (n >= 4) {  // 4 to 7 bytes: the first four and the last four in one word
+    char word[8];
+    __builtin_memcpy(word, p, 4);
+    __builtin_memcpy(word + 4, p + n - 4, 4);
+    const uint64_t mask = json_special_bytes(json_load8(word));
+    if (!mask) return n;
+    const size_t k = json_first_special(mask);
+    return k < 4 ? k : n - 8 + k;
+  }
+  for (; i < n; ++i) {
+    const auto c = static_cast<unsigned char>(p[i]);
+    if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\') return i;
+  }
+  return n;
+}
+
+inline size_t json_plain_prefix(std::string_view s) {
+  return json_plain_prefix(s.data(), s.size());
+}
+
 class JsonChecker {
  public:
   explicit JsonChecker(std::string_view text) : text_(text), p_(0) {}
@@ -100,28 +190,23 @@ class JsonChecker {
         case Next::key:
           // The members of one object in one loop: "key": scalar, "key": scalar, ... up to a
           // container value (the value state opens it) or the end of the object (after_value).
-          for (char k = c;;) {
+          for (int k = static_cast<unsigned char>(c);;) {
             if (k != '"' || !string()) return false;
-            skip_whitespace();
-            if (p_ == text_.size() || text_[p_] != ':') return false;
+            if (peek() != ':') return false;
             ++p_;
-            skip_whitespace();
-            if (p_ == text_.size()) return false;
-            const char v = text_[p_];
+            const int v = peek();
+            if (v < 0) return false;
             if (v == '{' || v == '[') {
               next = Next::value;
               break;
             }
-            if (!scalar(v)) return false;
-            skip_whitespace();
-            if (p_ == text_.size() || text_[p_] != ',') {
+            if (!scalar(static_cast<char>(v))) return false;
+            if (peek() != ',') {
               next = Next::after_value;
               break;
             }
             ++p_;
-            skip_whitespace();
-            if (p_ == text_.size()) return false;
-            k = text_[p_];
+            k = peek();  // -1 at the end: not a key
           }
           break;
         case Next::after_value:
@@ -146,6 +231,16 @@ class JsonChecker {
 
  private:
   bool at(char c) const { return p_ < text_.size() && text_[p_] == c; }
+
+  // The byte at p_ once whitespace is skipped (p_ left on it), as 0..255, or -1 at the end of
+  // the text. Between the tokens of a compact body there is no whitespace: one bound check and
+  // one compare.
+  int peek() {
+    if (p_ < text_.size() && static_cast<unsigned char>(text_[p_]) > ' ')
+      return static_cast<unsigned char>(text_[p_]);
+    skip_whitespace();
+    return p_ < text_.size() ? static_cast<unsigned char>(text_[p_]) : -1;
+  }
 
   void skip_whitespace() {
     while (p_ < text_.size()) {
@@ -303,6 +398,13 @@ class JsonChecker {
         }
         p_ += 16;
       }
+#else
+      // Eight bytes at a time.
+      for (uint64_t mask; p_ + 8 <= text_.size(); p_ += 8)
+        if ((mask = json_special_bytes(json_load8(text_.data() + p_)))) {
+          p_ += json_first_special(mask);
+          break;
+        }
 #endif
       if (p_ >= text_.size()) return false;
       const unsigned char c = static_cast<unsigned char>(text_[p_]);
