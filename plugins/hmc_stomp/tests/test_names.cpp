@@ -40,36 +40,12 @@ json scenario() {
           {"stomp", {{"heart_beat", {0, 0}}}}};
 }
 
-struct Peers {
-  hmc::FakeHmc fake;
-  std::string ca_file;
-  Peers()
-      : fake([] {
-          hmc::Options o = test::fake_options(scenario());
-          o.certificate = sluice::tls::generate_self_signed({"127.0.0.1"});
-          return o;
-        }()) {
-    fake.start();
-    ca_file = "/tmp/hmc_stomp_names_" + std::to_string(getpid()) + ".pem";
-    fake.write_ca(ca_file);
-  }
+struct Peers : test::FakeHmcPeer {
+  Peers() : FakeHmcPeer(scenario(), "names") {}
   json options() const {
-    return json{{"host", "127.0.0.1"},
-                {"stomp_port", fake.stomp_port()},
-                {"api_port", fake.api_port()},
-                {"transport", "tcp"},
-                {"tls", {{"ca_file", ca_file}}},
-                {"userid", "sysprog"},
-                {"password", "secret"},
-                {"topic_types", {"object-notification"}},
-                {"heartbeat", {{"send", 0}, {"receive", 0}}},
-                {"reconnect", {{"initial", 20}, {"max", 200}}}};
-  }
-  int count(const std::string& method, const std::string& target) const {
-    int n = 0;
-    for (const auto& c : fake.api_calls())
-      n += c.method == method && c.target == target;
-    return n;
+    json o = FakeHmcPeer::options();
+    o["topic_types"] = {"object-notification"};
+    return o;
   }
   // A status-change about `uri` with message-id `id`.
   void publish(const std::string& uri, const std::string& id,
