@@ -1169,9 +1169,10 @@ class FakeHmc::Impl {
     ++counters_.api_requests;
     Response res = route(req);
     *delay = std::chrono::milliseconds(0);
-    if (std::string_view(req.target()).substr(0, 6) != "/fake/")
+    const std::string target(req.target());
+    if (target.compare(0, 6, "/fake/") != 0)
       for (auto it = api_delays_.begin(); it != api_delays_.end(); ++it)
-        if (std::string_view(req.target()).find(it->match) != std::string_view::npos) {
+        if (target.find(it->match) != std::string::npos) {
           *delay = it->duration;
           if (--it->count == 0) api_delays_.erase(it);
           break;
