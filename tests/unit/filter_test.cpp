@@ -173,14 +173,17 @@ TEST_CASE("filter: a number below the smallest double is zero, not infinity") {
   // 1e-400 written out (no exponent), negative too; and as an exponent.
   const std::string tiny = "0." + std::string(399, '0') + "1";
   const Event e = data_event(R"({"t": )" + tiny + R"(, "n": -)" + tiny + R"(, "s": ")" + tiny +
-                             R"(", "x": 1e-400, "big": 1)" + std::string(400, '0') + "}");
+                             R"(", "x": 1e-400})");
   for (const char* p : {"/t", "/n", "/s", "/x"}) {
     CAPTURE(p);
     const std::string at = std::string(R"({"data": {")") + p + R"(": )";
     CHECK(passes(at + R"({"lt": 1e-300, "gt": -1e-300}}})", e));
     CHECK(passes(at + "0}}", e));
   }
-  CHECK(passes(R"({"data": {"/big": {"gt": 1e300}}})", e));  // a huge one stays huge
+  // A huge one stays huge (in strings: the resolver's JSON reader refuses such numbers).
+  const Event h = data_event(R"({"e": "1e400", "w": "1)" + std::string(400, '0') + R"("})");
+  CHECK(passes(R"({"data": {"/e": {"gt": 1e300}}})", h));
+  CHECK(passes(R"({"data": {"/w": {"gt": 1e300}}})", h));
   // Denormals are read as themselves: above zero, below the smallest normal double.
   const std::string denormal = "0." + std::string(309, '0') + "1";  // 1e-310
   const Event d = data_event(R"({"d": )" + denormal + R"(, "e": 5e-324})");
