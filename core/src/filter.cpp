@@ -10,7 +10,11 @@
 #include <rapidjson/reader.h>
 #include <re2/re2.h>
 
+#include <algorithm>
 #include <charconv>
+#include <cmath>
+#include <cstdint>
+#include <optional>
 
 namespace sluice::core {
 
@@ -73,19 +77,108 @@ bool parse_json_pointer(const std::string& text, std::vector<DataPointers::Token
 
 namespace {
 
+// The power of ten of the first non-zero digit of a JSON number ("0.0012" -> -3, "12e5" -> 6),
+// the exponent saturated far beyond any double's range. For a number that is all zeros: -1.
+int64_t decimal_magnitude(std::string_view s) {
+  constexpr int64_t kCap = int64_t{1} << 40;
+  size_t i = s[0] == '-' ? 1 : 0;
+  int64_t int_digits = 0, position = 0, first = -1;  // position: digits so far, either side of '.'
+  for (; i < s.size() && s[i] >= '0' && s[i] <= '9'; ++i, ++position, ++int_digits)
+    if (first < 0 && s[i] != '0') first = position;
+  if (i < s.size() && s[i] == '.')
+    for (++i; i < s.size() && s[i] >= '0' && s[i] <= '9'; ++i, ++position)
+      if (first < 0 && s[i] != '0') first = position;
+  if (first < 0) return -1;
+  int64_t exponent = 0;
+  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
+    ++i;
+    const bool negative = i < s.size() && s[i] == '-';
+    if (i < s.size() && (s[i] == '-' || s[i] == '+')) ++i;
+    for (; i < s.size() && s[i] >= '0' && s[i] <= '9'; ++i)
+      exponent = std::min(kCap, exponent * 10 + (s[i] - '0'));
+    if (negative) exponent = -exponent;
+  }
+  return int_digits - 1 - first + exponent;
+}
+
 bool parse_number(std::string_view s, double* out) {
   if (s.empty()) return false;
   size_t digit = s[0] == '-' ? 1 : 0;
   if (digit >= s.size() || s[digit] < '0' || s[digit] > '9') return false;  // no inf, nan, +1
   auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
   if (end != s.data() + s.size()) return false;
-  if (ec == std::errc::result_out_of_range) {  // 1e400 is huge, 1e-400 is tiny
-    const size_t e = s.find_first_of("eE");
-    bool tiny = e != std::string_view::npos && e + 1 < s.size() && s[e + 1] == '-';
-    *out = tiny ? 0.0 : (s[0] == '-' ? -HUGE_VAL : HUGE_VAL);
+  if (ec == std::errc::result_out_of_range) {
+    // Beyond a double: 1e400 is huge; 1e-400, and 0.000...0001 written without an exponent, are
+    // below the smallest denormal and read as zero (from_chars leaves *out alone then).
+    const bool negative = s[0] == '-';
+    *out = decimal_magnitude(s) < 0 ? (negative ? -0.0 : 0.0) : (negative ? -HUGE_VAL : HUGE_VAL);
     return true;
   }
   return ec == std::errc();
+}
+
+// A number as the comparisons see it: an integer (what fits int64 or uint64) exactly, anything
+// else as a double. Two integers compare as integers (9007199254740993 is not 9007199254740992,
+// which two doubles would say it is); a double and anything compare as doubles.
+struct Number {
+  bool integer = false;
+  bool negative = false;   // integer: below zero (magnitude > 0)
+  uint64_t magnitude = 0;  // integer: its absolute value (2^63 for INT64_MIN)
+  double value = 0;        // always set
+
+  static Number of_integer(bool negative, uint64_t magnitude) {
+    Number n;
+    n.integer = true;
+    n.negative = negative && magnitude != 0;  // -0 is 0
+    n.magnitude = magnitude;
+    n.value = n.negative ? -static_cast<double>(magnitude) : static_cast<double>(magnitude);
+    return n;
+  }
+};
+
+// The number a JSON number's text (or a string that holds one) is, or false when it is none.
+bool parse_number(std::string_view s, Number* out) {
+  double d = 0;
+  if (!parse_number(s, &d)) return false;
+  if (s.find_first_of(".eE") == std::string_view::npos) {
+    const bool negative = s[0] == '-';
+    const std::string_view digits = s.substr(negative ? 1 : 0);
+    uint64_t magnitude = 0;
+    auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), magnitude);
+    if (ec == std::errc() && end == digits.data() + digits.size() &&
+        (!negative || magnitude <= (uint64_t{1} << 63))) {
+      *out = Number::of_integer(negative, magnitude);
+      return true;
+    }
+  }
+  *out = Number{};
+  out->value = d;
+  return true;
+}
+
+Number number_of(const nlohmann::json& j) {
+  if (j.is_number_unsigned()) return Number::of_integer(false, j.get<uint64_t>());
+  if (j.is_number_integer()) {
+    const int64_t i = j.get<int64_t>();
+    return Number::of_integer(
+        i < 0, i < 0 ? uint64_t{0} - static_cast<uint64_t>(i) : static_cast<uint64_t>(i));
+  }
+  Number n;
+  n.value = j.get<double>();
+  return n;
+}
+
+// <0, 0, >0 as a is below, equal to, above b; nullopt when they are unordered (a NaN).
+std::optional<int> compare(const Number& a, const Number& b) {
+  if (a.integer && b.integer) {
+    if (a.negative != b.negative) return a.negative ? -1 : 1;
+    if (a.magnitude == b.magnitude) return 0;
+    return (a.magnitude < b.magnitude) != a.negative ? -1 : 1;
+  }
+  if (a.value < b.value) return -1;
+  if (a.value > b.value) return 1;
+  if (a.value == b.value) return 0;
+  return std::nullopt;
 }
 
 // Per-thread scratch of the resolver (one event at a time per thread).
@@ -254,7 +347,7 @@ struct Op {
   GlobList globs;
   std::shared_ptr<const re2::RE2> re;
   nlohmann::json value;  // eq
-  double number = 0;     // gt, ge, lt, le
+  Number number;         // eq (when value is a number), gt, ge, lt, le
   bool flag = false;     // exists
 };
 
@@ -270,18 +363,19 @@ bool text_of(const FilterValue& v, std::string_view* out) {
   return true;
 }
 
-bool number_of(const FilterValue& v, double* out) {
-  if (v.kind == FilterValue::Kind::number) {
-    *out = v.number;
-    return true;
-  }
-  return v.kind == FilterValue::Kind::string && parse_number(v.text, out);
+// The value's number compared with the operator's: nullopt when the value is no number (nor a
+// string that holds one).
+std::optional<int> compare_number(const FilterValue& v, const Op& op) {
+  Number n;
+  if (v.kind != FilterValue::Kind::number && v.kind != FilterValue::Kind::string) return {};
+  if (!parse_number(v.text, &n)) return {};
+  return compare(n, op.number);
 }
 
 bool holds(const Op& op, const FilterValue& v) {
   using K = FilterValue::Kind;
   std::string_view text;
-  double n = 0;
+  std::optional<int> c;
   switch (op.kind) {
     case Op::exists:
       return (v.kind != K::missing) == op.flag;
@@ -293,18 +387,18 @@ bool holds(const Op& op, const FilterValue& v) {
     case Op::eq:
       if (op.value.is_string())
         return text_of(v, &text) && text == op.value.get_ref<const std::string&>();
-      if (op.value.is_number()) return number_of(v, &n) && n == op.value.get<double>();
+      if (op.value.is_number()) return (c = compare_number(v, op)) && *c == 0;
       if (op.value.is_boolean())
         return v.kind == K::boolean && (v.text == "true") == op.value.get<bool>();
       return v.kind == K::null;
     case Op::gt:
-      return number_of(v, &n) && n > op.number;
+      return (c = compare_number(v, op)) && *c > 0;
     case Op::ge:
-      return number_of(v, &n) && n >= op.number;
+      return (c = compare_number(v, op)) && *c >= 0;
     case Op::lt:
-      return number_of(v, &n) && n < op.number;
+      return (c = compare_number(v, op)) && *c < 0;
     case Op::le:
-      return number_of(v, &n) && n <= op.number;
+      return (c = compare_number(v, op)) && *c <= 0;
   }
   return false;
 }
@@ -494,10 +588,7 @@ class Compiler {
     if (c.is_string()) {
       out.push_back({glob({c.get<std::string>()})});
     } else if (scalar(c)) {
-      Op op;
-      op.kind = Op::eq;
-      op.value = c;
-      out.push_back({std::move(op)});
+      out.push_back({equals(c)});
     } else if (c.is_object()) {
       out.push_back(operators(c));
     } else if (c.empty()) {
@@ -512,10 +603,7 @@ class Compiler {
         } else if (item.is_object()) {
           out.push_back(operators(item));
         } else if (scalar(item)) {
-          Op op;
-          op.kind = Op::eq;
-          op.value = item;
-          out.push_back({std::move(op)});
+          out.push_back({equals(item)});
         } else {
           fail("expected a glob, a scalar or a mapping of operators, not a list");
         }
@@ -523,6 +611,14 @@ class Compiler {
       if (!globs.empty()) out.push_back({glob(globs)});
     }
     return out;
+  }
+
+  static Op equals(const nlohmann::json& value) {
+    Op op;
+    op.kind = Op::eq;
+    op.value = value;
+    if (value.is_number()) op.number = number_of(value);
+    return op;
   }
 
   static Op glob(const std::vector<std::string>& patterns) {
@@ -569,15 +665,14 @@ class Compiler {
           fail("expected a string, a number, true, false or null");
           continue;
         }
-        op.kind = Op::eq;
-        op.value = v;
+        op = equals(v);
       } else if (key == "gt" || key == "ge" || key == "lt" || key == "le") {
         if (!v.is_number()) {
           fail("expected a number");
           continue;
         }
         op.kind = key == "gt" ? Op::gt : key == "ge" ? Op::ge : key == "lt" ? Op::lt : Op::le;
-        op.number = v.get<double>();
+        op.number = number_of(v);
       } else if (key == "exists") {
         if (!v.is_boolean()) {
           fail("expected true or false");

@@ -235,6 +235,92 @@ routes:
         s.stop()
 
 
+def read_response(sock, timeout=30):
+    """The status code of one HTTP/1.1 response read from sock (its body skipped by
+    Content-Length), and whether the server then closed the connection; (None, True) when the
+    connection closed before a status line."""
+    sock.settimeout(timeout)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(4096)
+        if not chunk:
+            return None, True
+        data += chunk
+    head, body = data.split(b"\r\n\r\n", 1)
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ")[1])
+    length = 0
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        if name.strip().lower() == "content-length":
+            length = int(value.strip())
+    while len(body) < length:
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        body += chunk
+    closed = False
+    try:
+        sock.settimeout(10)
+        closed = sock.recv(4096) == b""
+    except socket.timeout:
+        pass
+    return status, closed
+
+
+def case_keepalive_after_stop(tmp):
+    port = free_port()
+    pipeline = write(tmp, "p.yaml", f"""version: 1
+admin: {{listen: "127.0.0.1:{port}"}}
+sources:
+  gen: {{plugin: generator, options: {{count: 100000000, rate: 0, template: hmc-os-message}}}}
+sinks:
+  out: {{plugin: null}}
+routes:
+  - {{from: gen, to: out}}
+""")
+    s = Proc([os.path.join(A.bin, "sluice"), "run", pipeline])
+    stalled = socket.socket()
+    stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    kept = socket.socket()
+    try:
+        check(poll(lambda: http_json(port, "/healthz") is not None, 60), "the admin server answers")
+        # A tap client that never reads: once its socket is full its stream cannot end, so
+        # stopping waits the grace for it, and the admin server still runs meanwhile.
+        stalled.connect(("127.0.0.1", port))
+        stalled.sendall(b"GET /tap?rate=100000 HTTP/1.1\r\nHost: x\r\n\r\n")
+        check(poll(lambda: (metric(port, 'sluice_tap_dropped_events_total{reason="slow_client"}')
+                            or 0) > 0, 120),
+              "the stalled client's stream is stuck (slow_client drops)")
+        # A connection kept alive from before the shutdown.
+        kept.connect(("127.0.0.1", port))
+        kept.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        status, closed = read_response(kept)
+        check(status == 200 and not closed, f"a keep-alive request is answered ({status})")
+        reader = tap(pipeline)
+        check(poll(lambda: any("connected" in l for l in reader.err), 30), "a tap client reads")
+        s.proc.send_signal(signal.SIGTERM)
+        check(reader.proc.wait(timeout=60) == 0 and
+              "the tap ended: sluice is stopping" in reader.errors(),
+              "the reading tap client got its end line")
+        # Stopping waits for the stalled stream now: a GET /tap on the kept connection must
+        # not start another stream (nobody would end it) but be refused.
+        kept.sendall(b"GET /tap HTTP/1.1\r\nHost: x\r\n\r\n")
+        status, closed = read_response(kept)
+        check(status == 503 and closed,
+              f"after shutdown began, a kept-alive connection's request gets 503 and the "
+              f"connection closes (status {status}, closed {closed})")
+        try:
+            rc = s.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            fail("sluice run did not stop")
+        check(rc == 0, f"sluice run stops (exit {rc})")
+    finally:
+        stalled.close()
+        kept.close()
+        s.stop()
+
+
 def case_reload_keeps(tmp):
     port = free_port()
     pipeline = two_sources(port, tmp)

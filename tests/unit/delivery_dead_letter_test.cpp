@@ -5,11 +5,15 @@
 
 #include <sluice/core/dead_letter.hpp>
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <string>
 #include <vector>
 
@@ -376,4 +380,37 @@ TEST_CASE("dead-letter file: moved away, the next dead letter starts a new file 
   struct stat st;
   REQUIRE(::stat(f.path.c_str(), &st) == 0);
   CHECK((st.st_mode & 07777) == 0600);
+}
+
+TEST_CASE("dead-letter file: a write waiting for a replay's lock holds up no reopen, no count") {
+  using namespace std::chrono_literals;
+  TempFile f;
+  DeadLetterFile writer(f.path.string());
+  writer.write(info("first"), std::vector<Event>{event("1", "t", std::nullopt)});
+  // What `sluice dlq replay` holds while it copies a large file.
+  const int replay = ::open(f.path.c_str(), O_RDONLY);
+  REQUIRE(replay >= 0);
+  REQUIRE(::flock(replay, LOCK_EX) == 0);
+  auto waiting = std::async(std::launch::async, [&] {
+    writer.write(info("second"), std::vector<Event>{event("2", "t", std::nullopt)});
+  });
+  CHECK(waiting.wait_for(300ms) == std::future_status::timeout);  // it waits for the lock
+  // Meanwhile a SIGHUP's reopen and the counters' reader return at once.
+  auto count = std::async(std::launch::async, [&] { return writer.events_written(); });
+  const bool counted = count.wait_for(5s) == std::future_status::ready;
+  auto reopen = std::async(std::launch::async, [&] { writer.reopen(); });
+  const bool reopened = reopen.wait_for(5s) == std::future_status::ready;
+  CHECK(counted);
+  CHECK(reopened);
+  ::flock(replay, LOCK_UN);
+  ::close(replay);
+  waiting.get();  // then the waiting write lands, nothing lost
+  reopen.get();
+  CHECK(count.get() == 1);
+  CHECK(writer.events_written() == 2);
+  const auto lines = lines_of(f.path);
+  REQUIRE(lines.size() == 2);
+  CHECK(nlohmann::json::parse(lines[1])["sink"] == "second");
+  writer.write(info("third"), std::vector<Event>{event("3", "t", std::nullopt)});
+  CHECK(lines_of(f.path).size() == 3);
 }

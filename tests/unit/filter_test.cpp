@@ -132,6 +132,74 @@ TEST_CASE("filter: numeric comparisons: numbers, and strings that hold a number"
   CHECK_FALSE(passes(R"({"data": {"/missing": {"lt": 100}}})"));
 }
 
+namespace {
+
+// An event whose data is `data` (JSON text).
+Event data_event(const std::string& data) {
+  Event e = hmc_event();
+  e.data = data;
+  return e;
+}
+
+}  // namespace
+
+TEST_CASE("filter: integers beyond 2^53 compare exactly, as integers") {
+  // 2^53 + 1 is no double: as doubles both sides would be 9007199254740992.
+  const Event e = data_event(R"({"n": 9007199254740993, "s": "9007199254740993",
+                                 "u": 18446744073709551615, "m": -9223372036854775808})");
+  CHECK(passes(R"({"data": {"/n": 9007199254740993}})", e));
+  CHECK_FALSE(passes(R"({"data": {"/n": 9007199254740992}})", e));
+  CHECK_FALSE(passes(R"({"data": {"/n": {"eq": 9007199254740994}}})", e));
+  CHECK_FALSE(passes(R"({"data": {"/s": {"eq": 9007199254740992}}})", e));  // a string too
+  CHECK(passes(R"({"data": {"/n": {"gt": 9007199254740992, "lt": 9007199254740994}}})", e));
+  CHECK_FALSE(passes(R"({"data": {"/n": {"le": 9007199254740992}}})", e));
+  CHECK(passes(R"({"data": {"/n": {"ge": 9007199254740993, "le": 9007199254740993}}})", e));
+  // uint64 and int64 at their ends, and their signs.
+  CHECK(passes(R"({"data": {"/u": 18446744073709551615}})", e));
+  CHECK_FALSE(passes(R"({"data": {"/u": {"lt": 18446744073709551615}}})", e));
+  CHECK(passes(R"({"data": {"/u": {"gt": 18446744073709551614}}})", e));
+  CHECK(passes(R"({"data": {"/m": -9223372036854775808}})", e));
+  CHECK(passes(R"({"data": {"/m": {"lt": -9223372036854775807}}})", e));
+  CHECK(passes(R"({"data": {"/m": {"lt": 0}}})", e));
+  CHECK_FALSE(passes(R"({"data": {"/u": {"lt": -1}}})", e));
+  // A double on either side: doubles, as before (1.0 is 1; -0 is 0).
+  CHECK(passes(R"({"data": {"/n": {"eq": 9007199254740992.0}}})", e));
+  CHECK(passes(R"({"data": {"/a": 1}})", data_event(R"({"a": 1.0})")));
+  CHECK(passes(R"({"data": {"/a": 0}})", data_event(R"({"a": -0})")));
+  CHECK(passes(R"({"data": {"/a": {"lt": 2}}})", data_event(R"({"a": 1.5})")));
+}
+
+TEST_CASE("filter: a number below the smallest double is zero, not infinity") {
+  // 1e-400 written out (no exponent), negative too; and as an exponent.
+  const std::string tiny = "0." + std::string(399, '0') + "1";
+  const Event e = data_event(R"({"t": )" + tiny + R"(, "n": -)" + tiny + R"(, "s": ")" + tiny +
+                             R"(", "x": 1e-400})");
+  for (const char* p : {"/t", "/n", "/s", "/x"}) {
+    CAPTURE(p);
+    const std::string at = std::string(R"({"data": {")") + p + R"(": )";
+    CHECK(passes(at + R"({"lt": 1e-300, "gt": -1e-300}}})", e));
+    CHECK(passes(at + "0}}", e));
+  }
+  // A huge one stays huge (in strings: the resolver's JSON reader refuses such numbers).
+  const Event h = data_event(R"({"e": "1e400", "w": "1)" + std::string(400, '0') + R"("})");
+  CHECK(passes(R"({"data": {"/e": {"gt": 1e300}}})", h));
+  CHECK(passes(R"({"data": {"/w": {"gt": 1e300}}})", h));
+  // Denormals are read as themselves: above zero, below the smallest normal double.
+  const std::string denormal = "0." + std::string(309, '0') + "1";  // 1e-310
+  const Event d = data_event(R"({"d": )" + denormal + R"(, "e": 5e-324})");
+  CHECK(passes(R"({"data": {"/d": {"gt": 0, "lt": 2.2250738585072014e-308}}})", d));
+  CHECK(passes(R"({"data": {"/e": {"gt": 0, "lt": 1e-323}}})", d));
+  // The resolver's own value of a tiny number is zero as well.
+  DataPointers p;
+  std::vector<sluice::core::DataPointers::Token> t;
+  std::string err;
+  REQUIRE(sluice::core::parse_json_pointer("/t", &t, &err));
+  const uint32_t i = p.add(t);
+  const auto& v = sluice::core::resolve_pointers(R"({"t": )" + tiny + "}", p);
+  CHECK(v[i].kind == FilterValue::Kind::number);
+  CHECK(v[i].number == 0.0);
+}
+
 TEST_CASE("filter: non-string values: numbers and booleans by their JSON text, null by eq") {
   CHECK(passes(R"({"data": {"/os-messages/0/severity": "4"}})"));  // glob on the number's text
   CHECK(passes(R"({"data": {"/os-messages/0/severity": {"regex": "^[3-5]$"}}})"));

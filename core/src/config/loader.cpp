@@ -46,7 +46,7 @@ std::string pointer(const Path& path) {
   std::string out;
   for (const auto& token : path) {
     out += '/';
-    out += config::pointer_token(token);
+    out += sluice::pointer_token(token);
   }
   return out;
 }
@@ -169,7 +169,7 @@ class Loader {
     std::string p;
     if (bad_.count(p)) return true;
     for (const auto& token : path) {
-      p += "/" + config::pointer_token(token);
+      p += "/" + sluice::pointer_token(token);
       if (bad_.count(p)) return true;
     }
     return false;

@@ -252,7 +252,7 @@ class Builder : public YAML::EventHandler {
   }
   std::string child_pointer() const {
     const Frame& top = stack_.back();
-    if (top.is_map) return top.pointer + "/" + pointer_token(top.key);
+    if (top.is_map) return top.pointer + "/" + sluice::pointer_token(top.key);
     return top.pointer + "/" + std::to_string(top.value.size());
   }
 
@@ -392,20 +392,6 @@ const char* tag_name(TaggedType type) {
       break;
   }
   return "!!str";
-}
-
-std::string pointer_token(const std::string& token) {
-  std::string out;
-  out.reserve(token.size());
-  for (char c : token) {
-    if (c == '~')
-      out += "~0";
-    else if (c == '/')
-      out += "~1";
-    else
-      out += c;
-  }
-  return out;
 }
 
 Mark YamlDocument::mark_of(const std::string& pointer, bool key) const {

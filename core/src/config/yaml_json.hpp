@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include <sluice/core/config.hpp>
+#include <sluice/option_problem.hpp>  // pointer_token
 
 namespace sluice::core::config {
 
@@ -55,8 +56,5 @@ const char* tag_name(TaggedType type);
 inline std::string json_text(const nlohmann::json& j) {
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
-
-// Escapes one reference token of a JSON pointer ("~" -> "~0", "/" -> "~1").
-std::string pointer_token(const std::string& token);
 
 }  // namespace sluice::core::config

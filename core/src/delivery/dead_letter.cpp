@@ -60,13 +60,16 @@ DeadLetterFile::DeadLetterFile(std::string path) : path_(std::move(path)) {
   open_locked();
 }
 
-DeadLetterFile::~DeadLetterFile() {
-  if (file_) std::fclose(file_);
+DeadLetterFile::~DeadLetterFile() = default;
+
+std::shared_ptr<std::FILE> DeadLetterFile::open_file() const {
+  std::lock_guard lock(mutex_);
+  return file_;
 }
 
 // Created 0600 whatever the umask, never through a link, and only in a directory no other user
 // can write to: a planted link must not make sluice append event data to another file.
-void DeadLetterFile::open_locked() {
+std::shared_ptr<std::FILE> DeadLetterFile::open_locked() {
   const size_t slash = path_.find_last_of('/');
   const std::string dir = slash == std::string::npos ? "."
                           : slash == 0               ? "/"
@@ -91,8 +94,8 @@ void DeadLetterFile::open_locked() {
     ::close(fd);
     throw std::runtime_error("dead-letter file " + path_ + ": cannot open: " + std::strerror(err));
   }
-  if (file_) std::fclose(file_);
-  file_ = f;
+  file_ = std::shared_ptr<std::FILE>(f, [](std::FILE* p) { std::fclose(p); });
+  return file_;
 }
 
 void DeadLetterFile::write(const DeadLetterInfo& info, const std::vector<Event>& events) {
@@ -135,18 +138,25 @@ void DeadLetterFile::write(const DeadLetterInfo& info, const sluice_event* event
     text += dead_letter_line(stamped, events[i]);
     text.push_back('\n');
   }
-  std::lock_guard lock(mutex_);
-  std::optional<FileLock> file_lock(std::in_place, ::fileno(file_));
+  // Writers queue here, not on mutex_: the wait for the file lock below (a replay copying a
+  // large file) holds up no reopen(), no events_written().
+  std::lock_guard writing(write_mutex_);
+  std::shared_ptr<std::FILE> file = open_file();
+  std::optional<FileLock> file_lock(std::in_place, ::fileno(file.get()));
   // A replay rewrote the file, or someone moved it away: append to what the path names now
   // (created afresh when nothing is there), as after a SIGHUP.
   // Checked again once locked: a replay may rename another copy over the path while this waits
   // for the lock of the file it just opened.
-  while (!names_same_file(path_, ::fileno(file_))) {
+  while (!names_same_file(path_, ::fileno(file.get()))) {
     file_lock.reset();
-    open_locked();
-    file_lock.emplace(::fileno(file_));
+    {
+      std::lock_guard lock(mutex_);
+      file = open_locked();
+    }
+    file_lock.emplace(::fileno(file.get()));
   }
-  if (std::fwrite(text.data(), 1, text.size(), file_) != text.size() || std::fflush(file_) != 0)
+  if (std::fwrite(text.data(), 1, text.size(), file.get()) != text.size() ||
+      std::fflush(file.get()) != 0)
     throw std::runtime_error("dead-letter file " + path_ +
                              ": write failed: " + std::strerror(errno));
   written_ += count;
@@ -158,8 +168,7 @@ void DeadLetterFile::reopen() {
 }
 
 uint64_t DeadLetterFile::events_written() const {
-  std::lock_guard lock(mutex_);
-  return written_;
+  return written_.load();
 }
 
 int64_t parse_rfc3339(std::string_view text) {

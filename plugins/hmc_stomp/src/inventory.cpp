@@ -46,13 +46,32 @@ std::optional<Inventory::Names> Inventory::names_for(std::string_view object_uri
   return lookup(it->second);
 }
 
-void Inventory::set_cpc(const std::string& uri, const std::string& name) {
-  objects_[uri] = Entry{name, {}, true};
+const std::string& Inventory::newest_name(const std::string& uri, const std::string& name,
+                                          uint64_t since) const {
+  auto r = renamed_.find(uri);
+  return r != renamed_.end() && r->second.generation > since ? r->second.name : name;
+}
+
+void Inventory::adopt_objects(Inventory&& other, uint64_t since) {
+  objects_ = std::move(other.objects_);
+  for (auto r = renamed_.begin(); r != renamed_.end();) {
+    if (r->second.generation <= since) {  // the listing saw it: nothing left to keep
+      r = renamed_.erase(r);
+      continue;
+    }
+    if (auto o = objects_.find(std::string_view(r->first)); o != objects_.end())
+      o->second.name = r->second.name;
+    ++r;
+  }
+}
+
+void Inventory::set_cpc(const std::string& uri, const std::string& name, uint64_t since) {
+  objects_[uri] = Entry{newest_name(uri, name, since), {}, true};
 }
 
 void Inventory::set_member(const std::string& uri, const std::string& name,
-                           const std::string& cpc_uri) {
-  objects_[uri] = Entry{name, cpc_uri, false};
+                           const std::string& cpc_uri, uint64_t since) {
+  objects_[uri] = Entry{newest_name(uri, name, since), cpc_uri, false};
 }
 
 void Inventory::remove(std::string_view uri) {
@@ -61,12 +80,28 @@ void Inventory::remove(std::string_view uri) {
   const bool cpc = it->second.is_cpc;
   const std::string key = it->first;
   objects_.erase(it);
+  renamed_.erase(key);
   if (!cpc) return;
-  for (auto m = objects_.begin(); m != objects_.end();)
-    m = m->second.cpc_uri == key ? objects_.erase(m) : std::next(m);
+  for (auto m = objects_.begin(); m != objects_.end();) {
+    if (m->second.cpc_uri != key) {
+      ++m;
+      continue;
+    }
+    renamed_.erase(m->first);
+    m = objects_.erase(m);
+  }
 }
 
 bool Inventory::rename(std::string_view uri, const std::string& name) {
+  // Renames of objects never known only matter to a listing in flight; an HMC that names
+  // endless made-up URIs must not grow this without bound.
+  constexpr size_t kMaxRenamed = 65536;
+  if (renamed_.size() >= kMaxRenamed)
+    for (auto r = renamed_.begin(); r != renamed_.end();)
+      r = objects_.count(r->first) ? std::next(r) : renamed_.erase(r);
+  Renamed& r = renamed_[std::string(uri)];
+  r.generation = ++generation_;
+  r.name = name;
   auto it = objects_.find(uri);
   if (it == objects_.end()) return false;
   it->second.name = name;

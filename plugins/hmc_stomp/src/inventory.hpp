@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
@@ -40,21 +41,36 @@ class Inventory {
   bool knows(std::string_view uri) const { return objects_.find(uri) != objects_.end(); }
   size_t size() const { return objects_.size(); }
   // Forgets every object (a new HMC, or a new session's inventory); channels stay.
-  void clear() { objects_.clear(); }
-  // Takes other's objects in place of its own (a fresh listing); channels stay.
-  void adopt_objects(Inventory&& other) { objects_ = std::move(other.objects_); }
+  void clear() {
+    objects_.clear();
+    renamed_.clear();
+  }
+
+  // The WS API answers a listing or a lookup as of its request, while notifications keep
+  // arriving: a rename notified while a request was in flight is newer than its answer. So a
+  // listing or a lookup notes generation() before its first request and passes it along with
+  // what it read (`since`); a name a notification set after that point wins over the answer's.
+  static constexpr uint64_t kNoRequest = ~uint64_t{0};  // `since` of a name known to be current
+  uint64_t generation() const { return generation_; }
+
+  // Takes other's objects in place of its own (a fresh listing whose first request went out at
+  // generation `since`), keeping the names renames gave them since then; channels stay.
+  void adopt_objects(Inventory&& other, uint64_t since);
   // The OS message channel topic `topic` (without /topic/) is object_uri's.
   void set_channel(const std::string& topic, const std::string& object_uri) {
     channels_["/topic/" + topic] = object_uri;
   }
   void clear_channels() { channels_.clear(); }
 
-  void set_cpc(const std::string& uri, const std::string& name);
+  // `since`: as for adopt_objects (a lookup's answer); a rename notified later keeps its name.
+  void set_cpc(const std::string& uri, const std::string& name, uint64_t since = kNoRequest);
   // A partition or an LPAR of the CPC cpc_uri.
-  void set_member(const std::string& uri, const std::string& name, const std::string& cpc_uri);
+  void set_member(const std::string& uri, const std::string& name, const std::string& cpc_uri,
+                  uint64_t since = kNoRequest);
   // inventory-change remove: the object; for a CPC its partitions and LPARs too.
   void remove(std::string_view uri);
-  // property-change of `name`; false when the URI is not known.
+  // property-change of `name`; false when the URI is not known (the new name is still kept for
+  // a listing or lookup in flight: see generation()).
   bool rename(std::string_view uri, const std::string& name);
 
   // Readers of the WS API's answers (defensive: entries without a string name and object-uri
@@ -80,7 +96,19 @@ class Inventory {
     using is_transparent = void;
     size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
+  // The name a rename gave `uri` if one was notified after generation `since`, else `name`.
+  const std::string& newest_name(const std::string& uri, const std::string& name,
+                                 uint64_t since) const;
+
   std::unordered_map<std::string, Entry, Hash, std::equal_to<>> objects_;
+  // The last rename of each URI: its generation and the name. One entry per renamed object
+  // (removed with it), so it grows no more than the inventory.
+  struct Renamed {
+    uint64_t generation = 0;
+    std::string name;
+  };
+  std::unordered_map<std::string, Renamed, Hash, std::equal_to<>> renamed_;
+  uint64_t generation_ = 0;
   std::unordered_map<std::string, std::string, Hash, std::equal_to<>> channels_;  // dest -> uri
 };
 

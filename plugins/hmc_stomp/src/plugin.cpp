@@ -753,9 +753,10 @@ class HmcSource final : public sluice::Source, public StompConnection::Listener 
       sluice::hmc::Inventory fresh;
       bool failed = false;
       try {
+        const uint64_t since = inventory_.generation();  // renames after it beat the listing
         const size_t requests = co_await api_->load_inventory(fresh);
         if (gone()) co_return;
-        inventory_.adopt_objects(std::move(fresh));
+        inventory_.adopt_objects(std::move(fresh), since);
         host().info("names: " + std::to_string(inventory_.size()) +
                     " CPC(s), partition(s) and LPAR(s) listed in " + std::to_string(requests) +
                     " WS API request(s)");

@@ -260,20 +260,21 @@ asio::awaitable<size_t> WsApi::load_inventory(Inventory& inv) {
 asio::awaitable<void> WsApi::resolve_object(Inventory& inv, std::string uri) {
   const ObjectKind kind = object_kind(uri);
   if (kind == ObjectKind::other) co_return;
+  const uint64_t since = inv.generation();  // a rename notified meanwhile is newer than the GET
   ApiResponse r = co_await request(http::verb::get, uri, std::nullopt);
   const std::string name = answers::string_member(r.body, "name");
   if (name.empty()) throw ApiError("WS API GET " + uri + ": answer without name");
   if (kind == ObjectKind::cpc) {
-    inv.set_cpc(uri, name);
+    inv.set_cpc(uri, name, since);
     co_return;
   }
   const std::string parent = answers::string_member(r.body, "parent");
   if (object_kind(parent) == ObjectKind::cpc && !inv.knows(parent)) {
     ApiResponse c = co_await request(http::verb::get, parent, std::nullopt);
     const std::string cpc_name = answers::string_member(c.body, "name");
-    if (!cpc_name.empty()) inv.set_cpc(parent, cpc_name);
+    if (!cpc_name.empty()) inv.set_cpc(parent, cpc_name, since);
   }
-  inv.set_member(uri, name, object_kind(parent) == ObjectKind::cpc ? parent : std::string());
+  inv.set_member(uri, name, object_kind(parent) == ObjectKind::cpc ? parent : std::string(), since);
 }
 
 }  // namespace sluice::hmc

@@ -4,7 +4,11 @@
 
 #include <sluice/fakes/hmc.hpp>
 
+#include <unistd.h>
+
+#include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <iostream>
 #include <string>
@@ -39,6 +43,48 @@ bool wait_until(Pred p, std::chrono::milliseconds timeout = std::chrono::seconds
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
 }
+
+// A started fake HMC with `scenario` (plain STOMP, the WS API on HTTPS with a certificate for
+// 127.0.0.1) and the CA file that trusts it (removed with it), as the plugin's peer for the
+// tests that log on as sysprog/secret: options() reach it, count() reads its WS API record.
+struct FakeHmcPeer {
+  hmc::FakeHmc fake;
+  std::string ca_file;
+  FakeHmcPeer(nlohmann::json scenario, const std::string& name)
+      : fake([&] {
+          hmc::Options o = fake_options(std::move(scenario));
+          o.certificate = sluice::tls::generate_self_signed({"127.0.0.1"});
+          return o;
+        }()) {
+    static std::atomic<int> serial{0};
+    fake.start();
+    ca_file = "/tmp/hmc_stomp_" + name + "_" + std::to_string(getpid()) + "_" +
+              std::to_string(serial++) + ".pem";
+    fake.write_ca(ca_file);
+  }
+  ~FakeHmcPeer() { std::remove(ca_file.c_str()); }
+  FakeHmcPeer(const FakeHmcPeer&) = delete;
+  FakeHmcPeer& operator=(const FakeHmcPeer&) = delete;
+
+  nlohmann::json options() const {
+    return nlohmann::json{{"host", "127.0.0.1"},
+                          {"stomp_port", fake.stomp_port()},
+                          {"api_port", fake.api_port()},
+                          {"transport", "tcp"},
+                          {"tls", {{"ca_file", ca_file}}},
+                          {"userid", "sysprog"},
+                          {"password", "secret"},
+                          {"heartbeat", {{"send", 0}, {"receive", 0}}},
+                          {"reconnect", {{"initial", 20}, {"max", 200}}}};
+  }
+  // How many WS API requests `method target` the fake answered.
+  int count(const std::string& method, const std::string& target) const {
+    int n = 0;
+    for (const auto& c : fake.api_calls())
+      n += c.method == method && c.target == target;
+    return n;
+  }
+};
 
 // A notification on `topic` with the broker's numbering replaced: message-id `id` and
 // session-sequence-nr `seq`, as a test that checks exact ids and gaps wants them.

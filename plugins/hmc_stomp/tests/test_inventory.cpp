@@ -166,9 +166,47 @@ TEST_CASE("rename, remove, adopt") {
   // A fresh listing replaces every object.
   Inventory fresh;
   fresh.set_cpc("/api/cpcs/c7", "CPC7");
-  inv.adopt_objects(std::move(fresh));
+  inv.adopt_objects(std::move(fresh), inv.generation());
   CHECK(inv.size() == 1);
   CHECK(inv.lookup("/api/cpcs/c7")->cpc == "CPC7");
+}
+
+TEST_CASE("a rename notified while a listing or lookup was in flight beats its older answer") {
+  Inventory inv = two_cpcs();
+  // A listing starts; LINUX01 is renamed (known: applied at once), and so is ZOS1's CPC after
+  // the listing's answers were read; a CPC renamed before the listing started is listed as is.
+  CHECK(inv.rename("/api/cpcs/c2", "CPC2X"));
+  const uint64_t since = inv.generation();
+  Inventory fresh = two_cpcs();  // the answers, as of the requests: the old names
+  CHECK(inv.rename("/api/partitions/p1", "LINUX09"));
+  // Not known yet (added while the listing ran): kept for the listing all the same.
+  CHECK_FALSE(inv.rename("/api/logical-partitions/l7", "ZOS7"));
+  fresh.set_member("/api/logical-partitions/l7", "ZOS7-OLD", "/api/cpcs/c2");
+  inv.adopt_objects(std::move(fresh), since);
+  CHECK(inv.lookup("/api/partitions/p1")->partition == "LINUX09");
+  CHECK(inv.lookup("/api/logical-partitions/l7")->partition == "ZOS7");
+  CHECK(inv.lookup("/api/cpcs/c2")->cpc == "CPC2");  // the listing is newer than that rename
+  // The next listing starts after those renames: its answers win.
+  const uint64_t next = inv.generation();
+  Inventory again = two_cpcs();
+  inv.adopt_objects(std::move(again), next);
+  CHECK(inv.lookup("/api/partitions/p1")->partition == "LINUX01");
+
+  // A lookup (Get Properties) in flight: a rename meanwhile keeps its name, for a CPC too.
+  const uint64_t asked = inv.generation();
+  CHECK(inv.rename("/api/partitions/p1", "LINUX10"));
+  CHECK(inv.rename("/api/cpcs/c1", "CPC1-NEW"));
+  inv.set_cpc("/api/cpcs/c1", "CPC1", asked);
+  inv.set_member("/api/partitions/p1", "LINUX01", "/api/cpcs/c1", asked);
+  CHECK(inv.lookup("/api/partitions/p1")->partition == "LINUX10");
+  CHECK(inv.lookup("/api/partitions/p1")->cpc == "CPC1-NEW");
+  // A lookup that started after the rename: its answer is the name now.
+  inv.set_member("/api/partitions/p1", "LINUX11", "/api/cpcs/c1", inv.generation());
+  CHECK(inv.lookup("/api/partitions/p1")->partition == "LINUX11");
+  // A removed object's rename is forgotten with it: added again later, the answer counts.
+  inv.remove("/api/cpcs/c1");
+  inv.set_member("/api/partitions/p1", "LINUX12", "/api/cpcs/c1", asked);
+  CHECK(inv.lookup("/api/partitions/p1")->partition == "LINUX12");
 }
 
 TEST_CASE("answers of the wrong shape are skipped, never thrown") {

@@ -40,36 +40,12 @@ json scenario() {
           {"stomp", {{"heart_beat", {0, 0}}}}};
 }
 
-struct Peers {
-  hmc::FakeHmc fake;
-  std::string ca_file;
-  Peers()
-      : fake([] {
-          hmc::Options o = test::fake_options(scenario());
-          o.certificate = sluice::tls::generate_self_signed({"127.0.0.1"});
-          return o;
-        }()) {
-    fake.start();
-    ca_file = "/tmp/hmc_stomp_names_" + std::to_string(getpid()) + ".pem";
-    fake.write_ca(ca_file);
-  }
+struct Peers : test::FakeHmcPeer {
+  Peers() : FakeHmcPeer(scenario(), "names") {}
   json options() const {
-    return json{{"host", "127.0.0.1"},
-                {"stomp_port", fake.stomp_port()},
-                {"api_port", fake.api_port()},
-                {"transport", "tcp"},
-                {"tls", {{"ca_file", ca_file}}},
-                {"userid", "sysprog"},
-                {"password", "secret"},
-                {"topic_types", {"object-notification"}},
-                {"heartbeat", {{"send", 0}, {"receive", 0}}},
-                {"reconnect", {{"initial", 20}, {"max", 200}}}};
-  }
-  int count(const std::string& method, const std::string& target) const {
-    int n = 0;
-    for (const auto& c : fake.api_calls())
-      n += c.method == method && c.target == target;
-    return n;
+    json o = FakeHmcPeer::options();
+    o["topic_types"] = {"object-notification"};
+    return o;
   }
   // A status-change about `uri` with message-id `id`.
   void publish(const std::string& uri, const std::string& id,
@@ -216,6 +192,44 @@ TEST_CASE("renamed, added and removed objects: the inventory follows the notific
       check_names(e, "CPC2", "ZOS2");
   p.publish("/api/logical-partitions/l2", "removed");
   check_names(event(h, "removed"), std::nullopt, std::nullopt);
+  inst.stop();
+}
+
+TEST_CASE("a rename notified while the listing is in flight beats the listing's older name") {
+  Peers p;
+  Harness h(HMC_STOMP_SO);
+  auto& inst = h.create(p.options().dump());
+  start(h, inst, p);
+  auto listings = [&] {
+    size_t n = 0;
+    for (const auto& l : h.logs())
+      n += l.message.find("names: 5 CPC(s), partition(s)") != std::string::npos;
+    return n;
+  };
+  // The next listing's answer about CPC1's partitions is held back 3 s (as of its request);
+  // an expired session makes sluice log on again and list again, with the old names known.
+  p.fake.fault({{"fault", "api-delay"}, {"match", "/api/cpcs/c1/partitions"}, {"duration", "3s"}});
+  p.fake.fault({{"fault", "expire-session"}});
+  REQUIRE(p.fake.wait_idle(std::chrono::seconds(10)));
+  REQUIRE(wait_until([&] { return p.count("GET", "/api/cpcs/c1/partitions") == 2; }));
+  REQUIRE(wait_until([&] {
+    const auto st = p.fake.stats();
+    return st.stomp_connects >= 2 && st.subscriptions >= 1;
+  }));
+  // Renamed while that answer (LINUX01) waits: the notification comes first.
+  p.fake.inventory(
+      {{"inventory", "rename"}, {"cpc", "CPC1"}, {"partition", "LINUX01"}, {"to", "LINUX09"}});
+  REQUIRE(h.wait_until([](const std::vector<sluice::Event>& events) {
+    for (const auto& e : events)
+      if (e.type == "hmc.property-change") return true;
+    return false;
+  }));
+  CHECK_MESSAGE(listings() == 1, "the listing ended before the rename: the race was not staged");
+  REQUIRE(wait_until([&] { return listings() == 2; }));
+  // The listing's older name does not undo the rename.
+  p.publish("/api/partitions/p1", "after-listing");
+  check_names(event(h, "after-listing"), "CPC1", "LINUX09");
+  CHECK(p.count("GET", "/api/partitions/p1") == 0);  // known: no lookup needed
   inst.stop();
 }
 

@@ -40,41 +40,13 @@ nlohmann::json scenario(bool mfa) {
           {"stomp", {{"heart_beat", {0, 0}}}}};
 }
 
-struct Peers {
-  hmc::FakeHmc fake;
-  std::string ca_file;
-  explicit Peers(bool mfa = false)
-      : fake([&] {
-          hmc::Options o = test::fake_options(scenario(mfa));
-          o.certificate = sluice::tls::generate_self_signed({"127.0.0.1"});
-          return o;
-        }()) {
-    fake.start();
-    ca_file = "/tmp/hmc_stomp_wsapi_" + std::to_string(getpid()) + ".pem";
-    fake.write_ca(ca_file);
-  }
-  json options() const {
-    return json{{"host", "127.0.0.1"},
-                {"stomp_port", fake.stomp_port()},
-                {"api_port", fake.api_port()},
-                {"transport", "tcp"},
-                {"tls", {{"ca_file", ca_file}}},
-                {"userid", "sysprog"},
-                {"password", "secret"},
-                {"heartbeat", {{"send", 0}, {"receive", 0}}},
-                {"reconnect", {{"initial", 20}, {"max", 200}}}};
-  }
+struct Peers : test::FakeHmcPeer {
+  explicit Peers(bool mfa = false) : FakeHmcPeer(scenario(mfa), "wsapi") {}
   bool wait_live_subscriptions(uint64_t n) const {
     return wait_until([&] { return fake.stats().subscriptions == n; });
   }
   bool wait_connections(uint64_t n) const {
     return wait_until([&] { return fake.stats().stomp_accepted >= n; });
-  }
-  int count(const std::string& method, const std::string& target) const {
-    int n = 0;
-    for (const auto& c : fake.api_calls())
-      n += c.method == method && c.target == target;
-    return n;
   }
 };
 

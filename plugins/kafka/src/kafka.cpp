@@ -3,8 +3,8 @@
 // report answers its own event (plugin API 1.1 per-event results). See README.md for the
 // options.
 #include "kafka_util.hpp"
-#include "webhook_util.hpp"  // pointer_token, as the webhook's options use it
 
+#include <sluice/option_problem.hpp>
 #include <sluice/sdk.hpp>
 #include <sluice/tls.hpp>
 #include <sluice/units.hpp>
@@ -160,7 +160,7 @@ struct Config {
           c.tls ? "/tls" : "/sasl");
     if (auto p = o.find("properties"); p != o.end() && p->is_object())
       for (const auto& [name, v] : p->items()) {
-        const std::string at = "/properties/" + webhook::pointer_token(name);
+        const std::string at = "/properties/" + pointer_token(name);
         if (name == "dr_cb" || name == "dr_msg_cb" || name == "opaque" || name == "error_cb" ||
             name == "log_cb" || name == "log.queue")
           fail(at, option_name(at) + ": the sink sets this itself");

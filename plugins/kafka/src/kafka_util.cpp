@@ -1,8 +1,7 @@
 #include "kafka_util.hpp"
 
-#include "webhook_util.hpp"  // expand_template: the header templates' syntax, shared
-
 #include <sluice/event.hpp>
+#include <sluice/event_template.hpp>
 #include <sluice/format.hpp>
 
 namespace sluice::kafka {
@@ -11,8 +10,8 @@ Record make_record(const sluice_event& event, Mode mode, std::string_view topic_
                    std::string_view key_template) {
   EventRef e(event);
   Record r;
-  r.topic = webhook::expand_template(topic_template, event);
-  std::string key = webhook::expand_template(key_template, event);
+  r.topic = expand_template(topic_template, event);
+  std::string key = expand_template(key_template, event);
   if (!key.empty()) r.key = std::move(key);
   if (mode == Mode::structured) {
     r.headers.emplace_back("content-type", "application/cloudevents+json; charset=UTF-8");

@@ -659,7 +659,7 @@ const char* options_schema() {
       "items": {"type": "object", "additionalProperties": false, "required": ["type"], "properties": {
         "type": {"type": "string"}, "severity": {"type": "string"}, "facility": {"type": "string"}}}},
     "body": {"type": "string", "enum": ["json", "text"], "default": "json", "description": "MSG: the event as JSON, or text (template, else the data's text)"},
-    "template": {"type": "string", "description": "body: text: {id} {source} {type} {subject} {time} {data}"},
+    "template": {"type": "string", "description": "body: text: {id} {source} {type} {subject} {attr:NAME} {time} {data}"},
     "utf8_bom": {"type": "boolean", "default": true, "description": "start a MSG that is not ASCII with the UTF-8 BOM (RFC 5424 6.4)"},
     "relp_window": {"type": "integer", "minimum": 1, "maximum": 65535, "description": "relp: messages in flight without acknowledgement (default 128)"}
   }

@@ -1,6 +1,7 @@
 #include "syslog_format.hpp"
 
 #include <sluice/event.hpp>
+#include <sluice/event_template.hpp>
 #include <sluice/format.hpp>
 
 #include <fnmatch.h>
@@ -182,37 +183,15 @@ std::string timestamp(int64_t time_unix_ns) {
 }
 
 std::string expand_template(std::string_view text, const sluice_event& event) {
-  EventRef e(event);
-  std::string out;
-  for (size_t i = 0; i < text.size();) {
-    if (text[i] == '{') {
-      const size_t close = text.find('}', i);
-      if (close != text.npos) {
-        const std::string_view name = text.substr(i + 1, close - i - 1);
-        bool known = true;
-        if (name == "id")
-          out += e.id();
-        else if (name == "source")
-          out += e.source();
-        else if (name == "type")
-          out += e.type();
-        else if (name == "subject")
-          out += e.subject();
-        else if (name == "time")
-          out += timestamp(e.time_unix_ns());
-        else if (name == "data")
-          out += data_text(event);
-        else
-          known = false;
-        if (known) {
-          i = close + 1;
-          continue;
-        }
-      }
-    }
-    out.push_back(text[i++]);
-  }
-  return out;
+  return sluice::expand_template(text, event, [&](std::string_view name, std::string& out) {
+    if (name == "time")
+      out += timestamp(EventRef(event).time_unix_ns());
+    else if (name == "data")
+      out += data_text(event);
+    else
+      return false;
+    return true;
+  });
 }
 
 std::optional<Formatted> format_message(const FormatOptions& o, const sluice_event& event,

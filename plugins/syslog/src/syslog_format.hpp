@@ -51,8 +51,9 @@ struct LevelRule {
   int facility = 1;
 };
 
-// A {placeholder} template for text bodies: {id} {source} {type} {subject} {time} {data}
-// ({data}: the data's text, see data_text). Other text, braces included, stays as it is.
+// A {placeholder} template for text bodies: the SDK's (sluice/event_template.hpp: {id} {source}
+// {type} {subject} {attr:NAME}) plus {time} (RFC 3339, UTC) and {data} (the data's text, see
+// data_text). Other text, braces included, stays as it is.
 std::string expand_template(std::string_view text, const sluice_event& event);
 
 // The data as text: a JSON string's value (unescaped), null as "", anything else as its JSON.

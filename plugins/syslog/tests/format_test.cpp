@@ -137,6 +137,16 @@ TEST_CASE("text bodies: the data's text, a template; JSON bodies: the event") {
   CHECK(format(o, e).find(R"("id":"1")") != std::string::npos);
 }
 
+TEST_CASE("text templates: the SDK's {attr:NAME} and the syslog sink's {time}") {
+  FormatOptions o = text_options();
+  o.sd_id = "";
+  auto e = event("1", "t", std::nullopt, std::nullopt);
+  e.time_unix_ns = 0;
+  e.attribute("cpc-name", "CPC1");
+  o.text_template = "{attr:cpc-name}/{attr:lpar} at {time}";
+  CHECK(format(o, e) == "<13>1 - host1 sluice - t - CPC1/ at -");
+}
+
 TEST_CASE("a MSG with non-ASCII text starts with the BOM; invalid UTF-8 is repaired") {
   FormatOptions o = text_options();
   o.sd_id = "";

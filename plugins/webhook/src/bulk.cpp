@@ -1,6 +1,7 @@
 #include "bulk.hpp"
 
 #include <sluice/event.hpp>
+#include <sluice/event_template.hpp>
 #include <sluice/format.hpp>
 
 #include <nlohmann/json.hpp>

@@ -5,10 +5,12 @@
 #include "bulk.hpp"
 #include "webhook_util.hpp"
 
+#include <sluice/event_template.hpp>
 #include <sluice/format.hpp>
 #include <sluice/http_read.hpp>
 #include <sluice/net/io_pool.hpp>
 #include <sluice/net/stream.hpp>
+#include <sluice/option_problem.hpp>
 #include <sluice/sdk.hpp>
 #include <sluice/tls.hpp>
 #include <sluice/units.hpp>

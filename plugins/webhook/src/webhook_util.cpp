@@ -283,52 +283,6 @@ bool is_header_name(std::string_view name) {
   return true;
 }
 
-std::string pointer_token(std::string_view key) {
-  std::string out;
-  for (char ch : key) {
-    if (ch == '~')
-      out += "~0";
-    else if (ch == '/')
-      out += "~1";
-    else
-      out += ch;
-  }
-  return out;
-}
-
-std::string expand_template(std::string_view text, const sluice_event& event) {
-  EventRef e(event);
-  std::string out;
-  out.reserve(text.size());
-  size_t i = 0;
-  while (i < text.size()) {
-    if (text[i] == '{') {
-      const size_t close = text.find('}', i);
-      if (close != std::string_view::npos) {
-        const std::string_view name = text.substr(i + 1, close - i - 1);
-        std::optional<std::string_view> value;
-        if (name == "type")
-          value = e.type();
-        else if (name == "source")
-          value = e.source();
-        else if (name == "subject")
-          value = e.subject();
-        else if (name == "id")
-          value = e.id();
-        else if (name.substr(0, 5) == "attr:")
-          value = e.attribute(name.substr(5)).value_or(std::string_view());
-        if (value) {
-          out.append(*value);
-          i = close + 1;
-          continue;
-        }
-      }
-    }
-    out.push_back(text[i++]);
-  }
-  return out;
-}
-
 std::string base64(std::string_view data) {
   std::string out;
   out.resize(4 * ((data.size() + 2) / 3) + 1);

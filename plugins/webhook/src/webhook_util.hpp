@@ -43,15 +43,6 @@ std::string sign_v1(std::string_view secret, std::string_view timestamp, std::st
 // 16 bytes of SHA-256 over "source\nid\n" of each event, in hex (32 characters).
 std::string idempotency_key(const sluice_event* events, size_t count);
 
-// Replaces {type}, {source}, {subject}, {id} with the event's fields and {attr:NAME} with the value
-// of the event's attribute NAME ({subject} and a missing attribute are empty); other text,
-// including other braces, stays as it is.
-std::string expand_template(std::string_view text, const sluice_event& event);
-
-// One reference token of an RFC 6901 JSON pointer: '~' as "~0", '/' as "~1" (for check_options'
-// pointers to a key of a free-form mapping: headers, status_map, kafka's properties).
-std::string pointer_token(std::string_view key);
-
 // Why `value` cannot be an HTTP header value, or nullopt when it can: it must hold no control
 // character (0x00-0x1F, 0x7F; CR and LF would end the header and inject others).
 std::optional<std::string> header_value_problem(std::string_view value);

@@ -1,5 +1,5 @@
-// The webhook sink's helpers without a network: URLs, Retry-After, gzip, signature, keys,
-// templates.
+// The webhook sink's helpers without a network: URLs, Retry-After, gzip, signature, keys, the
+// bulk bodies (the templates themselves are the SDK's: tests/unit/event_template_test.cpp).
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
@@ -102,33 +102,6 @@ TEST_CASE("idempotency_key depends only on (source, id) of the events") {
   CHECK(k == idempotency_key(va2.data(), 1));
   CHECK(k != idempotency_key(vab.data(), 2));
   CHECK(idempotency_key(vab.data(), 2) != idempotency_key(vba.data(), 2));
-}
-
-TEST_CASE("expand_template replaces the four names and leaves the rest") {
-  sluice::Event e;
-  e.id = "42";
-  e.source = "hmc://h1";
-  e.type = "hmc.os-message";
-  e.subject = "/api/lpars/x";
-  const std::vector<sluice::Event> ev{e};
-  sluice::EventViews v(ev);
-  CHECK(expand_template("{type}|{source}|{subject}|{id}|{other}|{", v.data()[0]) ==
-        "hmc.os-message|hmc://h1|/api/lpars/x|42|{other}|{");
-  e.subject.reset();
-  const std::vector<sluice::Event> ew{e};
-  sluice::EventViews w(ew);
-  CHECK(expand_template("s={subject}", w.data()[0]) == "s=");
-}
-
-TEST_CASE("expand_template: {attr:NAME} is the attribute's value, empty when the event has none") {
-  sluice::Event e;
-  e.id = "1";
-  e.source = "s";
-  e.type = "t";
-  e.attribute("cpc-name", "CPC1");
-  const std::vector<sluice::Event> ev{e};
-  sluice::EventViews v(ev);
-  CHECK(expand_template("{attr:cpc-name}/{attr:lpar}/{attr:}", v.data()[0]) == "CPC1//");
 }
 
 namespace {

@@ -5,6 +5,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <vector>
 
@@ -36,6 +37,22 @@ inline std::string option_name(const std::string& pointer) {
     }
   }
   return name;
+}
+
+// One reference token of a pointer (RFC 6901): '~' as "~0", '/' as "~1". For the pointer to a key
+// of a free-form mapping (a webhook's headers, kafka's properties): "/headers/" + pointer_token(k).
+inline std::string pointer_token(std::string_view key) {
+  std::string out;
+  out.reserve(key.size());
+  for (char ch : key) {
+    if (ch == '~')
+      out += "~0";
+    else if (ch == '/')
+      out += "~1";
+    else
+      out += ch;
+  }
+  return out;
 }
 
 // Reads one option with read(), which throws a std::exception for a bad value: on failure

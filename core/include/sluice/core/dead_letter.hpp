@@ -10,10 +10,12 @@
 #include <sluice/event.hpp>
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <cstdio>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -34,6 +36,11 @@ struct DeadLetterInfo {
 
 // Appends to one dead-letter file. Thread-safe; every write() is flushed to the kernel before it
 // returns, so a crash right after does not lose it.
+//
+// A write waits for the file's lock while `sluice dlq replay` (or remove) copies the file, which
+// takes as long as the copy: only the next writes wait with it (they queue on their own mutex).
+// reopen(), events_written() and path() never wait for the file lock: a SIGHUP (every sink's
+// reopen, on the thread that handles signals) goes on while a sink's dead letter waits.
 class DeadLetterFile {
  public:
   // Opens (creating) the file for appending; throws std::runtime_error when it cannot.
@@ -54,13 +61,16 @@ class DeadLetterFile {
   uint64_t events_written() const;
 
  private:
-  void open_locked();
+  // The file as open now (mutex_ held to swap it): a writer keeps the one it locked even when a
+  // reopen swaps it meanwhile, and appends there (where the rotation moved it).
+  std::shared_ptr<std::FILE> open_file() const;
+  std::shared_ptr<std::FILE> open_locked();
 
   std::string path_;
-  mutable std::mutex mutex_;
-  std::FILE* file_ = nullptr;
-  uint64_t written_ = 0;
-  std::string line_;
+  std::mutex write_mutex_;    // one writer at a time, across its wait for the file lock
+  mutable std::mutex mutex_;  // file_ only: held for no more than a pointer copy or an open
+  std::shared_ptr<std::FILE> file_;
+  std::atomic<uint64_t> written_{0};
 };
 
 // The JSON line for one event (without the newline).

@@ -360,7 +360,8 @@ class FakeHmc::Impl {
                                                  "slow-reader",
                                                  "close",
                                                  "raw",
-                                                 "api-error"};
+                                                 "api-error",
+                                                 "api-delay"};
     if (!f.is_object() || !f.contains("fault") || !f["fault"].is_string())
       throw std::invalid_argument("a fault is {\"fault\": NAME, ...}");
     const std::string name = f["fault"];
@@ -368,7 +369,7 @@ class FakeHmc::Impl {
       throw std::invalid_argument("unknown fault '" + name +
                                   "' (drop-mid-frame, stop-heartbeats, error-frame, "
                                   "malformed-json, oversized-frame, refuse-logon, expire-session, "
-                                  "skip-sequence, slow-reader, close, raw, api-error)");
+                                  "skip-sequence, slow-reader, close, raw, api-error, api-delay)");
     try {
       if (f.contains("size")) size_option(f["size"]);
       if (f.contains("duration")) duration_option(f["duration"]);
@@ -880,6 +881,10 @@ class FakeHmc::Impl {
       api_errors_.push_back({f.value("match", std::string("/api/")), f.value("status", 503),
                              f.value("reason", 0),
                              f.contains("count") ? count_option(f["count"]) : 1});
+    } else if (name == "api-delay") {
+      api_delays_.push_back({f.value("match", std::string("/api/")),
+                             f.contains("duration") ? duration_option(f["duration"]) : 2000ms,
+                             f.contains("count") ? count_option(f["count"]) : 1});
     } else if (name == "close") {
       for (auto* c : fault_targets(f)) {
         c->closing = true;
@@ -1159,9 +1164,19 @@ class FakeHmc::Impl {
     return res;
   }
 
-  Response handle(const Request& req) {
+  // The answer to req, as of now; *delay: how long to hold it before writing it (api-delay).
+  Response handle(const Request& req, std::chrono::milliseconds* delay) {
     ++counters_.api_requests;
     Response res = route(req);
+    *delay = std::chrono::milliseconds(0);
+    const std::string target(req.target());
+    if (target.compare(0, 6, "/fake/") != 0)
+      for (auto it = api_delays_.begin(); it != api_delays_.end(); ++it)
+        if (target.find(it->match) != std::string::npos) {
+          *delay = it->duration;
+          if (--it->count == 0) api_delays_.erase(it);
+          break;
+        }
     {
       auto session = req.find("X-API-Session");
       std::lock_guard lock(records_mutex_);
@@ -1470,7 +1485,13 @@ class FakeHmc::Impl {
     int reason;
     uint64_t count;
   };
-  std::vector<ApiFailure> api_errors_;                     // api-error faults still to fire
+  std::vector<ApiFailure> api_errors_;  // api-error faults still to fire
+  struct ApiDelay {
+    std::string match;
+    std::chrono::milliseconds duration;
+    uint64_t count;
+  };
+  std::vector<ApiDelay> api_delays_;                       // api-delay faults still to fire
   std::string refuse_stomp_message_, refuse_api_message_;  // refuse-logon's "message"
   mutable std::mutex records_mutex_;
   std::vector<ClientFrame> received_frames_;
@@ -1704,12 +1725,13 @@ class StompConnT : public StompConn {
 class ApiConn : public std::enable_shared_from_this<ApiConn> {
  public:
   ApiConn(FakeHmc::Impl& impl, tcp::socket socket)
-      : impl_(impl), stream_(std::move(socket), *impl.ssl_) {}
+      : impl_(impl), stream_(std::move(socket), *impl.ssl_), delay_(stream_.get_executor()) {}
   ~ApiConn() { impl_.api_conns_.erase(this); }
 
   void start() {
     impl_.api_conns_[this] = [this] {
       boost::system::error_code ec;
+      delay_.cancel();
       beast::get_lowest_layer(stream_).socket().close(ec);
     };
     beast::get_lowest_layer(stream_).expires_after(10s);
@@ -1729,7 +1751,15 @@ class ApiConn : public std::enable_shared_from_this<ApiConn> {
   }
   void on_read(beast::error_code ec) {
     if (ec) return;  // closed, timed out or garbage: drop the connection
-    res_ = impl_.handle(req_);
+    std::chrono::milliseconds delay{0};
+    res_ = impl_.handle(req_, &delay);
+    if (delay.count() == 0) return write();
+    delay_.expires_after(delay);  // the answer as of the request, written later (api-delay)
+    delay_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+      if (!ec) self->write();
+    });
+  }
+  void write() {
     beast::get_lowest_layer(stream_).expires_after(30s);
     http::async_write(stream_, res_, [self = shared_from_this()](beast::error_code ec, size_t) {
       self->on_write(ec);
@@ -1747,6 +1777,7 @@ class ApiConn : public std::enable_shared_from_this<ApiConn> {
   beast::flat_buffer buffer_;
   FakeHmc::Impl::Request req_;
   FakeHmc::Impl::Response res_;
+  asio::steady_timer delay_;
 };
 
 void FakeHmc::Impl::accept_api() {

@@ -2,6 +2,10 @@
 
 #include "fixture.hpp"
 
+#include <chrono>
+#include <future>
+#include <thread>
+
 TEST_SUITE("api") {
   TEST_CASE("logon returns session, credential, topics and API version") {
     Fake f;
@@ -277,5 +281,33 @@ TEST_SUITE("api") {
     CHECK(f.api(verb::get, "/api/cpcs?name=CPC1", "", s).status == 503);
     CHECK(f.api(verb::get, "/api/cpcs", "", s).status == 200);  // count used up
     CHECK_THROWS_AS(f.fake.fault({{"fault", "api-error"}, {"status", 200}}), std::invalid_argument);
+  }
+
+  TEST_CASE("api-delay fault: the answer as of the request, written after the duration") {
+    Fake f;
+    std::string s = f.logon()["api-session"];
+    const std::string cpc1 = f.api(verb::get, "/api/cpcs?name=CPC1", "", s)
+                                 .body["cpcs"][0]["object-uri"]
+                                 .get<std::string>();
+    f.fake.fault({{"fault", "api-delay"}, {"match", "/partitions"}, {"duration", "1500ms"}});
+    REQUIRE(f.fake.wait_idle(10s));
+    const auto started = std::chrono::steady_clock::now();
+    auto slow = std::async(std::launch::async,
+                           [&] { return f.api(verb::get, cpc1 + "/partitions", "", s); });
+    // Renamed while the answer is held back: the answer still has the old name.
+    while (f.fake.api_calls().size() < 3)
+      std::this_thread::sleep_for(10ms);
+    f.fake.inventory(
+        {{"inventory", "rename"}, {"cpc", "CPC1"}, {"partition", "LINUX01"}, {"to", "LINUX09"}});
+    REQUIRE(f.fake.wait_idle(10s));
+    CHECK(f.api(verb::get, "/api/cpcs", "", s).status == 200);  // another path: at once
+    const auto answer = slow.get();
+    CHECK(std::chrono::steady_clock::now() - started >= 1500ms);
+    CHECK(answer.status == 200);
+    CHECK(answer.body.dump().find("LINUX01") != std::string::npos);
+    CHECK(answer.body.dump().find("LINUX09") == std::string::npos);
+    // Used up: the next one is answered at once, with the name now.
+    CHECK(f.api(verb::get, cpc1 + "/partitions", "", s).body.dump().find("LINUX09") !=
+          std::string::npos);
   }
 }

@@ -148,8 +148,8 @@ class FakeHmc {
   void publish(const Notification& n);
   // {"fault": "drop-mid-frame" | "stop-heartbeats" | "error-frame" | "malformed-json" |
   //  "oversized-frame" | "refuse-logon" | "expire-session" | "skip-sequence" | "slow-reader" |
-  //  "close" | "raw" | "api-error", ...parameters}; throws std::invalid_argument for an unknown
-  //  fault or bad parameter. See README.md ("Faults").
+  //  "close" | "raw" | "api-error" | "api-delay", ...parameters}; throws std::invalid_argument for
+  //  an unknown fault or bad parameter. See README.md ("Faults").
   void fault(const nlohmann::json& fault);
   // An inventory change, in queue order: {"inventory": "add" | "remove" | "rename", "cpc": NAME,
   // "partition" | "lpar": NAME (a partition or LPAR of that CPC; none: the CPC itself),
