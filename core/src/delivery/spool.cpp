@@ -1002,7 +1002,9 @@ SpoolPendingAppend Spool::begin_append(const sluice_event* events, size_t count)
       write_buffer_records_ = 0;
     }
     const size_t written = result.accepted - failed_records_;
-    if (written == 0) throw;
+    // A throw reports nothing: only when there is nothing to report. Events this call dropped,
+    // or evicted to make room (dropped_oldest), must reach the caller's counters.
+    if (written == 0 && result.dropped == 0 && result.dropped_oldest == 0) throw;
     result.accepted = written;
     result.failed = count - written - result.dropped;
     result.error = e.what();
@@ -1034,7 +1036,8 @@ SpoolAppendResult Spool::claim_append(SpoolPendingAppend& pending) {
   if (!failed) return result;
   result.accepted -= failed;
   result.failed += failed;
-  if (result.accepted == 0) throw std::runtime_error(result.error);
+  if (result.accepted == 0 && result.dropped == 0 && result.dropped_oldest == 0)
+    throw std::runtime_error(result.error);
   return result;
 }
 
