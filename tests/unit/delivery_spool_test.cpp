@@ -16,10 +16,13 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <string>
 #include <thread>
 #include <vector>
@@ -1170,4 +1173,34 @@ TEST_CASE("group commit D6: shutdown waits for a sync in progress and settles it
   CHECK(r.accepted == 5);
   Spool again(options_for(dir));
   CHECK(drain_ids(again) == id_range(0, 5));
+}
+
+TEST_CASE("spool fsync batch: a leader whose sync throws fails its appends and wakes the others") {
+  // The leader of a group commit syncs without the lock; if it left by an exception with the
+  // sync still marked as running, every later append (and shutdown) would wait forever.
+  TempDir dir;
+  std::atomic<int> throws{0};
+  SpoolOptions o;
+  o.directory = dir.path.string();
+  o.fsync = SpoolFsync::batch;
+  o.fail_sync = [&]() -> int {
+    if (throws.fetch_sub(1) > 0) throw std::bad_alloc();
+    return 0;
+  };
+  auto spool = std::make_unique<Spool>(o);
+  throws = 1;
+  CHECK_THROWS_AS(spool->append(make_events(0, 2)), std::exception);
+  auto next = std::async(std::launch::async, [&] { return spool->append(make_events(2, 3)); });
+  if (next.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
+    // The test cannot end otherwise: the spool's destructor would wait as well.
+    FAIL_CHECK("an append after a throwing leader waits forever");
+    std::fflush(nullptr);
+    std::_Exit(1);
+  }
+  CHECK(next.get().accepted == 1);
+  CHECK(spool->stats().unsettled == 0);
+  CHECK(drain_ids(*spool, false) == std::vector<std::string>{"ev-2"});
+  spool.reset();
+  Spool again(o);
+  CHECK(drain_ids(again) == std::vector<std::string>{"ev-2"});
 }

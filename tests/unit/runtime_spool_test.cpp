@@ -401,3 +401,46 @@ TEST_CASE(
   b.stop();
   CHECK(sink_metrics(b.metrics(), "out").balanced());
 }
+
+TEST_CASE(
+    "spool overflow drop_oldest: events evicted for an append whose write fails are counted") {
+  // The append makes room first (evicting the oldest segment: dropped_oldest), then its write
+  // fails. The evicted events were spooled; they must be counted dropped_oldest, not vanish
+  // because the append as a whole failed (nothing of it accepted).
+  ScriptedSink::reset();
+  g_write_errno = 0;
+  TempDir dir;
+  SinkConfig s = spooled_sink(dir);
+  s.spool.max_bytes = 16384;  // segments of 4 KiB; each small event is about 100 bytes on disk
+  s.spool.overflow = sluice::core::SpoolOverflow::drop_oldest;
+  s.batch.max_events = 5;
+  CapturedLog log;
+  ScriptedSink::set_gate(true);
+  Runtime rt(simple(s), host(), log.logger, spool_options_with_write_faults());
+  rt.start();
+  REQUIRE(emit(events(5, 1)));
+  REQUIRE(eventually([&] { return sink_metrics(rt.metrics(), "out").in_flight == 5; }));
+  REQUIRE(emit(events(300, 6)));  // full: at least 12 KiB on disk from now on
+  const uint64_t evicted_before = sink_metrics(rt.metrics(), "out").dropped_oldest;
+  auto big = events(1, 1000);
+  big[0].data = "\"" + std::string(6000, 'x') + "\"";  // needs room: evicts unread events
+  g_write_errno = EIO;
+  CHECK(emit(big));
+  g_write_errno = 0;
+  {
+    auto m = sink_metrics(rt.metrics(), "out");
+    CHECK(m.received == 306);
+    CHECK(m.dropped_spool_error == 1);
+    CHECK(m.dropped_oldest > evicted_before);
+    CHECK(m.balanced());
+  }
+  ScriptedSink::set_gate(false);
+  REQUIRE(eventually([&] {
+    auto m = sink_metrics(rt.metrics(), "out");
+    return m.queued + m.spooled + m.in_flight == 0;
+  }));
+  rt.stop();
+  auto m = sink_metrics(rt.metrics(), "out");
+  CHECK(m.delivered + m.dropped_oldest + m.dropped_spool_error == 306);
+  CHECK(m.balanced());
+}

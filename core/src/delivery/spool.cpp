@@ -887,30 +887,43 @@ void Spool::wait_synced_locked(Lock& lock, uint64_t ticket) {
       synced_.wait(lock);
       continue;
     }
-    // The leader: one fdatasync for every write so far, without the lock.
+    // The leader: one fdatasync for every write so far, without the lock. Nothing between
+    // syncing_ = true and syncing_ = false may throw: the followers (and roll_segment,
+    // shutdown) would wait for it forever.
+    const std::string what = "cannot sync (fdatasync)";
+    const std::string what_directory = "cannot sync the directory";
+    bool directory_failed = false;
     syncing_ = true;
     const uint64_t upto = next_ticket_ - 1;
     const int fd = write_fd_;
     const bool directory = directory_dirty_;
     lock.unlock();
-    int err = options_.fail_sync ? options_.fail_sync() : 0;
-    std::string what = "cannot sync (fdatasync)";
+    int err = 0;
+    try {
+      if (options_.fail_sync) err = options_.fail_sync();
+    } catch (...) {
+      err = EIO;  // the test seam threw: a sync that did not happen
+    }
     if (!err && ::fdatasync(fd) != 0) err = errno;
     int dir_fd = -1;
     if (!err && directory) {
       // The directory entry of a new segment, or a power loss can take the whole file.
       dir_fd = ::open(options_.directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
       if (dir_fd < 0 || ::fsync(dir_fd) != 0) err = errno ? errno : EIO;
-      if (err) what = "cannot sync the directory";
+      directory_failed = err != 0;
       if (dir_fd >= 0) ::close(dir_fd);
     }
     lock.lock();
     syncing_ = false;
+    // Even if settling throws (bad_alloc): nobody may go on waiting for this sync.
+    struct NotifyAll {
+      std::condition_variable& cv;
+      ~NotifyAll() { cv.notify_all(); }
+    } notify{synced_};
     ++stats_.syncs;
     if (err) ++stats_.sync_errors;
     if (!err && directory) directory_dirty_ = false;
-    settle_synced_locked(upto, err, what);
-    synced_.notify_all();
+    settle_synced_locked(upto, err, directory_failed ? what_directory : what);
   }
 }
 
@@ -1002,7 +1015,9 @@ SpoolPendingAppend Spool::begin_append(const sluice_event* events, size_t count)
       write_buffer_records_ = 0;
     }
     const size_t written = result.accepted - failed_records_;
-    if (written == 0) throw;
+    // A throw reports nothing: only when there is nothing to report. Events this call dropped,
+    // or evicted to make room (dropped_oldest), must reach the caller's counters.
+    if (written == 0 && result.dropped == 0 && result.dropped_oldest == 0) throw;
     result.accepted = written;
     result.failed = count - written - result.dropped;
     result.error = e.what();
@@ -1034,7 +1049,8 @@ SpoolAppendResult Spool::claim_append(SpoolPendingAppend& pending) {
   if (!failed) return result;
   result.accepted -= failed;
   result.failed += failed;
-  if (result.accepted == 0) throw std::runtime_error(result.error);
+  if (result.accepted == 0 && result.dropped == 0 && result.dropped_oldest == 0)
+    throw std::runtime_error(result.error);
   return result;
 }
 

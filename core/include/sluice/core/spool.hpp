@@ -128,8 +128,9 @@ class Spool {
   // write (and with fsync: batch, one fdatasync) for the whole call, unless it crosses a
   // segment boundary or makes room by dropping the oldest segment. A torn write (a crash
   // in the middle) is recovered as the records before the tear. Thread-safe. Throws
-  // std::runtime_error on an I/O error when nothing of this call is accepted; when a part was
-  // (written before a segment roll), returns it with the rest counted in `failed`.
+  // std::runtime_error on an I/O error when nothing of this call is accepted and nothing was
+  // dropped or evicted for it; else returns the result with the events not accepted counted in
+  // `failed` (the evicted ones in `dropped_oldest` must be counted even when the write fails).
   SpoolAppendResult append(const sluice_event* events, size_t count);
   SpoolAppendResult append(const std::vector<Event>& events);
 
@@ -142,7 +143,7 @@ class Spool {
   //                 call's bytes is done (the calling thread may be the one that syncs).
   //   claim_append  the outcome (waits first if wait_synced was not called): records are
   //                 accepted, and readable, only once synced; a failed sync accepts none of the
-  //                 records it covered. Throws when nothing of the call is accepted. Until it
+  //                 records it covered. Throws like append. Until it
   //                 is called, the failed records count in stats().unsettled, so a caller that
   //                 claims under its own lock sees its accounting change in one step.
   // Call claim_append exactly once for every begin_append that returned.
