@@ -91,3 +91,40 @@ TEST_CASE("spool queue: full() follows the spool's max_bytes") {
   CHECK_FALSE(q->full(100));
   CHECK(q->full(20000));
 }
+
+TEST_CASE(
+    "spool queue: an acknowledgement whose segment roll fails neither throws nor loses events") {
+  // The dispatcher acknowledges through pop(); a roll that cannot create the next segment must
+  // not end that thread (std::terminate), and the spool works again once the cause is gone.
+  TempDir d;
+  SinkConfig sink;
+  sink.name.assign(1, 's');
+  sink.spool.directory = d.path.string();
+  sink.spool.max_bytes = 1 << 20;
+  sink.spool.segment_bytes = 4096;  // a segment of >= 1 KiB is rolled once all of it is acked
+  std::vector<std::string> reports;
+  auto q = make_spool_queue(sink, spool_options_for(sink),
+                            [&](const std::string& m) { reports.push_back(m); });
+  for (int i = 0; i < 40; ++i)
+    q->push(make("first-" + std::to_string(i)));
+  {
+    std::vector<EventPtr> delivered;
+    while (EventPtr e = q->pop())
+      delivered.push_back(std::move(e));
+    CHECK(delivered.size() == 40);
+  }  // let go: the next call acknowledges them and rolls to segment 2
+  const auto blocker = d.path / "00000000000000000002.seg";
+  std::filesystem::create_directory(blocker);  // the roll cannot open it (EISDIR)
+  CHECK_NOTHROW(CHECK_FALSE(q->pop()));
+  CHECK(q->events() == 0);
+
+  std::filesystem::remove(blocker);
+  q->push(make("after"));  // opens the write segment again
+  EventPtr after = q->pop();
+  REQUIRE(after);
+  CHECK(id_of(after) == "after");
+  bool reported = false;
+  for (const auto& m : reports)
+    reported = reported || m.find("00000000000000000002.seg") != std::string::npos;
+  CHECK(reported);
+}

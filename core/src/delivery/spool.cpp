@@ -1461,7 +1461,16 @@ void Spool::ack_locked(Lock& lock, uint64_t batch_id) {
         acked_.segment > persisted_.segment ||
         std::chrono::steady_clock::now() - last_cursor_sync_ >= options_.fsync_interval;
     persist_cursor(sync);  // first: segments are only deleted below the position saved
-    reclaim_locked(lock, false);
+    try {
+      reclaim_locked(lock, false);
+    } catch (const std::exception& e) {
+      // A roll that cannot create the next segment (ENOSPC, EMFILE) or a segment that cannot
+      // be deleted: the acknowledgement stands, the space comes back at a later one, and the
+      // next append opens the write segment again. An acknowledgement never throws: it runs
+      // on the sink's dispatcher thread.
+      messages_.push_back(std::string(e.what()) +
+                          "; acknowledged events stay on disk until a later acknowledgement");
+    }
   }
   changed_.notify_all();
 }
