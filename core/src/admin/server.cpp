@@ -135,10 +135,6 @@ struct AdminServer::Impl {
   // io thread only. Declared before `io`: the handlers that never ran (and the sessions they
   // hold) are destroyed with it, and a session's destructor counts itself out here.
   uint32_t sessions = 0;
-  // io thread only: stop() began. A request read after that, on a connection kept alive from
-  // before, is answered 503 and its connection closed: no tap stream starts after the others
-  // were ended (it would hold stop() for its whole grace), no reload is asked for.
-  bool stopping = false;
   std::vector<std::weak_ptr<TapStream>> tap_streams;  // io thread only
   // Tap streams not closed yet: stop() waits for them to end (any thread).
   std::mutex tap_m;
@@ -428,11 +424,6 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void handle() {
-    if (server_->stopping) {
-      req_.keep_alive(false);
-      return write(
-          answer_json(req_, http::status::service_unavailable, {{"error", "sluice is stopping"}}));
-    }
     const auto& config = server_->config;
     if (!config.token.empty() &&
         !bearer_matches(header(http::field::authorization), config.token)) {
@@ -678,7 +669,6 @@ void AdminServer::stop() {
   net::post(s.io, [impl = impl_.get()] {
     beast::error_code ignored;
     impl->acceptor.close(ignored);
-    impl->stopping = true;
     impl->finish_taps("sluice is stopping");
   });
   {
