@@ -23,6 +23,7 @@
 #include <memory>
 #include <mutex>
 #include <new>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -97,6 +98,43 @@ SpoolOptions options_for(const TempDir& d) {
 TEST_CASE("crc32c of \"123456789\" is the standard check value 0xE3069283") {
   const char* s = "123456789";
   CHECK(sluice::core::crc32c(0, s, 9) == 0xE3069283u);
+  CHECK(sluice::core::crc32c_by_table(0, s, 9) == 0xE3069283u);
+}
+
+TEST_CASE("crc32c: the instruction and the tables agree with the bit-by-bit definition") {
+  // The definition, one bit at a time (reflected polynomial 0x82F63B78, inverted in and out).
+  auto reference = [](uint32_t crc, const unsigned char* p, size_t n) {
+    crc = ~crc;
+    for (size_t i = 0; i < n; ++i) {
+      crc ^= p[i];
+      for (int k = 0; k < 8; ++k)
+        crc = crc & 1 ? (crc >> 1) ^ 0x82f63b78u : crc >> 1;
+    }
+    return ~crc;
+  };
+  std::mt19937 rng(11);
+  std::vector<unsigned char> bytes(300);
+  for (auto& b : bytes)
+    b = static_cast<unsigned char>(rng());
+  // Every length up to 80 at every alignment, so each tail length (0-7) meets each 8-byte path.
+  for (size_t offset = 0; offset < 8; ++offset)
+    for (size_t n = 0; n <= 80; ++n) {
+      CAPTURE(offset);
+      CAPTURE(n);
+      const uint32_t want = reference(0, bytes.data() + offset, n);
+      CHECK(sluice::core::crc32c(0, bytes.data() + offset, n) == want);
+      CHECK(sluice::core::crc32c_by_table(0, bytes.data() + offset, n) == want);
+    }
+  // Continuing from an earlier CRC (how a record's header and payload are checksummed).
+  for (size_t split : {0, 1, 4, 9, 150, 300}) {
+    CAPTURE(split);
+    const uint32_t whole = reference(0, bytes.data(), bytes.size());
+    const uint32_t head = sluice::core::crc32c(0, bytes.data(), split);
+    CHECK(sluice::core::crc32c(head, bytes.data() + split, bytes.size() - split) == whole);
+    const uint32_t head_t = sluice::core::crc32c_by_table(0, bytes.data(), split);
+    CHECK(sluice::core::crc32c_by_table(head_t, bytes.data() + split, bytes.size() - split) ==
+          whole);
+  }
 }
 
 TEST_CASE("spool: events come back in order with every field intact") {

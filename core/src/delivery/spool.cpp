@@ -68,50 +68,78 @@ std::runtime_error io_error(const std::string& what, const std::string& path) {
   return std::runtime_error("spool: " + what + " " + path + ": " + std::strerror(errno));
 }
 
-void put_u32(std::string& out, uint32_t v) {
-  char b[4] = {static_cast<char>(v), static_cast<char>(v >> 8), static_cast<char>(v >> 16),
-               static_cast<char>(v >> 24)};
-  out.append(b, 4);
-}
-void put_u64(std::string& out, uint64_t v) {
-  put_u32(out, static_cast<uint32_t>(v));
-  put_u32(out, static_cast<uint32_t>(v >> 32));
-}
-void put_str(std::string& out, std::string_view s) {
-  put_u32(out, static_cast<uint32_t>(s.size()));
-  out.append(s);
-}
 uint32_t get_u32(const char* p) {
   const auto* u = reinterpret_cast<const unsigned char*>(p);
   return uint32_t(u[0]) | uint32_t(u[1]) << 8 | uint32_t(u[2]) << 16 | uint32_t(u[3]) << 24;
 }
 
-// Appends one complete record for `ev` to out.
-void encode_record(std::string& out, const sluice_event& ev) {
+size_t put_str_size(std::string_view s) {
+  return 4 + s.size();
+}
+
+// The bytes of ev's record, header included.
+size_t record_size(const sluice_event& ev) {
+  EventRef e(ev);
+  size_t n = kHeader + 1 + 8 + put_str_size(e.id()) + put_str_size(e.source()) +
+             put_str_size(e.type()) + 4;
+  if (e.has_subject()) n += put_str_size(e.subject());
+  if (e.has_data()) n += put_str_size(e.data());
+  for (size_t i = 0; i < e.attribute_count(); ++i)
+    n += put_str_size(e.attribute_key(i)) + put_str_size(e.attribute_value(i));
+  return n;
+}
+
+// Writes a record's fields into memory record_size() measured: one resize for the whole record,
+// no append per field.
+class RecordWriter {
+ public:
+  explicit RecordWriter(char* p) : p_(p) {}
+  void u8(uint8_t v) { *p_++ = static_cast<char>(v); }
+  void u32(uint32_t v) {
+    const char b[4] = {static_cast<char>(v), static_cast<char>(v >> 8), static_cast<char>(v >> 16),
+                       static_cast<char>(v >> 24)};
+    std::memcpy(p_, b, 4);
+    p_ += 4;
+  }
+  void u64(uint64_t v) {
+    u32(static_cast<uint32_t>(v));
+    u32(static_cast<uint32_t>(v >> 32));
+  }
+  void str(std::string_view s) {
+    u32(static_cast<uint32_t>(s.size()));
+    if (!s.empty()) std::memcpy(p_, s.data(), s.size());
+    p_ += s.size();
+  }
+  char* position() const { return p_; }
+
+ private:
+  char* p_;
+};
+
+// Appends one complete record for `ev` (record_size(ev) bytes) to out.
+void encode_record(std::string& out, const sluice_event& ev, size_t size) {
   EventRef e(ev);
   const size_t start = out.size();
-  out.append(kHeader, '\0');
-  uint8_t flags = (e.has_subject() ? 1 : 0) | (e.has_data() ? 2 : 0);
-  out.push_back(static_cast<char>(flags));
-  put_u64(out, static_cast<uint64_t>(e.time_unix_ns()));
-  put_str(out, e.id());
-  put_str(out, e.source());
-  put_str(out, e.type());
-  if (e.has_subject()) put_str(out, e.subject());
-  if (e.has_data()) put_str(out, e.data());
-  put_u32(out, static_cast<uint32_t>(e.attribute_count()));
+  out.resize(start + size);
+  char* record = out.data() + start;
+  RecordWriter w(record + kHeader);
+  w.u8(static_cast<uint8_t>((e.has_subject() ? 1 : 0) | (e.has_data() ? 2 : 0)));
+  w.u64(static_cast<uint64_t>(e.time_unix_ns()));
+  w.str(e.id());
+  w.str(e.source());
+  w.str(e.type());
+  if (e.has_subject()) w.str(e.subject());
+  if (e.has_data()) w.str(e.data());
+  w.u32(static_cast<uint32_t>(e.attribute_count()));
   for (size_t i = 0; i < e.attribute_count(); ++i) {
-    put_str(out, e.attribute_key(i));
-    put_str(out, e.attribute_value(i));
+    w.str(e.attribute_key(i));
+    w.str(e.attribute_value(i));
   }
-  const uint32_t len = static_cast<uint32_t>(out.size() - start - kHeader);
-  std::string head;
-  put_u32(head, kMagic);
-  put_u32(head, len);
-  uint32_t crc = crc32c(0, head.data() + 4, 4);
-  crc = crc32c(crc, out.data() + start + kHeader, len);
-  put_u32(head, crc);
-  std::memcpy(out.data() + start, head.data(), kHeader);
+  const uint32_t len = static_cast<uint32_t>(size - kHeader);
+  RecordWriter head(record);
+  head.u32(kMagic);
+  head.u32(len);
+  head.u32(crc32c(crc32c(0, record + 4, 4), record + kHeader, len));
 }
 
 class Decoder {
@@ -135,10 +163,11 @@ class Decoder {
     v = static_cast<int64_t>(uint64_t(hi) << 32 | lo);
     return true;
   }
-  bool str(std::string& s) {
+  // A view into the payload (never absent: data points into it even when empty).
+  bool str(sluice_str& s) {
     uint32_t n;
     if (!u32(n) || p_.size() < n) return false;
-    s.assign(p_.data(), n);
+    s = sluice_str{p_.data(), n};
     p_.remove_prefix(n);
     return true;
   }
@@ -148,27 +177,28 @@ class Decoder {
   std::string_view p_;
 };
 
-bool decode_payload(std::string_view payload, Event& out) {
+// The record's event as views into `payload` (valid while it is), its attributes in `attrs`.
+bool decode_payload(std::string_view payload, sluice_event& out,
+                    std::vector<sluice_attribute>& attrs) {
   Decoder d(payload);
+  out = sluice_event{};
+  out.struct_size = sizeof(sluice_event);
+  attrs.clear();
   uint8_t flags;
-  uint32_t attrs;
+  uint32_t count;
   if (!d.u8(flags) || !d.i64(out.time_unix_ns) || !d.str(out.id) || !d.str(out.source) ||
       !d.str(out.type))
     return false;
-  if (flags & 1) {
-    out.subject.emplace();
-    if (!d.str(*out.subject)) return false;
+  if ((flags & 1) && !d.str(out.subject)) return false;
+  if ((flags & 2) && !d.str(out.data)) return false;
+  if (!d.u32(count)) return false;
+  for (uint32_t i = 0; i < count; ++i) {
+    sluice_attribute a{};
+    if (!d.str(a.key) || !d.str(a.value)) return false;
+    attrs.push_back(a);
   }
-  if (flags & 2) {
-    out.data.emplace();
-    if (!d.str(*out.data)) return false;
-  }
-  if (!d.u32(attrs)) return false;
-  for (uint32_t i = 0; i < attrs; ++i) {
-    std::string k, v;
-    if (!d.str(k) || !d.str(v)) return false;
-    out.attributes.emplace_back(std::move(k), std::move(v));
-  }
+  out.attributes = attrs.data();
+  out.attribute_count = attrs.size();
   return d.done();
 }
 
@@ -295,7 +325,11 @@ SpoolScan scan_spool_segment(std::string_view bytes, bool last, uint64_t base,
 }
 
 bool decode_spool_payload(std::string_view payload, Event& out) {
-  return decode_payload(payload, out);
+  sluice_event view;
+  std::vector<sluice_attribute> attrs;
+  if (!decode_payload(payload, view, attrs)) return false;
+  out = Event::copy_of(view);
+  return true;
 }
 
 std::string spool_cursor_text(uint64_t segment, uint64_t offset) {
@@ -347,24 +381,6 @@ std::optional<SpoolCursor> parse_spool_cursor(std::string_view text) {
   SpoolCursor c;
   if (!number(c.segment, ' ') || !number(c.offset, '\n') || !text.empty()) return std::nullopt;
   return c;
-}
-
-uint32_t crc32c(uint32_t crc, const void* data, size_t size) {
-  static const std::array<uint32_t, 256> table = [] {
-    std::array<uint32_t, 256> t{};
-    for (uint32_t i = 0; i < 256; ++i) {
-      uint32_t c = i;
-      for (int k = 0; k < 8; ++k)
-        c = c & 1 ? (c >> 1) ^ 0x82f63b78u : c >> 1;
-      t[i] = c;
-    }
-    return t;
-  }();
-  const auto* p = static_cast<const unsigned char*>(data);
-  crc = ~crc;
-  for (size_t i = 0; i < size; ++i)
-    crc = table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
-  return ~crc;
 }
 
 SpoolFsync parse_spool_fsync(std::string_view name) {
@@ -1229,24 +1245,22 @@ bool Spool::drop_oldest_locked(Lock& lock, SpoolAppendResult& result, Tickets& t
 
 void Spool::append_locked(Lock& lock, const sluice_event* events, size_t count,
                           SpoolAppendResult& result, Tickets& tickets) {
-  std::string record;
   for (size_t i = 0; i < count; ++i) {
     if (closed_) {
       result.dropped += count - i;
       stats_.dropped += count - i;
       break;
     }
-    record.clear();
-    encode_record(record, events[i]);
-    if (record.size() > options_.max_bytes) {
+    const size_t record = record_size(events[i]);
+    if (record > options_.max_bytes) {
       ++result.dropped;
       ++stats_.dropped;
       continue;
     }
     bool room = true;
-    while (stats_.bytes + write_buffer_.size() + record.size() > options_.max_bytes) {
+    while (stats_.bytes + write_buffer_.size() + record > options_.max_bytes) {
       reclaim_locked(lock, true);
-      if (stats_.bytes + write_buffer_.size() + record.size() <= options_.max_bytes) break;
+      if (stats_.bytes + write_buffer_.size() + record <= options_.max_bytes) break;
       if (options_.overflow == SpoolOverflow::drop_oldest) {
         if (drop_oldest_locked(lock, result, tickets)) continue;
         room = false;
@@ -1260,7 +1274,7 @@ void Spool::append_locked(Lock& lock, const sluice_event* events, size_t count,
       // What this call wrote must be readable (synced) before it waits for room, or nothing
       // could make room.
       if (!tickets.empty()) wait_synced_locked(lock, tickets.back().first);
-      auto has_room = [&] { return closed_ || stats_.bytes + record.size() <= options_.max_bytes; };
+      auto has_room = [&] { return closed_ || stats_.bytes + record <= options_.max_bytes; };
       if (options_.block_timeout.count() > 0) {
         if (!changed_.wait_for(lock, options_.block_timeout, has_room)) {
           room = false;
@@ -1281,11 +1295,11 @@ void Spool::append_locked(Lock& lock, const sluice_event* events, size_t count,
     }
     const Segment& w = segments_[write_seq_];
     if (w.size + write_buffer_.size() > 0 &&
-        w.size + write_buffer_.size() + record.size() > options_.segment_bytes) {
+        w.size + write_buffer_.size() + record > options_.segment_bytes) {
       flush_locked(lock, &tickets);
       roll_segment(lock);
     }
-    write_buffer_ += record;
+    encode_record(write_buffer_, events[i], record);
     ++write_buffer_records_;
     ++result.accepted;
     ++stats_.appended;
@@ -1333,7 +1347,7 @@ void Spool::damaged_while_reading_locked(uint64_t seq) {
                       " event(s) lost, the readable records after them are kept");
 }
 
-bool Spool::read_record_locked(std::string& payload) {
+bool Spool::read_record_locked(std::string_view& payload) {
   for (;;) {
     normalize_locked(read_);
     auto it = segments_.find(read_.segment);
@@ -1379,7 +1393,7 @@ bool Spool::read_record_locked(std::string& payload) {
       damaged_while_reading_locked(read_.segment);
       continue;
     }
-    payload.assign(p + kHeader, len);
+    payload = std::string_view(p + kHeader, len);  // valid until the next read
     read_.offset += kHeader + len;
     ++read_.index;
     return true;
@@ -1387,21 +1401,31 @@ bool Spool::read_record_locked(std::string& payload) {
 }
 
 std::optional<SpoolBatch> Spool::next_batch(size_t max_events, uint64_t max_bytes) {
+  SpoolBatch batch;
+  auto id = next_batch(max_events, max_bytes,
+                       [&](const sluice_event& e) { batch.events.push_back(Event::copy_of(e)); });
+  if (!id) return std::nullopt;
+  batch.id = *id;
+  return batch;
+}
+
+std::optional<uint64_t> Spool::next_batch(size_t max_events, uint64_t max_bytes,
+                                          const std::function<void(const sluice_event&)>& take) {
   Lock lock(mutex_);
   if (shut_) return std::nullopt;
   if (unread_ == 0 || max_events == 0) return std::nullopt;
-  SpoolBatch batch;
   Outstanding out;
   normalize_locked(read_);
   out.begin = read_;
   uint64_t bytes = 0;
-  std::string payload;
-  while (batch.events.size() < max_events && unread_ > 0 &&
-         (batch.events.empty() || bytes < max_bytes)) {
+  size_t count = 0;
+  std::string_view payload;
+  sluice_event view;
+  thread_local std::vector<sluice_attribute> attrs;
+  while (count < max_events && unread_ > 0 && (count == 0 || bytes < max_bytes)) {
     if (!read_record_locked(payload)) break;
     --unread_;
-    Event ev;
-    if (!decode_payload(payload, ev)) {
+    if (!decode_payload(payload, view, attrs)) {
       // Checksum right, content wrong: written by a different version. Counted, not sent.
       ++stats_.lost;
       messages_.push_back("spool: undecodable record skipped in segment " +
@@ -1409,22 +1433,22 @@ std::optional<SpoolBatch> Spool::next_batch(size_t max_events, uint64_t max_byte
       continue;
     }
     bytes += payload.size();
-    batch.events.push_back(std::move(ev));
+    take(view);
+    ++count;
   }
   out.end = read_;
-  out.count = batch.events.size();
-  if (batch.events.empty() && out.begin.segment == out.end.segment &&
-      out.begin.offset == out.end.offset)
+  out.count = count;
+  if (count == 0 && out.begin.segment == out.end.segment && out.begin.offset == out.end.offset)
     return std::nullopt;
-  batch.id = next_batch_id_++;
+  const uint64_t id = next_batch_id_++;
   in_flight_ += out.count;
-  outstanding_.emplace_back(batch.id, out);
-  if (batch.events.empty()) {
+  outstanding_.emplace_back(id, out);
+  if (count == 0) {
     // Only undecodable records: nothing to send, but the position moves on.
-    ack_locked(lock, batch.id);
+    ack_locked(lock, id);
     return std::nullopt;
   }
-  return batch;
+  return id;
 }
 
 bool Spool::wait_readable(std::chrono::milliseconds timeout) {

@@ -11,9 +11,7 @@ namespace sluice::core {
 
 namespace {
 
-EventPtr to_event_ptr(const Event& e) {
-  EventViews views(&e, &e + 1);
-  const sluice_event& v = views.data()[0];
+EventPtr to_event_ptr(const sluice_event& v) {
   EventParts parts;
   parts.id = v.id;
   parts.source = v.source;
@@ -174,16 +172,16 @@ class SpoolQueue final : public SinkQueue {
   }
 
   void read() {
-    auto batch = spool_.next_batch(read_ahead_);
+    Held h{0, {}};
+    const auto id = spool_.next_batch(read_ahead_, UINT64_MAX, [&h](const sluice_event& e) {
+      h.events.push_back(to_event_ptr(e));
+    });
     for (const auto& m : spool_.take_messages())
       report_(m);
-    if (!batch) return;
-    Held h{batch->id, {}};
-    h.events.reserve(batch->events.size());
-    for (const auto& e : batch->events) {
-      h.events.push_back(to_event_ptr(e));
-      ready_.push_back(h.events.back());
-    }
+    if (!id) return;
+    h.id = *id;
+    for (const EventPtr& e : h.events)
+      ready_.push_back(e);
     held_ += h.events.size();
     held_batches_.push_back(std::move(h));
   }

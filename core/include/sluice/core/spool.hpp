@@ -154,6 +154,11 @@ class Spool {
   // The next batch after the last one handed out: at most max_events events and about
   // max_bytes bytes (at least one event). nullopt when there is nothing new. Thread-safe.
   std::optional<SpoolBatch> next_batch(size_t max_events, uint64_t max_bytes = UINT64_MAX);
+  // The same without building Events: `take` sees each event as views into the spool's read
+  // buffer, valid during the call only (the runtime copies it into its own EventPtr). Returns
+  // the batch id for ack().
+  std::optional<uint64_t> next_batch(size_t max_events, uint64_t max_bytes,
+                                     const std::function<void(const sluice_event&)>& take);
 
   // Waits until there is something to hand out, the timeout passes or the spool is closed.
   bool wait_readable(std::chrono::milliseconds timeout);
@@ -237,7 +242,7 @@ class Spool {
   void flush_locked(Lock& lock, Tickets* tickets = nullptr);
   void damaged_while_reading_locked(uint64_t seq);
   void sync_directory_locked();
-  bool read_record_locked(std::string& payload);
+  bool read_record_locked(std::string_view& payload);
 
   SpoolOptions options_;
   SpoolRecovery recovery_;
@@ -285,8 +290,12 @@ class Spool {
   uint64_t read_buffer_offset_ = 0;
 };
 
-// CRC-32C (Castagnoli), the checksum of every spool record.
+// CRC-32C (Castagnoli), the checksum of every spool record: the CPU's crc32 instruction where
+// there is one (SSE4.2), else crc32c_by_table. Both continue from `crc` (0 to begin).
 uint32_t crc32c(uint32_t crc, const void* data, size_t size);
+// The same without the instruction (eight table lookups per 8 bytes), for machines without it
+// and for the tests that compare the two.
+uint32_t crc32c_by_table(uint32_t crc, const void* data, size_t size);
 
 // ---- the on-disk format, for recovery, tests and the fuzzer ---------------------------------
 
