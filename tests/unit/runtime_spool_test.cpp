@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <thread>
 
 using namespace fixture;
@@ -443,4 +444,50 @@ TEST_CASE(
   auto m = sink_metrics(rt.metrics(), "out");
   CHECK(m.delivered + m.dropped_oldest + m.dropped_spool_error == 306);
   CHECK(m.balanced());
+}
+
+TEST_CASE("spool: a sink stuck at stop lets go of the directory; what it held is sent next run") {
+  for (const char* hang : {"deliver", "stop"}) {
+    CAPTURE(hang);
+    ScriptedSink::reset();
+    g_write_errno = 0;
+    const int destroyed_before = ScriptedSink::destroyed().load();
+    TempDir dir;
+    SinkConfig s = sink("out", {{"hang", hang}});
+    s.queue.policy = QueuePolicy::spool;
+    s.spool.directory = dir.path.string();
+    s.spool.max_bytes = 1 << 20;
+    s.batch.max_events = 2;
+    auto p = simple(s);
+    p.drain_timeout = std::chrono::milliseconds(50);
+    // The logger outlives the test case: the stuck sink may log when it is let go.
+    static CapturedLog* log = new CapturedLog;
+    ScriptedSink::set_gate(true);  // deliver() blocks, like a write() to a peer that reads nothing
+    {
+      Runtime rt(p, host(), log->logger, spool_options_with_write_faults());
+      rt.start();
+      REQUIRE(emit(events(6, 1)));
+      REQUIRE(eventually([&] { return sink_metrics(rt.metrics(), "out").in_flight == 2; }));
+      rt.stop();
+      CHECK(rt.stuck());
+      auto m = sink_metrics(rt.metrics(), "out");
+      CHECK(m.spooled == 6);  // the 2 the sink holds stay on disk with the 4 queued
+      CHECK(m.balanced());
+    }
+    sluice::core::SpoolOptions o;
+    o.directory = dir.path.string();
+    o.fsync = sluice::core::SpoolFsync::never;
+    {
+      // The stuck call still runs, and the next pipeline (a reload, a restart) can open the
+      // directory: the 6 events are there for it.
+      std::optional<sluice::core::Spool> next;
+      CHECK_NOTHROW(next.emplace(o));
+      if (next) CHECK(next->recovery().pending_events == 6);
+    }
+    // The stuck call returns at last: its late answer acknowledges nothing on disk any more.
+    ScriptedSink::set_gate(false);
+    CHECK(eventually([&] { return ScriptedSink::destroyed().load() == destroyed_before + 1; }));
+    sluice::core::Spool after(o);
+    CHECK(after.recovery().pending_events == 6);
+  }
 }

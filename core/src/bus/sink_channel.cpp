@@ -677,9 +677,11 @@ void SinkChannel::settle() {
     fail(std::move(b));
   {
     // Everything is counted and acknowledged: a spool lets go of its directory now (a
-    // reloaded pipeline may open it next), not when this channel is freed.
+    // reloaded pipeline may open it next), not when this channel is freed. A stuck sink's too:
+    // what it holds was never acknowledged, so it stays on disk for the next opener, and its
+    // late answer (the dispatcher goes on under m_) meets a closed spool that writes nothing.
     std::lock_guard lock(m_);
-    if (!sink_stuck) queue_->close();
+    queue_->close();
   }
   if (sink_stuck) {
     const char* where = stop_stuck && deliver_stuck_ ? "stop() and deliver()"
