@@ -484,6 +484,35 @@ int Spool::sync_fd(int fd) {
   return err;
 }
 
+// Puts `text` at `path` whole or not at all: written to path.tmp (created exclusively; one left
+// by a crash, or planted, is removed first: unlink removes a link itself, never its target),
+// fdatasync'ed, renamed over path. Returns the new file, open read-write (the caller closes or
+// keeps it), or -1 with `why` set and nothing left behind. The directory is not synced here.
+int Spool::replace_file_synced(const std::string& path, std::string_view text, std::string& why) {
+  const std::string tmp = path + ".tmp";
+  int fd = sluice::open_private(tmp, O_RDWR, 0600, /*exclusive=*/true);
+  if (fd < 0 && errno == EEXIST) {
+    ::unlink(tmp.c_str());
+    fd = sluice::open_private(tmp, O_RDWR, 0600, true);
+  }
+  if (fd < 0) {
+    why = "cannot create " + sluice::open_private_error(tmp);
+    return -1;
+  }
+  try {
+    write_all(fd, text.data(), text.size(), tmp);
+    if (int err = sync_fd(fd)) why = "cannot sync (fdatasync) " + tmp + ": " + std::strerror(err);
+  } catch (const std::exception& e) {
+    why = e.what();
+  }
+  if (why.empty() && ::rename(tmp.c_str(), path.c_str()) != 0)
+    why = "cannot rename " + tmp + ": " + std::strerror(errno);
+  if (why.empty()) return fd;
+  ::unlink(tmp.c_str());
+  ::close(fd);
+  return -1;
+}
+
 // A new segment's directory entry must reach the disk too, or a power loss can take the whole
 // segment even though its records were synced.
 void Spool::sync_directory_locked() {
@@ -796,31 +825,12 @@ void Spool::cut_back_locked(uint64_t size) {
   // an end marker, synced and renamed into place, tells it where the segment ends.
   must_roll_ = true;
   const std::string path = end_path(write_seq_);
-  const std::string tmp = path + ".tmp";
-  const std::string text = "sluice-spool-end " + std::to_string(size) + "\n";
   std::string why;
-  int fd = sluice::open_private(tmp, O_WRONLY, 0600, /*exclusive=*/true);
-  if (fd < 0 && errno == EEXIST) {
-    ::unlink(tmp.c_str());
-    fd = sluice::open_private(tmp, O_WRONLY, 0600, true);
-  }
-  if (fd < 0) {
-    why = "cannot create " + sluice::open_private_error(tmp);
-  } else {
-    try {
-      write_all(fd, text.data(), text.size(), tmp);
-      if (int e = sync_fd(fd)) why = "cannot sync " + tmp + ": " + std::strerror(e);
-    } catch (const std::exception& e) {
-      why = e.what();
-    }
+  if (int fd = replace_file_synced(path, "sluice-spool-end " + std::to_string(size) + "\n", why);
+      fd >= 0) {
     ::close(fd);
-    if (why.empty() && ::rename(tmp.c_str(), path.c_str()) != 0)
-      why = "cannot rename " + tmp + ": " + std::strerror(errno);
-    if (why.empty()) {
-      sync_directory_locked();
-      if (directory_dirty_) why = "cannot sync the directory " + options_.directory;
-    }
-    if (!why.empty()) ::unlink(tmp.c_str());
+    sync_directory_locked();
+    if (directory_dirty_) why = "cannot sync the directory " + options_.directory;
   }
   const std::string cut = "spool: cannot cut records that were not accepted off " +
                           segment_path(write_seq_) + " (ftruncate: " + std::strerror(err) + ")";
@@ -1118,33 +1128,11 @@ bool Spool::persist_cursor(bool sync) {
       cursor_fd_ = -1;
     }
   } else {
-    const std::string tmp = options_.directory + "/cursor.tmp";
-    int fd = sluice::open_private(tmp, O_RDWR, 0600, /*exclusive=*/true);
-    if (fd < 0 && errno == EEXIST) {
-      // Left behind by a crash (or planted: unlink removes a link itself, never its target).
-      ::unlink(tmp.c_str());
-      fd = sluice::open_private(tmp, O_RDWR, 0600, true);
-    }
-    if (fd < 0) {
-      why = "cannot create " + sluice::open_private_error(tmp);
-    } else {
-      try {
-        write_all(fd, text.data(), text.size(), tmp);
-        // Always, whatever the policy: never rename a cursor that is not on disk (D5).
-        if (int err = sync_fd(fd))
-          why = "cannot sync (fdatasync) " + tmp + ": " + std::strerror(err);
-      } catch (const std::exception& e) {
-        why = e.what();
-      }
-      if (why.empty() && ::rename(tmp.c_str(), path.c_str()) != 0)
-        why = "cannot rename " + tmp + ": " + std::strerror(errno);
-      if (!why.empty()) {
-        ::unlink(tmp.c_str());
-        ::close(fd);
-      } else {
-        cursor_fd_ = fd;  // now the cursor file itself
-        synced = true;
-      }
+    // Synced whatever the policy: never rename a cursor that is not on disk (D5).
+    const int fd = replace_file_synced(path, text, why);
+    if (fd >= 0) {
+      cursor_fd_ = fd;  // now the cursor file itself
+      synced = true;
     }
   }
   if (!why.empty()) {

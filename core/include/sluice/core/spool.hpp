@@ -232,6 +232,7 @@ class Spool {
   void roll_segment(Lock& lock);
   bool persist_cursor(bool sync);
   int sync_fd(int fd);
+  int replace_file_synced(const std::string& path, std::string_view text, std::string& why);
   void delete_segment_locked(uint64_t seq);
   bool drop_oldest_locked(Lock& lock, SpoolAppendResult& result, Tickets& tickets);
   void ack_locked(Lock& lock, uint64_t batch_id);
