@@ -200,12 +200,17 @@ struct Scratch {
 class Resolver : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Resolver> {
  public:
   using Kind = FilterValue::Kind;
-  Resolver(const DataPointers& p, Scratch& s) : p_(p), s_(s), unresolved_(p.size()) {}
+  // `original`: the document as given; `stream` may read a copy of it with the same length
+  // (see resolve_pointers), so a number's text is taken from the original at the same place.
+  Resolver(const DataPointers& p, Scratch& s, std::string_view original,
+           const rapidjson::MemoryStream& stream)
+      : p_(p), s_(s), original_(original), stream_(stream), unresolved_(p.size()) {}
 
   bool Null() { return scalar(Kind::null, nullptr, 0); }
   bool Bool(bool b) { return scalar(Kind::boolean, b ? "true" : "false", b ? 4 : 5); }
-  bool RawNumber(const char* str, rapidjson::SizeType n, bool) {
-    return scalar(Kind::number, str, n);
+  bool RawNumber(const char*, rapidjson::SizeType n, bool) {
+    // The stream stands just after the number.
+    return scalar(Kind::number, original_.data() + stream_.Tell() - n, n);
   }
   bool String(const char* str, rapidjson::SizeType n, bool) { return scalar(Kind::string, str, n); }
   bool Key(const char* str, rapidjson::SizeType n, bool) {
@@ -295,9 +300,47 @@ class Resolver : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Resolver
 
   const DataPointers& p_;
   Scratch& s_;
+  std::string_view original_;
+  const rapidjson::MemoryStream& stream_;
   size_t depth_ = 0;  // containers open
   size_t unresolved_;
 };
+
+// RapidJSON refuses a number beyond a double's range (kParseErrorNumberTooBig), which is valid
+// JSON: the host's check accepts it, and parse_number reads it as +-HUGE_VAL. Rewrites each
+// number of magnitude 10^300 or more as a zero of the same length ("1e400" -> "0e000", "-1"
+// and 400 zeros -> "-0e000..."), outside strings, so that a copy parses with every offset
+// unchanged; the Resolver reads the numbers' text from the original.
+void write_huge_numbers_as_zero(std::string& json) {
+  size_t i = 0;
+  const size_t n = json.size();
+  while (i < n) {
+    const char c = json[i];
+    if (c == '"') {
+      for (++i; i < n && json[i] != '"'; ++i)
+        if (json[i] == '\\') ++i;
+      ++i;
+    } else if (c == '-' || (c >= '0' && c <= '9')) {
+      size_t end = i + 1;
+      auto in_number = [](char d) {
+        return (d >= '0' && d <= '9') || d == '.' || d == 'e' || d == 'E' || d == '+' || d == '-';
+      };
+      while (end < n && in_number(json[end]))
+        ++end;
+      const size_t digits = i + (c == '-' ? 1 : 0);
+      if (end - digits >= 3 &&
+          decimal_magnitude(std::string_view(json).substr(i, end - i)) >= 300) {
+        json[digits] = '0';
+        json[digits + 1] = 'e';
+        std::fill(json.begin() + static_cast<std::ptrdiff_t>(digits + 2),
+                  json.begin() + static_cast<std::ptrdiff_t>(end), '0');
+      }
+      i = end;
+    } else {
+      ++i;
+    }
+  }
+}
 
 }  // namespace
 
@@ -306,19 +349,28 @@ const std::vector<FilterValue>& resolve_pointers(std::string_view json, const Da
   thread_local rapidjson::Reader reader;
   // A huge value once: give its memory back now, while no returned view points into it.
   if (s.arena.capacity() > (1u << 20)) std::string().swap(s.arena);
-  s.values.assign(p.size(), FilterValue{});
-  s.spans.assign(p.size(), {0, 0});
-  s.prog.assign(p.size(), 0);
-  s.arena.clear();
-  s.pending.clear();
-  if (p.size() == 0 || json.empty()) return s.values;
-  // Iterative (no recursion however deep the document); numbers kept as written.
-  constexpr unsigned flags = rapidjson::kParseIterativeFlag |
-                             rapidjson::kParseNumbersAsStringsFlag |
-                             rapidjson::kParseStopWhenDoneFlag;
-  rapidjson::MemoryStream stream(json.data(), json.size());
-  Resolver handler(p, s);
-  reader.Parse<flags>(stream, handler);  // stopped early or invalid: what was found counts
+  auto resolve = [&](std::string_view text) {
+    s.values.assign(p.size(), FilterValue{});
+    s.spans.assign(p.size(), {0, 0});
+    s.prog.assign(p.size(), 0);
+    s.arena.clear();
+    s.pending.clear();
+    if (p.size() == 0 || json.empty()) return rapidjson::ParseResult();
+    // Iterative (no recursion however deep the document); numbers kept as written.
+    constexpr unsigned flags = rapidjson::kParseIterativeFlag |
+                               rapidjson::kParseNumbersAsStringsFlag |
+                               rapidjson::kParseStopWhenDoneFlag;
+    rapidjson::MemoryStream stream(text.data(), text.size());
+    Resolver handler(p, s, json, stream);
+    return reader.Parse<flags>(stream, handler);  // stopped early or invalid: what was found counts
+  };
+  if (resolve(json).Code() == rapidjson::kParseErrorNumberTooBig) {
+    thread_local std::string copy;
+    copy.assign(json);
+    write_huge_numbers_as_zero(copy);
+    resolve(copy);
+    if (copy.capacity() > (1u << 20)) std::string().swap(copy);
+  }
   for (size_t i = 0; i < s.values.size(); ++i) {
     FilterValue& v = s.values[i];
     if (v.kind == FilterValue::Kind::string || v.kind == FilterValue::Kind::number ||

@@ -180,7 +180,7 @@ TEST_CASE("filter: a number below the smallest double is zero, not infinity") {
     CHECK(passes(at + R"({"lt": 1e-300, "gt": -1e-300}}})", e));
     CHECK(passes(at + "0}}", e));
   }
-  // A huge one stays huge (in strings: the resolver's JSON reader refuses such numbers).
+  // A huge one in a string stays huge (as a number: the next case).
   const Event h = data_event(R"({"e": "1e400", "w": "1)" + std::string(400, '0') + R"("})");
   CHECK(passes(R"({"data": {"/e": {"gt": 1e300}}})", h));
   CHECK(passes(R"({"data": {"/w": {"gt": 1e300}}})", h));
@@ -198,6 +198,23 @@ TEST_CASE("filter: a number below the smallest double is zero, not infinity") {
   const auto& v = sluice::core::resolve_pointers(R"({"t": )" + tiny + "}", p);
   CHECK(v[i].kind == FilterValue::Kind::number);
   CHECK(v[i].number == 0.0);
+}
+
+TEST_CASE("filter: a number beyond a double's range is huge, and the values after it are read") {
+  // Valid JSON (the host's check accepts it) that the resolver's JSON reader refuses alone.
+  const Event h = data_event(R"({"e": 1e400, "w": 1)" + std::string(400, '0') +
+                             R"(, "neg": -2E+999, "s": "1e400 as text", "after": "x", )" +
+                             R"("list": [1e500, 7]})");
+  CHECK(passes(R"({"data": {"/e": {"gt": 1e300}}})", h));
+  CHECK(passes(R"({"data": {"/w": {"gt": 1e300}}})", h));
+  CHECK(passes(R"({"data": {"/neg": {"lt": -1e300}}})", h));
+  CHECK(passes(R"({"data": {"/e": "1e4*"}})", h));  // the number's text as written
+  CHECK(passes(R"({"data": {"/neg": "-2E+999"}})", h));
+  CHECK(passes(R"({"data": {"/s": "1e400 as text"}})", h));  // strings untouched
+  CHECK(passes(R"({"data": {"/after": "x"}})", h));          // read past the huge numbers
+  CHECK(passes(R"({"data": {"/list/1": 7}})", h));
+  CHECK(passes(R"({"data": {"/list/0": {"gt": 1e300}}})", h));
+  CHECK_FALSE(passes(R"({"data": {"/after": {"exists": false}}})", h));
 }
 
 TEST_CASE("filter: non-string values: numbers and booleans by their JSON text, null by eq") {
