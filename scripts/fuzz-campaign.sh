@@ -15,10 +15,13 @@
 # stats line), corpus size (inputs libFuzzer kept in memory at the end), findings (files kept).
 # Exit status 1 if any target has findings or failed to run.
 #
-# Usage: scripts/fuzz-campaign.sh [-r RUNS] [-t MAX_TIME] [-j JOBS] [target...]
+# Usage: scripts/fuzz-campaign.sh [-r RUNS] [-t MAX_TIME] [-j JOBS] [-T TIMEOUT] [target...]
 #   -r RUNS      executions per target (default 10000000)
 #   -t MAX_TIME  time cap per target in seconds (default 86400)
 #   -j JOBS      targets fuzzed in parallel (default 2)
+#   -T TIMEOUT   seconds one input may run before it counts as a hang (default 60; CI's 10 s
+#                gives spurious timeouts over a day on a machine where other work starves the
+#                fuzzer for seconds at a time: inputs that then run alone in well under 1 s)
 #   target...    only these fuzz targets, built and fuzzed (default: all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,16 +29,18 @@ cd "$(dirname "$0")/.."
 runs=10000000
 max_time=86400
 jobs=2
-while getopts "r:t:j:h" opt; do
+timeout=60
+while getopts "r:t:j:T:h" opt; do
   case $opt in
     r) runs=$OPTARG ;;
     t) max_time=$OPTARG ;;
     j) jobs=$OPTARG ;;
+    T) timeout=$OPTARG ;;
     *) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 2 ;;
   esac
 done
 shift $((OPTIND - 1))
-for n in "$runs" "$max_time" "$jobs"; do
+for n in "$runs" "$max_time" "$jobs" "$timeout"; do
   [[ $n =~ ^[1-9][0-9]*$ ]] || { echo "fuzz-campaign: '$n' is not a positive integer" >&2; exit 2; }
 done
 
@@ -60,23 +65,8 @@ fi
 ninja -C "$build" -j"$(nproc)" $fuzzers >/dev/null
 
 # One line per fuzz target from its ctest entry (the options and seed folders CI uses):
-# <target> <executable> <options...> -- <seed folders...>. The ctest entry's own time limit and
-# its work folder (the first folder) are left out; the campaign sets its own.
-plan=$(ctest --test-dir "$build" --show-only=json-v1 -L fuzz | python3 -c '
-import json, os, sys
-wanted = set(sys.argv[1:])
-for test in json.load(sys.stdin)["tests"]:
-    cmd = test.get("command")  # absent when the executable is not built (not asked for)
-    if not cmd:
-        continue
-    target = os.path.basename(cmd[0])
-    if wanted and target not in wanted:
-        continue
-    opts = [a for a in cmd[1:] if a.startswith("-") and not a.startswith(
-        ("-max_total_time=", "-runs=", "-artifact_prefix=", "-print_final_stats="))]
-    dirs = [a for a in cmd[1:] if not a.startswith("-")]
-    print(" ".join([target, cmd[0]] + opts + ["--"] + dirs[1:]))
-' "$@")
+# <target> <executable> <options...> -- <seed folders...>; see scripts/fuzz-rate.py.
+plan=$(python3 scripts/fuzz-rate.py --print-plan "$build" -- "$@")
 if [ -z "$plan" ]; then
   echo "fuzz-campaign: no fuzz target matches ${*:-(none built)}" >&2
   exit 1
@@ -95,7 +85,8 @@ fuzz_one() {
   mkdir -p "$dir/corpus"
   local start=$SECONDS code=0
   echo "fuzz-campaign: $target: up to $runs runs or ${max_time}s" >&2
-  "$exe" "${opts[@]}" -runs="$runs" -max_total_time="$max_time" -print_final_stats=1 \
+  # -timeout after the ctest entry's options: libFuzzer takes the last value of a flag.
+  "$exe" "${opts[@]}" -timeout="$timeout" -runs="$runs" -max_total_time="$max_time" -print_final_stats=1 \
     -artifact_prefix="$dir/" "$dir/corpus" "${seeds[@]}" >"$dir/fuzz.log" 2>&1 || code=$?
   echo $((SECONDS - start)) >"$dir/seconds"
   echo "$code" >"$dir/exit"

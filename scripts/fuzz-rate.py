@@ -2,6 +2,7 @@
 """Executions per second of the fuzz targets, to compare fuzz builds side by side.
 
 Usage: scripts/fuzz-rate.py [-t SECONDS] [-r RUNS] [--plan DIR] BUILD [BUILD...] [-- target...]
+       scripts/fuzz-rate.py --print-plan BUILD [-- target...]
 
 For each fuzz target (the ctest entries labelled `fuzz` of the first BUILD, or of the build
 folder --plan names; options and seed folders as CI runs them), runs the same target of every
@@ -14,6 +15,9 @@ makes the CPU figures comparable even when the machine is busy. On a shared mach
 to compare: it does not count the time the fuzzer waited for a core.
 
 Nothing is kept: the scratch corpora and logs live in a temporary folder removed at the end.
+
+--print-plan prints the plan and runs nothing, one line per target, for scripts/fuzz-campaign.sh:
+<target> <executable> <options...> -- <seed folders...>.
 """
 import argparse
 import json
@@ -27,6 +31,9 @@ import tempfile
 import time
 
 
+# One row per fuzz target of `build` (only those in `wanted`, if any): (target, executable relative
+# to build, options, seed folders). The ctest entry's time and run limits, artifact prefix and
+# work folder (its first folder) are left out: whoever runs the plan sets its own.
 def plan(build, wanted):
     out = subprocess.run(["ctest", "--test-dir", build, "--show-only=json-v1", "-L", "fuzz"],
                          check=True, capture_output=True, text=True).stdout
@@ -55,8 +62,13 @@ def main():
     ap.add_argument("-t", type=int, default=15, help="seconds per target (default 15)")
     ap.add_argument("-r", type=int, default=0, help="executions per target (default: no limit)")
     ap.add_argument("--plan", help="build folder whose ctest entries to run (default: first BUILD)")
+    ap.add_argument("--print-plan", action="store_true", help="print the plan, run nothing")
     ap.add_argument("builds", nargs="+")
     args = ap.parse_args(argv)
+    if args.print_plan:
+        for target, exe, opts, seeds in plan(args.plan or args.builds[0], set(targets)):
+            print(" ".join([target, os.path.join(args.builds[0], exe)] + opts + ["--"] + seeds))
+        return 0
 
     env = dict(os.environ)
     env["UBSAN_OPTIONS"] = ("print_stacktrace=1:halt_on_error=1:suppressions=" +
