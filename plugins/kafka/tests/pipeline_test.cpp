@@ -95,29 +95,15 @@ std::vector<json> json_lines(const fs::path& file) {
 
 std::string pipeline(const fs::path& state, const std::string& generator,
                      const std::string& sink_options, const std::string& sink_extra = "") {
-  return "version: 1\n"
-         "log: {level: info}\n"
-         "state_dir: " +
-         state.string() +
-         "\n"
-         "sources:\n"
-         "  gen:\n"
-         "    plugin: generator\n"
-         "    options: {" +
-         generator +
-         "}\n"
-         "sinks:\n"
-         "  bus:\n"
-         "    plugin: kafka\n"
-         "    options: {" +
-         sink_options +
-         "}\n"
-         "    batch: {max_events: 200, max_delay: 20ms}\n"
-         "    retry: {initial: 50ms, max: 500ms}\n" +
-         sink_extra +
-         "routes:\n"
-         "  - from: gen\n"
-         "    to: bus\n";
+  return sluice::testing::generator_pipeline(
+      {.state_dir = state,
+       .generator = generator,
+       .sink_name = "bus",
+       .sink_plugin = "kafka",
+       .sink_options = sink_options,
+       .sink_lines = "    batch: {max_events: 200, max_delay: 20ms}\n"
+                     "    retry: {initial: 50ms, max: 500ms}\n" +
+                     sink_extra});
 }
 
 // The number after the last ':' or '-' of an id such as "faults-17".

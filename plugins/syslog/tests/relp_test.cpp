@@ -270,29 +270,18 @@ using sluice::testing::poll_until;
 
 std::string pipeline(uint16_t port, const fs::path& state, const std::string& id_prefix,
                      int count) {
-  return "version: 1\n"
-         "log: {level: info}\n"
-         "state_dir: " +
-         state.string() +
-         "\n"
-         "sources:\n"
-         "  gen:\n"
-         "    plugin: generator\n"
-         "    options: {template: minimal, rate: 0, count: " +
-         std::to_string(count) + ", id_prefix: \"" + id_prefix +
-         "\", source_uri: \"test://gen\"}\n"
-         "sinks:\n"
-         "  siem:\n"
-         "    plugin: syslog\n"
-         "    options: {host: 127.0.0.1, port: " +
-         std::to_string(port) +
-         ", transport: relp, app_name: sluicetest, connect_timeout: 2s, ack_timeout: 60s}\n"
-         "    batch: {max_events: 50, max_delay: 20ms}\n"
-         "    retry: {initial: 20ms, max: 200ms}\n"
-         "    queue: {policy: spool, max_events: 100000}\n"
-         "routes:\n"
-         "  - from: gen\n"
-         "    to: siem\n";
+  return sluice::testing::generator_pipeline(
+      {.state_dir = state,
+       .generator = "template: minimal, rate: 0, count: " + std::to_string(count) +
+                    ", id_prefix: \"" + id_prefix + "\", source_uri: \"test://gen\"",
+       .sink_name = "siem",
+       .sink_plugin = "syslog",
+       .sink_options = "host: 127.0.0.1, port: " + std::to_string(port) +
+                       ", transport: relp, app_name: sluicetest, connect_timeout: 2s, "
+                       "ack_timeout: 60s",
+       .sink_lines = "    batch: {max_events: 50, max_delay: 20ms}\n"
+                     "    retry: {initial: 20ms, max: 200ms}\n"
+                     "    queue: {policy: spool, max_events: 100000}\n"});
 }
 
 size_t spooled(const fs::path& state) {

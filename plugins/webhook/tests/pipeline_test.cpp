@@ -82,29 +82,17 @@ std::map<std::string, int> delivered_ids(const Receiver& r) {
 
 std::string pipeline(const std::string& url, const fs::path& state, const std::string& id_prefix,
                      int count, const std::string& sink_extra) {
-  return "version: 1\n"
-         "log: {level: info}\n"
-         "state_dir: " +
-         state.string() +
-         "\n"
-         "sources:\n"
-         "  gen:\n"
-         "    plugin: generator\n"
-         "    options: {template: minimal, rate: 0, count: " +
-         std::to_string(count) + ", id_prefix: \"" + id_prefix +
-         "\", source_uri: \"test://gen\"}\n"
-         "sinks:\n"
-         "  hook:\n"
-         "    plugin: webhook\n"
-         "    options: {url: \"" +
-         url +
-         "\", body: cloudevents-batch, connect_timeout: 1s, read_timeout: 2s}\n"
-         "    batch: {max_events: 50, max_delay: 20ms}\n"
-         "    retry: {initial: 20ms, max: 200ms}\n" +
-         sink_extra +
-         "routes:\n"
-         "  - from: gen\n"
-         "    to: hook\n";
+  return sluice::testing::generator_pipeline(
+      {.state_dir = state,
+       .generator = "template: minimal, rate: 0, count: " + std::to_string(count) +
+                    ", id_prefix: \"" + id_prefix + "\", source_uri: \"test://gen\"",
+       .sink_name = "hook",
+       .sink_plugin = "webhook",
+       .sink_options =
+           "url: \"" + url + "\", body: cloudevents-batch, connect_timeout: 1s, read_timeout: 2s",
+       .sink_lines = "    batch: {max_events: 50, max_delay: 20ms}\n"
+                     "    retry: {initial: 20ms, max: 200ms}\n" +
+                     sink_extra});
 }
 
 }  // namespace

@@ -1,7 +1,8 @@
 // A child process for tests and benchmarks that drive whole programs (`sluice run`, a mock
 // server, kcat): its output to a log file, or its stdin and stdout as pipes to talk to it line
 // by line; a bounded wait for its exit, signals, and SIGKILL when the object goes away. And
-// poll_until, the bounded wait for a condition that such tests poll (a file, a count).
+// poll_until, the bounded wait for a condition that such tests poll (a file, a count), and
+// generator_pipeline, the pipeline file of a sink plugin's end-to-end test.
 //
 //   sluice::testing::Child run(SLUICE_EXECUTABLE, {"run", "p.yaml"}, dir.path / "log", false);
 //   run.signal(SIGTERM);
@@ -130,6 +131,48 @@ bool poll_until(Pred pred, std::chrono::milliseconds timeout = 60s,
     std::this_thread::sleep_for(interval);
   }
   return pred();
+}
+
+// The pipeline file of a sink plugin's end-to-end test: the generator ("gen") -> one sink.
+//   generator_pipeline({.state_dir = dir.path / "state",
+//                       .generator = "template: minimal, rate: 0, count: 300",
+//                       .sink_plugin = "webhook",
+//                       .sink_options = "url: \"" + url + "\"",
+//                       .sink_lines = "    batch: {max_events: 50}\n"})
+struct GeneratorPipeline {
+  std::filesystem::path state_dir;
+  std::string generator;  // the generator's options, inside a YAML flow map
+  std::string sink_name = "out";
+  std::string sink_plugin;
+  std::string sink_options;  // the sink's options, inside a YAML flow map
+  std::string sink_lines;    // more of the sink's block (batch, retry, queue), indented by 4
+};
+
+inline std::string generator_pipeline(const GeneratorPipeline& p) {
+  return "version: 1\n"
+         "log: {level: info}\n"
+         "state_dir: " +
+         p.state_dir.string() +
+         "\n"
+         "sources:\n"
+         "  gen:\n"
+         "    plugin: generator\n"
+         "    options: {" +
+         p.generator +
+         "}\n"
+         "sinks:\n"
+         "  " +
+         p.sink_name +
+         ":\n"
+         "    plugin: " +
+         p.sink_plugin +
+         "\n"
+         "    options: {" +
+         p.sink_options + "}\n" + p.sink_lines +
+         "routes:\n"
+         "  - from: gen\n"
+         "    to: " +
+         p.sink_name + "\n";
 }
 
 }  // namespace sluice::testing
