@@ -287,12 +287,13 @@ int main(int argc, char** argv) {
          strlen(kOsMessage));
 
   sluice::core::PluginHost host("");
-  // The spool policy with fsync: one generator and four (group commit), beside the raw spool.
+  // The spool policy with fsync: one generator, four and sixteen (group commit), beside the raw
+  // spool.
   auto spool_cases = [&]() -> bool {
     // The spool policy with fsync, on the file system of TMPDIR (or /tmp).
     if (!spool_n) spool_n = std::max<size_t>(1000, n / 4);
     double spool_base = 0;
-    RunResult spool_run, spool_run4;
+    RunResult spool_run, spool_run4, spool_run16;
     {
       sluice::testing::TempDir dir("sluice-bus-bench");
       spool_base = spool_per_event_baseline(std::max<size_t>(100, spool_n / 20),
@@ -302,6 +303,8 @@ int main(int argc, char** argv) {
                                  (dir.path / "out").string());
         spool_run4 = run_pipeline(host, plugin_dir, "null", "hmc-os-message", spool_n, 0,
                                   (dir.path / "out4").string(), nullptr, 4);
+        spool_run16 = run_pipeline(host, plugin_dir, "null", "hmc-os-message", spool_n, 0,
+                                   (dir.path / "out16").string(), nullptr, 16);
       } catch (const std::exception& e) {
         fprintf(stderr, "cannot run generator -> null through a spool: %s\n", e.what());
         return false;
@@ -319,8 +322,12 @@ int main(int argc, char** argv) {
            "runtime: 4 x generator.so(hmc-os-message) -> spool", spool_run4.events_per_s,
            spool_run4.events_per_s / spool_base, (unsigned long long)spool_run4.delivered,
            spool_run4.balanced ? "yes" : "NO");
+    printf("%-52s %12.0f %7.2fx  (delivered %llu, balanced %s)\n",
+           "runtime: 16 x generator.so(hmc-os-message) -> spool", spool_run16.events_per_s,
+           spool_run16.events_per_s / spool_base, (unsigned long long)spool_run16.delivered,
+           spool_run16.balanced ? "yes" : "NO");
 
-    return spool_run.balanced && spool_run4.balanced;
+    return spool_run.balanced && spool_run4.balanced && spool_run16.balanced;
   };
   if (spool_only) return spool_cases() ? 0 : 1;
 
