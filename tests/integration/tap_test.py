@@ -17,6 +17,7 @@ import socket
 import subprocess
 import tempfile
 import threading
+import time
 import urllib.request
 
 from checks import check, fail, free_port, lines_of, poll, write
@@ -104,6 +105,16 @@ routes:
 """)
 
 
+def recv_until(sock, data, marker=None):
+    """data and what sock gives after it, until marker is in it or, without one, to the end."""
+    while marker is None or marker not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
 def events_of(p):
     return [json.loads(l) for l in list(p.out) if l.strip()]
 
@@ -162,12 +173,7 @@ def case_rate_limit(tmp):
         # the raw stream: the notice is a JSON line of its own
         with socket.create_connection(("127.0.0.1", port), timeout=30) as c:
             c.sendall(b"GET /tap?rate=1 HTTP/1.1\r\nHost: x\r\n\r\n")
-            data = b""
-            while b'"tap":"dropped"' not in data:
-                chunk = c.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
+            data = recv_until(c, b"", b'"tap":"dropped"')
         check(b'{"tap":"dropped","count":' in data, "GET /tap writes {\"tap\":\"dropped\",\"count\":N}")
         check(b"Transfer-Encoding: chunked" in data, "as a chunked response")
         # too many clients, a bad rate
@@ -233,6 +239,205 @@ routes:
     finally:
         stalled.close()
         s.stop()
+
+
+def read_response(sock, timeout=30, close_wait=10):
+    """The status code of one HTTP/1.1 response read from sock (its body skipped by
+    Content-Length), and whether the server then closed the connection (within close_wait
+    seconds); (None, True) when the connection closed before a status line."""
+    sock.settimeout(timeout)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        try:
+            chunk = sock.recv(4096)
+        except ConnectionResetError:
+            chunk = b""
+        if not chunk:
+            return None, True
+        data += chunk
+    head, body = data.split(b"\r\n\r\n", 1)
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ")[1])
+    length = 0
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        if name.strip().lower() == "content-length":
+            length = int(value.strip())
+    while len(body) < length:
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        body += chunk
+    closed = False
+    try:
+        sock.settimeout(close_wait)
+        closed = sock.recv(4096) == b""
+    except socket.timeout:
+        pass
+    return status, closed
+
+
+def endless_pipeline(tmp, port):
+    """A generator as fast as it goes into the null sink: tap clients always have events."""
+    return write(tmp, "p.yaml", f"""version: 1
+admin: {{listen: "127.0.0.1:{port}"}}
+sources:
+  gen: {{plugin: generator, options: {{count: 100000000, rate: 0, template: hmc-os-message}}}}
+sinks:
+  out: {{plugin: "null"}}
+routes:
+  - {{from: gen, to: out}}
+""")
+
+
+def stalled_tap_client(port):
+    """A GET /tap client that never reads, with a tiny receive buffer: once its socket is full
+    its stream cannot end, so stopping waits the grace (1 s) for it."""
+    c = socket.socket()
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    c.connect(("127.0.0.1", port))
+    c.sendall(b"GET /tap?rate=10000 HTTP/1.1\r\nHost: x\r\n\r\n")
+    return c
+
+
+def slow_client_drops(port):
+    return metric(port, 'sluice_tap_dropped_events_total{reason="slow_client"}') or 0
+
+
+def tap_ended(reader):
+    """The `sluice tap` client printed the stream's end line, or exited."""
+    return any("the tap ended" in l for l in list(reader.err)) or reader.proc.poll() is not None
+
+
+def is_json_object(line):
+    try:
+        return isinstance(json.loads(line), dict)
+    except ValueError:
+        return False
+
+
+def dechunk(body):
+    """(data, complete) of a chunked body: complete when the last (zero-length) chunk came with
+    nothing after it; data up to where it was cut otherwise."""
+    data = b""
+    while True:
+        eol = body.find(b"\r\n")
+        if eol < 0:
+            return data, False
+        size = int(body[:eol], 16)
+        if len(body) < eol + 2 + size + 2:
+            return data, False
+        if size == 0:
+            return data, body[eol + 2:] == b"\r\n"
+        data += body[eol + 2:eol + 2 + size]
+        body = body[eol + 2 + size + 2:]
+
+
+def both_end_cleanly(s, reader, prefix=""):
+    """After SIGTERM: the `sluice tap` client got the end line and exits 0, `sluice run` exits 0."""
+    check(reader.proc.wait(timeout=60) == 0 and
+          "the tap ended: sluice is stopping" in reader.errors(),
+          f"{prefix}the reading tap client got its end line and exits 0 (exit "
+          f"{reader.proc.returncode}, its stderr {reader.errors()!r})")
+    try:
+        rc = s.proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        fail(f"{prefix}sluice run did not stop")
+    check(rc == 0, f"{prefix}sluice run stops (exit {rc})")
+
+
+def case_keepalive_after_stop(tmp):
+    port = free_port()
+    pipeline = endless_pipeline(tmp, port)
+    s = Proc([os.path.join(A.bin, "sluice"), "run", pipeline])
+    stalled = None
+    kept = socket.socket()
+    try:
+        check(poll(lambda: http_json(port, "/healthz") is not None, 60), "the admin server answers")
+        # The admin server still runs while stopping waits for the stalled stream.
+        stalled = stalled_tap_client(port)
+        check(poll(lambda: slow_client_drops(port) > 0, 120),
+              "the stalled client's stream is stuck (slow_client drops)")
+        reader = tap(pipeline)
+        check(poll(lambda: any("connected" in l for l in reader.err), 30), "a tap client reads")
+        # A connection kept alive from before the shutdown; made last, because the server
+        # closes a keep-alive connection idle for its io_timeout (10 s).
+        kept.connect(("127.0.0.1", port))
+        kept.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        status, closed = read_response(kept, close_wait=1)
+        check(status == 200 and not closed, f"a keep-alive request is answered ({status})")
+        s.proc.send_signal(signal.SIGTERM)
+        # The reader's end line says shutdown began; the request goes at once (well within the
+        # 1 s the stalled stream holds stopping): a GET /tap on the kept connection must not
+        # start another stream (nobody would end it) but be refused.
+        check(poll(lambda: tap_ended(reader), 60), "the reading tap client's stream ended")
+        kept.sendall(b"GET /tap HTTP/1.1\r\nHost: x\r\n\r\n")
+        status, closed = read_response(kept)
+        check(status == 503 and closed,
+              f"after shutdown began, a kept-alive connection's request gets 503 and the "
+              f"connection closes (status {status}, closed {closed})")
+        both_end_cleanly(s, reader)
+    finally:
+        if stalled:
+            stalled.close()
+        kept.close()
+        s.stop()
+
+
+def case_reader_behind_at_stop(tmp, rounds=3):
+    """At shutdown, a GET /tap client that reads but is behind (a chunk only partly written to
+    it) and a `sluice tap` client each get the rest, the end line and the last chunk, beside a
+    client that never reads (which holds stopping for its grace)."""
+    for n in range(1, rounds + 1):
+        port = free_port()
+        pipeline = endless_pipeline(tmp, port)
+        s = Proc([os.path.join(A.bin, "sluice"), "run", pipeline])
+        behind = socket.socket()
+        behind.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stalled = None
+        try:
+            check(poll(lambda: http_json(port, "/healthz") is not None, 60),
+                  f"round {n}: the admin server answers")
+            behind.connect(("127.0.0.1", port))
+            behind.sendall(b"GET /tap?rate=10000 HTTP/1.1\r\nHost: x\r\n\r\n")
+            behind.settimeout(30)
+            got = recv_until(behind, b"", b'{"tap":"started"')
+            check(b'{"tap":"started"' in got, f"round {n}: a client's stream started")
+            # It reads nothing more for now: its stream has a write in progress that does not
+            # move, and its queue overflows (the only client so far).
+            check(poll(lambda: slow_client_drops(port) > 0, 120),
+                  f"round {n}: its stream waits for it (slow_client drops)")
+            stalled = stalled_tap_client(port)
+            reader = tap(pipeline)
+            check(poll(lambda: any("connected" in l for l in reader.err), 30),
+                  f"round {n}: a `sluice tap` client reads")
+            t0 = time.monotonic()
+            s.proc.send_signal(signal.SIGTERM)
+            # Shutdown began once sluice tap's stream ended (the old server closed the behind
+            # client's stream then); only now does the behind client read again, with a larger
+            # buffer. It has the 1 s grace to take the rest: it waits at most 0.3 s.
+            poll(lambda: tap_ended(reader), 0.3)
+            behind.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+            got = recv_until(behind, got)
+            head, _, body = got.partition(b"\r\n\r\n")
+            data, complete = dechunk(body)
+            lines = data.decode().splitlines()
+            if not (complete and lines and
+                    lines[-1] == '{"tap":"end","reason":"sluice is stopping"}'):
+                s.stop()
+                fail(f"round {n}: the client that was behind got the rest, the end line and the "
+                     f"last chunk (complete {complete}, {len(got)} bytes, ending with "
+                     f"{got[-120:]!r}); sluice run said:\n{s.errors()[-3000:]}")
+            check(True, f"round {n}: the client that was behind got the rest, the end line and "
+                        f"the last chunk ({len(got)} bytes; all read {time.monotonic() - t0:.2f} s "
+                        f"after SIGTERM)")
+            check(all(is_json_object(l) for l in lines), f"round {n}: every line is whole")
+            both_end_cleanly(s, reader, f"round {n}: ")
+        finally:
+            behind.close()
+            if stalled:
+                stalled.close()
+            s.stop()
 
 
 def case_reload_keeps(tmp):

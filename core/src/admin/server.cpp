@@ -135,6 +135,11 @@ struct AdminServer::Impl {
   // io thread only. Declared before `io`: the handlers that never ran (and the sessions they
   // hold) are destroyed with it, and a session's destructor counts itself out here.
   uint32_t sessions = 0;
+  // io thread only: stop() began. A request read after that, on a connection kept alive from
+  // before, is answered 503 and its connection closed: no tap stream starts after the others
+  // were told to end (nobody would end it; stop() would wait its whole grace for it), no reload
+  // is asked for.
+  bool stopping = false;
   std::vector<std::weak_ptr<TapStream>> tap_streams;  // io thread only
   // Tap streams not closed yet: stop() waits for them to end (any thread).
   std::mutex tap_m;
@@ -149,7 +154,10 @@ struct AdminServer::Impl {
       : config(std::move(c)), hooks(std::move(h)), log(l), started(s), limits(lim) {}
 
   void accept();
+  // stop() began: every tap stream writes what it has, its end line and its last chunk.
   void finish_taps(const std::string& reason);
+  // The grace ended: the streams still open (their clients did not read) are closed as they are.
+  void close_taps();
   void tap_closed() {
     {
       std::lock_guard lock(tap_m);
@@ -223,15 +231,23 @@ class TapStream : public std::enable_shared_from_this<TapStream> {
     tick();
   }
 
-  // sluice is stopping: what is queued, the end line and the end of the response.
+  // sluice is stopping: what is queued, the end line and the end of the response. A write in
+  // progress (a chunk the client has not taken all of yet) is completed first: closing it here
+  // would cut a client that reads, only a moment behind, mid-chunk. A client whose write has
+  // not moved for a tick or more is behind: it is not sent its queue too (up to
+  // TapLimits::queue_bytes, more than it may take within the grace), the last drop notice
+  // counts it instead. A client that does not read at all keeps its stream open until stop()'s
+  // grace ends (kill()).
   void finish(const std::string& reason) {
     if (closed_ || finishing_) return;
     finishing_ = true;
-    if (writing_) return close();  // a client that does not read gets no last line
-    std::string lines = collect(true);
-    lines += ordered_json{{"tap", "end"}, {"reason", reason}}.dump() + "\n";
-    send(std::move(lines), {}, true);
+    end_reason_ = reason;
+    behind_ = writing_ && Clock::now() - progress_ >= server_->limits.tap_tick;
+    if (!writing_) send_end();
   }
+
+  // stop()'s grace ended and the stream has not: closed as it is, no last line.
+  void kill() { close(); }
 
  private:
   using Clock = std::chrono::steady_clock;
@@ -246,6 +262,13 @@ class TapStream : public std::enable_shared_from_this<TapStream> {
     ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
     ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof interval);
     ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count);
+  }
+
+  void send_end() {
+    std::string lines = collect(true, behind_);
+    lines += ordered_json{{"tap", "end"}, {"reason", end_reason_}}.dump() + "\n";
+    ended_ = true;
+    send(std::move(lines), {}, true);
   }
 
   void tick() {
@@ -267,16 +290,21 @@ class TapStream : public std::enable_shared_from_this<TapStream> {
     send(collect(false));
   }
 
-  // The queued events as lines, and the drop notice when one is due (or `now_or_never`).
-  std::string collect(bool now_or_never) {
+  // The queued events as lines, and the drop notice when one is due (or `now_or_never`). With
+  // `drop`, the queued events are not written but counted as not taken (slow_client).
+  std::string collect(bool now_or_never, bool drop = false) {
     std::string lines;
     events_.clear();
     const TapClient::Drops d = client_->take(events_);
-    for (const EventPtr& e : events_) {
-      sluice::append_json(lines, e.view());
-      lines += '\n';
+    if (drop) {
+      dropped_queue_ += events_.size();
+    } else {
+      for (const EventPtr& e : events_) {
+        sluice::append_json(lines, e.view());
+        lines += '\n';
+      }
+      server_->hooks.tap->count_sent(events_.size());
     }
-    server_->hooks.tap->count_sent(events_.size());
     events_.clear();
     dropped_rate_ += d.rate;
     dropped_queue_ += d.queue;
@@ -332,7 +360,9 @@ class TapStream : public std::enable_shared_from_this<TapStream> {
     if (written_ < out_.size()) return write_more();
     writing_ = false;
     out_.clear();
-    if (finishing_) close();
+    if (!finishing_) return;
+    if (!ended_) return send_end();  // the write finish() found in progress is done
+    close();
   }
 
   // Nothing is expected from the client; a read ends when it goes away.
@@ -362,7 +392,10 @@ class TapStream : public std::enable_shared_from_this<TapStream> {
   bool chunked_;
   bool closed_ = false;
   bool finishing_ = false;
+  bool ended_ = false;   // the end line and the last chunk are written or being written
+  bool behind_ = false;  // told to end while a write was not moving (finish())
   bool writing_ = false;
+  std::string end_reason_;
   std::string out_;
   size_t written_ = 0;
   Clock::time_point progress_;                     // the write in progress last moved
@@ -375,6 +408,11 @@ class TapStream : public std::enable_shared_from_this<TapStream> {
 void AdminServer::Impl::finish_taps(const std::string& reason) {
   for (auto& weak : tap_streams)
     if (auto t = weak.lock()) t->finish(reason);
+}
+
+void AdminServer::Impl::close_taps() {
+  for (auto& weak : tap_streams)
+    if (auto t = weak.lock()) t->kill();
   tap_streams.clear();
 }
 
@@ -424,6 +462,18 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void handle() {
+    const std::string_view target(req_.target().data(), req_.target().size());
+    const std::string_view path = target.substr(0, target.find('?'));
+    const bool get = req_.method() == http::verb::get;
+    const bool post = req_.method() == http::verb::post;
+    if (server_->stopping) {  // (POST /reload answers as a reload that came too late does)
+      req_.keep_alive(false);
+      return write(answer_json(
+          req_, http::status::service_unavailable,
+          post && path == "/reload"
+              ? json{{"result", "stopping"}, {"message", "sluice is stopping; no reload was done"}}
+              : json{{"error", "sluice is stopping"}}));
+    }
     const auto& config = server_->config;
     if (!config.token.empty() &&
         !bearer_matches(header(http::field::authorization), config.token)) {
@@ -432,10 +482,6 @@ class Session : public std::enable_shared_from_this<Session> {
       res.set(http::field::www_authenticate, "Bearer");
       return write(std::move(res));
     }
-    const std::string_view target(req_.target().data(), req_.target().size());
-    const std::string_view path = target.substr(0, target.find('?'));
-    const bool get = req_.method() == http::verb::get;
-    const bool post = req_.method() == http::verb::post;
     if (path == "/metrics") return get ? metrics() : wrong_method("GET");
     if (path == "/healthz") return get ? healthz() : wrong_method("GET");
     if (path == "/readyz") return get ? readyz() : wrong_method("GET");
@@ -665,18 +711,32 @@ void AdminServer::start() {
 void AdminServer::stop() {
   Impl& s = *impl_;
   if (!std::exchange(s.running, false)) return;
-  // New connections are refused, and tap streams end with a last line saying why.
+  // New connections are refused, a request on a connection kept alive from before is answered
+  // 503, and tap streams end with a last line saying why.
   net::post(s.io, [impl = impl_.get()] {
     beast::error_code ignored;
     impl->acceptor.close(ignored);
+    impl->stopping = true;
     impl->finish_taps("sluice is stopping");
   });
+  uint32_t left = 0;
   {
     std::unique_lock lock(s.tap_m);
     s.tap_cv.wait_for(lock, s.limits.stop_grace, [&s] { return s.tap_live == 0; });
+    left = s.tap_live;
   }
-  s.io.stop();
+  if (left)
+    s.log.warn("admin", std::to_string(left) +
+                            " GET /tap client(s) did not read the end of their stream within " +
+                            std::to_string(s.limits.stop_grace.count()) + " ms; closed");
+  // The streams still open are closed on the io thread, which then stops. Every stream that
+  // ended within the grace had its last chunk written: nothing of it is cut here.
+  net::post(s.io, [impl = impl_.get()] {
+    impl->close_taps();
+    impl->io.stop();
+  });
   if (s.thread.joinable()) s.thread.join();
+  s.io.stop();
   beast::error_code ignored;
   s.acceptor.close(ignored);
   // Handlers that never ran hold sessions; they go with the io_context, owned by the Impl.

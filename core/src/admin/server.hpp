@@ -69,8 +69,11 @@ class AdminServer {
   // Binds and listens, then serves on its own thread. Throws std::runtime_error naming the
   // address and the reason ("cannot listen on 127.0.0.1:9464: Address already in use").
   void start();
-  // Ends every tap stream (its last line says why; at most limits.stop_grace), closes the
-  // listener and every connection and joins the thread. Idempotent.
+  // Closes the listener and ends every tap stream: the write in progress, then its last line
+  // saying why and the last chunk. Waits at most limits.stop_grace for the streams to be taken,
+  // then closes those left (clients that do not read), and every connection, and joins the
+  // thread. A request read after stop() began (on a connection kept alive from before) is
+  // answered 503 with `Connection: close`: no tap stream starts then. Idempotent.
   void stop();
   // The bound port (the configured one, or the one the system chose for port 0).
   uint16_t port() const;
