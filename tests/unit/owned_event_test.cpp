@@ -7,6 +7,7 @@
 #include <sluice/event.hpp>
 
 #include <cstring>
+#include <deque>
 #include <string>
 #include <thread>
 #include <vector>
@@ -62,7 +63,7 @@ struct Source {
 
 TEST_CASE(
     "make_many: every event as make copies it (attributes skipped and added, NUL after data)") {
-  std::vector<Source> src;
+  std::deque<Source> src;  // stable addresses: a Source points into itself
   for (int i = 0; i < 5; ++i)
     src.emplace_back(i, 10 + 50 * i);
   src[2].subject.clear();
@@ -138,7 +139,7 @@ TEST_CASE("make: fields adjacent in the plugin's memory (as PackedEvents lays th
 }
 
 TEST_CASE("make_many: the events share one block that lives until the last of them is released") {
-  std::vector<Source> src;
+  std::deque<Source> src;  // stable addresses: a Source points into itself
   for (int i = 0; i < 64; ++i)
     src.emplace_back(i, 200);
   std::vector<EventParts> parts;
@@ -161,7 +162,7 @@ TEST_CASE("make_many: the events share one block that lives until the last of th
 }
 
 TEST_CASE("make_many: released on other threads, in any order; the block's memory is reused") {
-  std::vector<Source> src;
+  std::deque<Source> src;  // stable addresses: a Source points into itself
   for (int i = 0; i < 100; ++i)
     src.emplace_back(i, 300);
   std::vector<EventParts> parts;
@@ -210,7 +211,7 @@ TEST_CASE("make_many: one event is made as make makes it; none is nothing") {
 
 TEST_CASE("MemoryQueue: first in, first out across wrap-around and growth; bytes balance") {
   MemoryQueue q(1000000, UINT64_MAX);
-  std::vector<Source> src;
+  std::deque<Source> src;  // stable addresses: a Source points into itself
   for (int i = 0; i < 300; ++i)
     src.emplace_back(i, i % 7);
   int pushed = 0, popped = 0;
