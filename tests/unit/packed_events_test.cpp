@@ -120,3 +120,45 @@ TEST_CASE("packed events: clear() empties the batch; swapping moves a whole batc
   b.begin("2", "s", "t");
   CHECK(EventRef(b.views()[0]).id() == "2");
 }
+
+TEST_CASE("packed events: empty fields are present, also in a batch that holds no text yet") {
+  PackedEvents a;
+  a.begin("", "", "");
+  a.subject("");
+  a.data("");
+  const sluice_event& v = a.views()[0];
+  CHECK(v.id.data != nullptr);  // a null pointer would mean absent (plugin.h)
+  CHECK(v.id.size == 0);
+  CHECK(v.subject.data != nullptr);
+  CHECK(v.data.data != nullptr);
+  CHECK(a.bytes() == 0);
+}
+
+TEST_CASE("packed events: text that grows the buffer many times; copies, moves and clear()") {
+  PackedEvents a;
+  std::string big(5000, 'x');
+  for (int i = 0; i < 300; ++i) {
+    a.begin("id" + std::to_string(i), "s", "t");
+    a.attribute("k", i % 3 ? std::string_view("v") : std::string_view(big));
+    a.data("{\"i\":" + std::to_string(i) + "}");
+  }
+  PackedEvents copy = a;  // a copy is a deep copy
+  PackedEvents moved = std::move(a);
+  a.clear();
+  a.begin("other", "s", "t");
+  for (PackedEvents* p : {&copy, &moved}) {
+    REQUIRE(p->size() == 300);
+    const sluice_event* v = p->views();
+    for (int i = 0; i < 300; ++i) {
+      CAPTURE(i);
+      CHECK(EventRef(v[i]).id() == "id" + std::to_string(i));
+      CHECK(EventRef(v[i]).attribute("k") == (i % 3 ? "v" : big));
+      CHECK(EventRef(v[i]).data() == "{\"i\":" + std::to_string(i) + "}");
+    }
+  }
+  CHECK(EventRef(a.views()[0]).id() == "other");
+  // Appending one batch to another keeps both.
+  copy.append(moved);
+  CHECK(copy.size() == 600);
+  CHECK(EventRef(copy.views()[599]).id() == "id299");
+}
