@@ -42,20 +42,6 @@ std::optional<double> process_cpu(pid_t pid) {
   return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
-// Minor page faults of every thread of `pid` so far (/proc/PID/stat field 10, the whole
-// process): on this VM each one costs a hypervisor exit; buffers freed and allocated again (an
-// allocator trimming and growing its heap) show here.
-uint64_t minor_faults(pid_t pid) {
-  const std::string stat = slurp("/proc/" + std::to_string(pid) + "/stat");
-  const size_t paren = stat.rfind(')');
-  if (paren == std::string::npos) return 0;
-  std::istringstream in(stat.substr(paren + 2));  // from field 3, the state
-  std::string field;
-  for (int i = 3; i <= 10 && in >> field; ++i)
-    if (i == 10) return std::stoull(field);
-  return 0;
-}
-
 // Context switches (voluntary + involuntary) of every thread of `pid` so far: how often the
 // daemon's threads slept and were woken, the cost the CPU figure hides in the kernel.
 uint64_t context_switches(pid_t pid) {
@@ -198,7 +184,6 @@ enum class SinkKind { null, file };
 struct DaemonResult {
   double rate = 0, cpu_per = 0;  // notifications/s, CPU seconds per notification
   double switches_per = 0;       // context switches per notification (threads exiting: few lost)
-  double faults_per = 0;         // minor page faults per notification
   bool ok = false;
   std::string note;  // why not ok
 };
@@ -292,7 +277,6 @@ DaemonResult run_daemon(const FakeProcess& f, const std::string& sluice,
                        perf_prefix + (kind == SinkKind::null ? ".null" : ".file") + ".perf.data");
   const double cpu0 = process_cpu(d.pid()).value_or(0);
   const uint64_t switches0 = context_switches(d.pid());
-  const uint64_t faults0 = minor_faults(d.pid());
   const auto t0 = Clock::now();
   publish(f, n);
   const bool all =
@@ -300,14 +284,12 @@ DaemonResult run_daemon(const FakeProcess& f, const std::string& sluice,
   const auto t1 = Clock::now();
   const double cpu1 = process_cpu(d.pid()).value_or(0);
   const uint64_t switches1 = context_switches(d.pid());
-  const uint64_t faults1 = minor_faults(d.pid());
   stop_perf(perf);
   const int status = d.stop();
   const double secs = std::chrono::duration<double>(t1 - t0).count();
   r.rate = n / secs;
   r.cpu_per = (cpu1 - cpu0) / n;
   r.switches_per = static_cast<double>(switches1 - switches0) / static_cast<double>(n);
-  r.faults_per = static_cast<double>(faults1 - faults0) / static_cast<double>(n);
 
   // Exactly N, nothing lost, nothing twice: the shutdown table, and the file's lines.
   const std::string want = std::to_string(n);
@@ -415,9 +397,8 @@ int main(int argc, char** argv) {
         cpus[k].push_back(a.cpu_per);
         std::printf(
             "  %-34s %12.0f notifications/s   %.3f us CPU/notification (n=%llu, %.3f context "
-            "switches/notification, %.4f page faults/notification)\n",
-            names[k], a.rate, a.cpu_per * 1e6, static_cast<unsigned long long>(n), a.switches_per,
-            a.faults_per);
+            "switches/notification)\n",
+            names[k], a.rate, a.cpu_per * 1e6, static_cast<unsigned long long>(n), a.switches_per);
         if (b.ok) std::printf("  %-34s %11.1fx stomp.py in this round\n", "", a.rate / b.rate);
       }
     }

@@ -137,10 +137,9 @@ std::vector<const CompiledRoute*> Router::routes_from(const std::string& name) c
   return out;
 }
 
-bool Router::normalise_good(const sluice_event& e, int64_t now_ns,
-                            const sluice_attribute& source_attr, EventParts& p) {
-  if (!e.id.data || !e.source.data || !e.type.data) return false;
-  if (e.data.data && !json_valid(to_view(e.data))) return false;
+EventPtr Router::normalise(Source& src, const sluice_event& e, int64_t now_ns) {
+  const sluice_attribute source_attr{to_str(kSourceAttribute), to_str(src.config.name)};
+  EventParts p;
   p.id = e.id;
   p.source = e.source;
   p.type = e.type;
@@ -152,25 +151,15 @@ bool Router::normalise_good(const sluice_event& e, int64_t now_ns,
   p.data = e.data;
   p.extra_attributes = &source_attr;
   p.extra_attribute_count = 1;
-  return true;
-}
-
-EventPtr Router::normalise_bad(Source& src, const sluice_event& e, int64_t now_ns) {
-  const sluice_attribute source_attr{to_str(kSourceAttribute), to_str(src.config.name)};
-  EventParts p;
-  p.id = e.id;
-  p.source = e.source;
-  p.type = e.type;
-  p.subject = e.subject;
-  p.time_unix_ns = e.time_unix_ns ? e.time_unix_ns : now_ns;
-  p.attributes = e.attributes;
-  p.attribute_count = e.attributes ? e.attribute_count : 0;
-  p.skip_key = kSourceAttribute;
 
   const char* missing = !e.id.data       ? "id"
                         : !e.source.data ? "source"
                         : !e.type.data   ? "type"
                                          : nullptr;
+  if (!missing) {
+    if (!e.data.data || json_valid(to_view(e.data))) return EventPtr::make(p);
+  }
+
   // Never dropped: the event becomes sluice.parse-error carrying the raw data as text.
   src.parse_errors.fetch_add(1, std::memory_order_relaxed);
   std::string error;
@@ -239,40 +228,9 @@ sluice_status Router::emit(Source& src, const std::vector<const CompiledRoute*>&
   // The live tap: one relaxed load per call while no client is attached.
   const bool tapping = tap_ && tap_->active();
   thread_local std::vector<std::string_view> tap_sinks;
-  // The copies: the events that keep the contract all in one block (EventPtr::make_many: one
-  // allocation per emit call, not one per event), the others as sluice.parse-error, each on
-  // its own.
-  const sluice_attribute source_attr{to_str(kSourceAttribute), to_str(src.config.name)};
-  thread_local std::vector<EventPtr> copies;
-  thread_local std::vector<EventParts> good;
-  thread_local std::vector<EventPtr> good_copies;
-  thread_local std::vector<size_t> good_at;
-  copies.clear();  // an earlier call that threw may have left some
-  good.clear();
-  good_at.clear();
-  copies.resize(count);
-  for (size_t i = 0; i < count; ++i) {
-    EventParts& p = good.emplace_back();
-    if (normalise_good(events[i], now_ns, source_attr, p)) {
-      good_at.push_back(i);
-    } else {
-      good.pop_back();
-      copies[i] = normalise_bad(src, events[i], now_ns);
-    }
-  }
-  if (good.size() == count) {
-    EventPtr::make_many(good.data(), good.size(), copies.data());
-  } else if (!good.empty()) {
-    good_copies.clear();
-    good_copies.resize(good.size());
-    EventPtr::make_many(good.data(), good.size(), good_copies.data());
-    for (size_t k = 0; k < good.size(); ++k)
-      copies[good_at[k]] = std::move(good_copies[k]);
-    good_copies.clear();
-  }
   uint64_t unrouted = 0;
   for (size_t i = 0; i < count; ++i) {
-    EventPtr ev = std::move(copies[i]);
+    EventPtr ev = normalise(src, events[i], now_ns);
     targets.clear();
     FilterEvent fe(ev.view(), &pointers_);  // the data is read once, for all routes, if at all
     for (const CompiledRoute* r : routes) {
@@ -294,7 +252,6 @@ sluice_status Router::emit(Source& src, const std::vector<const CompiledRoute*>&
       per_sink[targets[t]].push_back(ev);
     per_sink[targets.back()].push_back(std::move(ev));
   }
-  copies.clear();
   src.emitted.fetch_add(count, std::memory_order_relaxed);
   if (unrouted) src.unrouted.fetch_add(unrouted, std::memory_order_relaxed);
   for (size_t s = 0; s < sinks_.size(); ++s) {

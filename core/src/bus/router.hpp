@@ -8,7 +8,6 @@
 
 #include <sluice/core/config.hpp>
 #include <sluice/core/filter.hpp>
-#include <sluice/core/owned_event.hpp>
 #include <sluice/core/tap.hpp>
 #include <sluice/framework_events.hpp>
 
@@ -95,12 +94,7 @@ class Router {
                      const sluice_event* events, size_t count) const;
 
  private:
-  // The pieces of the normalised copy of `e` into `p`, when `e` keeps the contract (id, source
-  // and type present, data absent or valid JSON); `source_attr` (the sluice-source attribute)
-  // must outlive `p`. False: `e` becomes a sluice.parse-error (normalise_bad).
-  static bool normalise_good(const sluice_event& e, int64_t now_ns,
-                             const sluice_attribute& source_attr, EventParts& p);
-  static EventPtr normalise_bad(Source& src, const sluice_event& e, int64_t now_ns);
+  static EventPtr normalise(Source& src, const sluice_event& e, int64_t now_ns);
 
   std::vector<std::unique_ptr<CompiledRoute>> routes_;
   DataPointers pointers_;  // of every route's filter: an event's data is read once for all

@@ -41,19 +41,6 @@ void Batch::point_views() {
   abi.count = views.size();
 }
 
-void Batch::reuse(const BackoffPolicy& policy, uint64_t seed) {
-  id = 0;
-  events.clear();
-  views.clear();
-  abi = sluice_batch{};
-  state = State::at_sink;
-  attempt = 1;
-  backoff = Backoff(policy, seed);
-  first_try = sent = due = Clock::time_point{};
-  reason.clear();
-  status = 0;
-}
-
 SinkChannel::SinkChannel(SinkConfig config, Logger& logger, std::unique_ptr<SinkQueue> queue,
                          std::unique_ptr<DeadLetter> dead_letter)
     : config_(std::move(config)), queue_(std::move(queue)), dead_letter_(std::move(dead_letter)) {
@@ -61,7 +48,6 @@ SinkChannel::SinkChannel(SinkConfig config, Logger& logger, std::unique_ptr<Sink
   name = config_.name;
   c_.name = config_.name;
   c_.recovered = queue_->recovered();
-  spare_batches_.reserve(kSpareBatches);  // remove_batch() then never allocates to keep one
 }
 
 SinkChannel::~SinkChannel() {
@@ -245,22 +231,10 @@ Batch* SinkChannel::find_batch(uint64_t id) {
   return nullptr;
 }
 
-std::unique_ptr<Batch> SinkChannel::take_batch() {
-  if (spare_batches_.empty()) return std::make_unique<Batch>(config_.retry.backoff, next_seed_());
-  std::unique_ptr<Batch> b = std::move(spare_batches_.back());
-  spare_batches_.pop_back();
-  b->reuse(config_.retry.backoff, next_seed_());
-  return b;
-}
-
 void SinkChannel::remove_batch(Batch* b) {
   c_.in_flight -= b->events.size();
-  auto at =
-      std::find_if(batches_.begin(), batches_.end(), [&](const auto& p) { return p.get() == b; });
-  std::unique_ptr<Batch> done = std::move(*at);
-  batches_.erase(at);
-  done->events.clear();  // releases the events (a spool acknowledges them in release_done)
-  if (spare_batches_.size() < kSpareBatches) spare_batches_.push_back(std::move(done));
+  batches_.erase(
+      std::find_if(batches_.begin(), batches_.end(), [&](const auto& p) { return p.get() == b; }));
   queue_->release_done();
   // A spool frees room once a batch's events are released: a blocked emitter may go on.
   if (blocked_emitters_) space_.notify_all();
@@ -326,7 +300,7 @@ void SinkChannel::dispatch() {
     // 3. A new batch.
     const bool slot = batches_.size() < max_in_flight_;
     if (slot && queue_->events() && batch_ready(now)) {
-      std::unique_ptr<Batch> b = take_batch();
+      auto b = std::make_unique<Batch>(config_.retry.backoff, next_seed_());
       b->id = next_batch_id_++;
       uint64_t bytes = 0;
       const auto max_events = std::max<uint64_t>(1, config_.batch.max_events);

@@ -56,9 +56,6 @@ struct Batch {
   // std::random_device per batch (RDRAND or the entropy source) cost ~2% of the daemon's CPU
   // into null (bench/e2e README).
   Batch(const BackoffPolicy& policy, uint64_t seed) : backoff(policy, seed) {}
-  // As new (a new seed), keeping the capacity of events and views: the channel recycles its
-  // batches (SinkChannel::spare_batches_), so the steady state allocates none.
-  void reuse(const BackoffPolicy& policy, uint64_t seed);
   // The views (and abi.events / abi.count) of `events`, after they were filled or shrunk.
   void point_views();
 };
@@ -117,8 +114,6 @@ class SinkChannel final : public Instance {
   void fail(std::unique_ptr<Batch> b);  // dead-letter; call without m_
   bool batch_ready(Clock::time_point now) const;
   Batch* find_batch(uint64_t id);
-  // A batch for the next events: a spare one or a new one; under m_.
-  std::unique_ptr<Batch> take_batch();
   void remove_batch(Batch* b);
   // push(): appends `run` (events that fit) in one push_batch; under m_. `defer`: with
   // push_batch_begin, returning what the caller waits for without m_ and claims under it.
@@ -141,18 +136,13 @@ class SinkChannel final : public Instance {
   std::condition_variable space_;
   std::condition_variable idle_;
   std::vector<std::unique_ptr<Batch>> batches_;  // (m) handed out, waiting for a retry, or failed
-  // (m) Batches delivered and emptied, kept with their vectors' capacity for the next ones (at
-  // most kSpareBatches): a batch allocated on each dispatch and freed on completion cost page
-  // faults and the allocator's lock (bench/e2e README).
-  static constexpr size_t kSpareBatches = 4;
-  std::vector<std::unique_ptr<Batch>> spare_batches_;
-  uint64_t next_batch_id_ = 1;         // (m)
-  Clock::time_point pending_since_{};  // (m)
-  bool dispatcher_waiting_ = false;    // (m)
-  uint32_t blocked_emitters_ = 0;      // (m)
-  bool draining_ = false;              // (m) flush partial batches at once
-  bool halt_ = false;                  // (m) the dispatcher ends
-  bool dispatcher_done_ = false;       // (m)
+  uint64_t next_batch_id_ = 1;                   // (m)
+  Clock::time_point pending_since_{};            // (m)
+  bool dispatcher_waiting_ = false;              // (m)
+  uint32_t blocked_emitters_ = 0;                // (m)
+  bool draining_ = false;                        // (m) flush partial batches at once
+  bool halt_ = false;                            // (m) the dispatcher ends
+  bool dispatcher_done_ = false;                 // (m)
   bool abandoned_flag_ = false;  // (m) settle() gave up on this sink: late completions ignored
   bool deliver_stuck_ = false;   // join_dispatcher() gave up waiting
   bool settled_ = false;

@@ -18,13 +18,9 @@
 #include <sluice/plugin.h>
 #include <sluice/event.hpp>
 
-#include <algorithm>
 #include <cstdint>
-#include <cstring>
-#include <memory>
 #include <string>
 #include <string_view>
-#include <utility>
 #include <vector>
 
 namespace sluice {
@@ -72,7 +68,7 @@ class PackedEvents {
   // Appends every event of `other`, in order.
   void append(const PackedEvents& other) {
     const size_t text_base = text_.size(), attribute_base = attributes_.size();
-    text_.append(other.text_.data(), other.text_.size());
+    text_.append(other.text_);
     for (Slot s : other.events_) {
       s.id.offset += text_base;
       s.source.offset += text_base;
@@ -115,7 +111,7 @@ class PackedEvents {
   // A copy of the i-th event (for tests and slow paths).
   Event event(size_t i) const {
     const Slot& s = events_[i];
-    auto text = [this](Span span) { return std::string(text_.data() + span.offset, span.size); };
+    auto text = [this](Span span) { return std::string(text_, span.offset, span.size); };
     Event e;
     e.id = text(s.id);
     e.source = text(s.source);
@@ -144,57 +140,6 @@ class PackedEvents {
   struct AttributeSlot {
     Span key, value;
   };
-  // The field text: a byte buffer with an inline append. std::string::append is a call into
-  // libstdc++ for every field (39 per HMC notification, ~5% of the daemon's instructions into
-  // null, bench/e2e README). Copying and swapping as std::string does: a move hands the buffer
-  // over, a move assignment swaps buffers (so std::swap frees nothing), clear() keeps it.
-  class Text {
-   public:
-    Text() = default;
-    Text(const Text& o) { append(o.data(), o.size_); }
-    Text& operator=(const Text& o) {
-      if (this != &o) {
-        size_ = 0;
-        append(o.data(), o.size_);
-      }
-      return *this;
-    }
-    Text(Text&& o) noexcept
-        : buf_(std::move(o.buf_)),
-          size_(std::exchange(o.size_, 0)),
-          capacity_(std::exchange(o.capacity_, 0)) {}
-    Text& operator=(Text&& o) noexcept {
-      std::swap(buf_, o.buf_);
-      std::swap(size_, o.size_);
-      std::swap(capacity_, o.capacity_);
-      return *this;
-    }
-    ~Text() = default;
-
-    // Never null (an empty field is present, not absent: sluice_str with a null pointer is).
-    const char* data() const { return buf_ ? buf_.get() : ""; }
-    size_t size() const { return size_; }
-    void clear() { size_ = 0; }
-    void append(const char* p, size_t n) {
-      if (n > capacity_ - size_) return grow_append(p, n);
-      if (n) std::memcpy(buf_.get() + size_, p, n);
-      size_ += n;
-    }
-
-   private:
-    void grow_append(const char* p, size_t n) {
-      const size_t c = std::max({capacity_ * 2, size_ + n, size_t{4096}});
-      std::unique_ptr<char[]> bigger(new char[c]);
-      if (size_) std::memcpy(bigger.get(), buf_.get(), size_);
-      if (n) std::memcpy(bigger.get() + size_, p, n);  // p may point into the old buffer
-      buf_ = std::move(bigger);
-      capacity_ = c;
-      size_ += n;
-    }
-    std::unique_ptr<char[]> buf_;
-    size_t size_ = 0;
-    size_t capacity_ = 0;
-  };
 
   Slot& current() { return events_.back(); }  // begin() must come first
   Span put(std::string_view text) {
@@ -206,7 +151,7 @@ class PackedEvents {
     return s.present() ? sluice_str{text_.data() + s.offset, s.size} : absent_str();
   }
 
-  Text text_;
+  std::string text_;
   std::vector<Slot> events_;
   std::vector<AttributeSlot> attributes_;
   std::vector<sluice_event> views_;

@@ -104,53 +104,35 @@ class SinkQueue {
 };
 
 // The in-memory queue: bounded in events and bytes. An empty queue takes any one event, so an
-// event larger than max_bytes still gets through instead of blocking forever. A ring of event
-// pointers that grows (doubling) and never shrinks: pushes (on an emitter's thread) and pops (on
-// the dispatcher's) allocate nothing once it has reached the queue's usual depth. Its high-water
-// mark is 8 bytes per queued event at most twice over.
+// event larger than max_bytes still gets through instead of blocking forever.
 class MemoryQueue final : public SinkQueue {
  public:
   MemoryQueue(uint64_t max_events, uint64_t max_bytes)
       : max_events_(max_events ? max_events : 1), max_bytes_(max_bytes) {}
-  size_t events() const override { return size_; }
+  size_t events() const override { return q_.size(); }
   uint64_t bytes() const override { return bytes_; }
   bool full(uint64_t bytes) const override { return full_after(bytes, 0, 0); }
   bool full_after(uint64_t bytes, size_t pending_events, uint64_t pending_bytes) const override {
-    const uint64_t n = size_ + pending_events;
+    const uint64_t n = q_.size() + pending_events;
     return n >= max_events_ || (n > 0 && bytes_ + pending_bytes + bytes > max_bytes_);
   }
   void push(EventPtr event) override {
-    if (size_ == ring_.size()) grow();
     bytes_ += event.bytes();
-    ring_[(head_ + size_) & (ring_.size() - 1)] = std::move(event);
-    ++size_;
+    q_.push_back(std::move(event));
   }
   EventPtr pop() override {
-    if (size_ == 0) return {};
-    EventPtr e = std::move(ring_[head_]);
-    head_ = (head_ + 1) & (ring_.size() - 1);
-    --size_;
+    if (q_.empty()) return {};
+    EventPtr e = std::move(q_.front());
+    q_.pop_front();
     bytes_ -= e.bytes();
     return e;
   }
-  // Slots allocated (for tests: the ring keeps them).
-  size_t capacity() const { return ring_.size(); }
 
  private:
-  void grow() {
-    std::vector<EventPtr> bigger(ring_.empty() ? 64 : ring_.size() * 2);  // a power of two
-    for (size_t i = 0; i < size_; ++i)
-      bigger[i] = std::move(ring_[(head_ + i) & (ring_.size() - 1)]);
-    ring_.swap(bigger);
-    head_ = 0;
-  }
-
   uint64_t max_events_;
   uint64_t max_bytes_;
   uint64_t bytes_ = 0;
-  std::vector<EventPtr> ring_;  // size a power of two (or 0); events at head_ .. head_ + size_
-  size_t head_ = 0;
-  size_t size_ = 0;
+  std::deque<EventPtr> q_;
 };
 
 }  // namespace sluice::core

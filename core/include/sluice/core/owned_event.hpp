@@ -1,13 +1,6 @@
-// The core's own copy of an event: the sluice_event header, its attribute array and every string
-// byte in one piece of memory, shared by reference count between the sink queues (and the tap)
-// it was routed to. The sluice_event inside is what sinks read (batches copy the header only).
-//
-// EventPtr::make copies one event into an allocation of its own. EventPtr::make_many copies the
-// events of one emit call into one block: one allocation (recycled, see owned_event.cpp) for all
-// of them, each event counting its own references and the block counting its live events. The
-// trade-off: the block goes back only when its last event is released, so one event held long
-// (a retried batch, a slow sink among several, the tap) keeps the memory of every event of its
-// emit call. Queue limits count each event's own bytes, not the block it keeps.
+// The core's own copy of an event: one allocation holding the sluice_event header, its
+// attribute array and every string byte, shared by reference count between the sink queues it
+// was routed to. The sluice_event inside is what sinks read (batches copy the header only).
 #pragma once
 
 #include <sluice/plugin.h>
@@ -43,9 +36,6 @@ class EventPtr {
  public:
   EventPtr() = default;
   static EventPtr make(const EventParts& parts);
-  // parts[i] into out[i] (whatever out[i] held is released), all in one block (see the top of
-  // this file). Nothing is changed when it throws (std::bad_alloc).
-  static void make_many(const EventParts* parts, size_t count, EventPtr* out);
 
   EventPtr(const EventPtr& o) : h_(o.h_) {
     if (h_) h_->refs.fetch_add(1, std::memory_order_relaxed);
@@ -65,15 +55,12 @@ class EventPtr {
   const sluice_event& view() const { return h_->event; }
   // Bytes this event holds in memory (header, attributes, strings): the unit of queue limits.
   size_t bytes() const { return h_->bytes; }
-  // References to this event (not to the other events of its block).
   uint32_t use_count() const { return h_ ? h_->refs.load() : 0; }
 
  private:
-  struct Block;
   struct Header {
     std::atomic<uint32_t> refs{1};
     uint32_t bytes = 0;
-    Block* block = nullptr;  // the block of make_many this event is in; null: its own allocation
     sluice_event event{};
   };
   static void destroy(Header* h);
