@@ -80,6 +80,7 @@ struct Conn {
 // with nothing after it.
 struct Dechunked {
   std::string data;
+  std::vector<std::string> chunks;  // the data chunk by chunk
   bool complete = false;
 };
 
@@ -95,6 +96,7 @@ Dechunked dechunk(std::string_view body) {
       return d;
     }
     d.data.append(body.substr(eol + 2, size));
+    d.chunks.emplace_back(body.substr(eol + 2, size));
     body.remove_prefix(eol + 2 + size + 2);
   }
 }
@@ -236,16 +238,47 @@ TEST_CASE(
     f.server->stop();
     took = Clock::now() - t0;
   });
-  // stop() began and told the stream to end (the old server closed it at once then, which
-  // detached its tap client); the client reads again only now.
-  for (int i = 0; i < 50 && f.tap->counters().clients != 0; ++i)
+  // stop() began and told the stream to end; finding its client behind, it detached its tap
+  // client (the old server closed the stream at once, which detached it too). The client reads
+  // again only now.
+  bool detached = false;
+  for (int i = 0; i < 1000 && !(detached = f.tap->counters().clients == 0); ++i)
     std::this_thread::sleep_for(10ms);
+  CHECK(detached);
   const bool eof = reader.read_to_eof(got);
   stopper.join();
   CHECK(eof);
   check_stream(got);
   CHECK(took < limits.stop_grace);  // the stream ended once its client had read it
   CHECK(f.tap->counters().clients == 0);
+
+  // Its queue was not written but counted: the last chunk is the drop notice (slow_client N,
+  // N > 0: at least the queue, full when stop() began) and the end line, and every slow_client
+  // drop reported to it is in the tap's counter (the queue dropped at the end too).
+  const size_t head = got.find("\r\n\r\n");
+  REQUIRE(head != std::string::npos);
+  const Dechunked d = dechunk(std::string_view(got).substr(head + 4));
+  REQUIRE(!d.chunks.empty());
+  const std::string& last = d.chunks.back();
+  const std::string notice = R"({"tap":"dropped",)";
+  REQUIRE_MESSAGE(last.substr(0, notice.size()) == notice,
+                  "the last chunk: " << last.substr(0, 300));
+  const size_t nl = last.find('\n');
+  REQUIRE(nl != std::string::npos);
+  CHECK(last.substr(nl + 1) == kEndLine + "\n");
+  const auto slow_client = [](std::string_view line) -> uint64_t {
+    const std::string_view key = R"("slow_client":)";
+    const size_t at = line.find(key);
+    REQUIRE(at != std::string_view::npos);
+    return std::stoull(std::string(line.substr(at + key.size())));
+  };
+  const uint64_t last_n = slow_client(std::string_view(last).substr(0, nl));
+  CHECK(last_n >= 1000);  // TapLimits::queue_events of the fixture
+  uint64_t reported = 0;
+  for (size_t at = 0, e; (e = d.data.find('\n', at)) != std::string::npos; at = e + 1)
+    if (d.data.compare(at, notice.size(), notice) == 0)
+      reported += slow_client(std::string_view(d.data).substr(at, e - at));
+  CHECK(reported == f.tap->counters().dropped_queue);
 }
 
 TEST_CASE(
@@ -328,4 +361,24 @@ TEST_CASE(
   std::string rest;
   CHECK(stalled.read_to_eof(rest));
   CHECK(f.tap->counters().clients == 0);
+}
+
+TEST_CASE(
+    "admin.stop: with no tap client, a connection kept alive from before is closed when stop() "
+    "returns, not when the server is destroyed") {
+  admin::Limits limits;
+  limits.io_timeout = 60s;  // longer than the wait below: the keep-alive timeout cannot close it
+  Fixture f(limits);
+  Conn kept(f.port, 0, 5s);
+  kept.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+  std::string first;
+  REQUIRE(kept.read_until(first, [](const std::string& s) { return s.find("}\n") != s.npos; }));
+  CHECK(status_line(first) == "HTTP/1.1 200 OK");
+  f.server->stop();  // no tap stream: no grace to wait for
+  // The server object lives on (as in `sluice run` while the pipeline drains).
+  std::string rest;
+  const auto t0 = Clock::now();
+  CHECK(kept.read_to_eof(rest));  // false when the 5 s receive timeout ends it
+  CHECK(rest.empty());
+  CHECK(Clock::now() - t0 < 4s);
 }

@@ -126,6 +126,13 @@ std::optional<TapRequest> parse_tap_query(std::string_view query, const TapLimit
 
 class TapStream;
 
+// A connection of the admin server (a Session) that stop() closes when it ends.
+class Connection {
+ public:
+  virtual ~Connection() = default;
+  virtual void shut() = 0;
+};
+
 struct AdminServer::Impl {
   AdminConfig config;
   Hooks hooks;
@@ -141,6 +148,10 @@ struct AdminServer::Impl {
   // is asked for.
   bool stopping = false;
   std::vector<std::weak_ptr<TapStream>> tap_streams;  // io thread only
+  // io thread only: the sessions (connections kept alive, requests being read or answered),
+  // closed when stop() ends, so a client kept alive is not left waiting until the server is
+  // destroyed.
+  std::vector<std::weak_ptr<Connection>> connections;
   // Tap streams not closed yet: stop() waits for them to end (any thread).
   std::mutex tap_m;
   std::condition_variable tap_cv;
@@ -157,7 +168,10 @@ struct AdminServer::Impl {
   // stop() began: every tap stream writes what it has, its end line and its last chunk.
   void finish_taps(const std::string& reason);
   // The grace ended: the streams still open (their clients did not read) are closed as they are.
-  void close_taps();
+  // Returns how many.
+  uint32_t close_taps();
+  // stop() ends: every session still open is closed (an idle kept-alive connection gets its FIN).
+  void close_connections();
   void tap_closed() {
     {
       std::lock_guard lock(tap_m);
@@ -243,11 +257,19 @@ class TapStream : public std::enable_shared_from_this<TapStream> {
     finishing_ = true;
     end_reason_ = reason;
     behind_ = writing_ && Clock::now() - progress_ >= server_->limits.tap_tick;
+    // A client behind is not sent its queue: it is detached now, so the queue stops growing
+    // (what it holds is counted as dropped in send_end()).
+    if (behind_) server_->hooks.tap->detach(client_);
     if (!writing_) send_end();
   }
 
-  // stop()'s grace ended and the stream has not: closed as it is, no last line.
-  void kill() { close(); }
+  // stop()'s grace ended and the stream has not: closed as it is, no last line. False when it
+  // was closed already.
+  bool kill() {
+    if (closed_) return false;
+    close();
+    return true;
+  }
 
  private:
   using Clock = std::chrono::steady_clock;
@@ -264,7 +286,10 @@ class TapStream : public std::enable_shared_from_this<TapStream> {
     ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count);
   }
 
+  // The last take of the client's queue: detached first, so nothing is queued after it that
+  // nobody would write or count (every event offered is sent or counted as dropped).
   void send_end() {
+    server_->hooks.tap->detach(client_);
     std::string lines = collect(true, behind_);
     lines += ordered_json{{"tap", "end"}, {"reason", end_reason_}}.dump() + "\n";
     ended_ = true;
@@ -298,6 +323,7 @@ class TapStream : public std::enable_shared_from_this<TapStream> {
     const TapClient::Drops d = client_->take(events_);
     if (drop) {
       dropped_queue_ += events_.size();
+      server_->hooks.tap->count_dropped_queue(events_.size());
     } else {
       for (const EventPtr& e : events_) {
         sluice::append_json(lines, e.view());
@@ -410,15 +436,23 @@ void AdminServer::Impl::finish_taps(const std::string& reason) {
     if (auto t = weak.lock()) t->finish(reason);
 }
 
-void AdminServer::Impl::close_taps() {
+uint32_t AdminServer::Impl::close_taps() {
+  uint32_t killed = 0;
   for (auto& weak : tap_streams)
-    if (auto t = weak.lock()) t->kill();
+    if (auto t = weak.lock()) killed += t->kill() ? 1 : 0;
   tap_streams.clear();
+  return killed;
+}
+
+void AdminServer::Impl::close_connections() {
+  for (auto& weak : connections)
+    if (auto c = weak.lock()) c->shut();
+  connections.clear();
 }
 
 namespace {
 
-class Session : public std::enable_shared_from_this<Session> {
+class Session : public Connection, public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, AdminServer::Impl* server)
       : stream_(std::move(socket)), reload_timer_(stream_.get_executor()), server_(server) {
@@ -427,6 +461,9 @@ class Session : public std::enable_shared_from_this<Session> {
   ~Session() { --server_->sessions; }
 
   void run() { read(); }
+  // stop() ends: whatever this connection was doing (waiting for the next request on a
+  // connection kept alive, mostly) it is closed; its handlers never run (the io thread stops).
+  void shut() override { close(); }
 
  private:
   void read() {
@@ -466,6 +503,8 @@ class Session : public std::enable_shared_from_this<Session> {
     const std::string_view path = target.substr(0, target.find('?'));
     const bool get = req_.method() == http::verb::get;
     const bool post = req_.method() == http::verb::post;
+    // Before the token check, deliberately: a request without the token is told 503 too (no
+    // secret is given away by it: every client learns that sluice stops when it goes).
     if (server_->stopping) {  // (POST /reload answers as a reload that came too late does)
       req_.keep_alive(false);
       return write(answer_json(
@@ -650,20 +689,22 @@ class Session : public std::enable_shared_from_this<Session> {
 }  // namespace
 
 void AdminServer::Impl::accept() {
-  acceptor.async_accept(net::make_strand(io),
-                        [self = this](beast::error_code ec, tcp::socket socket) {
-                          if (ec == net::error::operation_aborted || !self->acceptor.is_open())
-                            return;
-                          if (!ec) {
-                            if (self->sessions >= self->limits.connections) {
-                              beast::error_code ignored;
-                              socket.close(ignored);  // at the cap: a scraper retries later
-                            } else {
-                              std::make_shared<Session>(std::move(socket), self)->run();
-                            }
-                          }
-                          self->accept();
-                        });
+  acceptor.async_accept(
+      net::make_strand(io), [self = this](beast::error_code ec, tcp::socket socket) {
+        if (ec == net::error::operation_aborted || !self->acceptor.is_open()) return;
+        if (!ec) {
+          if (self->sessions >= self->limits.connections) {
+            beast::error_code ignored;
+            socket.close(ignored);  // at the cap: a scraper retries later
+          } else {
+            auto session = std::make_shared<Session>(std::move(socket), self);
+            std::erase_if(self->connections, [](const auto& w) { return w.expired(); });
+            self->connections.push_back(session);
+            session->run();
+          }
+        }
+        self->accept();
+      });
 }
 
 AdminServer::AdminServer(AdminConfig config, Hooks hooks, Logger& log,
@@ -719,23 +760,25 @@ void AdminServer::stop() {
     impl->stopping = true;
     impl->finish_taps("sluice is stopping");
   });
-  uint32_t left = 0;
   {
     std::unique_lock lock(s.tap_m);
     s.tap_cv.wait_for(lock, s.limits.stop_grace, [&s] { return s.tap_live == 0; });
-    left = s.tap_live;
   }
-  if (left)
-    s.log.warn("admin", std::to_string(left) +
-                            " GET /tap client(s) did not read the end of their stream within " +
-                            std::to_string(s.limits.stop_grace.count()) + " ms; closed");
-  // The streams still open are closed on the io thread, which then stops. Every stream that
-  // ended within the grace had its last chunk written: nothing of it is cut here.
-  net::post(s.io, [impl = impl_.get()] {
-    impl->close_taps();
+  // The streams still open are closed on the io thread, then every connection (kept alive and
+  // idle, or a request not answered yet), and the io thread stops. Every stream that ended
+  // within the grace had its last chunk written: nothing of it is cut here. (Counted there: a
+  // stream may end between the wait above and this handler.)
+  uint32_t killed = 0;
+  net::post(s.io, [impl = impl_.get(), &killed] {
+    killed = impl->close_taps();
+    impl->close_connections();
     impl->io.stop();
   });
   if (s.thread.joinable()) s.thread.join();
+  if (killed)
+    s.log.warn("admin", std::to_string(killed) +
+                            " GET /tap client(s) did not read the end of their stream within " +
+                            std::to_string(s.limits.stop_grace.count()) + " ms; closed");
   s.io.stop();
   beast::error_code ignored;
   s.acceptor.close(ignored);

@@ -70,10 +70,13 @@ class AdminServer {
   // address and the reason ("cannot listen on 127.0.0.1:9464: Address already in use").
   void start();
   // Closes the listener and ends every tap stream: the write in progress, then its last line
-  // saying why and the last chunk. Waits at most limits.stop_grace for the streams to be taken,
-  // then closes those left (clients that do not read), and every connection, and joins the
-  // thread. A request read after stop() began (on a connection kept alive from before) is
-  // answered 503 with `Connection: close`: no tap stream starts then. Idempotent.
+  // saying why and the last chunk (a client behind, whose write had not moved for a tap tick,
+  // gets instead of its queue a `dropped` line counting it, also in the Tap's slow_client
+  // counter). Waits at most limits.stop_grace for the streams to be taken, then closes those
+  // left (clients that do not read; a warning says how many) and every connection still open
+  // (kept alive and idle, or a request not answered yet), and joins the thread. A request read
+  // while stop() waits (on a connection kept alive from before) is answered 503 with
+  // `Connection: close`: no tap stream starts then. Idempotent.
   void stop();
   // The bound port (the configured one, or the one the system chose for port 0).
   uint16_t port() const;

@@ -107,6 +107,9 @@ class Tap {
   void offer(std::string_view source, const EventPtr& ev, std::span<const std::string_view> sinks);
 
   void count_sent(uint64_t n) { sent_.fetch_add(n, std::memory_order_relaxed); }
+  // Events a client's queue held that were not written to it but dropped (at shutdown, a client
+  // behind is sent the end line instead of its queue): counted as slow_client drops.
+  void count_dropped_queue(uint64_t n) { dropped_queue_.fetch_add(n, std::memory_order_relaxed); }
   TapCounters counters() const;
 
  private:
