@@ -60,7 +60,11 @@ int cmd_tap(const std::vector<std::string>& args) {
   std::string query;
   auto add = [&query](const char* key, const std::string& value) {
     if (value.empty()) return;
-    query += (query.empty() ? "?" : "&") + std::string(key) + "=" + sluice::url_encode(value);
+    // Appended piece by piece: `"?" + std::string(...)` trips GCC 12's -Wrestrict false positive.
+    query += query.empty() ? '?' : '&';
+    query += key;
+    query += '=';
+    query += sluice::url_encode(value);
   };
   add("source", source);
   add("sink", sink);
