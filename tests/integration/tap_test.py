@@ -353,15 +353,22 @@ def write_timed_out(s):
     return any("read nothing for" in l for l in list(s.err))
 
 
-def case_keepalive_after_stop(tmp, attempts=3):
+def until_not_timed_out(once, prefix, attempts=3):
+    """Runs once(prefix + "attempt N: ") until it returns True (it returns False when sluice
+    run's write timeout closed a stalled stream before the shutdown it was set up for: see
+    write_timed_out); fails after `attempts` such attempts."""
+    for attempt in range(1, attempts + 1):
+        if once(f"{prefix}attempt {attempt}: "):
+            return
+    fail(f"{prefix}in each of {attempts} attempts the write timeout closed a stalled stream "
+         f"before the shutdown")
+
+
+def case_keepalive_after_stop(tmp):
     """A request on a connection kept alive from before SIGTERM, sent while a stalled tap stream
     holds the shutdown in its grace: 503 and the connection closed by the server. An attempt
     whose stalled stream the write timeout closed first is made again."""
-    for attempt in range(1, attempts + 1):
-        if keepalive_after_stop_once(tmp, f"attempt {attempt}: "):
-            return
-    fail(f"in each of {attempts} attempts the stalled stream was closed by the write timeout "
-         f"before the shutdown")
+    until_not_timed_out(lambda prefix: keepalive_after_stop_once(tmp, prefix), "")
 
 
 def keepalive_after_stop_once(tmp, prefix):
@@ -422,18 +429,13 @@ def keepalive_after_stop_once(tmp, prefix):
         s.stop()
 
 
-def case_reader_behind_at_stop(tmp, rounds=3, attempts=3):
+def case_reader_behind_at_stop(tmp, rounds=3):
     """At shutdown, a GET /tap client that reads but is behind (a chunk only partly written to
     it) and a `sluice tap` client each get the rest, the end line and the last chunk, beside a
     client that never reads (which holds stopping for its grace). A round whose client behind
     had its stream closed by the write timeout before the shutdown is made again."""
     for n in range(1, rounds + 1):
-        for attempt in range(1, attempts + 1):
-            if reader_behind_at_stop_once(tmp, f"round {n}, attempt {attempt}: "):
-                break
-        else:
-            fail(f"round {n}: in each of {attempts} attempts the write timeout closed a stalled "
-                 f"stream before the shutdown")
+        until_not_timed_out(lambda prefix: reader_behind_at_stop_once(tmp, prefix), f"round {n}, ")
 
 
 def reader_behind_at_stop_once(tmp, prefix):
