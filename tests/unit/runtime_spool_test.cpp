@@ -39,8 +39,8 @@ RuntimeOptions spool_options_with_write_faults() {
   });
 }
 
-SinkConfig spooled_sink(const TempDir& d) {
-  SinkConfig s = sink("out");
+SinkConfig spooled_sink(const TempDir& d, nlohmann::json options = {}) {
+  SinkConfig s = sink("out", std::move(options));
   s.queue.policy = QueuePolicy::spool;
   s.spool.directory = d.path.string();
   s.spool.max_bytes = 1 << 20;
@@ -453,10 +453,7 @@ TEST_CASE("spool: a sink stuck at stop lets go of the directory; what it held is
     g_write_errno = 0;
     const int destroyed_before = ScriptedSink::destroyed().load();
     TempDir dir;
-    SinkConfig s = sink("out", {{"hang", hang}});
-    s.queue.policy = QueuePolicy::spool;
-    s.spool.directory = dir.path.string();
-    s.spool.max_bytes = 1 << 20;
+    SinkConfig s = spooled_sink(dir, {{"hang", hang}});
     s.batch.max_events = 2;
     auto p = simple(s);
     p.drain_timeout = std::chrono::milliseconds(50);

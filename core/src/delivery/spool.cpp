@@ -110,7 +110,6 @@ class RecordWriter {
     if (!s.empty()) std::memcpy(p_, s.data(), s.size());
     p_ += s.size();
   }
-  char* position() const { return p_; }
 
  private:
   char* p_;
