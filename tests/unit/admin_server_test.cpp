@@ -18,6 +18,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <memory>
@@ -279,6 +280,54 @@ TEST_CASE(
     if (d.data.compare(at, notice.size(), notice) == 0)
       reported += slow_client(std::string_view(d.data).substr(at, e - at));
   CHECK(reported == f.tap->counters().dropped_queue);
+}
+
+TEST_CASE(
+    "admin.tap: a chunk takes at most tap_chunk_bytes of the queue; while more is queued the "
+    "next follows as soon as the client took one, not a tick later") {
+  admin::Limits limits;
+  limits.tap_tick = 1s;
+  limits.tap_chunk_bytes = 4096;
+  Fixture f(limits);
+  Conn reader(f.port);
+  reader.send(kTap);
+  std::string got;
+  REQUIRE(reader.read_until(got, has_hello));
+  // 500 events of about 1 KiB queued at once, before the stream's next tick.
+  const std::string data = "\"" + std::string(1000, 'x') + "\"";
+  EventParts p;
+  p.id = sluice::to_str("1");
+  p.source = sluice::to_str("test://x");
+  p.type = sluice::to_str("test.event");
+  p.data = sluice::to_str(data);
+  const EventPtr ev = EventPtr::make(p);
+  const size_t events = 500;
+  for (size_t i = 0; i < events; ++i)
+    f.tap->offer("src", ev, {});
+  const std::string line_start = R"({"id":"1")";
+  const auto lines_in = [&](const std::string& raw) {
+    size_t n = 0;
+    for (size_t at = 0; (at = raw.find(line_start, at)) != std::string::npos; at += 1)
+      ++n;
+    return n;
+  };
+  // Read for at most 30 s: a chunk a tick would need more than two minutes.
+  const auto deadline = Clock::now() + 30s;
+  reader.read_until(got, [&](const std::string& g) {
+    const Dechunked d = dechunk(std::string_view(g).substr(g.find("\r\n\r\n") + 4));
+    return lines_in(d.data) >= events || Clock::now() > deadline;
+  });
+  const Dechunked d = dechunk(std::string_view(got).substr(got.find("\r\n\r\n") + 4));
+  CHECK(lines_in(d.data) == events);
+  CHECK(f.tap->counters().dropped_queue == 0);
+  // Each chunk after the hello holds the events of at most 4096 bytes (EventPtr::bytes(); the
+  // JSON lines are a little longer), so 500 events took more than a hundred chunks.
+  REQUIRE(d.chunks.size() >= 2);
+  size_t largest = 0;
+  for (size_t i = 1; i < d.chunks.size(); ++i)
+    largest = std::max(largest, d.chunks[i].size());
+  CHECK(largest <= 2 * limits.tap_chunk_bytes);
+  CHECK(d.chunks.size() > 100);
 }
 
 TEST_CASE(

@@ -27,8 +27,8 @@ EventPtr event(const std::string& type) {
 
 size_t taken(TapClient& c, TapClient::Drops* drops = nullptr) {
   std::vector<EventPtr> out;
-  const auto d = c.take(out);
-  if (drops) *drops = d;
+  const auto t = c.take(out);
+  if (drops) *drops = t.drops;
   return out.size();
 }
 
@@ -104,6 +104,50 @@ TEST_CASE("tap: a client that does not read loses only what does not fit its que
   CHECK(d.queue == 7);
   CHECK(tap.counters().dropped_queue == 7);
   CHECK(tap.counters().dropped_rate == 0);
+}
+
+TEST_CASE("tap: a take with a byte limit takes the oldest events up to it, at least one") {
+  Tap tap;
+  auto c = tap.attach({}, 1000);
+  std::vector<EventPtr> offered;
+  for (const char* type : {"a", "b", "c", "d", "e"}) {
+    offered.push_back(event(type));
+    tap.offer("gen", offered.back(), Names{});
+  }
+  const size_t one = offered[0].bytes();
+  REQUIRE(one > 0);
+  std::vector<EventPtr> out;
+  auto t = c->take(out, 2 * one);  // room for two
+  REQUIRE(out.size() == 2);
+  CHECK(sluice::to_view(out[0].view().type) == "a");
+  CHECK(sluice::to_view(out[1].view().type) == "b");
+  CHECK(t.more);
+  t = c->take(out, 1);  // smaller than one event: one all the same
+  REQUIRE(out.size() == 3);
+  CHECK(sluice::to_view(out[2].view().type) == "c");
+  CHECK(t.more);
+  t = c->take(out);  // no limit: the rest
+  REQUIRE(out.size() == 5);
+  CHECK(sluice::to_view(out[3].view().type) == "d");
+  CHECK(sluice::to_view(out[4].view().type) == "e");
+  CHECK_FALSE(t.more);
+  t = c->take(out, 1);
+  CHECK(out.size() == 5);
+  CHECK_FALSE(t.more);
+  // What was taken no longer counts against the queue's byte limit.
+  TapLimits limits;
+  limits.queue_bytes = 2 * one;
+  Tap small(limits);
+  auto d = small.attach({}, 1000);
+  for (int round = 0; round < 3; ++round) {
+    small.offer("gen", event("a"), Names{});
+    small.offer("gen", event("b"), Names{});
+    std::vector<EventPtr> got;
+    d->take(got, one);
+    d->take(got, one);
+    CHECK(got.size() == 2);
+  }
+  CHECK(small.counters().dropped_queue == 0);
 }
 
 TEST_CASE("tap: the query of GET /tap") {

@@ -205,9 +205,10 @@ Response answer_json(const Request& req, http::status status, const json& body) 
 }  // namespace
 
 // One GET /tap client: the response header, then on every tick the events its TapClient queued
-// as JSON lines (one chunk per tick), a {"tap":"dropped",...} line at most once a second while
-// some were dropped, and at the end a {"tap":"end",...} line and the last chunk. A client that
-// does not read only stalls its own stream: nothing more is taken from its queue (which drops)
+// as JSON lines (one chunk of at most Limits::tap_chunk_bytes; while more are queued, the next
+// chunk as soon as the client has taken one), a {"tap":"dropped",...} line at most once a second
+// while some were dropped, and at the end a {"tap":"end",...} line and the last chunk. A client
+// that does not read only stalls its own stream: nothing more is taken from its queue (which drops)
 // until the write in progress moves, and a write that moves nothing for io_timeout ends it.
 class TapStream : public std::enable_shared_from_this<TapStream> {
  public:
@@ -247,16 +248,18 @@ class TapStream : public std::enable_shared_from_this<TapStream> {
 
   // sluice is stopping: what is queued, the end line and the end of the response. A write in
   // progress (a chunk the client has not taken all of yet) is completed first: closing it here
-  // would cut a client that reads, only a moment behind, mid-chunk. A client whose write has
-  // not moved for a tick or more is behind: it is not sent its queue too (up to
-  // TapLimits::queue_bytes, more than it may take within the grace), the last drop notice
-  // counts it instead. A client that does not read at all keeps its stream open until stop()'s
-  // grace ends (kill()).
+  // would cut a client that reads, only a moment behind, mid-chunk. A client is behind when its
+  // write has not moved for a tick or more, or when it has not taken its chunk yet while more
+  // than that chunk was queued: it is not sent its queue too (up to TapLimits::queue_bytes,
+  // more than it may take within the grace), the last drop notice counts it instead. So at
+  // shutdown a client reads at most what the kernel holds for it, the rest of one chunk
+  // (Limits::tap_chunk_bytes) and the end. A client that does not read at all keeps its stream
+  // open until stop()'s grace ends (kill()).
   void finish(const std::string& reason) {
     if (closed_ || finishing_) return;
     finishing_ = true;
     end_reason_ = reason;
-    behind_ = writing_ && Clock::now() - progress_ >= server_->limits.tap_tick;
+    behind_ = writing_ && (more_ || Clock::now() - progress_ >= server_->limits.tap_tick);
     // A client behind is not sent its queue: it is detached now, so the queue stops growing
     // (what it holds is counted as dropped in send_end()).
     if (behind_) server_->hooks.tap->detach(client_);
@@ -286,11 +289,13 @@ class TapStream : public std::enable_shared_from_this<TapStream> {
     ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count);
   }
 
-  // The last take of the client's queue: detached first, so nothing is queued after it that
-  // nobody would write or count (every event offered is sent or counted as dropped).
+  // The last takes of the client's queue: detached first, so nothing is queued after it that
+  // nobody would write or count (every event offered is sent or counted as dropped). A chunk
+  // at a time (on_write() calls again) until the queue is empty, then the end line.
   void send_end() {
     server_->hooks.tap->detach(client_);
     std::string lines = collect(true, behind_);
+    if (more_) return send(std::move(lines));
     lines += ordered_json{{"tap", "end"}, {"reason", end_reason_}}.dump() + "\n";
     ended_ = true;
     send(std::move(lines), {}, true);
@@ -315,12 +320,15 @@ class TapStream : public std::enable_shared_from_this<TapStream> {
     send(collect(false));
   }
 
-  // The queued events as lines, and the drop notice when one is due (or `now_or_never`). With
-  // `drop`, the queued events are not written but counted as not taken (slow_client).
+  // The queued events (a chunk's worth) as lines, and the drop notice when one is due (or
+  // `now_or_never`); more_ says whether events stayed queued. With `drop`, all the queued events
+  // are not written but counted as not taken (slow_client).
   std::string collect(bool now_or_never, bool drop = false) {
     std::string lines;
     events_.clear();
-    const TapClient::Drops d = client_->take(events_);
+    const auto [d, more] =
+        client_->take(events_, drop ? SIZE_MAX : server_->limits.tap_chunk_bytes);
+    more_ = more;
     if (drop) {
       dropped_queue_ += events_.size();
       server_->hooks.tap->count_dropped_queue(events_.size());
@@ -386,8 +394,11 @@ class TapStream : public std::enable_shared_from_this<TapStream> {
     if (written_ < out_.size()) return write_more();
     writing_ = false;
     out_.clear();
-    if (!finishing_) return;
-    if (!ended_) return send_end();  // the write finish() found in progress is done
+    if (!finishing_) {
+      if (more_) send(collect(false));  // the client keeps up: the next chunk now, not at a tick
+      return;
+    }
+    if (!ended_) return send_end();  // the write finish() found in progress is done, or a chunk
     close();
   }
 
@@ -421,6 +432,7 @@ class TapStream : public std::enable_shared_from_this<TapStream> {
   bool ended_ = false;   // the end line and the last chunk are written or being written
   bool behind_ = false;  // told to end while a write was not moving (finish())
   bool writing_ = false;
+  bool more_ = false;  // the last take left events queued
   std::string end_reason_;
   std::string out_;
   size_t written_ = 0;

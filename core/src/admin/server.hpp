@@ -34,7 +34,11 @@ struct Limits {
   uint32_t header_bytes = 8 * 1024;
   uint32_t body_bytes = 16 * 1024;
   uint32_t connections = 16;  // more are closed at once (GET /tap streams: TapLimits::clients)
-  std::chrono::milliseconds tap_tick{100};     // a tap stream writes what came this often
+  std::chrono::milliseconds tap_tick{100};  // a tap stream writes what came this often
+  // A tap stream's chunk takes at most this much of its client's queue (event sizes); the rest
+  // follows as soon as the client has taken the chunk. Bounds what a client behind must read
+  // to get past the chunk in progress (at shutdown: within stop_grace).
+  size_t tap_chunk_bytes = 256 * 1024;
   std::chrono::milliseconds stop_grace{1000};  // stop() waits this long for tap streams to end
 };
 

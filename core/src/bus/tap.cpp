@@ -57,19 +57,29 @@ void TapClient::offer(const EventPtr& ev, std::chrono::steady_clock::time_point 
   queue_.push_back(ev);
 }
 
-TapClient::Drops TapClient::take(std::vector<EventPtr>& out) {
+TapClient::Taken TapClient::take(std::vector<EventPtr>& out, size_t max_bytes) {
   std::vector<EventPtr> taken;
-  Drops drops;
+  Taken result;
   {
     std::lock_guard lock(m_);
-    taken.swap(queue_);
-    bytes_ = 0;
-    drops = std::exchange(drops_, {});
+    size_t n = 0, bytes = 0;
+    while (n < queue_.size() && (n == 0 || bytes + queue_[n].bytes() <= max_bytes))
+      bytes += queue_[n++].bytes();
+    if (n == queue_.size()) {
+      taken.swap(queue_);
+    } else {
+      taken.assign(std::make_move_iterator(queue_.begin()),
+                   std::make_move_iterator(queue_.begin() + static_cast<ptrdiff_t>(n)));
+      queue_.erase(queue_.begin(), queue_.begin() + static_cast<ptrdiff_t>(n));
+    }
+    bytes_ -= bytes;
+    result.more = !queue_.empty();
+    result.drops = std::exchange(drops_, {});
   }
   // The events' last references may go here, on the caller's thread, not under m_.
   out.insert(out.end(), std::make_move_iterator(taken.begin()),
              std::make_move_iterator(taken.end()));
-  return drops;
+  return result;
 }
 
 Tap::Tap(TapLimits limits) : limits_(limits), clients_(std::make_shared<const List>()) {}

@@ -17,6 +17,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -56,13 +57,19 @@ class TapClient {
  public:
   TapClient(TapFilter filter, uint32_t rate, const TapLimits& limits);
 
-  // The events queued so far (moved to `out`, appended) and the drops since the last call:
-  // the io thread's side.
+  // The io thread's side: the events queued so far, oldest first, moved to `out` (appended),
+  // and the drops since the last call. With `max_bytes`, only the oldest events whose sizes
+  // (EventPtr::bytes()) add up to at most that, and at least one: the rest stays queued for
+  // the next call, and `more` says so.
   struct Drops {
     uint64_t rate = 0;
     uint64_t queue = 0;
   };
-  Drops take(std::vector<EventPtr>& out);
+  struct Taken {
+    Drops drops;
+    bool more = false;  // events stayed queued
+  };
+  Taken take(std::vector<EventPtr>& out, size_t max_bytes = SIZE_MAX);
 
   const TapFilter& filter() const { return filter_; }
   uint32_t rate() const { return rate_; }
