@@ -331,6 +331,37 @@ TEST_CASE(
 }
 
 TEST_CASE(
+    "admin.stop: events queued for a client that does not take them before the grace ends are "
+    "counted as dropped (slow_client)") {
+  admin::Limits limits;
+  limits.tap_tick = 10s;  // nothing is taken before stop()
+  limits.stop_grace = 1s;
+  Fixture f(limits);
+  Conn reader(f.port, 4096);
+  reader.send(kTap);
+  std::string got;
+  REQUIRE(reader.read_until(got, has_hello));
+  // 1000 events of about 15 KiB (15 MB, within the queue's 16 MiB), which a client that does
+  // not read cannot take within the grace: a chunk at a time, then killed.
+  const std::string data = "\"" + std::string(15000, 'x') + "\"";
+  EventParts p;
+  p.id = sluice::to_str("1");
+  p.source = sluice::to_str("test://x");
+  p.type = sluice::to_str("test.event");
+  p.data = sluice::to_str(data);
+  const EventPtr ev = EventPtr::make(p);
+  for (size_t i = 0; i < 1000; ++i)
+    f.tap->offer("src", ev, {});
+  REQUIRE(f.tap->counters().dropped_queue == 0);
+  f.server->stop();
+  const TapCounters c = f.tap->counters();
+  CHECK(c.clients == 0);
+  CHECK(c.dropped_rate == 0);
+  CHECK(c.dropped_queue > 0);
+  CHECK(c.sent + c.dropped_queue == 1000);
+}
+
+TEST_CASE(
     "admin.stop: a kept-alive connection's request after shutdown began gets 503 and a "
     "close; a client that never reads is closed when the grace ends") {
   admin::Limits limits;

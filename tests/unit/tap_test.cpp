@@ -144,10 +144,28 @@ TEST_CASE("tap: a take with a byte limit takes the oldest events up to it, at le
     small.offer("gen", event("b"), Names{});
     std::vector<EventPtr> got;
     d->take(got, one);
+    small.offer("gen", event("c"), Names{});  // fits again once "a" is taken
     d->take(got, one);
-    CHECK(got.size() == 2);
+    d->take(got, one);
+    CHECK(got.size() == 3);
   }
   CHECK(small.counters().dropped_queue == 0);
+}
+
+TEST_CASE("tap: a detached client takes nothing more, also from an emitter that saw it attached") {
+  Tap tap;
+  auto c = tap.attach({}, 1000);
+  tap.offer("gen", event("a"), Names{});
+  tap.detach(c);
+  // What an emitter holding the client list from before detach() does:
+  c->offer(event("b"), std::chrono::steady_clock::now(), tap);
+  std::vector<EventPtr> out;
+  const auto t = c->take(out);
+  REQUIRE(out.size() == 1);
+  CHECK(sluice::to_view(out[0].view().type) == "a");
+  CHECK_FALSE(t.more);
+  CHECK(t.drops.queue == 0);
+  CHECK(t.drops.rate == 0);
 }
 
 TEST_CASE("tap: the query of GET /tap") {

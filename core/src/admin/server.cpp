@@ -223,8 +223,9 @@ class TapStream : public std::enable_shared_from_this<TapStream> {
     ++server_->tap_live;
   }
   ~TapStream() {
-    server_->hooks.tap->detach(client_);
-    if (!closed_) server_->tap_closed();
+    if (closed_) return;
+    let_go_of_client();
+    server_->tap_closed();
   }
 
   void start() {
@@ -248,18 +249,19 @@ class TapStream : public std::enable_shared_from_this<TapStream> {
 
   // sluice is stopping: what is queued, the end line and the end of the response. A write in
   // progress (a chunk the client has not taken all of yet) is completed first: closing it here
-  // would cut a client that reads, only a moment behind, mid-chunk. A client is behind when its
-  // write has not moved for a tick or more, or when it has not taken its chunk yet while more
-  // than that chunk was queued: it is not sent its queue too (up to TapLimits::queue_bytes,
-  // more than it may take within the grace), the last drop notice counts it instead. So at
-  // shutdown a client reads at most what the kernel holds for it, the rest of one chunk
-  // (Limits::tap_chunk_bytes) and the end. A client that does not read at all keeps its stream
-  // open until stop()'s grace ends (kill()).
+  // would cut a client that reads, only a moment behind, mid-chunk. A client whose write has
+  // not moved for a tick or more is behind: it is not sent its queue too (up to
+  // TapLimits::queue_bytes, more than it may take within the grace), the last drop notice
+  // counts it instead. Another is sent its queue chunk by chunk, until half of stop()'s grace
+  // has passed: then it is behind too, so that it has the other half to take the rest of one
+  // chunk (Limits::tap_chunk_bytes) and the end. A client that does not read at all keeps its
+  // stream open until the grace ends (kill()).
   void finish(const std::string& reason) {
     if (closed_ || finishing_) return;
     finishing_ = true;
     end_reason_ = reason;
-    behind_ = writing_ && (more_ || Clock::now() - progress_ >= server_->limits.tap_tick);
+    finish_at_ = Clock::now();
+    behind_ = writing_ && finish_at_ - progress_ >= server_->limits.tap_tick;
     // A client behind is not sent its queue: it is detached now, so the queue stops growing
     // (what it holds is counted as dropped in send_end()).
     if (behind_) server_->hooks.tap->detach(client_);
@@ -294,6 +296,7 @@ class TapStream : public std::enable_shared_from_this<TapStream> {
   // at a time (on_write() calls again) until the queue is empty, then the end line.
   void send_end() {
     server_->hooks.tap->detach(client_);
+    if (Clock::now() - finish_at_ >= server_->limits.stop_grace / 2) behind_ = true;
     std::string lines = collect(true, behind_);
     if (more_) return send(std::move(lines));
     lines += ordered_json{{"tap", "end"}, {"reason", end_reason_}}.dump() + "\n";
@@ -418,8 +421,18 @@ class TapStream : public std::enable_shared_from_this<TapStream> {
     timer_.cancel();
     socket_.shutdown(tcp::socket::shutdown_both, ignored);
     socket_.close(ignored);
-    server_->hooks.tap->detach(client_);
+    let_go_of_client();
     server_->tap_closed();
+  }
+
+  // Detaches the tap client. What is still queued (a peer gone, a write timeout, stop()'s grace
+  // ended) is not written: counted as not taken, so every event a client's filter took is sent
+  // or counted.
+  void let_go_of_client() {
+    server_->hooks.tap->detach(client_);
+    std::vector<EventPtr> rest;
+    client_->take(rest);
+    server_->hooks.tap->count_dropped_queue(rest.size());
   }
 
   tcp::socket socket_;
@@ -432,7 +445,8 @@ class TapStream : public std::enable_shared_from_this<TapStream> {
   bool ended_ = false;   // the end line and the last chunk are written or being written
   bool behind_ = false;  // told to end while a write was not moving (finish())
   bool writing_ = false;
-  bool more_ = false;  // the last take left events queued
+  bool more_ = false;            // the last take left events queued
+  Clock::time_point finish_at_;  // when finish() was called
   std::string end_reason_;
   std::string out_;
   size_t written_ = 0;

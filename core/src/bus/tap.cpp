@@ -36,6 +36,8 @@ bool TapClient::wants(std::string_view source, std::string_view type,
 
 void TapClient::offer(const EventPtr& ev, std::chrono::steady_clock::time_point now, Tap& tap) {
   std::lock_guard lock(m_);
+  // An emitter may still hold the list from before detach(): a detached client takes nothing.
+  if (detached_) return;
   // Token bucket: `rate_` tokens a second, at most one second's worth saved up.
   const double elapsed = std::chrono::duration<double>(now - refilled_).count();
   if (elapsed > 0) {
@@ -101,6 +103,10 @@ void Tap::detach(const std::shared_ptr<TapClient>& client) {
   const auto& now = clients_;
   auto it = std::find(now->begin(), now->end(), client);
   if (it == now->end()) return;
+  {
+    std::lock_guard client_lock(client->m_);
+    client->detached_ = true;
+  }
   auto next = std::make_shared<List>(*now);
   next->erase(next->begin() + (it - now->begin()));
   clients_ = std::move(next);

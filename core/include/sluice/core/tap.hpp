@@ -4,7 +4,8 @@
 // The router offers every event to the tap. With no client attached that costs one relaxed
 // atomic load per emit call (Tap::active). With clients, each event that passes a client's
 // filter and its rate limit is copied (a reference count, EventPtr) into that client's bounded
-// queue under the client's own mutex, held for a push only: an emitter never waits for a client.
+// queue under the client's own mutex, held for a push or the io thread's take of a chunk: an
+// emitter never waits for a client's socket.
 // What exceeds the rate or finds the queue full (a client that does not read) is dropped and
 // counted, for that client only. The admin server's io thread takes the queue and writes it.
 //
@@ -58,7 +59,8 @@ class TapClient {
   TapClient(TapFilter filter, uint32_t rate, const TapLimits& limits);
 
   // The io thread's side: the events queued so far, oldest first, moved to `out` (appended),
-  // and the drops since the last call. With `max_bytes`, only the oldest events whose sizes
+  // and the drops since the last call. Once Tap::detach() returned, nothing more is queued: a
+  // take after it finds all that ever will be. With `max_bytes`, only the oldest events whose sizes
   // (EventPtr::bytes()) add up to at most that, and at least one: the rest stays queued for
   // the next call, and `more` says so.
   struct Drops {
@@ -88,7 +90,9 @@ class TapClient {
   uint32_t queue_events_;
   size_t queue_bytes_;
   std::mutex m_;
+  friend class Tap;              // detach() marks the client detached
   std::vector<EventPtr> queue_;  // (m_)
+  bool detached_ = false;        // (m_) offer() takes nothing more
   size_t bytes_ = 0;             // (m_)
   double tokens_;                // (m_) token bucket: `rate_` per second, `rate_` at most
   std::chrono::steady_clock::time_point refilled_;  // (m_)
