@@ -36,7 +36,9 @@ endfunction()
 # later calls only add tests. The path of each plugin module (the plugin itself and every
 # PLUGINS entry) is defined as <NAME>_SO (e.g. FILE_SO, HMC_STOMP_SO), and the executable is
 # rebuilt after it. A suite or file filter that matches no test case fails instead of passing
-# silently.
+# silently. One of SOURCES defines doctest's main (#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+# before #include <doctest/doctest.h>); inside the sluice tree, the tree's shared main
+# (sluice_doctest_main, not installed) takes that place.
 function(sluice_add_plugin_test plugin)
   cmake_parse_arguments(ARG "" "EXECUTABLE;TEST;TIMEOUT"
                         "SOURCES;SUITES;ARGS;PLUGINS;LINK;DEFINITIONS" ${ARGN})
@@ -55,6 +57,10 @@ function(sluice_add_plugin_test plugin)
     target_link_libraries(${target} PRIVATE Sluice::testing doctest::doctest ${ARG_LINK})
     if(TARGET sluice_build_options)
       target_link_libraries(${target} PRIVATE sluice_build_options)
+    endif()
+    # Inside the sluice tree only (its root CMakeLists.txt): doctest's main, compiled once.
+    if(TARGET sluice_doctest_main)
+      target_link_libraries(${target} PRIVATE sluice_doctest_main)
     endif()
     target_compile_definitions(${target} PRIVATE ${ARG_DEFINITIONS})
     foreach(module ${plugin} ${ARG_PLUGINS})

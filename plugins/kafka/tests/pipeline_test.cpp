@@ -6,7 +6,6 @@
 //    of that request are dead-lettered with the broker's reason, all the others arrive once.
 //  - structured mode and templates: topic per type, key from a template, the value an
 //    application/cloudevents+json event.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 #include <sluice/testing.hpp>
 #include <sluice/testing_child.hpp>

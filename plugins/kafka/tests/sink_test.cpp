@@ -1,6 +1,5 @@
 // The kafka sink driven through the test harness against an in-process mock cluster
 // (rdkafka_mock.h): the answer of each event, and what stop() promises.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 #include <sluice/testing.hpp>
 #include <sluice/tls.hpp>

@@ -1,6 +1,5 @@
 // The CloudEvents Kafka protocol binding as the sink applies it, topic names and error classes:
 // inputs and expected records in plain sight.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include "kafka_util.hpp"
 
 #include <sluice/event.hpp>

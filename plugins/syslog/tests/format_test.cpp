@@ -1,5 +1,4 @@
 // The RFC 5424 formatter and the RFC 6587 framings: input and expected bytes side by side.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include "syslog_format.hpp"

@@ -1,7 +1,6 @@
 // The RELP codec (src/relp_codec.hpp): the frames the client writes, the server's answers as the
 // reader takes them in (whole, split across reads, several in one read), and every malformed
 // input the reader must refuse with a reason instead of crashing or holding unbounded data.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include "relp_codec.hpp"

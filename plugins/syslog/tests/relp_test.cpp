@@ -4,7 +4,6 @@
 // and answers the unacknowledged events retry. And a whole pipeline (the sluice executable,
 // generator -> syslog relp with a spool): kill -9 while the fake withholds acknowledgements,
 // restart against a real rsyslog: every event id arrives.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include "fake_relp.hpp"

@@ -1,7 +1,6 @@
 // The syslog sink against a real rsyslog (Debian rsyslog, rsyslog-relp, rsyslog-openssl),
 // started by the test on loopback (rsyslog.hpp). Every wait is a bounded loop that ends by
 // itself; nothing is asserted on time.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include "rsyslog.hpp"

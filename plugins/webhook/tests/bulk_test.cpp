@@ -1,7 +1,6 @@
 // body: splunk-hec and body: elasticsearch-bulk against the test receiver answering as the
 // emulated APIs (emulators.hpp), over real loopback sockets: what arrives, and how each event of
 // a batch is answered (ok, retry, reject with which reason), including partial failures.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include "emulators.hpp"

@@ -1,7 +1,6 @@
 // The webhook sink against hostile receivers on loopback: responses that lie about their size
 // (issue 9, items 1 and 2), header templates that would inject headers (item 3) and a DNS
 // resolve that never answers (item 21).
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include "receiver.hpp"

@@ -9,7 +9,6 @@
 //    lost; the events read from the spool with them are sent again (at least once).
 //  - elasticsearch-bulk and splunk-hec against the emulated APIs, partial failures included:
 //    which events are delivered, which arrive on a later attempt, which are dead-lettered and why.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 #include <sluice/testing.hpp>
 #include <sluice/testing_child.hpp>

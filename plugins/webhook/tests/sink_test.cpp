@@ -1,5 +1,4 @@
 // The webhook sink against the local test receiver, over real loopback sockets.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include "receiver.hpp"

@@ -1,6 +1,5 @@
 // The webhook sink's helpers without a network: URLs, Retry-After, gzip, signature, keys, the
 // bulk bodies (the templates themselves are the SDK's: tests/unit/event_template_test.cpp).
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include "bulk.hpp"

@@ -1,7 +1,6 @@
 // The hmc_stomp plugin end to end against the fake HMC (sdk/fakes/hmc): every fault the fake can
 // inject, checked by exact sets of message-ids — nothing lost where the protocol can keep it,
 // nothing duplicated — plus topic resolution through the WS API.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <sluice/fakes/hmc.hpp>

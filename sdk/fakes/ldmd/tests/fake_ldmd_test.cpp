@@ -2,7 +2,6 @@
 // TLS client sees it. The client side is written out byte for byte here (no codec of the fake's
 // or of the ldm_xml plugin), so neither can hide a framing bug of its own; that the plugin reads
 // the fake's documents is tested in plugins/ldm_xml/tests.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <sluice/fakes/ldmd.hpp>
