@@ -11,7 +11,7 @@ namespace {
 
 constexpr size_t kMaxSecretBytes = 1u << 20;
 
-bool valid_name(const std::string& name) {
+bool valid_variable_name(const std::string& name) {
   if (name.empty()) return false;
   for (size_t i = 0; i < name.size(); ++i) {
     char c = name[i];
@@ -101,7 +101,7 @@ Substitution substitute(const std::string& text, const SecretSource& source) {
       }
       continue;
     }
-    if (!valid_name(ref)) {
+    if (!valid_variable_name(ref)) {
       out.errors.push_back("'${" + ref +
                            "}' is not a valid reference: use ${NAME} for an environment "
                            "variable or ${file:PATH} for a file");
