@@ -106,6 +106,17 @@ std::string status_line(const std::string& response) {
   return response.substr(0, response.find("\r\n"));
 }
 
+// An event whose data is a JSON string of `data_bytes` x's.
+EventPtr event_of(size_t data_bytes) {
+  const std::string data = "\"" + std::string(data_bytes, 'x') + "\"";
+  EventParts p;
+  p.id = sluice::to_str("1");
+  p.source = sluice::to_str("test://x");
+  p.type = sluice::to_str("test.event");
+  p.data = sluice::to_str(data);
+  return EventPtr::make(p);
+}
+
 // The server of one test, its tap and its log lines.
 struct Fixture {
   std::shared_ptr<Tap> tap;
@@ -144,13 +155,7 @@ struct Fixture {
   void start_feeding() {
     feeding = true;
     feeder = std::thread([this] {
-      const std::string data = "\"" + std::string(1000, 'x') + "\"";
-      EventParts p;
-      p.id = sluice::to_str("1");
-      p.source = sluice::to_str("test://x");
-      p.type = sluice::to_str("test.event");
-      p.data = sluice::to_str(data);
-      const EventPtr ev = EventPtr::make(p);
+      const EventPtr ev = event_of(1000);
       while (feeding) {
         if (tap->active()) tap->offer("src", ev, {});
         std::this_thread::sleep_for(200us);
@@ -294,13 +299,7 @@ TEST_CASE(
   std::string got;
   REQUIRE(reader.read_until(got, has_hello));
   // 500 events of about 1 KiB queued at once, before the stream's next tick.
-  const std::string data = "\"" + std::string(1000, 'x') + "\"";
-  EventParts p;
-  p.id = sluice::to_str("1");
-  p.source = sluice::to_str("test://x");
-  p.type = sluice::to_str("test.event");
-  p.data = sluice::to_str(data);
-  const EventPtr ev = EventPtr::make(p);
+  const EventPtr ev = event_of(1000);
   const size_t events = 500;
   for (size_t i = 0; i < events; ++i)
     f.tap->offer("src", ev, {});
@@ -343,13 +342,7 @@ TEST_CASE(
   REQUIRE(reader.read_until(got, has_hello));
   // 1000 events of about 15 KiB (15 MB, within the queue's 16 MiB), which a client that does
   // not read cannot take within the grace: a chunk at a time, then killed.
-  const std::string data = "\"" + std::string(15000, 'x') + "\"";
-  EventParts p;
-  p.id = sluice::to_str("1");
-  p.source = sluice::to_str("test://x");
-  p.type = sluice::to_str("test.event");
-  p.data = sluice::to_str(data);
-  const EventPtr ev = EventPtr::make(p);
+  const EventPtr ev = event_of(15000);
   for (size_t i = 0; i < 1000; ++i)
     f.tap->offer("src", ev, {});
   REQUIRE(f.tap->counters().dropped_queue == 0);
