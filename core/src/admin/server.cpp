@@ -443,7 +443,7 @@ class TapStream : public std::enable_shared_from_this<TapStream> {
   bool closed_ = false;
   bool finishing_ = false;
   bool ended_ = false;   // the end line and the last chunk are written or being written
-  bool behind_ = false;  // told to end while a write was not moving (finish())
+  bool behind_ = false;  // at stop: its queue is dropped, not sent (finish(), send_end())
   bool writing_ = false;
   bool more_ = false;            // the last take left events queued
   Clock::time_point finish_at_;  // when finish() was called
