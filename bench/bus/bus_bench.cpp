@@ -218,9 +218,10 @@ double raw_spool_rate(size_t n, const std::string& dir, size_t per_append) {
   }
   sluice::EventViews views(events.data(), events.data() + events.size());
   auto start = Clock::now();
-  for (size_t done = 0; done < n; done += per_append)
+  size_t done = 0;  // n rounded up to whole appends
+  for (; done < n; done += per_append)
     spool.append(views.data(), per_append);
-  return static_cast<double>(n) / seconds_since(start);
+  return static_cast<double>(done) / seconds_since(start);
 }
 
 // ---- route filters: each passes every event of the hmc-os-message template, so a run still
