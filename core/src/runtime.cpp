@@ -2,6 +2,7 @@
 // sink_channel (one per sink), router (emit path), host_api (the plugin-facing trampolines),
 // counters (the readers of the counter tables).
 #include <sluice/core/runtime.hpp>
+#include <sluice/thread_name.hpp>
 
 #include "bus/router.hpp"
 #include "bus/sink_channel.hpp"
@@ -339,7 +340,10 @@ void Runtime::Impl::start() {
                        std::to_string(sinks.size()) + " sink(s), " +
                        std::to_string(router->route_count()) + " route(s)");
   if (pipeline.metrics.interval.count() > 0)
-    metrics_thread = std::thread([this] { metrics_loop(); });
+    metrics_thread = std::thread([this] {
+      name_this_thread("metrics");
+      metrics_loop();
+    });
 }
 
 std::shared_ptr<Runtime::Impl::Call> Runtime::Impl::begin_call(Instance& in,

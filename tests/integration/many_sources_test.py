@@ -9,6 +9,7 @@ Counts /proc/PID/task once every source has reported `state: up`: a count, not a
 Every wait is bounded.
 """
 import argparse
+import collections
 import os
 import signal
 import subprocess
@@ -114,7 +115,22 @@ def main():
             check(sluice.poll() is None, "sluice runs")
             check(up() >= want, f"all {want} sources are up ({up()} reported state up)")
             time.sleep(1)  # idle: nothing but heart-beats
-            threads = len(os.listdir(f"/proc/{sluice.pid}/task"))
+            tasks = os.listdir(f"/proc/{sluice.pid}/task")
+            threads = len(tasks)
+            # Named threads (top -H, ps -L): which stage each one is. Two plugin modules, each
+            # with an io pool and emitters of its own, and one dispatcher for the one sink.
+            names = collections.Counter()
+            for t in tasks:
+                try:
+                    with open(f"/proc/{sluice.pid}/task/{t}/comm") as f:
+                        names[f.read().strip()] += 1
+                except FileNotFoundError:  # a thread that just ended
+                    pass
+            print("threads by name: " + ", ".join(f"{n} {c}" for n, c in sorted(names.items())))
+            check(1 <= names["sluice-io"] <= 2 * cores,
+                  f"{names['sluice-io']} io threads (sluice-io): 1 to 2 x {cores} cores")
+            check(names["sluice-emit"] >= 1, f"{names['sluice-emit']} emitter threads")
+            check(names["sink discard"] == 1, "one dispatcher for the sink: 'sink discard'")
             rss_kb = 0
             with open(f"/proc/{sluice.pid}/status") as f:
                 for line in f:

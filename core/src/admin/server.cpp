@@ -9,6 +9,7 @@
 
 #include <sluice/format.hpp>
 #include <sluice/io_thread.hpp>
+#include <sluice/thread_name.hpp>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -766,6 +767,7 @@ void AdminServer::start() {
   s.accept();
   s.running = true;
   s.thread = std::thread([impl = impl_.get()] {
+    name_this_thread("admin");
     run_io_context(impl->io, [impl](const std::string& what) {
       impl->log.error("admin", "handler failed: " + what);
     });

@@ -4,6 +4,7 @@
 
 #include <sluice/core/plugin_host.hpp>
 #include <sluice/event.hpp>
+#include <sluice/thread_name.hpp>
 
 #include <algorithm>
 #include <optional>
@@ -257,7 +258,10 @@ void SinkChannel::deliver(Batch& b) {
 
 void SinkChannel::start_dispatcher() {
   max_in_flight_ = d().max_in_flight ? std::max(1u, d().max_in_flight(handle)) : 1;
-  dispatcher_ = std::thread([this] { dispatch(); });
+  dispatcher_ = std::thread([this] {
+    name_this_thread("sink " + name);
+    dispatch();
+  });
 }
 
 void SinkChannel::dispatch() {

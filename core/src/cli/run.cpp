@@ -10,6 +10,7 @@
 #include <sluice/core/runtime.hpp>
 #include <sluice/core/spool.hpp>
 #include <sluice/core/tap.hpp>
+#include <sluice/thread_name.hpp>
 
 #include <pthread.h>
 #include <signal.h>
@@ -397,6 +398,7 @@ int cmd_run(const std::vector<std::string>& args) {
 
   Requests requests;
   std::thread signal_thread([&] {
+    name_this_thread("signals");
     int interrupts = 0;
     for (;;) {
       int sig = 0;

@@ -158,7 +158,10 @@ class EmitPool : public std::enable_shared_from_this<EmitPool> {
 
   // Under mutex_.
   void spawn() {
-    threads_.emplace_back([this] { work(); });
+    threads_.emplace_back([this] {
+      name_this_thread("sluice-emit");
+      work();
+    });
   }
 
   void work() {

@@ -7,6 +7,8 @@
 // same pool, sized to the cores, and the pool's threads end when the last instance lets go.
 #pragma once
 
+#include <sluice/thread_name.hpp>
+
 #include <boost/asio/execution.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -37,7 +39,10 @@ class IoPool {
     if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
     threads_.reserve(threads);
     for (size_t i = 0; i < threads; ++i)
-      threads_.emplace_back([core = core_] { run(*core); });
+      threads_.emplace_back([core = core_] {
+        name_this_thread("sluice-io");
+        run(*core);
+      });
   }
   ~IoPool() {
     core_->work.reset();
