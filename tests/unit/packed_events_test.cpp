@@ -120,3 +120,60 @@ TEST_CASE("packed events: clear() empties the batch; swapping moves a whole batc
   b.begin("2", "s", "t");
   CHECK(EventRef(b.views()[0]).id() == "2");
 }
+
+TEST_CASE("packed events: a moved-from batch is empty and takes new events") {
+  PackedEvents a;
+  a.begin("1", "s", "t");
+  a.data("[1]");
+  PackedEvents b(std::move(a));
+  CHECK(a.empty());
+  CHECK(a.bytes() == 0);
+  a.begin("2", "s2", "t2");
+  CHECK(EventRef(a.views()[0]).source() == "s2");
+  REQUIRE(b.size() == 1);
+  CHECK(EventRef(b.views()[0]).data() == "[1]");
+
+  PackedEvents c;
+  c.begin("3", "s", "t");
+  c = std::move(b);
+  CHECK(b.empty());
+  REQUIRE(c.size() == 1);
+  CHECK(EventRef(c.views()[0]).id() == "1");
+}
+
+TEST_CASE("packed events: a copy is deep; the original can change afterwards") {
+  PackedEvents a;
+  a.begin("1", "s", "t");
+  a.attribute("k", "v");
+  PackedEvents b = a;
+  a.clear();
+  a.begin("other", "x", "y");
+  REQUIRE(b.size() == 1);
+  CHECK(EventRef(b.views()[0]).id() == "1");
+  CHECK(EventRef(b.views()[0]).attribute("k") == "v");
+}
+
+TEST_CASE("packed events: growing past the first buffer keeps every earlier field") {
+  PackedEvents batch;
+  const std::string big(10000, 'x');  // more than the first buffer at once
+  for (int i = 0; i < 500; ++i) {
+    batch.begin(std::string("id-").append(std::to_string(i)), "s", "t");
+    batch.attribute(std::string("k").append(std::to_string(i)), i == 250 ? big : "v");
+  }
+  const sluice_event* v = batch.views();
+  for (int i = 0; i < 500; ++i) {
+    CHECK(EventRef(v[i]).id() == std::string("id-").append(std::to_string(i)));
+    CHECK(EventRef(v[i]).attribute_value(0) == (i == 250 ? big : std::string("v")));
+  }
+  CHECK(batch.bytes() > big.size());
+}
+
+TEST_CASE("packed events: only empty fields still give present, empty strings") {
+  PackedEvents batch;
+  batch.begin("", "", "");
+  batch.subject("");
+  const sluice_event& e = batch.views()[0];
+  CHECK(e.id.data != nullptr);
+  CHECK(e.subject.data != nullptr);
+  CHECK(e.subject.size == 0);
+}

@@ -7,6 +7,10 @@
 // batch that is filled, emitted, cleared and filled again allocates nothing once it has grown.
 // Moving or swapping a PackedEvents hands the whole batch to another thread in O(1).
 //
+// The text lives in a buffer of its own rather than a std::string: std::string::append is
+// compiled into libstdc++ (never inlined), and a source appends some 35 fields per event; the
+// inline capacity check and memcpy here took that cost down (bench/e2e/README.md).
+//
 //   sluice::PackedEvents batch;
 //   batch.begin(id, source, "hmc.os-message");   // starts an event; fields follow
 //   batch.subject(uri);
@@ -18,7 +22,9 @@
 #include <sluice/plugin.h>
 #include <sluice/event.hpp>
 
+#include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -30,11 +36,33 @@ class PackedEvents {
   size_t size() const { return events_.size(); }
   bool empty() const { return events_.empty(); }
   // Bytes of field text held (an estimate of the batch's size for queue bounds).
-  size_t bytes() const { return text_.size(); }
+  size_t bytes() const { return text_size_; }
+
+  PackedEvents() = default;
+  PackedEvents(const PackedEvents&) = default;
+  PackedEvents& operator=(const PackedEvents&) = default;
+  // A moved-from batch is empty and usable (its text size goes with the buffer).
+  PackedEvents(PackedEvents&& o) noexcept { swap(o); }
+  PackedEvents& operator=(PackedEvents&& o) noexcept {
+    if (this != &o) {
+      PackedEvents gone(std::move(*this));
+      swap(o);
+    }
+    return *this;
+  }
+  void swap(PackedEvents& o) noexcept {
+    text_.swap(o.text_);
+    std::swap(text_size_, o.text_size_);
+    events_.swap(o.events_);
+    attributes_.swap(o.attributes_);
+    views_.swap(o.views_);
+    attribute_views_.swap(o.attribute_views_);
+  }
+  friend void swap(PackedEvents& a, PackedEvents& b) noexcept { a.swap(b); }
 
   // Forgets every event; keeps the buffers for the next batch.
   void clear() {
-    text_.clear();
+    text_size_ = 0;
     events_.clear();
     attributes_.clear();
   }
@@ -67,8 +95,9 @@ class PackedEvents {
   }
   // Appends every event of `other`, in order.
   void append(const PackedEvents& other) {
-    const size_t text_base = text_.size(), attribute_base = attributes_.size();
-    text_.append(other.text_);
+    const size_t text_base = text_size_, attribute_base = attributes_.size();
+    if (text_.size() - text_size_ < other.text_size_) grow(other.text_size_);  // before the view
+    put(std::string_view(other.text_.data(), other.text_size_));
     for (Slot s : other.events_) {
       s.id.offset += text_base;
       s.source.offset += text_base;
@@ -111,7 +140,7 @@ class PackedEvents {
   // A copy of the i-th event (for tests and slow paths).
   Event event(size_t i) const {
     const Slot& s = events_[i];
-    auto text = [this](Span span) { return std::string(text_, span.offset, span.size); };
+    auto text = [this](Span span) { return std::string(text_.data() + span.offset, span.size); };
     Event e;
     e.id = text(s.id);
     e.source = text(s.source);
@@ -142,16 +171,24 @@ class PackedEvents {
   };
 
   Slot& current() { return events_.back(); }  // begin() must come first
+  // Inline: a capacity check and a memcpy; growing is the rare, out-of-line part.
   Span put(std::string_view text) {
-    Span s{text_.size(), text.size()};
-    text_.append(text.data(), text.size());
-    return s;
+    const size_t at = text_size_;
+    // Never a null data(): an empty field is present (a pointer), unlike an absent one.
+    if (__builtin_expect(text_.size() - at < text.size() || text_.empty(), 0)) grow(text.size());
+    if (!text.empty()) std::memcpy(text_.data() + at, text.data(), text.size());
+    text_size_ = at + text.size();
+    return Span{at, text.size()};
+  }
+  [[gnu::noinline]] void grow(size_t more) {  // doubling: appends stay amortised O(1)
+    text_.resize(std::max({text_.size() * 2, text_size_ + more, size_t{4096}}));
   }
   sluice_str view(Span s) const {
     return s.present() ? sluice_str{text_.data() + s.offset, s.size} : absent_str();
   }
 
-  std::string text_;
+  std::vector<char> text_;  // text_size_ bytes in use; the rest is room to grow
+  size_t text_size_ = 0;
   std::vector<Slot> events_;
   std::vector<AttributeSlot> attributes_;
   std::vector<sluice_event> views_;
