@@ -1080,6 +1080,62 @@ TEST_CASE("group commit D3: records a failed ftruncate could not cut off never c
   CHECK(files_with(dir.path, ".end").empty());  // cut off at recovery, marker gone
 }
 
+TEST_CASE(
+    "group commit D3: records a failed sync refused stay refused when their cut never reached "
+    "the disk") {
+  // The cut after a failed sync is an ftruncate of a file no later sync is trusted for: a crash
+  // may undo it. Simulated here: the segment as it was when the sync failed (the refused
+  // records in it) is put back before the spool is opened again.
+  TempDir dir;
+  int fail = 0;
+  std::string segment_at_failure;
+  fs::path segment;
+  SpoolOptions o;
+  o.directory = dir.path.string();
+  o.fsync = SpoolFsync::batch;
+  o.fail_sync = [&] {
+    if (fail && segment_at_failure.empty()) {
+      segment = files_with(dir.path, ".seg").back();
+      segment_at_failure = slurp(segment);
+    }
+    return std::exchange(fail, 0);  // the next sync fails, once
+  };
+  {
+    Spool spool(o);
+    spool.append(make_events(0, 2));
+    fail = EIO;
+    CHECK_THROWS_AS(spool.append(make_events(2, 5)), std::runtime_error);
+    CHECK(files_with(dir.path, ".end").size() == 1);
+    spool.append(make_events(5, 6));  // a new segment
+    CHECK(drain_ids(spool, false) == std::vector<std::string>{"ev-0", "ev-1", "ev-5"});
+  }
+  REQUIRE_FALSE(segment_at_failure.empty());
+  REQUIRE(fs::file_size(segment) < segment_at_failure.size());  // cut in the page cache
+  std::ofstream(segment, std::ios::binary | std::ios::trunc) << segment_at_failure;
+  Spool again(options_for(dir));
+  CHECK(drain_ids(again) == std::vector<std::string>{"ev-0", "ev-1", "ev-5"});
+  CHECK(again.recovery().lost_events == 0);
+}
+
+TEST_CASE("group commit D3: a failed sync on a segment's first records leaves nothing behind") {
+  TempDir dir;
+  int fail = 0;
+  SpoolOptions o;
+  o.directory = dir.path.string();
+  o.fsync = SpoolFsync::batch;
+  o.fail_sync = [&] { return std::exchange(fail, 0); };
+  {
+    Spool spool(o);
+    fail = EIO;
+    CHECK_THROWS_AS(spool.append(make_events(0, 3)), std::runtime_error);
+    spool.append(make_events(3, 5));
+    CHECK(drain_ids(spool) == std::vector<std::string>{"ev-3", "ev-4"});
+  }
+  Spool again(options_for(dir));
+  CHECK(drain_ids(again).empty());
+  CHECK(again.recovery().lost_events == 0);
+}
+
 TEST_CASE("group commit D3: when neither the cut nor the end marker works, appends are refused") {
   TempDir dir;
   int fail = 0;

@@ -15,8 +15,9 @@
 //                 oldest segment (at-least-once). The form without " crc ..." (written by
 //                 sluice before 0.1 group commit, always by rename) is still read.
 //   end marker    <directory>/<sequence>.end: "sluice-spool-end <size>\n", written only when
-//                 records that were not accepted could not be cut off a segment (a failed
-//                 ftruncate): recovery reads the segment only up to <size>.
+//                 records that were not accepted could not be cut off a segment for good (a
+//                 failed ftruncate, or a cut after the segment's sync failed, which no later
+//                 sync of that file makes durable): recovery reads the segment only up to <size>.
 //   lock          the directory itself is flock'ed (LOCK_EX) while a Spool has it open.
 // Files are created 0600 and opened without following links; the directory is 0700 and must
 // be trusted (sluice/trusted_path.hpp).
@@ -814,14 +815,16 @@ void Spool::roll_segment(Lock& lock) {
   if (options_.fsync != SpoolFsync::never) sync_directory_locked();
 }
 
-void Spool::cut_back_locked(uint64_t size) {
+void Spool::cut_back_locked(uint64_t size, bool after_failed_sync) {
   int err = write_fd_ < 0 ? EBADF : options_.fail_truncate ? options_.fail_truncate() : 0;
   if (!err && ::ftruncate(write_fd_, static_cast<off_t>(size)) != 0) err = errno;
   if (read_fd_seq_ == write_seq_) read_buffer_.clear();  // those offsets are written again
-  if (!err) return;
-  // The records after `size` stay in the file though they were not accepted. This segment is
-  // not written again (the next write starts a new one), and recovery must not read them:
-  // an end marker, synced and renamed into place, tells it where the segment ends.
+  if (!err && !after_failed_sync) return;
+  // The records after `size` stay in the file though they were not accepted (the cut failed,
+  // or it worked but may not reach the disk: this file's sync failed, and no later sync of it
+  // is trusted). This segment is not written again (the next write starts a new one), and
+  // recovery must not read them: an end marker, synced and renamed into place, tells it where
+  // the segment ends.
   must_roll_ = true;
   const std::string path = end_path(write_seq_);
   std::string why;
@@ -830,6 +833,14 @@ void Spool::cut_back_locked(uint64_t size) {
     ::close(fd);
     sync_directory_locked();
     if (directory_dirty_) why = "cannot sync the directory " + options_.directory;
+  }
+  if (!err) {
+    // Cut in the page cache: only a crash before the cut reaches the disk brings the records
+    // back, as duplicates of events their sources were told failed. Not worth refusing appends.
+    if (!why.empty())
+      messages_.push_back("spool: cannot mark where " + segment_path(write_seq_) + " ends (" + why +
+                          "); after a crash, events it did not accept may be delivered");
+    return;
   }
   const std::string cut = "spool: cannot cut records that were not accepted off " +
                           segment_path(write_seq_) + " (ftruncate: " + std::strerror(err) + ")";
@@ -997,18 +1008,16 @@ void Spool::settle_synced_locked(uint64_t upto, int err, const std::string& what
   unsynced_.clear();
   settled_ticket_ = next_ticket_ - 1;
   Segment& seg = segments_[write_seq_];
-  cut_back_locked(seg.size - bytes);
+  cut_back_locked(seg.size - bytes, /*after_failed_sync=*/true);
   seg.size -= bytes;
   seg.records -= records;
   stats_.bytes -= bytes;
   stats_.appended -= records;
   // stats_.unsettled keeps them until each append claims its failure.
-  // This file's sync failed once: it is never written or synced again. Cut back to empty it
-  // is opened afresh (a new descriptor sees only new errors); else writing goes on in a new
-  // segment.
+  // This file's sync failed once: it is never written or synced again; writing goes on in a
+  // new segment (cut_back_locked set must_roll_ and marked where this one ends).
   if (write_fd_ >= 0) ::close(write_fd_);
   write_fd_ = -1;
-  if (seg.size > 0) must_roll_ = true;
   messages_.push_back(message + ": " + std::to_string(records) +
                       " event(s) not accepted; later events go to a fresh file");
 }

@@ -225,7 +225,9 @@ class Spool {
   void settle_synced_locked(uint64_t upto, int err, const std::string& what);
   // Cuts the write segment back to `size` after records that are not accepted (D3: when that
   // fails, the segment's end is recorded in <seq>.end for recovery, or the spool refuses appends).
-  void cut_back_locked(uint64_t size);
+  // after_failed_sync: the file's sync failed, so even a cut that works is not durable (no
+  // later sync of that file is trusted): the end marker is written whatever ftruncate did.
+  void cut_back_locked(uint64_t size, bool after_failed_sync = false);
   void recover();
   void recover_segment(uint64_t seq, bool last, uint64_t limit);
   void open_writer();
