@@ -65,14 +65,7 @@ void copy_both_ways(std::string_view text) {
   scattered.attributes = attrs.data();
   scattered.attribute_count = attrs.size();
   if (has_data) scattered.data = str(pieces[i]);
-  const sluice_event& v = batch.views()[0];
-  sluice::core::EventParts packed = scattered;
-  packed.id = v.id;
-  packed.source = v.source;
-  packed.type = v.type;
-  packed.subject = v.subject;
-  packed.attributes = v.attributes;
-  packed.data = v.data;
+  sluice::core::EventParts packed = sluice::core::EventParts::of(batch.views()[0]);
   const sluice_attribute extra{{"sluice-source", 13}, {"fuzz", 4}};
   for (auto* p : {&scattered, &packed}) {
     p->extra_attributes = &extra;

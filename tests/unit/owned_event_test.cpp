@@ -23,19 +23,6 @@ sluice_str str(std::string_view s) {
   return sluice_str{s.data(), s.size()};
 }
 
-EventParts parts_of(const sluice_event& e) {
-  EventParts p;
-  p.id = e.id;
-  p.source = e.source;
-  p.type = e.type;
-  p.subject = e.subject;
-  p.time_unix_ns = e.time_unix_ns;
-  p.attributes = e.attributes;
-  p.attribute_count = e.attribute_count;
-  p.data = e.data;
-  return p;
-}
-
 // Every field as text, "-" for an absent one: two events are the same when these are equal.
 std::vector<std::string> fields(const sluice_event& e) {
   auto text = [](sluice_str s) {
@@ -64,7 +51,7 @@ TEST_CASE("EventPtr::make: fields back to back come out as given, the host's att
   batch.attribute("destination", "/topic/t");
   batch.attribute("priority", "4");
   batch.data(R"({"a":1})");
-  EventParts p = parts_of(batch.views()[0]);
+  EventParts p = EventParts::of(batch.views()[0]);
   const sluice_attribute extra{str("sluice-source"), str("hmc")};
   p.extra_attributes = &extra;
   p.extra_attribute_count = 1;
@@ -106,7 +93,7 @@ TEST_CASE("EventPtr::make: scattered fields give the same event and the same siz
   batch.subject(subject);
   batch.attribute(k, v);
   batch.data(data);
-  EventPtr a = EventPtr::make(scattered), b = EventPtr::make(parts_of(batch.views()[0]));
+  EventPtr a = EventPtr::make(scattered), b = EventPtr::make(EventParts::of(batch.views()[0]));
   CHECK(fields(a.view()) == fields(b.view()));
   CHECK(a.bytes() == b.bytes());
 }
@@ -118,7 +105,7 @@ TEST_CASE("EventPtr::make: an attribute the host replaces is left out, whatever 
   batch.attribute("sluice-source", "forged");
   batch.attribute("b", "2");
   batch.data("{}");
-  EventParts p = parts_of(batch.views()[0]);
+  EventParts p = EventParts::of(batch.views()[0]);
   p.skip_key = "sluice-source";
   const sluice_attribute extra{str("sluice-source"), str("real")};
   p.extra_attributes = &extra;
@@ -133,7 +120,7 @@ TEST_CASE("EventPtr::make: empty fields stay present and empty; absent ones stay
   batch.begin("", "s", "");
   batch.attribute("", "v");
   batch.data("");
-  EventPtr ev = EventPtr::make(parts_of(batch.views()[0]));
+  EventPtr ev = EventPtr::make(EventParts::of(batch.views()[0]));
   CHECK(fields(ev.view()) == std::vector<std::string>{"=", "=s", "=", "-", "0", "=", "=:=v"});
   CHECK(ev.view().id.data != nullptr);
   CHECK(ev.view().data.data != nullptr);
@@ -141,7 +128,7 @@ TEST_CASE("EventPtr::make: empty fields stay present and empty; absent ones stay
 
   PackedEvents none;
   none.begin("i", "s", "t");  // no subject, no data
-  EventPtr bare = EventPtr::make(parts_of(none.views()[0]));
+  EventPtr bare = EventPtr::make(EventParts::of(none.views()[0]));
   CHECK(bare.view().subject.data == nullptr);
   CHECK(bare.view().data.data == nullptr);
 }
@@ -184,7 +171,7 @@ TEST_CASE("EventPtr::make: 2000 random events, packed and scattered, come out th
       batch.data(data);
       scattered.data = own(data);
     }
-    EventPtr a = EventPtr::make(scattered), b = EventPtr::make(parts_of(batch.views()[0]));
+    EventPtr a = EventPtr::make(scattered), b = EventPtr::make(EventParts::of(batch.views()[0]));
     REQUIRE(fields(a.view()) == fields(b.view()));
     REQUIRE(a.bytes() == b.bytes());
   }

@@ -12,16 +12,7 @@ namespace sluice::core {
 namespace {
 
 EventPtr to_event_ptr(const sluice_event& v) {
-  EventParts parts;
-  parts.id = v.id;
-  parts.source = v.source;
-  parts.type = v.type;
-  parts.subject = v.subject;
-  parts.time_unix_ns = v.time_unix_ns;
-  parts.attributes = v.attributes;
-  parts.attribute_count = v.attribute_count;
-  parts.data = v.data;
-  return EventPtr::make(parts);
+  return EventPtr::make(EventParts::of(v));
 }
 
 class SpoolQueue final : public SinkQueue {

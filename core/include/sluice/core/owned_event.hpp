@@ -30,6 +30,20 @@ struct EventParts {
   // Attributes from the first list with this key are left out (the host replaces them).
   std::string_view skip_key{};
   sluice_str data{};
+
+  // Every field of `e` (no extra attributes, nothing skipped).
+  static EventParts of(const sluice_event& e) {
+    EventParts p;
+    p.id = e.id;
+    p.source = e.source;
+    p.type = e.type;
+    p.subject = e.subject;
+    p.time_unix_ns = e.time_unix_ns;
+    p.attributes = e.attributes;
+    p.attribute_count = e.attributes ? e.attribute_count : 0;
+    p.data = e.data;
+    return p;
+  }
 };
 
 class EventPtr {
