@@ -139,16 +139,9 @@ std::vector<const CompiledRoute*> Router::routes_from(const std::string& name) c
 
 EventPtr Router::normalise(Source& src, const sluice_event& e, int64_t now_ns) {
   const sluice_attribute source_attr{to_str(kSourceAttribute), to_str(src.config.name)};
-  EventParts p;
-  p.id = e.id;
-  p.source = e.source;
-  p.type = e.type;
-  p.subject = e.subject;
-  p.time_unix_ns = e.time_unix_ns ? e.time_unix_ns : now_ns;
-  p.attributes = e.attributes;
-  p.attribute_count = e.attributes ? e.attribute_count : 0;
+  EventParts p = EventParts::of(e);
+  if (!p.time_unix_ns) p.time_unix_ns = now_ns;
   p.skip_key = kSourceAttribute;
-  p.data = e.data;
   p.extra_attributes = &source_attr;
   p.extra_attribute_count = 1;
 
