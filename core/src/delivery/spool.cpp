@@ -729,8 +729,9 @@ void Spool::recover_segment(uint64_t seq, bool last, uint64_t limit) {
                                  " event(s) lost (an estimate: the record headers seen in them, "
                                  "at least 1); the records around them are kept");
   }
-  if (bytes.empty() && !last) {
-    // Only the newest segment is ever empty: this one was emptied outside sluice.
+  if (bytes.empty() && !last && limit != 0) {
+    // Only the newest segment is ever empty, or one whose end marker says so (a failed sync
+    // refused all its records): this one was emptied outside sluice.
     ++recovery_.damaged_regions;
     ++recovery_.lost_events;
     recovery_.messages.push_back("spool: segment " + path +
@@ -873,8 +874,8 @@ void Spool::flush_locked(Lock& lock, Tickets* tickets) {
     path = segment_path(write_seq_);
     size_before = segments_[write_seq_].size;
     if (write_fd_ < 0) {
-      // A roll could not create this segment (ENOSPC, EMFILE), or a failed sync cut it back
-      // to empty: open it (again) now, so that the spool works again once the cause is gone.
+      // A roll could not create this segment (ENOSPC, EMFILE): open it now, so that the spool
+      // works again once the cause is gone.
       write_fd_ = open_segment(path);
       directory_dirty_ = true;
     }
@@ -1168,6 +1169,8 @@ void Spool::delete_segment_locked(uint64_t seq) {
     read_buffer_.clear();
   }
   std::filesystem::remove(segment_path(seq));
+  std::error_code ignored;  // its end marker, if any, means nothing once the segment is gone
+  std::filesystem::remove(end_path(seq), ignored);
 }
 
 void Spool::normalize_locked(Position& p) const {
