@@ -177,3 +177,18 @@ TEST_CASE("packed events: only empty fields still give present, empty strings") 
   CHECK(e.subject.data != nullptr);
   CHECK(e.subject.size == 0);
 }
+
+TEST_CASE("packed events: a batch appended to itself holds its events twice") {
+  PackedEvents a;
+  a.begin("1", "s", "t");
+  a.attribute("k", "v");
+  a.data("[1]");
+  a.append(a);
+  REQUIRE(a.size() == 2);
+  const sluice_event* v = a.views();
+  for (int i = 0; i < 2; ++i) {
+    CHECK(EventRef(v[i]).id() == "1");
+    CHECK(EventRef(v[i]).attribute("k") == "v");
+    CHECK(EventRef(v[i]).data() == "[1]");
+  }
+}

@@ -93,10 +93,13 @@ class PackedEvents {
       attribute(k, v);
     if (e.data) data(*e.data);
   }
-  // Appends every event of `other`, in order.
+  // Appends every event of `other`, in order (`other` may be this batch itself).
   void append(const PackedEvents& other) {
+    if (&other == this) {
+      const PackedEvents copy(other);
+      return append(copy);
+    }
     const size_t text_base = text_size_, attribute_base = attributes_.size();
-    if (text_.size() - text_size_ < other.text_size_) grow(other.text_size_);  // before the view
     put(std::string_view(other.text_.data(), other.text_size_));
     for (Slot s : other.events_) {
       s.id.offset += text_base;
