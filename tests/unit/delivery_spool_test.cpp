@@ -19,6 +19,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <future>
 #include <memory>
 #include <mutex>
@@ -90,6 +91,14 @@ SpoolOptions options_for(const TempDir& d) {
   SpoolOptions o;
   o.directory = d.path.string();
   o.fsync = SpoolFsync::never;
+  return o;
+}
+
+// fsync: batch (group commit), with the sync-fault hook: an errno, 0 for none.
+SpoolOptions synced_options(const TempDir& d, std::function<int()> fail_sync = nullptr) {
+  SpoolOptions o = options_for(d);
+  o.fsync = SpoolFsync::batch;
+  o.fail_sync = std::move(fail_sync);
   return o;
 }
 
@@ -652,10 +661,7 @@ TEST_CASE("spool survives kill -9 of a process in the middle of appending") {
 TEST_CASE("spool fsync batch: a failed fdatasync accepts nothing of that append") {
   TempDir dir;
   int fail = 0;
-  SpoolOptions o;
-  o.directory = dir.path.string();
-  o.fsync = SpoolFsync::batch;
-  o.fail_sync = [&] { return fail; };
+  SpoolOptions o = synced_options(dir, [&] { return fail; });
   {
     Spool spool(o);
     spool.append(make_events(0, 1));
@@ -676,10 +682,7 @@ TEST_CASE("spool fsync batch: a failed fdatasync accepts nothing of that append"
 TEST_CASE("spool: a failed cursor sync does not acknowledge; the events come back after restart") {
   TempDir dir;
   int fail = 0;
-  SpoolOptions o;
-  o.directory = dir.path.string();
-  o.fsync = SpoolFsync::batch;
-  o.fail_sync = [&] { return fail; };
+  SpoolOptions o = synced_options(dir, [&] { return fail; });
   {
     Spool spool(o);
     spool.append(make_events(0, 5));
@@ -812,9 +815,7 @@ TEST_CASE("spool: directories are created 0700 and files 0600 whatever the umask
 TEST_CASE("spool: one append of many events is one write and one fdatasync") {
   TempDir dir;
   int writes = 0, syncs = 0;
-  SpoolOptions o;
-  o.directory = dir.path.string();
-  o.fsync = SpoolFsync::batch;
+  SpoolOptions o = synced_options(dir);
   o.fail_write = [&] { return ++writes, 0; };
   o.fail_sync = [&] { return ++syncs, 0; };
   Spool spool(o);
@@ -925,9 +926,7 @@ TEST_CASE(
   // the roll's own sync returned 0 and accepted the leader's records, whose sync then failed.
   TempDir dir;
   auto sync = std::make_shared<BlockingSync>();
-  SpoolOptions o;
-  o.directory = dir.path.string();
-  o.fsync = SpoolFsync::batch;
+  SpoolOptions o = synced_options(dir);
   o.segment_bytes = 4096;
   o.fail_sync = [sync] { return (*sync)(); };
   {
@@ -969,10 +968,7 @@ TEST_CASE(
     "group commit D1: appends written during a failed sync fail too, though the next sync says 0") {
   TempDir dir;
   auto sync = std::make_shared<BlockingSync>();
-  SpoolOptions o;
-  o.directory = dir.path.string();
-  o.fsync = SpoolFsync::batch;
-  o.fail_sync = [sync] { return (*sync)(); };
+  SpoolOptions o = synced_options(dir, [sync] { return (*sync)(); });
   {
     Spool spool(o);
     spool.append(make_events(0, 1));
@@ -1006,9 +1002,7 @@ TEST_CASE(
 TEST_CASE("group commit: several appenders share one fdatasync") {
   TempDir dir;
   std::atomic<int> syncs{0};
-  SpoolOptions o;
-  o.directory = dir.path.string();
-  o.fsync = SpoolFsync::batch;
+  SpoolOptions o = synced_options(dir);
   o.fail_sync = [&] {
     ++syncs;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));  // a slow disk
@@ -1036,9 +1030,7 @@ TEST_CASE("group commit D2: failed records count as unsettled until the append c
   // in one step. The attempt moved them out of the spool's count when the sync failed, before
   // the channel had counted them anywhere.
   TempDir dir;
-  SpoolOptions o;
-  o.directory = dir.path.string();
-  o.fsync = SpoolFsync::batch;
+  SpoolOptions o = synced_options(dir);
   int fail = 0;
   o.fail_sync = [&] { return fail; };
   Spool spool(o);
@@ -1059,10 +1051,8 @@ TEST_CASE("group commit D2: failed records count as unsettled until the append c
 TEST_CASE("group commit D3: records a failed ftruncate could not cut off never come back") {
   TempDir dir;
   int fail = 0;
-  SpoolOptions o;
-  o.directory = dir.path.string();
-  o.fsync = SpoolFsync::batch;
-  o.fail_sync = [&] { return std::exchange(fail, 0); };  // the next sync fails, once
+  SpoolOptions o =
+      synced_options(dir, [&] { return std::exchange(fail, 0); });  // the next sync fails, once
   o.fail_truncate = [] { return EIO; };
   {
     Spool spool(o);
@@ -1090,9 +1080,7 @@ TEST_CASE(
   int fail = 0;
   std::string segment_at_failure;
   fs::path segment;
-  SpoolOptions o;
-  o.directory = dir.path.string();
-  o.fsync = SpoolFsync::batch;
+  SpoolOptions o = synced_options(dir);
   o.fail_sync = [&] {
     if (fail && segment_at_failure.empty()) {
       segment = files_with(dir.path, ".seg").back();
@@ -1122,10 +1110,7 @@ TEST_CASE(
     "no marker left") {
   TempDir dir;
   int fail = 0;
-  SpoolOptions o;
-  o.directory = dir.path.string();
-  o.fsync = SpoolFsync::batch;
-  o.fail_sync = [&] { return std::exchange(fail, 0); };
+  SpoolOptions o = synced_options(dir, [&] { return std::exchange(fail, 0); });
   {
     Spool spool(o);
     fail = EIO;
@@ -1157,10 +1142,7 @@ TEST_CASE(
 TEST_CASE("group commit D3: when neither the cut nor the end marker works, appends are refused") {
   TempDir dir;
   int fail = 0;
-  SpoolOptions o;
-  o.directory = dir.path.string();
-  o.fsync = SpoolFsync::batch;
-  o.fail_sync = [&] { return fail; };
+  SpoolOptions o = synced_options(dir, [&] { return fail; });
   o.fail_truncate = [] { return EIO; };
   Spool spool(o);
   spool.append(make_events(0, 2));
@@ -1187,8 +1169,7 @@ TEST_CASE("group commit D4: the cursor is overwritten in place, and a torn save 
     CHECK_FALSE(parse_spool_cursor(torn));
   }
   TempDir dir;
-  SpoolOptions o = options_for(dir);
-  o.fsync = SpoolFsync::batch;
+  SpoolOptions o = synced_options(dir);
   {
     Spool spool(o);
     spool.append(make_events(0, 6));
@@ -1266,9 +1247,7 @@ TEST_CASE(
 TEST_CASE("group commit D6: shutdown waits for a sync in progress and settles its appends") {
   TempDir dir;
   std::atomic<bool> in_sync{false}, armed{false};
-  SpoolOptions o;
-  o.directory = dir.path.string();
-  o.fsync = SpoolFsync::batch;
+  SpoolOptions o = synced_options(dir);
   o.fail_sync = [&] {
     if (armed) in_sync = true;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -1292,9 +1271,7 @@ TEST_CASE("spool fsync batch: a leader whose sync throws fails its appends and w
   // sync still marked as running, every later append (and shutdown) would wait forever.
   TempDir dir;
   std::atomic<int> throws{0};
-  SpoolOptions o;
-  o.directory = dir.path.string();
-  o.fsync = SpoolFsync::batch;
+  SpoolOptions o = synced_options(dir);
   o.fail_sync = [&]() -> int {
     if (throws.fetch_sub(1) > 0) throw std::bad_alloc();
     return 0;
