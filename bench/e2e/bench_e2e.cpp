@@ -43,8 +43,8 @@ std::optional<double> process_cpu(pid_t pid) {
   return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
-// Minor page faults of the whole process so far (/proc/PID/stat field 10): on this
-// paravirtualised VM a fault costs microseconds of kernel time the profile cannot attribute.
+// Minor page faults of the whole process so far (/proc/PID/stat field 10): kernel time that a
+// profile of the daemon's own functions does not show (more of it on a paravirtualised VM).
 uint64_t minor_faults(pid_t pid) {
   const std::string stat = slurp("/proc/" + std::to_string(pid) + "/stat");
   const size_t paren = stat.rfind(')');
@@ -328,7 +328,7 @@ DaemonResult run_daemon(const FakeProcess& f, const std::string& sluice,
   const double cpu1 = process_cpu(d.pid()).value_or(0);
   const uint64_t switches1 = context_switches(d.pid());
   const uint64_t faults1 = minor_faults(d.pid());
-  auto threads1 = cpu_by_thread_name(d.pid());
+  const auto threads1 = cpu_by_thread_name(d.pid());
   stop_perf(perf);
   const int status = d.stop();
   const double secs = std::chrono::duration<double>(t1 - t0).count();
@@ -337,9 +337,9 @@ DaemonResult run_daemon(const FakeProcess& f, const std::string& sluice,
   r.switches_per = static_cast<double>(switches1 - switches0) / static_cast<double>(n);
   r.faults_per = static_cast<double>(faults1 - faults0) / static_cast<double>(n);
   std::vector<std::pair<double, std::string>> by_share;
-  for (auto& [name, secs] : threads1) {
+  for (const auto& [name, thread_secs] : threads1) {
     const auto before = threads0.find(name);
-    const double used = secs - (before == threads0.end() ? 0.0 : before->second);
+    const double used = thread_secs - (before == threads0.end() ? 0.0 : before->second);
     if (used > 0) by_share.emplace_back(used, name);
   }
   std::sort(by_share.rbegin(), by_share.rend());
