@@ -30,7 +30,8 @@ sluice_str copy(sluice_str s, char** cursor) {
 // A source's fields often lie back to back in one buffer, in the order they are copied below
 // (the SDK's PackedEvents writes them so): id, source, type, subject, each attribute's key and
 // value, data. Then one memcpy moves them all, instead of some 35 small ones. Every byte of such
-// a run belongs to a field, so nothing else of the plugin's memory is read.
+// a run belongs to a field, so nothing else of the plugin's memory is read; that holds too when
+// the fields are separate objects that happen to lie back to back.
 class Run {
  public:
   void link(sluice_str s) {
