@@ -28,32 +28,45 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// utime + stime of every thread of `pid`, in seconds; nullopt once it is gone.
-std::optional<double> process_cpu(pid_t pid) {
-  const std::string stat = slurp("/proc/" + std::to_string(pid) + "/stat");
-  const size_t paren = stat.rfind(')');
-  if (paren == std::string::npos) return std::nullopt;
-  std::istringstream in(stat.substr(paren + 2));  // from field 3, the state
+// What bench_e2e reads of a /proc stat file (a process's: its threads summed; or one thread's).
+struct ProcStat {
+  std::string name;       // field 2, comm: the thread name
+  uint64_t minor_faults;  // field 10
+  double cpu_seconds;     // fields 14 + 15, utime + stime
+};
+
+// nullopt once the process or thread is gone.
+std::optional<ProcStat> read_stat(const std::string& path) {
+  const std::string stat = slurp(path);
+  const size_t open = stat.find('('), close = stat.rfind(')');
+  if (open == std::string::npos || close == std::string::npos) return std::nullopt;
+  std::istringstream in(stat.substr(close + 2));  // from field 3, the state
   std::string field;
-  unsigned long long utime = 0, stime = 0;
+  unsigned long long minflt = 0, utime = 0, stime = 0;
   for (int i = 3; i <= 15 && in >> field; ++i) {
+    if (i == 10) minflt = std::stoull(field);
     if (i == 14) utime = std::stoull(field);
     if (i == 15) stime = std::stoull(field);
   }
-  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+  return ProcStat{stat.substr(open + 1, close - open - 1), minflt,
+                  static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK))};
 }
 
-// Minor page faults of the whole process so far (/proc/PID/stat field 10): kernel time that a
-// profile of the daemon's own functions does not show (more of it on a paravirtualised VM).
+std::string stat_path(pid_t pid) {
+  return "/proc/" + std::to_string(pid) + "/stat";
+}
+
+// utime + stime of every thread of `pid`, in seconds; nullopt once it is gone.
+std::optional<double> process_cpu(pid_t pid) {
+  const auto s = read_stat(stat_path(pid));
+  return s ? std::optional<double>(s->cpu_seconds) : std::nullopt;
+}
+
+// Minor page faults of the whole process so far: kernel time that a profile of the daemon's own
+// functions does not show (more of it on a paravirtualised VM).
 uint64_t minor_faults(pid_t pid) {
-  const std::string stat = slurp("/proc/" + std::to_string(pid) + "/stat");
-  const size_t paren = stat.rfind(')');
-  if (paren == std::string::npos) return 0;
-  std::istringstream in(stat.substr(paren + 2));
-  std::string field;
-  for (int i = 3; i <= 10 && in >> field; ++i)
-    if (i == 10) return std::stoull(field);
-  return 0;
+  const auto s = read_stat(stat_path(pid));
+  return s ? s->minor_faults : 0;
 }
 
 // utime + stime (seconds) of each thread of `pid`, summed by thread name: which stage of the
@@ -63,21 +76,9 @@ std::map<std::string, double> cpu_by_thread_name(pid_t pid) {
   const std::string tasks = "/proc/" + std::to_string(pid) + "/task";
   std::unique_ptr<DIR, int (*)(DIR*)> dir(opendir(tasks.c_str()), closedir);
   if (!dir) return out;
-  while (dirent* t = readdir(dir.get())) {
-    if (t->d_name[0] == '.') continue;
-    const std::string stat = slurp(tasks + "/" + t->d_name + "/stat");
-    const size_t open = stat.find('('), close = stat.rfind(')');
-    if (open == std::string::npos || close == std::string::npos) continue;
-    std::istringstream in(stat.substr(close + 2));
-    std::string field;
-    unsigned long long utime = 0, stime = 0;
-    for (int i = 3; i <= 15 && in >> field; ++i) {
-      if (i == 14) utime = std::stoull(field);
-      if (i == 15) stime = std::stoull(field);
-    }
-    out[stat.substr(open + 1, close - open - 1)] +=
-        static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
-  }
+  while (dirent* t = readdir(dir.get()))
+    if (t->d_name[0] != '.')
+      if (auto s = read_stat(tasks + "/" + t->d_name + "/stat")) out[s->name] += s->cpu_seconds;
   return out;
 }
 
