@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include "runtime_fixture.hpp"
+#include "test_plugin_dir.hpp"
 
 #include <sluice/core/runtime.hpp>
 #include <sluice/event.hpp>
@@ -14,8 +15,6 @@ using namespace fixture;
 using sluice::core::Runtime;
 
 namespace {
-
-const std::string kDir = SLUICE_TEST_PLUGIN_DIR;
 
 int64_t plugin_metric(const sluice::core::Metrics& m, const std::string& key) {
   auto it = m.plugin.find(key);
@@ -35,7 +34,7 @@ TEST_CASE("abi 1.0: a source and a sink built from the frozen 1.0 header run on 
   sluice::core::PipelineConfig p;
   p.path = "<test>";
   p.drain_timeout = std::chrono::seconds(5);
-  p.plugin_paths = {kDir};
+  p.plugin_paths = {kTestPluginDir};
   p.sources.push_back(file_source("old_source", "abi10_source"));
   auto old_sink = sink("old_sink");
   old_sink.plugin = "abi10_sink";
@@ -95,7 +94,7 @@ TEST_CASE("abi: a delivery result shorter than 1.0's is not taken for OK") {
   auto out = sink("out");
   out.plugin = "short_result";
   auto p = simple(out);
-  p.plugin_paths = {kDir};
+  p.plugin_paths = {kTestPluginDir};
   Runtime rt(p, host(), log.logger);
   rt.start();
   REQUIRE(emit(events(3)));

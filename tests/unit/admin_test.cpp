@@ -19,7 +19,7 @@ using Strings = std::vector<std::string>;
 
 namespace {
 
-Metrics example() {
+Metrics full_metrics() {
   Metrics m;
   SourceMetrics src;
   src.name = "hmc1";
@@ -77,13 +77,13 @@ TEST_CASE("admin.exposition: label values escape backslash, double quote and new
   CHECK(admin::escape_label(R"(a\b)") == R"(a\\b)");
   CHECK(admin::escape_label(R"(say "hi")") == R"(say \"hi\")");
   CHECK(admin::escape_label("two\nlines") == R"(two\nlines)");
-  Metrics m = example();
+  Metrics m = full_metrics();
   m.sinks[0].plugin = "we\"ird\\\n";
   CHECK(has_line(page(m), R"(sluice_sink_received_total{sink="out",plugin="we\"ird\\\n"} 40)"));
 }
 
 TEST_CASE("admin.exposition: histogram buckets are cumulative, end in +Inf, with _sum and _count") {
-  const std::string text = page(example());
+  const std::string text = page(full_metrics());
   const std::string labels = R"(sink="out",plugin="webhook")";
   const std::string b = "sluice_sink_batch_latency_seconds_bucket{" + labels;
   CHECK(has_line(text, "# TYPE sluice_sink_batch_latency_seconds histogram"));
@@ -104,7 +104,7 @@ TEST_CASE("admin.exposition: histogram buckets are cumulative, end in +Inf, with
 }
 
 TEST_CASE("admin.exposition: one family per counter-table row, counters end in _total") {
-  const std::string text = page(example());
+  const std::string text = page(full_metrics());
   for (const auto& row : sink_counters()) {
     if (!row.name) continue;
     std::string name = std::string("sluice_sink_") + row.name;
@@ -134,7 +134,7 @@ TEST_CASE("admin.exposition: one family per counter-table row, counters end in _
 }
 
 TEST_CASE("admin.exposition: state as one gauge per state, plugin counters under their names") {
-  const std::string text = page(example());
+  const std::string text = page(full_metrics());
   const std::string s = R"(sluice_source_state{source="hmc1",plugin="hmc_stomp",state=)";
   CHECK(has_line(text, s + R"("connecting"} 0)"));
   CHECK(has_line(text, s + R"("up"} 0)"));
@@ -150,7 +150,7 @@ TEST_CASE("admin.exposition: state as one gauge per state, plugin counters under
 }
 
 TEST_CASE("admin.exposition: process families; without a pipeline only those") {
-  const std::string text = page(example());
+  const std::string text = page(full_metrics());
   CHECK(has_line(text, R"(sluice_build_info{version="1.2.3"} 1)"));
   CHECK(has_line(text, "sluice_uptime_seconds 12.5"));
   CHECK(has_line(text, "sluice_process_resident_memory_bytes 4096"));

@@ -13,7 +13,7 @@ using config_test::Loaded;
 using Strings = std::vector<std::string>;
 
 namespace {
-std::string fixture(const std::string& name) {
+std::string pipeline_file(const std::string& name) {
   // Fixtures sit beside this file, in pipelines/.
   std::ifstream in(std::filesystem::path(SLUICE_UNIT_PIPELINES_DIR) / name);
   std::ostringstream s;
@@ -24,7 +24,7 @@ std::string fixture(const std::string& name) {
 
 TEST_CASE("config.full: every key of a valid file lands in PipelineConfig") {
   Loaded l;
-  load_text(l, fixture("full.yaml"));
+  load_text(l, pipeline_file("full.yaml"));
   CHECK(l.diagnostics == Strings{});
   REQUIRE(l.result.ok());
   const PipelineConfig& p = *l.result.pipeline;

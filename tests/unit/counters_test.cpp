@@ -13,7 +13,7 @@ using sluice::core::SourceMetrics;
 
 namespace {
 
-Metrics example() {
+Metrics small_metrics() {
   Metrics m;
   SourceMetrics src;
   src.name = "gen";
@@ -32,10 +32,10 @@ Metrics example() {
 }  // namespace
 
 TEST_CASE("counters: the metrics line reads the table, in the documented shape") {
-  CHECK(sluice::core::format_metrics_line(example()) ==
+  CHECK(sluice::core::format_metrics_line(small_metrics()) ==
         "metrics: source gen emitted=1200 parse_errors=0; sink out received=1200 recovered=0 "
         "delivered=1150 queued=50 spooled=0 dead_lettered=0 dropped=0");
-  Metrics m = example();
+  Metrics m = small_metrics();
   m.sinks[0].spool_lost = 2;  // shown only when not 0
   m.sinks[0].dropped_newest = 3;
   m.sinks[0].dropped_shutdown = 4;
@@ -43,7 +43,7 @@ TEST_CASE("counters: the metrics line reads the table, in the documented shape")
 }
 
 TEST_CASE("counters: the accounting table has one column per table row and says balanced") {
-  const std::string t = sluice::core::format_accounting(example());
+  const std::string t = sluice::core::format_accounting(small_metrics());
   const std::string header = t.substr(0, t.find('\n'));
   // The columns of printf("%-16s %10s %9s %10s %8s ...") as before the table existed.
   CHECK(header ==
@@ -57,7 +57,7 @@ TEST_CASE("counters: the accounting table has one column per table row and says 
 }
 
 TEST_CASE("counters: flat() has every field row once, no derived row") {
-  const auto flat = example().flat();
+  const auto flat = small_metrics().flat();
   std::set<std::string> sink_keys;
   for (const auto& [k, v] : flat)
     if (k.rfind("sink.out.", 0) == 0) sink_keys.insert(k.substr(9));

@@ -13,7 +13,7 @@
 
 namespace {
 
-sluice::Event hmc_event() {
+sluice::Event os_message_event() {
   sluice::Event e;
   e.id = "ID:hmc1-1:42";
   e.source = "hmc://hmc1.example.com";
@@ -43,13 +43,13 @@ std::string json_string(std::string_view s) {
 }  // namespace
 
 TEST_CASE("text format: one line with time, type, subject, source and data") {
-  CHECK(format_one(sluice::Format::text, hmc_event()) ==
+  CHECK(format_one(sluice::Format::text, os_message_event()) ==
         "2023-11-14T22:15:23.456Z hmc.os-message /api/logical-partitions/5f6d "
         "hmc://hmc1.example.com {\"os-messages\":[{\"message-text\":\"IEE252I\\n\"}]}\n");
 }
 
 TEST_CASE("text format: no subject prints '-' and null data prints nothing") {
-  sluice::Event e = hmc_event();
+  sluice::Event e = os_message_event();
   e.subject.reset();
   e.data.reset();
   CHECK(format_one(sluice::Format::text, e) ==
@@ -57,7 +57,7 @@ TEST_CASE("text format: no subject prints '-' and null data prints nothing") {
 }
 
 TEST_CASE("json format: sluice's own form keeps attribute names as they are") {
-  CHECK(format_one(sluice::Format::json, hmc_event()) ==
+  CHECK(format_one(sluice::Format::json, os_message_event()) ==
         R"({"id":"ID:hmc1-1:42","source":"hmc://hmc1.example.com","type":"hmc.os-message",)"
         R"("subject":"/api/logical-partitions/5f6d","time":"2023-11-14T22:15:23.456Z",)"
         R"("attributes":{"notification-type":"os-message","session-sequence-nr":"41",)"
@@ -66,14 +66,14 @@ TEST_CASE("json format: sluice's own form keeps attribute names as they are") {
 }
 
 TEST_CASE("json format: null data is written as null") {
-  sluice::Event e = hmc_event();
+  sluice::Event e = os_message_event();
   e.data.reset();
   auto j = nlohmann::json::parse(format_one(sluice::Format::json, e));
   CHECK(j["data"].is_null());
 }
 
 TEST_CASE("cloudevents format: structured mode with extension attributes") {
-  CHECK(format_one(sluice::Format::cloudevents, hmc_event()) ==
+  CHECK(format_one(sluice::Format::cloudevents, os_message_event()) ==
         R"({"specversion":"1.0","id":"ID:hmc1-1:42","source":"hmc://hmc1.example.com",)"
         R"("type":"hmc.os-message","subject":"/api/logical-partitions/5f6d",)"
         R"("time":"2023-11-14T22:15:23.456Z","notificationtype":"os-message",)"
@@ -83,7 +83,7 @@ TEST_CASE("cloudevents format: structured mode with extension attributes") {
 }
 
 TEST_CASE("cloudevents format: required attributes and attribute-name rules of the spec") {
-  sluice::Event e = hmc_event();
+  sluice::Event e = os_message_event();
   // Header names that are not valid CloudEvents names, and some that collide with context ones.
   e.attribute("Content-Length", "12")
       .attribute("id", "x")
@@ -117,7 +117,7 @@ TEST_CASE("cloudevents format: required attributes and attribute-name rules of t
 }
 
 TEST_CASE("cloudevents format: null data leaves out data and datacontenttype") {
-  sluice::Event e = hmc_event();
+  sluice::Event e = os_message_event();
   e.data.reset();
   auto ce = nlohmann::json::parse(format_one(sluice::Format::cloudevents, e));
   CHECK_FALSE(ce.contains("data"));
@@ -125,7 +125,7 @@ TEST_CASE("cloudevents format: null data leaves out data and datacontenttype") {
 }
 
 TEST_CASE("cloudevents-batch format: one JSON array of structured events") {
-  std::vector<sluice::Event> events{hmc_event(), hmc_event()};
+  std::vector<sluice::Event> events{os_message_event(), os_message_event()};
   events[1].id = "ID:hmc1-1:43";
   sluice::EventViews views(events);
   std::string out;

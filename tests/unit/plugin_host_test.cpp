@@ -5,6 +5,8 @@
 #include <sluice/core/plugin_host.hpp>
 #include <sluice/testing.hpp>
 
+#include "test_plugin_dir.hpp"
+
 #include <dlfcn.h>
 #include <unistd.h>
 
@@ -16,17 +18,15 @@ using sluice::core::PluginHost;
 
 namespace {
 
-const std::string kDir = SLUICE_TEST_PLUGIN_DIR;
-
 std::string file(const std::string& name) {
-  return kDir + "/sluice_" + name + ".so";
+  return kTestPluginDir + "/sluice_" + name + ".so";
 }
 
 // The error text loading `name` gives, or "" when it loads.
 std::string load_error(const std::string& name, PluginHost::ApiVersion api = {}) {
   PluginHost host("", api);
   try {
-    host.load(name, {kDir});
+    host.load(name, {kTestPluginDir});
     return "";
   } catch (const PluginError& e) {
     return e.what();
@@ -52,7 +52,7 @@ TEST_CASE("plugin host: a plugin built for a newer minor version is refused") {
 TEST_CASE("plugin host: a plugin built for an older minor version is accepted") {
   PluginHost::ApiVersion newer_host{1, 3};
   PluginHost host("", newer_host);
-  auto p = host.load("older_minor", {kDir});
+  auto p = host.load("older_minor", {kTestPluginDir});
   CHECK(p->name() == "older_minor");
   CHECK(p->descriptor().api_minor == 0);
 }
@@ -69,7 +69,7 @@ TEST_CASE("plugin host: a loaded plugin stays mapped after its host is gone") {
   const std::string so = file("older_minor");  // C: no STB_GNU_UNIQUE symbol pins it
   {
     PluginHost host("");
-    host.load("older_minor", {kDir});
+    host.load("older_minor", {kTestPluginDir});
   }
   void* still = ::dlopen(so.c_str(), RTLD_NOW | RTLD_NOLOAD);
   CHECK(still != nullptr);
@@ -203,17 +203,17 @@ TEST_CASE("plugin host: a plugin that cannot be found names the search path") {
   PluginHost host("");
   std::string e;
   try {
-    host.find("nosuch", {kDir});
+    host.find("nosuch", {kTestPluginDir});
   } catch (const PluginError& x) {
     e = x.what();
   }
   CHECK(e.rfind("plugin 'nosuch' not found: no sluice_nosuch.so in ", 0) == 0);
-  CHECK(e.find(kDir) != std::string::npos);
+  CHECK(e.find(kTestPluginDir) != std::string::npos);
 }
 
 TEST_CASE("plugin host: create that throws comes back as an error, not a crash") {
   PluginHost host("");
-  auto p = host.load("create_fails", {kDir});
+  auto p = host.load("create_fails", {kTestPluginDir});
   void* instance = nullptr;
   const char* error = nullptr;
   sluice_host_api api{};
@@ -239,7 +239,7 @@ TEST_CASE("plugin host: a file whose name disagrees with the plugin's name is re
 
 TEST_CASE("plugin host: discover lists every plugin file, refused ones with their error") {
   PluginHost host("");
-  auto found = host.discover({kDir});
+  auto found = host.discover({kTestPluginDir});
   int loaded = 0, refused = 0;
   bool saw_scripted = false, saw_garbage = false;
   for (const auto& f : found) {
@@ -259,13 +259,13 @@ TEST_CASE("plugin host: the schema lookup gives core-config the plugin's kind an
   PluginHost host("");
   auto lookup = host.schema_lookup();
   std::string error;
-  auto info = lookup("scripted", {kDir}, &error);
+  auto info = lookup("scripted", {kTestPluginDir}, &error);
   REQUIRE(info);
   CHECK(info->name == "scripted");
   CHECK(info->is_sink);
   CHECK(info->options_schema.find("\"answers\"") != std::string::npos);
   CHECK(info->file == file("scripted"));
-  CHECK_FALSE(lookup("wrong_major", {kDir}, &error));
+  CHECK_FALSE(lookup("wrong_major", {kTestPluginDir}, &error));
   CHECK(error.find("was built for sluice plugin API 2.0") != std::string::npos);
 }
 

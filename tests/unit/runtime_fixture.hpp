@@ -2,6 +2,7 @@
 // captures its lines, for the runtime's unit tests.
 #pragma once
 
+#include <sluice/core/delivery_hooks.hpp>
 #include <sluice/core/log.hpp>
 #include <sluice/core/plugin_host.hpp>
 #include <sluice/core/runtime.hpp>
@@ -173,5 +174,32 @@ inline const sluice::core::SinkMetrics& sink_metrics(const sluice::core::Metrics
     if (s.name == name) return s;
   throw std::runtime_error("no sink " + name);
 }
+
+// What reaches the dead-letter hook: one entry per write, with the ids of its events. Copies
+// share what they record (the runtime owns the copy a dead_letter_factory hands it).
+struct RecordingDeadLetter : sluice::core::DeadLetter {
+  struct Entry {
+    std::vector<std::string> ids;
+    std::string reason;
+    int32_t status;
+    uint32_t attempts;
+    std::string sink;
+  };
+  std::shared_ptr<std::vector<Entry>> entries = std::make_shared<std::vector<Entry>>();
+  std::shared_ptr<std::mutex> m = std::make_shared<std::mutex>();
+  bool write(const sluice_event* events, size_t count, std::string_view reason, int32_t status,
+             uint32_t attempts, std::string_view sink) override {
+    Entry e{{}, std::string(reason), status, attempts, std::string(sink)};
+    for (size_t i = 0; i < count; ++i)
+      e.ids.emplace_back(sluice::to_view(events[i].id));
+    std::lock_guard lock(*m);
+    entries->push_back(std::move(e));
+    return true;
+  }
+  std::vector<Entry> snapshot() const {
+    std::lock_guard lock(*m);
+    return *entries;
+  }
+};
 
 }  // namespace fixture

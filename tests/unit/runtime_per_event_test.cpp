@@ -29,31 +29,6 @@ std::vector<ScriptedSink::Call> calls() {
   return ScriptedSink::calls();
 }
 
-// What reaches the dead-letter hook, with the ids of the events.
-struct RecordingDeadLetter : sluice::core::DeadLetter {
-  struct Entry {
-    std::vector<std::string> ids;
-    std::string reason;
-    int32_t status;
-    uint32_t attempts;
-  };
-  std::shared_ptr<std::vector<Entry>> entries = std::make_shared<std::vector<Entry>>();
-  std::shared_ptr<std::mutex> m = std::make_shared<std::mutex>();
-  bool write(const sluice_event* events, size_t count, std::string_view reason, int32_t status,
-             uint32_t attempts, std::string_view) override {
-    Entry e{{}, std::string(reason), status, attempts};
-    for (size_t i = 0; i < count; ++i)
-      e.ids.emplace_back(sluice::to_view(events[i].id));
-    std::lock_guard lock(*m);
-    entries->push_back(std::move(e));
-    return true;
-  }
-  std::vector<Entry> snapshot() const {
-    std::lock_guard lock(*m);
-    return *entries;
-  }
-};
-
 // A pipeline whose sink "out" dead-letters into `dlq` (shared, so the test keeps looking).
 struct WithDeadLetter {
   RecordingDeadLetter dlq;

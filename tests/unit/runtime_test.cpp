@@ -82,25 +82,6 @@ struct Setup {
   }
 };
 
-// Records what reaches the dead-letter hook.
-struct RecordingDeadLetter : sluice::core::DeadLetter {
-  struct Entry {
-    size_t count;
-    std::string reason;
-    int32_t status;
-    uint32_t attempts;
-    std::string sink;
-  };
-  std::shared_ptr<std::vector<Entry>> entries = std::make_shared<std::vector<Entry>>();
-  std::shared_ptr<std::mutex> m = std::make_shared<std::mutex>();
-  bool write(const sluice_event*, size_t count, std::string_view reason, int32_t status,
-             uint32_t attempts, std::string_view sink) override {
-    std::lock_guard lock(*m);
-    entries->push_back({count, std::string(reason), status, attempts, std::string(sink)});
-    return true;
-  }
-};
-
 }  // namespace
 
 TEST_CASE("emit: time stamped when 0, sluice-source set (replacing one the plugin gave)") {
@@ -372,7 +353,7 @@ TEST_CASE("retry: out of attempts goes to the dead-letter hook with the reason")
   REQUIRE(eventually([&] { return sink_metrics(rt.metrics(), "out").dead_lettered == 4; }));
   rt.stop();
   REQUIRE(entries->size() == 1);
-  CHECK((*entries)[0].count == 4);
+  CHECK((*entries)[0].ids.size() == 4);
   CHECK((*entries)[0].attempts == 3);
   CHECK((*entries)[0].status == 503);
   CHECK((*entries)[0].reason == "gave up after 3 attempt(s): scripted retry");

@@ -7,6 +7,8 @@
 #include <sluice/sdk.hpp>
 #include <sluice/testing.hpp>
 
+#include "test_plugin_dir.hpp"
+
 #include <string>
 #include <thread>
 
@@ -94,8 +96,6 @@ TEST_CASE("sdk: the descriptor states the oldest host minor the plugin needs") {
 
 namespace {
 
-const std::string kDir = SLUICE_TEST_PLUGIN_DIR;
-
 // Emits one event with the given struct_size from start() and remembers what emit returned.
 struct SizedEmitter : sluice::Source {
   SizedEmitter(sluice::Host h, const nlohmann::json& o) : Source(h), size(o.value("size", 0u)) {}
@@ -130,7 +130,7 @@ TEST_CASE("harness: an emit whose events do not have the frozen struct_size is r
 }
 
 TEST_CASE("harness: a delivery result shorter than 1.0's is a rejection, not OK") {
-  sluice::testing::Harness h(kDir + "/sluice_short_result.so");
+  sluice::testing::Harness h(kTestPluginDir + "/sluice_short_result.so");
   auto& sink = h.create();
   sluice::Event e;
   e.id = "1";
@@ -143,7 +143,7 @@ TEST_CASE("harness: a delivery result shorter than 1.0's is a rejection, not OK"
 }
 
 TEST_CASE("harness: the frozen-1.0 sink checks the events the SDK hands it") {
-  sluice::testing::Harness h(kDir + "/sluice_abi10_sink.so");
+  sluice::testing::Harness h(kTestPluginDir + "/sluice_abi10_sink.so");
   auto& sink = h.create();
   std::vector<sluice::Event> evs(3);
   for (size_t i = 0; i < evs.size(); ++i) {

@@ -6,6 +6,8 @@
 #include <sluice/sdk.hpp>
 #include <sluice/testing.hpp>
 
+#include "runtime_fixture.hpp"
+#include "test_plugin_dir.hpp"
 #include "test_plugins.hpp"
 
 #include <string>
@@ -15,9 +17,8 @@ using sluice::Delivery;
 
 namespace {
 
-const std::string kDir = SLUICE_TEST_PLUGIN_DIR;
-
-std::vector<sluice::Event> events(int n) {
+// Events with an id, a source and a type only (no data).
+std::vector<sluice::Event> bare_events(int n) {
   std::vector<sluice::Event> out(n);
   for (int i = 0; i < n; ++i) {
     out[i].id = std::to_string(i + 1);
@@ -51,12 +52,6 @@ struct PerEventSink : sluice::Sink {
 const sluice_plugin_descriptor* per_event_descriptor() {
   static const sluice_plugin_descriptor d =
       sluice::detail::Adapter<PerEventSink>::make("per_event", "1.0.0", "test", "{}");
-  return &d;
-}
-const sluice_plugin_descriptor* scripted_descriptor() {
-  static const sluice_plugin_descriptor d =
-      sluice::detail::Adapter<sluice_test::ScriptedSink>::make("scripted", "1.0.0", "test",
-                                                               sluice_test::kScriptedSinkSchema);
   return &d;
 }
 
@@ -131,7 +126,7 @@ TEST_CASE("sdk: Completion writes one frozen-size answer per event and the summa
 TEST_CASE("harness: per-event answers come back one per event") {
   sluice::testing::Harness h(per_event_descriptor());
   auto& sink = h.create();
-  Delivery d = h.deliver(sink, events(4));
+  Delivery d = h.deliver(sink, bare_events(4));
   CHECK(d.code == SLUICE_DELIVERY_RETRY);
   REQUIRE(d.events.size() == 4);
   CHECK(d.events[0].code == SLUICE_DELIVERY_OK);
@@ -146,30 +141,30 @@ TEST_CASE("harness: per-event answers come back one per event") {
 }
 
 TEST_CASE("harness: per-event answers of the wrong count or element size are a rejection") {
-  sluice::testing::Harness h(scripted_descriptor());
+  sluice::testing::Harness h(fixture::scripted_descriptor());
   auto& sink = h.create(R"({"answers": ["events-bad-count", "events-bad-size", "events:ok"]})");
-  Delivery d = h.deliver(sink, events(3));
+  Delivery d = h.deliver(sink, bare_events(3));
   CHECK(d.code == SLUICE_DELIVERY_REJECT);
   CHECK(d.events.empty());
   CHECK(d.reason ==
         "invalid delivery result: 2 per-event answers (event_result_count) for a batch of 3 "
         "events");
-  d = h.deliver(sink, events(3));
+  d = h.deliver(sink, bare_events(3));
   CHECK(d.code == SLUICE_DELIVERY_REJECT);
   CHECK(d.reason == "invalid delivery result: per-event answer 0 of 3 has struct_size " +
                         std::to_string(SLUICE_EVENT_RESULT_SIZE + 8) +
                         "; sluice_event_result is frozen at " +
                         std::to_string(SLUICE_EVENT_RESULT_SIZE) + " bytes");
-  d = h.deliver(sink, events(3));
+  d = h.deliver(sink, bare_events(3));
   CHECK(d.code == SLUICE_DELIVERY_OK);
   CHECK(d.events.size() == 3);
 }
 
 TEST_CASE("harness: a 1.0 result is read as a whole-batch answer, whatever follows it") {
   // The frozen-1.0 sink puts what looks like per-event answers right after its 1.0 result.
-  sluice::testing::Harness h(kDir + "/sluice_abi10_sink.so");
+  sluice::testing::Harness h(kTestPluginDir + "/sluice_abi10_sink.so");
   auto& sink = h.create();
-  Delivery d = h.deliver(sink, events(2));
+  Delivery d = h.deliver(sink, bare_events(2));
   CHECK(d.code == SLUICE_DELIVERY_OK);
   CHECK(d.events.empty());
 }
