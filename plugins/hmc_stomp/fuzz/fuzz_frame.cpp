@@ -1,13 +1,16 @@
 // libFuzzer target for the STOMP frame parser: the bytes come from the network.
 // Byte 0 picks the STOMP version, byte 1 where to split the rest into two reads. Properties:
 // no crash, no sanitizer report, errors only as FrameError, a split stream gives the same
-// frames as the whole stream whenever both parse, next() one frame at a time gives what feed()
-// gives, and the fake HMC's settings (uppercase commands, line breaks escaped or blanked) hold.
+// frames as the whole stream whenever both parse, next() one frame at a time (reads through
+// prepare()/commit()) gives what feed() gives, and the fake HMC's settings (uppercase commands,
+// line breaks escaped or blanked) hold.
 #include "stomp_frame.hpp"
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -27,7 +30,8 @@ bool parse(sluice::hmc::stomp::Version v, std::string_view a, std::string_view b
   }
 }
 
-// The fake HMC's way: append() then next() until it wants more.
+// The client's way (StompConnection): each read lands in the room prepare() gives (more room
+// than the read fills, as from a socket), commit(), then next() until it wants more.
 bool parse_one_by_one(sluice::hmc::stomp::Version v, std::string_view a, std::string_view b,
                       sluice::hmc::stomp::Parser::Commands commands,
                       std::vector<sluice::hmc::stomp::Frame>& out) {
@@ -35,7 +39,9 @@ bool parse_one_by_one(sluice::hmc::stomp::Version v, std::string_view a, std::st
   p.set_version(v);
   try {
     for (std::string_view part : {a, b}) {
-      p.append(part);
+      const std::span<char> room = p.prepare(part.size() + 64);
+      std::copy(part.begin(), part.end(), room.begin());
+      p.commit(part.size());
       sluice::hmc::stomp::Frame f;
       while (p.next(f))
         out.push_back(std::move(f));

@@ -95,7 +95,9 @@ void StompConnection::send_connect_frame() {
 void StompConnection::read_more() {
   if (reading_ || paused_ || phase_ == Phase::closed) return;
   reading_ = true;
-  stream_.async_read_some(asio::buffer(rbuf_),
+  // Straight into the parser's buffer: no copy of the bytes between the read and the parse.
+  const std::span<char> room = parser_.prepare(kReadBytes);
+  stream_.async_read_some(asio::buffer(room.data(), room.size()),
                           [self = shared_from_this()](const boost::system::error_code& ec,
                                                       size_t n) { self->on_read(ec, n); });
 }
@@ -113,7 +115,7 @@ void StompConnection::on_read(const boost::system::error_code& ec, size_t n) {
   last_read_ = Clock::now();
   last_read_bytes_ = n;
   try {
-    parser_.append(std::string_view(rbuf_.data(), n));
+    parser_.commit(n);
     while (phase_ != Phase::closed && parser_.next(frame_)) {
       if (phase_ == Phase::awaiting_connected)
         handle_first_frame(frame_);

@@ -11,7 +11,6 @@
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
 
-#include <array>
 #include <chrono>
 #include <deque>
 #include <memory>
@@ -134,7 +133,7 @@ class StompConnection : public std::enable_shared_from_this<StompConnection> {
   stomp::Version version_ = stomp::Version::v1_0;
   Phase phase_ = Phase::resolving;
   Phase closed_in_ = Phase::resolving;
-  std::array<char, 64 * 1024> rbuf_;
+  static constexpr size_t kReadBytes = 64 * 1024;  // room for each read in the parser's buffer
   size_t last_read_bytes_ = 0;
   static constexpr size_t kBusyReadBytes = 4096;  // see more_to_read()
   stomp::FrameView frame_;  // the frame being handed out; kept for its storage

@@ -198,13 +198,26 @@ void Parser::fail(const std::string& why) {
 }
 
 void Parser::append(std::string_view data) {
+  const std::span<char> room = prepare(data.size());
+  if (!data.empty()) std::memcpy(room.data(), data.data(), data.size());
+  commit(data.size());
+}
+
+std::span<char> Parser::prepare(size_t n) {
   if (failed_) throw FrameError("bad frame: parser used after an error");
   // Drop consumed bytes before growing the buffer so it holds at most one partial frame.
   if (pos_ > 0) {
-    buf_.erase(0, pos_);
+    std::memmove(buf_.data(), buf_.data() + pos_, end_ - pos_);
+    end_ -= pos_;
     pos_ = 0;
   }
-  buf_.append(data.data(), data.size());
+  if (buf_.size() - end_ < n) buf_.resize(end_ + n);
+  return {buf_.data() + end_, n};
+}
+
+void Parser::commit(size_t n) {
+  if (n > buf_.size() - end_) throw std::logic_error("stomp::Parser::commit: more than prepared");
+  end_ += n;
 }
 
 bool Parser::next(FrameView& out) {
@@ -236,12 +249,12 @@ bool is_command_char(char c, Parser::Commands commands) {
 bool Parser::parse_one(FrameView& f) {
   if (head_len_ == 0) {
     // Heart-beats: bare EOLs between frames.
-    while (pos_ < buf_.size()) {
+    while (pos_ < end_) {
       if (buf_[pos_] == '\n') {
         ++pos_;
         ++heartbeats_;
       } else if (buf_[pos_] == '\r') {
-        if (pos_ + 1 == buf_.size()) return false;
+        if (pos_ + 1 == end_) return false;
         if (buf_[pos_ + 1] != '\n') fail("bad frame: carriage return without line feed");
         pos_ += 2;
         ++heartbeats_;
@@ -249,9 +262,9 @@ bool Parser::parse_one(FrameView& f) {
         break;
       }
     }
-    if (pos_ == buf_.size()) return false;
+    if (pos_ == end_) return false;
 
-    const size_t n = buf_.size() - pos_;
+    const size_t n = end_ - pos_;
     if (!scan_head(buf_.data() + pos_, n)) {
       if (n > max_frame_)
         fail("frame too large (" + std::to_string(n) + " bytes of headers > max_frame_bytes " +
@@ -264,7 +277,7 @@ bool Parser::parse_one(FrameView& f) {
     parse_head(buf_.data() + pos_);
   }
 
-  const size_t n = buf_.size() - pos_;
+  const size_t n = end_ - pos_;
   size_t body_end;  // offset of the terminating NUL
   if (content_length_) {
     if (n < head_len_ + *content_length_ + 1) return false;

@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -137,10 +138,16 @@ class Parser {
   bool next(FrameView& out);
   bool next(Frame& out);
 
+  // append() without the copy, for a reader that reads straight into the parser's buffer:
+  // prepare(n) gives room for n more bytes at its end, commit(k) (k <= n) adds the k bytes read
+  // there. prepare() ends the FrameViews handed out before, like append().
+  std::span<char> prepare(size_t n);
+  void commit(size_t n);
+
   // Heart-beat EOLs seen between frames, since construction.
   uint64_t heartbeats() const { return heartbeats_; }
   // Bytes held for an incomplete frame.
-  size_t buffered() const { return buf_.size() - pos_; }
+  size_t buffered() const { return end_ - pos_; }
 
  private:
   // A piece of the current frame, as an offset from its first byte (pos_): offsets survive the
@@ -168,7 +175,10 @@ class Parser {
   size_t max_headers_ = kDefaultMaxHeaders;
   Commands commands_;
   Version version_ = Version::v1_0;
+  // Received bytes are buf_[0, end_); the rest of buf_ is room for the next read (buf_ is only
+  // resized to grow, so that room is not zero-filled again for every read).
   std::string buf_;
+  size_t end_ = 0;
   size_t pos_ = 0;  // start of the current (unparsed) frame in buf_
   // Progress within the current frame, as offsets from pos_, so a frame arriving in many reads
   // is scanned once, not once per read.

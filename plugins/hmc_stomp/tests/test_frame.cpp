@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <random>
+#include <span>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -416,6 +418,74 @@ TEST_CASE("next(FrameView): views into the buffer, escapes decoded in place, val
   sluice::hmc::stomp::FrameView third;
   CHECK_FALSE(p.next(third));
   CHECK(p.buffered() == 4);
+}
+
+TEST_CASE("prepare/commit: reads straight into the buffer give the frames append gives") {
+  const std::string wire =
+      "\nMESSAGE\r\ndestination:/topic/a\\cb\r\ncontent-length:4\r\n\r\nab\0c\0\n"
+      "MESSAGE\nx:1\n\n{\"k\":\"v\"}\0ERROR\nmessage:bad\n\nstack\0"s;
+  const auto whole = parse_all(wire);
+  REQUIRE(whole.size() == 3);
+  // Reads of every size from 1 byte to the whole stream, each into room larger than it needs
+  // (as a socket read fills less than it was offered), frames taken after every read.
+  for (size_t chunk = 1; chunk <= wire.size(); ++chunk) {
+    CAPTURE(chunk);
+    Parser p;
+    p.set_version(Version::v1_2);
+    std::vector<Frame> out;
+    Frame f;
+    for (size_t at = 0; at < wire.size(); at += chunk) {
+      const size_t n = std::min(chunk, wire.size() - at);
+      const std::span<char> room = p.prepare(n + 7);
+      REQUIRE(room.size() == n + 7);
+      std::copy_n(wire.data() + at, n, room.data());
+      p.commit(n);
+      while (p.next(f))
+        out.push_back(f);
+    }
+    REQUIRE(out.size() == 3);
+    for (size_t i = 0; i < 3; ++i) {
+      CHECK(out[i].command == whole[i].command);
+      CHECK(out[i].headers == whole[i].headers);
+      CHECK(out[i].body == whole[i].body);
+    }
+    CHECK(p.buffered() == 0);
+  }
+}
+
+TEST_CASE("prepare/commit: an incomplete frame's bytes are kept, the room comes after them") {
+  Parser p;
+  p.set_version(Version::v1_2);
+  p.append("RECEIPT\nreceipt-id:1\n\n\0MESS"s);
+  sluice::hmc::stomp::FrameView f;
+  REQUIRE(p.next(f));
+  CHECK(f.command == "RECEIPT");
+  CHECK(p.buffered() == 4);
+  const std::string rest = "AGE\nx:2\n\nsecond\0"s;
+  const std::span<char> room = p.prepare(1024);
+  std::copy(rest.begin(), rest.end(), room.begin());
+  p.commit(rest.size());
+  REQUIRE(p.next(f));
+  CHECK(f.command == "MESSAGE");
+  CHECK(f.header("x") == "2");
+  CHECK(f.body == "second");
+  CHECK(p.buffered() == 0);
+}
+
+TEST_CASE(
+    "prepare/commit: committing more than the room is a logic error; a spent parser refuses") {
+  Parser p;
+  std::span<char> room = p.prepare(4);
+  CHECK_THROWS_AS(p.commit(5), std::logic_error);
+  std::copy_n("BAD\n", 4, room.data());
+  p.commit(4);
+  sluice::hmc::stomp::FrameView f;
+  CHECK_FALSE(p.next(f));
+  room = p.prepare(16);
+  std::copy_n("nocolon\n\n", 9, room.data());
+  p.commit(9);
+  CHECK_THROWS_WITH_AS(p.next(f), "bad frame: header line without ':' in BAD frame", FrameError);
+  CHECK_THROWS_AS(p.prepare(16), FrameError);
 }
 
 TEST_CASE("Frame::copy_of and Frame::view convert between owned frames and views") {
