@@ -22,7 +22,7 @@ ensure_valijson
 
 jobs=$(nproc)
 status=0
-# The sanitizer and fuzz builds link with lld (package lld): about 70 test executables per
+# The sanitizer and fuzz builds link with lld (package lld): about 40 test executables per
 # build, each with the static core and full debug info; GNU ld took up to twice lld's CPU time
 # on them (bin/sluice, the unit tests; about the same on the largest test executables). The
 # optimised build, whose binaries are packaged, keeps the default linker.
@@ -31,8 +31,11 @@ lld=(-DCMAKE_EXE_LINKER_FLAGS=-fuse-ld=lld -DCMAKE_SHARED_LINKER_FLAGS=-fuse-ld=
 # The two sanitizer builds are unity builds: the sources of one target compiled in batches of
 # eight, so the headers they share (nlohmann/json, Boost.Asio: most of a source's compile time)
 # are parsed once per batch. The core's 25 sources took 126-138 s of CPU that way against 247 s
-# one by one (ASan). The optimised build compiles each source alone, so a missing #include or
-# a name clash between two files' anonymous namespaces still shows somewhere.
+# one by one (ASan). The optimised build compiles each source of what it installs alone, so a
+# missing #include or a name clash between two files' anonymous namespaces still shows
+# somewhere. Test files are compiled in the unity builds only: a test file's helpers must not
+# share a name with another file's (an overload from another file could be picked in silence);
+# CONTRIBUTING.md says so.
 unity=(-DCMAKE_UNITY_BUILD=ON)
 
 phase "sanitizer build (address,undefined)"

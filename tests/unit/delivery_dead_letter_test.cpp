@@ -35,7 +35,7 @@ struct TempFile {
   fs::path path = dir.path / "dlq.jsonl";
 };
 
-std::vector<std::string> lines_of(const fs::path& p) {
+std::vector<std::string> file_lines(const fs::path& p) {
   std::ifstream in(p);
   std::vector<std::string> v;
   for (std::string l; std::getline(in, l);)
@@ -43,7 +43,7 @@ std::vector<std::string> lines_of(const fs::path& p) {
   return v;
 }
 
-Event event(std::string id, std::string type, std::optional<std::string> subject) {
+Event make_event(std::string id, std::string type, std::optional<std::string> subject) {
   Event e;
   e.id = std::move(id);
   e.source = "hmc://hmc1";
@@ -71,11 +71,11 @@ TEST_CASE("dead-letter file: one JSON line per event with time, sink, reason, st
   TempFile f;
   {
     DeadLetterFile dlq(f.path.string());
-    dlq.write(info(), std::vector<Event>{event("1", "hmc.os-message", "/api/lpars/a"),
-                                         event("2", "hmc.os-message", std::nullopt)});
+    dlq.write(info(), std::vector<Event>{make_event("1", "hmc.os-message", "/api/lpars/a"),
+                                         make_event("2", "hmc.os-message", std::nullopt)});
     CHECK(dlq.events_written() == 2);
   }
-  auto lines = lines_of(f.path);
+  auto lines = file_lines(f.path);
   REQUIRE(lines.size() == 2);
   CHECK(
       lines[0] ==
@@ -89,7 +89,7 @@ TEST_CASE("dead-letter reader: yields the events back as they were written") {
   TempFile f;
   {
     DeadLetterFile dlq(f.path.string());
-    dlq.write(info(), std::vector<Event>{event("1", "hmc.os-message", "/api/lpars/a")});
+    dlq.write(info(), std::vector<Event>{make_event("1", "hmc.os-message", "/api/lpars/a")});
   }
   DeadLetterReader reader(f.path.string());
   auto r = reader.next();
@@ -115,10 +115,11 @@ TEST_CASE("dead-letter reader: filters by type, subject and sink globs") {
   TempFile f;
   {
     DeadLetterFile dlq(f.path.string());
-    dlq.write(info("alerts"), std::vector<Event>{event("1", "hmc.os-message", "/api/lpars/a"),
-                                                 event("2", "hmc.status-change", "/api/cpcs/c"),
-                                                 event("3", "ldm.domain.start-domain", "ldg1")});
-    dlq.write(info("archive"), std::vector<Event>{event("4", "hmc.os-message", std::nullopt)});
+    dlq.write(info("alerts"),
+              std::vector<Event>{make_event("1", "hmc.os-message", "/api/lpars/a"),
+                                 make_event("2", "hmc.status-change", "/api/cpcs/c"),
+                                 make_event("3", "ldm.domain.start-domain", "ldg1")});
+    dlq.write(info("archive"), std::vector<Event>{make_event("4", "hmc.os-message", std::nullopt)});
   }
   auto ids = [&](DeadLetterFilter filter) {
     DeadLetterReader reader(f.path.string(), filter);
@@ -138,7 +139,7 @@ TEST_CASE("dead-letter reader: a malformed line is skipped and reported with its
   TempFile f;
   {
     DeadLetterFile dlq(f.path.string());
-    dlq.write(info(), std::vector<Event>{event("1", "t", std::nullopt)});
+    dlq.write(info(), std::vector<Event>{make_event("1", "t", std::nullopt)});
   }
   {
     std::ofstream out(f.path, std::ios::app);
@@ -148,7 +149,7 @@ TEST_CASE("dead-letter reader: a malformed line is skipped and reported with its
   }
   {
     DeadLetterFile dlq(f.path.string());
-    dlq.write(info(), std::vector<Event>{event("2", "t", std::nullopt)});
+    dlq.write(info(), std::vector<Event>{make_event("2", "t", std::nullopt)});
   }
   DeadLetterReader reader(f.path.string());
   std::vector<std::string> ids;
@@ -170,12 +171,12 @@ TEST_CASE("dead-letter reader: a negative attempt count is an error, not 4294967
 TEST_CASE("dead-letter file: reopen starts a new file after rotation moved the old one") {
   TempFile f;
   DeadLetterFile dlq(f.path.string());
-  dlq.write(info(), std::vector<Event>{event("1", "t", std::nullopt)});
+  dlq.write(info(), std::vector<Event>{make_event("1", "t", std::nullopt)});
   fs::rename(f.path, f.path.string() + ".1");  // logrotate
   dlq.reopen();
-  dlq.write(info(), std::vector<Event>{event("2", "t", std::nullopt)});
-  CHECK(lines_of(f.path.string() + ".1").size() == 1);
-  auto now = lines_of(f.path);
+  dlq.write(info(), std::vector<Event>{make_event("2", "t", std::nullopt)});
+  CHECK(file_lines(f.path.string() + ".1").size() == 1);
+  auto now = file_lines(f.path);
   REQUIRE(now.size() == 1);
   CHECK(now[0].find(R"("id":"2")") != std::string::npos);
 }
@@ -296,14 +297,14 @@ TEST_CASE("dead-letter remover: removed lines leave the file atomically; the res
   struct stat before;
   REQUIRE(::stat(f.path.c_str(), &before) == 0);
   remover.remove({1, 4});
-  CHECK(lines_of(f.path) == std::vector<std::string>{"", "three", "five"});
+  CHECK(file_lines(f.path) == std::vector<std::string>{"", "three", "five"});
   struct stat after;
   REQUIRE(::stat(f.path.c_str(), &after) == 0);
   CHECK(after.st_ino != before.st_ino);  // a new file renamed over the old one
   CHECK((after.st_mode & 07777) == 0640);
   // Line numbers stay those of the original file; removals add up.
   remover.remove({5});
-  CHECK(lines_of(f.path) == std::vector<std::string>{"", "three"});
+  CHECK(file_lines(f.path) == std::vector<std::string>{"", "three"});
   CHECK(remover.removed() == 3);
   std::ifstream in(f.path);
   std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -332,8 +333,8 @@ TEST_CASE("dead-letter remover: a file moved away meanwhile is left alone, with 
   }
   CHECK_THROWS_WITH_AS(remover.remove({1}), doctest::Contains("moved or replaced"),
                        std::runtime_error);
-  CHECK(lines_of(f.path) == std::vector<std::string>{"new"});
-  CHECK(lines_of(f.dir.path / "moved.jsonl") == std::vector<std::string>{"a", "b"});
+  CHECK(file_lines(f.path) == std::vector<std::string>{"new"});
+  CHECK(file_lines(f.dir.path / "moved.jsonl") == std::vector<std::string>{"a", "b"});
 }
 
 TEST_CASE("dead-letter remover: a pipeline appending meanwhile loses nothing") {
@@ -341,11 +342,11 @@ TEST_CASE("dead-letter remover: a pipeline appending meanwhile loses nothing") {
   TempFile f;
   DeadLetterFile writer(f.path.string());
   auto dead_letter = [&](const char* id) {
-    writer.write(info(), std::vector<Event>{event(id, "hmc.os-message", std::nullopt)});
+    writer.write(info(), std::vector<Event>{make_event(id, "hmc.os-message", std::nullopt)});
   };
   auto ids = [&] {
     std::vector<std::string> out;
-    for (const std::string& line : lines_of(f.path))
+    for (const std::string& line : file_lines(f.path))
       out.push_back(nlohmann::json::parse(line)["event"]["id"].get<std::string>());
     return out;
   };
@@ -371,12 +372,12 @@ TEST_CASE("dead-letter remover: a pipeline appending meanwhile loses nothing") {
 TEST_CASE("dead-letter file: moved away, the next dead letter starts a new file at the path") {
   TempFile f;
   DeadLetterFile writer(f.path.string());
-  writer.write(info("first"), std::vector<Event>{event("1", "t", std::nullopt)});
+  writer.write(info("first"), std::vector<Event>{make_event("1", "t", std::nullopt)});
   fs::rename(f.path, f.dir.path / "aside.jsonl");
-  writer.write(info("second"), std::vector<Event>{event("2", "t", std::nullopt)});
-  REQUIRE(lines_of(f.dir.path / "aside.jsonl").size() == 1);
-  REQUIRE(lines_of(f.path).size() == 1);
-  CHECK(nlohmann::json::parse(lines_of(f.path)[0])["sink"] == "second");
+  writer.write(info("second"), std::vector<Event>{make_event("2", "t", std::nullopt)});
+  REQUIRE(file_lines(f.dir.path / "aside.jsonl").size() == 1);
+  REQUIRE(file_lines(f.path).size() == 1);
+  CHECK(nlohmann::json::parse(file_lines(f.path)[0])["sink"] == "second");
   struct stat st;
   REQUIRE(::stat(f.path.c_str(), &st) == 0);
   CHECK((st.st_mode & 07777) == 0600);
@@ -386,13 +387,13 @@ TEST_CASE("dead-letter file: a write waiting for a replay's lock holds up no reo
   using namespace std::chrono_literals;
   TempFile f;
   DeadLetterFile writer(f.path.string());
-  writer.write(info("first"), std::vector<Event>{event("1", "t", std::nullopt)});
+  writer.write(info("first"), std::vector<Event>{make_event("1", "t", std::nullopt)});
   // What `sluice dlq replay` holds while it copies a large file.
   const int replay = ::open(f.path.c_str(), O_RDONLY);
   REQUIRE(replay >= 0);
   REQUIRE(::flock(replay, LOCK_EX) == 0);
   auto waiting = std::async(std::launch::async, [&] {
-    writer.write(info("second"), std::vector<Event>{event("2", "t", std::nullopt)});
+    writer.write(info("second"), std::vector<Event>{make_event("2", "t", std::nullopt)});
   });
   CHECK(waiting.wait_for(300ms) == std::future_status::timeout);  // it waits for the lock
   // Meanwhile a SIGHUP's reopen and the counters' reader return at once.
@@ -408,9 +409,9 @@ TEST_CASE("dead-letter file: a write waiting for a replay's lock holds up no reo
   reopen.get();
   CHECK(count.get() == 1);
   CHECK(writer.events_written() == 2);
-  const auto lines = lines_of(f.path);
+  const auto lines = file_lines(f.path);
   REQUIRE(lines.size() == 2);
   CHECK(nlohmann::json::parse(lines[1])["sink"] == "second");
-  writer.write(info("third"), std::vector<Event>{event("3", "t", std::nullopt)});
-  CHECK(lines_of(f.path).size() == 3);
+  writer.write(info("third"), std::vector<Event>{make_event("3", "t", std::nullopt)});
+  CHECK(file_lines(f.path).size() == 3);
 }

@@ -18,7 +18,7 @@ namespace {
 
 using sluice::testing::TempDir;
 
-EventPtr make(const std::string& id) {
+EventPtr event_with_id(const std::string& id) {
   EventParts p;
   p.id = sluice::to_str(id);
   p.source = sluice::to_str("test://q");
@@ -47,7 +47,7 @@ TEST_CASE("spool queue: pushed events pop in order and count as spooled") {
   auto q = open_queue(d);
   CHECK(q->durable());
   for (const char* id : {"a", "b", "c"})
-    q->push(make(id));
+    q->push(event_with_id(id));
   CHECK(q->events() == 3);
   CHECK(q->spooled() == 3);
   EventPtr a = q->pop();
@@ -66,12 +66,12 @@ TEST_CASE(
   {
     auto q = open_queue(d);
     for (const char* id : {"a", "b", "c", "d"})
-      q->push(make(id));
+      q->push(event_with_id(id));
     {
       std::vector<EventPtr> delivered{q->pop(), q->pop()};  // a, b: then let go (delivered)
     }
     EventPtr in_flight = q->pop();  // c: the process dies while this batch is out
-    q->push(make("e"));             // a push acknowledges what is done
+    q->push(event_with_id("e"));    // a push acknowledges what is done
     CHECK(id_of(in_flight) == "c");
   }
   auto q = open_queue(d);
@@ -106,7 +106,7 @@ TEST_CASE(
   auto q = make_spool_queue(sink, spool_options_for(sink),
                             [&](const std::string& m) { reports.push_back(m); });
   for (int i = 0; i < 40; ++i)
-    q->push(make("first-" + std::to_string(i)));
+    q->push(event_with_id("first-" + std::to_string(i)));
   {
     std::vector<EventPtr> delivered;
     while (EventPtr e = q->pop())
@@ -119,7 +119,7 @@ TEST_CASE(
   CHECK(q->events() == 0);
 
   std::filesystem::remove(blocker);
-  q->push(make("after"));  // opens the write segment again
+  q->push(event_with_id("after"));  // opens the write segment again
   EventPtr after = q->pop();
   REQUIRE(after);
   CHECK(id_of(after) == "after");

@@ -301,6 +301,8 @@ TEST_CASE("spool recovery: a torn record at the end is cut off, the rest is kept
   CHECK(drain_ids(again) == id_range(5, 6));
 }
 
+namespace {
+
 // Flips one byte at `offset` of `file`.
 void flip_byte(const fs::path& file, uint64_t offset) {
   std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
@@ -328,6 +330,8 @@ std::vector<std::string> without(std::vector<std::string> ids, const std::string
   ids.erase(std::remove(ids.begin(), ids.end(), gone), ids.end());
   return ids;
 }
+
+}  // namespace
 
 TEST_CASE("spool recovery: one flipped byte in the middle loses only the record it is in") {
   TempDir dir;

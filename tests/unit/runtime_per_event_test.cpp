@@ -24,11 +24,6 @@ using sluice_test::ScriptedSink;
 
 namespace {
 
-std::vector<ScriptedSink::Call> calls() {
-  std::lock_guard lock(ScriptedSink::mutex());
-  return ScriptedSink::calls();
-}
-
 // A pipeline whose sink "out" dead-letters into `dlq` (shared, so the test keeps looking).
 struct WithDeadLetter {
   RecordingDeadLetter dlq;

@@ -25,11 +25,6 @@ std::vector<std::string> delivered_ids() {
   return ids;
 }
 
-std::vector<ScriptedSink::Call> calls() {
-  std::lock_guard lock(ScriptedSink::mutex());
-  return ScriptedSink::calls();
-}
-
 // A sink that keeps copies of what it was given, to look at the events themselves.
 struct Capture {
   static std::mutex& m() {

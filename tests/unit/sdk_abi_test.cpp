@@ -48,35 +48,35 @@ bool set(F* f) {
 }
 
 template <typename T>
-sluice_plugin_descriptor make() {
+sluice_plugin_descriptor descriptor_of() {
   return sluice::detail::Adapter<T>::make("t", "1.0.0", "test", "{}");
 }
 
 }  // namespace
 
 TEST_CASE("sdk: reopen is in the descriptor only for a class that defines it") {
-  CHECK_FALSE(set(make<PlainSource>().reopen));
-  CHECK_FALSE(set(make<PlainSink>().reopen));
-  CHECK(set(make<ReopeningSource>().reopen));
-  CHECK(set(make<AsyncSink>().reopen));
-  CHECK(set(make<DerivedAsyncSink>().reopen));
+  CHECK_FALSE(set(descriptor_of<PlainSource>().reopen));
+  CHECK_FALSE(set(descriptor_of<PlainSink>().reopen));
+  CHECK(set(descriptor_of<ReopeningSource>().reopen));
+  CHECK(set(descriptor_of<AsyncSink>().reopen));
+  CHECK(set(descriptor_of<DerivedAsyncSink>().reopen));
 }
 
 TEST_CASE("sdk: max_in_flight is in the descriptor only for a sink that defines it") {
-  CHECK_FALSE(set(make<PlainSource>().max_in_flight));
-  CHECK_FALSE(set(make<PlainSink>().max_in_flight));
-  auto d = make<DerivedAsyncSink>();
+  CHECK_FALSE(set(descriptor_of<PlainSource>().max_in_flight));
+  CHECK_FALSE(set(descriptor_of<PlainSink>().max_in_flight));
+  auto d = descriptor_of<DerivedAsyncSink>();
   REQUIRE(set(d.max_in_flight));
   CHECK(set(d.deliver));
 }
 
 TEST_CASE("sdk: the descriptor states the oldest host minor the plugin needs") {
-  CHECK(make<PlainSink>().api_minor == SLUICE_API_VERSION_MINOR);  // default: the header's
-  CHECK(make<ModestSink>().api_minor == ModestSink::sluice_min_host_minor);
-  CHECK(make<ModestSink>().struct_size == sizeof(sluice_plugin_descriptor));
+  CHECK(descriptor_of<PlainSink>().api_minor == SLUICE_API_VERSION_MINOR);  // default: the header's
+  CHECK(descriptor_of<ModestSink>().api_minor == ModestSink::sluice_min_host_minor);
+  CHECK(descriptor_of<ModestSink>().struct_size == sizeof(sluice_plugin_descriptor));
   // A host of exactly that minor takes it; one minor older (here: the plugin claiming one more)
   // is refused, naming both versions and the file.
-  auto d = make<ModestSink>();
+  auto d = descriptor_of<ModestSink>();
   CHECK_NOTHROW(sluice::core::check_descriptor(&d, "/p/sluice_t.so", std::nullopt,
                                                {1, ModestSink::sluice_min_host_minor}));
   d.api_minor = ModestSink::sluice_min_host_minor + 1;
@@ -117,7 +117,7 @@ struct SizedEmitter : sluice::Source {
 }  // namespace
 
 TEST_CASE("harness: an emit whose events do not have the frozen struct_size is refused") {
-  static const auto d = make<SizedEmitter>();
+  static const auto d = descriptor_of<SizedEmitter>();
   sluice::testing::Harness h(&d);
   auto& bad = h.create(R"({"size": )" + std::to_string(sizeof(sluice_event) + 8) + "}");
   bad.start();
@@ -183,17 +183,17 @@ struct DerivedCheckedSink : CheckedSink {
 }  // namespace
 
 TEST_CASE("sdk: check_options is in the descriptor only for a class that declares it") {
-  CHECK_FALSE(set(make<PlainSource>().check_options));
-  CHECK_FALSE(set(make<PlainSink>().check_options));
-  CHECK_FALSE(set(make<ModestSink>().check_options));
-  CHECK(set(make<CheckedSink>().check_options));
-  CHECK(set(make<DerivedCheckedSink>().check_options));
-  auto d = make<CheckedSink>();
+  CHECK_FALSE(set(descriptor_of<PlainSource>().check_options));
+  CHECK_FALSE(set(descriptor_of<PlainSink>().check_options));
+  CHECK_FALSE(set(descriptor_of<ModestSink>().check_options));
+  CHECK(set(descriptor_of<CheckedSink>().check_options));
+  CHECK(set(descriptor_of<DerivedCheckedSink>().check_options));
+  auto d = descriptor_of<CheckedSink>();
   CHECK(SLUICE_HAS_FIELD(&d, sluice_plugin_descriptor, check_options));
 }
 
 TEST_CASE("sdk: the check_options entry answers OK, INVALID with a JSON array, or ERROR") {
-  auto d = make<CheckedSink>();
+  auto d = descriptor_of<CheckedSink>();
   const char* text = nullptr;
   CHECK(d.check_options(R"({"name": "x", "n": 2})", &text) == SLUICE_OK);
   REQUIRE(d.check_options(R"({"n": 0})", &text) == SLUICE_INVALID);
@@ -208,7 +208,7 @@ TEST_CASE("sdk: the check_options entry answers OK, INVALID with a JSON array, o
 }
 
 TEST_CASE("harness: check() calls check_options as the host does") {
-  static const auto checked = make<CheckedSink>();
+  static const auto checked = descriptor_of<CheckedSink>();
   sluice::testing::Harness h(&checked);
   CHECK(h.check(R"({"name": "x"})").empty());
   CHECK(h.check(R"({"n": -3, "name": "x"})") ==
@@ -218,7 +218,7 @@ TEST_CASE("harness: check() calls check_options as the host does") {
   // The constructor refuses with the first problem's message: the same code path.
   CHECK_THROWS_WITH(h.create(R"({"n": 0})"), "n must be at least 1");
 
-  static const auto plain = make<PlainSink>();
+  static const auto plain = descriptor_of<PlainSink>();
   sluice::testing::Harness without(&plain);
   CHECK_THROWS_WITH(without.check("{}"), "plugin t has no check_options");
 }
@@ -272,7 +272,7 @@ sluice_status thread_recording_check(const char*, const char** problems) {
 }  // namespace
 
 TEST_CASE("host: check_options answers are read as plugin.h says, anything else is an error") {
-  static auto d = make<CheckedSink>();
+  static auto d = descriptor_of<CheckedSink>();
   d.name = "checked";
   sluice::core::PluginHost host;
   host.add_builtin(&d);

@@ -13,11 +13,11 @@
 
 using namespace sluice::core;
 using Clock = std::chrono::steady_clock;
-using Names = std::vector<std::string_view>;
+using NameViews = std::vector<std::string_view>;
 
 namespace {
 
-EventPtr event(const std::string& type) {
+EventPtr event_of_type(const std::string& type) {
   EventParts p;
   p.id = sluice::to_str("1");
   p.source = sluice::to_str("test://x");
@@ -60,10 +60,10 @@ TEST_CASE("tap: a client sees what its source, sink and type filters let through
   auto by_source = tap.attach({"gen", "", ""}, 1000);
   auto by_sink = tap.attach({"", "out", ""}, 1000);
   auto by_type = tap.attach({"", "", "hmc.*"}, 1000);
-  const Names to_out{"out"}, to_other{"other"}, unrouted{};
-  tap.offer("gen", event("hmc.os-message"), to_out);
-  tap.offer("gen", event("ldm.domain.add-domain"), to_other);
-  tap.offer("ldm1", event("hmc.status-change"), unrouted);
+  const NameViews to_out{"out"}, to_other{"other"}, unrouted{};
+  tap.offer("gen", event_of_type("hmc.os-message"), to_out);
+  tap.offer("gen", event_of_type("ldm.domain.add-domain"), to_other);
+  tap.offer("ldm1", event_of_type("hmc.status-change"), unrouted);
   CHECK(taken(*all) == 3);
   CHECK(taken(*by_source) == 2);
   CHECK(taken(*by_sink) == 1);
@@ -75,7 +75,7 @@ TEST_CASE("tap: over the rate limit is dropped and counted; a second later more 
   Tap tap;
   auto c = tap.attach({}, 5);
   const auto t0 = Clock::now() + std::chrono::hours(1);  // past the client's creation
-  auto e = event("x");
+  auto e = event_of_type("x");
   for (int i = 0; i < 20; ++i)
     c->offer(e, t0, tap);
   TapClient::Drops d;
@@ -96,7 +96,7 @@ TEST_CASE("tap: a client that does not read loses only what does not fit its que
   auto slow = tap.attach({}, 1000);
   auto reader = tap.attach({}, 1000);
   for (int i = 0; i < 10; ++i) {
-    tap.offer("gen", event("x"), Names{});
+    tap.offer("gen", event_of_type("x"), NameViews{});
     CHECK(taken(*reader) == 1);
   }
   TapClient::Drops d;
@@ -111,8 +111,8 @@ TEST_CASE("tap: a take with a byte limit takes the oldest events up to it, at le
   auto c = tap.attach({}, 1000);
   std::vector<EventPtr> offered;
   for (const char* type : {"a", "b", "c", "d", "e"}) {
-    offered.push_back(event(type));
-    tap.offer("gen", offered.back(), Names{});
+    offered.push_back(event_of_type(type));
+    tap.offer("gen", offered.back(), NameViews{});
   }
   const size_t one = offered[0].bytes();
   REQUIRE(one > 0);
@@ -140,11 +140,11 @@ TEST_CASE("tap: a take with a byte limit takes the oldest events up to it, at le
   Tap small(limits);
   auto d = small.attach({}, 1000);
   for (int round = 0; round < 3; ++round) {
-    small.offer("gen", event("a"), Names{});
-    small.offer("gen", event("b"), Names{});
+    small.offer("gen", event_of_type("a"), NameViews{});
+    small.offer("gen", event_of_type("b"), NameViews{});
     std::vector<EventPtr> got;
     d->take(got, one);
-    small.offer("gen", event("c"), Names{});  // fits again once "a" is taken
+    small.offer("gen", event_of_type("c"), NameViews{});  // fits again once "a" is taken
     d->take(got, one);
     d->take(got, one);
     CHECK(got.size() == 3);
@@ -155,10 +155,10 @@ TEST_CASE("tap: a take with a byte limit takes the oldest events up to it, at le
 TEST_CASE("tap: a detached client takes nothing more, also from an emitter that saw it attached") {
   Tap tap;
   auto c = tap.attach({}, 1000);
-  tap.offer("gen", event("a"), Names{});
+  tap.offer("gen", event_of_type("a"), NameViews{});
   tap.detach(c);
   // What an emitter holding the client list from before detach() does:
-  c->offer(event("b"), std::chrono::steady_clock::now(), tap);
+  c->offer(event_of_type("b"), std::chrono::steady_clock::now(), tap);
   std::vector<EventPtr> out;
   const auto t = c->take(out);
   REQUIRE(out.size() == 1);
