@@ -72,7 +72,8 @@ class StompConnection : public std::enable_shared_from_this<StompConnection> {
   void start();
   // Queue a frame for writing (after CONNECTED).
   void send(const stomp::Frame& f);
-  // Stop reading (back-pressure) / read again.
+  // Stop reading (back-pressure) / read again. Not resume() from inside on_frame(): the next read
+  // goes into the parser's buffer and ends the frame's view (the plugin posts its resume()).
   void pause();
   void resume();
   // Sends DISCONNECT if connected, then closes; on_closed(stopped) follows.

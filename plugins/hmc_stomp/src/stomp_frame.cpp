@@ -212,12 +212,14 @@ std::span<char> Parser::prepare(size_t n) {
     pos_ = 0;
   }
   if (buf_.size() - end_ < n) buf_.resize(end_ + n);
+  room_ = n;
   return {buf_.data() + end_, n};
 }
 
 void Parser::commit(size_t n) {
-  if (n > buf_.size() - end_) throw std::logic_error("stomp::Parser::commit: more than prepared");
+  if (n > room_) throw std::logic_error("stomp::Parser::commit: more than prepare() offered");
   end_ += n;
+  room_ = 0;
 }
 
 bool Parser::next(FrameView& out) {

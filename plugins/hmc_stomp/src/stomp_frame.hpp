@@ -139,8 +139,8 @@ class Parser {
   bool next(Frame& out);
 
   // append() without the copy, for a reader that reads straight into the parser's buffer:
-  // prepare(n) gives room for n more bytes at its end, commit(k) (k <= n) adds the k bytes read
-  // there. prepare() ends the FrameViews handed out before, like append().
+  // prepare(n) gives room for n more bytes at its end, commit(k) (k <= n, once) adds the k bytes
+  // read there. prepare() ends the FrameViews handed out before, like append().
   std::span<char> prepare(size_t n);
   void commit(size_t n);
 
@@ -148,6 +148,8 @@ class Parser {
   uint64_t heartbeats() const { return heartbeats_; }
   // Bytes held for an incomplete frame.
   size_t buffered() const { return end_ - pos_; }
+  // Bytes the buffer takes, received and room: one partial frame and the room last asked for.
+  size_t capacity() const { return buf_.size(); }
 
  private:
   // A piece of the current frame, as an offset from its first byte (pos_): offsets survive the
@@ -179,7 +181,8 @@ class Parser {
   // resized to grow, so that room is not zero-filled again for every read).
   std::string buf_;
   size_t end_ = 0;
-  size_t pos_ = 0;  // start of the current (unparsed) frame in buf_
+  size_t room_ = 0;  // what the last prepare() offered and commit() may still fill
+  size_t pos_ = 0;   // start of the current (unparsed) frame in buf_
   // Progress within the current frame, as offsets from pos_, so a frame arriving in many reads
   // is scanned once, not once per read.
   size_t scan_off_ = 0;  // where scan_head resumes

@@ -475,7 +475,8 @@ TEST_CASE("prepare/commit: an incomplete frame's bytes are kept, the room comes 
 TEST_CASE(
     "prepare/commit: committing more than the room is a logic error; a spent parser refuses") {
   Parser p;
-  std::span<char> room = p.prepare(4);
+  p.prepare(16);
+  std::span<char> room = p.prepare(4);  // the buffer has room for 16, but 4 were offered
   CHECK_THROWS_AS(p.commit(5), std::logic_error);
   std::copy_n("BAD\n", 4, room.data());
   p.commit(4);
@@ -486,6 +487,38 @@ TEST_CASE(
   p.commit(9);
   CHECK_THROWS_WITH_AS(p.next(f), "bad frame: header line without ':' in BAD frame", FrameError);
   CHECK_THROWS_AS(p.prepare(16), FrameError);
+}
+
+TEST_CASE("prepare/commit: a commit without a prepare, or a second one, is a logic error") {
+  Parser p;
+  CHECK_THROWS_AS(p.commit(1), std::logic_error);
+  std::copy_n("RECEIPT\n", 8, p.prepare(8).data());
+  p.commit(8);
+  CHECK_THROWS_AS(p.commit(1), std::logic_error);
+  CHECK(p.buffered() == 8);
+}
+
+TEST_CASE("prepare/commit: the buffer holds one partial frame and the room, however many frames") {
+  Parser p;
+  p.set_version(Version::v1_2);
+  const std::string frame = "MESSAGE\nmessage-id:1\n\n{}\0"s;  // 25 bytes
+  const std::string stream = [&] {
+    std::string s;
+    for (int i = 0; i < 10000; ++i)
+      s += frame;
+    return s;
+  }();
+  sluice::hmc::stomp::FrameView f;
+  size_t frames = 0;
+  for (size_t at = 0; at < stream.size(); at += 64) {  // reads of 64 bytes, cutting frames
+    const size_t n = std::min<size_t>(64, stream.size() - at);
+    std::copy_n(stream.data() + at, n, p.prepare(64).data());
+    p.commit(n);
+    while (p.next(f))
+      ++frames;
+    CHECK(p.capacity() <= 64 + frame.size());
+  }
+  CHECK(frames == 10000);
 }
 
 TEST_CASE("Frame::copy_of and Frame::view convert between owned frames and views") {
