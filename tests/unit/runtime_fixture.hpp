@@ -147,13 +147,13 @@ inline bool emit(const std::vector<sluice::Event>& evs) {
   return sluice_test::CountingSource::last_host().emit(evs);
 }
 
-// How often each event id was answered OK, by every scripted sink instance together.
 // The scripted sink's deliver calls so far, copied under its lock.
 inline std::vector<sluice_test::ScriptedSink::Call> calls() {
   std::lock_guard lock(sluice_test::ScriptedSink::mutex());
   return sluice_test::ScriptedSink::calls();
 }
 
+// How often each event id was answered OK, by every scripted sink instance together.
 inline std::map<std::string, int> delivered_id_counts() {
   std::lock_guard lock(sluice_test::ScriptedSink::mutex());
   std::map<std::string, int> out;
