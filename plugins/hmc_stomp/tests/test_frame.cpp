@@ -27,6 +27,22 @@ std::vector<Frame> parse_all(const std::string& wire, Version v = Version::v1_2,
   p.feed(wire, out);
   return out;
 }
+// Three frames for the split-read tests: a heart-beat, CRLF lines, an escape, content-length
+// with a NUL in the body, a body without content-length, an ERROR.
+const std::string kThreeFrames =
+    "\nMESSAGE\r\ndestination:/topic/a\\cb\r\ncontent-length:4\r\n\r\nab\0c\0\n"
+    "MESSAGE\nx:1\n\n{\"k\":\"v\"}\0ERROR\nmessage:bad\n\nstack\0"s;
+
+// `got` holds the same frames as `expected`: command, headers and body of each.
+void check_same_frames(const std::vector<Frame>& got, const std::vector<Frame>& expected) {
+  REQUIRE(got.size() == expected.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    CAPTURE(i);
+    CHECK(got[i].command == expected[i].command);
+    CHECK(got[i].headers == expected[i].headers);
+    CHECK(got[i].body == expected[i].body);
+  }
+}
 }  // namespace
 
 TEST_CASE("a MESSAGE with content-length is parsed") {
@@ -84,9 +100,7 @@ TEST_CASE("several frames in one read") {
 }
 
 TEST_CASE("a stream split at every byte position gives the same frames") {
-  const std::string wire =
-      "\nMESSAGE\r\ndestination:/topic/a\\cb\r\ncontent-length:4\r\n\r\nab\0c\0\n"
-      "MESSAGE\nx:1\n\n{\"k\":\"v\"}\0ERROR\nmessage:bad\n\nstack\0"s;
+  const std::string& wire = kThreeFrames;
   const auto whole = parse_all(wire);
   REQUIRE(whole.size() == 3);
   for (size_t cut = 0; cut <= wire.size(); ++cut) {
@@ -96,12 +110,7 @@ TEST_CASE("a stream split at every byte position gives the same frames") {
     std::vector<Frame> out;
     p.feed(std::string_view(wire).substr(0, cut), out);
     p.feed(std::string_view(wire).substr(cut), out);
-    REQUIRE(out.size() == 3);
-    for (size_t i = 0; i < 3; ++i) {
-      CHECK(out[i].command == whole[i].command);
-      CHECK(out[i].headers == whole[i].headers);
-      CHECK(out[i].body == whole[i].body);
-    }
+    check_same_frames(out, whole);
   }
   // One byte at a time, too.
   Parser p;
@@ -421,9 +430,7 @@ TEST_CASE("next(FrameView): views into the buffer, escapes decoded in place, val
 }
 
 TEST_CASE("prepare/commit: reads straight into the buffer give the frames append gives") {
-  const std::string wire =
-      "\nMESSAGE\r\ndestination:/topic/a\\cb\r\ncontent-length:4\r\n\r\nab\0c\0\n"
-      "MESSAGE\nx:1\n\n{\"k\":\"v\"}\0ERROR\nmessage:bad\n\nstack\0"s;
+  const std::string& wire = kThreeFrames;
   const auto whole = parse_all(wire);
   REQUIRE(whole.size() == 3);
   // Reads of every size from 1 byte to the whole stream, each into room larger than it needs
@@ -443,12 +450,7 @@ TEST_CASE("prepare/commit: reads straight into the buffer give the frames append
       while (p.next(f))
         out.push_back(f);
     }
-    REQUIRE(out.size() == 3);
-    for (size_t i = 0; i < 3; ++i) {
-      CHECK(out[i].command == whole[i].command);
-      CHECK(out[i].headers == whole[i].headers);
-      CHECK(out[i].body == whole[i].body);
-    }
+    check_same_frames(out, whole);
     CHECK(p.buffered() == 0);
   }
 }
